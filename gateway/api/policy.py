@@ -1,0 +1,49 @@
+"""Policy for compliance staff over HTTP: what is serving, and what a message would do.
+
+The same answers as `gateway policy check` and `gateway policy test`, for the
+console page and for scripts that cannot run the CLI on the server.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.errors import BadRequest, GatewayError
+from gateway.policy.evaluate import evaluate
+from gateway.policy.model import Mode
+from gateway.policy.watcher import PolicyState
+
+DEMO_VARIABLES = {"brand": "Example", "help_contact": "help.example.com"}
+
+
+async def show(request: Request) -> JSONResponse:
+    state: PolicyState = request.app.state.policy
+    matcher = state.matcher
+    return JSONResponse({
+        "revision": matcher.revision if matcher else None,
+        "languages": list(matcher.policy.languages) if matcher else [],
+        "countries": sorted(matcher.policy.countries) if matcher else [],
+        "mode": matcher.policy.mode.value if matcher else None,
+        "errors": [str(e) for e in state.errors],
+        "warnings": [str(w) for w in state.warnings],
+    })
+
+
+async def test(request: Request) -> JSONResponse:
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
+    body = form.get("Body", [None])[0]
+    if body is None:
+        raise BadRequest("A 'Body' parameter is required.", code=21602)
+    mode = form.get("Mode", [None])[0] or None
+    if mode is not None and mode not in {m.value for m in Mode}:
+        raise BadRequest(f"Mode must be 'exact' or 'reasonable', not {mode!r}.")
+    state: PolicyState = request.app.state.policy
+    if state.matcher is None or state.catalogs is None:
+        raise GatewayError("No valid policy revision is loaded.", code=20500, status=503)
+    variables = DEMO_VARIABLES | {k: form[v][0] for k, v in (("brand", "Brand"), ("help_contact", "HelpContact"))
+                                  if form.get(v, [""])[0]}
+    return JSONResponse(evaluate(state.matcher, state.catalogs, body, form.get("From", [None])[0],
+                                 Mode(mode) if mode else None, variables))

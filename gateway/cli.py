@@ -1,0 +1,168 @@
+"""The `gateway` command: the same functions as the HTTP edges, for operators and staff."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from gateway.encoding import segment
+from gateway.errors import SettingsError
+from gateway.locales import Catalogs
+from gateway.policy.evaluate import evaluate
+from gateway.policy.loader import load_policies
+from gateway.policy.matcher import Matcher
+from gateway.policy.model import Mode
+from gateway.settings import Settings, load_settings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
+    result: int = args.handler(args, settings)
+    return result
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gateway", description="optout-gateway: opt-out compliance and routing")
+    commands = parser.add_subparsers(required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="apply migrations and run the HTTP server")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(handler=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.set_defaults(handler=_migrate)
+
+    policy = commands.add_parser("policy", help="check and try the policy files").add_subparsers(
+        required=True, metavar="ACTION")
+    check = policy.add_parser("check", help="validate the policy files (exit 1 on errors)")
+    check.add_argument("directory", nargs="?", type=Path)
+    check.set_defaults(handler=_policy_check)
+    test = policy.add_parser("test", help="show what a message would do")
+    test.add_argument("text", nargs="?")
+    test.add_argument("--from", dest="sender", help="the sender's number in E.164 (decides the country)")
+    test.add_argument("--mode", choices=[m.value for m in Mode])
+    test.add_argument("--batch", metavar="FILE", help="JSON lines {from, body, mode[, expect]}; - for stdin")
+    test.add_argument("--expect", action="store_true", help="exit 1 when a line's result differs from its expect")
+    test.add_argument("--brand", default="Example", help="brand name used to render replies")
+    test.add_argument("--help-contact", default="help.example.com", help="help contact used to render replies")
+    test.set_defaults(handler=_policy_test)
+
+    segments = commands.add_parser("segments", help="count SMS segments of a text")
+    segments.add_argument("text")
+    segments.add_argument("--smart", action="store_true", help="apply Twilio-style smart encoding first")
+    segments.set_defaults(handler=_segments)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from gateway.app import create_app
+    from gateway.store.db import migrate
+
+    settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    migrate(settings.database_url)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.store.db import migrate
+
+    migrate(settings.database_url)
+    print(f"database at {settings.database_url} is up to date")
+    return 0
+
+
+def _policy_check(args: argparse.Namespace, settings: Settings) -> int:
+    directory = args.directory or settings.policies_dir
+    result = load_policies(directory, Catalogs.load(settings.locales_dir))
+    for warning in result.warnings:
+        print(f"warning: {warning}")
+    for error in result.errors:
+        print(f"error: {error}")
+    if result.policy is None:
+        print(f"{directory}: {len(result.errors)} errors, {len(result.warnings)} warnings", file=sys.stderr)
+        return 1
+    policy = result.policy
+    print(f"{directory}: valid, revision {policy.revision}, {len(policy.languages)} languages, "
+          f"{len(policy.countries)} countries, {len(result.warnings)} warnings")
+    return 0
+
+
+def _policy_test(args: argparse.Namespace, settings: Settings) -> int:
+    catalogs = Catalogs.load(settings.locales_dir)
+    result = load_policies(settings.policies_dir, catalogs)
+    if result.policy is None:
+        for error in result.errors:
+            print(f"error: {error}", file=sys.stderr)
+        return 1
+    tester = _Tester(Matcher(result.policy), catalogs, {"brand": args.brand, "help_contact": args.help_contact})
+    if args.batch is None:
+        if args.text is None:
+            print("gateway policy test: give TEXT or --batch FILE", file=sys.stderr)
+            return 2
+        print(json.dumps(tester.test(args.text, args.sender, args.mode), ensure_ascii=False))
+        return 0
+    source: TextIO = sys.stdin if args.batch == "-" else open(args.batch, encoding="utf-8")
+    with source:
+        return tester.batch(source, sys.stdout, check=args.expect)
+
+
+class _Tester:
+    def __init__(self, matcher: Matcher, catalogs: Catalogs, variables: dict[str, str]) -> None:
+        self.matcher, self.catalogs, self.variables = matcher, catalogs, variables
+
+    def test(self, text: str, sender: str | None, mode: str | None) -> dict[str, Any]:
+        return evaluate(self.matcher, self.catalogs, text, sender, Mode(mode) if mode else None, self.variables)
+
+    def batch(self, lines: Iterable[str], out: TextIO, *, check: bool) -> int:
+        failures = 0
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                case = json.loads(line)
+                if not isinstance(case, dict) or not isinstance(case.get("body"), str):
+                    raise ValueError("each line must be a JSON object with a string 'body'")
+                if case.get("mode") not in (None, *[m.value for m in Mode]):
+                    raise ValueError(f"mode must be exact or reasonable, not {case['mode']!r}")
+            except ValueError as exc:
+                out.write(json.dumps({"line": number, "error": str(exc)}) + "\n")
+                failures += 1
+                continue
+            result = self.test(case["body"], case.get("from"), case.get("mode"))
+            expect = case.get("expect")
+            if check and isinstance(expect, dict):
+                differences = {k: {"expected": v, "got": result.get(k)} for k, v in expect.items() if result.get(k) != v}
+                if differences:
+                    result = dict(result, line=number, differences=differences)
+                    failures += 1
+            out.write(json.dumps(result, ensure_ascii=False) + "\n")
+        if failures:
+            print(f"{failures} line(s) failed", file=sys.stderr)
+        return 1 if failures else 0
+
+
+def _segments(args: argparse.Namespace, settings: Settings) -> int:
+    counted = segment(args.text, smart=args.smart)
+    print(json.dumps({"encoding": counted.encoding, "segments": counted.segments,
+                      "characters": counted.characters, "text": counted.text}, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,79 @@
+"""Every failure a caller can act on, and the only place Twilio's codes appear.
+
+    Exception
+    ├── GatewayError(code, status, message)     → Twilio JSON error body
+    │   ├── BadRequest                          400 / 21211, 21602, 21617 ... (by code)
+    │   ├── AuthenticationFailed                401 / 20003
+    │   ├── NotFound                            404 / 20404
+    │   └── MethodNotAllowed                    405 / 20004
+    ├── PolicyError(file, line, key, message)   prints as `file:line: key: message`
+    └── SettingsError                           names the bad GATEWAY_* variable
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+def more_info(code: int) -> str:
+    return f"https://www.twilio.com/docs/errors/{code}"
+
+
+class GatewayError(Exception):
+    """An error answered to an HTTP caller in Twilio's JSON shape."""
+
+    status = 400
+    code = 21100
+
+    def __init__(self, message: str, *, code: int | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status is not None:
+            self.status = status
+
+    def body(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, "more_info": more_info(self.code), "status": self.status}
+
+
+class BadRequest(GatewayError):
+    status = 400
+    code = 21100
+
+
+class AuthenticationFailed(GatewayError):
+    status = 401
+    code = 20003
+
+
+class NotFound(GatewayError):
+    status = 404
+    code = 20404
+
+
+class MethodNotAllowed(GatewayError):
+    status = 405
+    code = 20004
+
+
+#: Starlette's HTTPException statuses → the Twilio code that names them.
+HTTP_CODES: dict[int, int] = {400: 21100, 401: 20003, 403: 20003, 404: 20404, 405: 20004, 413: 21617}
+
+
+@dataclass(frozen=True)
+class PolicyError(Exception):
+    """A policy or catalog problem, located for the person who must fix it."""
+
+    file: str
+    line: int
+    key: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.key}: {self.message}"
+
+
+class SettingsError(ValueError):
+    """A GATEWAY_* environment variable holds a value that cannot be used."""

@@ -1,0 +1,201 @@
+"""Keyword matching: pure, compiled once per policy revision and country.
+
+Theory.  Every keyword set of the revision (global, each language, the
+sender country's additions) is flattened into entries keyed by the keyword's
+normalized form.  Several entries may share a key (STOP is English, French
+and German); they always share a kind, the loader makes sure of it.  Which
+language answers is decided once per country, at compile time:
+
+1. the first of the country's default languages that lists the keyword
+   (CA: en before fr, so STOP → en; ARRET is only French → fr);
+2. else, for a universal keyword (global.toml), the first default language
+   that has a reply of that kind (STOP from a German mobile → de);
+3. else the keyword's own language (AYUDA from anywhere → es), the global
+   file's first, then alphabetical, so the choice is stable.
+
+A message is then matched with one dict lookup (exact), plus, for languages
+that allow it, one lookup of its diacritic-folded form (ARRÊT = ARRET).  In
+reasonable mode, opt-out keywords and phrases are also looked for as whole
+words inside the message; opt-in and help never are, so nobody is opted in by
+free text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gateway.policy.model import CountryPolicy, KeywordSet, Kind, Mode, Policy
+from gateway.policy.normalize import fold_diacritics, is_unspaced_script, normalize
+
+
+@dataclass(frozen=True)
+class Match:
+    """What a message means under the policy."""
+
+    kind: Kind
+    keyword: str  # as written in the policy file
+    language: str  # the language the reply goes out in
+    reply: str | None  # reply id in the catalogs
+    account_wide: bool = False  # STOPALL and friends
+    exact: bool = True  # False when found inside free text (reasonable mode)
+
+
+@dataclass(frozen=True)
+class _Entry:
+    kind: Kind
+    keyword: str
+    language: str
+    universal: bool
+    account_wide: bool
+
+
+@dataclass(frozen=True)
+class CountryTable:
+    """Everything needed to match messages from one country's numbers."""
+
+    country: str | None
+    languages: tuple[str, ...]
+    mode: Mode
+    exact: dict[str, Match]
+    folded: dict[str, Match]
+    phrases: dict[str, tuple[tuple[tuple[str, ...], Match], ...]]  # first word → candidates
+    substrings: tuple[tuple[str, Match], ...]  # unspaced scripts
+    words: dict[str, dict[Kind, str]]  # language → first keyword of each kind, for replies
+
+    def match(self, text: str, mode: Mode | None = None) -> Match | None:
+        normalized = normalize(text)
+        if not normalized:
+            return None
+        found = self.exact.get(normalized)
+        if found is None and self.folded:
+            found = self.folded.get(fold_diacritics(normalized))
+        if found is not None or (mode or self.mode) is Mode.EXACT:
+            return found
+        return self._search(normalized)
+
+    def reply_words(self, language: str) -> dict[str, str]:
+        """The keywords a reply in `language` tells people to send (`{{ stop_word }}` ...)."""
+        words = self.words.get(language, {})
+        return {"stop_word": words.get(Kind.STOP, "STOP"), "start_word": words.get(Kind.START, "START"),
+                "help_word": words.get(Kind.HELP, "HELP")}
+
+    def _search(self, normalized: str) -> Match | None:
+        for variant in dict.fromkeys((normalized, fold_diacritics(normalized))):
+            words = variant.split(" ")
+            for index, word in enumerate(words):
+                for tokens, match in self.phrases.get(word, ()):
+                    if tuple(words[index : index + len(tokens)]) == tokens:
+                        return match
+            for needle, match in self.substrings:
+                if needle in variant:
+                    return match
+        return None
+
+
+class Matcher:
+    """Compiles a policy revision into per-country tables, lazily and once each."""
+
+    def __init__(self, policy: Policy) -> None:
+        self.policy = policy
+        self._tables: dict[str | None, CountryTable] = {}
+
+    @property
+    def revision(self) -> str:
+        return self.policy.revision
+
+    def table(self, country: str | None) -> CountryTable:
+        key = country.upper() if country else None
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = compile_country(self.policy, key)
+        return table
+
+    def match(self, text: str, country: str | None = None, mode: Mode | None = None) -> Match | None:
+        return self.table(country).match(text, mode)
+
+
+def effective_sets(policy: Policy, country: CountryPolicy | None) -> list[KeywordSet]:
+    """The keyword sets that apply to numbers of `country`: global, languages, the country's own."""
+    if country is None:
+        return list(policy.sets)
+    kept = [s for s in policy.sets if s.universal or (s.language, s.kind) not in country.replaces]
+    return kept + list(country.sets)
+
+
+def compile_country(policy: Policy, code: str | None) -> CountryTable:
+    country = policy.countries.get(code) if code else None
+    languages = country.languages if country else (policy.language,)
+    sets = effective_sets(policy, country)
+    replies: dict[tuple[str, Kind], str | None] = {}
+    words: dict[str, dict[Kind, str]] = {}
+    for keyword_set in sets:
+        # later sets (the country's) override the reply; the first keyword stays the language's own
+        if keyword_set.reply is not None or (keyword_set.language, keyword_set.kind) not in replies:
+            replies[(keyword_set.language, keyword_set.kind)] = keyword_set.reply
+        if keyword_set.keywords:
+            words.setdefault(keyword_set.language, {}).setdefault(keyword_set.kind, keyword_set.keywords[0])
+
+    entries: dict[str, list[_Entry]] = {}
+    folding: dict[str, bool] = dict(policy.fold_diacritics)
+    folded_keys: dict[str, str] = {}  # folded form → normalized key
+    phrase_entries: list[tuple[str, _Entry]] = []
+    for keyword_set in sets:
+        for keyword in keyword_set.keywords:
+            entry = _Entry(keyword_set.kind, keyword, keyword_set.language, keyword_set.universal,
+                           keyword in keyword_set.account_wide)
+            key = normalize(keyword)
+            entries.setdefault(key, []).append(entry)
+            if folding.get(keyword_set.language, False):
+                folded_keys.setdefault(fold_diacritics(key), key)
+            if keyword_set.kind is Kind.STOP:
+                phrase_entries.append((key, entry))
+        for phrase in keyword_set.phrases:
+            entry = _Entry(Kind.STOP, phrase, keyword_set.language, keyword_set.universal, False)
+            phrase_entries.append((normalize(phrase), entry))
+
+    def resolve(candidates: list[_Entry]) -> Match:
+        return _resolve(candidates, languages, replies)
+
+    exact = {key: resolve(found) for key, found in entries.items()}
+    folded = {fkey: exact[key] for fkey, key in folded_keys.items()}
+    phrases: dict[str, list[tuple[tuple[str, ...], Match]]] = {}
+    substrings: list[tuple[str, Match]] = []
+    for key, entry in phrase_entries:
+        match = exact.get(key) or resolve([entry])
+        found_inside = Match(match.kind, match.keyword, match.language, match.reply, match.account_wide, exact=False)
+        variants = {key}
+        if folding.get(entry.language, False):
+            variants.add(fold_diacritics(key))
+        for variant in variants:
+            if is_unspaced_script(variant):
+                substrings.append((variant, found_inside))
+            else:
+                tokens = tuple(variant.split(" "))
+                phrases.setdefault(tokens[0], []).append((tokens, found_inside))
+    return CountryTable(
+        country=code,
+        languages=languages,
+        mode=(country.mode if country and country.mode else policy.mode),
+        exact=exact,
+        folded=folded,
+        phrases={first: tuple(found) for first, found in phrases.items()},
+        substrings=tuple(substrings),
+        words=words,
+    )
+
+
+def _resolve(candidates: list[_Entry], languages: tuple[str, ...],
+             replies: dict[tuple[str, Kind], str | None]) -> Match:
+    kind = candidates[0].kind
+    account_wide = any(c.account_wide for c in candidates)
+    for language in languages:
+        for candidate in candidates:
+            if candidate.language == language:
+                return Match(kind, candidate.keyword, language, replies.get((language, kind)), account_wide)
+    universal = next((c for c in candidates if c.universal), None)
+    if universal is not None:
+        for language in languages:
+            if replies.get((language, kind)):
+                return Match(kind, universal.keyword, language, replies[(language, kind)], account_wide)
+    chosen = min(candidates, key=lambda c: (not c.universal, c.language))
+    return Match(kind, chosen.keyword, chosen.language, replies.get((chosen.language, kind)), account_wide)

@@ -1,0 +1,74 @@
+"""The policy as loaded: plain frozen values, no I/O.
+
+A revision is the union of `global.toml`, every `languages/<lang>.toml` and
+every `countries/<CC>.toml`.  Keyword sets are kept per file and per kind, as
+written; `policy.matcher` compiles them into per-country lookup tables.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Kind(StrEnum):
+    """What a keyword does, in the spelling of Twilio's `OptOutType`."""
+
+    STOP = "STOP"
+    START = "START"
+    HELP = "HELP"
+
+
+class Mode(StrEnum):
+    """`exact`: the whole message must be a keyword (Twilio).  `reasonable`: an
+    opt-out keyword or phrase anywhere in the message also opts out (FCC 24-24)."""
+
+    EXACT = "exact"
+    REASONABLE = "reasonable"
+
+
+#: Section names in the files → the kind they define.
+SECTIONS: dict[str, Kind] = {"opt_out": Kind.STOP, "opt_in": Kind.START, "help": Kind.HELP}
+
+
+@dataclass(frozen=True)
+class KeywordSet:
+    """One `[opt_out]`, `[opt_in]` or `[help]` section of one file."""
+
+    kind: Kind
+    language: str
+    keywords: tuple[str, ...]
+    reply: str | None
+    source: str
+    phrases: tuple[str, ...] = ()
+    account_wide: frozenset[str] = frozenset()
+    universal: bool = False  # from global.toml: answered in the sender country's language
+
+
+@dataclass(frozen=True)
+class CountryPolicy:
+    """A country file: its default languages, its mode, and what it adds or replaces."""
+
+    country: str
+    languages: tuple[str, ...]
+    source: str
+    mode: Mode | None = None
+    sets: tuple[KeywordSet, ...] = ()
+    replaces: frozenset[tuple[str, Kind]] = frozenset()
+
+
+@dataclass(frozen=True)
+class Policy:
+    """One revision of the policy files, validated."""
+
+    revision: str
+    language: str  # the global file's language
+    mode: Mode
+    sets: tuple[KeywordSet, ...]  # global first, then each language file
+    fold_diacritics: dict[str, bool] = field(default_factory=dict)
+    countries: dict[str, CountryPolicy] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # relative path → text, for the audit trail
+
+    @property
+    def languages(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(s.language for s in self.sets))

@@ -1,0 +1,176 @@
+"""Matching and precedence on small, hand-written policies (the shipped ones are tested apart)."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.locales import Catalogs
+from gateway.policy.loader import load_policies
+from gateway.policy.matcher import Matcher
+from gateway.policy.model import Kind, Mode
+from tests.conftest import language_file
+
+FRENCH = language_file("fr", '"ARRET", "ARRÊT", "STOP"', '"COMMENCER"', '"AIDE"')
+SPANISH = language_file("es", '"ALTO", "BAJA"', '"INICIO"', '"AYUDA"')
+GERMAN = language_file("de", '"STOPP"', '"ANMELDEN"', '"HILFE"')
+HINDI = language_file("hi", '"रोकें"', '"शुरू"', '"मदद"', fold=False)
+JAPANESE = language_file("ja", '"配信停止"', '"配信再開"', '"ヘルプ"', fold=False)
+
+
+@pytest.fixture
+def matcher(policy_tree):
+    def build(files, **kwargs):
+        policies, locales = policy_tree(files, **kwargs)
+        result = load_policies(policies, Catalogs.load(locales))
+        assert result.policy is not None, result.errors
+        return Matcher(result.policy)
+    return build
+
+
+@pytest.fixture
+def europe(matcher):
+    return matcher({
+        "languages/fr.toml": FRENCH, "languages/es.toml": SPANISH, "languages/de.toml": GERMAN,
+        "languages/hi.toml": HINDI, "languages/ja.toml": JAPANESE,
+        "countries/CA.toml": 'country = "CA"\nlanguages = ["en", "fr"]\n',
+        "countries/FR.toml": 'country = "FR"\nlanguages = ["fr"]\n\n[fr.help]\nkeywords = ["CONTACT"]\n',
+        "countries/DE.toml": 'country = "DE"\nlanguages = ["de"]\n',
+        "countries/US.toml": 'country = "US"\nlanguages = ["en", "es"]\nmode = "reasonable"\n',
+        "countries/CH.toml": 'country = "CH"\nlanguages = ["de", "fr"]\n',
+    })
+
+
+def test_global_keyword_from_a_country_without_a_file_answers_in_the_global_language(europe):
+    """STOP from a number of a country with no policy file is English."""
+    match = europe.match("STOP", "GB")
+    assert (match.kind, match.keyword, match.language, match.reply) == (Kind.STOP, "STOP", "en", "opt_out")
+
+
+def test_language_keyword_applies_in_every_country(europe):
+    """AYUDA from a US mobile gets the Spanish help reply, as in Twilio's Advanced Opt-Out."""
+    match = europe.match("ayuda", "US")
+    assert (match.kind, match.language) == (Kind.HELP, "es")
+
+
+def test_universal_keyword_answers_in_the_country_default_language(europe):
+    """STOP from a German mobile is answered in German, though German lists STOPP, not STOP."""
+    assert europe.match("STOP", "DE").language == "de"
+
+
+def test_first_default_language_wins_for_a_shared_keyword(europe):
+    """STOP from Canada (en, fr) answers in English: both list it, English comes first."""
+    assert europe.match("STOP", "CA").language == "en"
+
+
+def test_keyword_of_one_default_language_answers_in_that_language(europe):
+    """ARRET from Canada answers in French: only French lists it."""
+    assert europe.match("ARRET", "CA").language == "fr"
+
+
+def test_second_default_language_answers_its_own_help_word(europe):
+    """AIDE from Switzerland (de, fr) is French help."""
+    assert (europe.match("Aide", "CH").kind, europe.match("Aide", "CH").language) == (Kind.HELP, "fr")
+
+
+def test_country_file_adds_keywords_only_for_its_numbers(europe):
+    """CONTACT is help for French numbers and nothing elsewhere."""
+    assert europe.match("CONTACT", "FR").kind is Kind.HELP
+    assert europe.match("CONTACT", "DE") is None
+
+
+def test_country_replace_drops_the_language_keywords_for_that_country(matcher):
+    """`replace = true` swaps Spanish opt-outs for Mexican numbers only."""
+    m = matcher({"languages/es.toml": SPANISH,
+                 "countries/MX.toml": 'country = "MX"\nlanguages = ["es"]\n\n[es.opt_out]\nkeywords = ["CANCELAR"]\nreplace = true\n'})
+    assert m.match("BAJA", "MX") is None
+    assert m.match("CANCELAR", "MX").kind is Kind.STOP
+    assert m.match("BAJA", "ES").kind is Kind.STOP
+
+
+def test_diacritics_fold_where_the_language_allows(europe):
+    """ARRÊT and ARRET are the same French keyword, and 'arrêt' typed in lower case too."""
+    assert europe.match("arrêt", "FR").keyword == "ARRÊT"
+    assert europe.match("ARRET", "FR").keyword == "ARRET"
+    assert europe.match("ÀRRÉT", "FR").kind is Kind.STOP
+
+
+def test_diacritics_do_not_fold_where_the_language_forbids(europe):
+    """Hindi keeps its vowel signs: रोक (without ें) is another word."""
+    assert europe.match("रोकें", "IN").kind is Kind.STOP
+    assert europe.match("रोक", "IN") is None
+
+
+def test_stopall_is_account_wide_and_stop_is_not(europe):
+    assert europe.match("STOPALL", "US").account_wide
+    assert not europe.match("STOP", "US").account_wide
+
+
+def test_multi_word_keyword_matches_with_any_separator(europe):
+    """'opt-out', 'Opt  Out.' all match the keyword OPT OUT."""
+    assert europe.match("opt-out", "GB").keyword == "OPT OUT"
+    assert europe.match("Opt  Out.", "GB").keyword == "OPT OUT"
+
+
+def test_exact_mode_ignores_keywords_inside_sentences(europe):
+    """'Please stop texting me' is not a keyword in exact mode (Twilio's behaviour)."""
+    assert europe.match("Please stop texting me", "GB") is None
+
+
+def test_reasonable_mode_finds_opt_out_keywords_anywhere(europe):
+    """In the US (reasonable mode), 'Please stop texting me' opts out."""
+    match = europe.match("Please stop texting me", "US")
+    assert (match.kind, match.keyword, match.exact) == (Kind.STOP, "STOP", False)
+
+
+def test_reasonable_mode_finds_configured_phrases(europe):
+    """'can you remove me from this list' opts out by the phrase REMOVE ME."""
+    assert europe.match("can you remove me from this list", "US").keyword == "REMOVE ME"
+
+
+def test_reasonable_mode_needs_whole_words(europe):
+    """'unstoppable' and 'stopwatch' contain STOP but are other words."""
+    assert europe.match("this deal is unstoppable", "US") is None
+    assert europe.match("my stopwatch broke", "US") is None
+
+
+def test_reasonable_mode_never_opts_in_from_free_text(europe):
+    """'Can we START over tomorrow?' does nothing, even in reasonable mode."""
+    assert europe.match("Can we START over tomorrow?", "US") is None
+    assert europe.match("I need HELP with my order", "US") is None
+
+
+def test_reasonable_mode_can_be_asked_for_per_call(europe):
+    assert europe.match("please STOP", "GB", Mode.REASONABLE).kind is Kind.STOP
+    assert europe.match("please STOP", "US", Mode.EXACT) is None
+
+
+def test_unspaced_scripts_match_inside_a_sentence_in_reasonable_mode(europe):
+    """配信停止してください ('please stop delivery') contains the keyword with no spaces around it."""
+    assert europe.match("配信停止してください", "US").keyword == "配信停止"
+    assert europe.match("配信停止してください", "JP") is None  # exact mode there
+
+
+def test_reply_words_name_the_language_own_keywords(europe):
+    """A French reply tells people to send ARRET and COMMENCER, words that work."""
+    words = europe.table("FR").reply_words("fr")
+    assert words == {"stop_word": "ARRET", "start_word": "COMMENCER", "help_word": "AIDE"}
+
+
+def test_empty_or_decoration_only_message_matches_nothing(europe):
+    assert europe.match("", "US") is None
+    assert europe.match(" 🛑!! ", "US") is None
+
+
+ENGLISH_WORDS = st.from_regex(r"[A-Za-z]{1,12}", fullmatch=True)
+
+
+@given(word=ENGLISH_WORDS)
+def test_in_exact_mode_no_other_word_matches(word):
+    """Any single word that is not a keyword of the minimal policy matches nothing."""
+    from gateway.policy.model import KeywordSet, Policy
+    sets = (KeywordSet(Kind.STOP, "en", ("STOP",), "opt_out", "global.toml", universal=True),
+            KeywordSet(Kind.START, "en", ("START",), "opt_in", "global.toml", universal=True),
+            KeywordSet(Kind.HELP, "en", ("HELP",), "help", "global.toml", universal=True))
+    m = Matcher(Policy("r", "en", Mode.EXACT, sets, {"en": True}))
+    match = m.match(word, None)
+    assert (match is not None) == (word.lower() in {"stop", "start", "help"})
