@@ -18,7 +18,7 @@ venv: $(BIN)/gateway
 dev-venv: $(VENV)/.dev
 
 run: $(BIN)/gateway
-	$(BIN)/gateway serve --demo
+	$(BIN)/gateway serve
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q

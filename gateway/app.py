@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -21,6 +23,8 @@ from gateway.errors import HTTP_CODES, GatewayError, more_info
 from gateway.policy.watcher import PolicyState
 from gateway.settings import Settings
 from gateway.store.db import make_engine, record_revision
+
+log = logging.getLogger("gateway")
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -54,6 +58,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.settings = settings
     app.state.engine = engine
     app.state.policy = policy
+    app.state.recorded_revision = None
     return app
 
 
@@ -63,13 +68,20 @@ async def _watch(app: Starlette, interval: float) -> None:
         await asyncio.sleep(interval)
         if await asyncio.to_thread(state.changed):
             await asyncio.to_thread(state.reload)
-            await asyncio.to_thread(_remember_revision, app)
+        await asyncio.to_thread(_remember_revision, app)
 
 
 def _remember_revision(app: Starlette) -> None:
+    """Store the serving revision's files once; if the database is down, the watcher tries again."""
     matcher = app.state.policy.matcher
-    if matcher is not None:
+    if matcher is None or app.state.recorded_revision == matcher.revision:
+        return
+    try:
         record_revision(app.state.engine, matcher.revision, matcher.policy.files)
+    except SQLAlchemyError as exc:
+        log.warning("policy revision %s not recorded yet: %s", matcher.revision, type(exc).__name__)
+        return
+    app.state.recorded_revision = matcher.revision
 
 
 async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:

@@ -40,7 +40,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         try:
             value = kind(raw)
         except ValueError:
-            raise SettingsError(f"GATEWAY_{name}={raw!r} is not a {kind.__name__}") from None
+            expected = "an integer" if kind is int else "a number"
+            raise SettingsError(f"GATEWAY_{name}={raw!r} is not {expected}") from None
         if value <= 0:
             raise SettingsError(f"GATEWAY_{name}={raw!r} must be positive")
         return value

@@ -37,7 +37,7 @@ async def test(request: Request) -> JSONResponse:
     body = form.get("Body", [None])[0]
     if body is None:
         raise BadRequest("A 'Body' parameter is required.", code=21602)
-    mode = form.get("Mode", [None])[0] or None
+    mode = form.get("Mode", [None])[0]
     if mode is not None and mode not in {m.value for m in Mode}:
         raise BadRequest(f"Mode must be 'exact' or 'reasonable', not {mode!r}.")
     state: PolicyState = request.app.state.policy

@@ -31,7 +31,7 @@ LINT_VARIABLES = {"brand": "B" * 20, "help_contact": "help.example.com"}
 
 _TOP_KEYS = {"global": {"language", "mode", "fold_diacritics"}, "language": {"language", "fold_diacritics"},
              "country": {"country", "languages", "mode"}}
-_SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "replace"}
+_SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "replace"}
 
 
 @dataclass
@@ -220,16 +220,18 @@ def _read_sets(file: _File, language: str, errors: list[PolicyError], *, univers
             continue
         for key in table:
             if key not in _SET_KEYS or (key == "replace" and not prefix):
-                errors.append(file.error(f"unknown key (expected keywords, reply, phrases, account_wide"
+                errors.append(file.error(f"unknown key (expected keywords, reply, phrases, account_wide, exact_only"
                                          f"{', replace' if prefix else ''})", section, key))
         keywords = _strings(file, section, "keywords", errors)
         phrases = _strings(file, section, "phrases", errors)
         account_wide = _strings(file, section, "account_wide", errors)
-        if kind is not Kind.STOP and (phrases or account_wide):
-            errors.append(file.error("phrases and account_wide are for [opt_out] only", section))
-        for word in account_wide:
-            if word not in keywords:
-                errors.append(file.error(f"{word!r} is not one of this section's keywords", section, "account_wide", word))
+        exact_only = _strings(file, section, "exact_only", errors)
+        if kind is not Kind.STOP and (phrases or account_wide or exact_only):
+            errors.append(file.error("phrases, account_wide and exact_only are for [opt_out] only", section))
+        for key, words in (("account_wide", account_wide), ("exact_only", exact_only)):
+            for word in words:
+                if word not in keywords:
+                    errors.append(file.error(f"{word!r} is not one of this section's keywords", section, key, word))
         reply = table.get("reply")
         if reply is None and required:
             errors.append(file.error("missing reply: name the confirmation this kind sends (e.g. "
@@ -237,7 +239,7 @@ def _read_sets(file: _File, language: str, errors: list[PolicyError], *, univers
         elif reply is not None and reply not in REPLIES:
             errors.append(file.error(f"unknown reply {reply!r} (known: {', '.join(REPLIES)})", section, "reply"))
         sets.append(KeywordSet(kind, language, keywords, reply if reply in REPLIES else None, file.relative,
-                               phrases, frozenset(account_wide), universal))
+                               phrases, frozenset(account_wide), frozenset(exact_only), universal))
     return sets
 
 

@@ -7,7 +7,8 @@ and German); they always share a kind, the loader makes sure of it.  Which
 language answers is decided once per country, at compile time:
 
 1. the first of the country's default languages that lists the keyword
-   (CA: en before fr, so STOP → en; ARRET is only French → fr);
+   (CA: en before fr, so STOP → en; ARRET is only French → fr); a country
+   without a file has its official languages (CLDR), else the global one;
 2. else, for a universal keyword (global.toml), the first default language
    that has a reply of that kind (STOP from a German mobile → de);
 3. else the keyword's own language (AYUDA from anywhere → es), the global
@@ -23,6 +24,8 @@ free text.
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from babel.languages import get_official_languages
 
 from gateway.policy.model import CountryPolicy, KeywordSet, Kind, Mode, Policy
 from gateway.policy.normalize import fold_diacritics, is_unspaced_script, normalize
@@ -122,9 +125,21 @@ def effective_sets(policy: Policy, country: CountryPolicy | None) -> list[Keywor
     return kept + list(country.sets)
 
 
+def default_languages(policy: Policy, code: str | None) -> tuple[str, ...]:
+    """A country's languages: its file's, else its official languages the policy knows
+    (CLDR, through Babel: DK → da, FI → fi, sv), else the global file's."""
+    country = policy.countries.get(code) if code else None
+    if country is not None:
+        return country.languages
+    known = set(policy.languages)
+    official = [tag.split("_")[0] for tag in get_official_languages(code, de_facto=True)] if code else []
+    found = tuple(dict.fromkeys(language for language in official if language in known))
+    return found or (policy.language,)
+
+
 def compile_country(policy: Policy, code: str | None) -> CountryTable:
     country = policy.countries.get(code) if code else None
-    languages = country.languages if country else (policy.language,)
+    languages = default_languages(policy, code)
     sets = effective_sets(policy, country)
     replies: dict[tuple[str, Kind], str | None] = {}
     words: dict[str, dict[Kind, str]] = {}
@@ -147,7 +162,7 @@ def compile_country(policy: Policy, code: str | None) -> CountryTable:
             entries.setdefault(key, []).append(entry)
             if folding.get(keyword_set.language, False):
                 folded_keys.setdefault(fold_diacritics(key), key)
-            if keyword_set.kind is Kind.STOP:
+            if keyword_set.kind is Kind.STOP and keyword not in keyword_set.exact_only:
                 phrase_entries.append((key, entry))
         for phrase in keyword_set.phrases:
             entry = _Entry(Kind.STOP, phrase, keyword_set.language, keyword_set.universal, False)

@@ -42,6 +42,7 @@ class KeywordSet:
     source: str
     phrases: tuple[str, ...] = ()
     account_wide: frozenset[str] = frozenset()
+    exact_only: frozenset[str] = frozenset()  # never looked for inside free text (e.g. TD, a bank's name too)
     universal: bool = False  # from global.toml: answered in the sender country's language
 
 

@@ -44,11 +44,17 @@ def normalize(text: str) -> str:
     return " ".join(folded.translate(_SEPARATORS).split())
 
 
+#: Letters whose "accent" is not a combining mark, so decomposition keeps them:
+#: Turkish dotless ı (YARDIM lower-cases to yardım), Polish ł, Nordic ø and æ.
+_UNDECOMPOSABLE = str.maketrans({"ı": "i", "ł": "l", "ø": "o", "đ": "d", "ħ": "h", "ŧ": "t", "æ": "ae", "œ": "oe"})
+
+
 def fold_diacritics(text: str) -> str:
-    """`arrêt` → `arret`: drop combining marks after canonical decomposition."""
+    """`arrêt` → `arret`, `yardım` → `yardim`: drop combining marks after canonical
+    decomposition, and map the few letters that carry their accent built in."""
     if text.isascii():
         return text
-    decomposed = unicodedata.normalize("NFD", text)
+    decomposed = unicodedata.normalize("NFD", text.translate(_UNDECOMPOSABLE))
     stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     return unicodedata.normalize("NFC", stripped)
 

@@ -174,3 +174,19 @@ def test_in_exact_mode_no_other_word_matches(word):
     m = Matcher(Policy("r", "en", Mode.EXACT, sets, {"en": True}))
     match = m.match(word, None)
     assert (match is not None) == (word.lower() in {"stop", "start", "help"})
+
+
+def test_exact_only_keywords_are_not_searched_inside_free_text(matcher):
+    """TD opts out as the whole message, but 'my TD card' in reasonable mode does not."""
+    chinese = language_file("zh", '"TD", "退订"', '"订阅"', '"帮助"', fold=False).replace(
+        'reply = "opt_out"', 'exact_only = ["TD"]\nreply = "opt_out"', 1)
+    m = matcher({"languages/zh.toml": chinese, "countries/US.toml": 'country = "US"\nlanguages = ["en"]\nmode = "reasonable"\n'})
+    assert m.match("TD", "US").kind is Kind.STOP
+    assert m.match("my TD card was declined", "US") is None
+
+
+def test_country_without_a_file_answers_in_its_official_language(matcher):
+    """STOP from a Spanish number, with no ES file, is answered in Spanish (CLDR: ES → es)."""
+    m = matcher({"languages/es.toml": SPANISH})
+    assert m.match("STOP", "ES").language == "es"
+    assert m.match("STOP", "GB").language == "en"

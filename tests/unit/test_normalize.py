@@ -59,3 +59,10 @@ def test_any_case_padding_punctuation_or_emoji_around_a_keyword_normalizes_to_it
     """Whatever surrounds STOP, and in whatever case, it normalizes to the keyword alone."""
     word = "".join(c.upper() if up else c.lower() for c, up in zip("stop", flips, strict=True))
     assert normalize(prefix + word + suffix) == "stop"
+
+
+def test_letters_with_built_in_accents_fold_too():
+    """Turkish dotless ı, Polish ł and Danish æ have no combining mark to drop."""
+    assert fold_diacritics("yardım") == fold_diacritics(normalize("YARDIM")) == "yardim"
+    assert fold_diacritics("wysyłaj") == "wysylaj"
+    assert fold_diacritics("hjælp") == "hjaelp"

@@ -1,0 +1,110 @@
+"""The `gateway` command as staff use it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from gateway.cli import main
+from tests.conftest import FR_MOBILE, ROOT, US_MOBILE
+
+
+@pytest.fixture(autouse=True)
+def shipped_paths(monkeypatch):
+    monkeypatch.setenv("GATEWAY_POLICIES_DIR", str(ROOT / "policies"))
+    monkeypatch.setenv("GATEWAY_LOCALES_DIR", str(ROOT / "locales"))
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_policy_check_passes_on_the_shipped_policies(capsys):
+    code, out, _ = run(capsys, "policy", "check")
+    assert code == 0 and "valid, revision" in out
+
+
+def test_policy_check_fails_with_file_line_key(capsys, tmp_path):
+    policies = tmp_path / "p"
+    shutil.copytree(ROOT / "policies", policies)
+    german = policies / "languages" / "de.toml"
+    german.write_text(german.read_text().replace('reply = "help"', 'reply = "hilfe"'))
+    code, out, _ = run(capsys, "policy", "check", str(policies))
+    assert code == 1
+    assert any(line.startswith("error: languages/de.toml:") and "help.reply: unknown reply 'hilfe'" in line
+               for line in out.splitlines())
+
+
+def test_policy_test_prints_one_json_decision(capsys):
+    code, out, _ = run(capsys, "policy", "test", "--from", FR_MOBILE, "Arrêt")
+    decision = json.loads(out)
+    assert code == 0
+    assert {k: decision[k] for k in ("kind", "language", "country")} == {"kind": "STOP", "language": "fr", "country": "FR"}
+    assert decision["reply"] and decision["policy_revision"]
+
+
+def test_policy_test_for_no_keyword_prints_nulls(capsys):
+    _, out, _ = run(capsys, "policy", "test", "--from", US_MOBILE, "--mode", "exact", "see you tomorrow")
+    assert json.loads(out)["kind"] is None and json.loads(out)["reply"] is None
+
+
+def test_policy_test_batch_with_expect_fails_on_a_difference(capsys, tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text("\n".join(json.dumps(c) for c in [
+        {"from": US_MOBILE, "body": "STOP", "expect": {"kind": "STOP"}},
+        {"from": US_MOBILE, "body": "hello", "expect": {"kind": "STOP"}},
+    ]) + "\n")
+    code, out, err = run(capsys, "policy", "test", "--batch", str(cases), "--expect")
+    results = [json.loads(line) for line in out.splitlines()]
+    assert code == 1 and len(results) == 2
+    assert "differences" not in results[0] and results[1]["differences"] == {"kind": {"expected": "STOP", "got": None}}
+    assert "1 line(s) failed" in err
+
+
+def test_policy_test_batch_reports_bad_lines_with_their_number(capsys, tmp_path):
+    cases = tmp_path / "cases.jsonl"
+    cases.write_text('{"body": "STOP"}\nnot json\n')
+    code, out, _ = run(capsys, "policy", "test", "--batch", str(cases))
+    assert code == 1 and json.loads(out.splitlines()[1])["line"] == 2
+
+
+def test_policy_test_batch_reads_stdin():
+    """`--batch -` reads JSON lines from standard input, as a pipeline does."""
+    completed = subprocess.run([sys.executable, "-m", "gateway.cli", "policy", "test", "--batch", "-"],
+                               input='{"from": "%s", "body": "AYUDA"}\n' % US_MOBILE, capture_output=True,
+                               text=True, cwd=ROOT, check=True)
+    assert json.loads(completed.stdout)["language"] == "es"
+
+
+def test_segments_prints_encoding_and_count(capsys):
+    _, out, _ = run(capsys, "segments", "Hello €")
+    assert json.loads(out) == {"encoding": "GSM-7", "segments": 1, "characters": 8, "text": "Hello €"}
+
+
+def test_segments_smart_replaces_curly_quotes(capsys):
+    _, out, _ = run(capsys, "segments", "--smart", "“Hi”")
+    assert json.loads(out)["encoding"] == "GSM-7" and json.loads(out)["text"] == '"Hi"'
+
+
+def test_bad_setting_names_the_variable(capsys, monkeypatch):
+    monkeypatch.setenv("GATEWAY_PORT", "eighty")
+    code, _, err = run(capsys, "migrate")
+    assert code == 2 and "GATEWAY_PORT='eighty' is not an integer" in err
+
+
+def test_migrate_creates_the_schema(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'g.db'}")
+    code, out, _ = run(capsys, "migrate")
+    assert code == 0 and "up to date" in out and (tmp_path / "g.db").exists()
+
+
+def test_shipped_regression_file_passes_with_expect(capsys):
+    """The staff regression file of field messages passes against the shipped policy."""
+    code, _, err = run(capsys, "policy", "test", "--batch", str(ROOT / "tests" / "data" / "keywords.jsonl"), "--expect")
+    assert code == 0, err

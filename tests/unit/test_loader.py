@@ -1,0 +1,131 @@
+"""Validation: every mistake staff can make is named with file, line and key."""
+
+from babel.messages.catalog import Catalog
+from babel.messages.pofile import write_po
+
+from gateway.locales import REPLIES, Catalogs
+from gateway.policy.loader import load_policies
+from tests.conftest import language_file
+
+SPANISH = language_file("es", '"ALTO", "BAJA"', '"INICIO"', '"AYUDA"')
+
+
+def load(policy_tree, files, **kwargs):
+    policies, locales = policy_tree(files, **kwargs)
+    return load_policies(policies, Catalogs.load(locales))
+
+
+def messages(result):
+    return [str(e) for e in result.errors]
+
+
+def test_a_valid_tree_loads_with_a_content_hash_revision(policy_tree):
+    result = load(policy_tree, {"languages/es.toml": SPANISH})
+    assert result.errors == [] and len(result.policy.revision) == 12
+
+
+def test_revision_changes_when_a_keyword_changes(policy_tree):
+    first = load(policy_tree, {"languages/es.toml": SPANISH}).policy.revision
+    second = load(policy_tree, {"languages/es.toml": SPANISH.replace('"BAJA"', '"DETENER"')}).policy.revision
+    assert first != second
+
+
+def test_keyword_in_two_kinds_names_both_places(policy_tree):
+    """INICIO as Spanish opt-out and opt-in is one error at the second place, pointing at the first."""
+    broken = SPANISH.replace('"ALTO", "BAJA"', '"ALTO", "INICIO"')
+    result = load(policy_tree, {"languages/es.toml": broken})
+    assert result.policy is None
+    [error] = result.errors
+    assert (error.file, error.line, error.key) == ("languages/es.toml", 9, "opt_in.keywords")
+    assert "'INICIO' is a START keyword here but 'INICIO' is a STOP keyword in languages/es.toml:5" in error.message
+
+
+def test_keyword_conflict_across_languages_is_an_error(policy_tree):
+    """START may not be an opt-out word in Spanish while it is the global opt-in word."""
+    broken = SPANISH.replace('"ALTO", "BAJA"', '"ALTO", "START"')
+    [error] = load(policy_tree, {"languages/es.toml": broken}).errors
+    assert error.file == "languages/es.toml" and error.line == 5 and "global.toml" in error.message
+
+
+def test_conflict_through_diacritic_folding_is_an_error(policy_tree):
+    """ALTÓ (opt-in) folds to ALTO (opt-out) in a language that folds accents."""
+    broken = SPANISH.replace('"INICIO"', '"ALTÓ"')
+    assert "'ALTÓ' is a START keyword" in messages(load(policy_tree, {"languages/es.toml": broken}))[0]
+
+
+def test_country_keyword_conflicting_with_a_language_is_an_error(policy_tree):
+    country = 'country = "MX"\nlanguages = ["es"]\n\n[es.help]\nkeywords = ["BAJA"]\n'
+    [error] = load(policy_tree, {"languages/es.toml": SPANISH, "countries/MX.toml": country}).errors
+    assert (error.file, error.line, error.key) == ("countries/MX.toml", 5, "es.help.keywords")
+
+
+def test_unknown_language_in_a_country_file(policy_tree):
+    country = 'country = "BE"\nlanguages = ["nl", "fr"]\n'
+    errors = messages(load(policy_tree, {"countries/BE.toml": country}))
+    assert "countries/BE.toml:2: languages: unknown language 'nl': there is no languages/nl.toml" in errors
+
+
+def test_language_code_that_is_no_language(policy_tree):
+    errors = messages(load(policy_tree, {"languages/xx.toml": SPANISH.replace('"es"', '"xx"')}, translated=()))
+    assert any(e.startswith("languages/xx.toml:1: language: unknown language 'xx'") for e in errors)
+
+
+def test_missing_reply_is_an_error(policy_tree):
+    broken = SPANISH.replace('[help]\nkeywords = ["AYUDA"]\nreply = "help"', '[help]\nkeywords = ["AYUDA"]')
+    errors = messages(load(policy_tree, {"languages/es.toml": broken}))
+    assert errors == ["languages/es.toml:12: help: missing reply: name the confirmation this kind sends "
+                      "(e.g. reply = 'help')"]
+
+
+def test_unknown_reply_id_is_an_error(policy_tree):
+    broken = SPANISH.replace('reply = "help"', 'reply = "ayuda"')
+    assert "languages/es.toml:14: help.reply: unknown reply 'ayuda'" in messages(
+        load(policy_tree, {"languages/es.toml": broken}))[0]
+
+
+def test_reply_without_translation_for_a_declared_language(policy_tree):
+    """A Spanish policy with no Spanish catalog cannot answer in Spanish."""
+    errors = messages(load(policy_tree, {"languages/es.toml": SPANISH}, translated=()))
+    assert "languages/es.toml:6: opt_out.reply: reply 'opt_out' has no translation for 'es': add it to " \
+           "locales/es/LC_MESSAGES/gateway.po" in errors
+
+
+def test_invalid_toml_names_the_line(policy_tree):
+    broken = SPANISH.replace('keywords = ["AYUDA"]', 'keywords = ["AYUDA"')
+    [error] = load(policy_tree, {"languages/es.toml": broken}).errors
+    assert (error.file, error.line, error.key) == ("languages/es.toml", 14, "(syntax)")
+
+
+def test_misspelt_key_is_reported_not_ignored(policy_tree):
+    broken = SPANISH.replace("keywords = [\"AYUDA\"]", "keyword = [\"AYUDA\"]")
+    assert any("help.keyword: unknown key" in e for e in messages(load(policy_tree, {"languages/es.toml": broken})))
+
+
+def test_bad_mode_is_reported(policy_tree):
+    country = 'country = "US"\nlanguages = ["en"]\nmode = "fuzzy"\n'
+    assert "countries/US.toml:3: mode: must be 'exact' or 'reasonable', not 'fuzzy'" in messages(
+        load(policy_tree, {"countries/US.toml": country}))
+
+
+def test_country_file_name_must_be_its_code(policy_tree):
+    errors = messages(load(policy_tree, {"countries/XX.toml": 'country = "XX"\nlanguages = ["en"]\n'}))
+    assert errors[0].startswith("countries/XX.toml:1: country: must be 'XX'")
+
+
+def test_all_errors_are_reported_at_once(policy_tree):
+    broken = SPANISH.replace('reply = "help"', 'reply = "ayuda"').replace('"INICIO"', '"ALTO"')
+    assert len(load(policy_tree, {"languages/es.toml": broken}).errors) == 2
+
+
+def test_reply_longer_than_one_segment_is_a_warning_naming_language_and_count(policy_tree):
+    """A Russian-script opt-in text is UCS-2 (70 characters a segment): with a 20-character brand it takes 2."""
+    policies, locales = policy_tree({"languages/es.toml": SPANISH})
+    catalog = Catalog(locale="es", domain="gateway")
+    for source in REPLIES.values():
+        catalog.add(source, "{{ brand }}: Вы снова подписаны. Частота сообщений варьируется. Ответьте "
+                            "{{ help_word }} для помощи или {{ stop_word }} для отказа.")
+    with (locales / "es" / "LC_MESSAGES" / "gateway.po").open("wb") as handle:
+        write_po(handle, catalog)
+    result = load_policies(policies, Catalogs.load(locales))
+    assert result.policy is not None
+    assert "languages/es.toml:10: opt_in.reply: reply 'opt_in' in 'es' is 2 segments (UCS-2, 119 characters" in str(result.warnings[1])
