@@ -55,7 +55,8 @@ def main() -> None:
     messages = [(rng.choice(TEXTS), rng.choice(COUNTRIES)) for _ in range(args.messages)]
     for country in COUNTRIES:  # compile every country table before timing, as a warm server has
         matcher.table(country)
-    print(f"{args.messages:,} mixed messages, policy revision {matcher.revision}, phonenumbers {phonenumbers.__version__}")
+    print(f"{args.messages:,} mixed messages, policy revision {matcher.revision}, "
+          f"phonenumbers {phonenumbers.__version__}")
     baseline = run("baseline: normalize() only", lambda text, country: normalize(text), messages)
     exact = run("match, exact mode", lambda text, country: matcher.match(text, country, Mode.EXACT), messages)
     reasonable = run("match, reasonable mode", lambda text, country: matcher.match(text, country, Mode.REASONABLE),

@@ -18,7 +18,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.api import health, policy as policy_api
+from gateway.api import health
+from gateway.api import policy as policy_api
 from gateway.errors import HTTP_CODES, GatewayError, more_info
 from gateway.policy.watcher import PolicyState
 from gateway.settings import Settings

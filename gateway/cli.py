@@ -147,7 +147,8 @@ class _Tester:
             result = self.test(case["body"], case.get("from"), case.get("mode"))
             expect = case.get("expect")
             if check and isinstance(expect, dict):
-                differences = {k: {"expected": v, "got": result.get(k)} for k, v in expect.items() if result.get(k) != v}
+                differences = {key: {"expected": value, "got": result.get(key)}
+                               for key, value in expect.items() if result.get(key) != value}
                 if differences:
                     result = dict(result, line=number, differences=differences)
                     failures += 1

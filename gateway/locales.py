@@ -69,7 +69,7 @@ class Catalogs:
 
     @classmethod
     def load(cls, directory: Path) -> Catalogs:
-        translations: dict[str, dict[str, str]] = {FALLBACK_LANGUAGE: dict(zip(REPLIES.values(), REPLIES.values()))}
+        translations: dict[str, dict[str, str]] = {FALLBACK_LANGUAGE: {text: text for text in REPLIES.values()}}
         paths: dict[str, Path] = {}
         digest = hashlib.sha256()
         for po in sorted(Path(directory).glob(f"*/LC_MESSAGES/{DOMAIN}.po")):

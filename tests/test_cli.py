@@ -77,7 +77,7 @@ def test_policy_test_batch_reports_bad_lines_with_their_number(capsys, tmp_path)
 def test_policy_test_batch_reads_stdin():
     """`--batch -` reads JSON lines from standard input, as a pipeline does."""
     completed = subprocess.run([sys.executable, "-m", "gateway.cli", "policy", "test", "--batch", "-"],
-                               input='{"from": "%s", "body": "AYUDA"}\n' % US_MOBILE, capture_output=True,
+                               input=json.dumps({"from": US_MOBILE, "body": "AYUDA"}) + "\n", capture_output=True,
                                text=True, cwd=ROOT, check=True)
     assert json.loads(completed.stdout)["language"] == "es"
 

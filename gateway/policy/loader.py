@@ -18,8 +18,8 @@ from typing import Any
 
 import phonenumbers
 from babel import Locale, UnknownLocaleError
-from gateway.encoding import segment
 
+from gateway.encoding import segment
 from gateway.errors import PolicyError
 from gateway.locales import REPLIES, Catalogs
 from gateway.policy.matcher import compile_country, effective_sets
@@ -103,7 +103,8 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             where = re.search(r"line (\d+)", str(exc))
-            errors.append(PolicyError(relative, int(where.group(1)) if where else 1, "(syntax)", f"invalid TOML: {exc}"))
+            line = int(where.group(1)) if where else 1
+            errors.append(PolicyError(relative, line, "(syntax)", f"invalid TOML: {exc}"))
             return None
         return _File(path, relative, data, _Locator(text))
 
@@ -152,7 +153,8 @@ def _read_language(file: _File, role: str, errors: list[PolicyError]) -> str:
     allowed = _TOP_KEYS[role]
     for key, value in file.data.items():
         if key not in allowed and not (isinstance(value, dict) and key in SECTIONS):
-            errors.append(file.error(f"unknown key (expected one of {', '.join(sorted(allowed | set(SECTIONS)))})", key=key))
+            expected = ", ".join(sorted(allowed | set(SECTIONS)))
+            errors.append(file.error(f"unknown key (expected one of {expected})", key=key))
     language = file.data.get("language")
     if not isinstance(language, str) or not _is_language(language):
         errors.append(file.error(f"unknown language {language!r}: use a language code such as 'en' or 'pt_BR'",
@@ -303,7 +305,8 @@ def _check_conflicts(sets: list[KeywordSet], fold: dict[str, bool], files: dict[
                 if previous[0] is kind:
                     continue
                 other_file = files[previous[1].source]
-                other = f"{other_file.relative}:{other_file.locate.line(_section_of(other_file, previous[1]), 'keywords', previous[2])}"
+                line = other_file.locate.line(_section_of(other_file, previous[1]), "keywords", previous[2])
+                other = f"{other_file.relative}:{line}"
                 file = files[keyword_set.source]
                 errors.append(file.error(
                     f"{word!r} is a {kind} keyword here but {previous[2]!r} is a {previous[0]} keyword in {other} "
