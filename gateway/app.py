@@ -1,7 +1,9 @@
 """The Starlette application: routes, error rendering and the lifespan.
 
 Nothing happens at import: `create_app(settings)` builds everything, so tests
-build as many isolated apps as they like.
+build as many isolated apps as they like.  The lifespan starts, in order, the
+writer (group commit), the policy watcher, the simulator (when mounted) and
+the dispatch and forwarding workers, and stops them in reverse.
 """
 
 from __future__ import annotations
@@ -11,56 +13,144 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import httpx
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from gateway.api import health
+from gateway.accounts import Accounts
+from gateway.api import health, messages, notifications, numbers, pool, services, webhooks
 from gateway.api import policy as policy_api
+from gateway.dispatch.backlog import Backlog, StickyLoad
+from gateway.dispatch.core import Core
+from gateway.dispatch.worker import Dispatcher
 from gateway.errors import HTTP_CODES, GatewayError, more_info
+from gateway.forwarding.worker import Forwarder
 from gateway.policy.watcher import PolicyState
+from gateway.providers.base import Credentials
+from gateway.providers.simulator import SimulatorConfig, create_simulator
 from gateway.settings import Settings
 from gateway.store.db import make_engine, record_revision
+from gateway.store.writer import Writer
 
 log = logging.getLogger("gateway")
+
+ACCOUNT = "/2010-04-01/Accounts/{account_sid}"
+SERVICE = "/v1/Services/{sid}"
+
+
+def routes() -> list[Route | Mount]:
+    pool_routes: list[Route | Mount] = []
+    for name in ("PhoneNumbers", "ShortCodes", "AlphaSenders"):
+        pool_routes += [
+            Route(f"{SERVICE}/{name}", services.add_member, methods=["POST"]),
+            Route(f"{SERVICE}/{name}", services.list_members, methods=["GET"]),
+            Route(f"{SERVICE}/{name}/{{member}}", services.fetch_member, methods=["GET"]),
+            Route(f"{SERVICE}/{name}/{{member}}", services.remove_member, methods=["DELETE"]),
+        ]
+    return [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/openapi.yaml", health.openapi, methods=["GET"]),
+        Route("/v1/Policy", policy_api.show, methods=["GET"]),
+        Route("/v1/Policy/Test", policy_api.test, methods=["POST"]),
+        Route(f"{ACCOUNT}/Messages.json", messages.create, methods=["POST"]),
+        Route(f"{ACCOUNT}/Messages.json", messages.listing, methods=["GET"]),
+        Route(f"{ACCOUNT}/Messages/{{sid}}.json", messages.fetch, methods=["GET"]),
+        Route(f"{ACCOUNT}/IncomingPhoneNumbers.json", numbers.create, methods=["POST"]),
+        Route(f"{ACCOUNT}/IncomingPhoneNumbers.json", numbers.listing, methods=["GET"]),
+        Route(f"{ACCOUNT}/IncomingPhoneNumbers/{{sid}}.json", numbers.fetch, methods=["GET"]),
+        Route(f"{ACCOUNT}/IncomingPhoneNumbers/{{sid}}.json", numbers.remove, methods=["DELETE"]),
+        Route("/v1/Services", services.create, methods=["POST"]),
+        Route("/v1/Services", services.listing, methods=["GET"]),
+        Route(SERVICE, services.fetch, methods=["GET"]),
+        Route(SERVICE, services.update_service, methods=["POST"]),
+        Route(SERVICE, services.remove, methods=["DELETE"]),
+        *pool_routes,
+        Route(f"{SERVICE}/GeoPermissions", pool.geo_fetch, methods=["GET"]),
+        Route(f"{SERVICE}/GeoPermissions", pool.geo_update, methods=["POST"]),
+        Route(f"{SERVICE}/StickySenders", pool.sticky_list, methods=["GET"]),
+        Route(f"{SERVICE}/StickySenders/{{to}}", pool.sticky_fetch, methods=["GET"]),
+        Route(f"{SERVICE}/StickySenders/{{to}}", pool.sticky_pin, methods=["POST"]),
+        Route(f"{SERVICE}/StickySenders/{{to}}", pool.sticky_reset, methods=["DELETE"]),
+        Route(f"{SERVICE}/Notifications", notifications.create, methods=["POST"]),
+        Route("/webhooks/{provider}/status", webhooks.status, methods=["POST"]),
+    ]
 
 
 def create_app(settings: Settings) -> Starlette:
     engine = make_engine(settings.database_url)
     policy = PolicyState(settings.policies_dir, settings.locales_dir)
+    writer = Writer(engine)
+    core = Core(writer, Backlog(), StickyLoad(), policy)
+    simulator = create_simulator(SimulatorConfig(
+        auth_token=settings.simulator_token, delay=settings.simulator_delay,
+        failures=settings.failures())) if settings.simulator else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         policy.reload()
         _remember_revision(app)
+        writer.start()
+        with Session(engine) as session:
+            try:
+                core.backlog.load(session)
+            except SQLAlchemyError as exc:
+                log.error("could not read the queue at start: %s", exc)
         watcher = asyncio.create_task(_watch(app, settings.policy_reload_interval))
-        try:
-            yield
-        finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
-            engine.dispose()
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(httpx.AsyncClient(
+                timeout=10.0, limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)))
+            if simulator is not None:
+                await stack.enter_async_context(simulator.state.sim.running())
+            if settings.workers:
+                await _start_workers(app, settings, client, stack)
+            try:
+                yield
+            finally:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+        writer.stop()
+        engine.dispose()
 
     app = Starlette(
-        routes=[
-            Route("/healthz", health.healthz, methods=["GET"]),
-            Route("/readyz", health.readyz, methods=["GET"]),
-            Route("/openapi.yaml", health.openapi, methods=["GET"]),
-            Route("/v1/Policy", policy_api.show, methods=["GET"]),
-            Route("/v1/Policy/Test", policy_api.test, methods=["POST"]),
-        ],
+        routes=[*routes(), *([Mount("/sim", simulator)] if simulator is not None else [])],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine
     app.state.policy = policy
+    app.state.writer = writer
+    app.state.core = core
+    app.state.accounts = Accounts(engine)
+    app.state.forwarder = None
     app.state.recorded_revision = None
+    app.state.provider_secrets = {"sim": settings.simulator_token, "twilio": settings.twilio_auth_token}
     return app
+
+
+async def _start_workers(app: Starlette, settings: Settings, client: httpx.AsyncClient,
+                         stack: contextlib.AsyncExitStack) -> None:
+    base = settings.public_url or settings.local_url
+    credentials = {
+        "sim": Credentials("AC" + "0" * 32, settings.simulator_token, settings.simulator_url or f"{base}/sim"),
+        "twilio": Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url),
+    }
+    core: Core = app.state.core
+    dispatcher = Dispatcher(app.state.engine, app.state.writer, core.backlog, credentials,
+                            lambda provider, sid: f"{base}/webhooks/{provider}/status?ref={sid}", client)
+    forwarder = Forwarder(app.state.engine, app.state.writer, app.state.accounts.token_of, client)
+    core.dispatcher, core.forwarder, app.state.forwarder = dispatcher, forwarder, forwarder
+    forwarder.start()
+    stack.push_async_callback(forwarder.stop)
+    await dispatcher.start()
+    stack.push_async_callback(dispatcher.stop)
 
 
 async def _watch(app: Starlette, interval: float) -> None:
@@ -93,5 +183,6 @@ async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = HTTP_CODES.get(exc.status_code, 20500 if exc.status_code >= 500 else 21100)
-    body = {"code": code, "message": exc.detail, "more_info": more_info(code), "status": exc.status_code}
+    body = {"code": code, "message": exc.detail, "more_info": more_info(code),
+            "status": exc.status_code}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

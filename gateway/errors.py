@@ -2,10 +2,15 @@
 
     Exception
     ├── GatewayError(code, status, message)     → Twilio JSON error body
-    │   ├── BadRequest                          400 / 21211, 21602, 21617 ... (by code)
+    │   ├── BadRequest                          400 / 21100 (a parameter is wrong)
+    │   │   ├── ToRequired 21604 · FromRequired 21603 · InvalidTo 21211 · InvalidFrom 21212
+    │   │   ├── FromNotOwned 21606 · BodyRequired 21602 · BodyTooLong 21617 · InvalidMediaUrl 21620
+    │   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
+    │   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
     │   ├── AuthenticationFailed                401 / 20003
     │   ├── NotFound                            404 / 20404
-    │   └── MethodNotAllowed                    405 / 20004
+    │   ├── MethodNotAllowed                    405 / 20004
+    │   └── PayloadTooLarge                     413 / 21617
     ├── PolicyError(file, line, key, message)   prints as `file:line: key: message`
     └── SettingsError                           names the bad GATEWAY_* variable
 """
@@ -57,6 +62,71 @@ class MethodNotAllowed(GatewayError):
     status = 405
     code = 20004
 
+
+class ToRequired(BadRequest):
+    code = 21604
+
+
+class FromRequired(BadRequest):
+    code = 21603
+
+
+class InvalidTo(BadRequest):
+    code = 21211
+
+
+class InvalidFrom(BadRequest):
+    code = 21212
+
+
+class FromNotOwned(BadRequest):
+    code = 21606
+
+
+class BodyRequired(BadRequest):
+    code = 21602
+
+
+class BodyTooLong(BadRequest):
+    code = 21617
+
+
+class InvalidMediaUrl(BadRequest):
+    code = 21620
+
+
+class InvalidValidityPeriod(BadRequest):
+    code = 21624
+
+
+class RegionNotPermitted(BadRequest):
+    code = 21408
+
+
+class RecipientUnsubscribed(BadRequest):
+    code = 21610
+
+
+class QueueOverflow(BadRequest):
+    code = 21611
+
+
+class ServiceNotFound(BadRequest):
+    code = 21701
+
+
+class NoSenderAvailable(BadRequest):
+    code = 21703
+
+
+class PayloadTooLarge(GatewayError):
+    status = 413
+    code = 21617
+
+
+#: Asynchronous failure codes, recorded on messages (never raised at the API).
+VALIDITY_EXPIRED = 30036
+UNKNOWN_ERROR = 30008
 
 #: Starlette's HTTPException statuses → the Twilio code that names them.
 HTTP_CODES: dict[int, int] = {400: 21100, 401: 20003, 403: 20003, 404: 20404, 405: 20004, 413: 21617}

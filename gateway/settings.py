@@ -20,6 +20,30 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     policy_reload_interval: float = 0.5  # seconds between checks for edited policy files
+    default_provider: str = "sim"  # provider of senders registered without one
+    workers: bool = True  # run dispatch and forwarding in this process
+    simulator: bool = True  # mount the provider simulator at /sim
+    simulator_token: str = "simulator-token"
+    simulator_delay: float = 0.5  # seconds between the simulator's status callbacks
+    simulator_failures: str = ""  # "+1500=30003,+44770=21614": To prefix = error code
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_base_url: str = "https://api.twilio.com"
+    simulator_url: str | None = None  # where the sim provider sends; default: this gateway's /sim
+
+    @property
+    def local_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def failures(self) -> dict[str, int]:
+        """The simulator's failure table from GATEWAY_SIMULATOR_FAILURES."""
+        table = {}
+        for item in filter(None, (part.strip() for part in self.simulator_failures.split(","))):
+            prefix, _, code = item.partition("=")
+            if not code.isdigit():
+                raise SettingsError(f"GATEWAY_SIMULATOR_FAILURES: {item!r} is not PREFIX=CODE")
+            table[prefix.strip()] = int(code)
+        return table
 
     def with_(self, **changes: object) -> Settings:
         return replace(self, **changes)  # type: ignore[arg-type]
@@ -59,7 +83,20 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     port = int(number("PORT", int, defaults.port))
     if port > 65535:
         raise SettingsError(f"GATEWAY_PORT={port} is not a TCP port")
-    return Settings(
+    def flag(name: str, default: bool) -> bool:
+        raw = get(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"GATEWAY_{name}={raw!r} must be true or false")
+
+    provider = get("DEFAULT_PROVIDER") or defaults.default_provider
+    if provider not in ("sim", "twilio"):
+        raise SettingsError(f"GATEWAY_DEFAULT_PROVIDER={provider!r} must be sim or twilio")
+    settings = Settings(
         database_url=database_url,
         policies_dir=Path(get("POLICIES_DIR") or defaults.policies_dir),
         locales_dir=Path(get("LOCALES_DIR") or defaults.locales_dir),
@@ -67,4 +104,16 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         host=get("HOST") or defaults.host,
         port=port,
         policy_reload_interval=number("POLICY_RELOAD_INTERVAL", float, defaults.policy_reload_interval),
+        default_provider=provider,
+        workers=flag("WORKERS", defaults.workers),
+        simulator=flag("SIMULATOR", defaults.simulator),
+        simulator_token=get("SIMULATOR_TOKEN") or defaults.simulator_token,
+        simulator_delay=number("SIMULATOR_DELAY", float, defaults.simulator_delay),
+        simulator_failures=get("SIMULATOR_FAILURES") or "",
+        twilio_account_sid=get("TWILIO_ACCOUNT_SID") or "",
+        twilio_auth_token=get("TWILIO_AUTH_TOKEN") or "",
+        twilio_base_url=(get("TWILIO_BASE_URL") or defaults.twilio_base_url).rstrip("/"),
+        simulator_url=(get("SIMULATOR_URL") or "").rstrip("/") or None,
     )
+    settings.failures()  # a bad table stops the start, naming the variable
+    return settings

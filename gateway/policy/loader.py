@@ -29,8 +29,8 @@ from gateway.policy.normalize import fold_diacritics, normalize
 #: Values used to measure replies for the one-segment warning.
 LINT_VARIABLES = {"brand": "B" * 20, "help_contact": "help.example.com"}
 
-_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics"}, "language": {"language", "fold_diacritics"},
-             "country": {"country", "languages", "mode"}}
+_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "alpha_sender"},
+             "language": {"language", "fold_diacritics"}, "country": {"country", "languages", "mode", "alpha_sender"}}
 _SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "replace"}
 
 
@@ -136,7 +136,8 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
     _check_replies(sets + [s for c in countries.values() for s in c.sets],
                    {f.relative: f for f in [global_file, *language_files, *country_files]}, catalogs, errors)
     policy = Policy(revision=digest.hexdigest()[:12], language=global_language, mode=mode, sets=tuple(sets),
-                    fold_diacritics=fold, countries=countries, files=files)
+                    fold_diacritics=fold, countries=countries, files=files,
+                    alpha_sender=_read_bool(global_file, "alpha_sender", True, errors))
     by_file = {f.relative: f for f in [global_file, *language_files, *country_files]}
     for country in [None, *countries.values()]:  # the same conflict found twice is reported once
         _check_conflicts(effective_sets(policy, country), fold, by_file, errors)
@@ -272,7 +273,8 @@ def _read_country(file: _File, known: set[str], errors: list[PolicyError]) -> Co
             section = f"{language}.{name}"
             if _table(file, section) and _read_bool(file, "replace", False, errors, section=section):
                 replaces.add((language, kind))
-    return CountryPolicy(code, tuple(languages), file.relative, _read_mode(file, errors), tuple(sets),
+    alpha = _read_bool(file, "alpha_sender", True, errors) if "alpha_sender" in file.data else None
+    return CountryPolicy(code, tuple(languages), file.relative, _read_mode(file, errors), alpha, tuple(sets),
                          frozenset(replaces))
 
 

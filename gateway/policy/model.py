@@ -54,6 +54,7 @@ class CountryPolicy:
     languages: tuple[str, ...]
     source: str
     mode: Mode | None = None
+    alpha_sender: bool | None = None  # may alphanumeric sender IDs reach these numbers
     sets: tuple[KeywordSet, ...] = ()
     replaces: frozenset[tuple[str, Kind]] = frozenset()
 
@@ -69,6 +70,12 @@ class Policy:
     fold_diacritics: dict[str, bool] = field(default_factory=dict)
     countries: dict[str, CountryPolicy] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # relative path → text, for the audit trail
+    alpha_sender: bool = True  # the global default
+
+    def alpha_allowed(self, country: str) -> bool:
+        """Whether routing may use an alphanumeric sender for numbers of `country`."""
+        policy = self.countries.get(country)
+        return self.alpha_sender if policy is None or policy.alpha_sender is None else policy.alpha_sender
 
     @property
     def languages(self) -> tuple[str, ...]:

@@ -30,16 +30,28 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # Let SQLAlchemy, not pysqlite, emit BEGIN, so that SAVEPOINTs work (SQLAlchemy's
+    # documented recipe for the pysqlite driver); `_sqlite_begin` starts each transaction.
+    connection.isolation_level = None
     cursor = connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _sqlite_begin(connection: Any) -> None:
+    connection.exec_driver_sql("BEGIN")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def migrate(url: str) -> None:
@@ -67,4 +79,4 @@ def record_revision(engine: Engine, revision: str, files: dict[str, str]) -> Non
     """Keep the text of a policy revision, once."""
     with unit_of_work(engine) as session:
         if session.get(PolicyRevision, revision) is None:
-            session.add(PolicyRevision(id=revision, loaded_at=datetime.now(UTC), files=json.dumps(files)))
+            session.add(PolicyRevision(id=revision, loaded_at=utcnow(), files=json.dumps(files)))

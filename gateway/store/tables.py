@@ -1,9 +1,14 @@
-"""The database tables.  Every schema change comes with an Alembic migration."""
+"""The database tables.  Every schema change comes with an Alembic migration.
+
+Times are aware UTC `datetime`s (SQLModel stores them as UTC; `store.db.utcnow()`
+makes them).  Sids are Twilio-shaped: two letters and 32 hex digits.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -16,3 +21,148 @@ class PolicyRevision(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     loaded_at: datetime
     files: str  # JSON object: relative path → file text
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "account"
+
+    sid: str = Field(primary_key=True, max_length=34)
+    auth_token: str = Field(max_length=64)
+    friendly_name: str = Field(default="", max_length=64)
+    date_created: datetime
+
+
+class Service(SQLModel, table=True):
+    """A Messaging Service: a sender pool plus the features Twilio attaches to it."""
+
+    __tablename__ = "service"
+
+    sid: str = Field(primary_key=True, max_length=34)
+    account_sid: str = Field(foreign_key="account.sid", index=True, max_length=34)
+    friendly_name: str = Field(max_length=64)
+    inbound_request_url: str | None = None
+    inbound_method: str = Field(default="POST", max_length=4)
+    fallback_url: str | None = None
+    fallback_method: str = Field(default="POST", max_length=4)
+    status_callback: str | None = None
+    sticky_sender: bool = True
+    area_code_geomatch: bool = True
+    smart_encoding: bool = True
+    validity_period: int = 36000
+    use_inbound_webhook_on_number: bool = False
+    allowed_countries: str | None = None  # comma-separated ISO codes; None = every country
+    date_created: datetime
+    date_updated: datetime
+
+
+class Sender(SQLModel, table=True):
+    """A number, short code, alpha sender or WhatsApp sender the account sends from."""
+
+    __tablename__ = "sender"
+    __table_args__ = (UniqueConstraint("account_sid", "address"),)
+
+    sid: str = Field(primary_key=True, max_length=34)  # PN…, SC…, AI…, XE… (WhatsApp)
+    account_sid: str = Field(foreign_key="account.sid", index=True, max_length=34)
+    address: str = Field(max_length=64)  # +E164, short code digits, alpha text, whatsapp:+E164
+    kind: str = Field(max_length=16)  # routing.SenderKind
+    country: str | None = Field(default=None, max_length=2)
+    provider: str = Field(default="sim", max_length=32)
+    mps: int
+    service_sid: str | None = Field(default=None, foreign_key="service.sid", index=True, max_length=34)
+    sms_url: str | None = None  # the number's own inbound webhook
+    date_created: datetime
+    date_updated: datetime
+
+
+class StickyMapping(SQLModel, table=True):
+    __tablename__ = "sticky_mapping"
+
+    service_sid: str = Field(primary_key=True, foreign_key="service.sid", max_length=34)
+    recipient: str = Field(primary_key=True, max_length=64)
+    sender_sid: str = Field(foreign_key="sender.sid", index=True, max_length=34)
+    pinned: bool = False
+    date_updated: datetime
+
+
+class OptOut(SQLModel, table=True):
+    """Current consent state of a number, per scope: a service, or the whole account
+    (`service_sid` = "*"), and per channel.  Derived from consent events."""
+
+    __tablename__ = "opt_out"
+
+    account_sid: str = Field(primary_key=True, foreign_key="account.sid", max_length=34)
+    service_sid: str = Field(primary_key=True, max_length=34)  # "*" = account-wide
+    number: str = Field(primary_key=True, max_length=64)  # E.164, without channel prefix
+    channel: str = Field(primary_key=True, max_length=16)  # sms | whatsapp
+    opted_out: bool
+    date_updated: datetime
+
+
+class Message(SQLModel, table=True):
+    __tablename__ = "message"
+    __table_args__ = (
+        Index("ix_message_queue", "sender_sid", "status", "priority", "seq"),
+        Index("ix_message_account_created", "account_sid", "date_created"),
+        Index("ix_message_expiry", "status", "expires_at"),
+    )
+
+    seq: int | None = Field(default=None, primary_key=True)  # arrival order, for queues and paging
+    sid: str = Field(unique=True, max_length=34)
+    account_sid: str = Field(foreign_key="account.sid", max_length=34)
+    service_sid: str | None = Field(default=None, max_length=34)
+    sender_sid: str | None = Field(default=None, max_length=34)
+    direction: str = Field(default="outbound-api", max_length=16)
+    sender: str | None = Field(default=None, max_length=64)  # "from"
+    to: str = Field(max_length=64)
+    body: str = ""
+    media: str = ""  # newline-separated media URLs
+    status: str = Field(max_length=16)
+    priority: int = 1  # 0: replies and confirmations, 1: bulk
+    num_segments: int = 1
+    encoding: str = Field(default="GSM-7", max_length=8)
+    error_code: int | None = None
+    error_message: str | None = None
+    status_callback: str | None = None
+    provider: str | None = Field(default=None, max_length=32)
+    provider_sid: str | None = Field(default=None, index=True, max_length=64)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    expires_at: datetime
+    date_created: datetime
+    date_updated: datetime
+    date_sent: datetime | None = None
+
+
+class MessageEvent(SQLModel, table=True):
+    """Every status report about a message, applied or not (a late `sent` after `delivered`)."""
+
+    __tablename__ = "message_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_sid: str = Field(index=True, max_length=34)
+    status: str = Field(max_length=16)
+    error_code: int | None = None
+    source: str = Field(max_length=16)  # api | dispatch | provider | expiry
+    applied: bool
+    at: datetime
+
+
+class Delivery(SQLModel, table=True):
+    """Outbox of HTTP requests to apps (status callbacks now, inbound forwards later)."""
+
+    __tablename__ = "delivery"
+    __table_args__ = (Index("ix_delivery_due", "state", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=16)  # status_callback
+    account_sid: str = Field(max_length=34)
+    ordering_key: str = Field(index=True, max_length=64)  # one at a time, in id order, per key
+    url: str
+    method: str = Field(default="POST", max_length=4)
+    params: str  # JSON list of [name, value]
+    state: str = Field(default="pending", max_length=16)  # pending | delivered | dead
+    attempts: int = 0
+    next_attempt_at: datetime
+    last_error: str | None = None
+    date_created: datetime
+    date_updated: datetime

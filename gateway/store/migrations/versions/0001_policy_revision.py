@@ -18,7 +18,7 @@ def upgrade() -> None:
     op.create_table(
         "policy_revision",
         sa.Column("id", sa.String(length=64), primary_key=True),
-        sa.Column("loaded_at", sa.DateTime(), nullable=False),
+        sa.Column("loaded_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("files", sa.Text(), nullable=False),
     )
 

@@ -1,0 +1,131 @@
+"""What every app-facing route shares: auth, form parsing, Twilio's dates and paging."""
+
+from __future__ import annotations
+
+import base64
+import email.utils
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.requests import Request
+
+from gateway.errors import BadRequest, NotFound, PayloadTooLarge
+
+MAX_BODY = 1024 * 1024
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+
+
+class Form:
+    """Form fields as sent, repeated keys kept (`MediaUrl`, `ToBinding`)."""
+
+    def __init__(self, pairs: Iterable[tuple[str, str]]) -> None:
+        self.pairs = list(pairs)
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        for key, value in self.pairs:
+            if key == name:
+                return value
+        return default
+
+    def getlist(self, name: str) -> list[str]:
+        return [value for key, value in self.pairs if key == name]
+
+    def __contains__(self, name: str) -> bool:
+        return any(key == name for key, _ in self.pairs)
+
+    def boolean(self, name: str, default: bool | None = None) -> bool | None:
+        value = self.get(name)
+        if value is None or value == "":
+            return default
+        if value.lower() in ("true", "1"):
+            return True
+        if value.lower() in ("false", "0"):
+            return False
+        raise BadRequest(f"{name} must be true or false, not {value!r}.")
+
+    def integer(self, name: str, low: int, high: int, default: int | None = None) -> int | None:
+        value = self.get(name)
+        if value is None or value == "":
+            return default
+        try:
+            number = int(value)
+        except ValueError:
+            raise BadRequest(f"{name} must be an integer, not {value!r}.") from None
+        if not low <= number <= high:
+            raise BadRequest(f"{name} must be between {low} and {high}.")
+        return number
+
+
+async def read_form(request: Request) -> Form:
+    """The request's form fields (body for POST, query for GET); bodies over 1 MB are refused (413)."""
+    if request.method == "GET":
+        return Form(request.query_params.multi_items())
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge("The request body is larger than 1 MB.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise PayloadTooLarge("The request body is larger than 1 MB.")
+    return Form(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+def authenticate(request: Request) -> str:
+    """The caller's AccountSid; the path's AccountSid, if any, must be the caller's (else 20404)."""
+    account_sid = request.app.state.accounts.authenticate(request.headers.get("authorization"))
+    in_path = request.path_params.get("account_sid")
+    if in_path is not None and in_path != account_sid:
+        raise NotFound(f"The requested resource /Accounts/{in_path} was not found.")
+    return str(account_sid)
+
+
+def rfc2822(moment: datetime | None) -> str | None:
+    """Twilio's 2010 API dates: `Thu, 30 Jul 2015 20:12:31 +0000`, always UTC."""
+    if moment is None:
+        return None
+    return email.utils.format_datetime(moment.astimezone(UTC).replace(microsecond=0))
+
+
+def iso8601(moment: datetime | None) -> str | None:
+    """The v1 APIs' dates: `2015-07-30T20:12:31Z`."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def page_size(form: Form) -> int:
+    """PageSize, clamped to 1..1000 as the SDKs expect (they send list(limit=2000) unclamped)."""
+    raw = form.get("PageSize")
+    try:
+        size = int(raw) if raw else DEFAULT_PAGE_SIZE
+    except ValueError:
+        size = DEFAULT_PAGE_SIZE
+    return max(1, min(MAX_PAGE_SIZE, size))
+
+
+def page_number(form: Form) -> int:
+    raw = form.get("Page")
+    return int(raw) if raw and raw.isdigit() else 0
+
+
+def encode_token(cursor: int) -> str:
+    return "PA" + base64.urlsafe_b64encode(str(cursor).encode()).decode().rstrip("=")
+
+
+def decode_token(token: str | None) -> int | None:
+    """The row cursor a PageToken carries; a malformed token reads as the first page."""
+    if not token or not token.startswith("PA"):
+        return None
+    raw = token[2:]
+    try:
+        return int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def query_string(params: Iterable[tuple[str, Any]]) -> str:
+    return urlencode([(k, v) for k, v in params if v is not None])

@@ -1,0 +1,158 @@
+"""Twilio's Messages resource (2010-04-01): create, fetch, list."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.api.common import (
+    Form,
+    authenticate,
+    decode_token,
+    encode_token,
+    page_number,
+    page_size,
+    query_string,
+    read_form,
+    rfc2822,
+)
+from gateway.compliance.gates import check_content, check_sender_syntax, check_validity, parse_recipient
+from gateway.dispatch.core import Core
+from gateway.dispatch.submit import SendRequest
+from gateway.errors import BadRequest, FromRequired, NotFound
+from gateway.forwarding.payload import API_VERSION
+from gateway.store.tables import Message
+
+
+def message_json(message: Message, *, status: str | None = None, hide_sender: bool = False) -> dict[str, Any]:
+    uri = f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}"
+    media = [u for u in message.media.split("\n") if u]
+    return {
+        "account_sid": message.account_sid,
+        "api_version": API_VERSION,
+        "body": message.body,
+        "date_created": rfc2822(message.date_created),
+        "date_sent": rfc2822(message.date_sent),
+        "date_updated": rfc2822(message.date_updated),
+        "direction": message.direction,
+        "error_code": message.error_code,
+        "error_message": message.error_message,
+        "from": None if hide_sender else message.sender,
+        "messaging_service_sid": message.service_sid,
+        "num_media": str(len(media)),
+        "num_segments": str(message.num_segments),
+        "price": None,
+        "price_unit": "USD",
+        "sid": message.sid,
+        "status": status or message.status,
+        "subresource_uris": {"media": f"{uri}/Media.json", "feedback": f"{uri}/Feedback.json"},
+        "to": message.to,
+        "uri": f"{uri}.json",
+    }
+
+
+def send_request(account_sid: str, form: Form) -> SendRequest:
+    """The gate's syntax checks, in Twilio's order, before anything touches the database."""
+    to = form.get("To")
+    recipient = parse_recipient(to)
+    sender = form.get("From") or None
+    service_sid = form.get("MessagingServiceSid") or None
+    if sender is None and service_sid is None:
+        raise FromRequired("A 'From' phone number or a 'MessagingServiceSid' is required.")
+    body = form.get("Body") or ""
+    media = tuple(form.getlist("MediaUrl"))
+    check_content(body, media)
+    validity = form.integer("ValidityPeriod", -(2**31), 2**31)
+    check_validity(validity)
+    return SendRequest(
+        account_sid=account_sid, to=recipient.address, body=body,
+        sender=check_sender_syntax(sender) if sender else None, service_sid=service_sid, media_urls=media,
+        status_callback=form.get("StatusCallback") or None, validity_period=validity,
+        smart_encoded=form.boolean("SmartEncoded"))
+
+
+async def create(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    send = send_request(account_sid, await read_form(request))
+    core: Core = request.app.state.core
+    message = await core.send(send)
+    via_service = send.service_sid is not None and send.sender is None
+    body = message_json(message, status="accepted" if via_service else None, hide_sender=via_service)
+    return JSONResponse(body, status_code=201)
+
+
+async def fetch(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    sid = request.path_params["sid"]
+    with Session(request.app.state.engine) as session:
+        message = session.execute(select(Message).where(Message.sid == sid,
+                                                        Message.account_sid == account_sid)).scalar_one_or_none()
+    if message is None:
+        raise NotFound(f"The requested resource /{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json "
+                       "was not found")
+    return JSONResponse(message_json(message))
+
+
+async def listing(request: Request) -> JSONResponse:
+    """Newest first, Twilio's paging: `next_page_uri` relative, with a PageToken, null on the last page."""
+    account_sid = authenticate(request)
+    form = await read_form(request)
+    size, page, cursor = page_size(form), page_number(form), decode_token(form.get("PageToken"))
+    query = select(Message).where(Message.account_sid == account_sid)
+    filters: list[tuple[str, str | None]] = []
+    for name, column in (("To", Message.to), ("From", Message.sender)):
+        value = form.get(name)
+        if value:
+            query = query.where(column == value)
+            filters.append((name, value))
+    for name, bound in (("DateSent", None), ("DateSent>", "after"), ("DateSent<", "before")):
+        value = form.get(name)
+        if value:
+            query = _date_filter(query, name, value, bound)
+            filters.append((name, value))
+    if cursor is not None:
+        query = query.where(Message.seq < cursor)  # type: ignore[operator]
+    query = query.order_by(Message.seq.desc()).limit(size + 1)  # type: ignore[union-attr]
+    with Session(request.app.state.engine) as session:
+        rows = list(session.execute(query).scalars())
+    more, rows = len(rows) > size, rows[:size]
+    base = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+    first = f"{base}?{query_string([*filters, ('PageSize', size), ('Page', 0)])}"
+    next_uri = None
+    if more and rows[-1].seq is not None:
+        next_uri = f"{base}?{query_string([*filters, ('PageSize', size), ('Page', page + 1), ('PageToken', encode_token(rows[-1].seq))])}"
+    current = f"{base}?{query_string([*filters, ('PageSize', size), ('Page', page)] + ([('PageToken', form.get('PageToken'))] if cursor else []))}"
+    return JSONResponse({
+        "messages": [message_json(m) for m in rows],
+        "end": page * size + len(rows) - 1 if rows else 0,
+        "first_page_uri": first,
+        "next_page_uri": next_uri,
+        "page": page,
+        "page_size": size,
+        "previous_page_uri": None,
+        "start": page * size,
+        "uri": current,
+    })
+
+
+def _date_filter(query: Any, name: str, value: str, bound: str | None) -> Any:
+    """DateSent filters accept `YYYY-MM-DD` (Twilio's docs) and full datetimes (what the SDK sends)."""
+    try:
+        if len(value) == 10:
+            day = datetime.strptime(value, "%Y-%m-%d").date()
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            end = datetime.combine(day, time.max, tzinfo=UTC)
+        else:
+            start = end = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 datetime, not {value!r}.") from None
+    if bound == "after":
+        return query.where(Message.date_sent >= start)  # type: ignore[operator]
+    if bound == "before":
+        return query.where(Message.date_sent <= end)  # type: ignore[operator]
+    return query.where(Message.date_sent >= start, Message.date_sent <= end)  # type: ignore[operator]

@@ -1,0 +1,119 @@
+"""The sender registry: Twilio's IncomingPhoneNumbers resource (2010-04-01).
+
+Besides Twilio's fields it takes `Provider` (which provider sends for the
+number) and `Mps` (its throughput, segments per second; Twilio's default for
+its type when omitted).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import delete, select
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.api.common import authenticate, read_form, rfc2822
+from gateway.errors import BadRequest, NotFound
+from gateway.forwarding.payload import API_VERSION
+from gateway.ids import new_sid
+from gateway.providers import PROVIDERS
+from gateway.senders import classify_number, mps_for
+from gateway.store.db import utcnow
+from gateway.store.tables import Sender, StickyMapping
+
+
+def number_json(sender: Sender) -> dict[str, Any]:
+    return {
+        "sid": sender.sid,
+        "account_sid": sender.account_sid,
+        "friendly_name": sender.address,
+        "phone_number": sender.address,
+        "capabilities": {"sms": True, "mms": sender.kind != "alpha", "voice": False, "fax": False},
+        "sms_url": sender.sms_url,
+        "sms_method": "POST",
+        "status": "in-use",
+        "iso_country": sender.country,
+        "type": sender.kind,
+        "provider": sender.provider,
+        "mps": sender.mps,
+        "messaging_service_sid": sender.service_sid,
+        "api_version": API_VERSION,
+        "date_created": rfc2822(sender.date_created),
+        "date_updated": rfc2822(sender.date_updated),
+        "uri": f"/{API_VERSION}/Accounts/{sender.account_sid}/IncomingPhoneNumbers/{sender.sid}.json",
+    }
+
+
+async def create(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    form = await read_form(request)
+    address = form.get("PhoneNumber") or ""
+    raw = address.removeprefix("whatsapp:")
+    try:
+        valid = raw.startswith("+") and phonenumbers.is_valid_number(phonenumbers.parse(raw, None))
+    except phonenumbers.NumberParseException:
+        valid = False
+    if not valid:
+        raise BadRequest(f"PhoneNumber {address!r} is not a valid E.164 number (or whatsapp:+E164).", code=21421)
+    provider = form.get("Provider") or request.app.state.settings.default_provider
+    if provider not in PROVIDERS:
+        raise BadRequest(f"Provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
+    kind, country = classify_number(address)
+    now = utcnow()
+    sender = Sender(sid=new_sid("PN"), account_sid=account_sid, address=address, kind=kind.value, country=country,
+                    provider=provider, mps=mps_for(kind, country, form.integer("Mps", 1, 10000)),
+                    sms_url=form.get("SmsUrl") or None, date_created=now, date_updated=now)
+    await request.app.state.writer.run(lambda session: add_sender(session, sender))
+    return JSONResponse(number_json(sender), status_code=201)
+
+
+def add_sender(session: Session, sender: Sender) -> None:
+    taken = session.execute(select(Sender.sid).where(Sender.account_sid == sender.account_sid,
+                                                     Sender.address == sender.address)).first()
+    if taken is not None:
+        raise BadRequest(f"{sender.address} is already registered to this account.", code=21422)
+    session.add(sender)
+
+
+def owned(session: Session, account_sid: str, sid: str) -> Sender:
+    sender = session.get(Sender, sid)
+    if sender is None or sender.account_sid != account_sid:
+        raise NotFound(f"The requested resource {sid} was not found")
+    return sender
+
+
+async def fetch(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    with Session(request.app.state.engine) as session:
+        return JSONResponse(number_json(owned(session, account_sid, request.path_params["sid"])))
+
+
+async def listing(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    with Session(request.app.state.engine) as session:
+        senders = session.execute(select(Sender).where(Sender.account_sid == account_sid,
+                                                       Sender.sid.startswith("PN"))  # type: ignore[attr-defined]
+                                  .order_by(Sender.date_created)).scalars().all()
+    uri = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers.json"
+    return JSONResponse({"incoming_phone_numbers": [number_json(s) for s in senders], "end": max(0, len(senders) - 1),
+                         "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": len(senders),
+                         "previous_page_uri": None, "start": 0, "uri": uri})
+
+
+async def remove(request: Request) -> Response:
+    account_sid = authenticate(request)
+    sid = request.path_params["sid"]
+    core = request.app.state.core
+
+    def job(session: Session) -> None:
+        sender = owned(session, account_sid, sid)
+        if sender.service_sid:
+            core.sticky.forget(sender.service_sid)
+        session.execute(delete(StickyMapping).where(StickyMapping.sender_sid == sid))  # type: ignore[arg-type]
+        session.delete(sender)
+
+    await request.app.state.writer.run(job)
+    return Response(status_code=204)

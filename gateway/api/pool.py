@@ -1,0 +1,125 @@
+"""Per-service geo permissions and sticky-sender mappings.
+
+Geo permissions: every country is allowed until the service lists some
+(`Countries`, repeated or comma-separated; empty allows all again).  Sticky
+mappings can be read, reset (deleted) and pinned to a chosen sender; a pinned
+mapping is never moved by routing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from sqlalchemy import delete, select
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.api.common import authenticate, iso8601, read_form
+from gateway.api.services import _base, _owned_service, _page, _write
+from gateway.errors import BadRequest, NotFound
+from gateway.store.db import utcnow
+from gateway.store.tables import Sender, Service, StickyMapping
+
+
+def _geo_json(service: Service) -> dict[str, Any]:
+    allowed = sorted(service.allowed_countries.split(",")) if service.allowed_countries else None
+    return {"service_sid": service.sid, "allowed_countries": allowed}
+
+
+async def geo_fetch(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    with Session(request.app.state.engine) as session:
+        return JSONResponse(_geo_json(_owned_service(session, account_sid, request.path_params["sid"])))
+
+
+async def geo_update(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    form = await read_form(request)
+    codes = sorted({c.strip().upper() for value in form.getlist("Countries") for c in value.split(",") if c.strip()})
+    bad = [c for c in codes if len(c) != 2 or not c.isalpha()]
+    if bad:
+        raise BadRequest(f"Countries must be ISO 3166 alpha-2 codes; not {', '.join(bad)}.")
+
+    def job(session: Session) -> Service:
+        service = _owned_service(session, account_sid, request.path_params["sid"])
+        service.allowed_countries = ",".join(codes) or None
+        service.date_updated = utcnow()
+        session.add(service)
+        return service
+
+    return JSONResponse(_geo_json(await _write(request, job)))
+
+
+def _sticky_json(mapping: StickyMapping, sender: Sender | None) -> dict[str, Any]:
+    return {"service_sid": mapping.service_sid, "to": mapping.recipient, "sender_sid": mapping.sender_sid,
+            "sender": sender.address if sender else None, "pinned": mapping.pinned,
+            "date_updated": iso8601(mapping.date_updated)}
+
+
+async def sticky_list(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    service_sid = request.path_params["sid"]
+    to = request.query_params.get("To")
+    with Session(request.app.state.engine) as session:
+        _owned_service(session, account_sid, service_sid)
+        query = select(StickyMapping, Sender).join(Sender, Sender.sid == StickyMapping.sender_sid).where(
+            StickyMapping.service_sid == service_sid)
+        if to:
+            query = query.where(StickyMapping.recipient == to)
+        rows = session.execute(query.order_by(StickyMapping.recipient).limit(1000)).all()
+    base = _base(request)
+    return JSONResponse(_page("sticky_senders", [_sticky_json(m, s) for m, s in rows],
+                              f"{base}/v1/Services/{service_sid}/StickySenders"))
+
+
+async def sticky_fetch(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
+    with Session(request.app.state.engine) as session:
+        _owned_service(session, account_sid, service_sid)
+        mapping = session.get(StickyMapping, (service_sid, to))
+        if mapping is None:
+            raise NotFound(f"No sticky sender for {to} in {service_sid}.")
+        return JSONResponse(_sticky_json(mapping, session.get(Sender, mapping.sender_sid)))
+
+
+async def sticky_pin(request: Request) -> JSONResponse:
+    """Pin `To` to `Sender` (a pool member's address or sid): routing will not move it."""
+    account_sid = authenticate(request)
+    form = await read_form(request)
+    service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
+    wanted = form.get("Sender") or ""
+    core = request.app.state.core
+
+    def job(session: Session) -> tuple[StickyMapping, Sender]:
+        _owned_service(session, account_sid, service_sid)
+        sender = session.execute(select(Sender).where(Sender.service_sid == service_sid,
+                                                      (Sender.sid == wanted) | (Sender.address == wanted))).scalar()
+        if sender is None:
+            raise BadRequest(f"Sender {wanted!r} is not in the pool of {service_sid}.")
+        mapping = session.get(StickyMapping, (service_sid, to)) or StickyMapping(
+            service_sid=service_sid, recipient=to, sender_sid=sender.sid, date_updated=utcnow())
+        mapping.sender_sid, mapping.pinned, mapping.date_updated = sender.sid, True, utcnow()
+        session.add(mapping)
+        core.sticky.forget(service_sid)
+        return mapping, sender
+
+    mapping, sender = await _write(request, job)
+    return JSONResponse(_sticky_json(mapping, sender))
+
+
+async def sticky_reset(request: Request) -> Response:
+    account_sid = authenticate(request)
+    service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
+    core = request.app.state.core
+
+    def job(session: Session) -> None:
+        _owned_service(session, account_sid, service_sid)
+        session.execute(delete(StickyMapping).where(StickyMapping.service_sid == service_sid,  # type: ignore[arg-type]
+                                                    StickyMapping.recipient == to))
+        core.sticky.forget(service_sid)
+
+    await _write(request, job)
+    return Response(status_code=204)

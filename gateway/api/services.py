@@ -1,0 +1,280 @@
+"""Messaging Services (Twilio's Messaging v1): the service, its sender pool, geo permissions
+and sticky-sender mappings (which Twilio only changes through a support ticket)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from gateway.api.common import Form, authenticate, iso8601, read_form
+from gateway.api.numbers import owned
+from gateway.compliance.gates import check_validity
+from gateway.errors import BadRequest, NotFound
+from gateway.ids import new_sid
+from gateway.routing import SenderKind
+from gateway.senders import mps_for
+from gateway.store.db import utcnow
+from gateway.store.tables import Sender, Service, StickyMapping
+
+_ALPHA = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
+_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
+#: Form field → (column, parser).  Booleans and ints are checked; URLs are kept as given.
+_FIELDS: dict[str, tuple[str, str]] = {
+    "FriendlyName": ("friendly_name", "text"), "InboundRequestUrl": ("inbound_request_url", "url"),
+    "InboundMethod": ("inbound_method", "method"), "FallbackUrl": ("fallback_url", "url"),
+    "FallbackMethod": ("fallback_method", "method"), "StatusCallback": ("status_callback", "url"),
+    "StickySender": ("sticky_sender", "bool"), "AreaCodeGeomatch": ("area_code_geomatch", "bool"),
+    "SmartEncoding": ("smart_encoding", "bool"), "ValidityPeriod": ("validity_period", "validity"),
+    "UseInboundWebhookOnNumber": ("use_inbound_webhook_on_number", "bool"),
+}
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def service_json(service: Service, base: str) -> dict[str, Any]:
+    url = f"{base}/v1/Services/{service.sid}"
+    return {
+        "sid": service.sid, "account_sid": service.account_sid, "friendly_name": service.friendly_name,
+        "inbound_request_url": service.inbound_request_url, "inbound_method": service.inbound_method,
+        "fallback_url": service.fallback_url, "fallback_method": service.fallback_method,
+        "status_callback": service.status_callback, "sticky_sender": service.sticky_sender,
+        "area_code_geomatch": service.area_code_geomatch, "smart_encoding": service.smart_encoding,
+        "validity_period": service.validity_period, "mms_converter": False, "fallback_to_long_code": False,
+        "scan_message_content": "inherit", "synchronous_validation": False, "usecase": "undeclared",
+        "us_app_to_person_registered": False,
+        "use_inbound_webhook_on_number": service.use_inbound_webhook_on_number,
+        "date_created": iso8601(service.date_created), "date_updated": iso8601(service.date_updated), "url": url,
+        "links": {name: f"{url}/{path}" for name, path in (
+            ("phone_numbers", "PhoneNumbers"), ("short_codes", "ShortCodes"), ("alpha_senders", "AlphaSenders"),
+            ("geo_permissions", "GeoPermissions"), ("sticky_senders", "StickySenders"),
+            ("notifications", "Notifications"))},
+    }
+
+
+def member_json(sender: Sender, base: str) -> dict[str, Any]:
+    path = {"short_code": "ShortCodes", "alpha": "AlphaSenders"}.get(sender.kind, "PhoneNumbers")
+    body: dict[str, Any] = {
+        "sid": sender.sid, "account_sid": sender.account_sid, "service_sid": sender.service_sid,
+        "date_created": iso8601(sender.date_created), "date_updated": iso8601(sender.date_updated),
+        "capabilities": ["SMS"] if sender.kind in ("short_code", "alpha") else ["SMS", "MMS"],
+        "country_code": sender.country, "mps": sender.mps, "type": sender.kind,
+        "url": f"{base}/v1/Services/{sender.service_sid}/{path}/{sender.sid}",
+    }
+    key = {"short_code": "short_code", "alpha": "alpha_sender"}.get(sender.kind, "phone_number")
+    body[key] = sender.address
+    return body
+
+
+def _page(key: str, items: list[dict[str, Any]], url: str) -> dict[str, Any]:
+    """Messaging v1 paging: `meta.next_page_url` absolute, null on the last page (all items fit one page here)."""
+    return {key: items, "meta": {"page": 0, "page_size": max(len(items), 1), "first_page_url": url,
+                                 "previous_page_url": None, "next_page_url": None, "url": url, "key": key}}
+
+
+def _apply(service: Service, form: Form) -> None:
+    for name, (column, kind) in _FIELDS.items():
+        if name not in form:
+            continue
+        value: Any = form.get(name)
+        if kind == "bool":
+            value = form.boolean(name)
+        elif kind == "validity":
+            value = form.integer(name, -(2**31), 2**31)
+            check_validity(value)
+        elif kind == "method":
+            value = (value or "POST").upper()
+            if value not in ("GET", "POST"):
+                raise BadRequest(f"{name} must be GET or POST.")
+        elif kind == "url":
+            value = value or None
+        elif kind == "text" and (not value or len(value) > 64):
+            raise BadRequest("FriendlyName is required and at most 64 characters.")
+        setattr(service, column, value)
+
+
+def _owned_service(session: Session, account_sid: str, sid: str) -> Service:
+    service = session.get(Service, sid)
+    if service is None or service.account_sid != account_sid:
+        raise NotFound(f"The requested resource /Services/{sid} was not found")
+    return service
+
+
+async def _write(request: Request, job: Callable[[Session], Any]) -> Any:
+    return await request.app.state.writer.run(job)
+
+
+async def create(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    form = await read_form(request)
+    if not form.get("FriendlyName"):
+        raise BadRequest("FriendlyName is required.")
+    now = utcnow()
+    service = Service(sid=new_sid("MG"), account_sid=account_sid, friendly_name="", date_created=now,
+                      date_updated=now)
+    _apply(service, form)
+    await _write(request, lambda session: session.add(service))
+    return JSONResponse(service_json(service, _base(request)), status_code=201)
+
+
+async def listing(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    with Session(request.app.state.engine) as session:
+        services = session.execute(select(Service).where(Service.account_sid == account_sid)
+                                   .order_by(Service.date_created)).scalars().all()
+    base = _base(request)
+    return JSONResponse(_page("services", [service_json(s, base) for s in services], f"{base}/v1/Services"))
+
+
+async def fetch(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    with Session(request.app.state.engine) as session:
+        service = _owned_service(session, account_sid, request.path_params["sid"])
+    return JSONResponse(service_json(service, _base(request)))
+
+
+async def update_service(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    form = await read_form(request)
+
+    def job(session: Session) -> Service:
+        service = _owned_service(session, account_sid, request.path_params["sid"])
+        _apply(service, form)
+        service.date_updated = utcnow()
+        session.add(service)
+        return service
+
+    return JSONResponse(service_json(await _write(request, job), _base(request)))
+
+
+async def remove(request: Request) -> Response:
+    account_sid = authenticate(request)
+    sid = request.path_params["sid"]
+
+    def job(session: Session) -> None:
+        service = _owned_service(session, account_sid, sid)
+        session.execute(delete(StickyMapping).where(StickyMapping.service_sid == sid))  # type: ignore[arg-type]
+        session.execute(update(Sender).where(Sender.service_sid == sid).values(service_sid=None))  # type: ignore[arg-type]
+        session.delete(service)
+
+    await _write(request, job)
+    request.app.state.core.sticky.forget(sid)
+    return Response(status_code=204)
+
+
+# --- the sender pool -------------------------------------------------------------------------
+
+_POOLS = {"PhoneNumbers": ("phone_numbers", ("long_code", "toll_free", "mobile", "whatsapp")),
+          "ShortCodes": ("short_codes", ("short_code",)), "AlphaSenders": ("alpha_senders", ("alpha",))}
+
+
+def _pool_name(request: Request) -> str:
+    return str(request.url.path).rstrip("/").split("/")[4]
+
+
+async def add_member(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    form = await read_form(request)
+    pool, service_sid = _pool_name(request), request.path_params["sid"]
+    now = utcnow()
+
+    def job(session: Session) -> Sender:
+        _owned_service(session, account_sid, service_sid)
+        if pool == "PhoneNumbers":
+            sender = owned(session, account_sid, form.get("PhoneNumberSid") or "")
+            if sender.service_sid not in (None, service_sid):
+                raise BadRequest(f"{sender.address} is already in Messaging Service {sender.service_sid}.",
+                                 code=21710)
+        elif pool == "ShortCodes":
+            sender = _short_code(account_sid, form, now)
+        else:
+            sender = _alpha(session, account_sid, service_sid, form, now)
+        sender.service_sid, sender.date_updated = service_sid, now
+        session.add(sender)
+        return sender
+
+    return JSONResponse(member_json(await _write(request, job), _base(request)), status_code=201)
+
+
+def _short_code(account_sid: str, form: Form, now: Any) -> Sender:
+    code, country = form.get("ShortCode") or "", (form.get("CountryCode") or "").upper()
+    if not _SHORT_CODE.match(code):
+        raise BadRequest(f"ShortCode must be 3 to 8 digits, not {code!r}.")
+    if not re.fullmatch(r"[A-Z]{2}", country):
+        raise BadRequest("CountryCode (ISO 3166 alpha-2, e.g. US) is required for a short code.")
+    mps = mps_for(SenderKind.SHORT_CODE, country, form.integer("Mps", 1, 10000))
+    return Sender(sid=new_sid("SC"), account_sid=account_sid, address=code, kind="short_code", country=country,
+                  provider=form.get("Provider") or "sim", mps=mps, date_created=now, date_updated=now)
+
+
+def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now: Any) -> Sender:
+    alpha = form.get("AlphaSender") or ""
+    if not _ALPHA.match(alpha):
+        raise BadRequest(f"AlphaSender must be 1-11 letters, digits, spaces or -+_& with at least one letter, "
+                         f"not {alpha!r}.")
+    existing = session.execute(select(Sender.sid).where(Sender.service_sid == service_sid,
+                                                        Sender.kind == "alpha")).first()
+    if existing is not None:
+        raise BadRequest("A Messaging Service can have only one alpha sender.", code=21714)
+    return Sender(sid=new_sid("AI"), account_sid=account_sid, address=alpha, kind="alpha", country=None,
+                  provider=form.get("Provider") or "sim", mps=mps_for(SenderKind.ALPHA, None,
+                                                                      form.integer("Mps", 1, 10000)),
+                  date_created=now, date_updated=now)
+
+
+def _members(session: Session, service_sid: str, pool: str) -> list[Sender]:
+    kinds = _POOLS[pool][1]
+    return list(session.execute(select(Sender).where(Sender.service_sid == service_sid,
+                                                     Sender.kind.in_(kinds))  # type: ignore[attr-defined]
+                                .order_by(Sender.date_created)).scalars())
+
+
+async def list_members(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    pool, service_sid, base = _pool_name(request), request.path_params["sid"], _base(request)
+    with Session(request.app.state.engine) as session:
+        _owned_service(session, account_sid, service_sid)
+        members = _members(session, service_sid, pool)
+    return JSONResponse(_page(_POOLS[pool][0], [member_json(m, base) for m in members],
+                              f"{base}/v1/Services/{service_sid}/{pool}"))
+
+
+def _member(session: Session, request: Request, account_sid: str) -> Sender:
+    pool, service_sid = _pool_name(request), request.path_params["sid"]
+    _owned_service(session, account_sid, service_sid)
+    sender = session.get(Sender, request.path_params["member"])
+    if sender is None or sender.service_sid != service_sid or sender.kind not in _POOLS[pool][1]:
+        raise NotFound(f"The requested resource {request.path_params['member']} was not found")
+    return sender
+
+
+async def fetch_member(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    with Session(request.app.state.engine) as session:
+        return JSONResponse(member_json(_member(session, request, account_sid), _base(request)))
+
+
+async def remove_member(request: Request) -> Response:
+    """Leaving the pool deletes the sender's sticky mappings (Twilio's rule); short codes and alpha
+    senders exist only in a pool, so they are deleted outright."""
+    account_sid = authenticate(request)
+
+    def job(session: Session) -> None:
+        sender = _member(session, request, account_sid)
+        session.execute(delete(StickyMapping).where(StickyMapping.sender_sid == sender.sid))  # type: ignore[arg-type]
+        if sender.kind in ("short_code", "alpha"):
+            session.delete(sender)
+        else:
+            sender.service_sid, sender.date_updated = None, utcnow()
+            session.add(sender)
+
+    await _write(request, job)
+    request.app.state.core.sticky.forget(request.path_params["sid"])
+    return Response(status_code=204)

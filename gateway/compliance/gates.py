@@ -1,0 +1,107 @@
+"""The gate's pure checks: everything about a send that needs no database.
+
+Each failure raises the `GatewayError` whose Twilio code names it, in the
+order Twilio checks them, so the caller learns the first thing to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import phonenumbers
+
+from gateway.errors import (
+    BodyRequired,
+    BodyTooLong,
+    InvalidFrom,
+    InvalidMediaUrl,
+    InvalidTo,
+    InvalidValidityPeriod,
+    RegionNotPermitted,
+    ToRequired,
+)
+
+MAX_BODY = 1600
+MAX_MEDIA = 10
+MAX_VALIDITY = 36000
+WHATSAPP = "whatsapp:"
+_ALPHA = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
+_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
+
+
+@dataclass(frozen=True)
+class Address:
+    """A recipient or sender as Twilio writes it, with what routing needs."""
+
+    address: str  # "+12015550123" or "whatsapp:+12015550123"
+    number: str  # E.164
+    channel: str  # sms | whatsapp
+    country: str
+    area_code: str | None
+
+
+def parse_recipient(to: str | None) -> Address:
+    """A valid, dialable E.164 number, optionally `whatsapp:`-prefixed (21604, 21211)."""
+    if not to:
+        raise ToRequired("A 'To' phone number is required.")
+    channel = "whatsapp" if to.startswith(WHATSAPP) else "sms"
+    raw = to.removeprefix(WHATSAPP)
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        raise InvalidTo(f"The 'To' number {to} is not a valid phone number.") from None
+    if not raw.startswith("+") or not phonenumbers.is_valid_number(parsed):
+        raise InvalidTo(f"The 'To' number {to} is not a valid phone number.")
+    number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+    country = phonenumbers.region_code_for_number(parsed) or "ZZ"
+    area = None
+    if parsed.country_code == 1:
+        area = str(parsed.national_number)[:3]
+    return Address(WHATSAPP + number if channel == "whatsapp" else number, number, channel, country, area)
+
+
+def check_sender_syntax(sender: str) -> str:
+    """`From` must look like a number, short code, alpha sender or channel address (21212)."""
+    raw = sender.removeprefix(WHATSAPP)
+    if raw.startswith("+"):
+        try:
+            parsed = phonenumbers.parse(raw, None)
+        except phonenumbers.NumberParseException:
+            parsed = None
+        if parsed is None or not phonenumbers.is_possible_number(parsed):
+            raise InvalidFrom(f"The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric "
+                              "sender ID.")
+        number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        return WHATSAPP + number if sender.startswith(WHATSAPP) else number
+    if sender.startswith(WHATSAPP) or not (_SHORT_CODE.match(raw) or _ALPHA.match(raw)):
+        raise InvalidFrom(f"The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric "
+                          "sender ID.")
+    return raw
+
+
+def check_content(body: str, media_urls: tuple[str, ...]) -> None:
+    """A body or media is required (21602); bodies stop at 1,600 characters (21617)."""
+    if not body and not media_urls:
+        raise BodyRequired("Message body is required.")
+    if len(body) > MAX_BODY:
+        raise BodyTooLong(f"The concatenated message body exceeds the {MAX_BODY} character limit.")
+    if len(media_urls) > MAX_MEDIA:
+        raise InvalidMediaUrl(f"At most {MAX_MEDIA} MediaUrl values are allowed.")
+    for url in media_urls:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise InvalidMediaUrl(f"The media URL {url} is not a valid http(s) URL.")
+
+
+def check_validity(seconds: int | None) -> None:
+    if seconds is not None and not 1 <= seconds <= MAX_VALIDITY:
+        raise InvalidValidityPeriod(f"ValidityPeriod must be between 1 and {MAX_VALIDITY} seconds.")
+
+
+def check_region(country: str, allowed: frozenset[str] | None, *, reply_to_inbound: bool) -> None:
+    """Geo permissions: every country until the service lists some; replies always go (21408)."""
+    if allowed is not None and country not in allowed and not reply_to_inbound:
+        raise RegionNotPermitted(f"Permission to send an SMS has not been enabled for the region indicated by "
+                                 f"the 'To' number ({country}).")

@@ -1,0 +1,63 @@
+"""How much each sender has waiting, known without a query.
+
+The scaler picks the least busy sender and the gate refuses a send that could
+not drain within its validity period (21611); both ask on every send, so the
+counts live in memory.  They are loaded from the database at start and changed
+only by writer jobs (one thread), which keeps them exact for this process.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from gateway.store.tables import Message, StickyMapping
+
+
+class Backlog:
+    def __init__(self) -> None:
+        self.segments: defaultdict[str, int] = defaultdict(int)
+        self.messages: defaultdict[str, int] = defaultdict(int)
+
+    def load(self, session: Session) -> None:
+        rows = session.execute(
+            select(Message.sender_sid, func.count(), func.sum(Message.num_segments))
+            .where(Message.status.in_(("queued", "sending")))  # type: ignore[attr-defined]
+            .group_by(Message.sender_sid)
+        ).all()
+        self.segments.clear()
+        self.messages.clear()
+        for sender_sid, count, segments in rows:
+            if sender_sid:
+                self.messages[sender_sid] = int(count)
+                self.segments[sender_sid] = int(segments or 0)
+
+    def add(self, sender_sid: str, segments: int) -> None:
+        self.messages[sender_sid] += 1
+        self.segments[sender_sid] += segments
+
+    def remove(self, sender_sid: str, segments: int) -> None:
+        self.messages[sender_sid] = max(0, self.messages[sender_sid] - 1)
+        self.segments[sender_sid] = max(0, self.segments[sender_sid] - segments)
+
+
+class StickyLoad:
+    """Sticky mappings per sender of each service: the scaler's load when Sticky Sender is on."""
+
+    def __init__(self) -> None:
+        self._services: dict[str, defaultdict[str, int]] = {}
+
+    def of(self, session: Session, service_sid: str) -> defaultdict[str, int]:
+        counts = self._services.get(service_sid)
+        if counts is None:
+            rows = session.execute(select(StickyMapping.sender_sid, func.count())
+                                   .where(StickyMapping.service_sid == service_sid)
+                                   .group_by(StickyMapping.sender_sid)).all()
+            counts = self._services[service_sid] = defaultdict(int, {sid: int(n) for sid, n in rows})
+        return counts
+
+    def forget(self, service_sid: str) -> None:
+        """Drop the cached counts after a bulk change (a sender left, mappings reset)."""
+        self._services.pop(service_sid, None)

@@ -1,0 +1,70 @@
+"""The outbound core's entry: run `enqueue_send` in the writer, then wake the workers.
+
+Callers (the Messages API, bulk notifications, inbound confirmations) get
+back committed messages: by the time they answer, the queue row is durable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlmodel import Session
+
+from gateway.dispatch.backlog import Backlog, StickyLoad
+from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
+from gateway.dispatch.worker import Dispatcher
+from gateway.errors import GatewayError
+from gateway.forwarding.worker import Forwarder
+from gateway.policy.watcher import PolicyState
+from gateway.store.db import utcnow
+from gateway.store.tables import Message
+from gateway.store.writer import Writer
+
+
+@dataclass
+class Core:
+    writer: Writer
+    backlog: Backlog
+    sticky: StickyLoad
+    policy: PolicyState
+    dispatcher: Dispatcher | None = None
+    forwarder: Forwarder | None = None
+
+    def _context(self) -> SubmitContext:
+        matcher = self.policy.matcher
+        return SubmitContext(self.backlog, self.sticky,
+                             matcher.policy.alpha_allowed if matcher else (lambda country: True))
+
+    async def send(self, request: SendRequest) -> Message:
+        """Gate, route and enqueue one message; raises the `GatewayError` that refused it."""
+        context = self._context()
+        message = await self.writer.run(lambda session: enqueue_send(session, request, context, utcnow()))
+        self._wake(context)
+        return message
+
+    async def send_many(self, requests: Sequence[SendRequest]) -> list[Message | GatewayError]:
+        """Each request gated and routed on its own; one transaction for all."""
+        context = self._context()
+
+        def job(session: Session) -> list[Message | GatewayError]:
+            now = utcnow()
+            results: list[Message | GatewayError] = []
+            for request in requests:
+                try:
+                    with session.begin_nested():
+                        results.append(enqueue_send(session, request, context, now))
+                except GatewayError as exc:
+                    results.append(exc)
+            return results
+
+        results = await self.writer.run(job)
+        self._wake(context)
+        return results
+
+    def _wake(self, context: SubmitContext) -> None:
+        if self.dispatcher is not None:
+            for sender_sid in context.touched:
+                self.dispatcher.notify(sender_sid)
+        if self.forwarder is not None:
+            self.forwarder.notify()

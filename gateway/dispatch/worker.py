@@ -1,0 +1,259 @@
+"""The dispatch worker: drains the queue toward providers, each sender at its MPS.
+
+Theory.  One pacer task per sender with work.  It reads a small batch of due
+messages (replies first, then arrival order), waits for its `SlidingWindow` to
+admit each one, and hands it to a send task; several sends of one sender may
+be in flight, so a fast sender is not limited by round-trip time.  All writes
+(sending, sent, failed, retry time) go through the writer and so commit in
+groups.  A pacer with nothing due sleeps until its next retry time or a
+`notify`, and ends when its sender is idle.
+
+Recovery: a message left `sending` by a crash is queued again at start and
+re-sent with the same idempotency key (its sid), so a provider that honours
+the key delivers it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from gateway.dispatch.backlog import Backlog
+from gateway.dispatch.outbox import set_status
+from gateway.dispatch.pacing import SlidingWindow, backoff
+from gateway.errors import UNKNOWN_ERROR, VALIDITY_EXPIRED
+from gateway.providers import PROVIDERS
+from gateway.providers.base import Credentials, OutboundMessage, Rejected, Retryable, Status, Throttled
+from gateway.store.db import utcnow
+from gateway.store.tables import Message, Sender
+from gateway.store.writer import Writer
+
+log = logging.getLogger("gateway.dispatch")
+
+BATCH = 100
+IN_FLIGHT_PER_SENDER = 16
+
+
+@dataclass
+class _Pacer:
+    sender: Sender
+    window: SlidingWindow
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    in_flight: set[str] = field(default_factory=set)
+    paused_until: float = 0.0
+    task: asyncio.Task[None] | None = None
+
+
+class Dispatcher:
+    def __init__(self, engine: Engine, writer: Writer, backlog: Backlog, credentials: Mapping[str, Credentials],
+                 callback_url: Callable[[str, str], str], client: httpx.AsyncClient) -> None:
+        self.engine, self.writer, self.backlog = engine, writer, backlog
+        self.credentials, self.callback_url, self.client = credentials, callback_url, client
+        self._pacers: dict[str, _Pacer] = {}
+        self._sends: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self) -> None:
+        recovered = await self._recover()
+        self._sweeper = asyncio.create_task(self._sweep_expired(recovered))
+
+    async def _recover(self) -> bool:
+        """Queue again what a crash left `sending` and start the busy senders' pacers."""
+        try:
+            busy = await self.writer.run(_recover)
+        except Exception as exc:  # database down at start: the sweeper tries again each second
+            log.error("queue recovery failed, will retry: %s", exc)
+            return False
+        for sender_sid in busy:
+            self.notify(sender_sid)
+        return True
+
+    async def stop(self) -> None:
+        """Stop pacing; in-flight sends finish (or are re-sent after restart with the same key)."""
+        self._stopping = True
+        tasks = [p.task for p in self._pacers.values() if p.task] + ([self._sweeper] if self._sweeper else [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._sends:
+            await asyncio.wait(self._sends, timeout=10)
+
+    def notify(self, sender_sid: str) -> None:
+        """A sender got new work: make sure a pacer runs for it."""
+        if self._stopping:
+            return
+        pacer = self._pacers.get(sender_sid)
+        if pacer is not None and pacer.task is not None and not pacer.task.done():
+            pacer.wake.set()
+            return
+        task = asyncio.create_task(self._run(sender_sid))
+        if pacer is None:
+            self._pacers[sender_sid] = pacer = _Pacer(sender=Sender(sid=sender_sid, account_sid="", address="",
+                                                                    kind="", mps=1, date_created=utcnow(),
+                                                                    date_updated=utcnow()),
+                                                      window=SlidingWindow(1))
+        pacer.task = task
+
+    async def _run(self, sender_sid: str) -> None:
+        pacer = self._pacers[sender_sid]
+        sender = await asyncio.to_thread(_load_sender, self.engine, sender_sid)
+        if sender is None:
+            return
+        if pacer.sender.mps != sender.mps or not pacer.sender.address:
+            pacer.window = SlidingWindow(sender.mps)
+        pacer.sender = sender
+        loop = asyncio.get_running_loop()
+        while True:
+            pacer.wake.clear()
+            batch, next_due = await asyncio.to_thread(_due, self.engine, sender_sid, frozenset(pacer.in_flight))
+            if not batch:
+                if next_due is None and not pacer.in_flight:
+                    return
+                delay = 1.0 if next_due is None else max(0.01, next_due)
+                try:
+                    await asyncio.wait_for(pacer.wake.wait(), timeout=delay)
+                except TimeoutError:
+                    pass
+                continue
+            for message in batch:
+                if pacer.wake.is_set() and message.priority > 0:
+                    break  # new work arrived: re-read, replies may have jumped the queue
+                wait = max(pacer.paused_until, pacer.window.earliest(loop.time(), message.num_segments)) - loop.time()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+                while len(pacer.in_flight) >= IN_FLIGHT_PER_SENDER:
+                    await asyncio.sleep(0.001)
+                pacer.window.record(loop.time(), message.num_segments)
+                pacer.in_flight.add(message.sid)
+                task = asyncio.create_task(self._send(pacer, message))
+                self._sends.add(task)
+                task.add_done_callback(self._sends.discard)
+
+    async def _send(self, pacer: _Pacer, message: Message) -> None:
+        try:
+            self.writer.submit(lambda session: _transition(session, message.sid, Status.SENDING, self.backlog))
+            provider = PROVIDERS[message.provider or pacer.sender.provider]
+            outbound = OutboundMessage(
+                sid=message.sid, sender=message.sender or pacer.sender.address, to=message.to, body=message.body,
+                media_urls=tuple(u for u in message.media.split("\n") if u),
+                status_callback=self.callback_url(provider.name, message.sid),
+                validity_period=max(1, int((message.expires_at - utcnow()).total_seconds())))
+            try:
+                response = await self.client.send(provider.build_send(outbound, self.credentials[provider.name]))
+                result = provider.read_send(response)
+            except httpx.TransportError as exc:
+                raise Retryable(f"{type(exc).__name__}: {exc}") from exc
+        except Throttled as exc:
+            pacer.paused_until = asyncio.get_running_loop().time() + (exc.retry_after or 1.0)
+            await self._retry(message, exc)
+        except Retryable as exc:
+            await self._retry(message, exc)
+        except Rejected as exc:
+            await self.writer.run(lambda session: _transition(session, message.sid, Status.FAILED, self.backlog,
+                                                              error_code=exc.code, error_message=exc.message))
+        except Exception:  # a bug must not lose the message: it stays queued and is retried
+            log.exception("send of %s failed unexpectedly", message.sid)
+            await self._retry(message, Retryable("unexpected error"))
+        else:
+            await self.writer.run(lambda session: _sent(session, message.sid, result.provider_sid, self.backlog))
+        finally:
+            pacer.in_flight.discard(message.sid)
+
+    async def _retry(self, message: Message, exc: Retryable) -> None:
+        delay = backoff(message.attempts + 1, exc.retry_after, jitter=random.uniform(0, 0.5))
+        log.info("retrying %s in %.1fs: %s", message.sid, delay, exc)
+        await self.writer.run(lambda session: _reschedule(session, message.sid, delay, self.backlog))
+
+    async def _sweep_expired(self, recovered: bool) -> None:
+        """Fail queued messages whose validity period ended (30036), once a second."""
+        while True:
+            await asyncio.sleep(1.0)
+            if not recovered:
+                recovered = await self._recover()
+            try:
+                await self.writer.run(lambda session: _expire(session, self.backlog))
+            except Exception:
+                log.exception("expiry sweep failed")
+
+
+def _recover(session: Session) -> list[str]:
+    session.execute(update(Message).where(Message.status == Status.SENDING.value)  # type: ignore[arg-type]
+                    .values(status=Status.QUEUED.value))
+    rows = session.execute(select(Message.sender_sid).where(Message.status == Status.QUEUED.value)
+                           .group_by(Message.sender_sid)).scalars().all()
+    return [sid for sid in rows if sid]
+
+
+def _load_sender(engine: Engine, sender_sid: str) -> Sender | None:
+    with Session(engine) as session:
+        return session.get(Sender, sender_sid)
+
+
+def _due(engine: Engine, sender_sid: str, exclude: frozenset[str]) -> tuple[list[Message], float | None]:
+    """The next batch of sendable messages, or the seconds until one becomes due."""
+    now = utcnow()
+    with Session(engine, expire_on_commit=False) as session:
+        query = (select(Message).where(Message.sender_sid == sender_sid, Message.status == Status.QUEUED.value,
+                                       (Message.next_attempt_at.is_(None)) | (Message.next_attempt_at <= now))  # type: ignore[union-attr,operator]
+                 .order_by(Message.priority, Message.seq).limit(BATCH + len(exclude)))  # type: ignore[arg-type]
+        batch = [m for m in session.execute(query).scalars() if m.sid not in exclude][:BATCH]
+        if batch:
+            return batch, None
+        later = session.execute(select(func.min(Message.next_attempt_at)).where(
+            Message.sender_sid == sender_sid, Message.status == Status.QUEUED.value)).scalar()
+    if later is None:
+        return [], None
+    return [], max(0.0, (later - now).total_seconds())
+
+
+def _by_sid(session: Session, sid: str) -> Message:
+    return session.execute(select(Message).where(Message.sid == sid)).scalar_one()
+
+
+def _transition(session: Session, sid: str, status: Status, backlog: Backlog, *, error_code: int | None = None,
+                error_message: str | None = None) -> None:
+    set_status(session, _by_sid(session, sid), status, now=utcnow(), source="dispatch", backlog=backlog,
+               error_code=error_code, error_message=error_message)
+
+
+def _sent(session: Session, sid: str, provider_sid: str, backlog: Backlog) -> None:
+    message = _by_sid(session, sid)
+    message.provider_sid = provider_sid
+    session.add(message)
+    set_status(session, message, Status.SENT, now=utcnow(), source="dispatch", backlog=backlog)
+
+
+def _reschedule(session: Session, sid: str, delay: float, backlog: Backlog) -> None:
+    message = _by_sid(session, sid)
+    now = utcnow()
+    message.attempts += 1
+    message.next_attempt_at = now + timedelta(seconds=delay)
+    if message.next_attempt_at >= message.expires_at:
+        set_status(session, message, Status.FAILED, now=now, source="expiry", backlog=backlog,
+                   error_code=VALIDITY_EXPIRED, error_message="Validity period expired before the provider took it.")
+        return
+    if message.status == Status.SENDING.value:
+        message.status = Status.QUEUED.value  # not a lifecycle move: back in line, same idempotency key
+    session.add(message)
+
+
+def _expire(session: Session, backlog: Backlog) -> None:
+    now = utcnow()
+    expired = session.execute(select(Message).where(Message.status == Status.QUEUED.value,
+                                                    Message.expires_at <= now).limit(1000)).scalars().all()  # type: ignore[arg-type]
+    for message in expired:
+        set_status(session, message, Status.FAILED, now=now, source="expiry", backlog=backlog,
+                   error_code=VALIDITY_EXPIRED, error_message="Validity period expired.")
+
+
+__all__ = ["Dispatcher", "UNKNOWN_ERROR"]

@@ -1,0 +1,17 @@
+"""Writing requests to apps into the outbox, in the caller's transaction."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlmodel import Session
+
+from gateway.store.tables import Delivery
+
+
+def enqueue(session: Session, *, kind: str, account_sid: str, ordering_key: str, url: str,
+            params: list[tuple[str, str]], now: datetime, method: str = "POST") -> None:
+    """Queue one request; it is delivered after the transaction commits, in order per key."""
+    session.add(Delivery(kind=kind, account_sid=account_sid, ordering_key=ordering_key, url=url, method=method,
+                         params=json.dumps(params), next_attempt_at=now, date_created=now, date_updated=now))

@@ -1,0 +1,135 @@
+"""Delivers the outbox to apps: signed, in order per key, retried with backoff.
+
+Each request is signed with X-Twilio-Signature using the account's auth
+token, over the URL exactly as configured and every parameter, so app code
+that validates Twilio's signatures accepts ours unchanged.  Requests sharing an
+ordering key (a message's status callbacks) go one at a time in id order.
+Connection errors, timeouts, 408, 429 and 5xx are retried with exponential
+backoff and jitter for up to `max_age`; other answers are final.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable
+from datetime import timedelta
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from gateway.dispatch.pacing import backoff
+from gateway.providers.twilio import compute_signature
+from gateway.store.db import utcnow
+from gateway.store.tables import Delivery
+from gateway.store.writer import Writer
+
+log = logging.getLogger("gateway.forwarding")
+
+BATCH = 200
+CONCURRENCY = 64
+RETRYABLE = frozenset({408, 425, 429})
+
+
+class Forwarder:
+    def __init__(self, engine: Engine, writer: Writer, token_of: Callable[[str], str | None],
+                 client: httpx.AsyncClient, *, max_age: timedelta = timedelta(hours=24),
+                 max_backoff: float = 3600.0) -> None:
+        self.engine, self.writer, self.token_of, self.client = engine, writer, token_of, client
+        self.max_age, self.max_backoff = max_age, max_backoff
+        self._wake = asyncio.Event()
+        self._in_flight: set[str] = set()
+        self._slots = asyncio.Semaphore(CONCURRENCY)
+        self._task: asyncio.Task[None] | None = None
+        self._sends: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        if self._sends:
+            await asyncio.wait(self._sends, timeout=10)
+
+    def notify(self) -> None:
+        self._wake.set()
+
+    async def _loop(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                due = await asyncio.to_thread(_due, self.engine, frozenset(self._in_flight))
+            except Exception:
+                log.exception("reading the outbox failed")
+                due = []
+            for delivery in due:
+                self._in_flight.add(delivery.ordering_key)
+                await self._slots.acquire()
+                task = asyncio.create_task(self._deliver(delivery))
+                self._sends.add(task)
+                task.add_done_callback(self._sends.discard)
+            if len(due) < BATCH:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), timeout=0.25)
+                except TimeoutError:
+                    pass
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        try:
+            params = [(str(k), str(v)) for k, v in json.loads(delivery.params)]
+            token = self.token_of(delivery.account_sid) or ""
+            headers = {"X-Twilio-Signature": compute_signature(delivery.url, params, token),
+                       "User-Agent": "optout-gateway", "I-Twilio-Idempotency-Token": f"delivery-{delivery.id}"}
+            error: str | None
+            try:
+                response = await self.client.request(delivery.method, delivery.url, data=params, headers=headers,
+                                                     timeout=10.0)
+                ok = response.status_code < 400
+                retry = response.status_code >= 500 or response.status_code in RETRYABLE
+                error = None if ok else f"HTTP {response.status_code}"
+            except httpx.HTTPError as exc:
+                ok, retry, error = False, True, f"{type(exc).__name__}: {exc}"
+            await self.writer.run(lambda session: self._record(session, delivery.id, ok, retry, error))
+        except Exception:
+            log.exception("delivery %s failed unexpectedly", delivery.id)
+        finally:
+            self._in_flight.discard(delivery.ordering_key)
+            self._slots.release()
+            self._wake.set()
+
+    def _record(self, session: Session, delivery_id: int | None, ok: bool, retry: bool, error: str | None) -> None:
+        delivery = session.get(Delivery, delivery_id)
+        if delivery is None:
+            return
+        now = utcnow()
+        delivery.attempts += 1
+        delivery.date_updated = now
+        delivery.last_error = error
+        if ok:
+            delivery.state = "delivered"
+        elif retry and now - delivery.date_created < self.max_age:
+            delay = min(self.max_backoff, backoff(delivery.attempts, None, jitter=random.uniform(0, 1.0)))
+            delivery.next_attempt_at = now + timedelta(seconds=delay)
+        else:
+            delivery.state = "dead"
+            log.warning("delivery %s to %s is a dead letter after %d attempts: %s", delivery.id, delivery.url,
+                        delivery.attempts, error)
+        session.add(delivery)
+
+
+def _due(engine: Engine, busy_keys: frozenset[str]) -> list[Delivery]:
+    """The first pending delivery of each key, when it is due and its key is not in flight."""
+    now = utcnow()
+    first = (select(func.min(Delivery.id)).where(Delivery.state == "pending")
+             .group_by(Delivery.ordering_key).scalar_subquery())
+    query = (select(Delivery).where(Delivery.id.in_(first), Delivery.next_attempt_at <= now)  # type: ignore[union-attr]
+             .order_by(Delivery.id).limit(BATCH + len(busy_keys)))  # type: ignore[arg-type]
+    with Session(engine, expire_on_commit=False) as session:
+        rows = session.execute(query).scalars().all()
+    return [d for d in rows if d.ordering_key not in busy_keys][:BATCH]

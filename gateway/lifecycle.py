@@ -1,0 +1,39 @@
+"""Message status transitions, as one table.
+
+Statuses only move forward: a provider's late `sent` after `delivered`, or a
+duplicate callback, changes nothing (it is still logged as an event).  The
+rank table is the whole rule; terminal statuses accept only what their row
+lists (a WhatsApp `read` after `delivered`).
+"""
+
+from __future__ import annotations
+
+from gateway.providers.base import Status
+
+_RANK: dict[Status, int] = {
+    Status.ACCEPTED: 0, Status.SCHEDULED: 0, Status.QUEUED: 1, Status.SENDING: 2, Status.SENT: 3,
+    Status.DELIVERED: 4, Status.UNDELIVERED: 4, Status.FAILED: 4, Status.CANCELED: 4, Status.READ: 5,
+}
+#: Terminal statuses and the only moves still allowed from them.
+_AFTER_TERMINAL: dict[Status, frozenset[Status]] = {
+    Status.DELIVERED: frozenset({Status.READ}),
+    Status.UNDELIVERED: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELED: frozenset(),
+    Status.READ: frozenset(),
+}
+#: Statuses a message waits in before it leaves the gateway.
+PENDING = frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.QUEUED})
+
+
+def advances(current: Status, new: Status) -> bool:
+    """True when a message in `current` should take status `new`."""
+    if new not in _RANK or current == new:
+        return False
+    if current in _AFTER_TERMINAL:
+        return new in _AFTER_TERMINAL[current]
+    return _RANK[new] > _RANK[current]
+
+
+def is_final(status: Status) -> bool:
+    return status in _AFTER_TERMINAL

@@ -1,0 +1,172 @@
+"""What every provider adapter is: four pure functions over normalized types.
+
+An adapter translates between one provider's wire format and these types; it does no I/O and
+never sees Starlette. The HTTP edge builds a `RawRequest` from what arrived and hands it to
+`verify` then `parse_status`; the dispatch worker sends the `httpx.Request` from `build_send`
+with its one shared client and hands the response to `read_send`.
+
+    ProviderError                 read_send could not get a message accepted
+    ├── Retryable(retry_after)    transport error or 5xx: try again later, same idempotency key
+    │   └── Throttled             429: wait retry_after (from Retry-After) before trying again
+    └── Rejected(code, message)   other 4xx: permanent, carries the provider's own code
+    WebhookRejected               forged, unsigned or malformed webhook: the edge answers 403
+
+`read_send` only ever sees a response. When the request never got one (connect error, timeout,
+reset), the worker maps the `httpx.TransportError` to `Retryable` itself, once, as httpx's
+`map_httpcore_exceptions` does for its own layer.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from enum import StrEnum
+from typing import Protocol
+from urllib.parse import parse_qsl
+
+import httpx
+
+
+@dataclass(frozen=True)
+class RawRequest:
+    """A webhook as it arrived, built by the HTTP edge so adapters are tested with bytes."""
+
+    public_url: str  # the URL the provider called, as it sees it (scheme/host/port/path/query)
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    form: tuple[tuple[str, str], ...]  # parse_form(body): every field kept, in order, for signatures
+
+
+class Status(StrEnum):
+    """A message's delivery status, in Twilio's spelling."""
+
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    READ = "read"
+    RECEIVED = "received"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """One status report about one sent message; `raw` keeps the provider's payload."""
+
+    provider_sid: str
+    status: Status
+    error_code: int | None
+    raw: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class OutboundMessage:
+    """A message the gateway hands to a provider; `sid` is the gateway's own, used as idempotency key."""
+
+    sid: str
+    sender: str
+    to: str
+    body: str
+    media_urls: tuple[str, ...] = ()
+    status_callback: str | None = None
+    validity_period: int | None = None
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account_sid: str
+    auth_token: str
+    base_url: str
+
+
+@dataclass(frozen=True)
+class SendResult:
+    provider_sid: str
+    status: Status
+
+
+class ProviderError(Exception):
+    """A send the provider did not accept; the worker decides by kind, never by text."""
+
+
+class Retryable(ProviderError):
+    """Transport error or 5xx: the same send may succeed later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Throttled(Retryable):
+    """429: the provider asked us to slow down for `retry_after` seconds (None if it did not say)."""
+
+
+class Rejected(ProviderError):
+    """Any other 4xx: permanent for this message; `code` is the provider's (or the HTTP status)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+
+class WebhookRejected(Exception):
+    """A webhook that is forged, unsigned or malformed; the edge answers 403 and records nothing."""
+
+
+class Provider(Protocol):
+    @property
+    def name(self) -> str:
+        """The slug in `PROVIDERS` (read-only, so a frozen dataclass satisfies it under mypy --strict)."""
+        ...
+
+    def verify(self, raw: RawRequest, secret: str) -> None:
+        """Raise `WebhookRejected` unless `raw` was signed by the provider with `secret`."""
+        ...
+
+    def parse_status(self, raw: RawRequest) -> list[StatusEvent]: ...
+
+    def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx.Request: ...
+
+    def read_send(self, response: httpx.Response) -> SendResult:
+        """Return the accepted send, or raise `Retryable`, `Throttled` or `Rejected`."""
+        ...
+
+
+def parse_form(body: bytes) -> tuple[tuple[str, str], ...]:
+    """Decode a form body keeping every field, blanks and repeats included: signatures cover them all."""
+    return tuple(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+
+
+def parse_retry_after(value: str | None, now: float | None) -> float | None:
+    """Seconds to wait from a Retry-After header, either delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+
+    `now` is a Unix time, passed in so this stays pure; adapters use the response's own `Date`
+    header, which also cancels any clock skew between us and the provider. Without a `now`, or
+    with a value that is neither form, the answer is None and the caller's own backoff applies.
+    """
+    if value is None or not value.strip():
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    if now is None:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000" means UTC with no offset information (RFC 5322 §3.3)
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)

@@ -1,0 +1,223 @@
+"""Twilio's Programmable Messaging: status callbacks in, Messages API out.
+
+Docs: https://www.twilio.com/docs/messaging/guides/track-outbound-message-status
+(callbacks), https://www.twilio.com/docs/usage/webhooks/webhooks-security (signatures),
+https://www.twilio.com/docs/messaging/api/message-resource (sending).
+
+A status callback as Twilio sends it (captured; sids and numbers shortened, signature elided)::
+
+    POST /twilio/status HTTP/1.1
+    Content-Type: application/x-www-form-urlencoded; charset=utf-8
+    User-Agent: TwilioProxy/1.1
+    X-Twilio-Signature: <28 base64 characters>
+
+    RawDlrDoneDate=2303222338&SmsSid=SMyyy&SmsStatus=delivered&MessageStatus=delivered
+    &To=%2B11111111111&MessageSid=SMyyy&AccountSid=ACzzz&From=%2B12223334444&ApiVersion=2010-04-01
+
+`ErrorCode` is added only for `failed` and `undelivered`; no callback is sent for the initial
+status; callbacks may arrive out of order. Twilio adds fields without notice, so the signature
+covers whatever arrived, and parsing ignores what it does not know.
+
+Signatures (HMAC-SHA1 keyed with the auth token, base64) cover the URL exactly as Twilio called
+it, then every form field. Twilio is inconsistent about ports in the URL it signs, so, like
+twilio-python's `RequestValidator.validate`, we accept the URL as given, without its port, and
+with the scheme's default port added. The URL must be the public one Twilio saw (a proxy that
+terminates TLS or rewrites paths changes it): the edge builds `public_url` from settings.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
+
+import httpx
+
+from gateway.providers.base import (
+    Credentials,
+    OutboundMessage,
+    RawRequest,
+    Rejected,
+    Retryable,
+    SendResult,
+    Status,
+    StatusEvent,
+    Throttled,
+    WebhookRejected,
+    parse_retry_after,
+)
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "x-twilio-signature"
+IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+
+#: Twilio's `MessageStatus` words (https://www.twilio.com/docs/messaging/api/message-resource#message-status-values).
+#: `receiving` and the deprecated `partially_delivered` are left out on purpose: neither describes
+#: an outbound message we track, so they arrive as UNKNOWN and are logged.
+STATUS: dict[str, Status] = {
+    "accepted": Status.ACCEPTED,
+    "scheduled": Status.SCHEDULED,
+    "queued": Status.QUEUED,
+    "sending": Status.SENDING,
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+    "canceled": Status.CANCELED,
+    "read": Status.READ,
+    "received": Status.RECEIVED,
+}
+
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def compute_signature(url: str, params: Iterable[tuple[str, str]] | Mapping[str, str], token: str) -> str:
+    """Twilio's X-Twilio-Signature: HMAC-SHA1(token, url + name+value...), base64.
+
+    Names in code-point order; a repeated name contributes each distinct value, sorted, as both
+    official SDKs do. The URL is used byte for byte (scheme, host, port, path, query).
+    """
+    pairs = params.items() if isinstance(params, Mapping) else params
+    values: defaultdict[str, set[str]] = defaultdict(set)
+    for name, value in pairs:
+        values[name].add(value)
+    signed = url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
+    digest = hmac.new(token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+def url_variants(url: str) -> list[str]:
+    """The URL as given, without its port, and with the scheme's default port (twilio-python's rule)."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:  # a port that is not a number: only the URL as given can match
+        return [url]
+    if port is not None:
+        bare = parts.netloc.rsplit(":", 1)[0]
+        return [url, urlunsplit(parts._replace(netloc=bare))]
+    default = _DEFAULT_PORTS.get(parts.scheme)
+    if default is None:
+        return [url]
+    return [url, urlunsplit(parts._replace(netloc=f"{parts.netloc}:{default}"))]
+
+
+@dataclass(frozen=True)
+class TwilioProvider:
+    """Twilio's wire format; other services speaking it (the simulator) reuse it under their own name."""
+
+    name: str = "twilio"
+
+    def verify(self, raw: RawRequest, secret: str) -> None:
+        """Accept only a request whose X-Twilio-Signature matches one of the URL's port variants."""
+        signature = raw.headers.get(SIGNATURE_HEADER)
+        if not signature:
+            raise WebhookRejected("missing X-Twilio-Signature")
+        params: Iterable[tuple[str, str]] = raw.form
+        query = parse_qs(urlsplit(raw.public_url).query)
+        if "bodySHA256" in query:
+            # JSON-bodied webhooks: the URL carries the body's hash and is signed alone.
+            expected_hash = hashlib.sha256(raw.body).hexdigest()
+            if not hmac.compare_digest(expected_hash.encode(), query["bodySHA256"][0].encode()):
+                raise WebhookRejected("bodySHA256 does not match the body")
+            params = ()
+        given = signature.encode("utf-8")
+        for url in url_variants(raw.public_url):
+            if hmac.compare_digest(compute_signature(url, params, secret).encode("ascii"), given):
+                return
+        raise WebhookRejected("X-Twilio-Signature does not match")
+
+    def parse_status(self, raw: RawRequest) -> list[StatusEvent]:
+        """One event per callback; an unknown status word becomes UNKNOWN and is logged."""
+        fields = dict(raw.form)
+        sid = fields.get("MessageSid") or fields.get("SmsSid")
+        word = fields.get("MessageStatus") or fields.get("SmsStatus")
+        if not sid or word is None:
+            raise WebhookRejected("status callback without MessageSid or MessageStatus")
+        status = STATUS.get(word.lower(), Status.UNKNOWN)
+        if status is Status.UNKNOWN:
+            log.warning("twilio: unknown MessageStatus %r for %s", word, sid)
+        return [StatusEvent(provider_sid=sid, status=status, error_code=_error_code(fields), raw=fields)]
+
+    def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx.Request:
+        """POST Messages.json, form-encoded in the SDK's field names; the gateway's sid is the idempotency
+        token, so a retry after a crash cannot deliver twice where Twilio honours it."""
+        fields: list[tuple[str, str]] = [("To", message.to), ("From", message.sender), ("Body", message.body)]
+        fields += [("MediaUrl", url) for url in message.media_urls]
+        if message.status_callback is not None:
+            fields.append(("StatusCallback", message.status_callback))
+        if message.validity_period is not None:
+            fields.append(("ValidityPeriod", str(message.validity_period)))
+        account = quote(credentials.account_sid, safe="")
+        url = f"{credentials.base_url.rstrip('/')}/2010-04-01/Accounts/{account}/Messages.json"
+        userpass = f"{credentials.account_sid}:{credentials.auth_token}".encode()
+        headers = {
+            "Authorization": "Basic " + base64.b64encode(userpass).decode("ascii"),
+            "Accept": "application/json",
+            "Content-Type": "application/x-www-form-urlencoded",
+            IDEMPOTENCY_HEADER: message.sid,
+        }
+        return httpx.Request("POST", url, headers=headers, content=urlencode(fields).encode("ascii"))
+
+    def read_send(self, response: httpx.Response) -> SendResult:
+        """2xx → the message's sid and status; 429 → Throttled; 5xx → Retryable; other → Rejected."""
+        status = response.status_code
+        if 200 <= status < 300:
+            payload = _json(response)
+            sid = payload.get("sid")
+            if not isinstance(sid, str) or not sid:
+                # Accepted but unreadable: retrying under the same idempotency token is the safe move.
+                raise Retryable(f"twilio answered {status} without a message sid")
+            word = str(payload.get("status", ""))
+            result = STATUS.get(word, Status.UNKNOWN)
+            if result is Status.UNKNOWN:
+                log.warning("twilio: unknown status %r for new message %s", word, sid)
+            return SendResult(provider_sid=sid, status=result)
+        retry_after = parse_retry_after(response.headers.get("retry-after"), _server_now(response))
+        if status == 429:
+            raise Throttled(f"twilio throttled: {_message(response)}", retry_after)
+        if status >= 500:
+            raise Retryable(f"twilio {status}: {_message(response)}", retry_after)
+        code = _json(response).get("code")
+        raise Rejected(code if isinstance(code, int) and not isinstance(code, bool) else status, _message(response))
+
+
+def _error_code(fields: Mapping[str, str]) -> int | None:
+    value = fields.get("ErrorCode")
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        log.warning("twilio: non-numeric ErrorCode %r", value)
+        return None
+
+
+def _json(response: httpx.Response) -> dict[str, object]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def _message(response: httpx.Response) -> str:
+    message = _json(response).get("message")
+    return message if isinstance(message, str) and message else response.reason_phrase or str(response.status_code)
+
+
+def _server_now(response: httpx.Response) -> float | None:
+    """The provider's clock from its Date header, so an HTTP-date Retry-After ignores our skew."""
+    try:
+        return parsedate_to_datetime(response.headers["date"]).timestamp()
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+PROVIDER = TwilioProvider()

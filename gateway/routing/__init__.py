@@ -1,0 +1,25 @@
+"""Sender selection for a Messaging Service's pool: pure, see ``selection``."""
+
+from gateway.routing.selection import (
+    Candidate,
+    NoSenderAvailable,
+    Recipient,
+    Route,
+    Rule,
+    SenderKind,
+    area_code,
+    choose_sender,
+    overlays,
+)
+
+__all__ = [
+    "Candidate",
+    "NoSenderAvailable",
+    "Recipient",
+    "Route",
+    "Rule",
+    "SenderKind",
+    "area_code",
+    "choose_sender",
+    "overlays",
+]
