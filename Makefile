@@ -18,7 +18,7 @@ venv: $(BIN)/gateway
 dev-venv: $(VENV)/.dev
 
 run: $(BIN)/gateway
-	$(BIN)/gateway serve
+	$(BIN)/gateway serve --demo
 
 test: $(VENV)/.dev
 	$(BIN)/python -m pytest -q

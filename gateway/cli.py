@@ -39,7 +39,15 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="apply migrations and run the HTTP server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
+    serve.add_argument("--demo", action="store_true",
+                       help="make sure a demo account with a simulated sender exists and print its credentials")
     serve.set_defaults(handler=_serve)
+
+    accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(required=True, metavar="ACTION")
+    create = accounts.add_parser("create", help="create an account and print its credentials")
+    create.add_argument("--name", default="")
+    create.add_argument("--json", action="store_true", help="print one JSON object")
+    create.set_defaults(handler=_accounts_create)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=_migrate)
@@ -74,8 +82,26 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per provider call drowns the log
     migrate(settings.database_url)
+    if args.demo:
+        from gateway.demo import ensure_demo
+
+        print(ensure_demo(settings), flush=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def _accounts_create(args: argparse.Namespace, settings: Settings) -> int:
+    from gateway.accounts import Accounts
+    from gateway.store.db import make_engine, migrate
+
+    migrate(settings.database_url)
+    account = Accounts(make_engine(settings.database_url)).create(args.name)
+    if args.json:
+        print(json.dumps({"account_sid": account.sid, "auth_token": account.auth_token}))
+    else:
+        print(f"account_sid {account.sid}\nauth_token  {account.auth_token}")
     return 0
 
 

@@ -122,11 +122,13 @@ async def listing(request: Request) -> JSONResponse:
         rows = list(session.execute(query).scalars())
     more, rows = len(rows) > size, rows[:size]
     base = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
-    first = f"{base}?{query_string([*filters, ('PageSize', size), ('Page', 0)])}"
+    paging = [*filters, ("PageSize", size)]
+    first = f"{base}?{query_string([*paging, ('Page', 0)])}"
     next_uri = None
     if more and rows[-1].seq is not None:
-        next_uri = f"{base}?{query_string([*filters, ('PageSize', size), ('Page', page + 1), ('PageToken', encode_token(rows[-1].seq))])}"
-    current = f"{base}?{query_string([*filters, ('PageSize', size), ('Page', page)] + ([('PageToken', form.get('PageToken'))] if cursor else []))}"
+        next_uri = f"{base}?{query_string([*paging, ('Page', page + 1), ('PageToken', encode_token(rows[-1].seq))])}"
+    token = [("PageToken", form.get("PageToken"))] if cursor is not None else []
+    current = f"{base}?{query_string([*paging, ('Page', page), *token])}"
     return JSONResponse({
         "messages": [message_json(m) for m in rows],
         "end": page * size + len(rows) - 1 if rows else 0,

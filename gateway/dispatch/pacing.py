@@ -1,15 +1,22 @@
 """Pacing decisions: when may a sender send its next message.  Pure: time comes in as a number.
 
-A sender's MPS counts segments.  The promise is strict: in no one-second
-window do the segments sent exceed the MPS.  `SlidingWindow` keeps the send
-times of the last window and answers the earliest moment the next message
-fits.  The window is slightly longer than a second (`margin`) so that jitter
-between our send and the provider's receipt cannot make a receiver's count
-exceed the MPS; it costs about 1% of throughput.
+A sender's MPS counts segments.  The promise is strict, and it holds where it
+is measured, at the provider: in no one-second window do the segments it
+receives from one sender exceed the MPS.
+
+Why sends count until they *finish*.  We know when a request starts and when
+its answer arrives, never when the provider received it; it lies between.  So
+a send occupies the window from its start until one second after its answer.
+Then, for any one-second window at the provider, take the last message
+received in it, j: every other message i received in that window finished at
+or after the window opened, so less than a second before j started, and was
+therefore counted when j was admitted.  At most MPS segments are admitted at
+once, so at most MPS arrive in the window, whatever the network did.  A small
+`margin` covers clock granularity.  The cost is the round-trip time per
+window, about 1% of throughput on a LAN.
 
 A message with more segments than the MPS can never fit in one second: it is
-sent alone, after the window is empty, and then holds the window for as many
-windows as its segments need.
+sent alone and then holds the window for as many seconds as its segments need.
 """
 
 from __future__ import annotations
@@ -17,40 +24,52 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-MARGIN = 0.01
+MARGIN = 0.005
 
 
 @dataclass
 class SlidingWindow:
     mps: int
     margin: float = MARGIN
-    _sent: deque[tuple[float, int]] = field(default_factory=deque)  # (release time, segments)
-    _load: int = 0
+    _done: deque[tuple[float, int]] = field(default_factory=deque)  # (release time, segments), sorted
+    _load: int = 0  # segments of finished sends still in the window
+    _in_flight: int = 0  # segments of sends not yet answered
 
-    def earliest(self, now: float, segments: int) -> float:
-        """The first time ≥ `now` at which `segments` more keep the window within the MPS."""
+    def earliest(self, now: float, segments: int) -> float | None:
+        """The first time ≥ `now` at which `segments` more fit, or None if that depends on a
+        send still in flight (wait for `finish`, then ask again)."""
         self._expire(now)
-        need = min(segments, self.mps)
-        if self._load + need <= self.mps:
+        need = self._cost(segments)
+        if self._in_flight + self._load + need <= self.mps:
             return now
-        running = self._load
-        for release, count in self._sent:
+        if self._in_flight + need > self.mps:
+            return None
+        running = self._in_flight + self._load
+        for release, count in self._done:
             running -= count
             if running + need <= self.mps:
                 return max(now, release)
-        return now  # unreachable: an empty window always fits
+        return now  # unreachable: with nothing finished in the window, the check above passed
 
-    def record(self, at: float, segments: int) -> None:
-        """Count a send made at `at`."""
+    def start(self, segments: int) -> None:
+        """Count a send from the moment it is handed to the provider."""
+        self._in_flight += self._cost(segments)
+
+    def finish(self, at: float, segments: int) -> None:
+        """The provider answered at `at`: the send keeps its place for one more window."""
+        cost = self._cost(segments)
+        self._in_flight -= cost
         width = (1.0 + self.margin) * max(1.0, segments / self.mps)
-        release = max(at + width, self._sent[-1][0]) if self._sent else at + width  # keep releases sorted
-        counted = min(segments, self.mps)
-        self._sent.append((release, counted))
-        self._load += counted
+        release = max(at + width, self._done[-1][0]) if self._done else at + width  # keep releases sorted
+        self._done.append((release, cost))
+        self._load += cost
+
+    def _cost(self, segments: int) -> int:
+        return min(segments, self.mps)
 
     def _expire(self, now: float) -> None:
-        while self._sent and self._sent[0][0] <= now:
-            self._load -= self._sent.popleft()[1]
+        while self._done and self._done[0][0] <= now:
+            self._load -= self._done.popleft()[1]
 
 
 def backoff(attempt: int, retry_after: float | None, *, base: float = 1.0, cap: float = 60.0,

@@ -48,6 +48,7 @@ class _Pacer:
     sender: Sender
     window: SlidingWindow
     wake: asyncio.Event = field(default_factory=asyncio.Event)
+    freed: asyncio.Event = field(default_factory=asyncio.Event)  # a send was answered
     in_flight: set[str] = field(default_factory=set)
     paused_until: float = 0.0
     task: asyncio.Task[None] | None = None
@@ -128,16 +129,27 @@ class Dispatcher:
             for message in batch:
                 if pacer.wake.is_set() and message.priority > 0:
                     break  # new work arrived: re-read, replies may have jumped the queue
-                wait = max(pacer.paused_until, pacer.window.earliest(loop.time(), message.num_segments)) - loop.time()
-                if wait > 0:
-                    await asyncio.sleep(wait)
-                while len(pacer.in_flight) >= IN_FLIGHT_PER_SENDER:
-                    await asyncio.sleep(0.001)
-                pacer.window.record(loop.time(), message.num_segments)
+                await self._admit(pacer, message.num_segments)
+                pacer.window.start(message.num_segments)
                 pacer.in_flight.add(message.sid)
                 task = asyncio.create_task(self._send(pacer, message))
                 self._sends.add(task)
                 task.add_done_callback(self._sends.discard)
+
+    async def _admit(self, pacer: _Pacer, segments: int) -> None:
+        """Wait until the sender's window (and any provider pause) lets `segments` more go."""
+        loop = asyncio.get_running_loop()
+        while True:
+            now = loop.time()
+            at = pacer.window.earliest(now, segments) if len(pacer.in_flight) < IN_FLIGHT_PER_SENDER else None
+            if at is None:
+                pacer.freed.clear()
+                await pacer.freed.wait()
+                continue
+            at = max(at, pacer.paused_until)
+            if at <= now:
+                return
+            await asyncio.sleep(at - now)
 
     async def _send(self, pacer: _Pacer, message: Message) -> None:
         try:
@@ -158,9 +170,10 @@ class Dispatcher:
             await self._retry(message, exc)
         except Retryable as exc:
             await self._retry(message, exc)
-        except Rejected as exc:
+        except Rejected as rejected:
+            code, text = rejected.code, rejected.message
             await self.writer.run(lambda session: _transition(session, message.sid, Status.FAILED, self.backlog,
-                                                              error_code=exc.code, error_message=exc.message))
+                                                              error_code=code, error_message=text))
         except Exception:  # a bug must not lose the message: it stays queued and is retried
             log.exception("send of %s failed unexpectedly", message.sid)
             await self._retry(message, Retryable("unexpected error"))
@@ -168,6 +181,8 @@ class Dispatcher:
             await self.writer.run(lambda session: _sent(session, message.sid, result.provider_sid, self.backlog))
         finally:
             pacer.in_flight.discard(message.sid)
+            pacer.window.finish(asyncio.get_running_loop().time(), message.num_segments)
+            pacer.freed.set()
 
     async def _retry(self, message: Message, exc: Retryable) -> None:
         delay = backoff(message.attempts + 1, exc.retry_after, jitter=random.uniform(0, 0.5))

@@ -16,6 +16,7 @@ import logging
 import random
 from collections.abc import Callable
 from datetime import timedelta
+from urllib.parse import urlencode
 
 import httpx
 from sqlalchemy import func, select
@@ -85,11 +86,12 @@ class Forwarder:
             params = [(str(k), str(v)) for k, v in json.loads(delivery.params)]
             token = self.token_of(delivery.account_sid) or ""
             headers = {"X-Twilio-Signature": compute_signature(delivery.url, params, token),
-                       "User-Agent": "optout-gateway", "I-Twilio-Idempotency-Token": f"delivery-{delivery.id}"}
+                       "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "optout-gateway",
+                       "I-Twilio-Idempotency-Token": f"delivery-{delivery.id}"}
             error: str | None
             try:
-                response = await self.client.request(delivery.method, delivery.url, data=params, headers=headers,
-                                                     timeout=10.0)
+                response = await self.client.request(delivery.method, delivery.url, content=urlencode(params),
+                                                     headers=headers, timeout=10.0)
                 ok = response.status_code < 400
                 retry = response.status_code >= 500 or response.status_code in RETRYABLE
                 error = None if ok else f"HTTP {response.status_code}"

@@ -5,10 +5,9 @@ Revises: 0001
 Create Date: 2026-11-23 10:48:10.780171
 """
 
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-
+from alembic import op
 
 revision = '0002'
 down_revision = '0001'
@@ -17,7 +16,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    
+
     op.create_table('account',
     sa.Column('sid', sqlmodel.sql.sqltypes.AutoString(length=34), nullable=False),
     sa.Column('auth_token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
@@ -167,11 +166,11 @@ def upgrade() -> None:
                type_=sqlmodel.sql.sqltypes.AutoString(),
                existing_nullable=False)
 
-    
+
 
 
 def downgrade() -> None:
-    
+
     with op.batch_alter_table('policy_revision', schema=None) as batch_op:
         batch_op.alter_column('files',
                existing_type=sqlmodel.sql.sqltypes.AutoString(),
@@ -209,4 +208,4 @@ def downgrade() -> None:
 
     op.drop_table('delivery')
     op.drop_table('account')
-    
+

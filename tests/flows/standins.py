@@ -1,0 +1,65 @@
+"""Local stand-ins on 127.0.0.1: an app server that records what it receives."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from gateway.providers.base import parse_form
+from tests.flows.server import serve
+
+
+@dataclass
+class Received:
+    path: str
+    url: str
+    headers: dict[str, str]
+    form: list[tuple[str, str]]
+    at: float
+
+    def field(self, name: str) -> str | None:
+        return next((v for k, v in self.form if k == name), None)
+
+
+@dataclass
+class AppServer:
+    """An app's webhook endpoints: records every request; answers `status` (503 while 'down')."""
+
+    base: str = ""
+    received: list[Received] = field(default_factory=list)
+    status: int = 200
+
+    def url(self, path: str = "/hook") -> str:
+        return f"{self.base}{path}"
+
+    def wait_for(self, predicate, timeout: float = 10.0) -> list[Received]:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = [r for r in self.received if predicate(r)]
+            if found:
+                return found
+            time.sleep(0.02)
+        raise AssertionError(f"nothing matching arrived; got {[(r.path, r.form) for r in self.received]}")
+
+
+@contextmanager
+def app_server() -> Iterator[AppServer]:
+    server = AppServer()
+
+    async def record(request: Request) -> Response:
+        body = await request.body()
+        server.received.append(Received(request.url.path, str(request.url), dict(request.headers), list(parse_form(body)),
+                                        time.monotonic()))
+        return Response(status_code=server.status)
+
+    app = Starlette(routes=[Route("/{path:path}", record, methods=["GET", "POST"])])
+    with serve(app) as base:
+        server.base = base
+        yield server
