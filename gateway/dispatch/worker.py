@@ -113,7 +113,6 @@ class Dispatcher:
         if pacer.sender.mps != sender.mps or not pacer.sender.address:
             pacer.window = SlidingWindow(sender.mps)
         pacer.sender = sender
-        loop = asyncio.get_running_loop()
         while True:
             pacer.wake.clear()
             batch, next_due = await asyncio.to_thread(_due, self.engine, sender_sid, frozenset(pacer.in_flight))
