@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-import httpx
+import httpx2
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.applications import Starlette
@@ -103,8 +103,8 @@ def create_app(settings: Settings) -> Starlette:
                 log.error("could not read the queue at start: %s", exc)
         watcher = asyncio.create_task(_watch(app, settings.policy_reload_interval))
         async with contextlib.AsyncExitStack() as stack:
-            client = await stack.enter_async_context(httpx.AsyncClient(
-                timeout=10.0, limits=httpx.Limits(max_connections=256, max_keepalive_connections=256)))
+            client = await stack.enter_async_context(httpx2.AsyncClient(
+                timeout=10.0, limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64)))
             if simulator is not None:
                 await stack.enter_async_context(simulator.state.sim.running())
             if settings.workers:
@@ -135,7 +135,7 @@ def create_app(settings: Settings) -> Starlette:
     return app
 
 
-async def _start_workers(app: Starlette, settings: Settings, client: httpx.AsyncClient,
+async def _start_workers(app: Starlette, settings: Settings, client: httpx2.AsyncClient,
                          stack: contextlib.AsyncExitStack) -> None:
     base = settings.public_url or settings.local_url
     credentials = {

@@ -82,13 +82,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per provider call drowns the log
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per provider call drowns the log
     migrate(settings.database_url)
     if args.demo:
         from gateway.demo import ensure_demo
 
         print(ensure_demo(settings), flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
     return 0
 
 

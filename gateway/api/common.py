@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import base64
 import email.utils
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
+from sqlmodel import Session
 from starlette.requests import Request
 
 from gateway.errors import BadRequest, NotFound, PayloadTooLarge
 
+T = TypeVar("T")
 MAX_BODY = 1024 * 1024
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -81,6 +83,20 @@ def authenticate(request: Request) -> str:
     if in_path is not None and in_path != account_sid:
         raise NotFound(f"The requested resource /Accounts/{in_path} was not found.")
     return str(account_sid)
+
+
+async def write_change(request: Request, job: Callable[[Session], T]) -> T:
+    """Run a job that changes services, pools or senders; routing's caches are cleared in the
+    same writer step, so the next send sees the change."""
+    core = request.app.state.core
+
+    def changing(session: Session) -> T:
+        result = job(session)
+        core.changed()
+        return result
+
+    result: T = await request.app.state.writer.run(changing)
+    return result
 
 
 def rfc2822(moment: datetime | None) -> str | None:

@@ -15,7 +15,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import authenticate, read_form, rfc2822
+from gateway.api.common import authenticate, read_form, rfc2822, write_change
 from gateway.errors import BadRequest, NotFound
 from gateway.forwarding.payload import API_VERSION
 from gateway.ids import new_sid
@@ -66,7 +66,7 @@ async def create(request: Request) -> JSONResponse:
     sender = Sender(sid=new_sid("PN"), account_sid=account_sid, address=address, kind=kind.value, country=country,
                     provider=provider, mps=mps_for(kind, country, form.integer("Mps", 1, 10000)),
                     sms_url=form.get("SmsUrl") or None, date_created=now, date_updated=now)
-    await request.app.state.writer.run(lambda session: add_sender(session, sender))
+    await write_change(request, lambda session: add_sender(session, sender))
     return JSONResponse(number_json(sender), status_code=201)
 
 
@@ -106,14 +106,10 @@ async def listing(request: Request) -> JSONResponse:
 async def remove(request: Request) -> Response:
     account_sid = authenticate(request)
     sid = request.path_params["sid"]
-    core = request.app.state.core
-
     def job(session: Session) -> None:
         sender = owned(session, account_sid, sid)
-        if sender.service_sid:
-            core.sticky.forget(sender.service_sid)
         session.execute(delete(StickyMapping).where(StickyMapping.sender_sid == sid))  # type: ignore[arg-type]
         session.delete(sender)
 
-    await request.app.state.writer.run(job)
+    await write_change(request, job)
     return Response(status_code=204)

@@ -16,8 +16,8 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import authenticate, iso8601, read_form
-from gateway.api.services import _base, _owned_service, _page, _write
+from gateway.api.common import authenticate, iso8601, read_form, write_change
+from gateway.api.services import _base, _owned_service, _page
 from gateway.errors import BadRequest, NotFound
 from gateway.store.db import utcnow
 from gateway.store.tables import Sender, Service, StickyMapping
@@ -49,7 +49,7 @@ async def geo_update(request: Request) -> JSONResponse:
         session.add(service)
         return service
 
-    return JSONResponse(_geo_json(await _write(request, job)))
+    return JSONResponse(_geo_json(await write_change(request, job)))
 
 
 def _sticky_json(mapping: StickyMapping, sender: Sender | None) -> dict[str, Any]:
@@ -91,7 +91,6 @@ async def sticky_pin(request: Request) -> JSONResponse:
     form = await read_form(request)
     service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
     wanted = form.get("Sender") or ""
-    core = request.app.state.core
 
     def job(session: Session) -> tuple[StickyMapping, Sender]:
         _owned_service(session, account_sid, service_sid)
@@ -103,23 +102,20 @@ async def sticky_pin(request: Request) -> JSONResponse:
             service_sid=service_sid, recipient=to, sender_sid=sender.sid, date_updated=utcnow())
         mapping.sender_sid, mapping.pinned, mapping.date_updated = sender.sid, True, utcnow()
         session.add(mapping)
-        core.sticky.forget(service_sid)
         return mapping, sender
 
-    mapping, sender = await _write(request, job)
+    mapping, sender = await write_change(request, job)
     return JSONResponse(_sticky_json(mapping, sender))
 
 
 async def sticky_reset(request: Request) -> Response:
     account_sid = authenticate(request)
     service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
-    core = request.app.state.core
 
     def job(session: Session) -> None:
         _owned_service(session, account_sid, service_sid)
         session.execute(delete(StickyMapping).where(StickyMapping.service_sid == service_sid,  # type: ignore[arg-type]
                                                     StickyMapping.recipient == to))
-        core.sticky.forget(service_sid)
 
-    await _write(request, job)
+    await write_change(request, job)
     return Response(status_code=204)

@@ -4,7 +4,6 @@ and sticky-sender mappings (which Twilio only changes through a support ticket).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -12,7 +11,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import Form, authenticate, iso8601, read_form
+from gateway.api.common import Form, authenticate, iso8601, read_form, write_change
 from gateway.api.numbers import owned
 from gateway.compliance.gates import check_validity
 from gateway.errors import BadRequest, NotFound
@@ -107,10 +106,6 @@ def _owned_service(session: Session, account_sid: str, sid: str) -> Service:
     return service
 
 
-async def _write(request: Request, job: Callable[[Session], Any]) -> Any:
-    return await request.app.state.writer.run(job)
-
-
 async def create(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     form = await read_form(request)
@@ -120,7 +115,7 @@ async def create(request: Request) -> JSONResponse:
     service = Service(sid=new_sid("MG"), account_sid=account_sid, friendly_name="", date_created=now,
                       date_updated=now)
     _apply(service, form)
-    await _write(request, lambda session: session.add(service))
+    await write_change(request, lambda session: session.add(service))
     return JSONResponse(service_json(service, _base(request)), status_code=201)
 
 
@@ -151,7 +146,7 @@ async def update_service(request: Request) -> JSONResponse:
         session.add(service)
         return service
 
-    return JSONResponse(service_json(await _write(request, job), _base(request)))
+    return JSONResponse(service_json(await write_change(request, job), _base(request)))
 
 
 async def remove(request: Request) -> Response:
@@ -164,8 +159,7 @@ async def remove(request: Request) -> Response:
         session.execute(update(Sender).where(Sender.service_sid == sid).values(service_sid=None))  # type: ignore[arg-type]
         session.delete(service)
 
-    await _write(request, job)
-    request.app.state.core.sticky.forget(sid)
+    await write_change(request, job)
     return Response(status_code=204)
 
 
@@ -200,7 +194,7 @@ async def add_member(request: Request) -> JSONResponse:
         session.add(sender)
         return sender
 
-    return JSONResponse(member_json(await _write(request, job), _base(request)), status_code=201)
+    return JSONResponse(member_json(await write_change(request, job), _base(request)), status_code=201)
 
 
 def _short_code(account_sid: str, form: Form, now: Any) -> Sender:
@@ -275,6 +269,5 @@ async def remove_member(request: Request) -> Response:
             sender.service_sid, sender.date_updated = None, utcnow()
             session.add(sender)
 
-    await _write(request, job)
-    request.app.state.core.sticky.forget(request.path_params["sid"])
+    await write_change(request, job)
     return Response(status_code=204)

@@ -7,18 +7,16 @@ recorded the provider's id), else by the provider's message id.
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.dispatch.backlog import Backlog
-from gateway.dispatch.outbox import set_status
+from gateway.dispatch.outbox import find_by_provider_sid, set_status
 from gateway.errors import NotFound
 from gateway.providers import PROVIDERS
 from gateway.providers.base import RawRequest, Status, StatusEvent, WebhookRejected, parse_form
 from gateway.store.db import utcnow
-from gateway.store.tables import Message
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -54,12 +52,8 @@ async def status(request: Request) -> Response:
 def _apply(session: Session, events: list[StatusEvent], reference: str | None, backlog: Backlog) -> None:
     now = utcnow()
     for event in events:
-        query = select(Message).where(Message.sid == reference) if reference else \
-            select(Message).where(Message.provider_sid == event.provider_sid)
-        message = session.execute(query).scalar_one_or_none()
-        if message is None or event.status is Status.UNKNOWN:
+        sid = reference or find_by_provider_sid(session, event.provider_sid)
+        if sid is None or event.status is Status.UNKNOWN:
             continue  # not ours, or a word we do not know: logged by the adapter, never a crash
-        if message.provider_sid is None:
-            message.provider_sid = event.provider_sid
-        set_status(session, message, event.status, now=now, source="provider", backlog=backlog,
-                   error_code=event.error_code)
+        set_status(session, sid, event.status, now=now, source="provider", backlog=backlog,
+                   error_code=event.error_code, provider_sid=event.provider_sid)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import phonenumbers
@@ -42,6 +43,7 @@ class Address:
     area_code: str | None
 
 
+@lru_cache(maxsize=65536)
 def parse_recipient(to: str | None) -> Address:
     """A valid, dialable E.164 number, optionally `whatsapp:`-prefixed (21604, 21211)."""
     if not to:

@@ -58,6 +58,6 @@ class StickyLoad:
             counts = self._services[service_sid] = defaultdict(int, {sid: int(n) for sid, n in rows})
         return counts
 
-    def forget(self, service_sid: str) -> None:
-        """Drop the cached counts after a bulk change (a sender left, mappings reset)."""
-        self._services.pop(service_sid, None)
+    def clear(self) -> None:
+        """Drop the cached counts after a change (a sender left, mappings reset or pinned)."""
+        self._services.clear()

@@ -7,11 +7,12 @@ back committed messages: by the time they answer, the queue row is durable.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlmodel import Session
 
 from gateway.dispatch.backlog import Backlog, StickyLoad
+from gateway.dispatch.directory import Directory
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
 from gateway.dispatch.worker import Dispatcher
 from gateway.errors import GatewayError
@@ -28,18 +29,20 @@ class Core:
     backlog: Backlog
     sticky: StickyLoad
     policy: PolicyState
+    directory: Directory = field(default_factory=Directory)
     dispatcher: Dispatcher | None = None
     forwarder: Forwarder | None = None
 
     def _context(self) -> SubmitContext:
         matcher = self.policy.matcher
-        return SubmitContext(self.backlog, self.sticky,
+        return SubmitContext(self.backlog, self.sticky, self.directory,
                              matcher.policy.alpha_allowed if matcher else (lambda country: True))
 
     async def send(self, request: SendRequest) -> Message:
         """Gate, route and enqueue one message; raises the `GatewayError` that refused it."""
         context = self._context()
-        message = await self.writer.run(lambda session: enqueue_send(session, request, context, utcnow()))
+        message = await self.writer.run(lambda session: enqueue_send(session, request, context, utcnow()),
+                                        clean_on_error=True)
         self._wake(context)
         return message
 
@@ -61,6 +64,11 @@ class Core:
         results = await self.writer.run(job)
         self._wake(context)
         return results
+
+    def changed(self) -> None:
+        """A service, pool or sender changed: drop what routing cached.  Call it inside the writer job."""
+        self.directory.clear()
+        self.sticky.clear()
 
     def _wake(self, context: SubmitContext) -> None:
         if self.dispatcher is not None:

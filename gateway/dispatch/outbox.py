@@ -2,13 +2,16 @@
 
 Every function takes the caller's session and never commits: they run inside
 writer jobs, so a status change, its event row, its callback and the backlog
-count move together.
+count move together.  They use prebuilt Core statements: dispatch runs them
+for every message, and ORM objects would cost more than the SQL.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from gateway.dispatch.backlog import Backlog
@@ -19,37 +22,52 @@ from gateway.providers.base import Status
 from gateway.store.tables import Message, MessageEvent
 
 _IN_QUEUE = frozenset({Status.QUEUED.value, Status.SENDING.value})
+_M = Message.__table__  # type: ignore[attr-defined]
+
+_CURRENT = select(_M.c.sid, _M.c.status, _M.c.sender_sid, _M.c.num_segments, _M.c.status_callback,
+                  _M.c.account_sid, _M.c.service_sid, _M.c.sender, _M.c.to, _M.c.error_code,
+                  _M.c.provider_sid).where(_M.c.sid == bindparam("ref"))
+_BY_PROVIDER_SID = select(_M.c.sid).where(_M.c.provider_sid == bindparam("provider_sid"))
+_UPDATE = update(_M).where(_M.c.sid == bindparam("ref"))
+_EVENT = insert(MessageEvent.__table__)  # type: ignore[attr-defined]
 
 
-def set_status(session: Session, message: Message, status: Status, *, now: datetime, source: str,
-               backlog: Backlog, error_code: int | None = None, error_message: str | None = None,
-               callback: bool = True) -> bool:
-    """Move `message` to `status` if that is forward; log the report either way."""
-    current = Status(message.status)
-    applied = advances(current, status)
-    session.add(MessageEvent(message_sid=message.sid, status=status.value, error_code=error_code, source=source,
-                             applied=applied, at=now))
-    if not applied:
+def find_by_provider_sid(session: Session, provider_sid: str) -> str | None:
+    found = session.connection().execute(_BY_PROVIDER_SID, {"provider_sid": provider_sid}).scalar()
+    return str(found) if found is not None else None
+
+
+def set_status(session: Session, sid: str, status: Status, *, now: datetime, source: str, backlog: Backlog,
+               error_code: int | None = None, error_message: str | None = None,
+               provider_sid: str | None = None, extra: dict[str, Any] | None = None) -> bool:
+    """Move message `sid` to `status` if that is forward; log the report either way.
+
+    `provider_sid` is recorded whenever it is new; `extra` columns are written only with an
+    applied change.  Returns whether the status changed."""
+    connection = session.connection()
+    row = connection.execute(_CURRENT, {"ref": sid}).first()
+    if row is None:
         return False
-    if message.status in _IN_QUEUE and status.value not in _IN_QUEUE and message.sender_sid:
-        backlog.remove(message.sender_sid, message.num_segments)
-    message.status = status.value
-    message.date_updated = now
-    if error_code is not None:
-        message.error_code, message.error_message = error_code, error_message
-    if status is Status.SENT and message.date_sent is None:
-        message.date_sent = now
-    session.add(message)
-    if callback:
-        queue_status_callback(session, message, status, now)
-    return True
-
-
-def queue_status_callback(session: Session, message: Message, status: Status, now: datetime) -> None:
-    if not message.status_callback:
-        return
-    params = status_callback_params(message_sid=message.sid, account_sid=message.account_sid,
-                                    service_sid=message.service_sid, sender=message.sender, to=message.to,
-                                    status=status, error_code=message.error_code)
-    enqueue(session, kind="status_callback", account_sid=message.account_sid, ordering_key=message.sid,
-            url=message.status_callback, params=params, now=now)
+    applied = advances(Status(row.status), status)
+    connection.execute(_EVENT, {"message_sid": sid, "status": status.value, "error_code": error_code,
+                                "source": source, "applied": applied, "at": now})
+    values: dict[str, Any] = {}
+    if provider_sid and row.provider_sid != provider_sid:
+        values["provider_sid"] = provider_sid
+    if applied:
+        values.update(status=status.value, date_updated=now, **(extra or {}))
+        if error_code is not None:
+            values.update(error_code=error_code, error_message=error_message)
+        if status is Status.SENT:
+            values["date_sent"] = now
+        if row.status in _IN_QUEUE and status.value not in _IN_QUEUE and row.sender_sid:
+            backlog.remove(row.sender_sid, row.num_segments)
+    if values:
+        connection.execute(_UPDATE.values(**{k: bindparam(k) for k in values}), {"ref": sid, **values})
+    if applied and row.status_callback:
+        params = status_callback_params(message_sid=sid, account_sid=row.account_sid, service_sid=row.service_sid,
+                                        sender=row.sender, to=row.to, status=status,
+                                        error_code=error_code if error_code is not None else row.error_code)
+        enqueue(session, kind="status_callback", account_sid=row.account_sid, ordering_key=sid,
+                url=row.status_callback, params=params, now=now)
+    return applied

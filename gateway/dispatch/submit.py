@@ -11,14 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from gateway import routing
 from gateway.compliance.gates import Address, check_region, parse_recipient
 from gateway.compliance.optouts import ensure_subscribed, scope_of
 from gateway.dispatch.backlog import Backlog, StickyLoad
+from gateway.dispatch.directory import Directory
 from gateway.encoding import segment
 from gateway.errors import FromNotOwned, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
@@ -26,6 +28,15 @@ from gateway.providers.base import Status
 from gateway.store.tables import Message, Sender, Service, StickyMapping
 
 DEFAULT_VALIDITY = 36000
+
+# Statements built once: on the hot path, building a statement costs more than running it.
+_INSERT_MESSAGE = insert(Message.__table__)  # type: ignore[attr-defined]
+_INSERT_STICKY = insert(StickyMapping.__table__)  # type: ignore[attr-defined]
+_STICKY = select(StickyMapping.sender_sid, StickyMapping.pinned).where(
+    StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("recipient"))
+_MOVE_STICKY = update(StickyMapping.__table__).where(  # type: ignore[attr-defined]
+    StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("recipient")
+).values(sender_sid=bindparam("sender_sid"), date_updated=bindparam("date_updated"))
 
 
 @dataclass(frozen=True)
@@ -49,93 +60,105 @@ class SendRequest:
 
 @dataclass
 class SubmitContext:
-    """What routing reads besides the database: in-memory load and the policy."""
+    """What routing reads besides the database: in-memory load, the directory and the policy."""
 
     backlog: Backlog
     sticky: StickyLoad
+    directory: Directory
     alpha_allowed: Callable[[str], bool]
     touched: set[str] = field(default_factory=set)  # senders that got work in this job
 
 
 def enqueue_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime) -> Message:
+    """Check everything, then write: a refused send raises before its first write, so the
+    writer needs no savepoint for it (see `Writer.run(..., clean_on_error=True)`)."""
     recipient = parse_recipient(request.to)
-    service = _service(session, request)
-    sender = _pick_sender(session, request, service, recipient, context, now)
+    service = _service(session, request, context)
+    sender, remember, previous = _pick_sender(session, request, service, recipient, context)
     allowed = frozenset(service.allowed_countries.split(",")) if service and service.allowed_countries else None
     check_region(recipient.country, allowed, reply_to_inbound=request.reply_to_inbound)
     if not request.allow_opted_out:
-        scope = scope_of(service.sid if service else None, sender.sid)
-        ensure_subscribed(session, request.account_sid, scope, recipient)
-
+        ensure_subscribed(session, request.account_sid, scope_of(service.sid if service else None, sender.sid),
+                          recipient)
     smart = request.smart_encoded if request.smart_encoded is not None else bool(service and service.smart_encoding)
     counted = segment(request.body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
-    waiting = context.backlog.segments[sender.sid] + counted.segments
-    if waiting > sender.mps * validity:
+    if context.backlog.segments[sender.sid] + counted.segments > sender.mps * validity:
         raise QueueOverflow(f"The sender {sender.address} has {context.backlog.segments[sender.sid]} segments "
                             f"queued, more than it can send at {sender.mps} MPS within {validity} seconds.")
-    message = Message(
+
+    # Writes from here on.
+    if remember and service is not None:
+        _remember(session, service.sid, recipient.address, sender.sid, previous, context, now)
+    row = dict(
         sid=new_sid("SM"), account_sid=request.account_sid, service_sid=service.sid if service else None,
         sender_sid=sender.sid, direction=request.direction, sender=sender.address, to=recipient.address,
         body=counted.text, media="\n".join(request.media_urls), status=Status.QUEUED.value,
-        priority=request.priority, num_segments=counted.segments, encoding=counted.encoding,
-        status_callback=request.status_callback or (service.status_callback if service else None),
-        provider=sender.provider, expires_at=now + timedelta(seconds=validity),
-        date_created=now, date_updated=now)
-    session.add(message)
+        priority=request.priority, num_segments=counted.segments, encoding=counted.encoding, error_code=None,
+        error_message=None, status_callback=request.status_callback or (service.status_callback if service else None),
+        provider=sender.provider, provider_sid=None, attempts=0, next_attempt_at=None,
+        expires_at=now + timedelta(seconds=validity), date_created=now, date_updated=now, date_sent=None)
+    session.connection().execute(_INSERT_MESSAGE, row)
+    message = Message.model_construct(**row)  # no validation: every value was just checked
     context.backlog.add(sender.sid, counted.segments)
     context.touched.add(sender.sid)
     return message
 
 
-def _service(session: Session, request: SendRequest) -> Service | None:
+def _service(session: Session, request: SendRequest, context: SubmitContext) -> Service | None:
     if request.service_sid is None:
         return None
-    service = session.get(Service, request.service_sid)
+    service = context.directory.service(session, request.service_sid)
     if service is None or service.account_sid != request.account_sid:
         raise ServiceNotFound(f"The Messaging Service {request.service_sid} does not exist.")
     return service
 
 
 def _pick_sender(session: Session, request: SendRequest, service: Service | None, recipient: Address,
-                 context: SubmitContext, now: datetime) -> Sender:
+                 context: SubmitContext) -> tuple[Sender, bool, str | None]:
+    """The sender, whether the sticky mapping must be (re)written, and the sender it maps to now."""
     if request.sender is not None:
-        sender = session.execute(select(Sender).where(Sender.account_sid == request.account_sid,
-                                                      Sender.address == request.sender)).scalar_one_or_none()
+        sender = context.directory.sender(session, request.account_sid, request.sender)
         if sender is None or (service is not None and sender.service_sid != service.sid):
             where = f"the Messaging Service {service.sid}" if service else "this account"
             raise FromNotOwned(f"The 'From' number {request.sender} is not a sender of {where}.")
-        return sender
+        return sender, False, None
     assert service is not None  # the API requires From or MessagingServiceSid
-    pool = {s.sid: s for s in session.execute(select(Sender).where(Sender.service_sid == service.sid)).scalars()}
-    mapping = session.get(StickyMapping, (service.sid, recipient.address)) if service.sticky_sender else None
+    pool = context.directory.pool(session, service.sid)
+    mapping = None
+    if service.sticky_sender:
+        mapping = session.connection().execute(_STICKY, {"service": service.sid,
+                                                         "recipient": recipient.address}).first()
     load = context.sticky.of(session, service.sid) if service.sticky_sender else context.backlog.segments
     try:
         route = routing.choose_sender(
-            [candidate(s) for s in pool.values()],
+            [candidate(s.sid, s.address, s.kind, s.country) for s in pool.values()],
             routing.Recipient(recipient.address, recipient.country, recipient.area_code),
             sticky=mapping.sender_sid if mapping else None, sticky_sender=service.sticky_sender,
             area_code_geomatch=service.area_code_geomatch, alpha_allowed=context.alpha_allowed(recipient.country),
             load=load)
     except routing.NoSenderAvailable as exc:
         raise NoSenderAvailable(str(exc)) from None
-    if route.new_sticky and not (mapping and mapping.pinned):
-        _remember(session, service.sid, recipient.address, route.sender.sid, mapping, context, now)
-    return pool[route.sender.sid]
+    if mapping is not None and mapping.pinned and mapping.sender_sid in pool:
+        return pool[mapping.sender_sid], False, None
+    return pool[route.sender.sid], route.new_sticky, mapping.sender_sid if mapping else None
 
 
-def _remember(session: Session, service_sid: str, recipient: str, sender_sid: str, mapping: StickyMapping | None,
+def _remember(session: Session, service_sid: str, recipient: str, sender_sid: str, previous: str | None,
               context: SubmitContext, now: datetime) -> None:
     counts = context.sticky.of(session, service_sid)
-    if mapping is None:
-        mapping = StickyMapping(service_sid=service_sid, recipient=recipient, sender_sid=sender_sid, date_updated=now)
+    values = {"service_sid": service_sid, "recipient": recipient, "sender_sid": sender_sid, "pinned": False,
+              "date_updated": now}
+    if previous is None:
+        session.connection().execute(_INSERT_STICKY, values)
     else:
-        counts[mapping.sender_sid] -= 1
-        mapping.sender_sid, mapping.date_updated = sender_sid, now
+        counts[previous] -= 1
+        session.connection().execute(_MOVE_STICKY, {"service": service_sid, "recipient": recipient,
+                                                    "sender_sid": sender_sid, "date_updated": now})
     counts[sender_sid] += 1
-    session.add(mapping)
 
 
-def candidate(sender: Sender) -> routing.Candidate:
-    area = routing.area_code(sender.address.removeprefix("whatsapp:")) if sender.country in ("US", "CA") else None
-    return routing.Candidate(sender.sid, sender.address, routing.SenderKind(sender.kind), sender.country, area)
+@lru_cache(maxsize=4096)
+def candidate(sender_sid: str, address: str, kind: str, country: str | None) -> routing.Candidate:
+    area = routing.area_code(address.removeprefix("whatsapp:")) if country in ("US", "CA") else None
+    return routing.Candidate(sender_sid, address, routing.SenderKind(kind), country, area)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from gateway.store.tables import Delivery
+
+_INSERT = insert(Delivery.__table__)  # type: ignore[attr-defined]
 
 
 def enqueue(session: Session, *, kind: str, account_sid: str, ordering_key: str, url: str,
             params: list[tuple[str, str]], now: datetime, method: str = "POST") -> None:
     """Queue one request; it is delivered after the transaction commits, in order per key."""
-    session.add(Delivery(kind=kind, account_sid=account_sid, ordering_key=ordering_key, url=url, method=method,
-                         params=json.dumps(params), next_attempt_at=now, date_created=now, date_updated=now))
+    session.connection().execute(_INSERT, {
+        "kind": kind, "account_sid": account_sid, "ordering_key": ordering_key, "url": url, "method": method,
+        "params": json.dumps(params), "state": "pending", "attempts": 0, "next_attempt_at": now,
+        "last_error": None, "date_created": now, "date_updated": now})

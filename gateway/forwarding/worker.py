@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlencode
 
-import httpx
+import httpx2
 from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
@@ -38,7 +38,7 @@ RETRYABLE = frozenset({408, 425, 429})
 
 class Forwarder:
     def __init__(self, engine: Engine, writer: Writer, token_of: Callable[[str], str | None],
-                 client: httpx.AsyncClient, *, max_age: timedelta = timedelta(hours=24),
+                 client: httpx2.AsyncClient, *, max_age: timedelta = timedelta(hours=24),
                  max_backoff: float = 3600.0) -> None:
         self.engine, self.writer, self.token_of, self.client = engine, writer, token_of, client
         self.max_age, self.max_backoff = max_age, max_backoff
@@ -95,7 +95,7 @@ class Forwarder:
                 ok = response.status_code < 400
                 retry = response.status_code >= 500 or response.status_code in RETRYABLE
                 error = None if ok else f"HTTP {response.status_code}"
-            except httpx.HTTPError as exc:
+            except httpx2.HTTPError as exc:
                 ok, retry, error = False, True, f"{type(exc).__name__}: {exc}"
             await self.writer.run(lambda session: self._record(session, delivery.id, ok, retry, error))
         except Exception:

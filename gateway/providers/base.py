@@ -2,7 +2,7 @@
 
 An adapter translates between one provider's wire format and these types; it does no I/O and
 never sees Starlette. The HTTP edge builds a `RawRequest` from what arrived and hands it to
-`verify` then `parse_status`; the dispatch worker sends the `httpx.Request` from `build_send`
+`verify` then `parse_status`; the dispatch worker sends the `httpx2.Request` from `build_send`
 with its one shared client and hands the response to `read_send`.
 
     ProviderError                 read_send could not get a message accepted
@@ -12,7 +12,7 @@ with its one shared client and hands the response to `read_send`.
     WebhookRejected               forged, unsigned or malformed webhook: the edge answers 403
 
 `read_send` only ever sees a response. When the request never got one (connect error, timeout,
-reset), the worker maps the `httpx.TransportError` to `Retryable` itself, once, as httpx's
+reset), the worker maps the `httpx2.TransportError` to `Retryable` itself, once, as httpx's
 `map_httpcore_exceptions` does for its own layer.
 """
 
@@ -27,7 +27,7 @@ from enum import StrEnum
 from typing import Protocol
 from urllib.parse import parse_qsl
 
-import httpx
+import httpx2
 
 
 @dataclass(frozen=True)
@@ -134,9 +134,9 @@ class Provider(Protocol):
 
     def parse_status(self, raw: RawRequest) -> list[StatusEvent]: ...
 
-    def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx.Request: ...
+    def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request: ...
 
-    def read_send(self, response: httpx.Response) -> SendResult:
+    def read_send(self, response: httpx2.Response) -> SendResult:
         """Return the accepted send, or raise `Retryable`, `Throttled` or `Rejected`."""
         ...
 

@@ -33,7 +33,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
+import httpx2
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -86,7 +86,7 @@ class Simulator:
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}  # (AccountSid, token) → message JSON
         self._throttled, self._retry_after = 0, 0.0
         self._failing, self._fail_status = 0, 503
-        self._client: httpx.AsyncClient | None = None
+        self._client: httpx2.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     def throttle(self, times: int, retry_after: float) -> None:
@@ -100,7 +100,7 @@ class Simulator:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Own the one callback client; pending callbacks are cancelled on the way out."""
-        async with httpx.AsyncClient(timeout=self.config.callback_timeout) as client:
+        async with httpx2.AsyncClient(timeout=self.config.callback_timeout) as client:
             self._client = client
             try:
                 yield
@@ -194,7 +194,7 @@ class Simulator:
             try:
                 await self._client.post(url, content=content, headers=headers)
                 return
-            except httpx.TransportError as exc:
+            except httpx2.TransportError as exc:
                 log.info("simulator: callback to %s failed (%s), attempt %d", url, exc, attempt + 1)
                 await asyncio.sleep(0.1 * 2**attempt)
         log.warning("simulator: gave up on callback to %s", url)

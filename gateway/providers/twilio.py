@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
-import httpx
+import httpx2
 
 from gateway.providers.base import (
     Credentials,
@@ -146,7 +146,7 @@ class TwilioProvider:
             log.warning("twilio: unknown MessageStatus %r for %s", word, sid)
         return [StatusEvent(provider_sid=sid, status=status, error_code=_error_code(fields), raw=fields)]
 
-    def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx.Request:
+    def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
         """POST Messages.json, form-encoded in the SDK's field names; the gateway's sid is the idempotency
         token, so a retry after a crash cannot deliver twice where Twilio honours it."""
         fields: list[tuple[str, str]] = [("To", message.to), ("From", message.sender), ("Body", message.body)]
@@ -164,9 +164,9 @@ class TwilioProvider:
             "Content-Type": "application/x-www-form-urlencoded",
             IDEMPOTENCY_HEADER: message.sid,
         }
-        return httpx.Request("POST", url, headers=headers, content=urlencode(fields).encode("ascii"))
+        return httpx2.Request("POST", url, headers=headers, content=urlencode(fields).encode("ascii"))
 
-    def read_send(self, response: httpx.Response) -> SendResult:
+    def read_send(self, response: httpx2.Response) -> SendResult:
         """2xx → the message's sid and status; 429 → Throttled; 5xx → Retryable; other → Rejected."""
         status = response.status_code
         if 200 <= status < 300:
@@ -200,7 +200,7 @@ def _error_code(fields: Mapping[str, str]) -> int | None:
         return None
 
 
-def _json(response: httpx.Response) -> dict[str, object]:
+def _json(response: httpx2.Response) -> dict[str, object]:
     try:
         payload = response.json()
     except ValueError:
@@ -208,12 +208,12 @@ def _json(response: httpx.Response) -> dict[str, object]:
     return payload if isinstance(payload, dict) else {}
 
 
-def _message(response: httpx.Response) -> str:
+def _message(response: httpx2.Response) -> str:
     message = _json(response).get("message")
     return message if isinstance(message, str) and message else response.reason_phrase or str(response.status_code)
 
 
-def _server_now(response: httpx.Response) -> float | None:
+def _server_now(response: httpx2.Response) -> float | None:
     """The provider's clock from its Date header, so an HTTP-date Retry-After ignores our skew."""
     try:
         return parsedate_to_datetime(response.headers["date"]).timestamp()

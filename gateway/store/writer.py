@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import queue
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
+
+from gateway.errors import GatewayError
 
 log = logging.getLogger("gateway.store")
 
@@ -38,6 +41,7 @@ class _Pending:
     job: Job[Any]
     future: asyncio.Future[Any] | None
     loop: asyncio.AbstractEventLoop | None
+    clean_on_error: bool = False
 
 
 _STOP = object()
@@ -51,6 +55,9 @@ class Writer:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
+        # sqlite3 releases the GIL around every statement; with the default 5 ms switch interval
+        # the writer then waits up to 5 ms per statement for a busy event loop to yield it back.
+        sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="gateway-writer", daemon=True)
             self._thread.start()
@@ -62,11 +69,14 @@ class Writer:
             self._thread.join()
             self._thread = None
 
-    async def run(self, job: Job[T]) -> T:
-        """Run `job` in the next transaction; return its result once committed."""
+    async def run(self, job: Job[T], *, clean_on_error: bool = False) -> T:
+        """Run `job` in the next transaction; return its result once committed.
+
+        `clean_on_error` promises that when the job raises a `GatewayError` it has written
+        nothing yet; it then runs without a SAVEPOINT, which costs about as much as the job."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Pending(job, future, loop))
+        self._queue.put(_Pending(job, future, loop, clean_on_error))
         return await future
 
     def submit(self, job: Job[Any]) -> None:
@@ -98,14 +108,19 @@ class Writer:
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
                 for pending in batch:
-                    try:
-                        with session.begin_nested():
-                            outcomes.append((True, pending.job(session)))
-                    except Exception as exc:  # the job's own failure: reported to its caller alone
-                        outcomes.append((False, exc))
-        except Exception as exc:  # the commit itself failed: nothing of the batch is durable
-            log.exception("write batch of %d failed", len(batch))
-            outcomes = [(False, exc)] * len(batch)
+                    outcomes.append(_run_job(session, pending))
+                    # Flushed objects stay usable by their caller, detached; an identity map that
+                    # grew with the batch would make every autoflush scan it (quadratic batches).
+                    session.flush()
+                    session.expunge_all()
+        except Exception as exc:  # the commit failed, or a clean job broke its promise
+            if len(batch) > 1:
+                log.warning("write batch of %d failed (%s); running its jobs one by one", len(batch), exc)
+                for pending in batch:
+                    self._commit([pending])
+                return
+            log.exception("write failed")
+            outcomes = [(False, exc)]
         for pending, (ok, value) in zip(batch, outcomes, strict=True):
             if pending.future is None:
                 if not ok:
@@ -113,6 +128,19 @@ class Writer:
                 continue
             assert pending.loop is not None
             pending.loop.call_soon_threadsafe(_settle, pending.future, ok, value)
+
+
+def _run_job(session: Session, pending: _Pending) -> tuple[bool, Any]:
+    if pending.clean_on_error:
+        try:
+            return True, pending.job(session)
+        except GatewayError as exc:  # refused before writing: nothing to undo
+            return False, exc
+    try:
+        with session.begin_nested():
+            return True, pending.job(session)
+    except Exception as exc:  # the job's own failure: reported to its caller alone
+        return False, exc
 
 
 def _settle(future: asyncio.Future[Any], ok: bool, value: Any) -> None:

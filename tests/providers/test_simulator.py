@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
-import httpx
+import httpx2
 import phonenumbers
 import pytest
 from starlette.applications import Starlette
@@ -78,11 +78,11 @@ def simulator() -> Iterator[tuple[Simulator, str]]:
 
 
 def send_via(simulator: tuple[Simulator, str], *, token: str = TOKEN, sid: str = "msg_1",
-             to: str = US_MOBILE, callback: str | None = None) -> httpx.Response:
+             to: str = US_MOBILE, callback: str | None = None) -> httpx2.Response:
     """Send through the Twilio adapter's request, as the dispatcher would."""
     _, base = simulator
     message = OutboundMessage(sid=sid, sender=SENDER, to=to, body="hello", status_callback=callback)
-    with httpx.Client(trust_env=False) as client:
+    with httpx2.Client(trust_env=False) as client:
         return client.send(PROVIDER.build_send(message, Credentials(ACCOUNT_SID, token, base)))
 
 

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode
 
-import httpx
+import httpx2
 import phonenumbers
 import pytest
 from hypothesis import given
@@ -66,7 +66,7 @@ def message(**changes: object) -> OutboundMessage:
     return OutboundMessage(**{**fields, **changes})  # type: ignore[arg-type]
 
 
-def sent_fields(request: httpx.Request) -> list[tuple[str, str]]:
+def sent_fields(request: httpx2.Request) -> list[tuple[str, str]]:
     return parse_qsl(request.content.decode(), keep_blank_values=True)
 
 
@@ -209,14 +209,14 @@ def test_build_send_joins_a_base_url_with_a_trailing_slash() -> None:
 
 def test_read_send_returns_the_sid_and_status_of_a_created_message() -> None:
     """A 201 with Twilio's message JSON gives the provider sid and QUEUED."""
-    response = httpx.Response(201, json={"sid": "SM" + "a" * 32, "status": "queued"})
+    response = httpx2.Response(201, json={"sid": "SM" + "a" * 32, "status": "queued"})
     result = PROVIDER.read_send(response)
     assert (result.provider_sid, result.status) == ("SM" + "a" * 32, Status.QUEUED)
 
 
 def test_read_send_turns_429_into_throttled_with_retry_after_seconds() -> None:
     """429 with `Retry-After: 7` raises Throttled waiting 7 seconds."""
-    response = httpx.Response(429, headers={"Retry-After": "7"}, json={"code": 20429, "message": "Too Many Requests"})
+    response = httpx2.Response(429, headers={"Retry-After": "7"}, json={"code": 20429, "message": "Too Many Requests"})
     with pytest.raises(Throttled) as caught:
         PROVIDER.read_send(response)
     assert caught.value.retry_after == 7.0
@@ -226,14 +226,14 @@ def test_read_send_reads_an_http_date_retry_after_against_the_server_date() -> N
     """An HTTP-date Retry-After is measured from the response's own Date header."""
     headers = {"Date": "Wed, 21 Oct 2015 07:28:00 GMT", "Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT"}
     with pytest.raises(Throttled) as caught:
-        PROVIDER.read_send(httpx.Response(429, headers=headers))
+        PROVIDER.read_send(httpx2.Response(429, headers=headers))
     assert caught.value.retry_after == 30.0
 
 
 def test_read_send_turns_503_into_retryable() -> None:
     """A 5xx is Retryable (not Throttled, not Rejected)."""
     with pytest.raises(Retryable) as caught:
-        PROVIDER.read_send(httpx.Response(503, json={"code": 20503, "message": "Service unavailable"}))
+        PROVIDER.read_send(httpx2.Response(503, json={"code": 20503, "message": "Service unavailable"}))
     assert type(caught.value) is Retryable
 
 
@@ -242,14 +242,14 @@ def test_read_send_turns_400_into_rejected_with_twilio_code() -> None:
     body = {"code": 21211, "message": "The 'To' number +1555 is not a valid phone number.",
             "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}
     with pytest.raises(Rejected) as caught:
-        PROVIDER.read_send(httpx.Response(400, json=body))
+        PROVIDER.read_send(httpx2.Response(400, json=body))
     assert (caught.value.code, caught.value.message) == (21211, body["message"])
 
 
 def test_read_send_falls_back_to_the_http_status_without_json() -> None:
     """A 4xx without a JSON body is Rejected with the HTTP status as its code."""
     with pytest.raises(Rejected) as caught:
-        PROVIDER.read_send(httpx.Response(404, text="<html>Not Found</html>"))
+        PROVIDER.read_send(httpx2.Response(404, text="<html>Not Found</html>"))
     assert caught.value.code == 404
 
 

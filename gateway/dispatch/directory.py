@@ -1,0 +1,52 @@
+"""Services and sender pools as the writer thread sees them, cached.
+
+Every send reads its service and pool; they change rarely and only through
+writer jobs, which call `clear()`, so the cache is exact for this process.
+Entries are detached copies: nothing here is ever written back.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from gateway.store.tables import Sender, Service
+
+
+class Directory:
+    def __init__(self) -> None:
+        self._services: dict[str, Service | None] = {}
+        self._pools: dict[str, dict[str, Sender]] = {}
+        self._senders: dict[tuple[str, str], Sender | None] = {}
+
+    def clear(self) -> None:
+        self._services.clear()
+        self._pools.clear()
+        self._senders.clear()
+
+    def service(self, session: Session, sid: str) -> Service | None:
+        if sid not in self._services:
+            found = session.get(Service, sid)
+            if found is not None:
+                session.expunge(found)
+            self._services[sid] = found
+        return self._services[sid]
+
+    def pool(self, session: Session, service_sid: str) -> dict[str, Sender]:
+        pool = self._pools.get(service_sid)
+        if pool is None:
+            members = list(session.execute(select(Sender).where(Sender.service_sid == service_sid)).scalars())
+            for member in members:
+                session.expunge(member)
+            pool = self._pools[service_sid] = {m.sid: m for m in members}
+        return pool
+
+    def sender(self, session: Session, account_sid: str, address: str) -> Sender | None:
+        key = (account_sid, address)
+        if key not in self._senders:
+            found = session.execute(select(Sender).where(Sender.account_sid == account_sid,
+                                                         Sender.address == address)).scalar_one_or_none()
+            if found is not None:
+                session.expunge(found)
+            self._senders[key] = found
+        return self._senders[key]
