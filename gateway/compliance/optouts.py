@@ -1,26 +1,33 @@
-"""Opt-out state: the check every send passes.  (Inbound keywords write it.)
+"""Opt-out state: the check every send passes, and the one way to change it.
 
 Scope follows Twilio: inside a Messaging Service an opt-out covers the whole
 service; a plain number's opt-out covers that number.  `*` is the account-wide
-scope that STOPALL writes.  State is kept per channel: an SMS STOP does not
-silence WhatsApp unless the policy links them.
+scope that STOPALL (or an account-scoped policy) writes.  State is kept per
+channel: an SMS STOP does not silence WhatsApp unless the policy links them.
+
+Every change goes through `record_consent`, which appends the audit event,
+updates the derived state and, for an opt-out, cancels what is still waiting
+to go to that number in that scope (Twilio would send it anyway).
 """
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlmodel import Session
 
-from gateway.compliance.gates import Address
+from gateway.compliance.gates import WHATSAPP, Address
+from gateway.dispatch.backlog import Backlog
+from gateway.dispatch.outbox import set_status
 from gateway.errors import RecipientUnsubscribed
-from gateway.store.tables import OptOut
+from gateway.providers.base import Status
+from gateway.store.tables import ConsentEvent, Message, OptOut
 
 ACCOUNT_WIDE = "*"
-
-
-def scope_of(service_sid: str | None, sender_sid: str) -> str:
-    return service_sid or sender_sid
-
+OPT_OUT_CODE = 21610
+CHANNELS = ("sms", "whatsapp")
 
 #: Built once: every send runs it, and building a statement costs more than running it.
 _OPTED_OUT = select(OptOut.service_sid).where(
@@ -29,6 +36,19 @@ _OPTED_OUT = select(OptOut.service_sid).where(
     OptOut.service_sid.in_([bindparam("scope"), bindparam("everything")]),  # type: ignore[attr-defined]
     OptOut.opted_out.is_(True),  # type: ignore[attr-defined]
 ).limit(1)
+_STATE = select(OptOut.opted_out).where(
+    OptOut.account_sid == bindparam("account"), OptOut.service_sid == bindparam("scope"),
+    OptOut.number == bindparam("number"), OptOut.channel == bindparam("channel"))
+_INSERT_STATE = insert(OptOut.__table__)  # type: ignore[attr-defined]
+_UPDATE_STATE = update(OptOut.__table__).where(  # type: ignore[attr-defined]
+    OptOut.account_sid == bindparam("account"), OptOut.service_sid == bindparam("scope"),
+    OptOut.number == bindparam("number"), OptOut.channel == bindparam("channel"),
+).values(opted_out=bindparam("opted_out"), date_updated=bindparam("now"))
+_EVENT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
+
+
+def scope_of(service_sid: str | None, sender_sid: str) -> str:
+    return service_sid or sender_sid
 
 
 def ensure_subscribed(session: Session, account_sid: str, scope: str, recipient: Address) -> None:
@@ -38,3 +58,60 @@ def ensure_subscribed(session: Session, account_sid: str, scope: str, recipient:
         "everything": ACCOUNT_WIDE}).first()
     if found is not None:
         raise RecipientUnsubscribed("Attempt to send to unsubscribed recipient.")
+
+
+@dataclass(frozen=True)
+class Consent:
+    """One consent change, as the audit trail records it."""
+
+    account_sid: str
+    scope: str
+    number: str  # E.164
+    channel: str  # sms | whatsapp
+    opted_out: bool
+    source: str  # keyword | api | import
+    keyword: str | None = None
+    language: str | None = None
+    inbound_message_sid: str | None = None
+    policy_revision: str | None = None
+    reason: str | None = None
+
+
+def record_consent(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str]:
+    """Append the event, update the state, and cancel what is pending after an opt-out.
+
+    Returns the sids of the messages it canceled (their status callbacks are queued)."""
+    connection = session.connection()
+    connection.execute(_EVENT, {
+        "account_sid": consent.account_sid, "scope": consent.scope, "number": consent.number,
+        "channel": consent.channel, "opted_out": consent.opted_out, "keyword": consent.keyword,
+        "language": consent.language, "inbound_message_sid": consent.inbound_message_sid,
+        "policy_revision": consent.policy_revision, "source": consent.source, "reason": consent.reason, "at": now})
+    key = {"account": consent.account_sid, "scope": consent.scope, "number": consent.number,
+           "channel": consent.channel}
+    if connection.execute(_STATE, key).first() is None:
+        connection.execute(_INSERT_STATE, {"account_sid": consent.account_sid, "service_sid": consent.scope,
+                                           "number": consent.number, "channel": consent.channel,
+                                           "opted_out": consent.opted_out, "date_updated": now})
+    else:
+        connection.execute(_UPDATE_STATE, {**key, "opted_out": consent.opted_out, "now": now})
+    if not consent.opted_out:
+        return []
+    return cancel_pending(session, consent, now=now, backlog=backlog)
+
+
+def cancel_pending(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str]:
+    """Cancel what still waits to go to the number in the consent's scope, with 21610."""
+    address = WHATSAPP + consent.number if consent.channel == "whatsapp" else consent.number
+    query = select(Message.sid).where(
+        Message.account_sid == consent.account_sid, Message.to == address,
+        Message.status.in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)))  # type: ignore[attr-defined]
+    if consent.scope != ACCOUNT_WIDE:
+        query = query.where(or_(Message.service_sid == consent.scope,
+                                (Message.service_sid.is_(None)) & (Message.sender_sid == consent.scope)))  # type: ignore[union-attr]
+    canceled = []
+    for sid in session.connection().execute(query).scalars():
+        if set_status(session, sid, Status.CANCELED, now=now, source="opt-out", backlog=backlog,
+                      error_code=OPT_OUT_CODE, error_message="The recipient opted out."):
+            canceled.append(sid)
+    return canceled

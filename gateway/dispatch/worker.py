@@ -157,7 +157,10 @@ class Dispatcher:
 
     async def _send(self, pacer: _Pacer, message: Row[Any]) -> None:
         try:
-            self.writer.submit(lambda session: _transition(session, message.sid, Status.SENDING, self.backlog))
+            still_wanted = await self.writer.run(
+                lambda session: _transition(session, message.sid, Status.SENDING, self.backlog))
+            if not still_wanted:
+                return  # canceled (an opt-out) or expired while it waited in the batch
             assert pacer.sender is not None
             provider = PROVIDERS[message.provider or pacer.sender.provider]
             outbound = OutboundMessage(
@@ -247,8 +250,8 @@ def _due(engine: Engine, sender_sid: str, exclude: frozenset[str]) -> tuple[list
 
 
 def _transition(session: Session, sid: str, status: Status, backlog: Backlog, *, error_code: int | None = None,
-                error_message: str | None = None, provider_sid: str | None = None) -> None:
-    set_status(session, sid, status, now=utcnow(), source="dispatch", backlog=backlog, error_code=error_code,
+                error_message: str | None = None, provider_sid: str | None = None) -> bool:
+    return set_status(session, sid, status, now=utcnow(), source="dispatch", backlog=backlog, error_code=error_code,
                error_message=error_message, provider_sid=provider_sid)
 
 

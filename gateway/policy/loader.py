@@ -29,8 +29,9 @@ from gateway.policy.normalize import fold_diacritics, normalize
 #: Values used to measure replies for the one-segment warning.
 LINT_VARIABLES = {"brand": "B" * 20, "help_contact": "help.example.com"}
 
-_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "alpha_sender"},
-             "language": {"language", "fold_diacritics"}, "country": {"country", "languages", "mode", "alpha_sender"}}
+_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "alpha_sender", "opt_out_scope", "link_channels"},
+             "language": {"language", "fold_diacritics"},
+             "country": {"country", "languages", "mode", "alpha_sender", "opt_out_scope", "link_channels"}}
 _SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "replace"}
 
 
@@ -137,7 +138,9 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
                    {f.relative: f for f in [global_file, *language_files, *country_files]}, catalogs, errors)
     policy = Policy(revision=digest.hexdigest()[:12], language=global_language, mode=mode, sets=tuple(sets),
                     fold_diacritics=fold, countries=countries, files=files,
-                    alpha_sender=_read_bool(global_file, "alpha_sender", True, errors))
+                    alpha_sender=_read_bool(global_file, "alpha_sender", True, errors),
+                    opt_out_scope=_read_scope(global_file, errors) or "service",
+                    link_channels=_read_bool(global_file, "link_channels", False, errors))
     by_file = {f.relative: f for f in [global_file, *language_files, *country_files]}
     for country in [None, *countries.values()]:  # the same conflict found twice is reported once
         _check_conflicts(effective_sets(policy, country), fold, by_file, errors)
@@ -274,8 +277,17 @@ def _read_country(file: _File, known: set[str], errors: list[PolicyError]) -> Co
             if _table(file, section) and _read_bool(file, "replace", False, errors, section=section):
                 replaces.add((language, kind))
     alpha = _read_bool(file, "alpha_sender", True, errors) if "alpha_sender" in file.data else None
-    return CountryPolicy(code, tuple(languages), file.relative, _read_mode(file, errors), alpha, tuple(sets),
-                         frozenset(replaces))
+    linked = _read_bool(file, "link_channels", False, errors) if "link_channels" in file.data else None
+    return CountryPolicy(code, tuple(languages), file.relative, _read_mode(file, errors), alpha,
+                         _read_scope(file, errors), linked, tuple(sets), frozenset(replaces))
+
+
+def _read_scope(file: _File, errors: list[PolicyError]) -> str | None:
+    value = file.data.get("opt_out_scope")
+    if value is not None and value not in ("service", "account"):
+        errors.append(file.error(f"must be 'service' or 'account', not {value!r}", key="opt_out_scope"))
+        return None
+    return value if isinstance(value, str) else None
 
 
 def _check_replies(sets: list[KeywordSet], files: dict[str, _File], catalogs: Catalogs,

@@ -55,6 +55,8 @@ class CountryPolicy:
     source: str
     mode: Mode | None = None
     alpha_sender: bool | None = None  # may alphanumeric sender IDs reach these numbers
+    opt_out_scope: str | None = None  # service | account
+    link_channels: bool | None = None  # does an SMS STOP also silence WhatsApp (and back)
     sets: tuple[KeywordSet, ...] = ()
     replaces: frozenset[tuple[str, Kind]] = frozenset()
 
@@ -71,11 +73,24 @@ class Policy:
     countries: dict[str, CountryPolicy] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # relative path → text, for the audit trail
     alpha_sender: bool = True  # the global default
+    opt_out_scope: str = "service"  # Twilio's: an opt-out covers the service the person wrote to
+    link_channels: bool = False
+
+    def _setting(self, country: str | None, name: str) -> object:
+        policy = self.countries.get(country) if country else None
+        value = getattr(policy, name) if policy is not None else None
+        return getattr(self, name) if value is None else value
 
     def alpha_allowed(self, country: str) -> bool:
         """Whether routing may use an alphanumeric sender for numbers of `country`."""
-        policy = self.countries.get(country)
-        return self.alpha_sender if policy is None or policy.alpha_sender is None else policy.alpha_sender
+        return bool(self._setting(country, "alpha_sender"))
+
+    def scope_for(self, country: str | None) -> str:
+        """`service` or `account`: how far a STOP from `country` reaches (STOPALL: always account)."""
+        return str(self._setting(country, "opt_out_scope"))
+
+    def channels_linked(self, country: str | None) -> bool:
+        return bool(self._setting(country, "link_channels"))
 
     @property
     def languages(self) -> tuple[str, ...]:

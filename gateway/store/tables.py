@@ -51,6 +51,10 @@ class Service(SQLModel, table=True):
     validity_period: int = 36000
     use_inbound_webhook_on_number: bool = False
     allowed_countries: str | None = None  # comma-separated ISO codes; None = every country
+    brand: str | None = None  # the name confirmations carry; FriendlyName when unset
+    help_contact: str | None = None  # where HELP replies send people
+    inbound_format: str = Field(default="twilio", max_length=8)  # twilio | json
+    webhook_secret: str | None = None  # Standard Webhooks secret (whsec_…) for the json format
     date_created: datetime
     date_updated: datetime
 
@@ -98,6 +102,49 @@ class OptOut(SQLModel, table=True):
     date_updated: datetime
 
 
+class ConsentEvent(SQLModel, table=True):
+    """Append-only audit of every consent change; `opt_out` rows are derived from these."""
+
+    __tablename__ = "consent_event"
+    __table_args__ = (Index("ix_consent_event_number", "account_sid", "number"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_sid: str = Field(max_length=34)
+    scope: str = Field(max_length=34)  # service sid, sender sid (plain number) or "*" (account)
+    number: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    opted_out: bool
+    keyword: str | None = Field(default=None, max_length=64)
+    language: str | None = Field(default=None, max_length=16)
+    inbound_message_sid: str | None = Field(default=None, max_length=34)
+    policy_revision: str | None = Field(default=None, max_length=64)
+    source: str = Field(max_length=16)  # keyword | api | import
+    reason: str | None = None
+    at: datetime
+
+
+class InboundReceipt(SQLModel, table=True):
+    """One row per provider message id: a retried webhook finds it and is not processed again."""
+
+    __tablename__ = "inbound_receipt"
+
+    provider: str = Field(primary_key=True, max_length=32)
+    provider_sid: str = Field(primary_key=True, max_length=64)
+    message_sid: str = Field(max_length=34)
+    date_created: datetime
+
+
+class Confirmation(SQLModel, table=True):
+    """When a number last got each kind of confirmation, so repeats within the window send nothing."""
+
+    __tablename__ = "confirmation"
+
+    account_sid: str = Field(primary_key=True, max_length=34)
+    number: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(primary_key=True, max_length=8)  # STOP | START | HELP
+    at: datetime
+
+
 class Message(SQLModel, table=True):
     __tablename__ = "message"
     __table_args__ = (
@@ -123,6 +170,7 @@ class Message(SQLModel, table=True):
     error_code: int | None = None
     error_message: str | None = None
     status_callback: str | None = None
+    opt_out_type: str | None = Field(default=None, max_length=8)  # inbound: the keyword kind matched
     provider: str | None = Field(default=None, max_length=32)
     provider_sid: str | None = Field(default=None, index=True, max_length=64)
     attempts: int = 0
@@ -160,6 +208,9 @@ class Delivery(SQLModel, table=True):
     url: str
     method: str = Field(default="POST", max_length=4)
     params: str  # JSON list of [name, value]
+    fallback_url: str | None = None  # tried when the primary URL fails
+    fallback_method: str = Field(default="POST", max_length=4)
+    format: str = Field(default="twilio", max_length=8)  # twilio (form, X-Twilio-Signature) | json (Standard Webhooks)
     state: str = Field(default="pending", max_length=16)  # pending | delivered | dead
     attempts: int = 0
     next_attempt_at: datetime

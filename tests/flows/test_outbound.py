@@ -195,7 +195,7 @@ def test_each_sender_keeps_its_own_mps(stack):
 def test_a_message_still_queued_when_its_validity_ends_fails_with_30036_and_a_callback(stack):
     """The provider throttles for 5 s; messages valid for 2 s fail with 30036 and say so."""
     _register(stack, US_SENDER, mps=10)
-    stack.provider.throttle(1, retry_after=5)
+    stack.provider.throttle(10, retry_after=5)
     client = stack.client()
     callback = stack.app.url("/status")
     sids = [client.messages.create(from_=US_SENDER, to=US_MOBILE, body=f"m{i}", validity_period=2,
