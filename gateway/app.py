@@ -79,6 +79,7 @@ def routes() -> list[Route | Mount]:
         Route(f"{SERVICE}/StickySenders/{{to}}", pool.sticky_reset, methods=["DELETE"]),
         Route(f"{SERVICE}/Notifications", notifications.create, methods=["POST"]),
         Route("/webhooks/{provider}/status", webhooks.status, methods=["POST"]),
+        Route("/webhooks/{provider}/inbound", webhooks.inbound, methods=["POST"]),
     ]
 
 
@@ -145,12 +146,22 @@ async def _start_workers(app: Starlette, settings: Settings, client: httpx2.Asyn
     core: Core = app.state.core
     dispatcher = Dispatcher(app.state.engine, app.state.writer, core.backlog, credentials,
                             lambda provider, sid: f"{base}/webhooks/{provider}/status?ref={sid}", client)
-    forwarder = Forwarder(app.state.engine, app.state.writer, app.state.accounts.token_of, client)
+    forwarder = Forwarder(app.state.engine, app.state.writer, app.state.accounts.token_of, client,
+                          secret_of=lambda account_sid, service_sid: _webhook_secret(app, account_sid, service_sid))
     core.dispatcher, core.forwarder, app.state.forwarder = dispatcher, forwarder, forwarder
     forwarder.start()
     stack.push_async_callback(forwarder.stop)
     await dispatcher.start()
     stack.push_async_callback(dispatcher.stop)
+
+
+def _webhook_secret(app: Starlette, account_sid: str, service_sid: str) -> str | None:
+    """The Standard Webhooks secret of a service (JSON-format forwards)."""
+    from gateway.store.tables import Service
+
+    with Session(app.state.engine) as session:
+        service = session.get(Service, service_sid)
+    return service.webhook_secret if service is not None and service.account_sid == account_sid else None
 
 
 async def _watch(app: Starlette, interval: float) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import base64
-import email.utils
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from sqlmodel import Session
 from starlette.requests import Request
 
+from gateway.dates import iso8601, rfc2822  # noqa: F401  (re-exported for the API modules)
 from gateway.errors import BadRequest, NotFound, PayloadTooLarge
 
 T = TypeVar("T")
@@ -97,20 +96,6 @@ async def write_change(request: Request, job: Callable[[Session], T]) -> T:
 
     result: T = await request.app.state.writer.run(changing)
     return result
-
-
-def rfc2822(moment: datetime | None) -> str | None:
-    """Twilio's 2010 API dates: `Thu, 30 Jul 2015 20:12:31 +0000`, always UTC."""
-    if moment is None:
-        return None
-    return email.utils.format_datetime(moment.astimezone(UTC).replace(microsecond=0))
-
-
-def iso8601(moment: datetime | None) -> str | None:
-    """The v1 APIs' dates: `2015-07-30T20:12:31Z`."""
-    if moment is None:
-        return None
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def page_size(form: Form) -> int:

@@ -31,6 +31,9 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "StickySender": ("sticky_sender", "bool"), "AreaCodeGeomatch": ("area_code_geomatch", "bool"),
     "SmartEncoding": ("smart_encoding", "bool"), "ValidityPeriod": ("validity_period", "validity"),
     "UseInboundWebhookOnNumber": ("use_inbound_webhook_on_number", "bool"),
+    # the gateway's own: what confirmations say, and how inbound forwards are shaped and signed
+    "Brand": ("brand", "url"), "HelpContact": ("help_contact", "url"), "InboundFormat": ("inbound_format", "format"),
+    "WebhookSecret": ("webhook_secret", "url"),
 }
 
 
@@ -50,6 +53,7 @@ def service_json(service: Service, base: str) -> dict[str, Any]:
         "scan_message_content": "inherit", "synchronous_validation": False, "usecase": "undeclared",
         "us_app_to_person_registered": False,
         "use_inbound_webhook_on_number": service.use_inbound_webhook_on_number,
+        "brand": service.brand, "help_contact": service.help_contact, "inbound_format": service.inbound_format,
         "date_created": iso8601(service.date_created), "date_updated": iso8601(service.date_updated), "url": url,
         "links": {name: f"{url}/{path}" for name, path in (
             ("phone_numbers", "PhoneNumbers"), ("short_codes", "ShortCodes"), ("alpha_senders", "AlphaSenders"),
@@ -94,6 +98,8 @@ def _apply(service: Service, form: Form) -> None:
                 raise BadRequest(f"{name} must be GET or POST.")
         elif kind == "url":
             value = value or None
+        elif kind == "format" and value not in ("twilio", "json"):
+            raise BadRequest("InboundFormat must be twilio or json.")
         elif kind == "text" and (not value or len(value) > 64):
             raise BadRequest("FriendlyName is required and at most 64 characters.")
         setattr(service, column, value)

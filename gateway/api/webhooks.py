@@ -7,16 +7,23 @@ recorded the provider's id), else by the provider's message id.
 
 from __future__ import annotations
 
+import logging
+
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.compliance.inbound import Received, receive
 from gateway.dispatch.backlog import Backlog
+from gateway.dispatch.core import Core
 from gateway.dispatch.outbox import find_by_provider_sid, set_status
-from gateway.errors import NotFound
+from gateway.errors import GatewayError, NotFound
+from gateway.policy.watcher import PolicyState
 from gateway.providers import PROVIDERS
 from gateway.providers.base import RawRequest, Status, StatusEvent, WebhookRejected, parse_form
 from gateway.store.db import utcnow
+
+log = logging.getLogger("gateway.webhooks")
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -29,6 +36,43 @@ async def raw_request(request: Request) -> RawRequest:
     if request.url.query:
         url += f"?{request.url.query}"
     return RawRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, parse_form(body))
+
+
+async def inbound(request: Request) -> Response:
+    """A person's message: verified, recorded with all its effects, then answered with empty TwiML."""
+    name = request.path_params["provider"]
+    provider = PROVIDERS.get(name)
+    if provider is None:
+        raise NotFound(f"No provider named {name!r}.")
+    raw = await raw_request(request)
+    try:
+        provider.verify(raw, request.app.state.provider_secrets.get(name, ""))
+        messages = provider.parse_inbound(raw)
+    except WebhookRejected as exc:
+        log.warning("inbound webhook refused: %s", exc)
+        return Response(str(exc), status_code=403, media_type="text/plain")
+    state: PolicyState = request.app.state.policy
+    core: Core = request.app.state.core
+    matcher, catalogs = state.matcher, state.catalogs
+    if matcher is None or catalogs is None:
+        raise GatewayError("No valid policy revision is loaded.", code=20500, status=503)
+    context = core.context()
+    now = utcnow()
+
+    def job(session: Session) -> list[Received]:
+        return [receive(session, name, message, policy=matcher.policy, table_for=matcher.table, catalogs=catalogs,
+                        context=context, now=now) for message in messages]
+
+    try:
+        results = await request.app.state.writer.run(job, clean_on_error=True)
+    except NotFound:
+        log.warning("inbound message to an unknown number %s refused", messages[0].to if messages else "?")
+        raise
+    core.wake(context)
+    for result in results:
+        log.info("inbound %s%s%s", result.message_sid, f" {result.opt_out_type}" if result.opt_out_type else "",
+                 " (retry, already processed)" if result.duplicate else "")
+    return Response(EMPTY_TWIML, media_type="text/xml")
 
 
 async def status(request: Request) -> Response:

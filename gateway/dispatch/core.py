@@ -33,22 +33,22 @@ class Core:
     dispatcher: Dispatcher | None = None
     forwarder: Forwarder | None = None
 
-    def _context(self) -> SubmitContext:
+    def context(self) -> SubmitContext:
         matcher = self.policy.matcher
         return SubmitContext(self.backlog, self.sticky, self.directory,
                              matcher.policy.alpha_allowed if matcher else (lambda country: True))
 
     async def send(self, request: SendRequest) -> Message:
         """Gate, route and enqueue one message; raises the `GatewayError` that refused it."""
-        context = self._context()
+        context = self.context()
         message = await self.writer.run(lambda session: enqueue_send(session, request, context, utcnow()),
                                         clean_on_error=True)
-        self._wake(context)
+        self.wake(context)
         return message
 
     async def send_many(self, requests: Sequence[SendRequest]) -> list[Message | GatewayError]:
         """Each request gated and routed on its own; one transaction for all."""
-        context = self._context()
+        context = self.context()
 
         def job(session: Session) -> list[Message | GatewayError]:
             now = utcnow()
@@ -62,7 +62,7 @@ class Core:
             return results
 
         results = await self.writer.run(job)
-        self._wake(context)
+        self.wake(context)
         return results
 
     def changed(self) -> None:
@@ -70,7 +70,8 @@ class Core:
         self.directory.clear()
         self.sticky.clear()
 
-    def _wake(self, context: SubmitContext) -> None:
+    def wake(self, context: SubmitContext) -> None:
+        """After a commit: start the pacers of senders that got work, and the forwarder."""
         if self.dispatcher is not None:
             for sender_sid in context.touched:
                 self.dispatcher.notify(sender_sid)

@@ -14,9 +14,11 @@ _INSERT = insert(Delivery.__table__)  # type: ignore[attr-defined]
 
 
 def enqueue(session: Session, *, kind: str, account_sid: str, ordering_key: str, url: str,
-            params: list[tuple[str, str]], now: datetime, method: str = "POST") -> None:
+            params: list[tuple[str, str]], now: datetime, method: str = "POST", fallback_url: str | None = None,
+            fallback_method: str = "POST", format: str = "twilio") -> None:
     """Queue one request; it is delivered after the transaction commits, in order per key."""
     session.connection().execute(_INSERT, {
         "kind": kind, "account_sid": account_sid, "ordering_key": ordering_key, "url": url, "method": method,
-        "params": json.dumps(params), "state": "pending", "attempts": 0, "next_attempt_at": now,
-        "last_error": None, "date_created": now, "date_updated": now})
+        "params": json.dumps(params), "fallback_url": fallback_url, "fallback_method": fallback_method,
+        "format": format, "state": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
+        "date_created": now, "date_updated": now})

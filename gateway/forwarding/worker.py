@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import random
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlencode
@@ -23,7 +24,9 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from gateway.dates import iso8601
 from gateway.dispatch.pacing import backoff
+from gateway.forwarding.signing import standard_webhook_headers
 from gateway.providers.twilio import compute_signature
 from gateway.store.db import utcnow
 from gateway.store.tables import Delivery
@@ -38,9 +41,10 @@ RETRYABLE = frozenset({408, 425, 429})
 
 class Forwarder:
     def __init__(self, engine: Engine, writer: Writer, token_of: Callable[[str], str | None],
-                 client: httpx2.AsyncClient, *, max_age: timedelta = timedelta(hours=24),
-                 max_backoff: float = 3600.0) -> None:
+                 client: httpx2.AsyncClient, *, secret_of: Callable[[str, str], str | None] = lambda a, u: None,
+                 max_age: timedelta = timedelta(hours=24), max_backoff: float = 3600.0) -> None:
         self.engine, self.writer, self.token_of, self.client = engine, writer, token_of, client
+        self.secret_of = secret_of
         self.max_age, self.max_backoff = max_age, max_backoff
         self._wake = asyncio.Event()
         self._in_flight: set[str] = set()
@@ -83,20 +87,11 @@ class Forwarder:
 
     async def _deliver(self, delivery: Delivery) -> None:
         try:
-            params = [(str(k), str(v)) for k, v in json.loads(delivery.params)]
-            token = self.token_of(delivery.account_sid) or ""
-            headers = {"X-Twilio-Signature": compute_signature(delivery.url, params, token),
-                       "Content-Type": "application/x-www-form-urlencoded", "User-Agent": "optout-gateway",
-                       "I-Twilio-Idempotency-Token": f"delivery-{delivery.id}"}
-            error: str | None
-            try:
-                response = await self.client.request(delivery.method, delivery.url, content=urlencode(params),
-                                                     headers=headers, timeout=10.0)
-                ok = response.status_code < 400
-                retry = response.status_code >= 500 or response.status_code in RETRYABLE
-                error = None if ok else f"HTTP {response.status_code}"
-            except httpx2.HTTPError as exc:
-                ok, retry, error = False, True, f"{type(exc).__name__}: {exc}"
+            ok, retry, error = await self._attempt(delivery, delivery.url, delivery.method)
+            if not ok and delivery.fallback_url:
+                ok, retry, fallback_error = await self._attempt(delivery, delivery.fallback_url,
+                                                                delivery.fallback_method)
+                error = f"{error}; fallback: {fallback_error}" if not ok else None
             await self.writer.run(lambda session: self._record(session, delivery.id, ok, retry, error))
         except Exception:
             log.exception("delivery %s failed unexpectedly", delivery.id)
@@ -104,6 +99,36 @@ class Forwarder:
             self._in_flight.discard(delivery.ordering_key)
             self._slots.release()
             self._wake.set()
+
+    async def _attempt(self, delivery: Delivery, url: str, method: str) -> tuple[bool, bool, str | None]:
+        """One request: (delivered, worth retrying, error)."""
+        request = self._build(delivery, url, method)
+        try:
+            response = await self.client.send(request)
+        except httpx2.HTTPError as exc:
+            return False, True, f"{type(exc).__name__}: {exc}"
+        if response.status_code < 400:
+            return True, False, None
+        return False, response.status_code >= 500 or response.status_code in RETRYABLE, f"HTTP {response.status_code}"
+
+    def _build(self, delivery: Delivery, url: str, method: str) -> httpx2.Request:
+        params = [(str(k), str(v)) for k, v in json.loads(delivery.params)]
+        headers = {"User-Agent": "optout-gateway", "I-Twilio-Idempotency-Token": f"delivery-{delivery.id}"}
+        if delivery.format == "json":
+            body = json.dumps({"type": delivery.kind, "timestamp": iso8601(delivery.date_created),
+                               "data": dict(params)}, ensure_ascii=False).encode()
+            secret = self.secret_of(delivery.account_sid, dict(params).get("MessagingServiceSid", "")) or ""
+            headers |= standard_webhook_headers(secret, f"msg_{delivery.id}", int(time.time()), body)
+            headers["Content-Type"] = "application/json"
+            return httpx2.Request("POST", url, content=body, headers=headers)
+        token = self.token_of(delivery.account_sid) or ""
+        if method == "GET":
+            full = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
+            headers["X-Twilio-Signature"] = compute_signature(full, (), token)
+            return httpx2.Request("GET", full, headers=headers)
+        headers["X-Twilio-Signature"] = compute_signature(url, params, token)
+        headers["Content-Type"] = "application/x-www-form-urlencoded"
+        return httpx2.Request("POST", url, content=urlencode(params), headers=headers)
 
     def _record(self, session: Session, delivery_id: int | None, ok: bool, retry: bool, error: str | None) -> None:
         delivery = session.get(Delivery, delivery_id)

@@ -68,6 +68,18 @@ class StatusEvent:
 
 
 @dataclass(frozen=True)
+class InboundMessage:
+    """A message a person sent to one of our senders; `raw` keeps every field as received."""
+
+    provider_sid: str  # the provider's message id: the idempotency key of the webhook
+    sender: str  # From, as the provider wrote it ("+E164" or "whatsapp:+E164")
+    to: str
+    body: str
+    media_urls: tuple[str, ...]
+    raw: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class OutboundMessage:
     """A message the gateway hands to a provider; `sid` is the gateway's own, used as idempotency key."""
 
@@ -133,6 +145,10 @@ class Provider(Protocol):
         ...
 
     def parse_status(self, raw: RawRequest) -> list[StatusEvent]: ...
+
+    def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
+        """The messages in an inbound webhook; raise `WebhookRejected` when it is not one."""
+        ...
 
     def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request: ...
 

@@ -41,6 +41,7 @@ import httpx2
 
 from gateway.providers.base import (
     Credentials,
+    InboundMessage,
     OutboundMessage,
     RawRequest,
     Rejected,
@@ -145,6 +146,21 @@ class TwilioProvider:
         if status is Status.UNKNOWN:
             log.warning("twilio: unknown MessageStatus %r for %s", word, sid)
         return [StatusEvent(provider_sid=sid, status=status, error_code=_error_code(fields), raw=fields)]
+
+    def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
+        """Twilio's inbound-message webhook (https://www.twilio.com/docs/messaging/guides/webhook-request):
+        `MessageSid`, `From`, `To`, `Body`, `NumMedia`, `MediaUrl0`…; every other field is kept in `raw`."""
+        fields = dict(raw.form)
+        sid = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid")
+        if not sid or not fields.get("From") or not fields.get("To"):
+            raise WebhookRejected("inbound webhook without MessageSid, From or To")
+        try:
+            count = int(fields.get("NumMedia") or 0)
+        except ValueError:
+            raise WebhookRejected("NumMedia is not a number") from None
+        media = tuple(fields[f"MediaUrl{i}"] for i in range(count) if f"MediaUrl{i}" in fields)
+        return [InboundMessage(provider_sid=sid, sender=fields["From"], to=fields["To"], body=fields.get("Body", ""),
+                               media_urls=media, raw=raw.form)]
 
     def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
         """POST Messages.json, form-encoded in the SDK's field names; the gateway's sid is the idempotency
