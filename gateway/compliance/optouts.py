@@ -42,8 +42,8 @@ _STATE = select(OptOut.opted_out).where(
 _INSERT_STATE = insert(OptOut.__table__)  # type: ignore[attr-defined]
 _UPDATE_STATE = update(OptOut.__table__).where(  # type: ignore[attr-defined]
     OptOut.account_sid == bindparam("account"), OptOut.service_sid == bindparam("scope"),
-    OptOut.number == bindparam("number"), OptOut.channel == bindparam("channel"),
-).values(opted_out=bindparam("opted_out"), date_updated=bindparam("now"))
+    OptOut.number == bindparam("b_number"), OptOut.channel == bindparam("b_channel"),
+).values(opted_out=bindparam("b_opted_out"), date_updated=bindparam("now"))
 _EVENT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
 
 
@@ -94,7 +94,9 @@ def record_consent(session: Session, consent: Consent, *, now: datetime, backlog
                                            "number": consent.number, "channel": consent.channel,
                                            "opted_out": consent.opted_out, "date_updated": now})
     else:
-        connection.execute(_UPDATE_STATE, {**key, "opted_out": consent.opted_out, "now": now})
+        connection.execute(_UPDATE_STATE, {"account": consent.account_sid, "scope": consent.scope,
+                                           "b_number": consent.number, "b_channel": consent.channel,
+                                           "b_opted_out": consent.opted_out, "now": now})
     if not consent.opted_out:
         return []
     return cancel_pending(session, consent, now=now, backlog=backlog)

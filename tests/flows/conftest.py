@@ -45,7 +45,7 @@ class Stack:
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     simulator = create_simulator(SimulatorConfig(auth_token=PROVIDER_TOKEN, delay=0.05,
-                                                 failures={"+447400999": 30003, "+33612": 21614}))
+                                                 failures={"+447400999": 30003, "+336991": 21614}))
     with serve(simulator) as provider_url, app_server() as app:
         url = f"sqlite:///{tmp_path / 'gateway.db'}"
         migrate(url)

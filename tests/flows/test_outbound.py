@@ -229,7 +229,7 @@ def test_provider_429_is_retried_after_retry_after(stack):
 
 def test_provider_permanent_error_fails_the_message_with_its_code(stack):
     _register(stack, US_SENDER, mps=10)
-    sid = stack.client().messages.create(from_=US_SENDER, to=FR_MOBILE, body="bonjour").sid
+    sid = stack.client().messages.create(from_=US_SENDER, to="+33699123456", body="bonjour").sid
     message = wait(lambda: [m for m in [stack.client().messages(sid).fetch()] if m.status == "failed"])[0]
     assert message.error_code == 21614
 

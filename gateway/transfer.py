@@ -1,0 +1,344 @@
+"""Opt-out lists in and out as CSV: `phone_number,scope,channel,state,time,source`.
+
+Export streams the account's `opt_out` rows in key order, a chunk at a time, so a list of
+millions never sits in memory; `source` is the source of the row's latest consent event.
+
+Import is built for lists of millions (a carrier's or a former provider's opt-out file), so it
+does not go through `record_consent` row by row.  Each chunk of rows is one transaction of three
+set-based steps, the same three `record_consent` takes for one change:
+
+1. the consent events, appended with one executemany (source "import");
+2. the `opt_out` state, upserted with one executemany of the dialect's
+   `INSERT … ON CONFLICT DO UPDATE`; a row older than the state it meets does not overwrite it
+   (the latest change wins, so an old list cannot undo a newer START);
+3. one query for still-pending messages to numbers this chunk left opted out, each affected
+   (number, scope) then canceled by `cancel_pending` (there are few).
+
+Chunks commit one by one, so a running gateway's writer is never locked out for long.  Bad rows
+(invalid number, unknown state, scope or channel, bad time, wrong column count) are reported
+with their line number and skipped; the import goes on.
+
+Numbers are checked with phonenumbers alone.  A row already in canonical `+E164` form skips
+`phonenumbers.parse` (half the cost) and goes straight to `is_valid_number`; anything else, or
+anything that check refuses, takes the full parse, so both paths accept exactly the same rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import Select, and_, bindparam, case, exists, func, insert, or_, select, tuple_
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Engine
+from sqlmodel import Session
+
+from gateway.api.common import iso8601
+from gateway.compliance.gates import WHATSAPP
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, cancel_pending
+from gateway.dispatch.backlog import Backlog
+from gateway.providers.base import Status
+from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Sender, Service
+
+HEADER = ("phone_number", "scope", "channel", "state", "time", "source")
+ACCOUNT_LABEL = "account"  # how "*" (account-wide) reads in JSON and CSV
+OPTED_OUT, OPTED_IN = "opted_out", "opted_in"
+STATES = {OPTED_OUT: True, OPTED_IN: False}
+IMPORT_CHUNK = 50_000
+EXPORT_CHUNK = 5_000
+
+_S = OptOut.__table__  # type: ignore[attr-defined]
+_E = ConsentEvent.__table__  # type: ignore[attr-defined]
+_M = Message.__table__  # type: ignore[attr-defined]
+_KEY = (_S.c.service_sid, _S.c.number, _S.c.channel)  # the stable order: the primary key after account_sid
+_PENDING = (Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)
+_COUNTRY_CODES = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
+
+
+def scope_label(scope: str) -> str:
+    return ACCOUNT_LABEL if scope == ACCOUNT_WIDE else scope
+
+
+def state_label(opted_out: bool) -> str:
+    return OPTED_OUT if opted_out else OPTED_IN
+
+
+# --- reading the state, for the API and the export --------------------------------------------
+
+Cursor = tuple[str, str, str]  # (scope, number, channel)
+
+
+def select_states(account_sid: str, *, after: Cursor | None = None, scope: str | None = None,
+                  number: str | None = None, channel: str | None = None, opted_out: bool | None = None,
+                  with_source: bool = False) -> Select[Any]:
+    """The account's opt-out rows in key order, after `after`, filtered by what is given."""
+    columns = [_S.c.account_sid, *_KEY, _S.c.opted_out, _S.c.date_updated]
+    if with_source:
+        columns.append(select(_E.c.source).where(
+            _E.c.account_sid == _S.c.account_sid, _E.c.number == _S.c.number, _E.c.scope == _S.c.service_sid,
+            _E.c.channel == _S.c.channel).order_by(_E.c.id.desc()).limit(1).scalar_subquery().label("source"))
+    query = select(*columns).where(_S.c.account_sid == account_sid)
+    for column, value in ((_S.c.service_sid, scope), (_S.c.number, number), (_S.c.channel, channel),
+                          (_S.c.opted_out, opted_out)):
+        if value is not None:
+            query = query.where(column == value)
+    if after is not None:
+        query = query.where(tuple_(*_KEY) > tuple_(*after))
+    return query.order_by(*_KEY)
+
+
+def encode_cursor(cursor: Cursor) -> str:
+    """A PageToken for a composite key (`api.common.encode_token` carries integers only)."""
+    return "PA" + base64.urlsafe_b64encode(json.dumps(list(cursor)).encode()).decode().rstrip("=")
+
+
+def decode_cursor(token: str | None) -> Cursor | None:
+    """The key a PageToken carries; a malformed token reads as the first page, as `decode_token`'s do."""
+    if not token or not token.startswith("PA"):
+        return None
+    raw = token[2:]
+    try:
+        value = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not (isinstance(value, list) and len(value) == 3 and all(isinstance(part, str) for part in value)):
+        return None
+    return value[0], value[1], value[2]
+
+
+def csv_chunks(engine: Engine, account_sid: str, *, chunk_size: int = EXPORT_CHUNK) -> Iterator[str]:
+    """The account's opt-outs as CSV text, header first, one string per chunk of rows.
+
+    Each chunk is read in its own short transaction, keyed after the last row of the one before."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(HEADER)
+    after: Cursor | None = None
+    while True:
+        with engine.connect() as connection:
+            rows = connection.execute(select_states(account_sid, after=after, with_source=True)
+                                      .limit(chunk_size)).all()
+        writer.writerows((row.number, scope_label(row.service_sid), row.channel, state_label(row.opted_out),
+                          iso8601(row.date_updated), row.source or "") for row in rows)
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(rows) < chunk_size:
+            return
+        after = (rows[-1].service_sid, rows[-1].number, rows[-1].channel)
+
+
+# --- parsing rows: pure --------------------------------------------------------------------------
+
+class RowError(ValueError):
+    """Why one CSV row cannot be imported."""
+
+
+class TransferError(ValueError):
+    """An import or export cannot start: unknown account or service, or no usable header."""
+
+
+@dataclass(frozen=True)
+class Row:
+    number: str  # E.164
+    scope: str  # "*", a service sid or a sender sid
+    channel: str
+    opted_out: bool
+    at: datetime
+
+
+def parse_number(raw: str) -> tuple[str, str] | None:
+    """(E.164, channel) of a `+E164` or `whatsapp:+E164` value, or None when it is not a valid number."""
+    channel = "sms"
+    if raw.startswith(WHATSAPP):
+        raw, channel = raw[len(WHATSAPP):], "whatsapp"
+    digits = raw[1:]
+    if raw[:1] == "+" and digits.isascii() and digits.isdigit() and 4 <= len(digits) <= 15:
+        for size in (1, 2, 3):  # country codes are prefix-free, as phonenumbers' own extraction relies on
+            code = int(digits[:size])
+            if code in _COUNTRY_CODES:
+                national = digits[size:]
+                if national[:1] not in ("", "0") and phonenumbers.is_valid_number(
+                        phonenumbers.PhoneNumber(country_code=code, national_number=int(national))):
+                    return raw, channel
+                break
+    if not raw.startswith("+"):
+        return None
+    try:
+        parsed = phonenumbers.parse(raw, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164), channel
+
+
+def read_header(fields: list[str]) -> dict[str, int]:
+    """Column name → index; phone_number and state are required, names are those of `HEADER`."""
+    names = [field.strip().lower() for field in fields]
+    unknown = [name for name in names if name not in HEADER]
+    if unknown or "phone_number" not in names or "state" not in names or len(set(names)) != len(names):
+        raise TransferError(f"the first line must be a header of {','.join(HEADER)} (phone_number and state "
+                            f"required), not {','.join(fields)!r}")
+    return {name: index for index, name in enumerate(names)}
+
+
+def parse_row(fields: list[str], columns: dict[str, int], *, scopes: frozenset[str], default_scope: str,
+              now: datetime) -> Row:
+    """One data row as a `Row`; raises `RowError` naming the first problem."""
+    if len(fields) != len(columns):
+        raise RowError(f"expected {len(columns)} columns, found {len(fields)}")
+
+    def get(name: str) -> str:
+        index = columns.get(name)
+        return fields[index].strip() if index is not None else ""
+
+    raw = get("phone_number")
+    parsed = parse_number(raw)
+    if parsed is None:
+        raise RowError(f"invalid phone number {raw!r}")
+    number, channel = parsed
+    named = get("channel").lower()
+    if named and named not in CHANNELS:
+        raise RowError(f"unknown channel {named!r} (sms or whatsapp)")
+    if named and channel == "whatsapp" and named != "whatsapp":
+        raise RowError(f"{raw} is a WhatsApp address but the channel is {named!r}")
+    state = get("state").lower()
+    if state not in STATES:
+        raise RowError(f"unknown state {state!r} (opted_out or opted_in)")
+    scope = get("scope")
+    if scope in (ACCOUNT_LABEL, ACCOUNT_WIDE):
+        scope = ACCOUNT_WIDE
+    elif not scope:
+        scope = default_scope
+    elif scope not in scopes:
+        raise RowError(f"unknown scope {scope!r} (account, or a service or sender sid of the account)")
+    return Row(number, scope, named or channel, STATES[state], _parse_time(get("time"), now))
+
+
+def _parse_time(value: str, now: datetime) -> datetime:
+    if not value:
+        return now
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise RowError(f"invalid time {value!r} (ISO 8601, e.g. 2024-05-01T12:00:00Z)") from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+# --- importing: I/O ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ImportResult:
+    imported: int
+    skipped: int
+
+
+def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, service_sid: str | None = None,
+               now: datetime, report: Callable[[int, str], None], backlog: Backlog | None = None,
+               chunk_size: int = IMPORT_CHUNK) -> ImportResult:
+    """Import opt-out rows; bad rows go to `report(line, message)` and are skipped.
+
+    An empty scope cell means `service_sid`, or the whole account without it.  Raises
+    `TransferError` before writing anything when the account, the service or the header is wrong."""
+    scopes = _scopes(engine, account_sid)
+    if service_sid is not None and service_sid not in scopes:
+        raise TransferError(f"{service_sid} is not a Messaging Service or sender of account {account_sid}")
+    reader = csv.reader(lines)
+    header = next(reader, None)
+    if header is None:
+        raise TransferError("the file is empty; it needs at least a header line")
+    columns = read_header(header)
+    default = service_sid or ACCOUNT_WIDE
+    backlog = backlog if backlog is not None else Backlog()
+    imported = skipped = 0
+    chunk: list[Row] = []
+    with Session(engine, expire_on_commit=False) as session:
+        for fields in reader:
+            if not fields:
+                continue  # a blank line
+            try:
+                chunk.append(parse_row(fields, columns, scopes=scopes, default_scope=default, now=now))
+            except RowError as exc:
+                report(reader.line_num, str(exc))
+                skipped += 1
+                continue
+            if len(chunk) >= chunk_size:
+                imported += _write_chunk(session, account_sid, chunk, now, backlog)
+                chunk = []
+        if chunk:
+            imported += _write_chunk(session, account_sid, chunk, now, backlog)
+    return ImportResult(imported, skipped)
+
+
+def check_account(connection: Connection, account_sid: str) -> None:
+    if connection.execute(select(Account.sid).where(Account.sid == account_sid)).first() is None:
+        raise TransferError(f"account {account_sid} does not exist")
+
+
+def _scopes(engine: Engine, account_sid: str) -> frozenset[str]:
+    """The account's service and sender sids; raises `TransferError` for an unknown account."""
+    with engine.connect() as connection:
+        check_account(connection, account_sid)
+        services = connection.execute(select(Service.sid).where(Service.account_sid == account_sid)).scalars()
+        senders = connection.execute(select(Sender.sid).where(Sender.account_sid == account_sid)).scalars()
+        return frozenset([*services, *senders])
+
+
+def _write_chunk(session: Session, account_sid: str, rows: list[Row], now: datetime, backlog: Backlog) -> int:
+    with session.begin():
+        connection = session.connection()
+        watermark = connection.execute(select(func.max(_E.c.id))).scalar() or 0
+        connection.execute(insert(_E), [
+            {"account_sid": account_sid, "scope": row.scope, "number": row.number, "channel": row.channel,
+             "opted_out": row.opted_out, "keyword": None, "language": None, "inbound_message_sid": None,
+             "policy_revision": None, "source": "import", "reason": None, "at": row.at} for row in rows])
+        connection.execute(_upsert(connection), [
+            {"account_sid": account_sid, "service_sid": row.scope, "number": row.number, "channel": row.channel,
+             "opted_out": row.opted_out, "date_updated": row.at} for row in rows])
+        for number, scope, channel in connection.execute(_AFFECTED, {"account": account_sid,
+                                                                     "watermark": watermark}).all():
+            cancel_pending(session, Consent(account_sid, scope, number, channel, opted_out=True, source="import"),
+                           now=now, backlog=backlog)
+    return len(rows)
+
+
+def _upsert(connection: Connection) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE in the engine's dialect; an older row leaves a newer state alone."""
+    dialects = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+    make = dialects.get(connection.dialect.name)
+    if make is None:
+        raise TransferError(f"importing needs SQLite or PostgreSQL, not {connection.dialect.name}")
+    statement = make(_S)
+    return statement.on_conflict_do_update(
+        index_elements=[_S.c.account_sid, *_KEY],
+        set_={"opted_out": statement.excluded.opted_out, "date_updated": statement.excluded.date_updated},
+        where=_S.c.date_updated <= statement.excluded.date_updated)
+
+
+def _affected_query() -> Select[Any]:
+    """(number, scope, channel) of pending messages whose recipient an import event after the
+    watermark left opted out: driven by the few pending messages, through the event index."""
+    is_whatsapp = _M.c.to.startswith(WHATSAPP)
+    bare = case((is_whatsapp, func.substr(_M.c.to, len(WHATSAPP) + 1)), else_=_M.c.to)
+    channel = case((is_whatsapp, "whatsapp"), else_="sms")
+    still_out = exists().where(_S.c.account_sid == _E.c.account_sid, _S.c.service_sid == _E.c.scope,
+                               _S.c.number == _E.c.number, _S.c.channel == _E.c.channel,
+                               _S.c.opted_out.is_(True))
+    return (select(_E.c.number, _E.c.scope, _E.c.channel).distinct()
+            .select_from(_M.join(_E, and_(_E.c.account_sid == _M.c.account_sid, _E.c.number == bare)))
+            .where(_M.c.account_sid == bindparam("account"), _M.c.status.in_(_PENDING),
+                   _E.c.id > bindparam("watermark"), _E.c.source == "import", _E.c.channel == channel,
+                   or_(_E.c.scope == ACCOUNT_WIDE, _E.c.scope == _M.c.service_sid,
+                       and_(_M.c.service_sid.is_(None), _E.c.scope == _M.c.sender_sid)),
+                   still_out))
+
+
+_AFFECTED = _affected_query()

@@ -1,0 +1,192 @@
+"""The inbound pipeline end to end: a signed Twilio webhook in; the stand-in Twilio gets the
+confirmation, the stand-in app gets the forward, and the opt-out is in force."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import httpx
+import pytest
+from sqlmodel import Session, select
+from twilio.base.exceptions import TwilioRestException
+from twilio.request_validator import RequestValidator
+
+from gateway.encoding import segment
+from gateway.locales import Catalogs
+from gateway.policy.evaluate import country_of
+from gateway.store.db import make_engine
+from gateway.store.tables import ConsentEvent, Message
+from tests.conftest import DE_MOBILE, ES_MOBILE, FR_MOBILE, JP_MOBILE, ROOT, US_MOBILE
+from tests.flows.conftest import PROVIDER_TOKEN
+from tests.flows.test_outbound import US_SENDER, _register, wait
+
+CATALOGS = Catalogs.load(ROOT / "locales")
+
+
+def inbound(stack, sender: str, body: str, *, to: str = US_SENDER, sid: str | None = None,
+            token: str = PROVIDER_TOKEN) -> httpx.Response:  # type: ignore[no-untyped-def]
+    """POST Twilio's inbound webhook, signed as Twilio signs it (the SDK's own algorithm)."""
+    url = f"{stack.settings.public_url}/webhooks/twilio/inbound"
+    params = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "AccountSid": stack.settings.twilio_account_sid,
+              "From": sender, "To": to, "Body": body, "NumMedia": "0", "ApiVersion": "2010-04-01",
+              "SmsStatus": "received"}
+    signature = RequestValidator(token).compute_signature(url, params)
+    return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature})
+
+
+@pytest.fixture
+def service(stack):  # type: ignore[no-untyped-def]
+    number = _register(stack, US_SENDER, mps=20)
+    client = stack.client()
+    created = client.messaging.v1.services.create(friendly_name="Acme Dental", inbound_request_url=stack.app.url("/inbound"),
+                                                  status_callback=stack.app.url("/status"))
+    client.messaging.v1.services(created.sid).phone_numbers.create(phone_number_sid=number["sid"])
+    return created
+
+
+def confirmations(stack, to: str):  # type: ignore[no-untyped-def]
+    return [r for r in stack.provider.received if r.to == to]
+
+
+def forwards(stack, sender: str):  # type: ignore[no-untyped-def]
+    return [r for r in stack.app.received if r.path == "/inbound" and r.field("From") == sender]
+
+
+@pytest.mark.parametrize(("person", "keyword", "language"), [
+    (US_MOBILE, "STOP", "en"), (ES_MOBILE, "Baja", "es"), (FR_MOBILE, "Arrêt", "fr"), (DE_MOBILE, "Stopp", "de"),
+    (JP_MOBILE, "配信停止", "ja")])
+def test_signed_stop_is_confirmed_in_the_keyword_language_from_the_number_written_to(stack, service, shipped, person,
+                                                                                      keyword, language):
+    """The confirmation is the language's opt-out reply, rendered with the service's brand, as sent
+    (the service's Smart Encoding applies to it like to any message)."""
+    response = inbound(stack, person, keyword)
+    assert response.status_code == 200 and "<Response/>" in response.text
+    [reply] = wait(lambda: confirmations(stack, person))
+    assert reply.sender == US_SENDER
+    words = shipped.table(country_of(person)).reply_words(language)
+    rendered = CATALOGS.render("opt_out", language, {"brand": "Acme Dental", "help_contact": US_SENDER} | words)
+    assert reply.body == segment(rendered, smart=True).text
+
+
+def test_the_app_receives_opt_out_type_stop_signed_for_its_validator(stack, service):
+    inbound(stack, US_MOBILE, "STOP")
+    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    assert forward.field("OptOutType") == "STOP" and forward.field("Body") == "STOP"
+    assert forward.field("AccountSid") == stack.account_sid and forward.field("MessagingServiceSid") == service.sid
+    assert RequestValidator(stack.auth_token).validate(stack.app.url("/inbound"), dict(forward.form),
+                                                       forward.headers["x-twilio-signature"])
+
+
+def test_after_stop_sends_are_refused_with_21610(stack, service):
+    inbound(stack, US_MOBILE, "stop")
+    wait(lambda: forwards(stack, US_MOBILE))
+    with pytest.raises(TwilioRestException) as error:
+        stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="Sale today!")
+    assert error.value.code == 21610
+
+
+def test_stop_cancels_what_is_still_queued_for_the_number(stack, service):
+    stack.provider.throttle(50, retry_after=30)  # the provider holds everything back: messages stay queued
+    client = stack.client()
+    sids = [client.messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body=f"promo {i}",
+                                   status_callback=stack.app.url("/status")).sid for i in range(3)]
+    time.sleep(0.3)
+    stack.provider.throttle(0, retry_after=0)
+    inbound(stack, FR_MOBILE, "STOP")
+    canceled = wait(lambda: [s for s in sids if client.messages(s).fetch().status == "canceled"] == sids or None)
+    assert canceled
+    assert client.messages(sids[-1]).fetch().error_code == 21610
+    stack.app.wait_for(lambda r: r.field("MessageSid") == sids[-1] and r.field("MessageStatus") == "canceled")
+
+
+def test_start_lets_sends_through_again(stack, service):
+    inbound(stack, US_MOBILE, "STOP")
+    wait(lambda: forwards(stack, US_MOBILE))
+    inbound(stack, US_MOBILE, "START")
+    wait(lambda: len(forwards(stack, US_MOBILE)) == 2)
+    assert forwards(stack, US_MOBILE)[-1].field("OptOutType") == "START"
+    assert stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="Welcome back").sid
+
+
+def test_help_is_answered_and_changes_nothing(stack, service):
+    inbound(stack, US_MOBILE, "HELP")
+    [reply] = wait(lambda: confirmations(stack, US_MOBILE))
+    assert "Msg & data rates may apply" in reply.body
+    engine = make_engine(stack.settings.database_url)
+    with Session(engine) as session:
+        assert session.exec(select(ConsentEvent)).all() == []
+    assert stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi").sid
+
+
+def test_help_to_an_opted_out_number_is_answered(stack, service):
+    inbound(stack, US_MOBILE, "STOP")
+    wait(lambda: confirmations(stack, US_MOBILE))
+    inbound(stack, US_MOBILE, "HELP")
+    assert wait(lambda: len(confirmations(stack, US_MOBILE)) == 2)
+
+
+def test_repeated_stop_within_the_window_is_confirmed_once(stack, service):
+    for _ in range(3):
+        inbound(stack, US_MOBILE, "STOP")
+    wait(lambda: len(forwards(stack, US_MOBILE)) == 3)
+    time.sleep(0.5)
+    assert len(confirmations(stack, US_MOBILE)) == 1
+
+
+def test_a_forged_signature_is_refused_and_stores_nothing(stack, service):
+    response = inbound(stack, US_MOBILE, "STOP", token="not-the-token")
+    assert response.status_code == 403
+    engine = make_engine(stack.settings.database_url)
+    with Session(engine) as session:
+        assert session.exec(select(Message)).all() == []
+    time.sleep(0.3)
+    assert forwards(stack, US_MOBILE) == []
+
+
+def test_an_unknown_to_number_is_404(stack, service):
+    response = inbound(stack, US_MOBILE, "hello", to="+12125550100")
+    assert response.status_code == 404 and response.json()["code"] == 20404
+
+
+def test_a_retried_webhook_is_processed_once_even_when_copies_arrive_together(stack, service):
+    sid = "SM" + uuid.uuid4().hex
+    threads = [threading.Thread(target=inbound, args=(stack, US_MOBILE, "STOP"), kwargs={"sid": sid}) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert inbound(stack, US_MOBILE, "STOP", sid=sid).status_code == 200
+    wait(lambda: forwards(stack, US_MOBILE))
+    time.sleep(0.5)
+    assert len(forwards(stack, US_MOBILE)) == 1 and len(confirmations(stack, US_MOBILE)) == 1
+
+
+def test_the_app_down_for_a_while_then_up_receives_every_forward(stack, service):
+    stack.app.status = 503
+    for body in ("Is my appointment at 9?", "STOP", "Thanks"):
+        inbound(stack, US_MOBILE, body)
+    time.sleep(1.5)
+    stack.app.status = 200
+    delivered = wait(lambda: {r.field("Body") for r in forwards(stack, US_MOBILE) if True} >= {
+        "Is my appointment at 9?", "STOP", "Thanks"} or None, timeout=20)
+    assert delivered
+    bodies = [r.field("Body") for r in forwards(stack, US_MOBILE)]
+    last_of_each = [b for i, b in enumerate(bodies) if b not in bodies[i + 1:]]
+    assert last_of_each == ["Is my appointment at 9?", "STOP", "Thanks"]  # order kept per conversation
+
+
+def test_the_audit_trail_records_each_decision_with_its_policy_revision(stack, service):
+    revision = httpx.get(f"{stack.url}/readyz").json()["policy"]["revision"]
+    inbound(stack, FR_MOBILE, "Arrêt")
+    wait(lambda: forwards(stack, FR_MOBILE))
+    inbound(stack, FR_MOBILE, "START")
+    wait(lambda: len(forwards(stack, FR_MOBILE)) == 2)
+    engine = make_engine(stack.settings.database_url)
+    with Session(engine) as session:
+        events = session.exec(select(ConsentEvent).order_by(ConsentEvent.id)).all()
+    assert [(e.opted_out, e.keyword, e.language, e.source, e.scope) for e in events] == [
+        (True, "ARRÊT", "fr", "keyword", service.sid), (False, "START", "fr", "keyword", service.sid)]
+    assert {e.policy_revision for e in events} == {revision}
+    assert all(e.inbound_message_sid and e.inbound_message_sid.startswith("SM") for e in events)
