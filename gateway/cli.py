@@ -67,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     test.add_argument("--help-contact", default="help.example.com", help="help contact used to render replies")
     test.set_defaults(handler=_policy_test)
 
+    sim = commands.add_parser("sim", help="drive the built-in provider simulator").add_subparsers(
+        required=True, metavar="ACTION")
+    sim_inbound = sim.add_parser("inbound", help="post a signed inbound message to a running gateway")
+    sim_inbound.add_argument("--from", dest="sender", required=True, help="the person's number, E.164")
+    sim_inbound.add_argument("--to", required=True, help="one of the gateway's numbers")
+    sim_inbound.add_argument("body")
+    sim_inbound.add_argument("--url", help="the gateway's base URL (default: GATEWAY_PUBLIC_URL or host:port)")
+    sim_inbound.set_defaults(handler=_sim_inbound)
+
     segments = commands.add_parser("segments", help="count SMS segments of a text")
     segments.add_argument("text")
     segments.add_argument("--smart", action="store_true", help="apply Twilio-style smart encoding first")
@@ -182,6 +191,29 @@ class _Tester:
         if failures:
             print(f"{failures} line(s) failed", file=sys.stderr)
         return 1 if failures else 0
+
+
+def _sim_inbound(args: argparse.Namespace, settings: Settings) -> int:
+    """What a carrier would post for a person's text, signed with the simulator's token."""
+    import uuid
+
+    import httpx2
+
+    from gateway.providers.twilio import compute_signature
+
+    base = (args.url or settings.public_url or settings.local_url).rstrip("/")
+    url = f"{base}/webhooks/sim/inbound"
+    params = [("MessageSid", "SM" + uuid.uuid4().hex), ("AccountSid", "AC" + "0" * 32), ("From", args.sender),
+              ("To", args.to), ("Body", args.body), ("NumMedia", "0"), ("SmsStatus", "received"),
+              ("ApiVersion", "2010-04-01")]
+    signature = compute_signature(url, params, settings.simulator_token)
+    try:
+        response = httpx2.post(url, data=dict(params), headers={"X-Twilio-Signature": signature}, timeout=10)
+    except httpx2.HTTPError as exc:
+        print(f"gateway sim inbound: {url}: {exc}", file=sys.stderr)
+        return 1
+    print(f"{response.status_code} {response.text}")
+    return 0 if response.status_code == 200 else 1
 
 
 def _segments(args: argparse.Namespace, settings: Settings) -> int:

@@ -23,6 +23,7 @@ class Received:
     headers: dict[str, str]
     form: list[tuple[str, str]]
     at: float
+    raw: bytes = b""
 
     def field(self, name: str) -> str | None:
         return next((v for k, v in self.form if k == name), None)
@@ -35,6 +36,7 @@ class AppServer:
     base: str = ""
     received: list[Received] = field(default_factory=list)
     status: int = 200
+    failing_paths: set[str] = field(default_factory=set)  # always answer 503 there
 
     def url(self, path: str = "/hook") -> str:
         return f"{self.base}{path}"
@@ -56,8 +58,8 @@ def app_server() -> Iterator[AppServer]:
     async def record(request: Request) -> Response:
         body = await request.body()
         server.received.append(Received(request.url.path, str(request.url), dict(request.headers), list(parse_form(body)),
-                                        time.monotonic()))
-        return Response(status_code=server.status)
+                                        time.monotonic(), body))
+        return Response(status_code=503 if request.url.path in server.failing_paths else server.status)
 
     app = Starlette(routes=[Route("/{path:path}", record, methods=["GET", "POST"])])
     with serve(app) as base:

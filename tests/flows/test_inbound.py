@@ -3,6 +3,8 @@ confirmation, the stand-in app gets the forward, and the opt-out is in force."""
 
 from __future__ import annotations
 
+import base64
+import json
 import threading
 import time
 import uuid
@@ -14,6 +16,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
 from gateway.encoding import segment
+from gateway.forwarding.signing import verify_standard_webhook
 from gateway.locales import Catalogs
 from gateway.policy.evaluate import country_of
 from gateway.store.db import make_engine
@@ -190,3 +193,74 @@ def test_the_audit_trail_records_each_decision_with_its_policy_revision(stack, s
         (True, "ARRÊT", "fr", "keyword", service.sid), (False, "START", "fr", "keyword", service.sid)]
     assert {e.policy_revision for e in events} == {revision}
     assert all(e.inbound_message_sid and e.inbound_message_sid.startswith("SM") for e in events)
+
+
+def test_json_format_forward_is_signed_the_standard_webhooks_way(stack, service):
+    secret = "whsec_" + base64.b64encode(b"a" * 24).decode()
+    httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"InboundFormat": "json", "WebhookSecret": secret},
+               auth=(stack.account_sid, stack.auth_token)).raise_for_status()
+    inbound(stack, US_MOBILE, "STOP")
+    [forward] = wait(lambda: [r for r in stack.app.received if r.path == "/inbound"])
+    body = json.loads(forward.raw)
+    assert body["data"]["OptOutType"] == "STOP" and body["data"]["From"] == US_MOBILE
+    assert verify_standard_webhook(secret, forward.headers, forward.raw)
+    assert not verify_standard_webhook("whsec_" + base64.b64encode(b"b" * 24).decode(), forward.headers, forward.raw)
+
+
+def test_fallback_url_receives_the_forward_when_the_primary_fails(stack, service):
+    httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"InboundRequestUrl": stack.app.url("/down"),
+                                                              "FallbackUrl": stack.app.url("/fallback")},
+               auth=(stack.account_sid, stack.auth_token)).raise_for_status()
+    stack.app.failing_paths.add("/down")
+    inbound(stack, US_MOBILE, "Where are you located?")
+    [forward] = stack.app.wait_for(lambda r: r.path == "/fallback")
+    assert forward.field("Body") == "Where are you located?"
+
+
+def test_the_numbers_own_webhook_wins_when_the_service_says_so(stack, service):
+    auth = (stack.account_sid, stack.auth_token)
+    httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"UseInboundWebhookOnNumber": "true"},
+               auth=auth).raise_for_status()
+    engine = make_engine(stack.settings.database_url)
+    with Session(engine) as session:
+        from gateway.store.tables import Sender
+        sender = session.exec(select(Sender).where(Sender.address == US_SENDER)).one()
+        sender.sms_url = stack.app.url("/number-hook")
+        session.add(sender)
+        session.commit()
+    httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"FriendlyName": "Acme Dental"}, auth=auth)  # refresh caches
+    inbound(stack, US_MOBILE, "hello")
+    assert stack.app.wait_for(lambda r: r.path == "/number-hook")
+
+
+def test_gateway_sim_inbound_posts_a_signed_message_the_gateway_accepts(tmp_path):
+    """`gateway sim inbound` against a gateway on the simulator: the STOP is recorded and confirmed."""
+    import os
+    import subprocess
+    import sys
+
+    from gateway.accounts import Accounts
+    from gateway.app import create_app
+    from gateway.settings import Settings
+    from gateway.store.db import migrate
+    from tests.flows.server import free_port, serve
+
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    migrate(url)
+    port = free_port()
+    settings = Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales", port=port,
+                        simulator_delay=0.05)
+    engine = make_engine(url)
+    account = Accounts(engine).create("sim")
+    with serve(create_app(settings), port=port) as base:
+        httpx.post(f"{base}/2010-04-01/Accounts/{account.sid}/IncomingPhoneNumbers.json",
+                   data={"PhoneNumber": US_SENDER}, auth=(account.sid, account.auth_token)).raise_for_status()
+        completed = subprocess.run([sys.executable, "-m", "gateway.cli", "sim", "inbound", "--from", US_MOBILE,
+                                    "--to", US_SENDER, "--url", base, "STOP"], capture_output=True, text=True,
+                                   cwd=ROOT, env={**os.environ, "GATEWAY_DATABASE_URL": url})
+        assert completed.returncode == 0, completed.stderr
+        with Session(engine) as session:
+            assert [e.keyword for e in session.exec(select(ConsentEvent)).all()] == ["STOP"]
+        replies = wait(lambda: httpx.get(f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json",
+                                         params={"To": US_MOBILE}, auth=(account.sid, account.auth_token)).json()["messages"])
+        assert replies[0]["direction"] == "outbound-reply"

@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from gateway.store.db import make_engine, unit_of_work, utcnow
 from gateway.store.tables import OptOut
-from tests.conftest import FR_MOBILE, GB_MOBILE, JP_MOBILE, US_MOBILE
+from tests.conftest import GB_MOBILE, JP_MOBILE, US_MOBILE
 
 US_SENDER = "+12015550124"  # area code 201, like US_MOBILE
 NYC_SENDER = "+12125550100"
