@@ -77,7 +77,7 @@ class Gateway:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.provider_url = provider_url
-        self.env = {"GATEWAY_DATABASE_URL": self.database, "GATEWAY_PORT": str(self.port),
+        self.env = {"GATEWAY_DATABASE_URL": self.database, "GATEWAY_PORT": str(self.port), "GATEWAY_PUBLIC_URL": self.url,
                     "GATEWAY_POLICIES_DIR": str(ROOT / "policies"), "GATEWAY_LOCALES_DIR": str(ROOT / "locales"),
                     "GATEWAY_DEFAULT_PROVIDER": "twilio", "GATEWAY_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
                     "GATEWAY_TWILIO_AUTH_TOKEN": "bench-token", "GATEWAY_SIMULATOR": "0",

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
 from gateway.accounts import Accounts
-from gateway.api import health, messages, notifications, numbers, pool, services, webhooks
+from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
@@ -80,6 +80,10 @@ def routes() -> list[Route | Mount]:
         Route(f"{SERVICE}/Notifications", notifications.create, methods=["POST"]),
         Route("/webhooks/{provider}/status", webhooks.status, methods=["POST"]),
         Route("/webhooks/{provider}/inbound", webhooks.inbound, methods=["POST"]),
+        *optouts.ROUTES,
+        Route("/v1/DeadLetters", dead_letters.listing, methods=["GET"]),
+        Route("/v1/DeadLetters/Replay", dead_letters.replay_all, methods=["POST"]),
+        Route("/v1/DeadLetters/{id}/Replay", dead_letters.replay_one, methods=["POST"]),
     ]
 
 

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway.cli_optouts import register as register_optouts
 from gateway.encoding import segment
 from gateway.errors import SettingsError
 from gateway.locales import Catalogs
@@ -75,6 +76,18 @@ def _parser() -> argparse.ArgumentParser:
     sim_inbound.add_argument("body")
     sim_inbound.add_argument("--url", help="the gateway's base URL (default: GATEWAY_PUBLIC_URL or host:port)")
     sim_inbound.set_defaults(handler=_sim_inbound)
+
+    deliveries = commands.add_parser("deliveries", help="app deliveries that gave up").add_subparsers(
+        required=True, metavar="ACTION")
+    dead = deliveries.add_parser("dead", help="list dead letters as JSON lines")
+    dead.add_argument("--account", help="only this AccountSid")
+    dead.set_defaults(handler=_deliveries_dead)
+    again = deliveries.add_parser("replay", help="queue dead letters again")
+    again.add_argument("ids", nargs="*", type=int, help="dead letter ids (none: all)")
+    again.add_argument("--account", help="only this AccountSid")
+    again.set_defaults(handler=_deliveries_replay)
+
+    register_optouts(commands)
 
     segments = commands.add_parser("segments", help="count SMS segments of a text")
     segments.add_argument("text")
@@ -214,6 +227,32 @@ def _sim_inbound(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     print(f"{response.status_code} {response.text}")
     return 0 if response.status_code == 200 else 1
+
+
+def _deliveries_dead(args: argparse.Namespace, settings: Settings) -> int:
+    from sqlmodel import Session
+
+    from gateway.forwarding.dead_letters import dead_letter_json, list_dead
+    from gateway.store.db import make_engine
+
+    with Session(make_engine(settings.database_url)) as session:
+        after = None
+        while rows := list_dead(session, args.account, after=after, limit=500):
+            for row in rows:
+                print(json.dumps(dead_letter_json(row), ensure_ascii=False))
+            after = rows[-1].id
+    return 0
+
+
+def _deliveries_replay(args: argparse.Namespace, settings: Settings) -> int:
+    """A running gateway picks replayed letters up within its next outbox read."""
+    from gateway.forwarding.dead_letters import replay
+    from gateway.store.db import make_engine, unit_of_work
+
+    with unit_of_work(make_engine(settings.database_url)) as session:
+        count = replay(session, args.account, args.ids or None)
+    print(f"{count} dead letter(s) queued again")
+    return 0
 
 
 def _segments(args: argparse.Namespace, settings: Settings) -> int:

@@ -4,14 +4,14 @@ Export streams the account's `opt_out` rows in key order, a chunk at a time, so 
 millions never sits in memory; `source` is the source of the row's latest consent event.
 
 Import is built for lists of millions (a carrier's or a former provider's opt-out file), so it
-does not go through `record_consent` row by row.  Each chunk of rows is one transaction of three
-set-based steps, the same three `record_consent` takes for one change:
+does not go through `record_consent` row by row, but takes the same steps set by set:
 
-1. the consent events, appended with one executemany (source "import");
-2. the `opt_out` state, upserted with one executemany of the dialect's
+1. per chunk of rows, one transaction: the consent events appended with one executemany
+   (source "import"), and the `opt_out` state upserted with one executemany of the dialect's
    `INSERT … ON CONFLICT DO UPDATE`; a row older than the state it meets does not overwrite it
    (the latest change wins, so an old list cannot undo a newer START);
-3. one query for still-pending messages to numbers this chunk left opted out, each affected
+2. at the end, one query for still-pending messages to numbers the import left opted out (it
+   scans the account's messages once, so it runs once, not per chunk), each affected
    (number, scope) then canceled by `cancel_pending` (there are few).
 
 Chunks commit one by one, so a running gateway's writer is never locked out for long.  Bad rows
@@ -261,6 +261,8 @@ def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, servic
     imported = skipped = 0
     chunk: list[Row] = []
     with Session(engine, expire_on_commit=False) as session:
+        watermark = session.connection().execute(select(func.max(_E.c.id))).scalar() or 0
+        session.commit()
         for fields in reader:
             if not fields:
                 continue  # a blank line
@@ -275,6 +277,8 @@ def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, servic
                 chunk = []
         if chunk:
             imported += _write_chunk(session, account_sid, chunk, now, backlog)
+        with session.begin():
+            _cancel_pending(session, account_sid, watermark, now, backlog)
     return ImportResult(imported, skipped)
 
 
@@ -295,7 +299,6 @@ def _scopes(engine: Engine, account_sid: str) -> frozenset[str]:
 def _write_chunk(session: Session, account_sid: str, rows: list[Row], now: datetime, backlog: Backlog) -> int:
     with session.begin():
         connection = session.connection()
-        watermark = connection.execute(select(func.max(_E.c.id))).scalar() or 0
         connection.execute(insert(_E), [
             {"account_sid": account_sid, "scope": row.scope, "number": row.number, "channel": row.channel,
              "opted_out": row.opted_out, "keyword": None, "language": None, "inbound_message_sid": None,
@@ -303,11 +306,15 @@ def _write_chunk(session: Session, account_sid: str, rows: list[Row], now: datet
         connection.execute(_upsert(connection), [
             {"account_sid": account_sid, "service_sid": row.scope, "number": row.number, "channel": row.channel,
              "opted_out": row.opted_out, "date_updated": row.at} for row in rows])
-        for number, scope, channel in connection.execute(_AFFECTED, {"account": account_sid,
-                                                                     "watermark": watermark}).all():
-            cancel_pending(session, Consent(account_sid, scope, number, channel, opted_out=True, source="import"),
-                           now=now, backlog=backlog)
     return len(rows)
+
+
+def _cancel_pending(session: Session, account_sid: str, watermark: int, now: datetime, backlog: Backlog) -> None:
+    """Cancel what waits to go to numbers that import events after `watermark` left opted out."""
+    found = session.connection().execute(_AFFECTED, {"account": account_sid, "watermark": watermark}).all()
+    for number, scope, channel in found:
+        cancel_pending(session, Consent(account_sid, scope, number, channel, opted_out=True, source="import"),
+                       now=now, backlog=backlog)
 
 
 def _upsert(connection: Connection) -> Any:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
-from gateway.compliance.gates import WHATSAPP, parse_recipient
+from gateway.compliance.gates import WHATSAPP, Address, parse_recipient
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, record_consent, scope_of
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
 from gateway.errors import GatewayError, NotFound
@@ -33,6 +33,21 @@ from gateway.store.tables import Confirmation, InboundReceipt, Message, OptOut, 
 log = logging.getLogger("gateway.inbound")
 
 CONFIRMATION_WINDOW = timedelta(minutes=5)
+
+# Statements built once (every inbound message runs them).
+_RECEIPT = select(InboundReceipt.message_sid).where(InboundReceipt.provider == bindparam("provider"),
+                                                    InboundReceipt.provider_sid == bindparam("provider_sid"))
+_INSERT_RECEIPT = insert(InboundReceipt.__table__)  # type: ignore[attr-defined]
+_OPTED_OUT_SCOPES = select(OptOut.service_sid).where(
+    OptOut.account_sid == bindparam("account"), OptOut.number == bindparam("number"),
+    OptOut.channel == bindparam("channel"), OptOut.opted_out.is_(True))  # type: ignore[attr-defined]
+_LAST_CONFIRMED = select(Confirmation.at).where(
+    Confirmation.account_sid == bindparam("account"), Confirmation.number == bindparam("number"),
+    Confirmation.kind == bindparam("kind"))
+_INSERT_CONFIRMATION = insert(Confirmation.__table__)  # type: ignore[attr-defined]
+_TOUCH_CONFIRMATION = update(Confirmation.__table__).where(  # type: ignore[attr-defined]
+    Confirmation.account_sid == bindparam("account"), Confirmation.number == bindparam("number"),
+    Confirmation.kind == bindparam("kind")).values(at=bindparam("b_at"))
 
 
 @dataclass(frozen=True)
@@ -90,32 +105,39 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
             catalogs: Catalogs, context: SubmitContext, now: datetime,
             window: timedelta = CONFIRMATION_WINDOW) -> Received:
     """Record one inbound message and all it causes; a retried webhook changes nothing."""
-    seen = session.get(InboundReceipt, (provider, inbound.provider_sid))
+    connection = session.connection()
+    seen = connection.execute(_RECEIPT, {"provider": provider, "provider_sid": inbound.provider_sid}).scalar()
     if seen is not None:
-        return Received(seen.message_sid, duplicate=True)
-    sender = session.execute(select(Sender).where(Sender.address == inbound.to)).scalars().first()
+        return Received(seen, duplicate=True)
+    sender = context.directory.receiving(session, inbound.to)
     if sender is None:
         raise NotFound(f"{inbound.to} is not a sender registered with this gateway.")
-    service = session.get(Service, sender.service_sid) if sender.service_sid else None
-    person = parse_recipient(inbound.sender if inbound.sender.startswith(("+", WHATSAPP)) else "+" + inbound.sender)
-    country = country_of(person.number)
-    table = table_for(country)
-    match = table.match(inbound.body)
-    scope = scope_of(service.sid if service else None, sender.sid)
-    states = session.execute(select(OptOut.service_sid).where(
-        OptOut.account_sid == sender.account_sid, OptOut.number == person.number,
-        OptOut.channel == person.channel, OptOut.opted_out.is_(True))).scalars().all()  # type: ignore[attr-defined]
-    last = session.get(Confirmation, (sender.account_sid, person.number, match.kind.value)) if match else None
-    decision = decide(match, scope=scope, channel=person.channel, account_scope=policy.scope_for(country) == "account",
-                      linked=policy.channels_linked(country), opted_out_scopes=frozenset(states),
-                      last_confirmed=last.at if last else None, now=now, window=window)
+    service = context.directory.service(session, sender.service_sid) if sender.service_sid else None
+    try:
+        person: Address | None = parse_recipient(
+            inbound.sender if inbound.sender.startswith(("+", WHATSAPP)) else "+" + inbound.sender)
+    except GatewayError:  # a short code or alphanumeric From: recorded and forwarded, no keywords
+        person = None
+    match, decision, table = None, Decision(None), table_for(None)
+    if person is not None:
+        country = country_of(person.number)
+        table = table_for(country)
+        match = table.match(inbound.body)
+        states = connection.execute(_OPTED_OUT_SCOPES, {"account": sender.account_sid, "number": person.number,
+                                                        "channel": person.channel}).scalars().all()
+        last = connection.execute(_LAST_CONFIRMED, {"account": sender.account_sid, "number": person.number,
+                                                    "kind": match.kind.value}).scalar() if match else None
+        decision = decide(match, scope=scope_of(service.sid if service else None, sender.sid), channel=person.channel,
+                          account_scope=policy.scope_for(country) == "account", linked=policy.channels_linked(country),
+                          opted_out_scopes=frozenset(states), last_confirmed=last, now=now, window=window)
 
     message_sid = new_sid("SM")
-    session.add(InboundReceipt(provider=provider, provider_sid=inbound.provider_sid, message_sid=message_sid,
-                               date_created=now))
-    session.connection().execute(insert(Message.__table__), {  # type: ignore[attr-defined]
+    connection.execute(_INSERT_RECEIPT, {"provider": provider, "provider_sid": inbound.provider_sid,
+                                         "message_sid": message_sid, "date_created": now})
+    connection.execute(insert(Message.__table__), {  # type: ignore[attr-defined]
         "sid": message_sid, "account_sid": sender.account_sid, "service_sid": service.sid if service else None,
-        "sender_sid": sender.sid, "direction": "inbound", "sender": person.address, "to": sender.address,
+        "sender_sid": sender.sid, "direction": "inbound", "sender": person.address if person else inbound.sender,
+        "to": sender.address,
         "body": inbound.body, "media": "\n".join(inbound.media_urls), "status": Status.RECEIVED.value,
         "priority": 0, "num_segments": 1, "encoding": "GSM-7", "error_code": None, "error_message": None,
         "status_callback": None, "opt_out_type": decision.opt_out_type.value if decision.opt_out_type else None,
@@ -124,13 +146,15 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
     result = Received(message_sid, duplicate=False,
                       opt_out_type=decision.opt_out_type.value if decision.opt_out_type else None)
     for change in decision.changes:
+        assert person is not None
         result.canceled += record_consent(session, Consent(
             sender.account_sid, change.scope, person.number, change.channel, change.opted_out, "keyword",
             keyword=match.keyword if match else None, language=match.language if match else None,
             inbound_message_sid=message_sid, policy_revision=policy.revision), now=now, backlog=context.backlog)
-    if decision.confirm and match is not None:
+    if decision.confirm and match is not None and person is not None:
         result.reply_sid = _confirm(session, match, table, catalogs, sender, service, person.address, context, now)
-    _forward(session, sender, service, inbound, message_sid, decision, person.number, now)
+    _forward(session, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
+             now)
     return result
 
 
@@ -150,10 +174,13 @@ def _confirm(session: Session, match: Match, table: CountryTable, catalogs: Cata
     except GatewayError as exc:  # the consent change stands; the reply could not be queued
         log.error("confirmation to %s not queued: %s (%s)", sender.address, exc.message, exc.code)
         return None
-    key = (sender.account_sid, to.removeprefix(WHATSAPP), match.kind.value)
-    mark = session.get(Confirmation, key) or Confirmation(account_sid=key[0], number=key[1], kind=key[2], at=now)
-    mark.at = now
-    session.add(mark)
+    key = {"account": sender.account_sid, "number": to.removeprefix(WHATSAPP), "kind": match.kind.value}
+    connection = session.connection()
+    if connection.execute(_LAST_CONFIRMED, key).first() is None:
+        connection.execute(_INSERT_CONFIRMATION, {"account_sid": key["account"], "number": key["number"],
+                                                  "kind": key["kind"], "at": now})
+    else:
+        connection.execute(_TOUCH_CONFIRMATION, {**key, "b_at": now})
     return reply.sid
 
 

@@ -45,6 +45,12 @@ _UPDATE_STATE = update(OptOut.__table__).where(  # type: ignore[attr-defined]
     OptOut.number == bindparam("b_number"), OptOut.channel == bindparam("b_channel"),
 ).values(opted_out=bindparam("b_opted_out"), date_updated=bindparam("now"))
 _EVENT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
+_PENDING_ANYWHERE = select(Message.sid).where(  # ix_message_recipient
+    Message.account_sid == bindparam("account"), Message.to == bindparam("address"),
+    Message.status.in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)))  # type: ignore[attr-defined]
+_PENDING_IN_SCOPE = _PENDING_ANYWHERE.where(or_(
+    Message.service_sid == bindparam("scope"),
+    Message.service_sid.is_(None) & (Message.sender_sid == bindparam("scope"))))  # type: ignore[union-attr]
 
 
 def scope_of(service_sid: str | None, sender_sid: str) -> str:
@@ -105,14 +111,11 @@ def record_consent(session: Session, consent: Consent, *, now: datetime, backlog
 def cancel_pending(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str]:
     """Cancel what still waits to go to the number in the consent's scope, with 21610."""
     address = WHATSAPP + consent.number if consent.channel == "whatsapp" else consent.number
-    query = select(Message.sid).where(
-        Message.account_sid == consent.account_sid, Message.to == address,
-        Message.status.in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)))  # type: ignore[attr-defined]
-    if consent.scope != ACCOUNT_WIDE:
-        query = query.where(or_(Message.service_sid == consent.scope,
-                                (Message.service_sid.is_(None)) & (Message.sender_sid == consent.scope)))  # type: ignore[union-attr]
+    query = _PENDING_ANYWHERE if consent.scope == ACCOUNT_WIDE else _PENDING_IN_SCOPE
     canceled = []
-    for sid in session.connection().execute(query).scalars():
+    rows = session.connection().execute(query, {"account": consent.account_sid, "address": address,
+                                                "scope": consent.scope}).scalars().all()
+    for sid in rows:
         if set_status(session, sid, Status.CANCELED, now=now, source="opt-out", backlog=backlog,
                       error_code=OPT_OUT_CODE, error_message="The recipient opted out."):
             canceled.append(sid)

@@ -41,6 +41,16 @@ class Directory:
             pool = self._pools[service_sid] = {m.sid: m for m in members}
         return pool
 
+    def receiving(self, session: Session, address: str) -> Sender | None:
+        """The sender a person's message was addressed to (inbound: the account is not known yet)."""
+        key = ("*", address)
+        if key not in self._senders:
+            found = session.execute(select(Sender).where(Sender.address == address)).scalars().first()
+            if found is not None:
+                session.expunge(found)
+            self._senders[key] = found
+        return self._senders[key]
+
     def sender(self, session: Session, account_sid: str, address: str) -> Sender | None:
         key = (account_sid, address)
         if key not in self._senders:

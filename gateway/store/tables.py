@@ -151,6 +151,7 @@ class Message(SQLModel, table=True):
         Index("ix_message_queue", "sender_sid", "status", "priority", "seq"),
         Index("ix_message_account_created", "account_sid", "date_created"),
         Index("ix_message_expiry", "status", "expires_at"),
+        Index("ix_message_recipient", "account_sid", "to", "status"),  # what an opt-out cancels
     )
 
     seq: int | None = Field(default=None, primary_key=True)  # arrival order, for queues and paging

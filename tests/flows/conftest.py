@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from twilio.http.http_client import TwilioHttpClient
@@ -30,6 +31,7 @@ class Stack:
     app: AppServer
     account_sid: str
     auth_token: str
+    app_state: Any = None  # the gateway's app.state, for tests that tune a worker
 
     def client(self, token: str | None = None) -> Client:
         """The official twilio SDK pointed at the gateway (its only change: base URLs)."""
@@ -57,5 +59,6 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         engine = make_engine(url)
         account = Accounts(engine).create("tests")
         engine.dispose()
-        with serve(create_app(settings), port=port) as gateway_url:
-            yield Stack(gateway_url, settings, simulator.state.sim, app, account.sid, account.auth_token)
+        gateway = create_app(settings)
+        with serve(gateway, port=port) as gateway_url:
+            yield Stack(gateway_url, settings, simulator.state.sim, app, account.sid, account.auth_token, gateway.state)

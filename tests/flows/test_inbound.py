@@ -8,6 +8,7 @@ import json
 import threading
 import time
 import uuid
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -264,3 +265,18 @@ def test_gateway_sim_inbound_posts_a_signed_message_the_gateway_accepts(tmp_path
         replies = wait(lambda: httpx.get(f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json",
                                          params={"To": US_MOBILE}, auth=(account.sid, account.auth_token)).json()["messages"])
         assert replies[0]["direction"] == "outbound-reply"
+
+
+def test_a_forward_that_exhausts_its_retries_is_a_dead_letter_listed_and_replayable(stack, service):
+    """With the retry window shortened, a forward to a failing app dies; staff replay it once the app is back."""
+    forwarder = stack.app_state.forwarder
+    forwarder.max_age = timedelta(seconds=0)
+    stack.app.status = 503
+    inbound(stack, US_MOBILE, "Hello?")
+    auth = (stack.account_sid, stack.auth_token)
+    dead = wait(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"])
+    assert dead[0]["params"]["Body"] == "Hello?" and dead[0]["last_error"] == "HTTP 503"
+    stack.app.status = 200
+    assert httpx.post(f"{stack.url}/v1/DeadLetters/{dead[0]['id']}/Replay", auth=auth).json() == {"replayed": 1}
+    assert stack.app.wait_for(lambda r: r.path == "/inbound" and r.field("Body") == "Hello?" and True)
+    wait(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"] == [] or None)

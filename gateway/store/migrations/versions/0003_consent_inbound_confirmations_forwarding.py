@@ -67,7 +67,14 @@ def upgrade() -> None:
 
 
 
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.create_index('ix_message_recipient', ['account_sid', 'to', 'status'], unique=False)
+
+
 def downgrade() -> None:
+    with op.batch_alter_table('message', schema=None) as batch_op:
+        batch_op.drop_index('ix_message_recipient')
+
 
     with op.batch_alter_table('service', schema=None) as batch_op:
         batch_op.drop_column('webhook_secret')

@@ -1,0 +1,47 @@
+"""`/v1/DeadLetters`: app deliveries that gave up after their retries, and their replay."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.api.common import authenticate, page_size, read_form
+from gateway.errors import NotFound
+from gateway.forwarding.dead_letters import dead_letter_json, list_dead, replay
+
+
+async def listing(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    form = await read_form(request)
+    size = page_size(form)
+    after = form.get("After")
+    with Session(request.app.state.engine) as session:
+        rows = list_dead(session, account_sid, after=int(after) if after and after.isdigit() else None,
+                         limit=size + 1)
+    more, rows = len(rows) > size, rows[:size]
+    base = f"{str(request.base_url).rstrip('/')}/v1/DeadLetters"
+    next_url = f"{base}?PageSize={size}&After={rows[-1].id}" if more and rows else None
+    return JSONResponse({"dead_letters": [dead_letter_json(d) for d in rows],
+                         "meta": {"page_size": size, "url": base, "next_page_url": next_url, "key": "dead_letters"}})
+
+
+async def replay_one(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    raw = request.path_params["id"]
+    ids = [int(raw)] if raw.isdigit() else []
+    count = await request.app.state.writer.run(lambda session: replay(session, account_sid, ids))
+    if not count:
+        raise NotFound(f"No dead letter {raw} in this account.")
+    if request.app.state.forwarder is not None:
+        request.app.state.forwarder.notify()
+    return JSONResponse({"replayed": count})
+
+
+async def replay_all(request: Request) -> JSONResponse:
+    account_sid = authenticate(request)
+    await read_form(request)
+    count = await request.app.state.writer.run(lambda session: replay(session, account_sid, None))
+    if request.app.state.forwarder is not None:
+        request.app.state.forwarder.notify()
+    return JSONResponse({"replayed": count})

@@ -1,0 +1,43 @@
+"""Dead letters: deliveries that exhausted their retries, listed and replayed by staff."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from gateway.dates import iso8601
+from gateway.store.db import utcnow
+from gateway.store.tables import Delivery
+
+
+def dead_letter_json(delivery: Delivery) -> dict[str, Any]:
+    return {"id": delivery.id, "account_sid": delivery.account_sid, "kind": delivery.kind, "url": delivery.url,
+            "fallback_url": delivery.fallback_url, "format": delivery.format, "attempts": delivery.attempts,
+            "last_error": delivery.last_error, "params": dict(json.loads(delivery.params)),
+            "date_created": iso8601(delivery.date_created), "date_updated": iso8601(delivery.date_updated)}
+
+
+def list_dead(session: Session, account_sid: str | None, *, after: int | None = None,
+              limit: int = 50) -> list[Delivery]:
+    query = select(Delivery).where(Delivery.state == "dead")
+    if account_sid is not None:
+        query = query.where(Delivery.account_sid == account_sid)
+    if after is not None:
+        query = query.where(Delivery.id > after)  # type: ignore[operator]
+    return list(session.execute(query.order_by(Delivery.id).limit(limit)).scalars())  # type: ignore[arg-type]
+
+
+def replay(session: Session, account_sid: str | None, ids: list[int] | None) -> int:
+    """Put dead letters back in the outbox with a fresh retry window; returns how many."""
+    now = utcnow()
+    statement = update(Delivery).where(Delivery.state == "dead")  # type: ignore[arg-type]
+    if account_sid is not None:
+        statement = statement.where(Delivery.account_sid == account_sid)  # type: ignore[arg-type]
+    if ids is not None:
+        statement = statement.where(Delivery.id.in_(ids))  # type: ignore[union-attr]
+    result = session.execute(statement.values(state="pending", attempts=0, next_attempt_at=now, date_created=now,
+                                              date_updated=now, last_error=None))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
