@@ -157,9 +157,7 @@ class Dispatcher:
 
     async def _send(self, pacer: _Pacer, message: Row[Any]) -> None:
         try:
-            still_wanted = await self.writer.run(
-                lambda session: _transition(session, message.sid, Status.SENDING, self.backlog))
-            if not still_wanted:
+            if self.backlog.withdrawn.pop(message.sid, None) is not None:
                 return  # canceled (an opt-out) or expired while it waited in the batch
             assert pacer.sender is not None
             provider = PROVIDERS[message.provider or pacer.sender.provider]
@@ -207,6 +205,7 @@ class Dispatcher:
             await asyncio.sleep(1.0)
             if not recovered:
                 recovered = await self._recover()
+            self.backlog.prune()
             try:
                 await self.writer.run(lambda session: _expire(session, self.backlog))
             except Exception:
