@@ -46,7 +46,8 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], url: str, log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def process(args: list[str], env: dict[str, str], url: str,
+            log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT, stdout=output, stderr=output)
     try:
@@ -77,7 +78,8 @@ class Gateway:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.provider_url = provider_url
-        self.env = {"GATEWAY_DATABASE_URL": self.database, "GATEWAY_PORT": str(self.port), "GATEWAY_PUBLIC_URL": self.url,
+        self.env = {"GATEWAY_DATABASE_URL": self.database, "GATEWAY_PORT": str(self.port),
+                    "GATEWAY_PUBLIC_URL": self.url,
                     "GATEWAY_POLICIES_DIR": str(ROOT / "policies"), "GATEWAY_LOCALES_DIR": str(ROOT / "locales"),
                     "GATEWAY_DEFAULT_PROVIDER": "twilio", "GATEWAY_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
                     "GATEWAY_TWILIO_AUTH_TOKEN": "bench-token", "GATEWAY_SIMULATOR": "0",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import itertools
 import time
 from urllib.parse import urlencode
@@ -48,8 +49,8 @@ def send_body(service_sid: str, index: int) -> bytes:
 
 
 def auth_header(gateway: Gateway) -> dict[str, str]:
-    import base64
-    return {"Authorization": "Basic " + base64.b64encode(f"{gateway.account_sid}:{gateway.auth_token}".encode()).decode()}
+    credentials = f"{gateway.account_sid}:{gateway.auth_token}".encode()
+    return {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
 
 
 def measure_api(seconds: float) -> tuple[float, float]:
