@@ -8,6 +8,8 @@ recorded the provider's id), else by the provider's message id.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
 from sqlmodel import Session
 from starlette.requests import Request
@@ -20,10 +22,11 @@ from gateway.dispatch.outbox import find_by_provider_sid, set_status
 from gateway.errors import GatewayError, NotFound
 from gateway.policy.watcher import PolicyState
 from gateway.providers import PROVIDERS
-from gateway.providers.base import RawRequest, Status, StatusEvent, WebhookRejected, parse_form
+from gateway.providers.base import Provider, RawRequest, Status, StatusEvent, WebhookRejected, parse_form
 from gateway.store.db import utcnow
 
 log = logging.getLogger("gateway.webhooks")
+T = TypeVar("T")
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
@@ -38,8 +41,8 @@ async def raw_request(request: Request) -> RawRequest:
     return RawRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, parse_form(body))
 
 
-async def inbound(request: Request) -> Response:
-    """A person's message: verified, recorded with all its effects, then answered with empty TwiML."""
+async def _verified(request: Request, parse: Callable[[Provider, RawRequest], list[T]]) -> list[T] | Response:
+    """The webhook's items when the provider's signature holds; else the 403 to answer."""
     name = request.path_params["provider"]
     provider = PROVIDERS.get(name)
     if provider is None:
@@ -47,10 +50,18 @@ async def inbound(request: Request) -> Response:
     raw = await raw_request(request)
     try:
         provider.verify(raw, request.app.state.provider_secrets.get(name, ""))
-        messages = provider.parse_inbound(raw)
+        return parse(provider, raw)
     except WebhookRejected as exc:
-        log.warning("inbound webhook refused: %s", exc)
+        log.warning("%s webhook refused: %s", name, exc)
         return Response(str(exc), status_code=403, media_type="text/plain")
+
+
+async def inbound(request: Request) -> Response:
+    """A person's message: verified, recorded with all its effects, then answered with empty TwiML."""
+    messages = await _verified(request, lambda provider, raw: provider.parse_inbound(raw))
+    if isinstance(messages, Response):
+        return messages
+    name = request.path_params["provider"]
     state: PolicyState = request.app.state.policy
     core: Core = request.app.state.core
     matcher, catalogs = state.matcher, state.catalogs
@@ -76,20 +87,15 @@ async def inbound(request: Request) -> Response:
 
 
 async def status(request: Request) -> Response:
-    name = request.path_params["provider"]
-    provider = PROVIDERS.get(name)
-    if provider is None:
-        raise NotFound(f"No provider named {name!r}.")
-    raw = await raw_request(request)
-    try:
-        provider.verify(raw, request.app.state.provider_secrets.get(name, ""))
-        events = provider.parse_status(raw)
-    except WebhookRejected as exc:
-        return Response(str(exc), status_code=403, media_type="text/plain")
+    """A provider's delivery report: applied if it moves the message forward, logged either way."""
+    events = await _verified(request, lambda provider, raw: provider.parse_status(raw))
+    if isinstance(events, Response):
+        return events
     reference = request.query_params.get("ref")
     backlog: Backlog = request.app.state.core.backlog
     await request.app.state.writer.run(lambda session: _apply(session, events, reference, backlog))
-    request.app.state.forwarder.notify()
+    if request.app.state.forwarder is not None:
+        request.app.state.forwarder.notify()
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 

@@ -280,3 +280,17 @@ def test_a_forward_that_exhausts_its_retries_is_a_dead_letter_listed_and_replaya
     assert httpx.post(f"{stack.url}/v1/DeadLetters/{dead[0]['id']}/Replay", auth=auth).json() == {"replayed": 1}
     assert stack.app.wait_for(lambda r: r.path == "/inbound" and r.field("Body") == "Hello?" and True)
     wait(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"] == [] or None)
+
+
+def test_a_whatsapp_stop_silences_whatsapp_but_not_sms(stack, service):
+    """Channels are separate unless the policy links them: SMS still goes after a WhatsApp STOP."""
+    whatsapp = _register(stack, "whatsapp:" + US_SENDER, mps=20)
+    client = stack.client()
+    client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=whatsapp["sid"])
+    inbound(stack, "whatsapp:" + US_MOBILE, "STOP", to="whatsapp:" + US_SENDER)
+    [reply] = wait(lambda: confirmations(stack, "whatsapp:" + US_MOBILE))
+    assert reply.sender == "whatsapp:" + US_SENDER
+    with pytest.raises(TwilioRestException) as error:
+        client.messages.create(messaging_service_sid=service.sid, to="whatsapp:" + US_MOBILE, body="hi")
+    assert error.value.code == 21610
+    assert client.messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi").sid
