@@ -129,3 +129,16 @@ def test_reply_longer_than_one_segment_is_a_warning_naming_language_and_count(po
     result = load_policies(policies, Catalogs.load(locales))
     assert result.policy is not None
     assert "languages/es.toml:10: opt_in.reply: reply 'opt_in' in 'es' is 2 segments (UCS-2, 119 characters" in str(result.warnings[1])
+
+
+def test_bad_opt_out_scope_is_reported(policy_tree):
+    country = 'country = "US"\nlanguages = ["en"]\nopt_out_scope = "everything"\n'
+    assert "countries/US.toml:3: opt_out_scope: must be 'service' or 'account', not 'everything'" in messages(
+        load(policy_tree, {"countries/US.toml": country}))
+
+
+def test_country_settings_override_the_global_ones(policy_tree):
+    country = 'country = "US"\nlanguages = ["en"]\nalpha_sender = false\nopt_out_scope = "account"\nlink_channels = true\n'
+    policy = load(policy_tree, {"countries/US.toml": country}).policy
+    assert (policy.alpha_allowed("US"), policy.scope_for("US"), policy.channels_linked("US")) == (False, "account", True)
+    assert (policy.alpha_allowed("GB"), policy.scope_for("GB"), policy.channels_linked("GB")) == (True, "service", False)
