@@ -22,7 +22,7 @@ from gateway.locales import Catalogs
 from gateway.policy.evaluate import country_of
 from gateway.store.db import make_engine
 from gateway.store.tables import ConsentEvent, Message
-from tests.conftest import DE_MOBILE, ES_MOBILE, FR_MOBILE, JP_MOBILE, ROOT, US_MOBILE
+from tests.conftest import DE_MOBILE, ES_MOBILE, FR_MOBILE, GB_MOBILE, JP_MOBILE, ROOT, US_MOBILE
 from tests.flows.conftest import PROVIDER_TOKEN
 from tests.flows.test_outbound import US_SENDER, _register, wait
 
@@ -294,3 +294,18 @@ def test_a_whatsapp_stop_silences_whatsapp_but_not_sms(stack, service):
         client.messages.create(messaging_service_sid=service.sid, to="whatsapp:" + US_MOBILE, body="hi")
     assert error.value.code == 21610
     assert client.messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi").sid
+
+
+def test_a_confirmation_goes_before_bulk_traffic_waiting_on_the_same_sender(stack):
+    """At 1 MPS with four bulk messages queued, the HELP reply overtakes the ones still waiting."""
+    number = _register(stack, US_SENDER, mps=1)
+    client = stack.client()
+    service = client.messaging.v1.services.create(friendly_name="Acme Dental")
+    client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=number["sid"])
+    for i in range(4):
+        client.messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body=f"bulk {i}")
+    wait(lambda: stack.provider.received)
+    inbound(stack, US_MOBILE, "HELP")
+    wait(lambda: len(stack.provider.received) >= 5, timeout=15)
+    order = [r.to for r in stack.provider.received]
+    assert order.index(US_MOBILE) < 3, order
