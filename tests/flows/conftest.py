@@ -19,6 +19,7 @@ from gateway.store.db import make_engine, migrate
 from tests.conftest import ROOT
 from tests.flows.server import free_port, serve
 from tests.flows.standins import AppServer, app_server
+from tests.postgres import HOW_TO_ENABLE, binaries, new_database, postgres_server
 
 PROVIDER_TOKEN = "provider-secret-token"
 
@@ -32,6 +33,13 @@ class Stack:
     account_sid: str
     auth_token: str
     app_state: Any = None  # the gateway's app.state, for tests that tune a worker
+    _engine: Any = None
+
+    def engine(self) -> Any:
+        """An engine on the gateway's database, for tests that look inside; disposed with the stack."""
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url)
+        return self._engine
 
     def client(self, token: str | None = None) -> Client:
         """The official twilio SDK pointed at the gateway (its only change: base URLs)."""
@@ -44,12 +52,28 @@ class Stack:
         return client
 
 
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    if binaries() is None:
+        pytest.skip(HOW_TO_ENABLE)
+    with postgres_server() as base_url:
+        yield base_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Every flow runs on the embedded default and on the scale-out store."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    return new_database(request.getfixturevalue("postgres"))
+
+
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def stack(database_url: str) -> Iterator[Stack]:
     simulator = create_simulator(SimulatorConfig(auth_token=PROVIDER_TOKEN, delay=0.05,
                                                  failures={"+447400999": 30003, "+336991": 21614}))
     with serve(simulator) as provider_url, app_server() as app:
-        url = f"sqlite:///{tmp_path / 'gateway.db'}"
+        url = database_url
         migrate(url)
         port = free_port()
         settings = Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
@@ -61,4 +85,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         engine.dispose()
         gateway = create_app(settings)
         with serve(gateway, port=port) as gateway_url:
-            yield Stack(gateway_url, settings, simulator.state.sim, app, account.sid, account.auth_token, gateway.state)
+            stack = Stack(gateway_url, settings, simulator.state.sim, app, account.sid, account.auth_token, gateway.state)
+            yield stack
+            if stack._engine is not None:
+                stack._engine.dispose()

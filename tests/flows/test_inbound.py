@@ -118,7 +118,7 @@ def test_help_is_answered_and_changes_nothing(stack, service):
     inbound(stack, US_MOBILE, "HELP")
     [reply] = wait(lambda: confirmations(stack, US_MOBILE))
     assert "Msg & data rates may apply" in reply.body
-    engine = make_engine(stack.settings.database_url)
+    engine = stack.engine()
     with Session(engine) as session:
         assert session.exec(select(ConsentEvent)).all() == []
     assert stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi").sid
@@ -142,7 +142,7 @@ def test_repeated_stop_within_the_window_is_confirmed_once(stack, service):
 def test_a_forged_signature_is_refused_and_stores_nothing(stack, service):
     response = inbound(stack, US_MOBILE, "STOP", token="not-the-token")
     assert response.status_code == 403
-    engine = make_engine(stack.settings.database_url)
+    engine = stack.engine()
     with Session(engine) as session:
         assert session.exec(select(Message)).all() == []
     time.sleep(0.3)
@@ -187,7 +187,7 @@ def test_the_audit_trail_records_each_decision_with_its_policy_revision(stack, s
     wait(lambda: forwards(stack, FR_MOBILE))
     inbound(stack, FR_MOBILE, "START")
     wait(lambda: len(forwards(stack, FR_MOBILE)) == 2)
-    engine = make_engine(stack.settings.database_url)
+    engine = stack.engine()
     with Session(engine) as session:
         events = session.exec(select(ConsentEvent).order_by(ConsentEvent.id)).all()
     assert [(e.opted_out, e.keyword, e.language, e.source, e.scope) for e in events] == [
@@ -222,7 +222,7 @@ def test_the_numbers_own_webhook_wins_when_the_service_says_so(stack, service):
     auth = (stack.account_sid, stack.auth_token)
     httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"UseInboundWebhookOnNumber": "true"},
                auth=auth).raise_for_status()
-    engine = make_engine(stack.settings.database_url)
+    engine = stack.engine()
     with Session(engine) as session:
         from gateway.store.tables import Sender
         sender = session.exec(select(Sender).where(Sender.address == US_SENDER)).one()
@@ -265,6 +265,7 @@ def test_gateway_sim_inbound_posts_a_signed_message_the_gateway_accepts(tmp_path
         replies = wait(lambda: httpx.get(f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json",
                                          params={"To": US_MOBILE}, auth=(account.sid, account.auth_token)).json()["messages"])
         assert replies[0]["direction"] == "outbound-reply"
+    engine.dispose()
 
 
 def test_a_forward_that_exhausts_its_retries_is_a_dead_letter_listed_and_replayable(stack, service):

@@ -10,7 +10,7 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
-from gateway.store.db import make_engine, unit_of_work, utcnow
+from gateway.store.db import unit_of_work, utcnow
 from gateway.store.tables import OptOut
 from tests.conftest import GB_MOBILE, JP_MOBILE, US_MOBILE
 
@@ -83,7 +83,7 @@ def test_invalid_to_is_21211(stack):
 
 def test_opted_out_recipient_is_21610(stack):
     service = make_service(stack, US_SENDER)
-    engine = make_engine(stack.settings.database_url)
+    engine = stack.engine()
     with unit_of_work(engine) as session:
         session.add(OptOut(account_sid=stack.account_sid, service_sid=service.sid, number=US_MOBILE, channel="sms",
                            opted_out=True, date_updated=utcnow()))
@@ -133,7 +133,7 @@ def test_another_accounts_service_is_not_visible(stack):
     other = httpx.post(f"{stack.url}/v1/Services", data={"FriendlyName": "x"}, auth=(stack.account_sid, stack.auth_token))
     assert other.status_code == 201
     from gateway.accounts import Accounts
-    engine = make_engine(stack.settings.database_url)
+    engine = stack.engine()
     intruder = Accounts(engine).create("intruder")
     response = httpx.get(f"{stack.url}/v1/Services/{service.sid}", auth=(intruder.sid, intruder.auth_token))
     assert response.status_code == 404 and response.json()["code"] == 20404
