@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx2
 from sqlalchemy.exc import SQLAlchemyError
@@ -148,10 +149,13 @@ async def _start_workers(app: Starlette, settings: Settings, client: httpx2.Asyn
         "twilio": Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url),
     }
     core: Core = app.state.core
+    reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
+    stack.callback(reads.shutdown, wait=True)  # runs after the workers stop, before the engine closes
     dispatcher = Dispatcher(app.state.engine, app.state.writer, core.backlog, credentials,
-                            lambda provider, sid: f"{base}/webhooks/{provider}/status?ref={sid}", client)
+                            lambda provider, sid: f"{base}/webhooks/{provider}/status?ref={sid}", client, reads)
     forwarder = Forwarder(app.state.engine, app.state.writer, app.state.accounts.token_of, client,
-                          secret_of=lambda account_sid, service_sid: _webhook_secret(app, account_sid, service_sid))
+                          secret_of=lambda account_sid, service_sid: _webhook_secret(app, account_sid, service_sid),
+                          reads=reads)
     core.dispatcher, core.forwarder, app.state.forwarder = dispatcher, forwarder, forwarder
     forwarder.start()
     stack.push_async_callback(forwarder.stop)

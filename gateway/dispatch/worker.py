@@ -19,9 +19,10 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx2
 from sqlalchemy import bindparam, func, or_, select, update
@@ -41,6 +42,7 @@ from gateway.store.writer import Writer
 log = logging.getLogger("gateway.dispatch")
 _M = Message.__table__  # type: ignore[attr-defined]
 
+T = TypeVar("T")
 BATCH = 100
 IN_FLIGHT_PER_SENDER = 16
 #: Requests to providers in flight at once, all senders together.  Measured: an async HTTP client
@@ -62,8 +64,10 @@ class _Pacer:
 
 class Dispatcher:
     def __init__(self, engine: Engine, writer: Writer, backlog: Backlog, credentials: Mapping[str, Credentials],
-                 callback_url: Callable[[str, str], str], client: httpx2.AsyncClient) -> None:
+                 callback_url: Callable[[str, str], str], client: httpx2.AsyncClient,
+                 reads: Executor | None = None) -> None:
         self.engine, self.writer, self.backlog = engine, writer, backlog
+        self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
         self.credentials, self.callback_url, self.client = credentials, callback_url, client
         self._pacers: dict[str, _Pacer] = {}
         self._sends: set[asyncio.Task[None]] = set()
@@ -96,6 +100,9 @@ class Dispatcher:
         if self._sends:
             await asyncio.wait(self._sends, timeout=10)
 
+    async def _read(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.reads, function, *args)
+
     def notify(self, sender_sid: str) -> None:
         """A sender got new work: make sure a pacer runs for it."""
         if self._stopping:
@@ -112,14 +119,14 @@ class Dispatcher:
         """Send what is due, in priority then arrival order; sleep until woken; end when idle."""
         pacer = self._pacers[sender_sid]
         if pacer.sender is None:
-            sender = await asyncio.to_thread(_load_sender, self.engine, sender_sid)
+            sender = await self._read(_load_sender, self.engine, sender_sid)
             if sender is None:
                 return
             pacer.sender, pacer.window = sender, SlidingWindow(sender.mps)
         loop = asyncio.get_running_loop()
         while True:
             pacer.wake.clear()
-            batch, next_due = await asyncio.to_thread(_due, self.engine, sender_sid, frozenset(pacer.in_flight))
+            batch, next_due = await self._read(_due, self.engine, sender_sid, frozenset(pacer.in_flight))
             for message in batch:
                 if pacer.wake.is_set() and message.priority > 0:
                     break  # new work arrived: re-read, replies may have jumped the queue

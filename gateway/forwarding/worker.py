@@ -16,6 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from concurrent.futures import Executor
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -42,8 +43,10 @@ RETRYABLE = frozenset({408, 425, 429})
 class Forwarder:
     def __init__(self, engine: Engine, writer: Writer, token_of: Callable[[str], str | None],
                  client: httpx2.AsyncClient, *, secret_of: Callable[[str, str], str | None] = lambda a, u: None,
-                 max_age: timedelta = timedelta(hours=24), max_backoff: float = 3600.0) -> None:
+                 max_age: timedelta = timedelta(hours=24), max_backoff: float = 3600.0,
+                 reads: Executor | None = None) -> None:
         self.engine, self.writer, self.token_of, self.client = engine, writer, token_of, client
+        self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
         self.secret_of = secret_of
         self.max_age, self.max_backoff = max_age, max_backoff
         self._wake = asyncio.Event()
@@ -69,7 +72,8 @@ class Forwarder:
         while True:
             self._wake.clear()
             try:
-                due = await asyncio.to_thread(_due, self.engine, frozenset(self._in_flight))
+                due = await asyncio.get_running_loop().run_in_executor(self.reads, _due, self.engine,
+                                                                       frozenset(self._in_flight))
             except Exception:
                 log.exception("reading the outbox failed")
                 due = []
