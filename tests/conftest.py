@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import phonenumbers
@@ -33,6 +33,27 @@ BR_MOBILE = example_mobile("BR")
 JP_MOBILE = example_mobile("JP")
 CH_MOBILE = example_mobile("CH")
 GB_MOBILE = example_mobile("GB")
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL server for the session (skips, saying how to enable it, without binaries)."""
+    from tests.postgres import HOW_TO_ENABLE, binaries, postgres_server
+
+    if binaries() is None:
+        pytest.skip(HOW_TO_ENABLE)
+    with postgres_server() as base_url:
+        yield base_url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Tests that take this run on the embedded default and on the scale-out store."""
+    from tests.postgres import new_database
+
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'gateway.db'}"
+    return new_database(request.getfixturevalue("postgres"))
 
 
 @pytest.fixture(scope="session")

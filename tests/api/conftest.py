@@ -1,9 +1,8 @@
-"""An app on a temporary SQLite file with the shipped policies, per test."""
+"""An app on a fresh database (SQLite and PostgreSQL) with the shipped policies, per test."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -15,8 +14,8 @@ from tests.conftest import ROOT
 
 
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
-    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+def settings(database_url: str) -> Settings:
+    url = database_url
     migrate(url)
     return Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales")
 

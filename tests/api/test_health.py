@@ -58,6 +58,8 @@ def test_migrations_record_the_serving_policy_revision(client, settings):
 
     from gateway.store.tables import PolicyRevision
     revision = client.get("/readyz").json()["policy"]["revision"]
-    with Session(create_engine(settings.database_url)) as session:
+    engine = create_engine(settings.database_url)
+    with Session(engine) as session:
         stored = session.get(PolicyRevision, revision)
+    engine.dispose()
     assert "global.toml" in json.loads(stored.files)

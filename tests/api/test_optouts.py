@@ -9,7 +9,6 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 from gateway.accounts import Accounts
-from gateway.api.optouts import ROUTES
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.store.tables import Account
@@ -20,10 +19,8 @@ US_SENDER = "+12015550124"
 
 @pytest.fixture
 def app(settings: Settings) -> Starlette:
-    """The gateway without workers (queued messages stay queued), with the opt-out routes added."""
-    app = create_app(settings.with_(workers=False, simulator=False))
-    app.router.routes.extend(ROUTES)
-    return app
+    """The gateway without workers (queued messages stay queued)."""
+    return create_app(settings.with_(workers=False, simulator=False))
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from gateway.store.db import make_engine, migrate
 from tests.conftest import ROOT
 from tests.flows.server import free_port, serve
 from tests.flows.standins import AppServer, app_server
-from tests.postgres import HOW_TO_ENABLE, binaries, new_database, postgres_server
 
 PROVIDER_TOKEN = "provider-secret-token"
 
@@ -50,22 +48,6 @@ class Stack:
         client.api.base_url = self.url
         client.messaging.base_url = self.url
         return client
-
-
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[str]:
-    if binaries() is None:
-        pytest.skip(HOW_TO_ENABLE)
-    with postgres_server() as base_url:
-        yield base_url
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """Every flow runs on the embedded default and on the scale-out store."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'gateway.db'}"
-    return new_database(request.getfixturevalue("postgres"))
 
 
 @pytest.fixture
