@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import phonenumbers
 import pytest
@@ -27,9 +26,8 @@ SERVICE = "MG" + "b" * 32
 HEADER = "phone_number,scope,channel,state,time,source\n"
 
 
-def make_database(path: Path) -> tuple[Settings, Engine]:
-    """A migrated SQLite file holding ACCOUNT and its service SERVICE."""
-    url = f"sqlite:///{path}"
+def make_database(url: str) -> tuple[Settings, Engine]:
+    """A migrated database holding ACCOUNT and its service SERVICE."""
     migrate(url)
     engine = make_engine(url)
     now = utcnow()
@@ -42,8 +40,9 @@ def make_database(path: Path) -> tuple[Settings, Engine]:
 
 
 @pytest.fixture
-def database(tmp_path: Path):  # type: ignore[no-untyped-def]
-    settings, engine = make_database(tmp_path / "gateway.db")
+def database(database_url: str):  # type: ignore[no-untyped-def]
+    """SQLite and PostgreSQL: the import's upsert is written per dialect."""
+    settings, engine = make_database(database_url)
     yield settings, engine
     engine.dispose()
 
@@ -80,7 +79,7 @@ def test_export_round_trips_through_import(database, tmp_path, capsys):
     consent(engine, GB_MOBILE, False, moment + timedelta(days=1))
     exported = tmp_path / "out.csv"
     assert run(settings, "export", str(exported), "--account", ACCOUNT) == 0
-    fresh_settings, fresh = make_database(tmp_path / "fresh.db")
+    fresh_settings, fresh = make_database(f"sqlite:///{tmp_path / 'fresh.db'}")
     assert run(fresh_settings, "import", str(exported), "--account", ACCOUNT) == 0
     again = "".join(csv_chunks(fresh, ACCOUNT))
     fresh.dispose()
