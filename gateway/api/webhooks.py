@@ -93,7 +93,8 @@ async def status(request: Request) -> Response:
         return events
     reference = request.query_params.get("ref")
     backlog: Backlog = request.app.state.core.backlog
-    await request.app.state.writer.run(lambda session: _apply(session, events, reference, backlog))
+    await request.app.state.writer.run(lambda session: _apply(session, events, reference, backlog),
+                                       clean_on_error=True)
     if request.app.state.forwarder is not None:
         request.app.state.forwarder.notify()
     return Response(EMPTY_TWIML, media_type="text/xml")

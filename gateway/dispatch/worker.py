@@ -187,13 +187,15 @@ class Dispatcher:
         except Rejected as rejected:
             code, text = rejected.code, rejected.message
             await self.writer.run(lambda session: _transition(session, message.sid, Status.FAILED, self.backlog,
-                                                              error_code=code, error_message=text))
+                                                              error_code=code, error_message=text),
+                                  clean_on_error=True)
         except Exception:  # a bug must not lose the message: it stays queued and is retried
             log.exception("send of %s failed unexpectedly", message.sid)
             await self._retry(message, Retryable("unexpected error"))
         else:
             await self.writer.run(lambda session: _transition(session, message.sid, Status.SENT, self.backlog,
-                                                              provider_sid=result.provider_sid))
+                                                              provider_sid=result.provider_sid),
+                                  clean_on_error=True)  # status writes raise no GatewayError: no savepoint
         finally:
             pacer.in_flight.discard(message.sid)
             pacer.window.finish(asyncio.get_running_loop().time(), message.num_segments)
