@@ -278,3 +278,17 @@ def test_bulk_request_over_1_mb_is_413(stack):
                           data={"ToBinding": [US_MOBILE] * 10, "Body": "x" * (1024 * 1024)},
                           auth=(stack.account_sid, stack.auth_token))
     assert response.status_code == 413 and response.json()["code"] == 21617
+
+
+def test_removing_a_sender_from_the_pool_deletes_its_sticky_mappings(stack):
+    """Twilio's rule: a mapping to a sender that left the pool is gone, and the next send routes afresh."""
+    service = make_service(stack, US_SENDER, sticky_sender=True)
+    auth = (stack.account_sid, stack.auth_token)
+    stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hi")
+    mapping = httpx.get(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).json()
+    assert httpx.delete(f"{stack.url}/v1/Services/{service.sid}/PhoneNumbers/{mapping['sender_sid']}",
+                        auth=auth).status_code == 204
+    assert httpx.get(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).status_code == 404
+    with pytest.raises(TwilioRestException) as error:
+        stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="again")
+    assert error.value.code == 21703  # the pool is empty now
