@@ -47,14 +47,17 @@ class Accounts:
 
     def authenticate(self, authorization: str | None) -> str:
         """The AccountSid of a valid `Authorization: Basic …` header, else 401/20003."""
-        failure = AuthenticationFailed("Authentication Error - invalid username or password.")
         if not authorization or not authorization[:6].lower() == "basic ":
-            raise failure
+            raise _refused()
         try:
             user, _, password = base64.b64decode(authorization[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
-            raise failure from None
+            raise _refused() from None
         token = self.token_of(user) if user.startswith("AC") else None
         if token is None or not hmac.compare_digest(token.encode(), password.encode()):
-            raise failure
+            raise _refused()
         return user
+
+
+def _refused() -> AuthenticationFailed:
+    return AuthenticationFailed("Authentication Error - invalid username or password.")

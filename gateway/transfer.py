@@ -40,9 +40,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
-from gateway.api.common import iso8601
 from gateway.compliance.gates import WHATSAPP
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, cancel_pending
+from gateway.dates import iso8601
 from gateway.dispatch.backlog import Backlog
 from gateway.providers.base import Status
 from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Sender, Service

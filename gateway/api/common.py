@@ -7,10 +7,9 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 from starlette.requests import Request
 
-from gateway.dates import iso8601, rfc2822  # noqa: F401  (re-exported for the API modules)
 from gateway.errors import BadRequest, NotFound, PayloadTooLarge
 
 T = TypeVar("T")
@@ -96,6 +95,28 @@ async def write_change(request: Request, job: Callable[[Session], T]) -> T:
 
     result: T = await request.app.state.writer.run(changing)
     return result
+
+
+def base_url(request: Request) -> str:
+    """The gateway's URL as the caller reached it: v1 resources answer with absolute URLs."""
+    return str(request.base_url).rstrip("/")
+
+
+def v1_page(key: str, items: list[dict[str, Any]], url: str) -> dict[str, Any]:
+    """Messaging v1 paging: `meta.next_page_url` absolute, null on the last page (all items fit one page here)."""
+    return {key: items, "meta": {"page": 0, "page_size": max(len(items), 1), "first_page_url": url,
+                                 "previous_page_url": None, "next_page_url": None, "url": url, "key": key}}
+
+
+M = TypeVar("M", bound=SQLModel)
+
+
+def owned(session: Session, model: type[M], account_sid: str, sid: str) -> M:
+    """The row `sid` of `model` when it belongs to the caller's account; 20404 otherwise."""
+    row = session.get(model, sid)
+    if row is None or getattr(row, "account_sid", None) != account_sid:
+        raise NotFound(f"The requested resource {sid} was not found")
+    return row
 
 
 def page_size(form: Form) -> int:

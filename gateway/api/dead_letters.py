@@ -6,7 +6,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.api.common import authenticate, page_size, read_form
+from gateway.api.common import authenticate, base_url, page_size, read_form
 from gateway.errors import NotFound
 from gateway.forwarding.dead_letters import dead_letter_json, list_dead, replay
 
@@ -20,7 +20,7 @@ async def listing(request: Request) -> JSONResponse:
         rows = list_dead(session, account_sid, after=int(after) if after and after.isdigit() else None,
                          limit=size + 1)
     more, rows = len(rows) > size, rows[:size]
-    base = f"{str(request.base_url).rstrip('/')}/v1/DeadLetters"
+    base = f"{base_url(request)}/v1/DeadLetters"
     next_url = f"{base}?PageSize={size}&After={rows[-1].id}" if more and rows else None
     return JSONResponse({"dead_letters": [dead_letter_json(d) for d in rows],
                          "meta": {"page_size": size, "url": base, "next_page_url": next_url, "key": "dead_letters"}})

@@ -19,9 +19,9 @@ from gateway.api.common import (
     page_size,
     query_string,
     read_form,
-    rfc2822,
 )
 from gateway.compliance.gates import check_content, check_sender_syntax, check_validity, parse_recipient
+from gateway.dates import rfc2822
 from gateway.dispatch.core import Core
 from gateway.dispatch.submit import SendRequest
 from gateway.errors import BadRequest, FromRequired, NotFound

@@ -14,8 +14,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.api.common import authenticate, iso8601, read_form
+from gateway.api.common import authenticate, read_form
 from gateway.compliance.gates import check_content
+from gateway.dates import iso8601
 from gateway.dispatch.core import Core
 from gateway.dispatch.submit import SendRequest
 from gateway.errors import BadRequest, GatewayError

@@ -15,8 +15,9 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import authenticate, read_form, rfc2822, write_change
-from gateway.errors import BadRequest, NotFound
+from gateway.api.common import authenticate, owned, read_form, write_change
+from gateway.dates import rfc2822
+from gateway.errors import BadRequest
 from gateway.forwarding.payload import API_VERSION
 from gateway.ids import new_sid
 from gateway.providers import PROVIDERS
@@ -78,17 +79,10 @@ def add_sender(session: Session, sender: Sender) -> None:
     session.add(sender)
 
 
-def owned(session: Session, account_sid: str, sid: str) -> Sender:
-    sender = session.get(Sender, sid)
-    if sender is None or sender.account_sid != account_sid:
-        raise NotFound(f"The requested resource {sid} was not found")
-    return sender
-
-
 async def fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     with Session(request.app.state.engine) as session:
-        return JSONResponse(number_json(owned(session, account_sid, request.path_params["sid"])))
+        return JSONResponse(number_json(owned(session, Sender, account_sid, request.path_params["sid"])))
 
 
 async def listing(request: Request) -> JSONResponse:
@@ -107,7 +101,7 @@ async def remove(request: Request) -> Response:
     account_sid = authenticate(request)
     sid = request.path_params["sid"]
     def job(session: Session) -> None:
-        sender = owned(session, account_sid, sid)
+        sender = owned(session, Sender, account_sid, sid)
         session.execute(delete(StickyMapping).where(StickyMapping.sender_sid == sid))  # type: ignore[arg-type]
         session.delete(sender)
 

@@ -17,9 +17,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from gateway.api.common import Form, authenticate, iso8601, page_number, page_size, query_string, read_form
+from gateway.api.common import Form, authenticate, base_url, page_number, page_size, query_string, read_form
 from gateway.compliance.gates import Address, parse_recipient
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, record_consent
+from gateway.dates import iso8601
 from gateway.errors import BadRequest, InvalidTo, NotFound
 from gateway.store.db import utcnow
 from gateway.store.tables import ConsentEvent, OptOut, Sender, Service
@@ -36,10 +37,6 @@ from gateway.transfer import (
 
 _S = OptOut.__table__  # type: ignore[attr-defined]
 _E = ConsentEvent.__table__  # type: ignore[attr-defined]
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def opt_out_json(row: Any, base: str) -> dict[str, Any]:
@@ -132,7 +129,7 @@ async def listing(request: Request) -> JSONResponse:
     with Session(request.app.state.engine) as session:
         rows = session.execute(query).all()
     more, rows = len(rows) > size, rows[:size]
-    base = _base(request)
+    base = base_url(request)
     url = f"{base}/v1/OptOuts"
     paging = [*filters, ("PageSize", size)]
     next_url = None
@@ -151,7 +148,7 @@ async def fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     address = _address(request.path_params["number"])
     with request.app.state.engine.connect() as connection:
-        record = number_record(connection, account_sid, address.number, _base(request))
+        record = number_record(connection, account_sid, address.number, base_url(request))
     if record is None:
         raise NotFound(f"The requested resource /v1/OptOuts/{address.number} was not found")
     return JSONResponse(record)
@@ -194,7 +191,7 @@ async def _change(request: Request, account_sid: str, form: Form, raw_number: st
     if request.app.state.forwarder is not None:
         request.app.state.forwarder.notify()  # the canceled messages' status callbacks
     with request.app.state.engine.connect() as connection:
-        record = number_record(connection, account_sid, address.number, _base(request))
+        record = number_record(connection, account_sid, address.number, base_url(request))
     return JSONResponse(record, status_code=status)
 
 

@@ -16,8 +16,9 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import authenticate, iso8601, read_form, write_change
-from gateway.api.services import _base, _owned_service, _page
+from gateway.api.common import authenticate, base_url, read_form, v1_page, write_change
+from gateway.api.services import owned_service
+from gateway.dates import iso8601
 from gateway.errors import BadRequest, NotFound
 from gateway.store.db import utcnow
 from gateway.store.tables import Sender, Service, StickyMapping
@@ -31,7 +32,7 @@ def _geo_json(service: Service) -> dict[str, Any]:
 async def geo_fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     with Session(request.app.state.engine) as session:
-        return JSONResponse(_geo_json(_owned_service(session, account_sid, request.path_params["sid"])))
+        return JSONResponse(_geo_json(owned_service(session, account_sid, request.path_params["sid"])))
 
 
 async def geo_update(request: Request) -> JSONResponse:
@@ -43,7 +44,7 @@ async def geo_update(request: Request) -> JSONResponse:
         raise BadRequest(f"Countries must be ISO 3166 alpha-2 codes; not {', '.join(bad)}.")
 
     def job(session: Session) -> Service:
-        service = _owned_service(session, account_sid, request.path_params["sid"])
+        service = owned_service(session, account_sid, request.path_params["sid"])
         service.allowed_countries = ",".join(codes) or None
         service.date_updated = utcnow()
         session.add(service)
@@ -63,14 +64,14 @@ async def sticky_list(request: Request) -> JSONResponse:
     service_sid = request.path_params["sid"]
     to = request.query_params.get("To")
     with Session(request.app.state.engine) as session:
-        _owned_service(session, account_sid, service_sid)
+        owned_service(session, account_sid, service_sid)
         query = select(StickyMapping, Sender).join(Sender, Sender.sid == StickyMapping.sender_sid).where(
             StickyMapping.service_sid == service_sid)
         if to:
             query = query.where(StickyMapping.recipient == to)
         rows = session.execute(query.order_by(StickyMapping.recipient).limit(1000)).all()
-    base = _base(request)
-    return JSONResponse(_page("sticky_senders", [_sticky_json(m, s) for m, s in rows],
+    base = base_url(request)
+    return JSONResponse(v1_page("sticky_senders", [_sticky_json(m, s) for m, s in rows],
                               f"{base}/v1/Services/{service_sid}/StickySenders"))
 
 
@@ -78,7 +79,7 @@ async def sticky_fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
     with Session(request.app.state.engine) as session:
-        _owned_service(session, account_sid, service_sid)
+        owned_service(session, account_sid, service_sid)
         mapping = session.get(StickyMapping, (service_sid, to))
         if mapping is None:
             raise NotFound(f"No sticky sender for {to} in {service_sid}.")
@@ -93,7 +94,7 @@ async def sticky_pin(request: Request) -> JSONResponse:
     wanted = form.get("Sender") or ""
 
     def job(session: Session) -> tuple[StickyMapping, Sender]:
-        _owned_service(session, account_sid, service_sid)
+        owned_service(session, account_sid, service_sid)
         sender = session.execute(select(Sender).where(Sender.service_sid == service_sid,
                                                       (Sender.sid == wanted) | (Sender.address == wanted))).scalar()
         if sender is None:
@@ -113,7 +114,7 @@ async def sticky_reset(request: Request) -> Response:
     service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
 
     def job(session: Session) -> None:
-        _owned_service(session, account_sid, service_sid)
+        owned_service(session, account_sid, service_sid)
         session.execute(delete(StickyMapping).where(StickyMapping.service_sid == service_sid,  # type: ignore[arg-type]
                                                     StickyMapping.recipient == to))
 

@@ -11,9 +11,9 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import Form, authenticate, iso8601, read_form, write_change
-from gateway.api.numbers import owned
-from gateway.compliance.gates import check_validity
+from gateway.api.common import Form, authenticate, base_url, owned, read_form, v1_page, write_change
+from gateway.compliance.gates import ALPHA_SENDER, SHORT_CODE, check_validity
+from gateway.dates import iso8601
 from gateway.errors import BadRequest, NotFound
 from gateway.ids import new_sid
 from gateway.routing import SenderKind
@@ -21,8 +21,6 @@ from gateway.senders import mps_for
 from gateway.store.db import utcnow
 from gateway.store.tables import Sender, Service, StickyMapping
 
-_ALPHA = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
-_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
 #: Form field → (column, parser).  Booleans and ints are checked; URLs are kept as given.
 _FIELDS: dict[str, tuple[str, str]] = {
     "FriendlyName": ("friendly_name", "text"), "InboundRequestUrl": ("inbound_request_url", "url"),
@@ -35,10 +33,6 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "Brand": ("brand", "url"), "HelpContact": ("help_contact", "url"), "InboundFormat": ("inbound_format", "format"),
     "WebhookSecret": ("webhook_secret", "url"),
 }
-
-
-def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
 
 
 def service_json(service: Service, base: str) -> dict[str, Any]:
@@ -76,12 +70,6 @@ def member_json(sender: Sender, base: str) -> dict[str, Any]:
     return body
 
 
-def _page(key: str, items: list[dict[str, Any]], url: str) -> dict[str, Any]:
-    """Messaging v1 paging: `meta.next_page_url` absolute, null on the last page (all items fit one page here)."""
-    return {key: items, "meta": {"page": 0, "page_size": max(len(items), 1), "first_page_url": url,
-                                 "previous_page_url": None, "next_page_url": None, "url": url, "key": key}}
-
-
 def _apply(service: Service, form: Form) -> None:
     for name, (column, kind) in _FIELDS.items():
         if name not in form:
@@ -105,11 +93,8 @@ def _apply(service: Service, form: Form) -> None:
         setattr(service, column, value)
 
 
-def _owned_service(session: Session, account_sid: str, sid: str) -> Service:
-    service = session.get(Service, sid)
-    if service is None or service.account_sid != account_sid:
-        raise NotFound(f"The requested resource /Services/{sid} was not found")
-    return service
+def owned_service(session: Session, account_sid: str, sid: str) -> Service:
+    return owned(session, Service, account_sid, sid)
 
 
 async def create(request: Request) -> JSONResponse:
@@ -122,7 +107,7 @@ async def create(request: Request) -> JSONResponse:
                       date_updated=now)
     _apply(service, form)
     await write_change(request, lambda session: session.add(service))
-    return JSONResponse(service_json(service, _base(request)), status_code=201)
+    return JSONResponse(service_json(service, base_url(request)), status_code=201)
 
 
 async def listing(request: Request) -> JSONResponse:
@@ -130,15 +115,15 @@ async def listing(request: Request) -> JSONResponse:
     with Session(request.app.state.engine) as session:
         services = session.execute(select(Service).where(Service.account_sid == account_sid)
                                    .order_by(Service.date_created)).scalars().all()
-    base = _base(request)
-    return JSONResponse(_page("services", [service_json(s, base) for s in services], f"{base}/v1/Services"))
+    base = base_url(request)
+    return JSONResponse(v1_page("services", [service_json(s, base) for s in services], f"{base}/v1/Services"))
 
 
 async def fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     with Session(request.app.state.engine) as session:
-        service = _owned_service(session, account_sid, request.path_params["sid"])
-    return JSONResponse(service_json(service, _base(request)))
+        service = owned_service(session, account_sid, request.path_params["sid"])
+    return JSONResponse(service_json(service, base_url(request)))
 
 
 async def update_service(request: Request) -> JSONResponse:
@@ -146,13 +131,13 @@ async def update_service(request: Request) -> JSONResponse:
     form = await read_form(request)
 
     def job(session: Session) -> Service:
-        service = _owned_service(session, account_sid, request.path_params["sid"])
+        service = owned_service(session, account_sid, request.path_params["sid"])
         _apply(service, form)
         service.date_updated = utcnow()
         session.add(service)
         return service
 
-    return JSONResponse(service_json(await write_change(request, job), _base(request)))
+    return JSONResponse(service_json(await write_change(request, job), base_url(request)))
 
 
 async def remove(request: Request) -> Response:
@@ -160,7 +145,7 @@ async def remove(request: Request) -> Response:
     sid = request.path_params["sid"]
 
     def job(session: Session) -> None:
-        service = _owned_service(session, account_sid, sid)
+        service = owned_service(session, account_sid, sid)
         session.execute(delete(StickyMapping).where(StickyMapping.service_sid == sid))  # type: ignore[arg-type]
         session.execute(update(Sender).where(Sender.service_sid == sid).values(service_sid=None))  # type: ignore[arg-type]
         session.delete(service)
@@ -186,9 +171,9 @@ async def add_member(request: Request) -> JSONResponse:
     now = utcnow()
 
     def job(session: Session) -> Sender:
-        _owned_service(session, account_sid, service_sid)
+        owned_service(session, account_sid, service_sid)
         if pool == "PhoneNumbers":
-            sender = owned(session, account_sid, form.get("PhoneNumberSid") or "")
+            sender = owned(session, Sender, account_sid, form.get("PhoneNumberSid") or "")
             if sender.service_sid not in (None, service_sid):
                 raise BadRequest(f"{sender.address} is already in Messaging Service {sender.service_sid}.",
                                  code=21710)
@@ -200,12 +185,12 @@ async def add_member(request: Request) -> JSONResponse:
         session.add(sender)
         return sender
 
-    return JSONResponse(member_json(await write_change(request, job), _base(request)), status_code=201)
+    return JSONResponse(member_json(await write_change(request, job), base_url(request)), status_code=201)
 
 
 def _short_code(account_sid: str, form: Form, now: Any) -> Sender:
     code, country = form.get("ShortCode") or "", (form.get("CountryCode") or "").upper()
-    if not _SHORT_CODE.match(code):
+    if not SHORT_CODE.match(code):
         raise BadRequest(f"ShortCode must be 3 to 8 digits, not {code!r}.")
     if not re.fullmatch(r"[A-Z]{2}", country):
         raise BadRequest("CountryCode (ISO 3166 alpha-2, e.g. US) is required for a short code.")
@@ -216,7 +201,7 @@ def _short_code(account_sid: str, form: Form, now: Any) -> Sender:
 
 def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now: Any) -> Sender:
     alpha = form.get("AlphaSender") or ""
-    if not _ALPHA.match(alpha):
+    if not ALPHA_SENDER.match(alpha):
         raise BadRequest(f"AlphaSender must be 1-11 letters, digits, spaces or -+_& with at least one letter, "
                          f"not {alpha!r}.")
     existing = session.execute(select(Sender.sid).where(Sender.service_sid == service_sid,
@@ -238,17 +223,17 @@ def _members(session: Session, service_sid: str, pool: str) -> list[Sender]:
 
 async def list_members(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    pool, service_sid, base = _pool_name(request), request.path_params["sid"], _base(request)
+    pool, service_sid, base = _pool_name(request), request.path_params["sid"], base_url(request)
     with Session(request.app.state.engine) as session:
-        _owned_service(session, account_sid, service_sid)
+        owned_service(session, account_sid, service_sid)
         members = _members(session, service_sid, pool)
-    return JSONResponse(_page(_POOLS[pool][0], [member_json(m, base) for m in members],
+    return JSONResponse(v1_page(_POOLS[pool][0], [member_json(m, base) for m in members],
                               f"{base}/v1/Services/{service_sid}/{pool}"))
 
 
 def _member(session: Session, request: Request, account_sid: str) -> Sender:
     pool, service_sid = _pool_name(request), request.path_params["sid"]
-    _owned_service(session, account_sid, service_sid)
+    owned_service(session, account_sid, service_sid)
     sender = session.get(Sender, request.path_params["member"])
     if sender is None or sender.service_sid != service_sid or sender.kind not in _POOLS[pool][1]:
         raise NotFound(f"The requested resource {request.path_params['member']} was not found")
@@ -258,7 +243,7 @@ def _member(session: Session, request: Request, account_sid: str) -> Sender:
 async def fetch_member(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     with Session(request.app.state.engine) as session:
-        return JSONResponse(member_json(_member(session, request, account_sid), _base(request)))
+        return JSONResponse(member_json(_member(session, request, account_sid), base_url(request)))
 
 
 async def remove_member(request: Request) -> Response:

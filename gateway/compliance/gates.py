@@ -28,8 +28,9 @@ MAX_BODY = 1600
 MAX_MEDIA = 10
 MAX_VALIDITY = 36000
 WHATSAPP = "whatsapp:"
-_ALPHA = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
-_SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
+#: Twilio's alphanumeric sender rule (1-11 of A-Z a-z 0-9 space - + _ &, not digits only) and short codes.
+ALPHA_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
+SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def check_sender_syntax(sender: str) -> str:
                               "sender ID.")
         number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         return WHATSAPP + number if sender.startswith(WHATSAPP) else number
-    if sender.startswith(WHATSAPP) or not (_SHORT_CODE.match(raw) or _ALPHA.match(raw)):
+    if sender.startswith(WHATSAPP) or not (SHORT_CODE.match(raw) or ALPHA_SENDER.match(raw)):
         raise InvalidFrom(f"The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric "
                           "sender ID.")
     return raw

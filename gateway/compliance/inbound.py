@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from gateway.compliance.gates import WHATSAPP, Address, parse_recipient
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, record_consent, scope_of
+from gateway.dispatch.outbox import insert_message
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
 from gateway.errors import GatewayError, NotFound
 from gateway.forwarding.outbox import enqueue
@@ -28,7 +29,7 @@ from gateway.policy.evaluate import country_of
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Kind, Policy
 from gateway.providers.base import InboundMessage, Status
-from gateway.store.tables import Confirmation, InboundReceipt, Message, OptOut, Sender, Service
+from gateway.store.tables import Confirmation, InboundReceipt, OptOut, Sender, Service
 
 log = logging.getLogger("gateway.inbound")
 
@@ -118,7 +119,8 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
             inbound.sender if inbound.sender.startswith(("+", WHATSAPP)) else "+" + inbound.sender)
     except GatewayError:  # a short code or alphanumeric From: recorded and forwarded, no keywords
         person = None
-    match, decision, table = None, Decision(None), table_for(None)
+    match: Match | None = None
+    decision, table = Decision(None), None
     if person is not None:
         country = country_of(person.number)
         table = table_for(country)
@@ -134,15 +136,12 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
     message_sid = new_sid("SM")
     connection.execute(_INSERT_RECEIPT, {"provider": provider, "provider_sid": inbound.provider_sid,
                                          "message_sid": message_sid, "date_created": now})
-    connection.execute(insert(Message.__table__), {  # type: ignore[attr-defined]
-        "sid": message_sid, "account_sid": sender.account_sid, "service_sid": service.sid if service else None,
-        "sender_sid": sender.sid, "direction": "inbound", "sender": person.address if person else inbound.sender,
-        "to": sender.address,
-        "body": inbound.body, "media": "\n".join(inbound.media_urls), "status": Status.RECEIVED.value,
-        "priority": 0, "num_segments": 1, "encoding": "GSM-7", "error_code": None, "error_message": None,
-        "status_callback": None, "opt_out_type": decision.opt_out_type.value if decision.opt_out_type else None,
-        "provider": provider, "provider_sid": inbound.provider_sid, "attempts": 0, "next_attempt_at": None,
-        "expires_at": now, "date_created": now, "date_updated": now, "date_sent": None})
+    insert_message(session, sid=message_sid, account_sid=sender.account_sid,
+                   service_sid=service.sid if service else None, sender_sid=sender.sid, direction="inbound",
+                   sender=person.address if person else inbound.sender, to=sender.address, body=inbound.body,
+                   media="\n".join(inbound.media_urls), status=Status.RECEIVED.value, priority=0,
+                   opt_out_type=decision.opt_out_type.value if decision.opt_out_type else None, provider=provider,
+                   provider_sid=inbound.provider_sid, expires_at=now, date_created=now)
     result = Received(message_sid, duplicate=False,
                       opt_out_type=decision.opt_out_type.value if decision.opt_out_type else None)
     for change in decision.changes:
@@ -151,7 +150,7 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
             sender.account_sid, change.scope, person.number, change.channel, change.opted_out, "keyword",
             keyword=match.keyword if match else None, language=match.language if match else None,
             inbound_message_sid=message_sid, policy_revision=policy.revision), now=now, backlog=context.backlog)
-    if decision.confirm and match is not None and person is not None:
+    if decision.confirm and match is not None and person is not None and table is not None:
         result.reply_sid = _confirm(session, match, table, catalogs, sender, service, person.address, context, now)
     _forward(session, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
              now)

@@ -32,6 +32,35 @@ _UPDATE = update(_M).where(_M.c.sid == bindparam("ref"))
 _EVENT = insert(MessageEvent.__table__)  # type: ignore[attr-defined]
 
 
+INSERT_MESSAGE = insert(_M)
+#: Every column a new message row may leave to its kind's default.
+_MESSAGE_DEFAULTS: dict[str, Any] = {
+    "service_sid": None, "sender_sid": None, "direction": "outbound-api", "sender": None, "body": "", "media": "",
+    "priority": 1, "num_segments": 1, "encoding": "GSM-7", "error_code": None, "error_message": None,
+    "status_callback": None, "opt_out_type": None, "provider": None, "provider_sid": None, "attempts": 0,
+    "next_attempt_at": None, "date_sent": None,
+}
+
+
+def insert_message(session: Session, **fields: Any) -> dict[str, Any]:
+    """Write one message row (outbound or inbound) with a prebuilt statement; returns the row written."""
+    row = _MESSAGE_DEFAULTS | fields
+    row.setdefault("date_updated", row["date_created"])
+    session.connection().execute(INSERT_MESSAGE, row)
+    return row
+
+
+_UPDATES: dict[frozenset[str], Any] = {}
+
+
+def _update_of(columns: frozenset[str]) -> Any:
+    """The UPDATE for this set of columns, built once (a handful of sets occur)."""
+    statement = _UPDATES.get(columns)
+    if statement is None:
+        statement = _UPDATES[columns] = _UPDATE.values(**{c: bindparam(c) for c in columns})
+    return statement
+
+
 def find_by_provider_sid(session: Session, provider_sid: str) -> str | None:
     found = session.connection().execute(_BY_PROVIDER_SID, {"provider_sid": provider_sid}).scalar()
     return str(found) if found is not None else None
@@ -65,7 +94,7 @@ def set_status(session: Session, sid: str, status: Status, *, now: datetime, sou
             if status is not Status.SENT:
                 backlog.withdraw(sid)
     if values:
-        connection.execute(_UPDATE.values(**{k: bindparam(k) for k in values}), {"ref": sid, **values})
+        connection.execute(_update_of(frozenset(values)), {"ref": sid, **values})
     if applied and row.status_callback:
         params = status_callback_params(message_sid=sid, account_sid=row.account_sid, service_sid=row.service_sid,
                                         sender=row.sender, to=row.to, status=status,

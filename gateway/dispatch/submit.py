@@ -21,6 +21,7 @@ from gateway.compliance.gates import Address, check_region, parse_recipient
 from gateway.compliance.optouts import ensure_subscribed, scope_of
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
+from gateway.dispatch.outbox import insert_message
 from gateway.encoding import segment
 from gateway.errors import FromNotOwned, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
@@ -30,7 +31,6 @@ from gateway.store.tables import Message, Sender, Service, StickyMapping
 DEFAULT_VALIDITY = 36000
 
 # Statements built once: on the hot path, building a statement costs more than running it.
-_INSERT_MESSAGE = insert(Message.__table__)  # type: ignore[attr-defined]
 _INSERT_STICKY = insert(StickyMapping.__table__)  # type: ignore[attr-defined]
 _STICKY = select(StickyMapping.sender_sid, StickyMapping.pinned).where(
     StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("recipient"))
@@ -90,15 +90,13 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
     # Writes from here on.
     if remember and service is not None:
         _remember(session, service.sid, recipient.address, sender.sid, previous, context, now)
-    row = dict(
-        sid=new_sid("SM"), account_sid=request.account_sid, service_sid=service.sid if service else None,
+    row = insert_message(
+        session, sid=new_sid("SM"), account_sid=request.account_sid, service_sid=service.sid if service else None,
         sender_sid=sender.sid, direction=request.direction, sender=sender.address, to=recipient.address,
         body=counted.text, media="\n".join(request.media_urls), status=Status.QUEUED.value,
-        priority=request.priority, num_segments=counted.segments, encoding=counted.encoding, error_code=None,
-        error_message=None, status_callback=request.status_callback or (service.status_callback if service else None),
-        provider=sender.provider, provider_sid=None, attempts=0, next_attempt_at=None,
-        expires_at=now + timedelta(seconds=validity), date_created=now, date_updated=now, date_sent=None)
-    session.connection().execute(_INSERT_MESSAGE, row)
+        priority=request.priority, num_segments=counted.segments, encoding=counted.encoding,
+        status_callback=request.status_callback or (service.status_callback if service else None),
+        provider=sender.provider, expires_at=now + timedelta(seconds=validity), date_created=now)
     message = Message.model_construct(**row)  # no validation: every value was just checked
     context.backlog.add(sender.sid, counted.segments)
     context.touched.add(sender.sid)

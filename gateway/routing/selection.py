@@ -35,18 +35,6 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 
-__all__ = [
-    "Candidate",
-    "NoSenderAvailable",
-    "Recipient",
-    "Route",
-    "Rule",
-    "SenderKind",
-    "area_code",
-    "choose_sender",
-    "overlays",
-]
-
 
 class SenderKind(StrEnum):
     LONG_CODE = "long_code"

@@ -96,7 +96,10 @@ def test_signature_agrees_with_twilio_sdk_including_repeated_keys(url: str, form
 ])
 def test_verify_accepts_the_url_with_or_without_its_port(signed_url: str, public_url: str) -> None:
     """A signature over the URL as given, without its port or with the default port verifies."""
-    PROVIDER.verify(signed(public_url, payload("status_delivered.form"), signed_url=signed_url), TOKEN)
+    raw = signed(public_url, payload("status_delivered.form"), signed_url=signed_url)
+    assert PROVIDER.verify(raw, TOKEN) is None  # raises WebhookRejected when the signature does not hold
+    with pytest.raises(WebhookRejected):
+        PROVIDER.verify(raw, "another-token")
 
 
 def test_verify_rejects_a_signature_over_another_port() -> None:
