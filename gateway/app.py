@@ -3,7 +3,8 @@
 Nothing happens at import: `create_app(settings)` builds everything, so tests
 build as many isolated apps as they like.  The lifespan starts, in order, the
 writer (group commit), the policy watcher, the simulator (when mounted) and
-the dispatch and forwarding workers, and stops them in reverse.
+the dispatch and forwarding workers (`gateway.runtime`), and stops them in
+reverse.
 """
 
 from __future__ import annotations
@@ -12,9 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
-import httpx2
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.applications import Starlette
@@ -23,18 +22,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
+from gateway import runtime
 from gateway.accounts import Accounts
 from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
-from gateway.dispatch.worker import Dispatcher
 from gateway.errors import HTTP_CODES, GatewayError, more_info
-from gateway.forwarding.worker import Forwarder
 from gateway.policy.watcher import PolicyState
-from gateway.providers.base import Credentials
 from gateway.providers.simulator import SimulatorConfig, create_simulator
-from gateway.settings import Settings
+from gateway.settings import Settings, load_settings
 from gateway.store.db import make_engine, record_revision
 from gateway.store.writer import Writer
 
@@ -93,6 +90,8 @@ def create_app(settings: Settings) -> Starlette:
     policy = PolicyState(settings.policies_dir, settings.locales_dir)
     writer = Writer(engine)
     core = Core(writer, Backlog(), StickyLoad(), policy)
+    writer.before_batch = core.sync
+    accounts = Accounts(engine)
     simulator = create_simulator(SimulatorConfig(
         auth_token=settings.simulator_token, delay=settings.simulator_delay,
         failures=settings.failures())) if settings.simulator else None
@@ -107,20 +106,22 @@ def create_app(settings: Settings) -> Starlette:
                 core.backlog.load(session)
             except SQLAlchemyError as exc:
                 log.error("could not read the queue at start: %s", exc)
-        watcher = asyncio.create_task(_watch(app, settings.policy_reload_interval))
+        tasks = [asyncio.create_task(_watch(app, settings.policy_reload_interval))]
+        if not settings.embedded:  # other processes change the queue too
+            tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:
-            client = await stack.enter_async_context(httpx2.AsyncClient(
-                timeout=10.0, limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64)))
+            client = await stack.enter_async_context(runtime.http_client())
             if simulator is not None:
                 await stack.enter_async_context(simulator.state.sim.running())
             if settings.workers:
-                await _start_workers(app, settings, client, stack)
+                app.state.forwarder = await stack.enter_async_context(
+                    runtime.workers(settings, engine, writer, core, accounts, client))
             try:
                 yield
             finally:
-                watcher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watcher
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         writer.stop()
         engine.dispose()
 
@@ -134,42 +135,16 @@ def create_app(settings: Settings) -> Starlette:
     app.state.policy = policy
     app.state.writer = writer
     app.state.core = core
-    app.state.accounts = Accounts(engine)
+    app.state.accounts = accounts
     app.state.forwarder = None
     app.state.recorded_revision = None
     app.state.provider_secrets = {"sim": settings.simulator_token, "twilio": settings.twilio_auth_token}
     return app
 
 
-async def _start_workers(app: Starlette, settings: Settings, client: httpx2.AsyncClient,
-                         stack: contextlib.AsyncExitStack) -> None:
-    base = settings.public_url or settings.local_url
-    credentials = {
-        "sim": Credentials("AC" + "0" * 32, settings.simulator_token, settings.simulator_url or f"{base}/sim"),
-        "twilio": Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url),
-    }
-    core: Core = app.state.core
-    reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
-    stack.callback(reads.shutdown, wait=True)  # runs after the workers stop, before the engine closes
-    dispatcher = Dispatcher(app.state.engine, app.state.writer, core.backlog, credentials,
-                            lambda provider, sid: f"{base}/webhooks/{provider}/status?ref={sid}", client, reads)
-    forwarder = Forwarder(app.state.engine, app.state.writer, app.state.accounts.token_of, client,
-                          secret_of=lambda account_sid, service_sid: _webhook_secret(app, account_sid, service_sid),
-                          reads=reads)
-    core.dispatcher, core.forwarder, app.state.forwarder = dispatcher, forwarder, forwarder
-    forwarder.start()
-    stack.push_async_callback(forwarder.stop)
-    await dispatcher.start()
-    stack.push_async_callback(dispatcher.stop)
-
-
-def _webhook_secret(app: Starlette, account_sid: str, service_sid: str) -> str | None:
-    """The Standard Webhooks secret of a service (JSON-format forwards)."""
-    from gateway.store.tables import Service
-
-    with Session(app.state.engine) as session:
-        service = session.get(Service, service_sid)
-    return service.webhook_secret if service is not None and service.account_sid == account_sid else None
+def from_environment() -> Starlette:
+    """The app as `uvicorn --factory` builds it in each process of `gateway serve --workers N`."""
+    return create_app(load_settings())
 
 
 async def _watch(app: Starlette, interval: float) -> None:

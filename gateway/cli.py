@@ -42,7 +42,13 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true",
                        help="make sure a demo account with a simulated sender exists and print its credentials")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="HTTP processes on one port (PostgreSQL only when N > 1); each also runs dispatch and "
+                            "forwarding unless GATEWAY_WORKERS=false")
     serve.set_defaults(handler=_serve)
+
+    worker = commands.add_parser("worker", help="run dispatch and forwarding without HTTP (scale-out)")
+    worker.set_defaults(handler=_worker)
 
     accounts = commands.add_parser("accounts", help="manage accounts").add_subparsers(required=True, metavar="ACTION")
     create = accounts.add_parser("create", help="create an account and print its credentials")
@@ -97,21 +103,53 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+
     import uvicorn
 
     from gateway.app import create_app
     from gateway.store.db import migrate
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per provider call drowns the log
+    if args.workers < 1:
+        print("gateway: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1 and settings.embedded:
+        print("gateway: --workers N > 1 needs PostgreSQL (GATEWAY_DATABASE_URL=postgresql+psycopg://...); "
+              "SQLite serves one process", file=sys.stderr)
+        return 2
+    _log_setup()
     migrate(settings.database_url)
     if args.demo:
         from gateway.demo import ensure_demo
 
         print(ensure_demo(settings), flush=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info", access_log=False)
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                    access_log=False)
+        return 0
+    # Each process builds its app from the environment: pass the command line's choices on.
+    os.environ.update(GATEWAY_HOST=settings.host, GATEWAY_PORT=str(settings.port))
+    uvicorn.run("gateway.app:from_environment", factory=True, workers=args.workers, host=settings.host,
+                port=settings.port, log_level="info", access_log=False)
     return 0
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
+    from gateway.runtime import run_worker
+    from gateway.store.db import migrate
+
+    _log_setup()
+    migrate(settings.database_url)
+    asyncio.run(run_worker(settings))
+    return 0
+
+
+def _log_setup() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per provider call drowns the log
 
 
 def _accounts_create(args: argparse.Namespace, settings: Settings) -> int:

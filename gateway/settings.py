@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 from gateway.errors import SettingsError
 
+MIN_LEASE_TTL = 3.0
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -30,6 +32,13 @@ class Settings:
     twilio_auth_token: str = ""
     twilio_base_url: str = "https://api.twilio.com"
     simulator_url: str | None = None  # where the sim provider sends; default: this gateway's /sim
+    lease_ttl: float = 10.0  # seconds a dead worker's senders stay with it before another takes them
+    worker_id: str | None = None  # a stable name lets a restarted worker resume its own leases at once
+
+    @property
+    def embedded(self) -> bool:
+        """SQLite: one machine, and one process running workers."""
+        return self.database_url.startswith("sqlite")
 
     @property
     def local_url(self) -> str:
@@ -114,6 +123,13 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         twilio_auth_token=get("TWILIO_AUTH_TOKEN") or "",
         twilio_base_url=(get("TWILIO_BASE_URL") or defaults.twilio_base_url).rstrip("/"),
         simulator_url=(get("SIMULATOR_URL") or "").rstrip("/") or None,
+        lease_ttl=number("LEASE_TTL", float, defaults.lease_ttl),
+        worker_id=get("WORKER_ID"),
     )
+    if settings.lease_ttl < MIN_LEASE_TTL:
+        raise SettingsError(f"GATEWAY_LEASE_TTL={settings.lease_ttl:g} must be at least {MIN_LEASE_TTL:g} seconds "
+                            "(a holder stops sending 2 s before its lease lapses)")
+    if settings.worker_id is not None and len(settings.worker_id) > 48:
+        raise SettingsError("GATEWAY_WORKER_ID must be at most 48 characters")
     settings.failures()  # a bad table stops the start, naming the variable
     return settings

@@ -90,7 +90,7 @@ async def write_change(request: Request, job: Callable[[Session], T]) -> T:
 
     def changing(session: Session) -> T:
         result = job(session)
-        core.changed()
+        core.changed(session)
         return result
 
     result: T = await request.app.state.writer.run(changing)

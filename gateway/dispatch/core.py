@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from gateway.dispatch.backlog import Backlog, StickyLoad
@@ -19,7 +20,7 @@ from gateway.errors import GatewayError
 from gateway.forwarding.worker import Forwarder
 from gateway.policy.watcher import PolicyState
 from gateway.store.db import utcnow
-from gateway.store.tables import Message
+from gateway.store.tables import Generation, Message
 from gateway.store.writer import Writer
 
 
@@ -32,6 +33,7 @@ class Core:
     directory: Directory = field(default_factory=Directory)
     dispatcher: Dispatcher | None = None
     forwarder: Forwarder | None = None
+    seen: int | None = None  # the config generation the caches belong to
 
     def context(self) -> SubmitContext:
         matcher = self.policy.matcher
@@ -65,9 +67,25 @@ class Core:
         self.wake(context)
         return results
 
-    def changed(self) -> None:
-        """A service, pool or sender changed: drop what routing cached.  Call it inside the writer job."""
-        self.directory.clear()
+    def changed(self, session: Session) -> None:
+        """A service, pool or sender changed: drop what routing cached, here and (through the
+        config generation) in every other process.  Call it inside the writer job."""
+        session.connection().execute(_BUMP)
+        self.sync(session)
+
+    def sync(self, session: Session) -> None:
+        """Drop the caches if another process changed the configuration.  The writer runs this
+        first in every transaction, so routing never uses a pool older than the last commit."""
+        generation = session.connection().execute(_GENERATION).scalar()
+        if generation != self.seen:
+            self.directory.clear()
+            self.sticky.clear()
+            self.seen = generation
+
+    def recount(self, session: Session) -> None:
+        """Reload the queue counts, which other processes change too (a writer job, once a second
+        when processes share the database)."""
+        self.backlog.load(session)
         self.sticky.clear()
 
     def wake(self, context: SubmitContext) -> None:
@@ -77,3 +95,8 @@ class Core:
                 self.dispatcher.notify(sender_sid)
         if self.forwarder is not None:
             self.forwarder.notify()
+
+
+_G = Generation.__table__  # type: ignore[attr-defined]
+_GENERATION = select(_G.c.value).where(_G.c.name == "config")
+_BUMP = update(_G).where(_G.c.name == "config").values(value=_G.c.value + 1)

@@ -24,9 +24,10 @@ from gateway.store.tables import Message, MessageEvent
 _IN_QUEUE = frozenset({Status.QUEUED.value, Status.SENDING.value})
 _M = Message.__table__  # type: ignore[attr-defined]
 
-_CURRENT = select(_M.c.sid, _M.c.status, _M.c.sender_sid, _M.c.num_segments, _M.c.status_callback,
-                  _M.c.account_sid, _M.c.service_sid, _M.c.sender, _M.c.to, _M.c.error_code,
-                  _M.c.provider_sid).where(_M.c.sid == bindparam("ref"))
+_CURRENT = (select(_M.c.sid, _M.c.status, _M.c.sender_sid, _M.c.num_segments, _M.c.status_callback,
+                   _M.c.account_sid, _M.c.service_sid, _M.c.sender, _M.c.to, _M.c.error_code,
+                   _M.c.provider_sid).where(_M.c.sid == bindparam("ref"))
+            .with_for_update())  # processes changing one message's status take turns
 _BY_PROVIDER_SID = select(_M.c.sid).where(_M.c.provider_sid == bindparam("provider_sid"))
 _UPDATE = update(_M).where(_M.c.sid == bindparam("ref"))
 _EVENT = insert(MessageEvent.__table__)  # type: ignore[attr-defined]

@@ -1,27 +1,39 @@
 """The dispatch worker: drains the queue toward providers, each sender at its MPS.
 
-Theory.  One pacer task per sender with work.  It reads a small batch of due
-messages (replies first, then arrival order), waits for its `SlidingWindow` to
-admit each one, and hands it to a send task; several sends of one sender may
-be in flight, so a fast sender is not limited by round-trip time.  All writes
-(sending, sent, failed, retry time) go through the writer and so commit in
-groups.  A pacer with nothing due sleeps until its next retry time or a
-`notify`, and ends when its sender is idle.
+Theory.  One pacer task per sender with work, in one worker of the whole
+deployment: the worker must hold the sender's lease (`dispatch.leases`).  The
+pacer claims a small batch of due messages (replies first, then arrival order;
+about two seconds of the sender's traffic) by marking them `sending`, in one
+transaction that also checks the lease; it waits for its `SlidingWindow` to
+admit each one and hands it to a send task.  Several sends of one sender may be
+in flight, so a fast sender is not limited by round-trip time.  All writes go
+through the writer and so commit in groups.  A pacer with nothing due sleeps
+until its next retry time or a `notify`; when its sender is idle it ends and
+lets the lease go (usable by others one second later, so that the next holder
+cannot add to its last second of sends).
 
-Recovery: a message left `sending` by a crash is queued again at start and
-re-sent with the same idempotency key (its sid), so a provider that honours
-the key delivers it once.
+The keeper task finds work: senders with queued messages whose lease is free,
+lapsed or ours (every `poll` seconds, and at once for senders this process just
+queued work for); it takes their leases, starts their pacers, renews the leases
+held every third of their time to live, and fails messages whose validity
+period ended.  A pacer whose lease could not be renewed stops starting sends
+`LEASE_MARGIN` seconds before the lease lapses.
+
+Recovery: messages left `sending` by a dead worker are queued again by the next
+holder of their sender's lease and re-sent with the same idempotency key (the
+sid), so a provider that honours the key delivers each once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import httpx2
@@ -29,6 +41,7 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlmodel import Session
 
+from gateway.dispatch import leases
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.outbox import set_status
 from gateway.dispatch.pacing import SlidingWindow, backoff
@@ -36,11 +49,13 @@ from gateway.errors import UNKNOWN_ERROR, VALIDITY_EXPIRED
 from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials, OutboundMessage, Rejected, Retryable, Status, Throttled
 from gateway.store.db import utcnow
-from gateway.store.tables import Message, Sender
+from gateway.store.tables import Message, Sender, SenderLease
 from gateway.store.writer import Writer
 
 log = logging.getLogger("gateway.dispatch")
 _M = Message.__table__  # type: ignore[attr-defined]
+_L = SenderLease.__table__  # type: ignore[attr-defined]
+_S = Sender.__table__  # type: ignore[attr-defined]
 
 T = TypeVar("T")
 BATCH = 100
@@ -48,6 +63,13 @@ IN_FLIGHT_PER_SENDER = 16
 #: Requests to providers in flight at once, all senders together.  Measured: an async HTTP client
 #: gets through more requests per second with a few dozen in flight than with hundreds.
 IN_FLIGHT = 32
+#: A holder stops starting sends this long before its lease would lapse by its own clock, so its
+#: last sends are answered and out of the one-second window before anyone else can take over.
+LEASE_MARGIN = 2.0
+#: A pacer keeps claimed messages only while they can go within this many seconds; longer waits
+#: (a provider's Retry-After, a long message at a low MPS) give them back to the queue, where an
+#: opt-out still cancels them.
+HOLD = 1.0
 
 
 @dataclass
@@ -58,62 +80,119 @@ class _Pacer:
     freed: asyncio.Event = field(default_factory=asyncio.Event)  # a send was answered
     in_flight: set[str] = field(default_factory=set)
     paused_until: float = 0.0
+    lease_until: float = 0.0  # loop time from which this worker may not start a send; 0: no lease
     task: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
+
+    def running(self) -> bool:
+        return self.task is not None and not self.task.done()
 
 
 class Dispatcher:
     def __init__(self, engine: Engine, writer: Writer, backlog: Backlog, credentials: Mapping[str, Credentials],
                  callback_url: Callable[[str, str], str], client: httpx2.AsyncClient,
-                 reads: Executor | None = None) -> None:
+                 reads: Executor | None = None, *, owner: str, lease_ttl: float = 10.0, poll: float = 0.25) -> None:
         self.engine, self.writer, self.backlog = engine, writer, backlog
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
         self.credentials, self.callback_url, self.client = credentials, callback_url, client
+        self.owner, self.lease_ttl, self.poll = owner, lease_ttl, poll
         self._pacers: dict[str, _Pacer] = {}
         self._sends: set[asyncio.Task[None]] = set()
-        self._sweeper: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._wanted: set[str] = set()  # senders this process queued work for and holds no lease of
+        self._poke = asyncio.Event()
         self._stopping = False
         self._slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def start(self) -> None:
-        recovered = await self._recover()
-        self._sweeper = asyncio.create_task(self._sweep_expired(recovered))
-
-    async def _recover(self) -> bool:
-        """Queue again what a crash left `sending` and start the busy senders' pacers."""
-        try:
-            busy = await self.writer.run(_recover)
-        except Exception as exc:  # database down at start: the sweeper tries again each second
-            log.error("queue recovery failed, will retry: %s", exc)
-            return False
-        for sender_sid in busy:
-            self.notify(sender_sid)
-        return True
+        self._keeper = asyncio.create_task(self._keep())
 
     async def stop(self) -> None:
-        """Stop pacing; in-flight sends finish (or are re-sent after restart with the same key)."""
+        """Stop pacing, let in-flight sends finish, and give the leases back with their claimed,
+        unsent messages queued again, so that another worker takes over at once."""
         self._stopping = True
-        tasks = [p.task for p in self._pacers.values() if p.task] + ([self._sweeper] if self._sweeper else [])
+        tasks = [p.task for p in self._pacers.values() if p.task] + ([self._keeper] if self._keeper else [])
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._sends:
             await asyncio.wait(self._sends, timeout=10)
+        held = [sid for sid, pacer in self._pacers.items() if pacer.lease_until]
+        try:
+            await self.writer.run(lambda session: leases.release(session, held, owner=self.owner, requeue=True))
+        except Exception as exc:  # the database is gone: the leases lapse by themselves
+            log.warning("could not release %d sender leases: %s", len(held), exc)
 
     async def _read(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.reads, function, *args)
 
     def notify(self, sender_sid: str) -> None:
-        """A sender got new work: make sure a pacer runs for it."""
+        """This process queued work for a sender: wake its pacer, or take its lease now."""
         if self._stopping:
             return
         pacer = self._pacers.get(sender_sid)
-        if pacer is not None and pacer.task is not None and not pacer.task.done():
+        if pacer is not None and pacer.running():
             pacer.wake.set()
             return
-        if pacer is None:
-            pacer = self._pacers[sender_sid] = _Pacer()
-        pacer.task = asyncio.create_task(self._run(sender_sid))
+        self._wanted.add(sender_sid)
+        self._poke.set()
+
+    async def _keep(self) -> None:
+        """Find senders with work and take their leases; renew the leases held; expire old messages."""
+        loop = asyncio.get_running_loop()
+        next_renewal = next_poll = next_sweep = 0.0
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._poke.wait(), timeout=self.poll)
+            self._poke.clear()
+            now = loop.time()
+            try:
+                if now >= next_renewal:
+                    await self._renew(now)
+                    next_renewal = now + self.lease_ttl / 3
+                found, self._wanted = self._wanted, set()
+                if now >= next_poll:
+                    found |= set(await self._read(_with_work, self.engine, self.owner, utcnow()))
+                    next_poll = now + self.poll
+                await self._take(found - {sid for sid, p in self._pacers.items() if p.running()}, now)
+                if now >= next_sweep:
+                    self.backlog.prune()
+                    await self.writer.run(lambda session: _expire(session, self.backlog))
+                    next_sweep = now + 1.0
+            except Exception as exc:  # database down: keep trying; pacers stop when their leases end
+                log.error("dispatch keeper: %s", exc)
+                await asyncio.sleep(self.poll)
+
+    async def _renew(self, started: float) -> None:
+        held = [sid for sid, pacer in self._pacers.items() if pacer.lease_until and pacer.running()]
+        if not held:
+            return
+        kept = await self.writer.run(lambda session: leases.renew(session, held, owner=self.owner, now=utcnow(),
+                                                                  ttl=self.lease_ttl))
+        for sid in held:
+            pacer = self._pacers[sid]
+            if sid in kept:
+                pacer.lease_until = started + self.lease_ttl - LEASE_MARGIN
+                continue
+            log.warning("the lease of sender %s lapsed and moved on: its pacer stops", sid)
+            pacer.lease_until = 0.0
+            if pacer.task is not None:
+                pacer.task.cancel()
+
+    async def _take(self, candidates: set[str], started: float) -> None:
+        if not candidates or self._stopping:
+            return
+        taken = await self.writer.run(lambda session: leases.acquire(
+            session, sorted(candidates), owner=self.owner, now=utcnow(), ttl=self.lease_ttl))
+        for sid in taken:
+            pacer = self._pacers.get(sid)
+            if pacer is None:
+                pacer = self._pacers[sid] = _Pacer()
+            pacer.lease_until = started + self.lease_ttl - LEASE_MARGIN
+            if pacer.running():
+                pacer.wake.set()
+            else:
+                pacer.task = asyncio.create_task(self._run(sid))
 
     async def _run(self, sender_sid: str) -> None:
         """Send what is due, in priority then arrival order; sleep until woken; end when idle."""
@@ -124,19 +203,34 @@ class Dispatcher:
                 return
             pacer.sender, pacer.window = sender, SlidingWindow(sender.mps)
         loop = asyncio.get_running_loop()
+        limit = min(BATCH, max(4, 2 * pacer.sender.mps))
         while True:
             pacer.wake.clear()
-            batch, next_due = await self._read(_due, self.engine, sender_sid, frozenset(pacer.in_flight))
-            for message in batch:
-                if pacer.wake.is_set() and message.priority > 0:
-                    break  # new work arrived: re-read, replies may have jumped the queue
-                await self._admit(pacer, message.num_segments)
+            if loop.time() >= pacer.lease_until:
+                return  # the lease was not renewed in time: another worker may take the sender
+            claimed = await self.writer.run(lambda session: _claim(session, sender_sid, self.owner, limit))
+            if claimed is None:
+                pacer.lease_until = 0.0
+                return  # the lease is not ours any more
+            batch, next_due = claimed
+            gave_back = False
+            for index, message in enumerate(batch):
+                later = await self._admit(pacer, message.num_segments)
+                if later is not None:  # give the rest back: an opt-out can still cancel it
+                    rest = [m.seq for m in batch[index:]]
+                    await self.writer.run(lambda session, rest=rest: _unclaim(session, rest))
+                    if later >= pacer.lease_until:
+                        return  # not before the lease ends: leave the sender to its next holder
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(pacer.wake.wait(), later - loop.time())
+                    gave_back = True
+                    break
                 pacer.window.start(message.num_segments)
                 pacer.in_flight.add(message.sid)
                 task = asyncio.create_task(self._send(pacer, message))
                 self._sends.add(task)
                 task.add_done_callback(self._sends.discard)
-            if len(batch) >= BATCH or pacer.wake.is_set():
+            if gave_back or len(batch) >= limit or pacer.wake.is_set():
                 continue
             if pacer.timer is not None:
                 pacer.timer.cancel()
@@ -144,11 +238,16 @@ class Dispatcher:
             if next_due is not None:  # a retry waits in the database
                 pacer.timer = loop.call_later(max(0.01, next_due), pacer.wake.set)
             elif not pacer.in_flight:
-                return  # idle: `notify` starts a new pacer when work comes
+                pacer.lease_until = 0.0
+                self.writer.submit(lambda session: leases.release(session, [sender_sid], owner=self.owner,
+                                                                  requeue=False))
+                return  # idle: the keeper starts a new pacer when work comes
             await pacer.wake.wait()
 
-    async def _admit(self, pacer: _Pacer, segments: int) -> None:
-        """Wait until the sender's window (and any provider pause) lets `segments` more go."""
+    async def _admit(self, pacer: _Pacer, segments: int) -> float | None:
+        """Wait until the sender's window (and any provider pause) lets `segments` more go, and
+        return None; or return the loop time it could go, when that is more than `HOLD` seconds
+        away or after this worker's lease ends."""
         loop = asyncio.get_running_loop()
         while True:
             now = loop.time()
@@ -158,8 +257,10 @@ class Dispatcher:
                 await pacer.freed.wait()
                 continue
             at = max(at, pacer.paused_until)
+            if at >= pacer.lease_until or at > now + HOLD:
+                return at
             if at <= now:
-                return
+                return None
             await asyncio.sleep(at - now)
 
     async def _send(self, pacer: _Pacer, message: Row[Any]) -> None:
@@ -208,53 +309,61 @@ class Dispatcher:
         log.info("retrying %s in %.1fs: %s", message.sid, delay, exc)
         await self.writer.run(lambda session: _reschedule(session, message.sid, delay, self.backlog))
 
-    async def _sweep_expired(self, recovered: bool) -> None:
-        """Fail queued messages whose validity period ended (30036), once a second."""
-        while True:
-            await asyncio.sleep(1.0)
-            if not recovered:
-                recovered = await self._recover()
-            self.backlog.prune()
-            try:
-                await self.writer.run(lambda session: _expire(session, self.backlog))
-            except Exception:
-                log.exception("expiry sweep failed")
-
-
-def _recover(session: Session) -> list[str]:
-    session.execute(update(Message).where(Message.status == Status.SENDING.value)  # type: ignore[arg-type]
-                    .values(status=Status.QUEUED.value))
-    rows = session.execute(select(Message.sender_sid).where(Message.status == Status.QUEUED.value)
-                           .group_by(Message.sender_sid)).scalars().all()
-    return [sid for sid in rows if sid]
-
 
 def _load_sender(engine: Engine, sender_sid: str) -> Sender | None:
     with Session(engine) as session:
         return session.get(Sender, sender_sid)
 
 
-_DUE = (select(_M.c.sid, _M.c.sender, _M.c.to, _M.c.body, _M.c.media, _M.c.provider, _M.c.expires_at,
+#: Senders with messages waiting (or claimed by a worker) whose lease is free, lapsed or ours.
+_WITH_WORK = select(_S.c.sid).where(
+    select(_M.c.seq).where(_M.c.sender_sid == _S.c.sid,
+                           _M.c.status.in_((Status.QUEUED.value, Status.SENDING.value))).exists(),
+    ~select(_L.c.sender_sid).where(_L.c.sender_sid == _S.c.sid, _L.c.owner != bindparam("owner"),
+                                   _L.c.expires_at >= bindparam("now")).exists())
+
+
+def _with_work(engine: Engine, owner: str, now: datetime) -> list[str]:
+    with engine.connect() as connection:
+        return list(connection.execute(_WITH_WORK, {"owner": owner, "now": now}).scalars())
+
+
+_HOLDS = select(_L.c.sender_sid).where(_L.c.sender_sid == bindparam("sender"), _L.c.owner == bindparam("owner"),
+                                       _L.c.expires_at > bindparam("now"))
+_DUE = (select(_M.c.seq, _M.c.sid, _M.c.sender, _M.c.to, _M.c.body, _M.c.media, _M.c.provider, _M.c.expires_at,
                _M.c.attempts, _M.c.num_segments, _M.c.priority)
         .where(_M.c.sender_sid == bindparam("sender"), _M.c.status == Status.QUEUED.value,
                or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= bindparam("now")))
-        .order_by(_M.c.priority, _M.c.seq).limit(bindparam("limit")))
+        .order_by(_M.c.priority, _M.c.seq).limit(bindparam("limit"))
+        .with_for_update(skip_locked=True))  # rows an opt-out is canceling right now wait for the next round
+_MARK_SENDING = update(_M).where(_M.c.seq.in_(bindparam("seqs", expanding=True))).values(
+    status=Status.SENDING.value)
+_UNCLAIM = (update(_M).where(_M.c.seq.in_(bindparam("seqs", expanding=True)), _M.c.status == Status.SENDING.value)
+            .values(status=Status.QUEUED.value))
 _NEXT_DUE = select(func.min(_M.c.next_attempt_at)).where(_M.c.sender_sid == bindparam("sender"),
                                                         _M.c.status == Status.QUEUED.value)
 
 
-def _due(engine: Engine, sender_sid: str, exclude: frozenset[str]) -> tuple[list[Row[Any]], float | None]:
-    """The next batch of sendable messages; when it is not full, the seconds until a retry is due."""
+def _claim(session: Session, sender_sid: str, owner: str, limit: int) -> tuple[list[Row[Any]], float | None] | None:
+    """Claim the next due messages of a sender (None: the lease is not ours); when the batch
+    is not full, also the seconds until a retry is due."""
     now = utcnow()
-    with engine.connect() as connection:
-        rows = connection.execute(_DUE, {"sender": sender_sid, "now": now, "limit": BATCH + len(exclude)}).all()
-        batch = [row for row in rows if row.sid not in exclude][:BATCH]
-        if len(batch) >= BATCH:
-            return batch, None
-        later = connection.execute(_NEXT_DUE, {"sender": sender_sid}).scalar()
+    connection = session.connection()
+    if connection.execute(_HOLDS, {"sender": sender_sid, "owner": owner, "now": now}).first() is None:
+        return None
+    batch = list(connection.execute(_DUE, {"sender": sender_sid, "now": now, "limit": limit}).all())
+    if batch:
+        connection.execute(_MARK_SENDING, {"seqs": [row.seq for row in batch]})
+    if len(batch) >= limit:
+        return batch, None
+    later = connection.execute(_NEXT_DUE, {"sender": sender_sid}).scalar()
     if later is None or later <= now:
         return batch, None
     return batch, (later - now).total_seconds()
+
+
+def _unclaim(session: Session, seqs: list[int]) -> None:
+    session.connection().execute(_UNCLAIM, {"seqs": seqs})
 
 
 def _transition(session: Session, sid: str, status: Status, backlog: Backlog, *, error_code: int | None = None,
@@ -279,10 +388,14 @@ def _reschedule(session: Session, sid: str, delay: float, backlog: Backlog) -> N
     session.add(message)
 
 
+#: Queued messages past their validity; a row another worker is failing right now is skipped.
+_EXPIRED = (select(_M.c.sid).where(_M.c.status == Status.QUEUED.value, _M.c.expires_at <= bindparam("now"))
+            .limit(1000).with_for_update(skip_locked=True))
+
+
 def _expire(session: Session, backlog: Backlog) -> None:
     now = utcnow()
-    expired = session.execute(select(Message.sid).where(Message.status == Status.QUEUED.value,
-                                                        Message.expires_at <= now).limit(1000)).scalars().all()  # type: ignore[arg-type]
+    expired = session.connection().execute(_EXPIRED, {"now": now}).scalars().all()
     for sid in expired:
         set_status(session, sid, Status.FAILED, now=now, source="expiry", backlog=backlog,
                    error_code=VALIDITY_EXPIRED, error_message="Validity period expired.")

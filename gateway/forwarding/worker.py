@@ -6,6 +6,12 @@ that validates Twilio's signatures accepts ours unchanged.  Requests sharing an
 ordering key (a message's status callbacks) go one at a time in id order.
 Connection errors, timeouts, 408, 429 and 5xx are retried with exponential
 backoff and jitter for up to `max_age`; other answers are final.
+
+Any number of forwarders share one outbox.  Each claims the first pending
+request of each key with `FOR UPDATE SKIP LOCKED` and hides it from the others
+for `claim_for` seconds (its `next_attempt_at` moves forward, so the key's later
+requests wait too).  If the forwarder dies, the claim lapses and another one
+delivers the request again, with the same id: delivery is at least once.
 """
 
 from __future__ import annotations
@@ -16,12 +22,11 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor
 from datetime import timedelta
 from urllib.parse import urlencode
 
 import httpx2
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -37,6 +42,7 @@ log = logging.getLogger("gateway.forwarding")
 
 BATCH = 200
 CONCURRENCY = 64
+_D = Delivery.__table__  # type: ignore[attr-defined]
 RETRYABLE = frozenset({408, 425, 429})
 
 
@@ -44,13 +50,12 @@ class Forwarder:
     def __init__(self, engine: Engine, writer: Writer, token_of: Callable[[str], str | None],
                  client: httpx2.AsyncClient, *, secret_of: Callable[[str, str], str | None] = lambda a, u: None,
                  max_age: timedelta = timedelta(hours=24), max_backoff: float = 3600.0,
-                 reads: Executor | None = None) -> None:
+                 owner: str = "", claim_for: float = 30.0) -> None:
         self.engine, self.writer, self.token_of, self.client = engine, writer, token_of, client
-        self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
         self.secret_of = secret_of
         self.max_age, self.max_backoff = max_age, max_backoff
+        self.owner, self.claim_for = owner, claim_for
         self._wake = asyncio.Event()
-        self._in_flight: set[str] = set()
         self._slots = asyncio.Semaphore(CONCURRENCY)
         self._task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
@@ -59,11 +64,16 @@ class Forwarder:
         self._task = asyncio.create_task(self._loop())
 
     async def stop(self) -> None:
+        """Finish the requests in flight (for a while), then hand back the claims still held."""
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         if self._sends:
             await asyncio.wait(self._sends, timeout=10)
+        try:
+            await self.writer.run(lambda session: _unclaim(session, self.owner))
+        except Exception as exc:  # the database is gone: the claims lapse by themselves
+            log.warning("could not hand back delivery claims: %s", exc)
 
     def notify(self) -> None:
         self._wake.set()
@@ -72,13 +82,11 @@ class Forwarder:
         while True:
             self._wake.clear()
             try:
-                due = await asyncio.get_running_loop().run_in_executor(self.reads, _due, self.engine,
-                                                                       frozenset(self._in_flight))
+                due = await self.writer.run(lambda session: _claim(session, self.owner, self.claim_for))
             except Exception:
-                log.exception("reading the outbox failed")
+                log.exception("claiming from the outbox failed")
                 due = []
             for delivery in due:
-                self._in_flight.add(delivery.ordering_key)
                 await self._slots.acquire()
                 task = asyncio.create_task(self._deliver(delivery))
                 self._sends.add(task)
@@ -100,7 +108,6 @@ class Forwarder:
         except Exception:
             log.exception("delivery %s failed unexpectedly", delivery.id)
         finally:
-            self._in_flight.discard(delivery.ordering_key)
             self._slots.release()
             self._wake.set()
 
@@ -142,6 +149,7 @@ class Forwarder:
         delivery.attempts += 1
         delivery.date_updated = now
         delivery.last_error = error
+        delivery.claimed_by = None
         if ok:
             delivery.state = "delivered"
         elif retry and now - delivery.date_created < self.max_age:
@@ -154,13 +162,26 @@ class Forwarder:
         session.add(delivery)
 
 
-def _due(engine: Engine, busy_keys: frozenset[str]) -> list[Delivery]:
-    """The first pending delivery of each key, when it is due and its key is not in flight."""
+_FIRST_OF_EACH_KEY = (select(func.min(_D.c.id)).where(_D.c.state == "pending")
+                      .group_by(_D.c.ordering_key).scalar_subquery())
+_CLAIMABLE = (select(Delivery).where(Delivery.id.in_(_FIRST_OF_EACH_KEY),  # type: ignore[union-attr]
+                                     Delivery.next_attempt_at <= bindparam("now"))
+              .order_by(Delivery.id).limit(BATCH)  # type: ignore[arg-type]
+              .with_for_update(skip_locked=True, of=Delivery))
+_CLAIM = (update(_D).where(_D.c.id.in_(bindparam("ids", expanding=True)))
+          .values(claimed_by=bindparam("owner"), next_attempt_at=bindparam("until")))
+
+
+def _claim(session: Session, owner: str, claim_for: float) -> list[Delivery]:
+    """The first pending delivery of each key that is due, hidden from other forwarders for a while."""
     now = utcnow()
-    first = (select(func.min(Delivery.id)).where(Delivery.state == "pending")
-             .group_by(Delivery.ordering_key).scalar_subquery())
-    query = (select(Delivery).where(Delivery.id.in_(first), Delivery.next_attempt_at <= now)  # type: ignore[union-attr]
-             .order_by(Delivery.id).limit(BATCH + len(busy_keys)))  # type: ignore[arg-type]
-    with Session(engine, expire_on_commit=False) as session:
-        rows = session.execute(query).scalars().all()
-    return [d for d in rows if d.ordering_key not in busy_keys][:BATCH]
+    rows = list(session.execute(_CLAIMABLE, {"now": now}).scalars())
+    if rows:
+        session.connection().execute(_CLAIM, {"ids": [d.id for d in rows], "owner": owner,
+                                              "until": now + timedelta(seconds=claim_for)})
+    return rows
+
+
+def _unclaim(session: Session, owner: str) -> None:
+    session.connection().execute(update(_D).where(_D.c.state == "pending", _D.c.claimed_by == owner)
+                                 .values(claimed_by=None, next_attempt_at=utcnow()))

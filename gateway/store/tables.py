@@ -216,5 +216,29 @@ class Delivery(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime
     last_error: str | None = None
+    claimed_by: str | None = Field(default=None, max_length=64)  # the worker delivering it now
     date_created: datetime
     date_updated: datetime
+
+
+class SenderLease(SQLModel, table=True):
+    """Which worker paces a sender, until when: one pacer per sender across every process.
+
+    The holder renews it while it has work; a dead worker's lease lapses and another takes over."""
+
+    __tablename__ = "sender_lease"
+
+    sender_sid: str = Field(primary_key=True, max_length=34)
+    owner: str = Field(max_length=64)
+    expires_at: datetime
+    acquired_at: datetime
+
+
+class Generation(SQLModel, table=True):
+    """Counters that processes compare to notice another process's change (`config`: services,
+    pools and senders), so that per-process caches are dropped in time."""
+
+    __tablename__ = "generation"
+
+    name: str = Field(primary_key=True, max_length=32)
+    value: int = 0

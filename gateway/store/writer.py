@@ -48,9 +48,11 @@ _STOP = object()
 
 
 class Writer:
-    def __init__(self, engine: Engine, max_batch: int = 512) -> None:
+    def __init__(self, engine: Engine, max_batch: int = 512,
+                 before_batch: Callable[[Session], None] | None = None) -> None:
         self.engine = engine
         self.max_batch = max_batch
+        self.before_batch = before_batch  # runs first in each transaction (a cache check)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -107,6 +109,8 @@ class Writer:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with Session(self.engine, expire_on_commit=False) as session, session.begin():
+                if self.before_batch is not None:
+                    self.before_batch(session)
                 for pending in batch:
                     outcomes.append(_run_job(session, pending))
                     # Flushed objects stay usable by their caller, detached; an identity map that

@@ -1,0 +1,120 @@
+"""Sender leases: each sender is paced by one worker at a time, in every process and machine.
+
+Theory.  A sender's MPS is a promise about the provider's side, so only one
+pacer may send for it.  A worker that wants a sender writes a lease row
+(`sender_lease`) naming itself, valid for `ttl` seconds, with an upsert that
+succeeds only when no row exists, the row has lapsed, or it is already the
+owner.  The holder renews every lease it keeps at `ttl / 3` and stops sending
+for a sender at `renewed + ttl - margin` on its own clock if it could not
+renew (database unreachable), so its last sends are answered before another
+worker's lease can begin.  A killed worker simply stops renewing: its leases
+lapse after at most `ttl` and the next worker to look takes them.
+
+Messages a pacer has claimed are `sending`.  Whoever acquires a lease it did
+not hold puts that sender's `sending` messages back in the queue: the previous
+holder is gone, and re-sending carries the same idempotency key (the sid).
+
+Every function runs inside the caller's transaction (a writer job), so a lease
+and the claims made under it commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from gateway.providers.base import Status
+from gateway.store.db import utcnow
+from gateway.store.tables import Delivery, Message, SenderLease
+
+_L = SenderLease.__table__  # type: ignore[attr-defined]
+_M = Message.__table__  # type: ignore[attr-defined]
+_D = Delivery.__table__  # type: ignore[attr-defined]
+
+_REQUEUE = (update(_M).where(_M.c.sender_sid.in_(bindparam("senders", expanding=True)),
+                             _M.c.status == Status.SENDING.value)
+            .values(status=Status.QUEUED.value))
+_RENEW = (update(_L).where(_L.c.owner == bindparam("holder"), _L.c.sender_sid.in_(bindparam("senders", expanding=True)))
+          .values(expires_at=bindparam("expires")).returning(_L.c.sender_sid))
+_COOL = (update(_L).where(_L.c.owner == bindparam("holder"), _L.c.sender_sid.in_(bindparam("senders", expanding=True)))
+         .values(expires_at=bindparam("until")))
+#: A released lease stays ours this long: sends answered in the last second still count at the
+#: provider, and the next holder's window starts empty.
+COOLING = timedelta(seconds=1)
+
+
+def _upsert(dialect: str) -> object:
+    """INSERT … ON CONFLICT DO UPDATE only where the lease lapsed or is ours; RETURNING what we got."""
+    module = postgresql if dialect == "postgresql" else sqlite
+    statement = module.insert(_L).values(sender_sid=bindparam("sender"), owner=bindparam("owner"),
+                                         expires_at=bindparam("expires"), acquired_at=bindparam("now"))
+    return statement.on_conflict_do_update(
+        index_elements=[_L.c.sender_sid],
+        set_={"owner": statement.excluded.owner, "expires_at": statement.excluded.expires_at,
+              "acquired_at": statement.excluded.acquired_at},
+        where=(_L.c.expires_at < statement.excluded.acquired_at) | (_L.c.owner == statement.excluded.owner),
+    ).returning(_L.c.sender_sid)
+
+
+_UPSERTS = {name: _upsert(name) for name in ("sqlite", "postgresql")}
+
+
+def acquire(session: Session, senders: Iterable[str], *, owner: str, now: datetime, ttl: float) -> list[str]:
+    """Take the leases of `senders` that are free, lapsed or ours; return the ones taken.
+
+    The caller runs no pacer for them, so their `sending` messages are queued again:
+    whoever claimed them is gone (or is this worker, which gave them up)."""
+    connection = session.connection()
+    statement = _UPSERTS[connection.dialect.name]
+    expires = now + timedelta(seconds=ttl)
+    taken = [sid for sid in senders
+             if connection.execute(statement, {"sender": sid, "owner": owner, "expires": expires, "now": now})
+             .scalar() is not None]
+    if taken:
+        connection.execute(_REQUEUE, {"senders": taken})
+    return taken
+
+
+def renew(session: Session, senders: Sequence[str], *, owner: str, now: datetime, ttl: float) -> set[str]:
+    """Extend this worker's leases; returns those it still holds (a lapsed one may have moved on)."""
+    if not senders:
+        return set()
+    rows = session.connection().execute(_RENEW, {"holder": owner, "senders": list(senders),
+                                                 "expires": now + timedelta(seconds=ttl)}).scalars()
+    return set(rows)
+
+
+def release(session: Session, senders: Sequence[str], *, owner: str, requeue: bool) -> None:
+    """Give leases up, after `COOLING`.  `requeue` returns their claimed, unsent messages to
+    the queue (shutdown); an idle pacer has none."""
+    if not senders:
+        return
+    connection = session.connection()
+    if requeue:
+        connection.execute(_REQUEUE, {"senders": list(senders)})
+    connection.execute(_COOL, {"holder": owner, "senders": list(senders), "until": utcnow() + COOLING})
+
+
+def release_everything(session: Session, *, owner: str | None) -> None:
+    """At start: drop the leases and delivery claims of `owner`'s earlier life (None: of everyone,
+    when the database is SQLite and this is the only process), queueing their work again."""
+    connection = session.connection()
+    leases = select(_L.c.sender_sid)
+    if owner is not None:
+        leases = leases.where(_L.c.owner == owner)
+    senders = list(connection.execute(leases).scalars())
+    if senders:
+        connection.execute(_REQUEUE, {"senders": senders})
+    if owner is None:
+        connection.execute(delete(_L))
+        connection.execute(update(_M).where(_M.c.status == Status.SENDING.value).values(status=Status.QUEUED.value))
+    else:
+        connection.execute(delete(_L).where(_L.c.owner == owner))
+    claimed = update(_D).where(_D.c.state == "pending", _D.c.claimed_by.is_not(None))
+    if owner is not None:
+        claimed = claimed.where(_D.c.claimed_by == owner)
+    connection.execute(claimed.values(claimed_by=None, next_attempt_at=bindparam("now")), {"now": utcnow()})

@@ -1,0 +1,127 @@
+"""The background side of a gateway process: dispatch and forwarding workers and their upkeep.
+
+`gateway serve` runs them beside the HTTP API (unless GATEWAY_WORKERS=false);
+`gateway worker` runs only them.  Any number of processes may run them on one
+PostgreSQL database: senders are shared out through leases and the outbox
+through claims (see `dispatch.leases`, `forwarding.worker`).  On SQLite one
+process runs workers, so at its start whatever an earlier life of it left
+claimed is taken back at once; on PostgreSQL that happens only for a worker
+with a stable `GATEWAY_WORKER_ID` (others wait for the leases to lapse).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx2
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from gateway.accounts import Accounts
+from gateway.dispatch import leases
+from gateway.dispatch.backlog import Backlog, StickyLoad
+from gateway.dispatch.core import Core
+from gateway.dispatch.worker import Dispatcher
+from gateway.forwarding.worker import Forwarder
+from gateway.policy.watcher import PolicyState
+from gateway.providers.base import Credentials
+from gateway.settings import Settings
+from gateway.store.db import make_engine
+from gateway.store.tables import Service
+from gateway.store.writer import Writer
+
+log = logging.getLogger("gateway")
+
+#: Requests to apps time out after this; a forwarder's claim outlives a request and its fallback.
+REQUEST_TIMEOUT = 10.0
+
+
+def worker_name(settings: Settings) -> str:
+    return settings.worker_id or f"{socket.gethostname()[:24]}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def http_client() -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(timeout=REQUEST_TIMEOUT,
+                              limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64))
+
+
+@contextlib.asynccontextmanager
+async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core, accounts: Accounts,
+                  client: httpx2.AsyncClient) -> AsyncIterator[Forwarder]:
+    """Run a dispatcher and a forwarder until the block ends; then they stop, finish what is in
+    flight and hand back their leases and claims."""
+    owner = worker_name(settings)
+    if settings.embedded or settings.worker_id:
+        earlier = None if settings.embedded else owner
+        try:
+            await writer.run(lambda session: leases.release_everything(session, owner=earlier))
+        except Exception as exc:  # database down: the earlier leases and claims lapse by themselves
+            log.error("could not take back what an earlier run left claimed: %s", exc)
+    base = settings.public_url or settings.local_url
+    credentials = {
+        "sim": Credentials("AC" + "0" * 32, settings.simulator_token, settings.simulator_url or f"{base}/sim"),
+        "twilio": Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url),
+    }
+    reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
+    dispatcher = Dispatcher(engine, writer, core.backlog, credentials,
+                            lambda provider, sid: f"{base}/webhooks/{provider}/status?ref={sid}", client, reads,
+                            owner=owner, lease_ttl=settings.lease_ttl)
+    forwarder = Forwarder(engine, writer, accounts.token_of, client,
+                          secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
+                          owner=owner, claim_for=2 * REQUEST_TIMEOUT + settings.lease_ttl)
+    core.dispatcher, core.forwarder = dispatcher, forwarder
+    forwarder.start()
+    await dispatcher.start()
+    log.info("worker %s started", owner)
+    try:
+        yield forwarder
+    finally:
+        core.dispatcher = core.forwarder = None
+        await dispatcher.stop()
+        await forwarder.stop()
+        reads.shutdown(wait=True)
+
+
+async def recount(writer: Writer, core: Core, interval: float = 1.0) -> None:
+    """Keep the queue counts true when other processes share the database."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await writer.run(core.recount)
+        except Exception as exc:
+            log.warning("queue recount failed: %s", exc)
+
+
+def _webhook_secret(engine: Engine, account_sid: str, service_sid: str) -> str | None:
+    """The Standard Webhooks secret of a service (JSON-format forwards)."""
+    with Session(engine) as session:
+        service = session.get(Service, service_sid)
+    return service.webhook_secret if service is not None and service.account_sid == account_sid else None
+
+
+async def run_worker(settings: Settings) -> None:
+    """`gateway worker`: dispatch and forwarding without HTTP, until SIGTERM or SIGINT."""
+    engine = make_engine(settings.database_url)
+    writer = Writer(engine)
+    core = Core(writer, Backlog(), StickyLoad(), PolicyState(settings.policies_dir, settings.locales_dir))
+    writer.before_batch = core.sync
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    writer.start()
+    try:
+        async with http_client() as client, workers(settings, engine, writer, core, Accounts(engine), client):
+            await stop.wait()
+            log.info("stopping: finishing sends in flight and handing back leases")
+    finally:
+        writer.stop()
+        engine.dispose()
