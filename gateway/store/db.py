@@ -47,7 +47,14 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # Writers take the write lock up front: a deferred transaction that reads, then writes, fails
+    # at once ("database is locked") when another process wrote in between.
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("writer") else "BEGIN")
+
+
+def writer_engine(engine: Engine) -> Engine:
+    """The engine for transactions that write (the group-commit writer, bulk imports)."""
+    return engine.execution_options(writer=True)
 
 
 def utcnow() -> datetime:

@@ -11,7 +11,9 @@ durable, and under load one fsync covers hundreds of requests.
 
 Jobs run in arrival order and see the writes of the jobs before them, so a
 check-then-write inside one job (an opt-out check, a sticky mapping) is never
-raced by another request of this process.
+raced by another request of this process.  Another process can race it (on
+PostgreSQL): the loser's insert fails on the key, and the job runs once more,
+when the winner's row is visible, so it takes the "already there" path.
 """
 
 from __future__ import annotations
@@ -26,9 +28,11 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from gateway.errors import GatewayError
+from gateway.store.db import writer_engine
 
 log = logging.getLogger("gateway.store")
 
@@ -51,6 +55,7 @@ class Writer:
     def __init__(self, engine: Engine, max_batch: int = 512,
                  before_batch: Callable[[Session], None] | None = None) -> None:
         self.engine = engine
+        self._bind = writer_engine(engine)
         self.max_batch = max_batch
         self.before_batch = before_batch  # runs first in each transaction (a cache check)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -108,7 +113,7 @@ class Writer:
     def _commit(self, batch: list[_Pending]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            with Session(self._bind, expire_on_commit=False) as session, session.begin():
                 if self.before_batch is not None:
                     self.before_batch(session)
                 for pending in batch:
@@ -140,9 +145,16 @@ def _run_job(session: Session, pending: _Pending) -> tuple[bool, Any]:
             return True, pending.job(session)
         except GatewayError as exc:  # refused before writing: nothing to undo
             return False, exc
+    outcome = _in_savepoint(session, pending.job)
+    if isinstance(outcome[1], IntegrityError):  # another process wrote the same key first: look again
+        outcome = _in_savepoint(session, pending.job)
+    return outcome
+
+
+def _in_savepoint(session: Session, job: Job[Any]) -> tuple[bool, Any]:
     try:
         with session.begin_nested():
-            return True, pending.job(session)
+            return True, job(session)
     except Exception as exc:  # the job's own failure: reported to its caller alone
         return False, exc
 
