@@ -71,10 +71,59 @@ def baseline() -> Iterator[int]:
         yield port
 
 
+class Node:
+    """One gateway process (`serve` or `worker`) that a test or benchmark can kill and start again."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path, ready_url: str | None) -> None:
+        self.args, self.env, self.log, self.ready_url = args, env, log, ready_url
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 30.0) -> None:
+        mark = self.log.stat().st_size if self.log.exists() else 0
+        with open(self.log, "ab") as output:
+            self.proc = subprocess.Popen(self.args, env={**os.environ, **self.env}, cwd=ROOT, stdout=output,
+                                         stderr=output)
+        if self.ready_url is not None:
+            wait_http(self.ready_url, timeout)
+            return
+        deadline = time.monotonic() + timeout
+        while b" started" not in self.log.read_bytes()[mark:]:  # `gateway worker` logs "worker NAME started"
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"{self.args} did not start; see {self.log}")
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """kill -9: no shutdown code runs."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+    def __enter__(self) -> Node:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
 class Gateway:
-    def __init__(self, directory: Path, provider_url: str | None = None) -> None:
+    """A gateway deployment for tests and benchmarks: a database with an account, and the
+    processes (`node`, `worker`) that serve it, all with the same settings."""
+
+    def __init__(self, directory: Path, provider_url: str | None = None, database_url: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
         self.directory = directory
-        self.database = f"sqlite:///{directory / 'gateway.db'}"
+        self.database = database_url or f"sqlite:///{directory / 'gateway.db'}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.provider_url = provider_url
@@ -83,18 +132,34 @@ class Gateway:
                     "GATEWAY_POLICIES_DIR": str(ROOT / "policies"), "GATEWAY_LOCALES_DIR": str(ROOT / "locales"),
                     "GATEWAY_DEFAULT_PROVIDER": "twilio", "GATEWAY_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
                     "GATEWAY_TWILIO_AUTH_TOKEN": "bench-token", "GATEWAY_SIMULATOR": "0",
-                    "GATEWAY_TWILIO_BASE_URL": provider_url or "http://127.0.0.1:9"}
+                    "GATEWAY_TWILIO_BASE_URL": provider_url or "http://127.0.0.1:9", **(env or {})}
         created = subprocess.run([PYTHON, "-m", "gateway.cli", "accounts", "create", "--json"], cwd=ROOT,
                                  env={**os.environ, **self.env}, capture_output=True, text=True, check=True)
         account = json.loads(created.stdout)
         self.account_sid, self.auth_token = account["account_sid"], account["auth_token"]
+        self._names = 0
+
+    def node(self, *, workers: bool = True, processes: int = 1, worker_id: str | None = None) -> Node:
+        """`gateway serve` on this deployment's port (not started)."""
+        env = {**self.env, "GATEWAY_WORKERS": "1" if workers else "0"}
+        if worker_id:
+            env["GATEWAY_WORKER_ID"] = worker_id
+        return Node([PYTHON, "-m", "gateway.cli", "serve", "--workers", str(processes)], env,
+                    self._log("serve"), f"{self.url}/healthz")
+
+    def worker(self, worker_id: str | None = None) -> Node:
+        """`gateway worker` (not started)."""
+        env = {**self.env, **({"GATEWAY_WORKER_ID": worker_id} if worker_id else {})}
+        return Node([PYTHON, "-m", "gateway.cli", "worker"], env, self._log("worker"), None)
+
+    def _log(self, kind: str) -> Path:
+        self._names += 1
+        return self.directory / f"{kind}-{self._names}.log"
 
     @contextmanager
-    def running(self, workers: bool = True) -> Iterator[subprocess.Popen[bytes]]:
-        env = {**self.env, "GATEWAY_WORKERS": "1" if workers else "0"}
-        with process([PYTHON, "-m", "gateway.cli", "serve"], env, f"{self.url}/healthz",
-                     self.directory / "gateway.log") as proc:
-            yield proc
+    def running(self, workers: bool = True) -> Iterator[Node]:
+        with self.node(workers=workers) as node:
+            yield node
 
     def post(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
         response = httpx.post(f"{self.url}{path}", data=data, auth=(self.account_sid, self.auth_token), timeout=30)

@@ -83,6 +83,7 @@ class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.received: list[Received] = []
+        self.repeats = 0  # sends answered from the idempotency store: re-sends the key absorbed
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}  # (AccountSid, token) → message JSON
         self._throttled, self._retry_after = 0, 0.0
         self._failing, self._fail_status = 0, 503
@@ -129,6 +130,7 @@ class Simulator:
         account = request.path_params["account_sid"]
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key and (account, key) in self._replies:
+            self.repeats += 1
             return JSONResponse(self._replies[account, key], status_code=201)
         fields = dict(form)
         to, sender, body = fields.get("To", ""), fields.get("From", ""), fields.get("Body", "")
