@@ -83,7 +83,9 @@ class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.received: list[Received] = []
-        self.repeats = 0  # sends answered from the idempotency store: re-sends the key absorbed
+        #: (From, time.monotonic()) of every send request, repeats under a known key included:
+        #: what a provider's rate limit sees.
+        self.requests: list[tuple[str, float]] = []
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}  # (AccountSid, token) → message JSON
         self._throttled, self._retry_after = 0, 0.0
         self._failing, self._fail_status = 0, 503
@@ -127,12 +129,12 @@ class Simulator:
 
         form = parse_form(await request.body())
         # No await from here on: the idempotency check and the insert below cannot interleave.
+        fields = dict(form)
+        self.requests.append((fields.get("From", ""), time.monotonic()))
         account = request.path_params["account_sid"]
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key and (account, key) in self._replies:
-            self.repeats += 1
             return JSONResponse(self._replies[account, key], status_code=201)
-        fields = dict(form)
         to, sender, body = fields.get("To", ""), fields.get("From", ""), fields.get("Body", "")
         media = tuple(value for name, value in form if name == "MediaUrl")
         if not to:

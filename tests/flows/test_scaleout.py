@@ -1,0 +1,85 @@
+"""Scale-out on PostgreSQL: two API processes and two workers share senders without breaking MPS.
+
+`gateway serve --workers 2` (API only) and two `gateway worker` processes on one database; the
+stand-in Twilio (in this process) timestamps every send request it gets, repeats included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+
+import httpx
+
+from bench.harness import Gateway
+from gateway.providers.simulator import SimulatorConfig, create_simulator
+from tests.flows.server import serve
+from tests.postgres import new_database
+
+TOKEN = "bench-token"
+SENDERS = [f"+1201555{n:04d}" for n in range(300, 305)]
+MPS, MESSAGES = 20, 1000
+PEOPLE = [f"+1201555{n:04d}" for n in range(1000, 1000 + MESSAGES)]
+
+
+def busiest_second(times: list[float]) -> int:
+    """The most requests in any one-second window [t, t + 1)."""
+    times = sorted(times)
+    return max(sum(1 for u in times[i:] if u < t + 1.0) for i, t in enumerate(times))
+
+
+def test_busiest_second_counts_a_half_open_window():
+    assert busiest_second([0.0, 0.5, 0.99, 1.0, 1.5]) == 3
+
+
+async def _send_all(gateway: Gateway, service_sid: str) -> list[str]:
+    url = f"{gateway.url}/2010-04-01/Accounts/{gateway.account_sid}/Messages.json"
+    async with httpx.AsyncClient(timeout=30, auth=(gateway.account_sid, gateway.auth_token)) as client:
+        async def one(to: str) -> str:
+            response = await client.post(url, data={"MessagingServiceSid": service_sid, "To": to,
+                                                    "Body": "Your table is ready"})
+            assert response.status_code == 201, response.text
+            return str(response.json()["sid"])
+
+        sids: list[str] = []
+        for start in range(0, MESSAGES, 50):
+            sids += await asyncio.gather(*(one(to) for to in PEOPLE[start:start + 50]))
+        return sids
+
+
+def test_two_workers_keep_every_sender_within_its_mps_and_one_finishes_after_the_other_dies(postgres, tmp_path):
+    simulator = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=0.2))
+    provider = simulator.state.sim
+    with serve(simulator) as provider_url:
+        gateway = Gateway(tmp_path, provider_url, new_database(postgres), env={"GATEWAY_LEASE_TTL": "3"})
+        api, first, second = gateway.node(workers=False, processes=2), gateway.worker(), gateway.worker()
+        try:
+            api.start()
+            service = gateway.post("/v1/Services", {"FriendlyName": "Bistro", "StickySender": "false"})
+            for number in SENDERS:
+                sender = gateway.register(number, mps=MPS)
+                gateway.post(f"/v1/Services/{service['sid']}/PhoneNumbers", {"PhoneNumberSid": sender["sid"]})
+            first.start()
+            second.start()
+            sids = asyncio.run(_send_all(gateway, service["sid"]))
+            time.sleep(2.0)  # both workers are sending
+            first.kill()
+            at_kill = len(provider.received)
+            deadline = time.monotonic() + 90
+            while {r.idempotency_key for r in provider.received} < set(sids) and time.monotonic() < deadline:
+                time.sleep(0.2)
+        finally:
+            for node in (second, first, api):
+                node.stop()
+
+    keys = Counter(r.idempotency_key for r in provider.received)
+    assert set(keys) == set(sids), f"{len(set(sids) - set(keys))} of {MESSAGES} never reached the provider"
+    assert max(keys.values()) == 1
+    by_sender: defaultdict[str, list[float]] = defaultdict(list)
+    for sender, at in provider.requests:
+        by_sender[sender].append(at)
+    assert set(by_sender) == set(SENDERS)
+    worst = {sender: busiest_second(times) for sender, times in by_sender.items()}
+    assert all(requests <= MPS for requests in worst.values()), worst
+    assert 0 < at_kill < MESSAGES, "the kill was not mid-run"
