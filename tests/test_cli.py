@@ -108,3 +108,16 @@ def test_shipped_regression_file_passes_with_expect(capsys):
     """The staff regression file of field messages passes against the shipped policy."""
     code, _, err = run(capsys, "policy", "test", "--batch", str(ROOT / "tests" / "data" / "keywords.jsonl"), "--expect")
     assert code == 0, err
+
+
+def test_serve_with_several_processes_refuses_sqlite(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'gateway.db'}")
+    code, _, err = run(capsys, "serve", "--workers", "2")
+    assert code == 2 and "needs PostgreSQL" in err
+    assert not (tmp_path / "gateway.db").exists()  # refused before touching anything
+
+
+def test_a_lease_shorter_than_the_stop_margin_is_refused(capsys, monkeypatch):
+    monkeypatch.setenv("GATEWAY_LEASE_TTL", "2")
+    code, _, err = run(capsys, "worker")
+    assert code == 2 and "GATEWAY_LEASE_TTL=2 must be at least 3 seconds" in err

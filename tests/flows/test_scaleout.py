@@ -9,11 +9,16 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from sqlalchemy import select
+from sqlmodel import Session
 
 from bench.harness import Gateway
 from gateway.providers.simulator import SimulatorConfig, create_simulator
+from gateway.store.db import make_engine
+from gateway.store.tables import SenderLease
 from tests.flows.server import serve
 from tests.postgres import new_database
 
@@ -27,6 +32,15 @@ def busiest_second(times: list[float]) -> int:
     """The most requests in any one-second window [t, t + 1)."""
     times = sorted(times)
     return max(sum(1 for u in times[i:] if u < t + 1.0) for i, t in enumerate(times))
+
+
+def lease_holders(database_url: str) -> list[str]:
+    engine = make_engine(database_url)
+    try:
+        with Session(engine) as session:
+            return list(session.execute(select(SenderLease.owner).order_by(SenderLease.sender_sid)).scalars())
+    finally:
+        engine.dispose()
 
 
 def test_busiest_second_counts_a_half_open_window():
@@ -53,24 +67,29 @@ def test_two_workers_keep_every_sender_within_its_mps_and_one_finishes_after_the
     provider = simulator.state.sim
     with serve(simulator) as provider_url:
         gateway = Gateway(tmp_path, provider_url, new_database(postgres), env={"GATEWAY_LEASE_TTL": "3"})
-        api, first, second = gateway.node(workers=False, processes=2), gateway.worker(), gateway.worker()
+        api = gateway.node(workers=False, processes=2)
+        workers = {name: gateway.worker(worker_id=name) for name in ("worker-a", "worker-b")}
         try:
             api.start()
             service = gateway.post("/v1/Services", {"FriendlyName": "Bistro", "StickySender": "false"})
             for number in SENDERS:
                 sender = gateway.register(number, mps=MPS)
                 gateway.post(f"/v1/Services/{service['sid']}/PhoneNumbers", {"PhoneNumberSid": sender["sid"]})
-            first.start()
-            second.start()
-            sids = asyncio.run(_send_all(gateway, service["sid"]))
-            time.sleep(2.0)  # both workers are sending
-            first.kill()
-            at_kill = len(provider.received)
+            for worker in workers.values():
+                worker.start()
+            with ThreadPoolExecutor(1) as background:
+                sending = background.submit(asyncio.run, _send_all(gateway, service["sid"]))
+                while len(provider.received) < MESSAGES // 3 and not sending.done():
+                    time.sleep(0.05)
+                holders = lease_holders(gateway.database)
+                workers[holders[0]].kill()  # mid-run, a worker pacing at least one sender
+                at_kill = len(provider.received)
+                sids = sending.result()
             deadline = time.monotonic() + 90
             while {r.idempotency_key for r in provider.received} < set(sids) and time.monotonic() < deadline:
                 time.sleep(0.2)
         finally:
-            for node in (second, first, api):
+            for node in (*workers.values(), api):
                 node.stop()
 
     keys = Counter(r.idempotency_key for r in provider.received)
