@@ -21,7 +21,7 @@ import httpx
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,11 +172,14 @@ class Gateway:
 
 
 class StandInProvider:
-    """Twilio's Messages endpoint reduced to what dispatch needs; records when each sender's messages arrive."""
+    """Twilio's Messages endpoint reduced to what dispatch needs; records when each sender's messages
+    arrive.  It also stands in for the app: `/app` takes forwards and callbacks."""
 
     def __init__(self) -> None:
         self.arrivals: defaultdict[str, list[float]] = defaultdict(list)
         self.count = 0
+        self.forwards = 0
+        self.url = ""
 
         async def create(request: Request) -> JSONResponse:
             form = dict(parse_qsl((await request.body()).decode()))
@@ -184,7 +187,13 @@ class StandInProvider:
             self.count += 1
             return JSONResponse({"sid": f"SM{self.count:032x}", "status": "queued"}, status_code=201)
 
-        self.app = Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", create, methods=["POST"])])
+        async def app_webhook(request: Request) -> Response:
+            await request.body()
+            self.forwards += 1
+            return Response(status_code=204)
+
+        self.app = Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", create, methods=["POST"]),
+                                     Route("/app", app_webhook, methods=["POST"])])
 
     @contextmanager
     def serving(self) -> Iterator[str]:
@@ -195,8 +204,9 @@ class StandInProvider:
         thread.start()
         while not server.started:
             time.sleep(0.01)
+        self.url = f"http://127.0.0.1:{port}"
         try:
-            yield f"http://127.0.0.1:{port}"
+            yield self.url
         finally:
             server.should_exit = True
             thread.join(10)

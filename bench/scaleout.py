@@ -7,7 +7,8 @@
 (c) `gateway serve --workers 2` (API only) and two `gateway worker` processes on PostgreSQL.
 
 Workers run in every deployment (in-process in a and b), sending to a loopback stand-in
-provider, so the API competes with dispatch as it does in production.  Each request is a
+provider (also the stand-in app taking forwards), so the API competes with dispatch as it does
+in production.  Each request is a
 different person: sends go through a Messaging Service with 20 senders; every inbound request is
 a new person texting STOP (opt-out, confirmation queued, forward queued).  PostgreSQL is a
 throwaway server from Debian's binaries (fsync off, like SQLite's WAL with synchronous=NORMAL it
@@ -34,13 +35,12 @@ from tests.postgres import binaries, new_database, postgres_server
 TOKEN = "bench-token"
 
 
-def measure(label: str, gateway: Gateway, nodes: list[Node], seconds: float,
-            connections: int) -> tuple[Result, Result]:
+def measure(label: str, gateway: Gateway, nodes: list[Node], seconds: float, connections: int,
+            app_url: str) -> tuple[Result, Result]:
     with ExitStack() as running:
         for node in nodes:
             running.enter_context(node)
-        service = gateway.post("/v1/Services", {"FriendlyName": "bench",
-                                                "InboundRequestUrl": "http://127.0.0.1:9/app"})["sid"]
+        service = gateway.post("/v1/Services", {"FriendlyName": "bench", "InboundRequestUrl": app_url})["sid"]
         senders = us_numbers(20)
         for number in senders:
             sid = gateway.register(number, 10000)["sid"]
@@ -76,12 +76,15 @@ def main() -> None:
     results: dict[str, tuple[Result, Result]] = {}
     with provider.serving() as provider_url, postgres_server() as server:
         sqlite = Gateway(temp_dir(), provider_url)
-        results["a"] = measure("(a) 1 process, SQLite", sqlite, [sqlite.node()], args.seconds, args.connections)
+        results["a"] = measure("(a) 1 process, SQLite", sqlite, [sqlite.node()], args.seconds, args.connections,
+                               f"{provider_url}/app")
         single = Gateway(temp_dir(), provider_url, new_database(server))
-        results["b"] = measure("(b) 1 process, PostgreSQL", single, [single.node()], args.seconds, args.connections)
+        results["b"] = measure("(b) 1 process, PostgreSQL", single, [single.node()], args.seconds, args.connections,
+                               f"{provider_url}/app")
         shared = Gateway(temp_dir(), provider_url, new_database(server))
         nodes = [shared.node(workers=False, processes=2), shared.worker(), shared.worker()]
-        results["c"] = measure("(c) 2 API + 2 workers, PostgreSQL", shared, nodes, args.seconds, args.connections)
+        results["c"] = measure("(c) 2 API + 2 workers, PostgreSQL", shared, nodes, args.seconds, args.connections,
+                               f"{provider_url}/app")
     base_sends, base_stops = results["a"]
     print(f"\n{'deployment':<6} {'send API':>10} {'x (a)':>7} {'inbound':>10} {'x (a)':>7}")
     for name, (sends, stops) in results.items():

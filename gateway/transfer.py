@@ -36,12 +36,11 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import Select, and_, bindparam, case, exists, func, insert, or_, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from gateway.compliance.gates import WHATSAPP
-from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, cancel_pending
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, cancel_pending, upsert_states
 from gateway.dates import iso8601
 from gateway.dispatch.backlog import Backlog
 from gateway.providers.base import Status
@@ -303,7 +302,7 @@ def _write_chunk(session: Session, account_sid: str, rows: list[Row], now: datet
             {"account_sid": account_sid, "scope": row.scope, "number": row.number, "channel": row.channel,
              "opted_out": row.opted_out, "keyword": None, "language": None, "inbound_message_sid": None,
              "policy_revision": None, "source": "import", "reason": None, "at": row.at} for row in rows])
-        connection.execute(_upsert(connection), [
+        upsert_states(connection, [
             {"account_sid": account_sid, "service_sid": row.scope, "number": row.number, "channel": row.channel,
              "opted_out": row.opted_out, "date_updated": row.at} for row in rows])
     return len(rows)
@@ -315,19 +314,6 @@ def _cancel_pending(session: Session, account_sid: str, watermark: int, now: dat
     for number, scope, channel in found:
         cancel_pending(session, Consent(account_sid, scope, number, channel, opted_out=True, source="import"),
                        now=now, backlog=backlog)
-
-
-def _upsert(connection: Connection) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE in the engine's dialect; an older row leaves a newer state alone."""
-    dialects = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-    make = dialects.get(connection.dialect.name)
-    if make is None:
-        raise TransferError(f"importing needs SQLite or PostgreSQL, not {connection.dialect.name}")
-    statement = make(_S)
-    return statement.on_conflict_do_update(
-        index_elements=[_S.c.account_sid, *_KEY],
-        set_={"opted_out": statement.excluded.opted_out, "date_updated": statement.excluded.date_updated},
-        where=_S.c.date_updated <= statement.excluded.date_updated)
 
 
 def _affected_query() -> Select[Any]:

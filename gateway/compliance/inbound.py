@@ -120,7 +120,7 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
     except GatewayError:  # a short code or alphanumeric From: recorded and forwarded, no keywords
         person = None
     match: Match | None = None
-    decision, table = Decision(None), None
+    decision, table, last = Decision(None), None, None
     if person is not None:
         country = country_of(person.number)
         table = table_for(country)
@@ -151,14 +151,16 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
             keyword=match.keyword if match else None, language=match.language if match else None,
             inbound_message_sid=message_sid, policy_revision=policy.revision), now=now, backlog=context.backlog)
     if decision.confirm and match is not None and person is not None and table is not None:
-        result.reply_sid = _confirm(session, match, table, catalogs, sender, service, person.address, context, now)
+        result.reply_sid = _confirm(session, match, table, catalogs, sender, service, person.address, context, now,
+                                    confirmed_before=last is not None)
     _forward(session, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
              now)
     return result
 
 
 def _confirm(session: Session, match: Match, table: CountryTable, catalogs: Catalogs, sender: Sender,
-             service: Service | None, to: str, context: SubmitContext, now: datetime) -> str | None:
+             service: Service | None, to: str, context: SubmitContext, now: datetime, *,
+             confirmed_before: bool) -> str | None:
     """Send the matched kind's reply from the number written to, ahead of bulk traffic."""
     assert match.reply is not None
     variables = {"brand": (service.brand or service.friendly_name) if service else sender.address,
@@ -168,14 +170,13 @@ def _confirm(session: Session, match: Match, table: CountryTable, catalogs: Cata
                           service_sid=service.sid if service else None, priority=0, reply_to_inbound=True,
                           allow_opted_out=match.kind in (Kind.STOP, Kind.HELP), direction="outbound-reply")
     try:
-        with session.begin_nested():
-            reply = enqueue_send(session, request, context, now)
+        reply = enqueue_send(session, request, context, now)  # refuses before writing: no savepoint needed
     except GatewayError as exc:  # the consent change stands; the reply could not be queued
         log.error("confirmation to %s not queued: %s (%s)", sender.address, exc.message, exc.code)
         return None
     key = {"account": sender.account_sid, "number": to.removeprefix(WHATSAPP), "kind": match.kind.value}
     connection = session.connection()
-    if connection.execute(_LAST_CONFIRMED, key).first() is None:
+    if not confirmed_before:
         connection.execute(_INSERT_CONFIRMATION, {"account_sid": key["account"], "number": key["number"],
                                                   "kind": key["kind"], "at": now})
     else:

@@ -14,8 +14,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from gateway.compliance.gates import WHATSAPP, Address
@@ -36,14 +39,26 @@ _OPTED_OUT = select(OptOut.service_sid).where(
     OptOut.service_sid.in_([bindparam("scope"), bindparam("everything")]),  # type: ignore[attr-defined]
     OptOut.opted_out.is_(True),  # type: ignore[attr-defined]
 ).limit(1)
-_STATE = select(OptOut.opted_out).where(
-    OptOut.account_sid == bindparam("account"), OptOut.service_sid == bindparam("scope"),
-    OptOut.number == bindparam("number"), OptOut.channel == bindparam("channel"))
-_INSERT_STATE = insert(OptOut.__table__)  # type: ignore[attr-defined]
-_UPDATE_STATE = update(OptOut.__table__).where(  # type: ignore[attr-defined]
-    OptOut.account_sid == bindparam("account"), OptOut.service_sid == bindparam("scope"),
-    OptOut.number == bindparam("b_number"), OptOut.channel == bindparam("b_channel"),
-).values(opted_out=bindparam("b_opted_out"), date_updated=bindparam("now"))
+_S = OptOut.__table__  # type: ignore[attr-defined]
+
+
+def _state_upsert(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE of a consent state; an older change leaves a newer state alone."""
+    statement = (postgresql if dialect == "postgresql" else sqlite).insert(_S)
+    return statement.on_conflict_do_update(
+        index_elements=[_S.c.account_sid, _S.c.service_sid, _S.c.number, _S.c.channel],
+        set_={"opted_out": statement.excluded.opted_out, "date_updated": statement.excluded.date_updated},
+        where=_S.c.date_updated <= statement.excluded.date_updated)
+
+
+_STATE_UPSERTS = {name: _state_upsert(name) for name in ("sqlite", "postgresql")}
+
+
+def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write consent states (one statement, however many rows), in SQLite or PostgreSQL."""
+    connection.execute(_STATE_UPSERTS[connection.dialect.name], rows)
+
+
 _EVENT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
 _PENDING_ANYWHERE = select(Message.sid).where(  # ix_message_recipient
     Message.account_sid == bindparam("account"), Message.to == bindparam("address"),
@@ -93,16 +108,9 @@ def record_consent(session: Session, consent: Consent, *, now: datetime, backlog
         "channel": consent.channel, "opted_out": consent.opted_out, "keyword": consent.keyword,
         "language": consent.language, "inbound_message_sid": consent.inbound_message_sid,
         "policy_revision": consent.policy_revision, "source": consent.source, "reason": consent.reason, "at": now})
-    key = {"account": consent.account_sid, "scope": consent.scope, "number": consent.number,
-           "channel": consent.channel}
-    if connection.execute(_STATE, key).first() is None:
-        connection.execute(_INSERT_STATE, {"account_sid": consent.account_sid, "service_sid": consent.scope,
-                                           "number": consent.number, "channel": consent.channel,
-                                           "opted_out": consent.opted_out, "date_updated": now})
-    else:
-        connection.execute(_UPDATE_STATE, {"account": consent.account_sid, "scope": consent.scope,
-                                           "b_number": consent.number, "b_channel": consent.channel,
-                                           "b_opted_out": consent.opted_out, "now": now})
+    upsert_states(connection, [{"account_sid": consent.account_sid, "service_sid": consent.scope,
+                                "number": consent.number, "channel": consent.channel,
+                                "opted_out": consent.opted_out, "date_updated": now}])
     if not consent.opted_out:
         return []
     return cancel_pending(session, consent, now=now, backlog=backlog)
