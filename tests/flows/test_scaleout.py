@@ -1,4 +1,5 @@
-"""Scale-out on PostgreSQL: two API processes and two workers share senders without breaking MPS.
+"""Scale-out: two API processes and two workers share senders without breaking MPS (PostgreSQL);
+a worker's graceful stop hands its work back (both backends).
 
 `gateway serve --workers 2` (API only) and two `gateway worker` processes on one database; the
 stand-in Twilio (in this process) timestamps every send request it gets, repeats included.
@@ -10,6 +11,7 @@ import asyncio
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
@@ -17,8 +19,8 @@ from sqlmodel import Session
 
 from bench.harness import Gateway
 from gateway.providers.simulator import SimulatorConfig, create_simulator
-from gateway.store.db import make_engine
-from gateway.store.tables import SenderLease
+from gateway.store.db import make_engine, utcnow
+from gateway.store.tables import Message, SenderLease
 from tests.flows.server import serve
 from tests.postgres import new_database
 
@@ -47,7 +49,7 @@ def test_busiest_second_counts_a_half_open_window():
     assert busiest_second([0.0, 0.5, 0.99, 1.0, 1.5]) == 3
 
 
-async def _send_all(gateway: Gateway, service_sid: str) -> list[str]:
+async def _send_all(gateway: Gateway, service_sid: str, count: int = MESSAGES) -> list[str]:
     url = f"{gateway.url}/2010-04-01/Accounts/{gateway.account_sid}/Messages.json"
     async with httpx.AsyncClient(timeout=30, auth=(gateway.account_sid, gateway.auth_token)) as client:
         async def one(to: str) -> str:
@@ -57,8 +59,8 @@ async def _send_all(gateway: Gateway, service_sid: str) -> list[str]:
             return str(response.json()["sid"])
 
         sids: list[str] = []
-        for start in range(0, MESSAGES, 50):
-            sids += await asyncio.gather(*(one(to) for to in PEOPLE[start:start + 50]))
+        for start in range(0, count, 50):
+            sids += await asyncio.gather(*(one(to) for to in PEOPLE[start:min(start + 50, count)]))
         return sids
 
 
@@ -102,3 +104,31 @@ def test_two_workers_keep_every_sender_within_its_mps_and_one_finishes_after_the
     worst = {sender: busiest_second(times) for sender, times in by_sender.items()}
     assert all(requests <= MPS for requests in worst.values()), worst
     assert 0 < at_kill < MESSAGES, "the kill was not mid-run"
+
+
+def test_a_stopped_worker_hands_back_its_senders_and_claims(database_url, tmp_path):
+    """SIGTERM: sends in flight finish, claimed messages go back to the queue, the lease cools for a
+    second instead of lapsing after GATEWAY_LEASE_TTL, so the next worker need not wait."""
+    simulator = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=0.2))
+    provider = simulator.state.sim
+    with serve(simulator) as provider_url:
+        gateway = Gateway(tmp_path, provider_url, database_url, env={"GATEWAY_LEASE_TTL": "30"})
+        with gateway.node(workers=False):
+            service = gateway.post("/v1/Services", {"FriendlyName": "Bistro"})
+            sender = gateway.register(SENDERS[0], mps=5)
+            gateway.post(f"/v1/Services/{service['sid']}/PhoneNumbers", {"PhoneNumberSid": sender["sid"]})
+            asyncio.run(_send_all(gateway, service["sid"], count=50))
+            worker = gateway.worker(worker_id="worker-a")
+            with worker:
+                while len(provider.received) < 5:
+                    time.sleep(0.05)
+            stopped = utcnow()
+            engine = make_engine(gateway.database)
+            try:
+                with Session(engine) as session:
+                    lease = session.get(SenderLease, sender["sid"])
+                    statuses = Counter(session.execute(select(Message.status)).scalars())
+            finally:
+                engine.dispose()
+    assert lease is not None and lease.expires_at <= stopped + timedelta(seconds=1.5)
+    assert statuses["sending"] == 0 and statuses["queued"] == 50 - len(provider.received)
