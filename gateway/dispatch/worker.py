@@ -69,7 +69,10 @@ LEASE_MARGIN = 2.0
 #: A pacer keeps claimed messages only while they can go within this many seconds; longer waits
 #: (a provider's Retry-After, a long message at a low MPS) give them back to the queue, where an
 #: opt-out still cancels them.
-HOLD = 1.0
+HOLD = 2.0
+#: After giving messages back, a pacer claims again this long before the window opens, so the
+#: claim's round trip does not delay the send.
+CLAIM_AHEAD = 0.1
 
 
 @dataclass
@@ -222,7 +225,7 @@ class Dispatcher:
                     if later >= pacer.lease_until:
                         return  # not before the lease ends: leave the sender to its next holder
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(pacer.wake.wait(), later - loop.time())
+                        await asyncio.wait_for(pacer.wake.wait(), later - CLAIM_AHEAD - loop.time())
                     gave_back = True
                     break
                 pacer.window.start(message.num_segments)
