@@ -107,7 +107,7 @@ def create_app(settings: Settings) -> Starlette:
             except SQLAlchemyError as exc:
                 log.error("could not read the queue at start: %s", exc)
         tasks = [asyncio.create_task(_watch(app, settings.policy_reload_interval))]
-        if not settings.embedded:  # other processes change the queue too
+        if not settings.embedded or not settings.workers:  # other processes change the queue too
             tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(runtime.http_client())

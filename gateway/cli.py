@@ -118,6 +118,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print("gateway: --workers N > 1 needs PostgreSQL (GATEWAY_DATABASE_URL=postgresql+psycopg://...); "
               "SQLite serves one process", file=sys.stderr)
         return 2
+    if args.workers > 1 and settings.workers and settings.worker_id:
+        print("gateway: GATEWAY_WORKER_ID names one worker; with --workers N > 1 every process would share it "
+              "(leave it unset, or run `gateway worker` processes with a name each)", file=sys.stderr)
+        return 2
     _log_setup()
     migrate(settings.database_url)
     if args.demo:

@@ -74,7 +74,7 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
     dispatcher = Dispatcher(engine, writer, core.backlog, credentials,
                             lambda provider, sid: f"{base}/webhooks/{provider}/status?ref={sid}", client, reads,
                             owner=owner, lease_ttl=settings.lease_ttl)
-    forwarder = Forwarder(engine, writer, accounts.token_of, client,
+    forwarder = Forwarder(writer, accounts.token_of, client,
                           secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
                           owner=owner, claim_for=2 * REQUEST_TIMEOUT + settings.lease_ttl)
     core.dispatcher, core.forwarder = dispatcher, forwarder

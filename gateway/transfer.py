@@ -44,6 +44,7 @@ from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, cancel_p
 from gateway.dates import iso8601
 from gateway.dispatch.backlog import Backlog
 from gateway.providers.base import Status
+from gateway.store.db import writer_engine
 from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Sender, Service
 
 HEADER = ("phone_number", "scope", "channel", "state", "time", "source")
@@ -259,7 +260,7 @@ def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, servic
     backlog = backlog if backlog is not None else Backlog()
     imported = skipped = 0
     chunk: list[Row] = []
-    with Session(engine, expire_on_commit=False) as session:
+    with Session(writer_engine(engine), expire_on_commit=False) as session:  # takes the write lock up front
         watermark = session.connection().execute(select(func.max(_E.c.id))).scalar() or 0
         session.commit()
         for fields in reader:

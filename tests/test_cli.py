@@ -121,3 +121,10 @@ def test_a_lease_shorter_than_the_stop_margin_is_refused(capsys, monkeypatch):
     monkeypatch.setenv("GATEWAY_LEASE_TTL", "2")
     code, _, err = run(capsys, "worker")
     assert code == 2 and "GATEWAY_LEASE_TTL=2 must be at least 3 seconds" in err
+
+
+def test_one_worker_name_for_several_serve_processes_is_refused(capsys, monkeypatch):
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", "postgresql+psycopg://gateway@127.0.0.1:9/none")
+    monkeypatch.setenv("GATEWAY_WORKER_ID", "worker-a")
+    code, _, err = run(capsys, "serve", "--workers", "2")
+    assert code == 2 and "every process would share it" in err

@@ -3,12 +3,13 @@
 The scaler picks the least busy sender and the gate refuses a send that could
 not drain within its validity period (21611); both ask on every send, so the
 counts live in memory.  They are loaded from the database at start and changed
-only by writer jobs (one thread), which keeps them exact for this process.
+only by writer jobs (one thread), which keeps them exact for this process; where
+other processes change the queue too, they are reloaded every second
+(`gateway.runtime.recount`).
 """
 
 from __future__ import annotations
 
-import time
 from collections import defaultdict
 
 from sqlalchemy import func, select
@@ -21,20 +22,6 @@ class Backlog:
     def __init__(self) -> None:
         self.segments: defaultdict[str, int] = defaultdict(int)
         self.messages: defaultdict[str, int] = defaultdict(int)
-        #: Messages that left the queue without being sent (canceled by an opt-out, expired),
-        #: with when: a pacer that already read one skips it instead of sending it.
-        self.withdrawn: dict[str, float] = {}
-
-    def withdraw(self, sid: str) -> None:
-        self.withdrawn[sid] = time.monotonic()
-
-    def prune(self, older_than: float = 600.0) -> None:
-        """Forget withdrawals no pacer can still hold (batches are re-read within seconds)."""
-        limit = time.monotonic() - older_than
-        for sid, at in list(self.withdrawn.items()):  # a copy: the writer thread adds meanwhile
-            if at >= limit:
-                continue
-            self.withdrawn.pop(sid, None)
 
     def load(self, session: Session) -> None:
         rows = session.execute(

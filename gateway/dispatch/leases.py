@@ -10,9 +10,10 @@ renew (database unreachable), so its last sends are answered before another
 worker's lease can begin.  A killed worker simply stops renewing: its leases
 lapse after at most `ttl` and the next worker to look takes them.
 
-Messages a pacer has claimed are `sending`.  Whoever acquires a lease it did
-not hold puts that sender's `sending` messages back in the queue: the previous
-holder is gone, and re-sending carries the same idempotency key (the sid).
+Messages a pacer has claimed are `sending`.  A holder's claims first put back
+in the queue the sender's `sending` messages that none of its sends holds: a
+previous holder is gone, and re-sending carries the same idempotency key (the
+sid).
 
 Every function runs inside the caller's transaction (a writer job), so a lease
 and the claims made under it commit together.
@@ -64,19 +65,14 @@ _UPSERTS = {name: _upsert(name) for name in ("sqlite", "postgresql")}
 
 
 def acquire(session: Session, senders: Iterable[str], *, owner: str, now: datetime, ttl: float) -> list[str]:
-    """Take the leases of `senders` that are free, lapsed or ours; return the ones taken.
-
-    The caller runs no pacer for them, so their `sending` messages are queued again:
-    whoever claimed them is gone (or is this worker, which gave them up)."""
+    """Take the leases of `senders` that are free, lapsed or ours; return the ones taken.  (The
+    new holder's first claim queues again what an earlier holder left `sending`.)"""
     connection = session.connection()
     statement = _UPSERTS[connection.dialect.name]
     expires = now + timedelta(seconds=ttl)
-    taken = [sid for sid in senders
-             if connection.execute(statement, {"sender": sid, "owner": owner, "expires": expires, "now": now})
-             .scalar() is not None]
-    if taken:
-        connection.execute(_REQUEUE, {"senders": taken})
-    return taken
+    return [sid for sid in senders
+            if connection.execute(statement, {"sender": sid, "owner": owner, "expires": expires, "now": now})
+            .scalar() is not None]
 
 
 def renew(session: Session, senders: Sequence[str], *, owner: str, now: datetime, ttl: float) -> set[str]:
@@ -88,12 +84,14 @@ def renew(session: Session, senders: Sequence[str], *, owner: str, now: datetime
     return set(rows)
 
 
-def release(session: Session, senders: Sequence[str], *, owner: str, requeue: bool) -> None:
-    """Give leases up, after `COOLING`.  `requeue` returns their claimed, unsent messages to
-    the queue (shutdown); an idle pacer has none."""
+def release(session: Session, senders: Sequence[str] | None, *, owner: str, requeue: bool) -> None:
+    """Give leases up (`None`: all of `owner`'s), usable by others after `COOLING`.  `requeue`
+    returns their claimed, unsent messages to the queue (shutdown); an idle pacer has none."""
+    connection = session.connection()
+    if senders is None:
+        senders = list(connection.execute(select(_L.c.sender_sid).where(_L.c.owner == owner)).scalars())
     if not senders:
         return
-    connection = session.connection()
     if requeue:
         connection.execute(_REQUEUE, {"senders": list(senders)})
     connection.execute(_COOL, {"holder": owner, "senders": list(senders), "until": utcnow() + COOLING})

@@ -92,8 +92,6 @@ def set_status(session: Session, sid: str, status: Status, *, now: datetime, sou
             values["date_sent"] = now
         if row.status in _IN_QUEUE and status.value not in _IN_QUEUE and row.sender_sid:
             backlog.remove(row.sender_sid, row.num_segments)
-            if status is not Status.SENT:
-                backlog.withdraw(sid)
     if values:
         connection.execute(_update_of(frozenset(values)), {"ref": sid, **values})
     if applied and row.status_callback:

@@ -79,7 +79,8 @@ CLAIM_AHEAD = 0.1
 class _Pacer:
     sender: Sender | None = None
     window: SlidingWindow = field(default_factory=lambda: SlidingWindow(1))
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)  # something changed: look again
+    news: asyncio.Event = field(default_factory=asyncio.Event)  # new work queued (a reply may jump ahead)
     freed: asyncio.Event = field(default_factory=asyncio.Event)  # a send was answered
     in_flight: set[str] = field(default_factory=set)
     paused_until: float = 0.0
@@ -120,11 +121,10 @@ class Dispatcher:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._sends:
             await asyncio.wait(self._sends, timeout=10)
-        held = [sid for sid, pacer in self._pacers.items() if pacer.lease_until]
         try:
-            await self.writer.run(lambda session: leases.release(session, held, owner=self.owner, requeue=True))
+            await self.writer.run(lambda session: leases.release(session, None, owner=self.owner, requeue=True))
         except Exception as exc:  # the database is gone: the leases lapse by themselves
-            log.warning("could not release %d sender leases: %s", len(held), exc)
+            log.warning("could not release the sender leases: %s", exc)
 
     async def _read(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.reads, function, *args)
@@ -135,6 +135,7 @@ class Dispatcher:
             return
         pacer = self._pacers.get(sender_sid)
         if pacer is not None and pacer.running():
+            pacer.news.set()
             pacer.wake.set()
             return
         self._wanted.add(sender_sid)
@@ -159,7 +160,6 @@ class Dispatcher:
                     next_poll = now + self.poll
                 await self._take(found - {sid for sid, p in self._pacers.items() if p.running()}, now)
                 if now >= next_sweep:
-                    self.backlog.prune()
                     await self.writer.run(lambda session: _expire(session, self.backlog))
                     next_sweep = now + 1.0
             except Exception as exc:  # database down: keep trying; pacers stop when their leases end
@@ -193,40 +193,55 @@ class Dispatcher:
                 pacer = self._pacers[sid] = _Pacer()
             pacer.lease_until = started + self.lease_ttl - LEASE_MARGIN
             if pacer.running():
+                pacer.news.set()
                 pacer.wake.set()
             else:
                 pacer.task = asyncio.create_task(self._run(sid))
 
     async def _run(self, sender_sid: str) -> None:
-        """Send what is due, in priority then arrival order; sleep until woken; end when idle."""
         pacer = self._pacers[sender_sid]
-        if pacer.sender is None:
-            sender = await self._read(_load_sender, self.engine, sender_sid)
-            if sender is None:
-                return
-            pacer.sender, pacer.window = sender, SlidingWindow(sender.mps)
+        try:
+            await self._pace(sender_sid, pacer)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # database trouble: the keeper starts a new pacer while the sender has work
+            log.exception("pacer of sender %s stopped", sender_sid)
+
+    async def _pace(self, sender_sid: str, pacer: _Pacer) -> None:
+        """Send what is due, in priority then arrival order; sleep until woken; end when idle."""
+        sender = await self._read(_load_sender, self.engine, sender_sid)  # at each start: MPS may have changed
+        if sender is None:
+            return
+        if pacer.sender is None or pacer.sender.mps != sender.mps:
+            pacer.window = SlidingWindow(sender.mps)
+        pacer.sender = sender
         loop = asyncio.get_running_loop()
-        limit = min(BATCH, max(4, 2 * pacer.sender.mps))
+        limit = min(BATCH, 2 * sender.mps)  # about two seconds of the sender's traffic
         while True:
             pacer.wake.clear()
+            pacer.news.clear()
             if loop.time() >= pacer.lease_until:
                 return  # the lease was not renewed in time: another worker may take the sender
-            claimed = await self.writer.run(lambda session: _claim(session, sender_sid, self.owner, limit))
+            in_flight = frozenset(pacer.in_flight)
+            claimed = await self.writer.run(
+                lambda session, in_flight=in_flight: _claim(session, sender_sid, self.owner, limit, in_flight))
             if claimed is None:
                 pacer.lease_until = 0.0
                 return  # the lease is not ours any more
             batch, next_due = claimed
             gave_back = False
             for index, message in enumerate(batch):
-                later = await self._admit(pacer, message.num_segments)
-                if later is not None:  # give the rest back: an opt-out can still cancel it
-                    rest = [m.seq for m in batch[index:]]
+                reply_waiting = pacer.news.is_set() and message.priority > 0
+                later = None if reply_waiting else await self._admit(pacer, message.num_segments)
+                if reply_waiting or later is not None:
+                    rest = [m.seq for m in batch[index:]]  # back to the queue, where an opt-out can cancel it
                     await self.writer.run(lambda session, rest=rest: _unclaim(session, rest))
-                    if later >= pacer.lease_until:
-                        return  # not before the lease ends: leave the sender to its next holder
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(pacer.wake.wait(), later - CLAIM_AHEAD - loop.time())
                     gave_back = True
+                    if later is not None:
+                        if later >= pacer.lease_until:
+                            return  # not before the lease ends: leave the sender to its next holder
+                        with contextlib.suppress(TimeoutError):
+                            await asyncio.wait_for(pacer.news.wait(), later - CLAIM_AHEAD - loop.time())
                     break
                 pacer.window.start(message.num_segments)
                 pacer.in_flight.add(message.sid)
@@ -268,8 +283,6 @@ class Dispatcher:
 
     async def _send(self, pacer: _Pacer, message: Row[Any]) -> None:
         try:
-            if self.backlog.withdrawn.pop(message.sid, None) is not None:
-                return  # canceled (an opt-out) or expired while it waited in the batch
             assert pacer.sender is not None
             provider = PROVIDERS[message.provider or pacer.sender.provider]
             outbound = OutboundMessage(
@@ -331,8 +344,14 @@ def _with_work(engine: Engine, owner: str, now: datetime) -> list[str]:
         return list(connection.execute(_WITH_WORK, {"owner": owner, "now": now}).scalars())
 
 
-_HOLDS = select(_L.c.sender_sid).where(_L.c.sender_sid == bindparam("sender"), _L.c.owner == bindparam("owner"),
-                                       _L.c.expires_at > bindparam("now"))
+_HOLDS = (select(_L.c.sender_sid).where(_L.c.sender_sid == bindparam("sender"), _L.c.owner == bindparam("owner"),
+                                        _L.c.expires_at > bindparam("now"))
+          .with_for_update())  # a takeover waits for this claim, or this claim sees the takeover
+#: Claimed messages of the sender that no send of this worker holds: a dead worker's, or ones this
+#: worker lost track of (a pacer that stopped on an error).
+_ORPHANS = (update(_M).where(_M.c.sender_sid == bindparam("of_sender"), _M.c.status == Status.SENDING.value,
+                             _M.c.sid.not_in(bindparam("in_flight", expanding=True)))
+            .values(status=Status.QUEUED.value))
 _DUE = (select(_M.c.seq, _M.c.sid, _M.c.sender, _M.c.to, _M.c.body, _M.c.media, _M.c.provider, _M.c.expires_at,
                _M.c.attempts, _M.c.num_segments, _M.c.priority)
         .where(_M.c.sender_sid == bindparam("sender"), _M.c.status == Status.QUEUED.value,
@@ -347,13 +366,16 @@ _NEXT_DUE = select(func.min(_M.c.next_attempt_at)).where(_M.c.sender_sid == bind
                                                         _M.c.status == Status.QUEUED.value)
 
 
-def _claim(session: Session, sender_sid: str, owner: str, limit: int) -> tuple[list[Row[Any]], float | None] | None:
+def _claim(session: Session, sender_sid: str, owner: str, limit: int,
+           in_flight: frozenset[str]) -> tuple[list[Row[Any]], float | None] | None:
     """Claim the next due messages of a sender (None: the lease is not ours); when the batch
-    is not full, also the seconds until a retry is due."""
+    is not full, also the seconds until a retry is due.  Every earlier batch was sent or given
+    back by now, so `sending` messages not in flight are orphans: they are queued again first."""
     now = utcnow()
     connection = session.connection()
     if connection.execute(_HOLDS, {"sender": sender_sid, "owner": owner, "now": now}).first() is None:
         return None
+    connection.execute(_ORPHANS, {"of_sender": sender_sid, "in_flight": sorted(in_flight)})
     batch = list(connection.execute(_DUE, {"sender": sender_sid, "now": now, "limit": limit}).all())
     if batch:
         connection.execute(_MARK_SENDING, {"seqs": [row.seq for row in batch]})

@@ -23,11 +23,12 @@ import random
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx2
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from gateway.dates import iso8601
@@ -40,25 +41,24 @@ from gateway.store.writer import Writer
 
 log = logging.getLogger("gateway.forwarding")
 
-BATCH = 200
 CONCURRENCY = 64
 _D = Delivery.__table__  # type: ignore[attr-defined]
 RETRYABLE = frozenset({408, 425, 429})
 
 
 class Forwarder:
-    def __init__(self, engine: Engine, writer: Writer, token_of: Callable[[str], str | None],
-                 client: httpx2.AsyncClient, *, secret_of: Callable[[str, str], str | None] = lambda a, u: None,
+    def __init__(self, writer: Writer, token_of: Callable[[str], str | None], client: httpx2.AsyncClient, *,
+                 owner: str, secret_of: Callable[[str, str], str | None] = lambda a, u: None,
                  max_age: timedelta = timedelta(hours=24), max_backoff: float = 3600.0,
-                 owner: str = "", claim_for: float = 30.0) -> None:
-        self.engine, self.writer, self.token_of, self.client = engine, writer, token_of, client
+                 claim_for: float = 30.0) -> None:
+        self.writer, self.token_of, self.client = writer, token_of, client
         self.secret_of = secret_of
         self.max_age, self.max_backoff = max_age, max_backoff
         self.owner, self.claim_for = owner, claim_for
         self._wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(CONCURRENCY)
         self._task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
+        self._active = 0  # deliveries claimed and not yet recorded
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop())
@@ -81,37 +81,39 @@ class Forwarder:
     async def _loop(self) -> None:
         while True:
             self._wake.clear()
+            free = CONCURRENCY - self._active  # claim only what starts now: a claim's time runs
             try:
-                due = await self.writer.run(lambda session: _claim(session, self.owner, self.claim_for))
+                due = await self.writer.run(lambda session, free=free: _claim(session, self.owner, self.claim_for,
+                                                                              free)) if free > 0 else []
             except Exception:
                 log.exception("claiming from the outbox failed")
                 due = []
             for delivery in due:
-                await self._slots.acquire()
+                self._active += 1
                 task = asyncio.create_task(self._deliver(delivery))
                 self._sends.add(task)
                 task.add_done_callback(self._sends.discard)
-            if len(due) < BATCH:
+            if len(due) < free or free <= 0:
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=0.25)
                 except TimeoutError:
                     pass
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, delivery: Row[Any]) -> None:
         try:
             ok, retry, error = await self._attempt(delivery, delivery.url, delivery.method)
             if not ok and delivery.fallback_url:
                 ok, retry, fallback_error = await self._attempt(delivery, delivery.fallback_url,
                                                                 delivery.fallback_method)
                 error = f"{error}; fallback: {fallback_error}" if not ok else None
-            await self.writer.run(lambda session: self._record(session, delivery.id, ok, retry, error))
+            await self.writer.run(lambda session: self._record(session, delivery, ok, retry, error))
         except Exception:
             log.exception("delivery %s failed unexpectedly", delivery.id)
         finally:
-            self._slots.release()
+            self._active -= 1
             self._wake.set()
 
-    async def _attempt(self, delivery: Delivery, url: str, method: str) -> tuple[bool, bool, str | None]:
+    async def _attempt(self, delivery: Row[Any], url: str, method: str) -> tuple[bool, bool, str | None]:
         """One request: (delivered, worth retrying, error)."""
         request = self._build(delivery, url, method)
         try:
@@ -122,7 +124,7 @@ class Forwarder:
             return True, False, None
         return False, response.status_code >= 500 or response.status_code in RETRYABLE, f"HTTP {response.status_code}"
 
-    def _build(self, delivery: Delivery, url: str, method: str) -> httpx2.Request:
+    def _build(self, delivery: Row[Any], url: str, method: str) -> httpx2.Request:
         params = [(str(k), str(v)) for k, v in json.loads(delivery.params)]
         headers = {"User-Agent": "optout-gateway", "I-Twilio-Idempotency-Token": f"delivery-{delivery.id}"}
         if delivery.format == "json":
@@ -141,44 +143,41 @@ class Forwarder:
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         return httpx2.Request("POST", url, content=urlencode(params), headers=headers)
 
-    def _record(self, session: Session, delivery_id: int | None, ok: bool, retry: bool, error: str | None) -> None:
-        delivery = session.get(Delivery, delivery_id)
-        if delivery is None:
-            return
+    def _record(self, session: Session, delivery: Row[Any], ok: bool, retry: bool, error: str | None) -> None:
+        """The attempt's outcome; nothing if the claim lapsed and another forwarder has the request."""
         now = utcnow()
-        delivery.attempts += 1
-        delivery.date_updated = now
-        delivery.last_error = error
-        delivery.claimed_by = None
+        attempts = delivery.attempts + 1
+        values: dict[str, Any] = {"attempts": attempts, "date_updated": now, "last_error": error,
+                                  "claimed_by": None}
         if ok:
-            delivery.state = "delivered"
+            values["state"] = "delivered"
         elif retry and now - delivery.date_created < self.max_age:
-            delay = min(self.max_backoff, backoff(delivery.attempts, None, jitter=random.uniform(0, 1.0)))
-            delivery.next_attempt_at = now + timedelta(seconds=delay)
+            delay = min(self.max_backoff, backoff(attempts, None, jitter=random.uniform(0, 1.0)))
+            values["next_attempt_at"] = now + timedelta(seconds=delay)
         else:
-            delivery.state = "dead"
+            values["state"] = "dead"
             log.warning("delivery %s to %s is a dead letter after %d attempts: %s", delivery.id, delivery.url,
-                        delivery.attempts, error)
-        session.add(delivery)
+                        attempts, error)
+        session.connection().execute(_RECORD.values(**values), {"ref": delivery.id, "owner": self.owner})
 
 
 _FIRST_OF_EACH_KEY = (select(func.min(_D.c.id)).where(_D.c.state == "pending")
                       .group_by(_D.c.ordering_key).scalar_subquery())
-_CLAIMABLE = (select(Delivery).where(Delivery.id.in_(_FIRST_OF_EACH_KEY),  # type: ignore[union-attr]
-                                     Delivery.next_attempt_at <= bindparam("now"))
-              .order_by(Delivery.id).limit(BATCH)  # type: ignore[arg-type]
-              .with_for_update(skip_locked=True, of=Delivery))
+_CLAIMABLE = (select(_D).where(_D.c.id.in_(_FIRST_OF_EACH_KEY), _D.c.next_attempt_at <= bindparam("now"))
+              .order_by(_D.c.id).limit(bindparam("limit")).with_for_update(skip_locked=True))
+_RECORD = update(_D).where(_D.c.id == bindparam("ref"), _D.c.claimed_by == bindparam("owner"))
 _CLAIM = (update(_D).where(_D.c.id.in_(bindparam("ids", expanding=True)))
           .values(claimed_by=bindparam("owner"), next_attempt_at=bindparam("until")))
 
 
-def _claim(session: Session, owner: str, claim_for: float) -> list[Delivery]:
+def _claim(session: Session, owner: str, claim_for: float, limit: int) -> list[Row[Any]]:
     """The first pending delivery of each key that is due, hidden from other forwarders for a while."""
     now = utcnow()
-    rows = list(session.execute(_CLAIMABLE, {"now": now}).scalars())
+    connection = session.connection()
+    rows = list(connection.execute(_CLAIMABLE, {"now": now, "limit": limit}).all())
     if rows:
-        session.connection().execute(_CLAIM, {"ids": [d.id for d in rows], "owner": owner,
-                                              "until": now + timedelta(seconds=claim_for)})
+        connection.execute(_CLAIM, {"ids": [d.id for d in rows], "owner": owner,
+                                    "until": now + timedelta(seconds=claim_for)})
     return rows
 
 

@@ -17,6 +17,7 @@ from sqlmodel import Session
 from gateway.accounts import Accounts
 from gateway.dispatch import leases
 from gateway.dispatch.outbox import insert_message
+from gateway.dispatch.worker import _claim
 from gateway.ids import new_sid
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Message, Sender, SenderLease
@@ -78,10 +79,29 @@ def test_a_lapsed_lease_is_taken_over(engine):
     assert acquire(engine, "worker-b", SENDER, at_offset=TTL + 0.1) == [SENDER]
 
 
-def test_taking_a_lease_queues_the_messages_its_last_holder_claimed(engine):
+def test_the_new_holders_first_claim_queues_again_what_the_last_holder_left_sending(engine):
     assert statuses(engine) == ["queued", "sending", "sending"]
     acquire(engine, "worker-b", SENDER)
-    assert statuses(engine) == ["queued", "queued", "queued"]
+    with unit_of_work(engine) as session:
+        claimed = _claim(session, SENDER, "worker-b", limit=10, in_flight=frozenset())
+    assert claimed is not None and len(claimed[0]) == 3
+    assert statuses(engine) == ["sending", "sending", "sending"]
+
+
+def test_a_claim_leaves_this_workers_sends_in_flight_alone(engine):
+    acquire(engine, "worker-a", SENDER)
+    with Session(engine) as session:
+        in_flight = frozenset(session.execute(select(Message.sid).where(Message.status == "sending")).scalars())
+    with unit_of_work(engine) as session:
+        claimed = _claim(session, SENDER, "worker-a", limit=10, in_flight=in_flight)
+    assert claimed is not None and len(claimed[0]) == 1  # only the queued one; nothing is sent twice
+
+
+def test_a_claim_without_the_lease_claims_nothing(engine):
+    acquire(engine, "worker-a", SENDER)
+    with unit_of_work(engine) as session:
+        assert _claim(session, SENDER, "worker-b", limit=10, in_flight=frozenset()) is None
+    assert statuses(engine) == ["queued", "sending", "sending"]
 
 
 def test_renewal_reports_only_the_leases_still_held(engine):
