@@ -290,11 +290,14 @@ class Dispatcher:
                 media_urls=tuple(u for u in message.media.split("\n") if u),
                 status_callback=self.callback_url(provider.name, message.sid),
                 validity_period=max(1, int((message.expires_at - utcnow()).total_seconds())))
+            # The request ends a second before the lease could lapse in the database, so no send of
+            # this worker can reach the provider in the next holder's first second.
+            deadline = pacer.lease_until + LEASE_MARGIN - 1.0
             try:
-                async with self._slots:
+                async with self._slots, asyncio.timeout_at(deadline):
                     response = await self.client.send(provider.build_send(outbound, self.credentials[provider.name]))
                 result = provider.read_send(response)
-            except httpx2.TransportError as exc:
+            except (httpx2.TransportError, TimeoutError) as exc:
                 raise Retryable(f"{type(exc).__name__}: {exc}") from exc
         except Throttled as exc:
             pacer.paused_until = asyncio.get_running_loop().time() + (exc.retry_after or 1.0)
