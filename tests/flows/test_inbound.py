@@ -135,7 +135,8 @@ def test_repeated_stop_within_the_window_is_confirmed_once(stack, service):
     for _ in range(3):
         inbound(stack, US_MOBILE, "STOP")
     wait(lambda: len(forwards(stack, US_MOBILE)) == 3)
-    time.sleep(0.5)
+    wait(lambda: confirmations(stack, US_MOBILE))
+    time.sleep(0.5)  # a second confirmation, if any were queued, would be out by now
     assert len(confirmations(stack, US_MOBILE)) == 1
 
 
@@ -162,8 +163,8 @@ def test_a_retried_webhook_is_processed_once_even_when_copies_arrive_together(st
     for thread in threads:
         thread.join()
     assert inbound(stack, US_MOBILE, "STOP", sid=sid).status_code == 200
-    wait(lambda: forwards(stack, US_MOBILE))
-    time.sleep(0.5)
+    wait(lambda: forwards(stack, US_MOBILE) and confirmations(stack, US_MOBILE))
+    time.sleep(0.5)  # copies, if any were processed, would be out by now
     assert len(forwards(stack, US_MOBILE)) == 1 and len(confirmations(stack, US_MOBILE)) == 1
 
 
