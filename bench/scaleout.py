@@ -21,18 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import uuid
 from contextlib import ExitStack
-from urllib.parse import urlencode
 
 from bench.harness import Gateway, Node, StandInProvider, temp_dir
-from bench.inbound import people
+from bench.inbound import signed_stops
 from bench.load import Result, hammer, post
 from bench.send import auth_header, send_body, us_numbers
-from gateway.providers.twilio import compute_signature
 from tests.postgres import binaries, new_database, postgres_server
-
-TOKEN = "bench-token"
 
 
 def measure(label: str, gateway: Gateway, nodes: list[Node], seconds: float, connections: int,
@@ -49,12 +44,7 @@ def measure(label: str, gateway: Gateway, nodes: list[Node], seconds: float, con
         sends = asyncio.run(hammer("127.0.0.1", gateway.port, lambda i: post(path, send_body(service, i), headers),
                                    connections=connections, duration=seconds))
         print(sends.line(f"{label}: send API"), flush=True)
-        url = f"{gateway.url}/webhooks/twilio/inbound"
-        bodies = []
-        for index, person in enumerate(people(30_000)):
-            params = [("MessageSid", "SM" + uuid.uuid4().hex), ("AccountSid", "AC" + "1" * 32), ("From", person),
-                      ("To", senders[index % len(senders)]), ("Body", "STOP"), ("NumMedia", "0")]
-            bodies.append((urlencode(params).encode(), compute_signature(url, params, TOKEN)))
+        bodies = signed_stops(f"{gateway.url}/webhooks/twilio/inbound", senders, 30_000)
 
         def inbound(i: int) -> bytes:
             body, signature = bodies[i % len(bodies)]

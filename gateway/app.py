@@ -90,7 +90,8 @@ def create_app(settings: Settings) -> Starlette:
     policy = PolicyState(settings.policies_dir, settings.locales_dir)
     writer = Writer(engine)
     core = Core(writer, Backlog(), StickyLoad(), policy)
-    writer.before_batch = core.sync
+    if not settings.embedded:  # other API processes may change services and pools
+        writer.before_batch = core.sync
     accounts = Accounts(engine)
     simulator = create_simulator(SimulatorConfig(
         auth_token=settings.simulator_token, delay=settings.simulator_delay,

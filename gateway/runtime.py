@@ -30,7 +30,7 @@ from gateway.dispatch import leases
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
 from gateway.dispatch.worker import Dispatcher
-from gateway.forwarding.worker import Forwarder
+from gateway.forwarding.worker import Forwarder, unclaim
 from gateway.policy.watcher import PolicyState
 from gateway.providers.base import Credentials
 from gateway.settings import Settings
@@ -61,8 +61,12 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
     owner = worker_name(settings)
     if settings.embedded or settings.worker_id:
         earlier = None if settings.embedded else owner
+        def take_back(session: Session) -> None:
+            leases.release_everything(session, owner=earlier)
+            unclaim(session, earlier)
+
         try:
-            await writer.run(lambda session: leases.release_everything(session, owner=earlier))
+            await writer.run(take_back)
         except Exception as exc:  # database down: the earlier leases and claims lapse by themselves
             log.error("could not take back what an earlier run left claimed: %s", exc)
     base = settings.public_url or settings.local_url
@@ -112,7 +116,6 @@ async def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     writer = Writer(engine)
     core = Core(writer, Backlog(), StickyLoad(), PolicyState(settings.policies_dir, settings.locales_dir))
-    writer.before_batch = core.sync
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

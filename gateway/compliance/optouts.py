@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -26,6 +25,7 @@ from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.outbox import set_status
 from gateway.errors import RecipientUnsubscribed
 from gateway.providers.base import Status
+from gateway.store.db import per_dialect
 from gateway.store.tables import ConsentEvent, Message, OptOut
 
 ACCOUNT_WIDE = "*"
@@ -42,16 +42,16 @@ _OPTED_OUT = select(OptOut.service_sid).where(
 _S = OptOut.__table__  # type: ignore[attr-defined]
 
 
-def _state_upsert(dialect: str) -> Any:
+def _state_upsert(insert: Any) -> Any:
     """INSERT … ON CONFLICT DO UPDATE of a consent state; an older change leaves a newer state alone."""
-    statement = (postgresql if dialect == "postgresql" else sqlite).insert(_S)
+    statement = insert(_S)
     return statement.on_conflict_do_update(
         index_elements=[_S.c.account_sid, _S.c.service_sid, _S.c.number, _S.c.channel],
         set_={"opted_out": statement.excluded.opted_out, "date_updated": statement.excluded.date_updated},
         where=_S.c.date_updated <= statement.excluded.date_updated)
 
 
-_STATE_UPSERTS = {name: _state_upsert(name) for name in ("sqlite", "postgresql")}
+_STATE_UPSERTS = per_dialect(_state_upsert)
 
 
 def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:

@@ -74,8 +74,9 @@ class Core:
         self.sync(session)
 
     def sync(self, session: Session) -> None:
-        """Drop the caches if another process changed the configuration.  The writer runs this
-        first in every transaction, so routing never uses a pool older than the last commit."""
+        """Drop the caches if another process changed the configuration.  Where API processes
+        share the database, the writer runs this first in every transaction, so routing never
+        uses a pool older than the last commit."""
         generation = session.connection().execute(_GENERATION).scalar()
         if generation != self.seen:
             self.directory.clear()

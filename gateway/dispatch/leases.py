@@ -23,22 +23,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from gateway.providers.base import Status
-from gateway.store.db import utcnow
-from gateway.store.tables import Delivery, Message, SenderLease
+from gateway.store.db import per_dialect, utcnow
+from gateway.store.tables import Message, SenderLease
 
 _L = SenderLease.__table__  # type: ignore[attr-defined]
 _M = Message.__table__  # type: ignore[attr-defined]
-_D = Delivery.__table__  # type: ignore[attr-defined]
 
-_REQUEUE = (update(_M).where(_M.c.sender_sid.in_(bindparam("senders", expanding=True)),
-                             _M.c.status == Status.SENDING.value)
-            .values(status=Status.QUEUED.value))
+#: Claimed messages back to the queue (same idempotency key); callers narrow it down.
+BACK_TO_QUEUE = update(_M).where(_M.c.status == Status.SENDING.value).values(status=Status.QUEUED.value)
+_REQUEUE = BACK_TO_QUEUE.where(_M.c.sender_sid.in_(bindparam("senders", expanding=True)))
 _RENEW = (update(_L).where(_L.c.owner == bindparam("holder"), _L.c.sender_sid.in_(bindparam("senders", expanding=True)))
           .values(expires_at=bindparam("expires")).returning(_L.c.sender_sid))
 _COOL = (update(_L).where(_L.c.owner == bindparam("holder"), _L.c.sender_sid.in_(bindparam("senders", expanding=True)))
@@ -48,11 +47,10 @@ _COOL = (update(_L).where(_L.c.owner == bindparam("holder"), _L.c.sender_sid.in_
 COOLING = timedelta(seconds=1)
 
 
-def _upsert(dialect: str) -> object:
+def _upsert(insert: Any) -> Any:
     """INSERT … ON CONFLICT DO UPDATE only where the lease lapsed or is ours; RETURNING what we got."""
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(_L).values(sender_sid=bindparam("sender"), owner=bindparam("owner"),
-                                         expires_at=bindparam("expires"), acquired_at=bindparam("now"))
+    statement = insert(_L).values(sender_sid=bindparam("sender"), owner=bindparam("owner"),
+                                  expires_at=bindparam("expires"), acquired_at=bindparam("now"))
     return statement.on_conflict_do_update(
         index_elements=[_L.c.sender_sid],
         set_={"owner": statement.excluded.owner, "expires_at": statement.excluded.expires_at,
@@ -61,7 +59,7 @@ def _upsert(dialect: str) -> object:
     ).returning(_L.c.sender_sid)
 
 
-_UPSERTS = {name: _upsert(name) for name in ("sqlite", "postgresql")}
+_UPSERTS = per_dialect(_upsert)
 
 
 def acquire(session: Session, senders: Iterable[str], *, owner: str, now: datetime, ttl: float) -> list[str]:
@@ -98,21 +96,14 @@ def release(session: Session, senders: Sequence[str] | None, *, owner: str, requ
 
 
 def release_everything(session: Session, *, owner: str | None) -> None:
-    """At start: drop the leases and delivery claims of `owner`'s earlier life (None: of everyone,
-    when the database is SQLite and this is the only process), queueing their work again."""
+    """At start: drop the leases of `owner`'s earlier life (None: of everyone, when the database
+    is SQLite and this is the only worker process), queueing their claimed messages again."""
     connection = session.connection()
-    leases = select(_L.c.sender_sid)
-    if owner is not None:
-        leases = leases.where(_L.c.owner == owner)
-    senders = list(connection.execute(leases).scalars())
+    if owner is None:
+        connection.execute(BACK_TO_QUEUE)
+        connection.execute(delete(_L))
+        return
+    senders = list(connection.execute(select(_L.c.sender_sid).where(_L.c.owner == owner)).scalars())
     if senders:
         connection.execute(_REQUEUE, {"senders": senders})
-    if owner is None:
-        connection.execute(delete(_L))
-        connection.execute(update(_M).where(_M.c.status == Status.SENDING.value).values(status=Status.QUEUED.value))
-    else:
-        connection.execute(delete(_L).where(_L.c.owner == owner))
-    claimed = update(_D).where(_D.c.state == "pending", _D.c.claimed_by.is_not(None))
-    if owner is not None:
-        claimed = claimed.where(_D.c.claimed_by == owner)
-    connection.execute(claimed.values(claimed_by=None, next_attempt_at=bindparam("now")), {"now": utcnow()})
+    connection.execute(delete(_L).where(_L.c.owner == owner))

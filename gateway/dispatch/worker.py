@@ -85,6 +85,7 @@ class _Pacer:
     in_flight: set[str] = field(default_factory=set)
     paused_until: float = 0.0
     lease_until: float = 0.0  # loop time from which this worker may not start a send; 0: no lease
+    orphans: bool = True  # `sending` messages no send holds may exist: the next claim queues them again
     task: asyncio.Task[None] | None = None
     timer: asyncio.TimerHandle | None = None
 
@@ -214,7 +215,7 @@ class Dispatcher:
             return
         if pacer.sender is None or pacer.sender.mps != sender.mps:
             pacer.window = SlidingWindow(sender.mps)
-        pacer.sender = sender
+        pacer.sender, pacer.orphans = sender, True  # a new start: whoever held the sender before may have left some
         loop = asyncio.get_running_loop()
         limit = min(BATCH, 2 * sender.mps)  # about two seconds of the sender's traffic
         while True:
@@ -222,12 +223,13 @@ class Dispatcher:
             pacer.news.clear()
             if loop.time() >= pacer.lease_until:
                 return  # the lease was not renewed in time: another worker may take the sender
-            in_flight = frozenset(pacer.in_flight)
+            in_flight = frozenset(pacer.in_flight) if pacer.orphans else None
             claimed = await self.writer.run(
                 lambda session, in_flight=in_flight: _claim(session, sender_sid, self.owner, limit, in_flight))
             if claimed is None:
                 pacer.lease_until = 0.0
                 return  # the lease is not ours any more
+            pacer.orphans = False
             batch, next_due = claimed
             gave_back = False
             for index, message in enumerate(batch):
@@ -283,6 +285,20 @@ class Dispatcher:
 
     async def _send(self, pacer: _Pacer, message: Row[Any]) -> None:
         try:
+            await self._send_and_record(pacer, message)
+        except Exception:  # the outcome was not written: the message stays `sending` until the next claim
+            log.exception("the outcome of %s was not recorded; it goes back to the queue", message.sid)
+            pacer.orphans = True
+        finally:
+            pacer.in_flight.discard(message.sid)
+            pacer.window.finish(asyncio.get_running_loop().time(), message.num_segments)
+            pacer.freed.set()
+            if not pacer.in_flight:
+                pacer.wake.set()  # let an idle pacer notice, and a retried message be re-read
+
+    async def _send_and_record(self, pacer: _Pacer, message: Row[Any]) -> None:
+        """One provider request and its outcome's write."""
+        try:
             assert pacer.sender is not None
             provider = PROVIDERS[message.provider or pacer.sender.provider]
             outbound = OutboundMessage(
@@ -316,12 +332,6 @@ class Dispatcher:
             await self.writer.run(lambda session: _transition(session, message.sid, Status.SENT, self.backlog,
                                                               provider_sid=result.provider_sid),
                                   clean_on_error=True)  # status writes raise no GatewayError: no savepoint
-        finally:
-            pacer.in_flight.discard(message.sid)
-            pacer.window.finish(asyncio.get_running_loop().time(), message.num_segments)
-            pacer.freed.set()
-            if not pacer.in_flight:
-                pacer.wake.set()  # let an idle pacer notice, and a retried message be re-read
 
     async def _retry(self, message: Row[Any], exc: Retryable) -> None:
         delay = backoff(message.attempts + 1, exc.retry_after, jitter=random.uniform(0, 0.5))
@@ -352,9 +362,8 @@ _HOLDS = (select(_L.c.sender_sid).where(_L.c.sender_sid == bindparam("sender"), 
           .with_for_update())  # a takeover waits for this claim, or this claim sees the takeover
 #: Claimed messages of the sender that no send of this worker holds: a dead worker's, or ones this
 #: worker lost track of (a pacer that stopped on an error).
-_ORPHANS = (update(_M).where(_M.c.sender_sid == bindparam("of_sender"), _M.c.status == Status.SENDING.value,
-                             _M.c.sid.not_in(bindparam("in_flight", expanding=True)))
-            .values(status=Status.QUEUED.value))
+_ORPHANS = leases.BACK_TO_QUEUE.where(_M.c.sender_sid == bindparam("of_sender"),
+                                      _M.c.sid.not_in(bindparam("in_flight", expanding=True)))
 _DUE = (select(_M.c.seq, _M.c.sid, _M.c.sender, _M.c.to, _M.c.body, _M.c.media, _M.c.provider, _M.c.expires_at,
                _M.c.attempts, _M.c.num_segments, _M.c.priority)
         .where(_M.c.sender_sid == bindparam("sender"), _M.c.status == Status.QUEUED.value,
@@ -363,22 +372,23 @@ _DUE = (select(_M.c.seq, _M.c.sid, _M.c.sender, _M.c.to, _M.c.body, _M.c.media, 
         .with_for_update(skip_locked=True))  # rows an opt-out is canceling right now wait for the next round
 _MARK_SENDING = update(_M).where(_M.c.seq.in_(bindparam("seqs", expanding=True))).values(
     status=Status.SENDING.value)
-_UNCLAIM = (update(_M).where(_M.c.seq.in_(bindparam("seqs", expanding=True)), _M.c.status == Status.SENDING.value)
-            .values(status=Status.QUEUED.value))
+_UNCLAIM = leases.BACK_TO_QUEUE.where(_M.c.seq.in_(bindparam("seqs", expanding=True)))
 _NEXT_DUE = select(func.min(_M.c.next_attempt_at)).where(_M.c.sender_sid == bindparam("sender"),
                                                         _M.c.status == Status.QUEUED.value)
 
 
 def _claim(session: Session, sender_sid: str, owner: str, limit: int,
-           in_flight: frozenset[str]) -> tuple[list[Row[Any]], float | None] | None:
+           in_flight: frozenset[str] | None) -> tuple[list[Row[Any]], float | None] | None:
     """Claim the next due messages of a sender (None: the lease is not ours); when the batch
-    is not full, also the seconds until a retry is due.  Every earlier batch was sent or given
-    back by now, so `sending` messages not in flight are orphans: they are queued again first."""
+    is not full, also the seconds until a retry is due.  Given `in_flight` (a pacer's first
+    claim, or one after a lost write), the sender's `sending` messages outside it are orphans
+    of an earlier holder or pacer, queued again first: every batch before was sent or given back."""
     now = utcnow()
     connection = session.connection()
     if connection.execute(_HOLDS, {"sender": sender_sid, "owner": owner, "now": now}).first() is None:
         return None
-    connection.execute(_ORPHANS, {"of_sender": sender_sid, "in_flight": sorted(in_flight)})
+    if in_flight is not None:
+        connection.execute(_ORPHANS, {"of_sender": sender_sid, "in_flight": sorted(in_flight)})
     batch = list(connection.execute(_DUE, {"sender": sender_sid, "now": now, "limit": limit}).all())
     if batch:
         connection.execute(_MARK_SENDING, {"seqs": [row.seq for row in batch]})

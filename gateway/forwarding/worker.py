@@ -71,7 +71,7 @@ class Forwarder:
         if self._sends:
             await asyncio.wait(self._sends, timeout=10)
         try:
-            await self.writer.run(lambda session: _unclaim(session, self.owner))
+            await self.writer.run(lambda session: unclaim(session, self.owner))
         except Exception as exc:  # the database is gone: the claims lapse by themselves
             log.warning("could not hand back delivery claims: %s", exc)
 
@@ -181,6 +181,9 @@ def _claim(session: Session, owner: str, claim_for: float, limit: int) -> list[R
     return rows
 
 
-def _unclaim(session: Session, owner: str) -> None:
-    session.connection().execute(update(_D).where(_D.c.state == "pending", _D.c.claimed_by == owner)
-                                 .values(claimed_by=None, next_attempt_at=utcnow()))
+def unclaim(session: Session, owner: str | None) -> None:
+    """Hand back `owner`'s claims (None: everyone's, at the start of SQLite's only worker), due now."""
+    claimed = update(_D).where(_D.c.state == "pending", _D.c.claimed_by.is_not(None))
+    if owner is not None:
+        claimed = claimed.where(_D.c.claimed_by == owner)
+    session.connection().execute(claimed.values(claimed_by=None, next_attempt_at=utcnow()))

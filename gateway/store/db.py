@@ -9,21 +9,23 @@ built here, so `gateway migrate` works from any directory.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
 from gateway.store.tables import PolicyRevision
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+T = TypeVar("T")
 
 
 def make_engine(url: str) -> Engine:
@@ -50,6 +52,12 @@ def _sqlite_begin(connection: Any) -> None:
     # Writers take the write lock up front: a deferred transaction that reads, then writes, fails
     # at once ("database is locked") when another process wrote in between.
     connection.exec_driver_sql("BEGIN IMMEDIATE" if connection.get_execution_options().get("writer") else "BEGIN")
+
+
+def per_dialect(build: Callable[[Callable[..., Any]], T]) -> dict[str, T]:
+    """A statement needing the dialect's own INSERT (ON CONFLICT), built once for each backend:
+    `build(insert)` gets SQLite's or PostgreSQL's `insert`; look the result up by dialect name."""
+    return {"sqlite": build(sqlite.insert), "postgresql": build(postgresql.insert)}
 
 
 def writer_engine(engine: Engine) -> Engine:
