@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
 from sqlalchemy.exc import SQLAlchemyError
@@ -86,6 +87,8 @@ def routes() -> list[Route | Mount]:
 
 
 def create_app(settings: Settings) -> Starlette:
+    if settings.simulator and not settings.simulator_token:
+        settings = settings.with_(simulator_token=secrets.token_urlsafe(18))
     engine = make_engine(settings.database_url)
     policy = PolicyState(settings.policies_dir, settings.locales_dir)
     writer = Writer(engine)
@@ -94,11 +97,12 @@ def create_app(settings: Settings) -> Starlette:
         writer.before_batch = core.sync
     accounts = Accounts(engine)
     simulator = create_simulator(SimulatorConfig(
-        auth_token=settings.simulator_token, delay=settings.simulator_delay,
+        auth_token=settings.simulator_token or "", delay=settings.simulator_delay,
         failures=settings.failures())) if settings.simulator else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        _warn_about_webhooks(settings)
         policy.reload()
         _remember_revision(app)
         writer.start()
@@ -139,8 +143,21 @@ def create_app(settings: Settings) -> Starlette:
     app.state.accounts = accounts
     app.state.forwarder = None
     app.state.recorded_revision = None
-    app.state.provider_secrets = {"sim": settings.simulator_token, "twilio": settings.twilio_auth_token}
+    app.state.provider_secrets = settings.webhook_secrets()
     return app
+
+
+def _warn_about_webhooks(settings: Settings) -> None:
+    """Say at start what the trust boundary is: providers whose webhooks are refused, and a simulator
+    that anyone who can reach the gateway could use to post signed messages."""
+    for name, variable in settings.missing_secrets().items():
+        log.warning("webhooks of provider %s are refused: no secret configured (set %s)", name, variable)
+    if settings.simulator and not settings.loopback_only:
+        log.warning("!" * 78)
+        log.warning("THE PROVIDER SIMULATOR IS ON WHILE LISTENING ON %s: anyone who can reach this gateway and "
+                    "learns the simulator token can post inbound messages for its simulated numbers. "
+                    "The simulator is for demos and tests: set GATEWAY_SIMULATOR=false.", settings.host)
+        log.warning("!" * 78)
 
 
 def from_environment() -> Starlette:

@@ -19,6 +19,7 @@ from gateway.policy.loader import load_policies
 from gateway.policy.matcher import Matcher
 from gateway.policy.model import Mode
 from gateway.settings import Settings, load_settings
+from gateway.store.db import MigrationBlocked
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +30,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
-    result: int = args.handler(args, settings)
+    try:
+        result: int = args.handler(args, settings)
+    except MigrationBlocked as exc:
+        print(f"gateway: the database cannot be migrated: {exc}", file=sys.stderr)
+        return 1
     return result
 
 
@@ -41,7 +46,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.add_argument("--demo", action="store_true",
-                       help="make sure a demo account with a simulated sender exists and print its credentials")
+                       help="turn the provider simulator on, make sure a demo account with a simulated sender "
+                            "exists and print its credentials (what `make run` does)")
     serve.add_argument("--workers", type=int, default=1, metavar="N",
                        help="HTTP processes on one port (PostgreSQL only when N > 1); each also runs dispatch and "
                             "forwarding unless GATEWAY_WORKERS=false")
@@ -81,6 +87,8 @@ def _parser() -> argparse.ArgumentParser:
     sim_inbound.add_argument("--to", required=True, help="one of the gateway's numbers")
     sim_inbound.add_argument("body")
     sim_inbound.add_argument("--url", help="the gateway's base URL (default: GATEWAY_PUBLIC_URL or host:port)")
+    sim_inbound.add_argument("--token", help="the simulator's token (default: GATEWAY_SIMULATOR_TOKEN, else the one "
+                                             "`gateway serve` wrote beside the SQLite database)")
     sim_inbound.set_defaults(handler=_sim_inbound)
 
     deliveries = commands.add_parser("deliveries", help="app deliveries that gave up").add_subparsers(
@@ -125,6 +133,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     _log_setup()
     migrate(settings.database_url)
     if args.demo:
+        settings = settings.with_(simulator=True)
+    if settings.simulator:
+        settings = _simulator_token(settings)
+    if args.demo:
         from gateway.demo import ensure_demo
 
         print(ensure_demo(settings), flush=True)
@@ -133,10 +145,31 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                     access_log=False)
         return 0
     # Each process builds its app from the environment: pass the command line's choices on.
-    os.environ.update(GATEWAY_HOST=settings.host, GATEWAY_PORT=str(settings.port))
+    os.environ.update(GATEWAY_HOST=settings.host, GATEWAY_PORT=str(settings.port),
+                      GATEWAY_SIMULATOR=str(settings.simulator).lower())
+    if settings.simulator_token:
+        os.environ["GATEWAY_SIMULATOR_TOKEN"] = settings.simulator_token
     uvicorn.run("gateway.app:from_environment", factory=True, workers=args.workers, host=settings.host,
                 port=settings.port, log_level="info", access_log=False)
     return 0
+
+
+def _simulator_token(settings: Settings) -> Settings:
+    """A fresh random token per start unless GATEWAY_SIMULATOR_TOKEN names one, left (owner-only)
+    beside the SQLite file so that `gateway sim inbound` can sign with it."""
+    import os
+    import secrets
+
+    if not settings.simulator_token:
+        settings = settings.with_(simulator_token=secrets.token_urlsafe(18))
+    path = settings.simulator_token_file
+    if path is not None:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(settings.simulator_token or "")
+    print(f"Provider simulator on at /sim; it signs with {settings.simulator_token}"
+          + (f" (written to {path})" if path is not None else ""), flush=True)
+    return settings
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
@@ -261,7 +294,16 @@ def _sim_inbound(args: argparse.Namespace, settings: Settings) -> int:
     params = [("MessageSid", "SM" + uuid.uuid4().hex), ("AccountSid", "AC" + "0" * 32), ("From", args.sender),
               ("To", args.to), ("Body", args.body), ("NumMedia", "0"), ("SmsStatus", "received"),
               ("ApiVersion", "2010-04-01")]
-    signature = compute_signature(url, params, settings.simulator_token)
+    token = args.token or settings.simulator_token
+    path = settings.simulator_token_file
+    if not token and path is not None and path.exists():
+        token = path.read_text().strip()
+    if not token:
+        print("gateway sim inbound: no simulator token: start the gateway with `gateway serve --demo` (it writes "
+              f"{path or 'the token beside an SQLite database'}), or pass --token / GATEWAY_SIMULATOR_TOKEN",
+              file=sys.stderr)
+        return 2
+    signature = compute_signature(url, params, token)
     try:
         response = httpx2.post(url, data=dict(params), headers={"X-Twilio-Signature": signature}, timeout=10)
     except httpx2.HTTPError as exc:

@@ -8,6 +8,7 @@
     │   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
     │   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
     │   ├── AuthenticationFailed                401 / 20003
+    │   ├── Forbidden                           403 / 20403
     │   ├── NotFound                            404 / 20404
     │   ├── MethodNotAllowed                    405 / 20004
     │   └── PayloadTooLarge                     413 / 21617
@@ -51,6 +52,13 @@ class BadRequest(GatewayError):
 class AuthenticationFailed(GatewayError):
     status = 401
     code = 20003
+
+
+class Forbidden(GatewayError):
+    """A request that proved who sent it, but may not do what it asks (a webhook for another provider's number)."""
+
+    status = 403
+    code = 20403
 
 
 class NotFound(GatewayError):
@@ -129,7 +137,7 @@ VALIDITY_EXPIRED = 30036
 UNKNOWN_ERROR = 30008
 
 #: Starlette's HTTPException statuses → the Twilio code that names them.
-HTTP_CODES: dict[int, int] = {400: 21100, 401: 20003, 403: 20003, 404: 20404, 405: 20004, 413: 21617}
+HTTP_CODES: dict[int, int] = {400: 21100, 401: 20003, 403: 20403, 404: 20404, 405: 20004, 413: 21617}
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,7 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
             log.error("could not take back what an earlier run left claimed: %s", exc)
     base = settings.public_url or settings.local_url
     credentials = {
-        "sim": Credentials("AC" + "0" * 32, settings.simulator_token, settings.simulator_url or f"{base}/sim"),
+        "sim": Credentials("AC" + "0" * 32, settings.simulator_token or "", settings.simulator_url or f"{base}/sim"),
         "twilio": Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url),
     }
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")

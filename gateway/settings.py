@@ -22,16 +22,17 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     policy_reload_interval: float = 0.5  # seconds between checks for edited policy files
-    default_provider: str = "sim"  # provider of senders registered without one
+    default_provider: str | None = None  # provider of senders registered without one; see `provider_default`
     workers: bool = True  # run dispatch and forwarding in this process
-    simulator: bool = True  # mount the provider simulator at /sim
-    simulator_token: str = "simulator-token"
+    simulator: bool = False  # mount the provider simulator at /sim (demos and tests, never production)
+    simulator_token: str | None = None  # signs the simulator's webhooks; random per start when unset
     simulator_delay: float = 0.5  # seconds between the simulator's status callbacks
     simulator_failures: str = ""  # "+1500=30003,+44770=21614": To prefix = error code
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_base_url: str = "https://api.twilio.com"
     simulator_url: str | None = None  # where the sim provider sends; default: this gateway's /sim
+    webhook_max_bytes: int = 65536  # provider webhook bodies above this are answered 413
     lease_ttl: float = 10.0  # seconds a dead worker's senders stay with it before another takes them
     worker_id: str | None = None  # a stable name lets a restarted worker resume its own leases at once
 
@@ -43,6 +44,33 @@ class Settings:
     @property
     def local_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    @property
+    def provider_default(self) -> str:
+        """The simulator's own numbers in a demo; real ones otherwise."""
+        return self.default_provider or ("sim" if self.simulator else "twilio")
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.host in ("127.0.0.1", "::1", "localhost") or self.host.startswith("127.")
+
+    @property
+    def simulator_token_file(self) -> Path | None:
+        """Where `serve` leaves the simulator's token for `gateway sim inbound`: beside the SQLite file."""
+        if not self.database_url.startswith("sqlite:///"):
+            return None
+        database = self.database_url.removeprefix("sqlite:///").split("?", 1)[0]
+        return Path(database + ".sim-token") if database and database != ":memory:" else None
+
+    def webhook_secrets(self) -> dict[str, str]:
+        """Each provider's webhook-signing secret; a provider without one has its webhooks refused."""
+        secrets = {"sim": self.simulator_token or "", "twilio": self.twilio_auth_token}
+        return {name: secret for name, secret in secrets.items() if secret}
+
+    def missing_secrets(self) -> dict[str, str]:
+        """Provider → the variable that would enable its webhooks, for those without a secret."""
+        needed = {"sim": "GATEWAY_SIMULATOR_TOKEN (or GATEWAY_SIMULATOR=true)", "twilio": "GATEWAY_TWILIO_AUTH_TOKEN"}
+        return {name: variable for name, variable in needed.items() if name not in self.webhook_secrets()}
 
     def failures(self) -> dict[str, int]:
         """The simulator's failure table from GATEWAY_SIMULATOR_FAILURES."""
@@ -102,8 +130,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             return False
         raise SettingsError(f"GATEWAY_{name}={raw!r} must be true or false")
 
-    provider = get("DEFAULT_PROVIDER") or defaults.default_provider
-    if provider not in ("sim", "twilio"):
+    provider = get("DEFAULT_PROVIDER")
+    if provider not in (None, "sim", "twilio"):
         raise SettingsError(f"GATEWAY_DEFAULT_PROVIDER={provider!r} must be sim or twilio")
     settings = Settings(
         database_url=database_url,
@@ -116,13 +144,14 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         default_provider=provider,
         workers=flag("WORKERS", defaults.workers),
         simulator=flag("SIMULATOR", defaults.simulator),
-        simulator_token=get("SIMULATOR_TOKEN") or defaults.simulator_token,
+        simulator_token=get("SIMULATOR_TOKEN"),
         simulator_delay=number("SIMULATOR_DELAY", float, defaults.simulator_delay),
         simulator_failures=get("SIMULATOR_FAILURES") or "",
         twilio_account_sid=get("TWILIO_ACCOUNT_SID") or "",
         twilio_auth_token=get("TWILIO_AUTH_TOKEN") or "",
         twilio_base_url=(get("TWILIO_BASE_URL") or defaults.twilio_base_url).rstrip("/"),
         simulator_url=(get("SIMULATOR_URL") or "").rstrip("/") or None,
+        webhook_max_bytes=int(number("WEBHOOK_MAX_BYTES", int, defaults.webhook_max_bytes)),
         lease_ttl=number("LEASE_TTL", float, defaults.lease_ttl),
         worker_id=get("WORKER_ID"),
     )

@@ -8,7 +8,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.store.db import ping
+from gateway.providers import PROVIDERS
+from gateway.store.db import ping, providers_in_use
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
 
@@ -19,15 +20,21 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers and a valid policy revision is serving."""
+    """Ready when the database answers, a valid policy revision is serving, and every provider that
+    has numbers registered can have its webhooks verified (one without a secret refuses them all)."""
     state = request.app.state
     reasons: list[str] = []
+    missing = state.settings.missing_secrets()
     try:
         ping(state.engine)
         database = "ok"
+        in_use = providers_in_use(state.engine)
     except SQLAlchemyError as exc:
         database = "unreachable"
         reasons.append(f"database unreachable: {type(exc).__name__}")
+        in_use = set()
+    reasons += [f"webhooks of provider {name} are refused (no secret: set {missing[name]}), "
+                "yet numbers are registered with it" for name in sorted(in_use & missing.keys())]
     policy = state.policy
     if policy.matcher is None:
         reasons.append("no valid policy revision loaded")
@@ -35,6 +42,8 @@ async def readyz(request: Request) -> JSONResponse:
         "status": "ready" if not reasons else "not ready",
         "reasons": reasons,
         "database": database,
+        "webhooks": {name: "refused: no secret configured" if name in missing else "verified"
+                     for name in sorted(PROVIDERS)},
         "policy": {
             "revision": policy.matcher.revision if policy.matcher else None,
             "errors": [str(e) for e in policy.errors],

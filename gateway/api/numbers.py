@@ -21,6 +21,7 @@ from gateway.errors import BadRequest
 from gateway.forwarding.payload import API_VERSION
 from gateway.ids import new_sid
 from gateway.providers import PROVIDERS
+from gateway.routing import SenderKind
 from gateway.senders import classify_number, mps_for
 from gateway.store.db import utcnow
 from gateway.store.tables import Sender, StickyMapping
@@ -59,7 +60,7 @@ async def create(request: Request) -> JSONResponse:
         valid = False
     if not valid:
         raise BadRequest(f"PhoneNumber {address!r} is not a valid E.164 number (or whatsapp:+E164).", code=21421)
-    provider = form.get("Provider") or request.app.state.settings.default_provider
+    provider = form.get("Provider") or request.app.state.settings.provider_default
     if provider not in PROVIDERS:
         raise BadRequest(f"Provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
     kind, country = classify_number(address)
@@ -72,10 +73,19 @@ async def create(request: Request) -> JSONResponse:
 
 
 def add_sender(session: Session, sender: Sender) -> None:
+    """Register a sender, refusing an address the account already has, and a number or short code
+    another account has with the same provider: inbound traffic must find exactly one owner."""
     taken = session.execute(select(Sender.sid).where(Sender.account_sid == sender.account_sid,
                                                      Sender.address == sender.address)).first()
     if taken is not None:
         raise BadRequest(f"{sender.address} is already registered to this account.", code=21422)
+    if sender.kind != SenderKind.ALPHA:  # alpha senders receive nothing, so several accounts may use one name
+        elsewhere = session.execute(select(Sender.sid).where(Sender.address == sender.address,
+                                                             Sender.provider == sender.provider,
+                                                             Sender.kind != SenderKind.ALPHA.value)).first()
+        if elsewhere is not None:
+            raise BadRequest(f"{sender.address} is already registered with provider {sender.provider!r} by another "
+                             "account; a number belongs to one account.", code=21422)
     session.add(sender)
 
 

@@ -18,11 +18,19 @@ from starlette.responses import Response
 from gateway.compliance.inbound import Received, receive
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.core import Core
-from gateway.dispatch.outbox import find_by_provider_sid, set_status
-from gateway.errors import GatewayError, NotFound
+from gateway.dispatch.outbox import reported_message, set_status
+from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound, PayloadTooLarge
 from gateway.policy.watcher import PolicyState
 from gateway.providers import PROVIDERS
-from gateway.providers.base import Provider, RawRequest, Status, StatusEvent, WebhookRejected, parse_form
+from gateway.providers.base import (
+    MalformedWebhook,
+    Provider,
+    RawRequest,
+    Status,
+    StatusEvent,
+    WebhookRejected,
+    parse_form,
+)
 from gateway.store.db import utcnow
 
 log = logging.getLogger("gateway.webhooks")
@@ -31,9 +39,18 @@ T = TypeVar("T")
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 
-async def raw_request(request: Request) -> RawRequest:
-    """The request as the provider sent it, on the public URL the provider called."""
-    body = await request.body()
+async def raw_request(request: Request, limit: int) -> RawRequest:
+    """The request as the provider sent it, on the public URL the provider called; at most `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Webhook bodies are limited to {limit} bytes (GATEWAY_WEBHOOK_MAX_BYTES).")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"Webhook bodies are limited to {limit} bytes (GATEWAY_WEBHOOK_MAX_BYTES).")
+        chunks.append(chunk)
+    body = b"".join(chunks)
     public = request.app.state.settings.public_url
     url = f"{public}{request.url.path}" if public else f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
     if request.url.query:
@@ -41,26 +58,37 @@ async def raw_request(request: Request) -> RawRequest:
     return RawRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, parse_form(body))
 
 
-async def _verified(request: Request, parse: Callable[[Provider, RawRequest], list[T]]) -> list[T] | Response:
-    """The webhook's items when the provider's signature holds; else the 403 to answer."""
+async def _verified(request: Request, parse: Callable[[Provider, RawRequest], list[T]]) -> list[T]:
+    """The webhook's items, once its size, the provider's secret, its signature and its shape hold.
+
+    Refusals raise before anything is stored: 413 too large, 403 no secret or a bad signature,
+    400 signed but malformed."""
     name = request.path_params["provider"]
     provider = PROVIDERS.get(name)
     if provider is None:
         raise NotFound(f"No provider named {name!r}.")
-    raw = await raw_request(request)
+    settings = request.app.state.settings
+    raw = await raw_request(request, settings.webhook_max_bytes)
+    secret = request.app.state.provider_secrets.get(name)
+    if not secret:
+        log.warning("%s webhook refused: no secret configured (%s)", name, settings.missing_secrets().get(name))
+        raise Forbidden(f"Webhooks of provider {name!r} are refused: the gateway has no secret to check them with.",
+                        code=20003)
     try:
-        provider.verify(raw, request.app.state.provider_secrets.get(name, ""))
-        return parse(provider, raw)
+        provider.verify(raw, secret)
     except WebhookRejected as exc:
         log.warning("%s webhook refused: %s", name, exc)
-        return Response(str(exc), status_code=403, media_type="text/plain")
+        raise Forbidden(f"Webhook refused: {exc}.", code=20003) from None
+    try:
+        return parse(provider, raw)
+    except MalformedWebhook as exc:
+        log.warning("%s webhook malformed: %s", name, exc)
+        raise BadRequest(f"Malformed {name} webhook: {exc}.") from None
 
 
 async def inbound(request: Request) -> Response:
     """A person's message: verified, recorded with all its effects, then answered with empty TwiML."""
     messages = await _verified(request, lambda provider, raw: provider.parse_inbound(raw))
-    if isinstance(messages, Response):
-        return messages
     name = request.path_params["provider"]
     state: PolicyState = request.app.state.policy
     core: Core = request.app.state.core
@@ -77,7 +105,7 @@ async def inbound(request: Request) -> Response:
     try:
         results = await request.app.state.writer.run(job, clean_on_error=True)
     except NotFound:
-        log.warning("inbound message to an unknown number %s refused", messages[0].to if messages else "?")
+        log.warning("%s inbound message to an unknown number %s refused", name, messages[0].to if messages else "?")
         raise
     core.wake(context)
     for result in results:
@@ -89,21 +117,22 @@ async def inbound(request: Request) -> Response:
 async def status(request: Request) -> Response:
     """A provider's delivery report: applied if it moves the message forward, logged either way."""
     events = await _verified(request, lambda provider, raw: provider.parse_status(raw))
-    if isinstance(events, Response):
-        return events
+    name = request.path_params["provider"]
     reference = request.query_params.get("ref")
     backlog: Backlog = request.app.state.core.backlog
-    await request.app.state.writer.run(lambda session: _apply(session, events, reference, backlog),
+    await request.app.state.writer.run(lambda session: _apply(session, name, events, reference, backlog),
                                        clean_on_error=True)
     if request.app.state.forwarder is not None:
         request.app.state.forwarder.notify()
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-def _apply(session: Session, events: list[StatusEvent], reference: str | None, backlog: Backlog) -> None:
+def _apply(session: Session, provider: str, events: list[StatusEvent], reference: str | None,
+           backlog: Backlog) -> None:
+    """Apply each report to its message; all refused (nothing written) if one names another provider's message."""
     now = utcnow()
-    for event in events:
-        sid = reference or find_by_provider_sid(session, event.provider_sid)
+    found = [reported_message(session, provider, reference, event.provider_sid) for event in events]
+    for event, sid in zip(events, found, strict=True):
         if sid is None or event.status is Status.UNKNOWN:
             continue  # not ours, or a word we do not know: logged by the adapter, never a crash
         set_status(session, sid, event.status, now=now, source="provider", backlog=backlog,

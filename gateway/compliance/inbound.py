@@ -21,7 +21,7 @@ from gateway.compliance.gates import WHATSAPP, Address, parse_recipient
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, record_consent, scope_of
 from gateway.dispatch.outbox import insert_message
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
-from gateway.errors import GatewayError, NotFound
+from gateway.errors import Forbidden, GatewayError, NotFound
 from gateway.forwarding.outbox import enqueue
 from gateway.ids import new_sid
 from gateway.locales import Catalogs
@@ -110,9 +110,7 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
     seen = connection.execute(_RECEIPT, {"provider": provider, "provider_sid": inbound.provider_sid}).scalar()
     if seen is not None:
         return Received(seen, duplicate=True)
-    sender = context.directory.receiving(session, inbound.to)
-    if sender is None:
-        raise NotFound(f"{inbound.to} is not a sender registered with this gateway.")
+    sender = _receiving(session, provider, inbound.to, context)
     service = context.directory.service(session, sender.service_sid) if sender.service_sid else None
     try:
         person: Address | None = parse_recipient(
@@ -156,6 +154,20 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
     _forward(session, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
              now)
     return result
+
+
+def _receiving(session: Session, provider: str, address: str, context: SubmitContext) -> Sender:
+    """The sender written to, registered with the provider that posted: a webhook of one provider
+    never acts for another provider's number (its secret proves nothing about that number)."""
+    registered = context.directory.receiving(session, address)
+    sender = registered.get(provider)
+    if sender is not None:
+        return sender
+    if registered:
+        log.warning("inbound webhook from provider %s refused: %s is registered with provider %s", provider, address,
+                    ", ".join(sorted(registered)))
+        raise Forbidden(f"{address} is not registered with provider {provider!r}; its webhooks are refused.")
+    raise NotFound(f"{address} is not a sender registered with this gateway.")
 
 
 def _confirm(session: Session, match: Match, table: CountryTable, catalogs: Catalogs, sender: Sender,

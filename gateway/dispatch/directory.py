@@ -10,6 +10,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlmodel import Session
 
+from gateway.routing import SenderKind
 from gateway.store.tables import Sender, Service
 
 
@@ -18,11 +19,13 @@ class Directory:
         self._services: dict[str, Service | None] = {}
         self._pools: dict[str, dict[str, Sender]] = {}
         self._senders: dict[tuple[str, str], Sender | None] = {}
+        self._receiving: dict[str, dict[str, Sender]] = {}
 
     def clear(self) -> None:
         self._services.clear()
         self._pools.clear()
         self._senders.clear()
+        self._receiving.clear()
 
     def service(self, session: Session, sid: str) -> Service | None:
         if sid not in self._services:
@@ -41,15 +44,17 @@ class Directory:
             pool = self._pools[service_sid] = {m.sid: m for m in members}
         return pool
 
-    def receiving(self, session: Session, address: str) -> Sender | None:
-        """The sender a person's message was addressed to (inbound: the account is not known yet)."""
-        key = ("*", address)
-        if key not in self._senders:
-            found = session.execute(select(Sender).where(Sender.address == address)).scalars().first()
-            if found is not None:
-                session.expunge(found)
-            self._senders[key] = found
-        return self._senders[key]
+    def receiving(self, session: Session, address: str) -> dict[str, Sender]:
+        """The senders a person's message to `address` may be for, by provider (inbound: the account
+        is not known yet). A number has one owner per provider (`uq_sender_receiving`)."""
+        found = self._receiving.get(address)
+        if found is None:
+            rows = session.execute(select(Sender).where(Sender.address == address,
+                                                        Sender.kind != SenderKind.ALPHA.value)).scalars().all()
+            for row in rows:
+                session.expunge(row)
+            found = self._receiving[address] = {row.provider: row for row in rows}
+        return found
 
     def sender(self, session: Session, account_sid: str, address: str) -> Sender | None:
         key = (account_sid, address)

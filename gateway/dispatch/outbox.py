@@ -8,6 +8,7 @@ for every message, and ORM objects would cost more than the SQL.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -15,11 +16,14 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from gateway.dispatch.backlog import Backlog
+from gateway.errors import Forbidden
 from gateway.forwarding.outbox import enqueue
 from gateway.forwarding.payload import status_callback_params
 from gateway.lifecycle import advances
 from gateway.providers.base import Status
 from gateway.store.tables import Message, MessageEvent
+
+log = logging.getLogger("gateway.webhooks")
 
 _IN_QUEUE = frozenset({Status.QUEUED.value, Status.SENDING.value})
 _M = Message.__table__  # type: ignore[attr-defined]
@@ -28,7 +32,8 @@ _CURRENT = (select(_M.c.sid, _M.c.status, _M.c.sender_sid, _M.c.num_segments, _M
                    _M.c.account_sid, _M.c.service_sid, _M.c.sender, _M.c.to, _M.c.error_code,
                    _M.c.provider_sid).where(_M.c.sid == bindparam("ref"))
             .with_for_update())  # processes changing one message's status take turns
-_BY_PROVIDER_SID = select(_M.c.sid).where(_M.c.provider_sid == bindparam("provider_sid"))
+_REPORTED_BY_SID = select(_M.c.sid, _M.c.provider).where(_M.c.sid == bindparam("ref"))
+_REPORTED_BY_PROVIDER_SID = select(_M.c.sid, _M.c.provider).where(_M.c.provider_sid == bindparam("provider_sid"))
 _UPDATE = update(_M).where(_M.c.sid == bindparam("ref"))
 _EVENT = insert(MessageEvent.__table__)  # type: ignore[attr-defined]
 
@@ -62,9 +67,20 @@ def _update_of(columns: frozenset[str]) -> Any:
     return statement
 
 
-def find_by_provider_sid(session: Session, provider_sid: str) -> str | None:
-    found = session.connection().execute(_BY_PROVIDER_SID, {"provider_sid": provider_sid}).scalar()
-    return str(found) if found is not None else None
+def reported_message(session: Session, provider: str, reference: str | None, provider_sid: str) -> str | None:
+    """The message a provider's status report is about: by the `ref` the gateway put on the callback
+    URL, else by the provider's id; None if it is not ours. A report about a message another provider
+    carries is refused: one provider's secret proves nothing about another's messages."""
+    connection = session.connection()
+    row = (connection.execute(_REPORTED_BY_SID, {"ref": reference}) if reference else
+           connection.execute(_REPORTED_BY_PROVIDER_SID, {"provider_sid": provider_sid})).first()
+    if row is None:
+        return None
+    if row.provider != provider:
+        log.warning("status webhook from provider %s refused: message %s is carried by provider %s", provider,
+                    row.sid, row.provider)
+        raise Forbidden(f"Message {row.sid} is not carried by provider {provider!r}; its reports are refused.")
+    return str(row.sid)
 
 
 def set_status(session: Session, sid: str, status: Status, *, now: datetime, source: str, backlog: Backlog,

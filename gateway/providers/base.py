@@ -9,7 +9,8 @@ with its one shared client and hands the response to `read_send`.
     ├── Retryable(retry_after)    transport error or 5xx: try again later, same idempotency key
     │   └── Throttled             429: wait retry_after (from Retry-After) before trying again
     └── Rejected(code, message)   other 4xx: permanent, carries the provider's own code
-    WebhookRejected               forged, unsigned or malformed webhook: the edge answers 403
+    WebhookRejected               forged or unsigned webhook: the edge answers 403
+    MalformedWebhook              signed, but not a webhook we can read: the edge answers 400
 
 `read_send` only ever sees a response. When the request never got one (connect error, timeout,
 reset), the worker maps the `httpx2.TransportError` to `Retryable` itself, once, as httpx's
@@ -131,7 +132,11 @@ class Rejected(ProviderError):
 
 
 class WebhookRejected(Exception):
-    """A webhook that is forged, unsigned or malformed; the edge answers 403 and records nothing."""
+    """A webhook that is forged or unsigned; the edge answers 403 and records nothing."""
+
+
+class MalformedWebhook(Exception):
+    """A signed webhook that lacks what its kind must carry; the edge answers 400 and records nothing."""
 
 
 class Provider(Protocol):
@@ -144,10 +149,12 @@ class Provider(Protocol):
         """Raise `WebhookRejected` unless `raw` was signed by the provider with `secret`."""
         ...
 
-    def parse_status(self, raw: RawRequest) -> list[StatusEvent]: ...
+    def parse_status(self, raw: RawRequest) -> list[StatusEvent]:
+        """The reports in a status webhook; raise `MalformedWebhook` when it is not one."""
+        ...
 
     def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
-        """The messages in an inbound webhook; raise `WebhookRejected` when it is not one."""
+        """The messages in an inbound webhook; raise `MalformedWebhook` when it is not one."""
         ...
 
     def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request: ...

@@ -42,6 +42,7 @@ import httpx2
 from gateway.providers.base import (
     Credentials,
     InboundMessage,
+    MalformedWebhook,
     OutboundMessage,
     RawRequest,
     Rejected,
@@ -118,6 +119,8 @@ class TwilioProvider:
 
     def verify(self, raw: RawRequest, secret: str) -> None:
         """Accept only a request whose X-Twilio-Signature matches one of the URL's port variants."""
+        if not secret:  # an HMAC with an empty key is a signature anyone can compute
+            raise WebhookRejected("no auth token is configured to check X-Twilio-Signature")
         signature = raw.headers.get(SIGNATURE_HEADER)
         if not signature:
             raise WebhookRejected("missing X-Twilio-Signature")
@@ -141,7 +144,7 @@ class TwilioProvider:
         sid = fields.get("MessageSid") or fields.get("SmsSid")
         word = fields.get("MessageStatus") or fields.get("SmsStatus")
         if not sid or word is None:
-            raise WebhookRejected("status callback without MessageSid or MessageStatus")
+            raise MalformedWebhook("status callback without MessageSid or MessageStatus")
         status = STATUS.get(word.lower(), Status.UNKNOWN)
         if status is Status.UNKNOWN:
             log.warning("twilio: unknown MessageStatus %r for %s", word, sid)
@@ -153,11 +156,11 @@ class TwilioProvider:
         fields = dict(raw.form)
         sid = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid")
         if not sid or not fields.get("From") or not fields.get("To"):
-            raise WebhookRejected("inbound webhook without MessageSid, From or To")
+            raise MalformedWebhook("inbound webhook without MessageSid, From or To")
         try:
             count = int(fields.get("NumMedia") or 0)
         except ValueError:
-            raise WebhookRejected("NumMedia is not a number") from None
+            raise MalformedWebhook("NumMedia is not a number") from None
         media = tuple(fields[f"MediaUrl{i}"] for i in range(count) if f"MediaUrl{i}" in fields)
         return [InboundMessage(provider_sid=sid, sender=fields["From"], to=fields["To"], body=fields.get("Body", ""),
                                media_urls=media, raw=raw.form)]

@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, text
+from sqlalchemy import event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
-from gateway.store.tables import PolicyRevision
+from gateway.store.tables import PolicyRevision, Sender
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
@@ -69,6 +69,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+class MigrationBlocked(RuntimeError):
+    """A migration found data it must not decide about; the message says what the operator must do."""
+
+
 def migrate(url: str) -> None:
     """Bring the database at `url` to the newest schema."""
     config = Config()
@@ -88,6 +92,12 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
 def ping(engine: Engine) -> None:
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
+
+
+def providers_in_use(engine: Engine) -> set[str]:
+    """The providers some sender is registered with."""
+    with engine.connect() as connection:
+        return set(connection.execute(select(Sender.provider).distinct()).scalars())  # type: ignore[call-overload]
 
 
 def record_revision(engine: Engine, revision: str, files: dict[str, str]) -> None:

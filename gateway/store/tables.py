@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, UniqueConstraint
+from sqlalchemy import Index, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 
@@ -59,11 +59,18 @@ class Service(SQLModel, table=True):
     date_updated: datetime
 
 
+RECEIVING = "kind <> 'alpha'"
+
+
 class Sender(SQLModel, table=True):
     """A number, short code, alpha sender or WhatsApp sender the account sends from."""
 
     __tablename__ = "sender"
-    __table_args__ = (UniqueConstraint("account_sid", "address"),)
+    #: A number or short code belongs to one account per provider, so an inbound webhook finds one
+    #: owner; alpha senders receive nothing, and several accounts may send under one name.
+    __table_args__ = (UniqueConstraint("account_sid", "address"),
+                      Index("uq_sender_receiving", "address", "provider", unique=True,
+                            sqlite_where=text(RECEIVING), postgresql_where=text(RECEIVING)))
 
     sid: str = Field(primary_key=True, max_length=34)  # PN…, SC…, AI…, XE… (WhatsApp)
     account_sid: str = Field(foreign_key="account.sid", index=True, max_length=34)

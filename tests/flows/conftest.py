@@ -50,8 +50,12 @@ class Stack:
         return client
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "gateway(**settings): settings the `stack` gateway runs with, over the defaults")
+
+
 @pytest.fixture
-def stack(database_url: str) -> Iterator[Stack]:
+def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
     simulator = create_simulator(SimulatorConfig(auth_token=PROVIDER_TOKEN, delay=0.05,
                                                  failures={"+447400999": 30003, "+336991": 21614}))
     with serve(simulator) as provider_url, app_server() as app:
@@ -62,6 +66,9 @@ def stack(database_url: str) -> Iterator[Stack]:
                             port=port, public_url=f"http://127.0.0.1:{port}", default_provider="twilio",
                             simulator=False, twilio_account_sid="AC" + "1" * 32, twilio_auth_token=PROVIDER_TOKEN,
                             twilio_base_url=provider_url)
+        marker = request.node.get_closest_marker("gateway")
+        if marker is not None:
+            settings = settings.with_(**marker.kwargs)
         engine = make_engine(url)
         account = Accounts(engine).create("tests")
         engine.dispose()

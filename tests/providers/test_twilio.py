@@ -19,6 +19,7 @@ from twilio.request_validator import RequestValidator
 from gateway.providers import PROVIDERS
 from gateway.providers.base import (
     Credentials,
+    MalformedWebhook,
     OutboundMessage,
     RawRequest,
     Rejected,
@@ -167,9 +168,26 @@ def test_parse_status_maps_an_unknown_word_to_unknown_and_logs_it(caplog: pytest
 
 
 def test_parse_status_rejects_a_callback_without_message_sid() -> None:
-    """A body with no MessageSid is malformed, so the edge answers 403."""
-    with pytest.raises(WebhookRejected):
+    """A body with no MessageSid is malformed, so the edge answers 400."""
+    with pytest.raises(MalformedWebhook):
         PROVIDER.parse_status(unsigned(b"MessageStatus=delivered"))
+
+
+@pytest.mark.parametrize("missing", ["MessageSid", "From", "To"])
+def test_parse_inbound_rejects_a_message_without_a_required_field(missing: str) -> None:
+    """MessageSid, From and To are what an inbound message must carry; the edge answers 400 without one."""
+    fields = {"MessageSid": "SM" + "a" * 32, "From": "+12015550123", "To": "+14155550100", "Body": "STOP"}
+    del fields[missing]
+    with pytest.raises(MalformedWebhook, match="MessageSid, From or To"):
+        PROVIDER.parse_inbound(unsigned(urlencode(fields).encode()))
+
+
+def test_verify_refuses_every_signature_when_no_token_is_configured() -> None:
+    """An HMAC keyed with the empty string is computable by anyone: no token means no webhook verifies,
+    not even one signed with that empty key."""
+    raw = signed(CALLBACK_URL, payload("status_delivered.form"), "")
+    with pytest.raises(WebhookRejected, match="no auth token"):
+        PROVIDER.verify(raw, "")
 
 
 # Sending
