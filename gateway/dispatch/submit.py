@@ -30,13 +30,15 @@ from gateway.store.tables import Message, Sender, Service, StickyMapping
 
 DEFAULT_VALIDITY = 36000
 
-# Statements built once: on the hot path, building a statement costs more than running it.
+# Statements built once: on the hot path, building a statement costs more than running it.  Their
+# parameters never take a column's name: in an INSERT or UPDATE such a name is SQLAlchemy's own
+# (tests/test_statements.py compiles and runs every prebuilt statement on both backends).
 _INSERT_STICKY = insert(StickyMapping.__table__)  # type: ignore[attr-defined]
 _STICKY = select(StickyMapping.sender_sid, StickyMapping.pinned).where(
-    StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("recipient"))
+    StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("to"))
 _MOVE_STICKY = update(StickyMapping.__table__).where(  # type: ignore[attr-defined]
-    StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("recipient")
-).values(sender_sid=bindparam("sender_sid"), date_updated=bindparam("date_updated"))
+    StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("to")
+).values(sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
 
 
 @dataclass(frozen=True)
@@ -125,8 +127,9 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
     pool = context.directory.pool(session, service.sid)
     mapping = None
     if service.sticky_sender:
-        mapping = session.connection().execute(_STICKY, {"service": service.sid,
-                                                         "recipient": recipient.address}).first()
+        mapping = session.connection().execute(_STICKY, {"service": service.sid, "to": recipient.address}).first()
+        if mapping is not None and mapping.pinned and mapping.sender_sid in pool:
+            return pool[mapping.sender_sid], False, None  # staff chose it: routing never moves it
     load = context.sticky.of(session, service.sid) if service.sticky_sender else context.backlog.segments
     try:
         route = routing.choose_sender(
@@ -137,8 +140,6 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
             load=load)
     except routing.NoSenderAvailable as exc:
         raise NoSenderAvailable(str(exc)) from None
-    if mapping is not None and mapping.pinned and mapping.sender_sid in pool:
-        return pool[mapping.sender_sid], False, None
     return pool[route.sender.sid], route.new_sticky, mapping.sender_sid if mapping else None
 
 
@@ -151,8 +152,8 @@ def _remember(session: Session, service_sid: str, recipient: str, sender_sid: st
         session.connection().execute(_INSERT_STICKY, values)
     else:
         counts[previous] -= 1
-        session.connection().execute(_MOVE_STICKY, {"service": service_sid, "recipient": recipient,
-                                                    "sender_sid": sender_sid, "date_updated": now})
+        session.connection().execute(_MOVE_STICKY, {"service": service_sid, "to": recipient, "sender": sender_sid,
+                                                    "now": now})
     counts[sender_sid] += 1
 
 

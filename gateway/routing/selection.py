@@ -5,19 +5,30 @@ Theory (twilio-and-rules.md section 6.1; https://www.twilio.com/docs/messaging/s
 
 1. Channel.  A ``whatsapp:`` recipient only ever gets a WhatsApp sender, an SMS recipient
    never does; WhatsApp then prefers a sender of the recipient's country, else any.
-2. Sticky Sender.  The sender recorded for this recipient is kept while it is still a
-   good route.  It is dropped when it left the pool, when it is an alpha and alpha is
-   not allowed, when it is a short code of another country, when a short code of the
-   recipient's country has been added ("a short code is always preferred over long codes
-   for its own region"), or when it is a number of another country and a number of the
-   recipient's country has been added.  Adding an alpha does not break a mapping.
+2. Sticky Sender.  The sender recorded for this recipient comes first, before every tier
+   below, while it is still a good route ("Twilio prioritizes any existing Sticky Sender
+   mappings first").  It is dropped, and selection runs afresh, when it left the pool, when
+   it is an alpha and alpha is not allowed, when it is a short code of another country
+   (short codes are domestic), or when it is a number of another country and the pool now
+   has a number or a short code of the recipient's country: Twilio "automatically ...
+   remaps any existing Sticky Sender mappings so that the From number matches the same
+   country as your recipient's phone number", the short code taking preference over the
+   number.  A mapping to a sender of the recipient's own country (number, short code) or
+   to an alpha is kept when senders are added, a new local short code included: Twilio's
+   support article "How does adding a new Sender Type to my Messaging Service affect Sticky
+   Sender mappings" (https://support.twilio.com/hc/en-us/articles/15361592743835) lists
+   exactly these as "will continue to be used".  So "a short code is always prioritized"
+   holds for every recipient without a mapping, or whose mapping is to a foreign number.
 3. Alpha sender, where the country allows alpha and no local short code is in the pool.
 4. Short code of the recipient's country.
 5. Area Code Geomatch (opt-in, US/CA): same area code, else an overlay of it.
 6. Country Code Geomatch: a number of the recipient's country.  Canada takes toll-free
    before long codes (Canadian carriers discourage A2P on long codes); elsewhere long
    codes and mobiles come before toll-free.
-7. A US number.  Nothing else: the caller answers 21703 (``NoSenderAvailable``).
+7. A US number, then any other phone number ("If there is no number from the recipient's
+   country, Twilio tries a US number before selecting another phone number"; any number
+   sends one-way SMS abroad, US toll-free included).  Short codes never leave their
+   country.  Nothing else: the caller answers 21703 (``NoSenderAvailable``).
 
 Within a tier the "Scaler" spreads traffic: the candidate with the least in-flight
 ``load`` wins, ties broken by sid so the choice is deterministic.
@@ -55,6 +66,7 @@ class Rule(StrEnum):
     OVERLAY = "overlay"
     COUNTRY = "country"
     US_FALLBACK = "us_fallback"
+    ANY_NUMBER = "any_number"
     WHATSAPP = "whatsapp"
 
 
@@ -184,15 +196,15 @@ def _still_routable(current: Candidate, usable: Sequence[Candidate], recipient: 
     if current.kind is SenderKind.WHATSAPP:
         # Adding a sender of the recipient's country remaps that country's pairs.
         return current.country == country or not any(c.country == country for c in usable)
-    if current.kind is SenderKind.ALPHA and not alpha_allowed:
+    if current.kind is SenderKind.ALPHA:
+        return alpha_allowed
+    if current.country == country:  # a number or short code of the recipient's own country
+        return True
+    if current.kind is SenderKind.SHORT_CODE:  # another country's short code cannot reach them
         return False
-    if current.kind is SenderKind.SHORT_CODE and current.country != country:
-        return False
-    if current.kind is not SenderKind.SHORT_CODE and _local_short_codes(usable, country):
-        return False
-    if current.kind in _NUMBERS and current.country != country:
-        return not any(c.kind in _NUMBERS and c.country == country for c in usable)
-    return True
+    # A number of another country gives way to a number or short code of the recipient's.
+    return not any(c.country == country and (c.kind in _NUMBERS or c.kind is SenderKind.SHORT_CODE)
+                   for c in usable)
 
 
 def _choose_whatsapp(
@@ -208,13 +220,13 @@ def _choose_whatsapp(
 def _choose_sms(
     usable: Sequence[Candidate], recipient: Recipient, geomatch: bool, alpha_allowed: bool, load: Mapping[str, int]
 ) -> tuple[Candidate, Rule]:
-    """Alpha, local short code, area code, overlay, country number, US number, in that order."""
+    """Alpha, local short code, area code, overlay, country number, US number, any number, in that order."""
     for rule, tier in _sms_tiers(usable, recipient, geomatch, alpha_allowed):
         if pick := _least_loaded(tier, load):
             return pick, rule
     raise NoSenderAvailable(
         f"no sender in the pool can reach {recipient.country} numbers: no usable alpha sender,"
-        f" no {recipient.country} short code or number, and no US number to fall back on"
+        f" no {recipient.country} short code, and no phone number of any country"
     )
 
 
@@ -238,6 +250,8 @@ def _sms_tiers(
         yield Rule.COUNTRY, [c for c in usable if c.kind in kinds and c.country == country]
     for kinds in order:
         yield Rule.US_FALLBACK, [c for c in usable if c.kind in kinds and c.country == "US"]
+    for kinds in order:
+        yield Rule.ANY_NUMBER, [c for c in usable if c.kind in kinds and c.country not in (country, "US")]
 
 
 def _local_short_codes(usable: Sequence[Candidate], country: str) -> list[Candidate]:

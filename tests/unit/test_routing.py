@@ -112,17 +112,29 @@ CASES = {
     "CA prefers toll-free": Case((CA_LONG, CA_TF), TO_CA, CA_TF, Rule.COUNTRY),
     "elsewhere long code before toll-free": Case((US_TF, US_201), TO_US_201, US_201, Rule.COUNTRY),
     "no local number → US fallback": Case((GB_NUMBER, US_201), TO_FR, US_201, Rule.US_FALLBACK),
-    "no US number → NoSenderAvailable": Case((GB_NUMBER, CA_LONG), TO_FR, None),
+    "no US number → any other number": Case((GB_NUMBER,), TO_FR, GB_NUMBER, Rule.ANY_NUMBER),
+    "any other number, long codes before toll-free": Case((CA_TF, GB_NUMBER), TO_FR, GB_NUMBER, Rule.ANY_NUMBER),
+    "another country's short code is no fallback → NoSenderAvailable": Case((GB_SC,), TO_FR, None),
+    "no number at all → NoSenderAvailable": Case((ALPHA,), TO_FR, None, options={"alpha_allowed": False}),
     # Sticky Sender
     "sticky kept": Case((US_201, US_212), TO_US_201, US_212, Rule.STICKY, False, {**STICKY, "sticky": US_212.sid}),
     "sticky dropped when sender left": Case(
         (US_201,), TO_US_201, US_201, Rule.COUNTRY, True, {**STICKY, "sticky": US_212.sid}
     ),
-    "sticky moved to a newly added local short code": Case(
-        (US_201, US_SC), TO_US_201, US_SC, Rule.SHORT_CODE, True, {**STICKY, "sticky": US_201.sid}
+    "sticky on a local number kept when a local short code is added": Case(
+        (US_201, US_SC), TO_US_201, US_201, Rule.STICKY, False, {**STICKY, "sticky": US_201.sid}
     ),
-    "sticky moved to a newly added local number": Case(
+    "sticky alpha kept when a local short code is added": Case(
+        (ALPHA, GB_SC), TO_GB, ALPHA, Rule.STICKY, False, {**STICKY, "sticky": ALPHA.sid}
+    ),
+    "sticky on a foreign number moved to a newly added local number": Case(
         (US_201, FR_NUMBER), TO_FR, FR_NUMBER, Rule.COUNTRY, True, {**STICKY, "sticky": US_201.sid}
+    ),
+    "sticky on a foreign number moved to a newly added local short code": Case(
+        (US_201, GB_SC, GB_NUMBER), TO_GB, GB_SC, Rule.SHORT_CODE, True, {**STICKY, "sticky": US_201.sid}
+    ),
+    "sticky on a foreign number kept when a third country's number is added": Case(
+        (GB_NUMBER, US_201), TO_FR, GB_NUMBER, Rule.STICKY, False, {**STICKY, "sticky": GB_NUMBER.sid}
     ),
     "sticky kept when an alpha is added": Case(
         (GB_NUMBER, ALPHA), TO_GB, GB_NUMBER, Rule.STICKY, False, {**STICKY, "sticky": GB_NUMBER.sid}
@@ -161,7 +173,7 @@ def test_documented_rule(case: Case) -> None:
 def test_no_sender_message_names_the_country() -> None:
     """The 21703 message says which country the pool cannot reach."""
     with pytest.raises(NoSenderAvailable, match="can reach GB numbers"):
-        choose_sender([FR_NUMBER], TO_GB)
+        choose_sender([US_SC], TO_GB)
 
 
 def test_area_code_is_read_from_addresses_when_not_given() -> None:
