@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.api.common import authenticate, read_form
+from gateway.api.common import authenticate, owned, read_form
 from gateway.compliance.gates import check_content
 from gateway.dates import iso8601
 from gateway.dispatch.core import Core
@@ -22,6 +23,7 @@ from gateway.dispatch.submit import SendRequest
 from gateway.errors import BadRequest, GatewayError
 from gateway.ids import new_sid
 from gateway.store.db import utcnow
+from gateway.store.tables import Service
 
 MAX_BINDINGS = 10_000
 
@@ -42,6 +44,8 @@ async def create(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     form = await read_form(request)
     service_sid = request.path_params["sid"]
+    with Session(request.app.state.engine) as session:
+        owned(session, Service, account_sid, service_sid)  # another account's service is not there at all
     bindings = form.getlist("ToBinding")
     if not bindings:
         raise BadRequest("At least one ToBinding is required.", code=21604)

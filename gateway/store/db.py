@@ -73,12 +73,12 @@ class MigrationBlocked(RuntimeError):
     """A migration found data it must not decide about; the message says what the operator must do."""
 
 
-def migrate(url: str) -> None:
-    """Bring the database at `url` to the newest schema."""
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the database at `url` to the newest schema (or to `revision`)."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(config, "head")
+    command.upgrade(config, revision)
 
 
 @contextmanager

@@ -235,38 +235,51 @@ def test_the_numbers_own_webhook_wins_when_the_service_says_so(stack, service):
     assert stack.app.wait_for(lambda r: r.path == "/number-hook")
 
 
-def test_gateway_sim_inbound_posts_a_signed_message_the_gateway_accepts(tmp_path):
-    """`gateway sim inbound` against a gateway on the simulator: the STOP is recorded and confirmed."""
+def test_gateway_sim_inbound_works_against_a_make_run_gateway(tmp_path):
+    """What a newcomer does: `gateway serve --demo` (what `make run` runs), then `gateway sim inbound`
+    from the README, which signs with the random token the server wrote beside the database."""
     import os
     import subprocess
     import sys
 
-    from gateway.accounts import Accounts
-    from gateway.app import create_app
-    from gateway.settings import Settings
-    from gateway.store.db import migrate
-    from tests.flows.server import free_port, serve
+    from gateway.demo import DEMO_NUMBER
+    from gateway.store.tables import Account
+    from tests.flows.server import free_port
 
-    url = f"sqlite:///{tmp_path / 'g.db'}"
-    migrate(url)
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
     port = free_port()
-    settings = Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales", port=port,
-                        simulator_delay=0.05)
-    engine = make_engine(url)
-    account = Accounts(engine).create("sim")
-    with serve(create_app(settings), port=port) as base:
-        httpx.post(f"{base}/2010-04-01/Accounts/{account.sid}/IncomingPhoneNumbers.json",
-                   data={"PhoneNumber": US_SENDER}, auth=(account.sid, account.auth_token)).raise_for_status()
+    env = {**os.environ, "GATEWAY_DATABASE_URL": url, "GATEWAY_PORT": str(port), "GATEWAY_SIMULATOR_DELAY": "0.05"}
+    env.pop("GATEWAY_SIMULATOR_TOKEN", None)
+    log = (tmp_path / "serve.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--demo"], cwd=ROOT, env=env,
+                              stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait(lambda: _answers(f"{base}/readyz"), timeout=30)
+        token = (tmp_path / "gateway.db.sim-token").read_text()
+        assert token != "simulator-token" and token in (tmp_path / "serve.log").read_text()
         completed = subprocess.run([sys.executable, "-m", "gateway.cli", "sim", "inbound", "--from", US_MOBILE,
-                                    "--to", US_SENDER, "--url", base, "STOP"], capture_output=True, text=True,
-                                   cwd=ROOT, env={**os.environ, "GATEWAY_DATABASE_URL": url})
+                                    "--to", DEMO_NUMBER, "STOP"], capture_output=True, text=True, cwd=ROOT, env=env)
         assert completed.returncode == 0, completed.stderr
+        engine = make_engine(url)
         with Session(engine) as session:
             assert [e.keyword for e in session.exec(select(ConsentEvent)).all()] == ["STOP"]
+            account = session.exec(select(Account)).one()
+        engine.dispose()
         replies = wait(lambda: httpx.get(f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json",
                                          params={"To": US_MOBILE}, auth=(account.sid, account.auth_token)).json()["messages"])
         assert replies[0]["direction"] == "outbound-reply"
-    engine.dispose()
+    finally:
+        server.terminate()
+        server.wait(15)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_a_forward_that_exhausts_its_retries_is_a_dead_letter_listed_and_replayable(stack, service):
