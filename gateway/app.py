@@ -19,9 +19,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import runtime
 from gateway.accounts import Accounts
@@ -29,7 +31,8 @@ from gateway.api import dead_letters, health, messages, notifications, numbers, 
 from gateway.api import policy as policy_api
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
-from gateway.errors import HTTP_CODES, GatewayError, more_info
+from gateway.errors import HTTP_CODES, GatewayError, InternalError, more_info
+from gateway.ids import new_token
 from gateway.policy.watcher import PolicyState
 from gateway.providers.simulator import SimulatorConfig, create_simulator
 from gateway.settings import Settings, load_settings
@@ -132,6 +135,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[*routes(), *([Mount("/sim", simulator)] if simulator is not None else [])],
+        middleware=[Middleware(_UnexpectedErrors)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
         lifespan=lifespan,
     )
@@ -198,3 +202,38 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     body = {"code": code, "message": exc.detail, "more_info": more_info(code),
             "status": exc.status_code}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+
+
+class _UnexpectedErrors:
+    """Answer an exception no handler took with Twilio's JSON 500 (20500) and a reference that the
+    logged traceback carries too, then go on serving the connection.
+
+    Starlette's own catch-all, `ServerErrorMiddleware`, re-raises after answering (so servers can
+    log), and uvicorn then closes the connection: the caller's keep-alive connection dies with a
+    plain-text answer if no handler is registered.  This middleware sits inside it and does not
+    re-raise, except when the response had already started: a half-sent response cannot be
+    mended, and the closed connection tells the caller so."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            if started:
+                raise
+            error = InternalError(new_token()[:12])
+            log.exception("unexpected error, reference %s, answering %s %s", error.reference, scope["method"],
+                          scope["path"])
+            await JSONResponse(error.body(), status_code=error.status)(scope, receive, send)

@@ -7,11 +7,13 @@
     │   │   ├── FromNotOwned 21606 · BodyRequired 21602 · BodyTooLong 21617 · InvalidMediaUrl 21620
     │   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
     │   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
+    │   │   └── AlreadyRegistered 21422 (an address the account, or another account, has)
     │   ├── AuthenticationFailed                401 / 20003
     │   ├── Forbidden                           403 / 20403
     │   ├── NotFound                            404 / 20404
     │   ├── MethodNotAllowed                    405 / 20004
-    │   └── PayloadTooLarge                     413 / 21617
+    │   ├── PayloadTooLarge                     413 / 21617
+    │   └── InternalError                       500 / 20500 (an unexpected exception, by reference)
     ├── PolicyError(file, line, key, message)   prints as `file:line: key: message`
     └── SettingsError                           names the bad GATEWAY_* variable
 """
@@ -127,9 +129,25 @@ class NoSenderAvailable(BadRequest):
     code = 21703
 
 
+class AlreadyRegistered(BadRequest):
+    code = 21422
+
+
 class PayloadTooLarge(GatewayError):
     status = 413
     code = 21617
+
+
+class InternalError(GatewayError):
+    """What the caller of a request that failed unexpectedly is told: only a reference, which the
+    log line carrying the traceback also has."""
+
+    status = 500
+    code = 20500
+
+    def __init__(self, reference: str) -> None:
+        super().__init__(f"An unexpected error occurred; the gateway's log has it under reference {reference}.")
+        self.reference = reference
 
 
 #: Asynchronous failure codes, recorded on messages (never raised at the API).

@@ -7,14 +7,16 @@ import re
 from typing import Any
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api.common import Form, authenticate, base_url, owned, read_form, v1_page, write_change
+from gateway.api.numbers import add_sender
 from gateway.compliance.gates import ALPHA_SENDER, SHORT_CODE, check_validity
 from gateway.dates import iso8601
-from gateway.errors import BadRequest, NotFound
+from gateway.errors import AlreadyRegistered, BadRequest, NotFound
 from gateway.ids import new_sid
 from gateway.routing import SenderKind
 from gateway.senders import mps_for
@@ -165,6 +167,12 @@ def _pool_name(request: Request) -> str:
 
 
 async def add_member(request: Request) -> JSONResponse:
+    """Add a number the account registered, or create a short code or alpha sender in the pool.
+
+    A short code or alpha sender is registered through `numbers.add_sender`, which refuses an
+    address the account (or, for what receives, another account) already has, as for phone
+    numbers.  Its check and the UNIQUE constraints agree; a constraint that still fires (another
+    process won the race twice) is answered as the same refusal, never as a 500."""
     account_sid = authenticate(request)
     form = await read_form(request)
     pool, service_sid = _pool_name(request), request.path_params["sid"]
@@ -177,15 +185,21 @@ async def add_member(request: Request) -> JSONResponse:
             if sender.service_sid not in (None, service_sid):
                 raise BadRequest(f"{sender.address} is already in Messaging Service {sender.service_sid}.",
                                  code=21710)
-        elif pool == "ShortCodes":
-            sender = _short_code(account_sid, form, now)
-        else:
-            sender = _alpha(session, account_sid, service_sid, form, now)
-        sender.service_sid, sender.date_updated = service_sid, now
-        session.add(sender)
+            sender.service_sid, sender.date_updated = service_sid, now
+            session.add(sender)
+            return sender
+        sender = _short_code(account_sid, form, now) if pool == "ShortCodes" else _alpha(
+            session, account_sid, service_sid, form, now)
+        sender.service_sid = service_sid
+        add_sender(session, sender)
         return sender
 
-    return JSONResponse(member_json(await write_change(request, job), base_url(request)), status_code=201)
+    try:
+        added = await write_change(request, job)
+    except IntegrityError:
+        address = form.get("ShortCode") if pool == "ShortCodes" else form.get("AlphaSender")
+        raise AlreadyRegistered(f"{address} is already registered (by a request that ran at the same time).") from None
+    return JSONResponse(member_json(added, base_url(request)), status_code=201)
 
 
 def _short_code(account_sid: str, form: Form, now: Any) -> Sender:
