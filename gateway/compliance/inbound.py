@@ -12,13 +12,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from gateway.compliance.gates import WHATSAPP, Address, parse_recipient
-from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, record_consent, scope_of
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, REPLY_DIRECTION, Consent, record_consent, scope_of
 from gateway.dispatch.outbox import insert_message
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
 from gateway.errors import Forbidden, GatewayError, NotFound
@@ -29,6 +30,7 @@ from gateway.policy.evaluate import country_of
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Kind, Policy
 from gateway.providers.base import InboundMessage, Status
+from gateway.store.db import per_dialect
 from gateway.store.tables import Confirmation, InboundReceipt, OptOut, Sender, Service
 
 log = logging.getLogger("gateway.inbound")
@@ -39,16 +41,33 @@ CONFIRMATION_WINDOW = timedelta(minutes=5)
 _RECEIPT = select(InboundReceipt.message_sid).where(InboundReceipt.provider == bindparam("provider"),
                                                     InboundReceipt.provider_sid == bindparam("provider_sid"))
 _INSERT_RECEIPT = insert(InboundReceipt.__table__)  # type: ignore[attr-defined]
-_OPTED_OUT_SCOPES = select(OptOut.service_sid).where(
+_OPTED_OUT = select(OptOut.service_sid, OptOut.channel).where(
     OptOut.account_sid == bindparam("account"), OptOut.number == bindparam("number"),
-    OptOut.channel == bindparam("channel"), OptOut.opted_out.is_(True))  # type: ignore[attr-defined]
+    OptOut.opted_out.is_(True))  # type: ignore[attr-defined]
 _LAST_CONFIRMED = select(Confirmation.at).where(
     Confirmation.account_sid == bindparam("account"), Confirmation.number == bindparam("number"),
     Confirmation.kind == bindparam("kind"))
-_INSERT_CONFIRMATION = insert(Confirmation.__table__)  # type: ignore[attr-defined]
-_TOUCH_CONFIRMATION = update(Confirmation.__table__).where(  # type: ignore[attr-defined]
-    Confirmation.account_sid == bindparam("account"), Confirmation.number == bindparam("number"),
-    Confirmation.kind == bindparam("kind")).values(at=bindparam("b_at"))
+_C = Confirmation.__table__  # type: ignore[attr-defined]
+
+
+def _confirmation_claim(insert: Any) -> Any:
+    """Take the number's confirmation slot of a kind: inserted, or moved to now if the last one is
+    older than the window (`b_due`).  A returned row says this message confirms (RETURNING, as
+    psycopg reports no rowcount for an upsert): on
+    PostgreSQL a concurrent claim to the same key is waited for and then seen, so two processes
+    receiving two STOPs at once send one confirmation."""
+    statement = insert(_C)
+    return statement.on_conflict_do_update(index_elements=[_C.c.account_sid, _C.c.number, _C.c.kind],
+                                           set_={"at": statement.excluded.at},
+                                           where=_C.c.at <= bindparam("b_due")).returning(_C.c.at)
+
+
+_CLAIM_CONFIRMATION = per_dialect(_confirmation_claim)
+_RESTORE_CONFIRMATION = update(_C).where(_C.c.account_sid == bindparam("b_account"),
+                                         _C.c.number == bindparam("b_number"),
+                                         _C.c.kind == bindparam("b_kind")).values(at=bindparam("b_at"))
+#: "Never confirmed", for a claim given back when its reply could not be queued.
+_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -68,26 +87,28 @@ class Decision:
 
 
 def decide(match: Match | None, *, scope: str, channel: str, account_scope: bool, linked: bool,
-           opted_out_scopes: frozenset[str], last_confirmed: datetime | None, now: datetime,
+           opted_out: frozenset[tuple[str, str]], last_confirmed: datetime | None, now: datetime,
            window: timedelta = CONFIRMATION_WINDOW) -> Decision:
     """The rules, with no I/O.
 
     STOP opts out of `scope` (or the whole account for STOPALL or an account-scoped policy), on
     this channel or, when the policy links channels, on all.  START opts back in where the number
-    is opted out: this scope and, if present, the account-wide block (else the START would seem
-    to do nothing).  HELP changes nothing.  Each kind is confirmed at most once per `window`
-    per number, so reply loops and repeated STOPs send nothing more.
+    is opted out (`opted_out` holds its (scope, channel) pairs): this scope and the account-wide
+    block (else the START would seem to do nothing).  Only changes are changes: a STOP where the
+    number is already opted out (a repeat, or a copy sent twice) changes nothing, so it adds no
+    consent event and cancels nothing twice.  HELP changes nothing.  Each kind is confirmed at
+    most once per `window` per number, so reply loops and repeated STOPs send nothing more.
     """
     if match is None:
         return Decision(None)
     channels = CHANNELS if linked else (channel,)
-    changes: tuple[ConsentChange, ...] = ()
+    wanted: list[ConsentChange] = []
     if match.kind is Kind.STOP:
         target = ACCOUNT_WIDE if match.account_wide or account_scope else scope
-        changes = tuple(ConsentChange(target, c, True) for c in channels)
+        wanted = [ConsentChange(target, c, True) for c in channels]
     elif match.kind is Kind.START:
-        targets = [scope] + ([ACCOUNT_WIDE] if ACCOUNT_WIDE in opted_out_scopes else [])
-        changes = tuple(ConsentChange(t, c, False) for t in targets for c in channels)
+        wanted = [ConsentChange(t, c, False) for t in (scope, ACCOUNT_WIDE) for c in channels]
+    changes = tuple(c for c in wanted if ((c.scope, c.channel) in opted_out) != c.opted_out)
     fresh = last_confirmed is None or now - last_confirmed >= window
     return Decision(match.kind, changes, confirm=fresh and match.reply is not None)
 
@@ -123,13 +144,13 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
         country = country_of(person.number)
         table = table_for(country)
         match = table.match(inbound.body)
-        states = connection.execute(_OPTED_OUT_SCOPES, {"account": sender.account_sid, "number": person.number,
-                                                        "channel": person.channel}).scalars().all()
+        states = connection.execute(_OPTED_OUT, {"account": sender.account_sid, "number": person.number}).all()
         last = connection.execute(_LAST_CONFIRMED, {"account": sender.account_sid, "number": person.number,
                                                     "kind": match.kind.value}).scalar() if match else None
         decision = decide(match, scope=scope_of(service.sid if service else None, sender.sid), channel=person.channel,
                           account_scope=policy.scope_for(country) == "account", linked=policy.channels_linked(country),
-                          opted_out_scopes=frozenset(states), last_confirmed=last, now=now, window=window)
+                          opted_out=frozenset((row.service_sid, row.channel) for row in states), last_confirmed=last,
+                          now=now, window=window)
 
     message_sid = new_sid("SM")
     connection.execute(_INSERT_RECEIPT, {"provider": provider, "provider_sid": inbound.provider_sid,
@@ -147,10 +168,10 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
         result.canceled += record_consent(session, Consent(
             sender.account_sid, change.scope, person.number, change.channel, change.opted_out, "keyword",
             keyword=match.keyword if match else None, language=match.language if match else None,
-            inbound_message_sid=message_sid, policy_revision=policy.revision), now=now, backlog=context.backlog)
+            inbound_message_sid=message_sid, policy_revision=policy.revision), now=now, backlog=context.backlog) or []
     if decision.confirm and match is not None and person is not None and table is not None:
         result.reply_sid = _confirm(session, match, table, catalogs, sender, service, person.address, context, now,
-                                    confirmed_before=last is not None)
+                                    window=window, last=last)
     _forward(session, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
              now)
     return result
@@ -171,28 +192,30 @@ def _receiving(session: Session, provider: str, address: str, context: SubmitCon
 
 
 def _confirm(session: Session, match: Match, table: CountryTable, catalogs: Catalogs, sender: Sender,
-             service: Service | None, to: str, context: SubmitContext, now: datetime, *,
-             confirmed_before: bool) -> str | None:
-    """Send the matched kind's reply from the number written to, ahead of bulk traffic."""
+             service: Service | None, to: str, context: SubmitContext, now: datetime, *, window: timedelta,
+             last: datetime | None) -> str | None:
+    """Send the matched kind's reply from the number written to, ahead of bulk traffic, if this
+    message wins the number's confirmation slot for the window."""
     assert match.reply is not None
+    connection = session.connection()
+    key = {"account_sid": sender.account_sid, "number": to.removeprefix(WHATSAPP), "kind": match.kind.value}
+    claimed = connection.execute(_CLAIM_CONFIRMATION[connection.dialect.name],
+                                 {**key, "at": now, "b_due": now - window}).first()
+    if claimed is None:  # another process confirmed this number a moment ago
+        return None
     variables = {"brand": (service.brand or service.friendly_name) if service else sender.address,
                  "help_contact": (service.help_contact if service else None) or sender.address}
     body = catalogs.render(match.reply, match.language, variables | table.reply_words(match.language))
     request = SendRequest(account_sid=sender.account_sid, to=to, body=body, sender=sender.address,
                           service_sid=service.sid if service else None, priority=0, reply_to_inbound=True,
-                          allow_opted_out=match.kind in (Kind.STOP, Kind.HELP), direction="outbound-reply")
+                          allow_opted_out=match.kind in (Kind.STOP, Kind.HELP), direction=REPLY_DIRECTION)
     try:
         reply = enqueue_send(session, request, context, now)  # refuses before writing: no savepoint needed
     except GatewayError as exc:  # the consent change stands; the reply could not be queued
         log.error("confirmation to %s not queued: %s (%s)", sender.address, exc.message, exc.code)
+        connection.execute(_RESTORE_CONFIRMATION, {"b_account": key["account_sid"], "b_number": key["number"],
+                                                   "b_kind": key["kind"], "b_at": last or _NEVER})
         return None
-    key = {"account": sender.account_sid, "number": to.removeprefix(WHATSAPP), "kind": match.kind.value}
-    connection = session.connection()
-    if not confirmed_before:
-        connection.execute(_INSERT_CONFIRMATION, {"account_sid": key["account"], "number": key["number"],
-                                                  "kind": key["kind"], "at": now})
-    else:
-        connection.execute(_TOUCH_CONFIRMATION, {**key, "b_at": now})
     return reply.sid
 
 

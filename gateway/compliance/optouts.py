@@ -5,9 +5,10 @@ service; a plain number's opt-out covers that number.  `*` is the account-wide
 scope that STOPALL (or an account-scoped policy) writes.  State is kept per
 channel: an SMS STOP does not silence WhatsApp unless the policy links them.
 
-Every change goes through `record_consent`, which appends the audit event,
-updates the derived state and, for an opt-out, cancels what is still waiting
-to go to that number in that scope (Twilio would send it anyway).
+Every change goes through `record_consent`, which updates the derived state,
+appends the audit event and, for an opt-out, cancels the app's messages still
+waiting to go to that number in that scope (Twilio would send them anyway).
+A "change" to the state the number is already in records nothing.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from gateway.providers.base import Status
 from gateway.store.db import per_dialect
 from gateway.store.tables import ConsentEvent, Message, OptOut
 
+REPLY_DIRECTION = "outbound-reply"
+
 ACCOUNT_WIDE = "*"
 OPT_OUT_CODE = 21610
 CHANNELS = ("sms", "whatsapp")
@@ -42,16 +45,23 @@ _OPTED_OUT = select(OptOut.service_sid).where(
 _S = OptOut.__table__  # type: ignore[attr-defined]
 
 
-def _state_upsert(insert: Any) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE of a consent state; an older change leaves a newer state alone."""
+def _state_upsert(insert: Any, *, only_changes: bool = False) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE of a consent state; an older change leaves a newer state alone.
+
+    With `only_changes`, a row already in the wanted state is left alone too, so whether the
+    statement returns a row says whether consent changed; on PostgreSQL a concurrent transaction's change to the
+    same key is waited for and then seen, so two processes cannot both record the same opt-out."""
     statement = insert(_S)
+    newer = _S.c.date_updated <= statement.excluded.date_updated
     return statement.on_conflict_do_update(
         index_elements=[_S.c.account_sid, _S.c.service_sid, _S.c.number, _S.c.channel],
         set_={"opted_out": statement.excluded.opted_out, "date_updated": statement.excluded.date_updated},
-        where=_S.c.date_updated <= statement.excluded.date_updated)
+        where=(newer & (_S.c.opted_out != statement.excluded.opted_out)) if only_changes else newer)
 
 
 _STATE_UPSERTS = per_dialect(_state_upsert)
+#: RETURNING, not rowcount, tells whether it changed: psycopg reports -1 for an upsert's rowcount.
+_STATE_CHANGES = per_dialect(lambda insert: _state_upsert(insert, only_changes=True).returning(_S.c.opted_out))
 
 
 def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
@@ -60,9 +70,12 @@ def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 _EVENT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
+#: What an opt-out cancels: the app's traffic, never the gateway's own replies (the confirmation of
+#: this very opt-out, or of a STOP a moment earlier, is the answer to it).
 _PENDING_ANYWHERE = select(Message.sid).where(  # ix_message_recipient
     Message.account_sid == bindparam("account"), Message.to == bindparam("address"),
-    Message.status.in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)))  # type: ignore[attr-defined]
+    Message.status.in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)),  # type: ignore[attr-defined]
+    Message.direction != REPLY_DIRECTION)
 _PENDING_IN_SCOPE = _PENDING_ANYWHERE.where(or_(
     Message.service_sid == bindparam("scope"),
     Message.service_sid.is_(None) & (Message.sender_sid == bindparam("scope"))))  # type: ignore[union-attr]
@@ -98,19 +111,23 @@ class Consent:
     reason: str | None = None
 
 
-def record_consent(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str]:
-    """Append the event, update the state, and cancel what is pending after an opt-out.
+def record_consent(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str] | None:
+    """Update the state, append the event, and cancel what is pending after an opt-out, when the
+    state changes; a number already in the wanted state is left as it is and nothing is recorded.
 
-    Returns the sids of the messages it canceled (their status callbacks are queued)."""
+    Returns None for no change, else the sids of the messages it canceled (their status callbacks
+    are queued)."""
     connection = session.connection()
+    changed = connection.execute(_STATE_CHANGES[connection.dialect.name], {
+        "account_sid": consent.account_sid, "service_sid": consent.scope, "number": consent.number,
+        "channel": consent.channel, "opted_out": consent.opted_out, "date_updated": now}).first()
+    if changed is None:
+        return None
     connection.execute(_EVENT, {
         "account_sid": consent.account_sid, "scope": consent.scope, "number": consent.number,
         "channel": consent.channel, "opted_out": consent.opted_out, "keyword": consent.keyword,
         "language": consent.language, "inbound_message_sid": consent.inbound_message_sid,
         "policy_revision": consent.policy_revision, "source": consent.source, "reason": consent.reason, "at": now})
-    upsert_states(connection, [{"account_sid": consent.account_sid, "service_sid": consent.scope,
-                                "number": consent.number, "channel": consent.channel,
-                                "opted_out": consent.opted_out, "date_updated": now}])
     if not consent.opted_out:
         return []
     return cancel_pending(session, consent, now=now, backlog=backlog)

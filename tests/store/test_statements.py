@@ -35,12 +35,7 @@ DIALECTS: dict[str, Dialect] = {"sqlite": sqlite.dialect(), "postgresql": postgr
 
 #: Statements known not to compile, each with the reason it still ships.  A strict xfail: once the
 #: statement is mended this test fails until its entry here is removed.
-KNOWN_BROKEN = {
-    "compliance.inbound._TOUCH_CONFIRMATION": (
-        "its WHERE parameters 'number' and 'kind' are column names of the table it updates, so the "
-        "second confirmation of a kind to a number (after the 5-minute window) fails the inbound "
-        "webhook; gateway/compliance/inbound.py belongs to the webhook-security work in progress"),
-}
+KNOWN_BROKEN: dict[str, str] = {}
 
 
 def prebuilt() -> dict[str, tuple[Executable, str | None]]:

@@ -16,7 +16,7 @@ HELP = Match(Kind.HELP, "HELP", "en", "help")
 
 def decision(match, **overrides):
     options = {"scope": SERVICE, "channel": "sms", "account_scope": False, "linked": False,
-               "opted_out_scopes": frozenset(), "last_confirmed": None, "now": NOW} | overrides
+               "opted_out": frozenset(), "last_confirmed": None, "now": NOW} | overrides
     return decide(match, **options)
 
 
@@ -38,8 +38,32 @@ def test_linked_channels_stop_sms_and_whatsapp_together():
 
 
 def test_start_also_lifts_an_account_wide_block_so_it_is_not_in_vain():
-    assert decision(START, opted_out_scopes=frozenset({"*"})).changes == (
+    assert decision(START, opted_out=frozenset({(SERVICE, "sms"), ("*", "sms")})).changes == (
         ConsentChange(SERVICE, "sms", False), ConsentChange("*", "sms", False))
+
+
+def test_start_lifts_only_the_blocks_that_exist():
+    assert decision(START, opted_out=frozenset({("*", "sms")})).changes == (ConsentChange("*", "sms", False),)
+
+
+def test_start_from_a_number_that_never_opted_out_changes_nothing_and_is_confirmed():
+    result = decision(START)
+    assert result.changes == () and result.confirm and result.opt_out_type is Kind.START
+
+
+def test_a_repeated_stop_changes_nothing_but_is_still_a_stop_for_the_app():
+    result = decision(STOP, opted_out=frozenset({(SERVICE, "sms")}))
+    assert result.changes == () and result.opt_out_type is Kind.STOP
+
+
+def test_a_repeated_stop_after_the_window_is_confirmed_again():
+    """Consent did not change, but the person asked again long after the last confirmation."""
+    assert decision(STOP, opted_out=frozenset({(SERVICE, "sms")}), last_confirmed=NOW - timedelta(hours=1)).confirm
+
+
+def test_a_stop_on_linked_channels_adds_only_the_channel_still_subscribed():
+    assert decision(STOP, linked=True, opted_out=frozenset({(SERVICE, "sms")})).changes == (
+        ConsentChange(SERVICE, "whatsapp", True),)
 
 
 def test_help_changes_nothing_and_is_confirmed():
