@@ -15,14 +15,15 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import authenticate, owned, read_form, write_change
+from gateway.api.common import Form, authenticate, owned, read_form, write_change
 from gateway.dates import rfc2822
-from gateway.errors import BadRequest
+from gateway.errors import AlreadyRegistered, BadRequest
 from gateway.forwarding.payload import API_VERSION
 from gateway.ids import new_sid
 from gateway.providers import PROVIDERS
 from gateway.routing import SenderKind
 from gateway.senders import classify_number, mps_for
+from gateway.settings import Settings
 from gateway.store.db import utcnow
 from gateway.store.tables import Sender, StickyMapping
 
@@ -60,9 +61,7 @@ async def create(request: Request) -> JSONResponse:
         valid = False
     if not valid:
         raise BadRequest(f"PhoneNumber {address!r} is not a valid E.164 number (or whatsapp:+E164).", code=21421)
-    provider = form.get("Provider") or request.app.state.settings.provider_default
-    if provider not in PROVIDERS:
-        raise BadRequest(f"Provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
+    provider = provider_of(form, request.app.state.settings)
     kind, country = classify_number(address)
     now = utcnow()
     sender = Sender(sid=new_sid("PN"), account_sid=account_sid, address=address, kind=kind.value, country=country,
@@ -72,20 +71,28 @@ async def create(request: Request) -> JSONResponse:
     return JSONResponse(number_json(sender), status_code=201)
 
 
+def provider_of(form: Form, settings: Settings) -> str:
+    """The form's `Provider`, one the gateway has, or the deployment's default."""
+    provider = form.get("Provider") or settings.provider_default
+    if provider not in PROVIDERS:
+        raise BadRequest(f"Provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
+    return provider
+
+
 def add_sender(session: Session, sender: Sender) -> None:
     """Register a sender, refusing an address the account already has, and a number or short code
     another account has with the same provider: inbound traffic must find exactly one owner."""
     taken = session.execute(select(Sender.sid).where(Sender.account_sid == sender.account_sid,
                                                      Sender.address == sender.address)).first()
     if taken is not None:
-        raise BadRequest(f"{sender.address} is already registered to this account.", code=21422)
+        raise AlreadyRegistered(f"{sender.address} is already registered to this account.")
     if sender.kind != SenderKind.ALPHA:  # alpha senders receive nothing, so several accounts may use one name
         elsewhere = session.execute(select(Sender.sid).where(Sender.address == sender.address,
                                                              Sender.provider == sender.provider,
                                                              Sender.kind != SenderKind.ALPHA.value)).first()
         if elsewhere is not None:
-            raise BadRequest(f"{sender.address} is already registered with provider {sender.provider!r} by another "
-                             "account; a number belongs to one account.", code=21422)
+            raise AlreadyRegistered(f"{sender.address} is already registered with provider {sender.provider!r} by "
+                                    "another account; a number belongs to one account.")
     session.add(sender)
 
 

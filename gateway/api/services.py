@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api.common import Form, authenticate, base_url, owned, read_form, v1_page, write_change
-from gateway.api.numbers import add_sender
+from gateway.api.numbers import add_sender, provider_of
 from gateway.compliance.gates import ALPHA_SENDER, SHORT_CODE, check_validity
 from gateway.dates import iso8601
 from gateway.errors import AlreadyRegistered, BadRequest, NotFound
@@ -176,6 +176,7 @@ async def add_member(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     form = await read_form(request)
     pool, service_sid = _pool_name(request), request.path_params["sid"]
+    provider = provider_of(form, request.app.state.settings) if pool != "PhoneNumbers" else ""
     now = utcnow()
 
     def job(session: Session) -> Sender:
@@ -188,8 +189,8 @@ async def add_member(request: Request) -> JSONResponse:
             sender.service_sid, sender.date_updated = service_sid, now
             session.add(sender)
             return sender
-        sender = _short_code(account_sid, form, now) if pool == "ShortCodes" else _alpha(
-            session, account_sid, service_sid, form, now)
+        sender = _short_code(account_sid, form, now, provider) if pool == "ShortCodes" else _alpha(
+            session, account_sid, service_sid, form, now, provider)
         sender.service_sid = service_sid
         add_sender(session, sender)
         return sender
@@ -202,7 +203,7 @@ async def add_member(request: Request) -> JSONResponse:
     return JSONResponse(member_json(added, base_url(request)), status_code=201)
 
 
-def _short_code(account_sid: str, form: Form, now: Any) -> Sender:
+def _short_code(account_sid: str, form: Form, now: Any, provider: str) -> Sender:
     code, country = form.get("ShortCode") or "", (form.get("CountryCode") or "").upper()
     if not SHORT_CODE.match(code):
         raise BadRequest(f"ShortCode must be 3 to 8 digits, not {code!r}.")
@@ -210,10 +211,10 @@ def _short_code(account_sid: str, form: Form, now: Any) -> Sender:
         raise BadRequest("CountryCode (ISO 3166 alpha-2, e.g. US) is required for a short code.")
     mps = mps_for(SenderKind.SHORT_CODE, country, form.integer("Mps", 1, 10000))
     return Sender(sid=new_sid("SC"), account_sid=account_sid, address=code, kind="short_code", country=country,
-                  provider=form.get("Provider") or "sim", mps=mps, date_created=now, date_updated=now)
+                  provider=provider, mps=mps, date_created=now, date_updated=now)
 
 
-def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now: Any) -> Sender:
+def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now: Any, provider: str) -> Sender:
     alpha = form.get("AlphaSender") or ""
     if not ALPHA_SENDER.match(alpha):
         raise BadRequest(f"AlphaSender must be 1-11 letters, digits, spaces or -+_& with at least one letter, "
@@ -223,8 +224,7 @@ def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now
     if existing is not None:
         raise BadRequest("A Messaging Service can have only one alpha sender.", code=21714)
     return Sender(sid=new_sid("AI"), account_sid=account_sid, address=alpha, kind="alpha", country=None,
-                  provider=form.get("Provider") or "sim", mps=mps_for(SenderKind.ALPHA, None,
-                                                                      form.integer("Mps", 1, 10000)),
+                  provider=provider, mps=mps_for(SenderKind.ALPHA, None, form.integer("Mps", 1, 10000)),
                   date_created=now, date_updated=now)
 
 
