@@ -49,7 +49,8 @@ def event_json(row: Any) -> dict[str, Any]:
     return {"kind": "opt_out" if row.opted_out else "opt_in", "scope": scope_label(row.scope),
             "channel": row.channel, "keyword": row.keyword, "language": row.language,
             "inbound_message_sid": row.inbound_message_sid, "policy_revision": row.policy_revision,
-            "source": row.source, "reason": row.reason, "date": iso8601(row.at)}
+            "source": row.source, "reason": row.reason, "match": row.match, "exception": row.exception,
+            "date": iso8601(row.at)}
 
 
 def number_record(connection: Connection, account_sid: str, number: str, base: str) -> dict[str, Any] | None:

@@ -168,12 +168,14 @@ def receive(session: Session, provider: str, inbound: InboundMessage, *, policy:
         result.canceled += record_consent(session, Consent(
             sender.account_sid, change.scope, person.number, change.channel, change.opted_out, "keyword",
             keyword=match.keyword if match else None, language=match.language if match else None,
-            inbound_message_sid=message_sid, policy_revision=policy.revision), now=now, backlog=context.backlog) or []
+            inbound_message_sid=message_sid, policy_revision=policy.revision,
+            match=match.found.value if match else None, exception=match.exception if match else None),
+            now=now, backlog=context.backlog) or []
     if decision.confirm and match is not None and person is not None and table is not None:
         result.reply_sid = _confirm(session, match, table, catalogs, sender, service, person.address, context, now,
                                     window=window, last=last)
     _forward(session, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
-             now)
+             now, match)
     return result
 
 
@@ -220,7 +222,7 @@ def _confirm(session: Session, match: Match, table: CountryTable, catalogs: Cata
 
 
 def _forward(session: Session, sender: Sender, service: Service | None, inbound: InboundMessage,
-             message_sid: str, decision: Decision, number: str, now: datetime) -> None:
+             message_sid: str, decision: Decision, number: str, now: datetime, match: Match | None = None) -> None:
     """Queue the app's webhook: the number's own when the service says so (or has none), else the service's."""
     if service is None or (service.use_inbound_webhook_on_number and sender.sms_url):
         url, method, fallback, fallback_method, form = sender.sms_url, "POST", None, "POST", "twilio"
@@ -236,6 +238,8 @@ def _forward(session: Session, sender: Sender, service: Service | None, inbound:
         params.append(("MessagingServiceSid", service.sid))
     if decision.opt_out_type is not None:
         params.append(("OptOutType", decision.opt_out_type.value))
+        if match is not None:  # how sure: exact | phrase | embedded (the ambiguous one)
+            params.append(("OptOutMatch", match.found.value))
     enqueue(session, kind="inbound_forward", account_sid=sender.account_sid, ordering_key=number, url=url,
             params=params, now=now, method=method, fallback_url=fallback, fallback_method=fallback_method,
             format=form)

@@ -109,6 +109,8 @@ class Consent:
     inbound_message_sid: str | None = None
     policy_revision: str | None = None
     reason: str | None = None
+    match: str | None = None  # exact | phrase | embedded: how sure the keyword decision was
+    exception: str | None = None  # the policy exception that neutralised another occurrence
 
 
 def record_consent(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str] | None:
@@ -127,7 +129,8 @@ def record_consent(session: Session, consent: Consent, *, now: datetime, backlog
         "account_sid": consent.account_sid, "scope": consent.scope, "number": consent.number,
         "channel": consent.channel, "opted_out": consent.opted_out, "keyword": consent.keyword,
         "language": consent.language, "inbound_message_sid": consent.inbound_message_sid,
-        "policy_revision": consent.policy_revision, "source": consent.source, "reason": consent.reason, "at": now})
+        "policy_revision": consent.policy_revision, "source": consent.source, "reason": consent.reason, "at": now,
+        "match": consent.match, "exception": consent.exception})
     if not consent.opted_out:
         return []
     return cancel_pending(session, consent, now=now, backlog=backlog)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from babel.languages import get_official_languages
 
-from gateway.policy.model import CountryPolicy, KeywordSet, Kind, Mode, Policy
+from gateway.policy.model import CountryPolicy, Found, KeywordSet, Kind, Mode, Policy
 from gateway.policy.normalize import fold_diacritics, is_unspaced_script, normalize
 
 
@@ -40,7 +40,12 @@ class Match:
     language: str  # the language the reply goes out in
     reply: str | None  # reply id in the catalogs
     account_wide: bool = False  # STOPALL and friends
-    exact: bool = True  # False when found inside free text (reasonable mode)
+    found: Found = Found.EXACT  # the whole message, a phrase, or a word inside free text (reasonable mode)
+    exception: str | None = None  # the exception that neutralised another occurrence, as written
+
+    @property
+    def exact(self) -> bool:
+        return self.found is Found.EXACT
 
 
 @dataclass(frozen=True)
@@ -177,7 +182,7 @@ def compile_country(policy: Policy, code: str | None) -> CountryTable:
     substrings: list[tuple[str, Match]] = []
     for key, entry in phrase_entries:
         match = exact.get(key) or resolve([entry])
-        found_inside = Match(match.kind, match.keyword, match.language, match.reply, match.account_wide, exact=False)
+        found_inside = Match(match.kind, match.keyword, match.language, match.reply, match.account_wide, Found.EMBEDDED)
         variants = {key}
         if folding.get(entry.language, False):
             variants.add(fold_diacritics(key))

@@ -27,6 +27,16 @@ class Mode(StrEnum):
     REASONABLE = "reasonable"
 
 
+class Found(StrEnum):
+    """How sure a match is, as `OptOutMatch` tells the app: the whole message was the keyword
+    (`exact`), a phrase of the policy was in it (`phrase`), or a keyword was one word of a longer
+    message (`embedded`, the ambiguous one an app may want to confirm by another channel)."""
+
+    EXACT = "exact"
+    PHRASE = "phrase"
+    EMBEDDED = "embedded"
+
+
 #: Section names in the files → the kind they define.
 SECTIONS: dict[str, Kind] = {"opt_out": Kind.STOP, "opt_in": Kind.START, "help": Kind.HELP}
 

@@ -128,6 +128,8 @@ class ConsentEvent(SQLModel, table=True):
     source: str = Field(max_length=16)  # keyword | api | import
     reason: str | None = None
     at: datetime
+    match: str | None = Field(default=None, max_length=16)  # exact | phrase | embedded (keyword changes)
+    exception: str | None = Field(default=None, max_length=64)  # the policy exception that applied
 
 
 class InboundReceipt(SQLModel, table=True):

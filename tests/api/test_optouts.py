@@ -121,7 +121,7 @@ def test_fetch_shows_states_and_history_newest_first(client):
     assert [(e["kind"], e["reason"]) for e in record["events"]] == [
         ("opt_in", "signed up again"), ("opt_out", "first complaint")]
     assert set(record["events"][0]) == {"kind", "scope", "channel", "keyword", "language", "inbound_message_sid",
-                                        "policy_revision", "source", "reason", "date"}
+                                        "policy_revision", "source", "reason", "match", "exception", "date"}
 
 
 def test_delete_opts_back_in_with_an_audited_reason(client):

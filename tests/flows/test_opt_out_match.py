@@ -1,0 +1,33 @@
+"""How sure an opt-out was, end to end: the app's forward carries `OptOutMatch` beside
+`OptOutType`, and the consent event (and the opt-out API's history) records the same."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import US_MOBILE
+from tests.flows.test_inbound import forwards, inbound, service  # noqa: F401 (service is a fixture)
+from tests.flows.test_outbound import wait
+
+
+def _history(stack, number: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    response = httpx.get(f"{stack.url}/v1/OptOuts/{number}", auth=(stack.account_sid, stack.auth_token))
+    response.raise_for_status()
+    return list(response.json()["events"])
+
+
+def test_a_stop_inside_a_sentence_reaches_the_app_as_embedded(stack, service):  # noqa: F811
+    """A US reply with STOP as one word of a sentence opts out, and the app is told it was embedded."""
+    inbound(stack, US_MOBILE, "I said STOP already")
+    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    assert (forward.field("OptOutType"), forward.field("OptOutMatch")) == ("STOP", "embedded")
+    [event] = _history(stack, US_MOBILE)
+    assert (event["keyword"], event["match"], event["exception"]) == ("STOP", "embedded", None)
+
+
+def test_a_bare_stop_reaches_the_app_as_exact(stack, service):  # noqa: F811
+    """The whole message being the keyword is the sure case: OptOutMatch=exact."""
+    inbound(stack, US_MOBILE, "Stop")
+    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    assert (forward.field("OptOutType"), forward.field("OptOutMatch")) == ("STOP", "exact")
+    assert [e["match"] for e in _history(stack, US_MOBILE)] == ["exact"]
