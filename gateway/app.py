@@ -29,6 +29,7 @@ from gateway import runtime
 from gateway.accounts import Accounts
 from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
+from gateway.console import mount as console_mount
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
 from gateway.errors import HTTP_CODES, GatewayError, InternalError, more_info
@@ -86,6 +87,7 @@ def routes() -> list[Route | Mount]:
         Route("/v1/DeadLetters", dead_letters.listing, methods=["GET"]),
         Route("/v1/DeadLetters/Replay", dead_letters.replay_all, methods=["POST"]),
         Route("/v1/DeadLetters/{id}/Replay", dead_letters.replay_one, methods=["POST"]),
+        console_mount(),  # /console: the compliance console (HTML; gateway/console)
     ]
 
 

@@ -1,0 +1,46 @@
+"""The compliance console: server-rendered pages for compliance staff and operators, under `/console`.
+
+    /console                         overview: 30 days of traffic and consent, errors, STOP rates, health
+    /console/numbers?q=…             find a number as typed → /console/numbers/{E164}: consent and history
+    /console/numbers/{E164}/consent  POST: opt out or back in, with a reason (audited, source "console")
+    /console/tester?text=…&from=…    the policy tester, exact and reasonable mode side by side
+    /console/queues                  per sender backlog, rates, drain time; dead letters
+    /console/queues/dead-letters/{id}/replay   POST: replay one
+    /console/messages                recent messages, filtered → /console/messages/{sid}: its event log
+
+Jinja2 templates and one stylesheet, no script and no build step.  `web.py` holds what every page
+shares (sign-in, CSRF, language, headers), `queries.py` the console's own SQL, `figures.py` and
+`charts.py` the pure parts of the overview.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+
+from gateway.console import messages, numbers, overview, queues, tester
+from gateway.console.web import Page, page
+
+STYLESHEET = Path(__file__).parent / "static" / "console.css"
+
+
+async def _stylesheet(current: Page) -> Response:
+    return Response(STYLESHEET.read_bytes(), media_type="text/css; charset=utf-8")
+
+
+def mount() -> Mount:
+    """The console's routes, to be served under `/console`."""
+    return Mount("/console", routes=[
+        Route("/", page(overview.show), methods=["GET"]),
+        Route("/console.css", page(_stylesheet), methods=["GET"]),
+        Route("/numbers", page(numbers.search), methods=["GET"]),
+        Route("/numbers/{number}", page(numbers.show), methods=["GET"]),
+        Route("/numbers/{number}/consent", page(numbers.change), methods=["POST"]),
+        Route("/tester", page(tester.show), methods=["GET"]),
+        Route("/queues", page(queues.show), methods=["GET"]),
+        Route("/queues/dead-letters/{id}/replay", page(queues.replay_one), methods=["POST"]),
+        Route("/messages", page(messages.listing), methods=["GET"]),
+        Route("/messages/{sid}", page(messages.detail), methods=["GET"]),
+    ])

@@ -1,0 +1,80 @@
+"""The messages page: the account's messages newest first, filtered, and each one's event log."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from gateway.console import queries
+from gateway.console.numbers import guess_regions, read_number
+from gateway.console.web import Page
+from gateway.errors import BadRequest, NotFound
+from gateway.providers.base import Status
+
+DIRECTIONS = ("inbound", "outbound-api", "outbound-reply")
+STATUSES = tuple(s.value for s in Status if s is not Status.UNKNOWN)
+
+
+def encode_cursor(row: Any) -> str:
+    return base64.urlsafe_b64encode(f"{row.date_created.isoformat()}|{row.seq}".encode()).decode()
+
+
+def decode_cursor(token: str | None) -> tuple[datetime, int] | None:
+    """A page's keyset (date_created, seq); a malformed token reads as the first page."""
+    if not token:
+        return None
+    try:
+        moment, _, seq = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
+        return datetime.fromisoformat(moment), int(seq)
+    except ValueError:
+        return None
+
+
+async def listing(page: Page) -> Response:
+    params = page.request.query_params
+    status = params.get("status") or None
+    direction = params.get("direction") or None
+    error = params.get("error", "").strip()
+    if status not in (None, *STATUSES) or direction not in (None, *DIRECTIONS) or (error and not error.isdigit()):
+        raise BadRequest(page.gettext("Unknown filter value."))
+    regions = guess_regions(None, page.request.headers.get("accept-language"), [])
+    numbers = {}
+    for name in ("to", "from"):
+        typed = params.get(name, "").strip()
+        if typed:
+            found = read_number(typed, regions)
+            if not found:
+                raise BadRequest(page.gettext("%(number)s is not a valid phone number.", number=typed))
+            numbers[name] = found[0]
+    chosen = queries.MessageFilter(status=status, direction=direction, error_code=int(error) if error else None,
+                                   to=numbers.get("to"), sender=numbers.get("from"),
+                                   before=decode_cursor(params.get("before")))
+
+    def read() -> list[Any]:
+        with page.engine.connect() as connection:
+            return queries.recent_messages(connection, page.account_sid, chosen)
+
+    rows = await run_in_threadpool(read)
+    more, rows = len(rows) > queries.PAGE, rows[:queries.PAGE]
+    return page.render("messages.html", rows=rows, next_cursor=encode_cursor(rows[-1]) if more else None,
+                       statuses=STATUSES, directions=DIRECTIONS,
+                       filters={"status": status or "", "direction": direction or "", "error": error,
+                                "to": params.get("to", ""), "from": params.get("from", "")})
+
+
+async def detail(page: Page) -> Response:
+    sid = page.request.path_params["sid"]
+
+    def read() -> tuple[Any, list[Any]]:
+        with page.engine.connect() as connection:
+            row = queries.message(connection, page.account_sid, sid)
+            return row, queries.message_events(connection, sid) if row is not None else []
+
+    row, events = await run_in_threadpool(read)
+    if row is None:
+        raise NotFound(page.gettext("No message %(sid)s in this account.", sid=sid))
+    return page.render("message.html", message=row, events=events)

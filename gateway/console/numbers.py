@@ -1,0 +1,207 @@
+"""The numbers page: find a number however it was typed, show its consent, and change it with a reason.
+
+A typed number is read with phonenumbers: with `+` or `00` it needs no country; written the
+local way (`(201) 555-0123`, `06 12 34 56 78`) it is tried in the country chosen beside the box,
+then the countries of the browser's languages, then those of the account's senders, and kept
+where it is a valid number.  One reading opens the number; several are offered to choose from.
+
+Under each opt-out the page lists the messages to the number from that moment (to the second)
+until it opted back in, in that scope and channel: the confirmation is expected, a canceled
+message was stopped by the opt-out, anything else went out to someone who had said STOP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import phonenumbers
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from gateway.api.common import base_url
+from gateway.api.optouts import number_record
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, REPLY_DIRECTION, Consent, record_consent
+from gateway.console import queries
+from gateway.console.i18n import parse_accept_language
+from gateway.console.web import Page, read_form, see_other, url
+from gateway.errors import BadRequest
+from gateway.store.db import utcnow
+
+MAX_REASON = 1000
+SOURCE = "console"
+FALLBACK_REGION = "US"
+
+
+def read_number(text: str, regions: Iterable[str]) -> list[str]:
+    """The E.164 numbers `text` can be, in the order of `regions` (a number with + needs none)."""
+    raw = text.strip().removeprefix("whatsapp:").strip()
+    if raw.startswith("00"):
+        raw = "+" + raw[2:]
+    if not raw:
+        return []
+    found: list[str] = []
+    for region in [None] if raw.startswith("+") else list(dict.fromkeys(regions)):
+        try:
+            parsed = phonenumbers.parse(raw, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(parsed) or (region is None and phonenumbers.is_possible_number(parsed)):
+            number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+            if number not in found:
+                found.append(number)
+    return found
+
+
+def guess_regions(chosen: str | None, accept_language: str | None, sender_countries: Sequence[str]) -> list[str]:
+    """Where a number typed without a country code is most likely from, most likely first."""
+    regions = [chosen.upper()] if chosen else []
+    for tag in parse_accept_language(accept_language):
+        _, _, region = tag.partition("-")
+        if len(region) == 2:
+            regions.append(region.upper())
+    regions += [*sender_countries, FALLBACK_REGION]
+    return [r for r in dict.fromkeys(regions) if r in phonenumbers.SUPPORTED_REGIONS]
+
+
+@dataclass
+class Window:
+    """One opt-out and the messages to the number from then until it opted back in (same scope, channel)."""
+
+    event: dict[str, Any]
+    until: str | None
+    messages: list[tuple[Any, str]] = field(default_factory=list)  # (row, reply | canceled | sent)
+
+    @property
+    def violations(self) -> int:
+        return sum(1 for _, verdict in self.messages if verdict == "sent")
+
+
+def windows(events: Sequence[dict[str, Any]], messages: Sequence[Any]) -> list[Window]:
+    """Each opt-out event (newest first, as `number_record` lists them) with what followed it."""
+    chronological = list(reversed(events))
+    found = []
+    for position, event in enumerate(chronological):
+        if event["kind"] != "opt_out":
+            continue
+        until = next((later["date"] for later in chronological[position + 1:] if later["kind"] == "opt_in"
+                      and later["scope"] == event["scope"] and later["channel"] == event["channel"]), None)
+        window = Window(event, until)
+        for row in reversed(messages):  # oldest first
+            moment = _second(row.date_sent or row.date_created)
+            if (_channel(row.to) == event["channel"] and _in_scope(row, event["scope"]) and moment >= event["date"]
+                    and (until is None or moment < until)):
+                window.messages.append((row, _verdict(row)))
+        found.append(window)
+    return list(reversed(found))
+
+
+def _second(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _channel(address: str) -> str:
+    return "whatsapp" if address.startswith(queries.WHATSAPP) else "sms"
+
+
+def _in_scope(row: Any, scope: str) -> bool:
+    if scope in (ACCOUNT_WIDE, "account"):
+        return True
+    return bool(row.service_sid == scope or (row.service_sid is None and row.sender_sid == scope))
+
+
+def _verdict(row: Any) -> str:
+    if row.direction == REPLY_DIRECTION:
+        return "reply"
+    if row.status == "canceled" and row.date_sent is None:
+        return "canceled"
+    return "sent"
+
+
+async def search(page: Page) -> Response:
+    query = page.request.query_params.get("q", "").strip()
+    region = page.request.query_params.get("region") or None
+    if not query:
+        return page.render("numbers.html", q="", region=region, candidates=[], regions=_region_choices())
+
+    def read() -> list[str]:
+        with page.engine.connect() as connection:
+            countries = queries.sender_countries(connection, page.account_sid)
+        return read_number(query, guess_regions(region, page.request.headers.get("accept-language"), countries))
+
+    candidates = await run_in_threadpool(read)
+    if len(candidates) == 1:
+        return see_other(url(f"/console/numbers/{candidates[0]}", lang=page.request.query_params.get("lang")))
+    return page.render("numbers.html", q=query, region=region, candidates=candidates, regions=_region_choices(),
+                       status=200 if candidates else 404)
+
+
+def _region_choices() -> list[str]:
+    return sorted(phonenumbers.SUPPORTED_REGIONS)
+
+
+async def show(page: Page) -> Response:
+    number = _path_number(page)
+    base = base_url(page.request)
+
+    def read() -> tuple[dict[str, Any] | None, list[Any], dict[str, str], list[queries.Scope]]:
+        with page.engine.connect() as connection:
+            record = number_record(connection, page.account_sid, number, base)
+            events = record["events"] if record else []
+            bodies = queries.message_bodies(connection, page.account_sid, (e["inbound_message_sid"] for e in events))
+            return (record, queries.messages_to(connection, page.account_sid, number), bodies,
+                    queries.scopes(connection, page.account_sid))
+
+    record, messages, bodies, scopes = await run_in_threadpool(read)
+    events = record["events"] if record else []
+    labels = {s.sid: s.label for s in scopes} | {"account": page.gettext("whole account")}
+    return page.render("number.html", e164=number, record=record, events=events, bodies=bodies, labels=labels,
+                       windows=windows(events, messages), messages=messages, scopes=scopes, channels=CHANNELS,
+                       done=page.request.query_params.get("done"),
+                       national=_national(number))
+
+
+async def change(page: Page) -> Response:
+    """Opt the number out or back in, with the reason staff gave: audited, exactly as the API does it."""
+    number = _path_number(page)
+    form = await read_form(page.request)
+    opted_out = {"opt_out": True, "opt_in": False}.get(form.get("action", ""))
+    channel = form.get("channel", "sms")
+    reason = form.get("reason", "").strip()
+    scope = form.get("scope") or ACCOUNT_WIDE
+    if opted_out is None or channel not in CHANNELS:
+        raise BadRequest(page.gettext("Choose opt out or opt in, and a channel."))
+    if not reason or len(reason) > MAX_REASON:
+        raise BadRequest(page.gettext("Say why you change this number's consent (at most 1,000 characters)."))
+    with page.engine.connect() as connection:
+        known = {s.sid for s in queries.scopes(connection, page.account_sid)} | {ACCOUNT_WIDE}
+    if scope not in known:
+        raise BadRequest(page.gettext("That scope is not a service or sender of this account."))
+    backlog = page.request.app.state.core.backlog
+    consent = Consent(page.account_sid, scope, number, channel, opted_out=opted_out, source=SOURCE, reason=reason)
+
+    def job(session: Session) -> list[str] | None:
+        return record_consent(session, consent, now=utcnow(), backlog=backlog)
+
+    changed = await page.request.app.state.writer.run(job)
+    if changed and page.request.app.state.forwarder is not None:
+        page.request.app.state.forwarder.notify()  # the canceled messages' status callbacks
+    done = "unchanged" if changed is None else ("opted_out" if opted_out else "opted_in")
+    return see_other(url(f"/console/numbers/{number}", done=done))
+
+
+def _path_number(page: Page) -> str:
+    raw = page.request.path_params["number"]
+    found = read_number(raw, [])
+    if not raw.startswith("+") or len(found) != 1:
+        raise BadRequest(page.gettext("%(number)s is not a number in international format.", number=raw))
+    return found[0]
+
+
+def _national(number: str) -> str:
+    parsed = phonenumbers.parse(number, None)
+    region = phonenumbers.region_code_for_number(parsed) or ""
+    return f"{phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.NATIONAL)} ({region})"
