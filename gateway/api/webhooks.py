@@ -7,6 +7,7 @@ recorded the provider's id), else by the provider's message id.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -15,7 +16,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.compliance.inbound import Received, receive
+from gateway.compliance.inbound import Arrival, receive_batch
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.core import Core
 from gateway.dispatch.outbox import reported_message, set_status
@@ -97,13 +98,10 @@ async def inbound(request: Request) -> Response:
         raise GatewayError("No valid policy revision is loaded.", code=20500, status=503)
     context = core.context()
     now = utcnow()
-
-    def job(session: Session) -> list[Received]:
-        return [receive(session, name, message, policy=matcher.policy, table_for=matcher.table, catalogs=catalogs,
-                        context=context, now=now) for message in messages]
-
-    try:
-        results = await request.app.state.writer.run(job, clean_on_error=True)
+    writer = request.app.state.writer
+    try:  # each message joins the writer's next inbound batch (one set of statements for all waiting)
+        results = await asyncio.gather(*(writer.run_batched(receive_batch, Arrival(
+            name, message, matcher.policy, matcher.table, catalogs, context, now)) for message in messages))
     except NotFound:
         log.warning("%s inbound message to an unknown number %s refused", name, messages[0].to if messages else "?")
         raise

@@ -1,73 +1,53 @@
-"""An inbound message: what it means (pure `decide`), then its effects in one transaction.
+"""Inbound messages: what each means (pure `decide`), then their effects, a batch at a time.
 
-The edge verifies and parses the webhook; `receive` runs in one writer job:
-the idempotency receipt, the inbound message row, the consent changes with
-their audit events (and the cancellations they cause), the confirmation
-through the dispatch core, and the app's forward in the outbox.  The provider
-is answered only after that commit, so an answered STOP is in effect.
+The edge verifies and parses the webhook and hands an `Arrival` to the writer, which gathers
+the arrivals waiting into one `receive_batch` per transaction: the idempotency receipts, the
+inbound message rows, the consent changes with their audit events (and the cancellations they
+cause), the confirmations through the dispatch core, and the app's forwards in the outbox,
+each table written once for the batch (`store.consent`).  The provider is answered only after
+that commit, so an answered STOP is in effect.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from gateway.compliance.gates import WHATSAPP, Address, parse_recipient
-from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, REPLY_DIRECTION, Consent, record_consent, scope_of
-from gateway.dispatch.outbox import insert_message
+from gateway.compliance.optouts import (
+    ACCOUNT_WIDE,
+    CHANNELS,
+    REPLY_DIRECTION,
+    Consent,
+    cancel_pending_many,
+    event_row,
+    scope_of,
+    state_row,
+    upsert_states,
+)
+from gateway.dispatch.backlog import Backlog
+from gateway.dispatch.outbox import INSERT_MESSAGE, message_row
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
 from gateway.errors import Forbidden, GatewayError, NotFound
-from gateway.forwarding.outbox import enqueue
+from gateway.forwarding.outbox import INSERT_DELIVERY, delivery_row
 from gateway.ids import new_sid
 from gateway.locales import Catalogs
 from gateway.policy.evaluate import country_of
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Kind, Policy
 from gateway.providers.base import InboundMessage, Status
-from gateway.store.db import per_dialect
-from gateway.store.tables import Confirmation, InboundReceipt, OptOut, Sender, Service
+from gateway.store import consent as consent_rows
+from gateway.store.tables import Sender, Service
 
 log = logging.getLogger("gateway.inbound")
 
 CONFIRMATION_WINDOW = timedelta(minutes=5)
-
-# Statements built once (every inbound message runs them).
-_RECEIPT = select(InboundReceipt.message_sid).where(InboundReceipt.provider == bindparam("provider"),
-                                                    InboundReceipt.provider_sid == bindparam("provider_sid"))
-_INSERT_RECEIPT = insert(InboundReceipt.__table__)  # type: ignore[attr-defined]
-_OPTED_OUT = select(OptOut.service_sid, OptOut.channel).where(
-    OptOut.account_sid == bindparam("account"), OptOut.number == bindparam("number"),
-    OptOut.opted_out.is_(True))  # type: ignore[attr-defined]
-_LAST_CONFIRMED = select(Confirmation.at).where(
-    Confirmation.account_sid == bindparam("account"), Confirmation.number == bindparam("number"),
-    Confirmation.kind == bindparam("kind"))
-_C = Confirmation.__table__  # type: ignore[attr-defined]
-
-
-def _confirmation_claim(insert: Any) -> Any:
-    """Take the number's confirmation slot of a kind: inserted, or moved to now if the last one is
-    older than the window (`b_due`).  A returned row says this message confirms (RETURNING, as
-    psycopg reports no rowcount for an upsert): on
-    PostgreSQL a concurrent claim to the same key is waited for and then seen, so two processes
-    receiving two STOPs at once send one confirmation."""
-    statement = insert(_C)
-    return statement.on_conflict_do_update(index_elements=[_C.c.account_sid, _C.c.number, _C.c.kind],
-                                           set_={"at": statement.excluded.at},
-                                           where=_C.c.at <= bindparam("b_due")).returning(_C.c.at)
-
-
-_CLAIM_CONFIRMATION = per_dialect(_confirmation_claim)
-_RESTORE_CONFIRMATION = update(_C).where(_C.c.account_sid == bindparam("b_account"),
-                                         _C.c.number == bindparam("b_number"),
-                                         _C.c.kind == bindparam("b_kind")).values(at=bindparam("b_at"))
-#: "Never confirmed", for a claim given back when its reply could not be queued.
-_NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -122,61 +102,138 @@ class Received:
     canceled: list[str] = field(default_factory=list)
 
 
-def receive(session: Session, provider: str, inbound: InboundMessage, *, policy: Policy,
-            table_for: Callable[[str | None], CountryTable],
-            catalogs: Catalogs, context: SubmitContext, now: datetime,
-            window: timedelta = CONFIRMATION_WINDOW) -> Received:
-    """Record one inbound message and all it causes; a retried webhook changes nothing."""
+@dataclass(frozen=True)
+class Arrival:
+    """One verified inbound message waiting for its batch, with the policy revision it arrived under."""
+
+    provider: str
+    message: InboundMessage
+    policy: Policy
+    table_for: Callable[[str | None], CountryTable]
+    catalogs: Catalogs
+    context: SubmitContext
+    now: datetime
+
+
+@dataclass
+class _Rows:
+    """What a batch writes, table by table, for one `executemany` each."""
+
+    receipts: list[dict[str, Any]] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    states: dict[tuple[str, str, str, str], dict[str, Any]] = field(default_factory=dict)  # the last per key
+    confirmations: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    opt_outs: list[tuple[Consent, datetime]] = field(default_factory=list)  # cancel the app's messages for these
+
+
+def receive_batch(session: Session, arrivals: Sequence[Arrival],
+                  window: timedelta = CONFIRMATION_WINDOW) -> list[Received | GatewayError]:
+    """Record a batch of inbound messages and all they cause, in arrival order, with a few
+    statements for the whole batch: read receipts, consent states and confirmation slots once;
+    decide each message in turn against what the earlier ones changed (a STOP then a START from
+    one number ends opted in, two copies of one webhook are one message); write each table once.
+
+    An arrival that is refused (unknown number, another provider's number) gets its
+    `GatewayError` and writes nothing; a retried webhook changes nothing."""
     connection = session.connection()
-    seen = connection.execute(_RECEIPT, {"provider": provider, "provider_sid": inbound.provider_sid}).scalar()
-    if seen is not None:
-        return Received(seen, duplicate=True)
-    sender = _receiving(session, provider, inbound.to, context)
-    service = context.directory.service(session, sender.service_sid) if sender.service_sid else None
+    results: list[Received | GatewayError | None] = [None] * len(arrivals)
+    seen = consent_rows.seen_receipts(connection, {(a.provider, a.message.provider_sid) for a in arrivals})
+    accepted: list[tuple[int, Arrival, Sender, Address | None]] = []
+    for index, arrival in enumerate(arrivals):
+        key = (arrival.provider, arrival.message.provider_sid)
+        if key in seen:
+            results[index] = Received(seen[key], duplicate=True)
+            continue
+        try:
+            sender = _receiving(session, arrival.provider, arrival.message.to, arrival.context)
+        except GatewayError as exc:
+            results[index] = exc
+            continue
+        seen[key] = new_sid("SM")  # later copies in this batch are retries of this one
+        accepted.append((index, arrival, sender, _person(arrival.message.sender)))
+
+    numbers = sorted({person.number for _, _, _, person in accepted if person is not None})
+    consent_rows.lock_numbers(connection, numbers)
+    states = consent_rows.opted_out_states(connection, numbers)
+    confirmed = consent_rows.last_confirmations(connection, numbers)
+    rows = _Rows()
+    for index, arrival, sender, person in accepted:
+        message_sid = seen[(arrival.provider, arrival.message.provider_sid)]
+        results[index] = _receive_one(session, arrival, sender, person, message_sid, states, confirmed, rows, window)
+    _write(session, rows, arrivals[0].context.backlog if arrivals else None)
+    return [result for result in results if result is not None]
+
+
+def _person(sender: str) -> Address | None:
+    """The person who wrote, or None for a short code or alphanumeric From (recorded and
+    forwarded, no keywords)."""
     try:
-        person: Address | None = parse_recipient(
-            inbound.sender if inbound.sender.startswith(("+", WHATSAPP)) else "+" + inbound.sender)
-    except GatewayError:  # a short code or alphanumeric From: recorded and forwarded, no keywords
-        person = None
+        return parse_recipient(sender if sender.startswith(("+", WHATSAPP)) else "+" + sender)
+    except GatewayError:
+        return None
+
+
+def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Address | None, message_sid: str,
+                 states: defaultdict[tuple[str, str], set[tuple[str, str]]],
+                 confirmed: dict[tuple[str, str, str], datetime], rows: _Rows, window: timedelta) -> Received:
+    """Decide one message against the batch's state so far, update that state, and add its rows."""
+    inbound, now, policy, context = arrival.message, arrival.now, arrival.policy, arrival.context
+    service = context.directory.service(session, sender.service_sid) if sender.service_sid else None
+    scope = scope_of(service.sid if service else None, sender.sid)
     match: Match | None = None
-    decision, table, last = Decision(None), None, None
+    decision, table = Decision(None), None
     if person is not None:
         country = country_of(person.number)
-        table = table_for(country)
+        table = arrival.table_for(country)
         match = table.match(inbound.body)
-        states = connection.execute(_OPTED_OUT, {"account": sender.account_sid, "number": person.number}).all()
-        last = connection.execute(_LAST_CONFIRMED, {"account": sender.account_sid, "number": person.number,
-                                                    "kind": match.kind.value}).scalar() if match else None
-        decision = decide(match, scope=scope_of(service.sid if service else None, sender.sid), channel=person.channel,
+        opted_out = states[(sender.account_sid, person.number)]
+        slot = (sender.account_sid, person.number, match.kind.value) if match else None
+        decision = decide(match, scope=scope, channel=person.channel,
                           account_scope=policy.scope_for(country) == "account", linked=policy.channels_linked(country),
-                          opted_out=frozenset((row.service_sid, row.channel) for row in states), last_confirmed=last,
+                          opted_out=frozenset(opted_out), last_confirmed=confirmed.get(slot) if slot else None,
                           now=now, window=window)
-
-    message_sid = new_sid("SM")
-    connection.execute(_INSERT_RECEIPT, {"provider": provider, "provider_sid": inbound.provider_sid,
-                                         "message_sid": message_sid, "date_created": now})
-    insert_message(session, sid=message_sid, account_sid=sender.account_sid,
-                   service_sid=service.sid if service else None, sender_sid=sender.sid, direction="inbound",
-                   sender=person.address if person else inbound.sender, to=sender.address, body=inbound.body,
-                   media="\n".join(inbound.media_urls), status=Status.RECEIVED.value, priority=0,
-                   opt_out_type=decision.opt_out_type.value if decision.opt_out_type else None, provider=provider,
-                   provider_sid=inbound.provider_sid, expires_at=now, date_created=now)
-    result = Received(message_sid, duplicate=False,
-                      opt_out_type=decision.opt_out_type.value if decision.opt_out_type else None)
+    kind = decision.opt_out_type.value if decision.opt_out_type else None
+    rows.receipts.append({"provider": arrival.provider, "provider_sid": inbound.provider_sid,
+                          "message_sid": message_sid, "date_created": now})
+    rows.messages.append(message_row(
+        sid=message_sid, account_sid=sender.account_sid, service_sid=service.sid if service else None,
+        sender_sid=sender.sid, direction="inbound", sender=person.address if person else inbound.sender,
+        to=sender.address, body=inbound.body, media="\n".join(inbound.media_urls), status=Status.RECEIVED.value,
+        priority=0, opt_out_type=kind, provider=arrival.provider, provider_sid=inbound.provider_sid, expires_at=now,
+        date_created=now))
+    result = Received(message_sid, duplicate=False, opt_out_type=kind)
     for change in decision.changes:
-        assert person is not None
-        result.canceled += record_consent(session, Consent(
-            sender.account_sid, change.scope, person.number, change.channel, change.opted_out, "keyword",
-            keyword=match.keyword if match else None, language=match.language if match else None,
-            inbound_message_sid=message_sid, policy_revision=policy.revision,
-            match=match.found.value if match else None, exception=match.exception if match else None),
-            now=now, backlog=context.backlog) or []
+        assert person is not None and match is not None
+        consent = Consent(sender.account_sid, change.scope, person.number, change.channel, change.opted_out,
+                          "keyword", keyword=match.keyword, language=match.language, inbound_message_sid=message_sid,
+                          policy_revision=policy.revision, match=match.found.value, exception=match.exception)
+        rows.events.append(event_row(consent, now))
+        rows.states[(consent.account_sid, consent.scope, consent.number, consent.channel)] = state_row(consent, now)
+        (states[(sender.account_sid, person.number)].add if change.opted_out else
+         states[(sender.account_sid, person.number)].discard)((change.scope, change.channel))
+        if change.opted_out:
+            rows.opt_outs.append((consent, now))
     if decision.confirm and match is not None and person is not None and table is not None:
-        result.reply_sid = _confirm(session, match, table, catalogs, sender, service, person.address, context, now,
-                                    window=window, last=last)
-    _forward(session, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
+        result.reply_sid = _confirm(session, arrival, match, table, sender, service, person.address, confirmed, rows)
+    _forward(rows, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
              now, match)
     return result
+
+
+def _write(session: Session, rows: _Rows, backlog: Backlog | None) -> None:
+    """One statement per table for the whole batch, then the cancellations its opt-outs cause."""
+    connection = session.connection()
+    for statement, batch in ((consent_rows.INSERT_RECEIPTS, rows.receipts), (INSERT_MESSAGE, rows.messages),
+                             (consent_rows.INSERT_EVENTS, rows.events), (INSERT_DELIVERY, rows.deliveries)):
+        if batch:
+            connection.execute(statement, batch)
+    if rows.states:
+        upsert_states(connection, list(rows.states.values()))
+    consent_rows.write_confirmations(connection, list(rows.confirmations.values()))
+    if rows.opt_outs and backlog is not None:
+        cancel_pending_many(session, rows.opt_outs, backlog=backlog)
 
 
 def _receiving(session: Session, provider: str, address: str, context: SubmitContext) -> Sender:
@@ -193,35 +250,32 @@ def _receiving(session: Session, provider: str, address: str, context: SubmitCon
     raise NotFound(f"{address} is not a sender registered with this gateway.")
 
 
-def _confirm(session: Session, match: Match, table: CountryTable, catalogs: Catalogs, sender: Sender,
-             service: Service | None, to: str, context: SubmitContext, now: datetime, *, window: timedelta,
-             last: datetime | None) -> str | None:
-    """Send the matched kind's reply from the number written to, ahead of bulk traffic, if this
-    message wins the number's confirmation slot for the window."""
+def _confirm(session: Session, arrival: Arrival, match: Match, table: CountryTable, sender: Sender,
+             service: Service | None, to: str, confirmed: dict[tuple[str, str, str], datetime],
+             rows: _Rows) -> str | None:
+    """Queue the matched kind's reply from the number written to, ahead of bulk traffic, and take
+    the number's confirmation slot for the window.  The batch's state says the person may get it
+    (a START just lifted their opt-out), so the opt-out gate is not asked again."""
     assert match.reply is not None
-    connection = session.connection()
-    key = {"account_sid": sender.account_sid, "number": to.removeprefix(WHATSAPP), "kind": match.kind.value}
-    claimed = connection.execute(_CLAIM_CONFIRMATION[connection.dialect.name],
-                                 {**key, "at": now, "b_due": now - window}).first()
-    if claimed is None:  # another process confirmed this number a moment ago
-        return None
+    number = to.removeprefix(WHATSAPP)
     variables = {"brand": (service.brand or service.friendly_name) if service else sender.address,
                  "help_contact": (service.help_contact if service else None) or sender.address}
-    body = catalogs.render(match.reply, match.language, variables | table.reply_words(match.language))
+    body = arrival.catalogs.render(match.reply, match.language, variables | table.reply_words(match.language))
     request = SendRequest(account_sid=sender.account_sid, to=to, body=body, sender=sender.address,
                           service_sid=service.sid if service else None, priority=0, reply_to_inbound=True,
-                          allow_opted_out=match.kind in (Kind.STOP, Kind.HELP), direction=REPLY_DIRECTION)
+                          allow_opted_out=True, direction=REPLY_DIRECTION)
     try:
-        reply = enqueue_send(session, request, context, now)  # refuses before writing: no savepoint needed
+        reply = enqueue_send(session, request, arrival.context, arrival.now, defer=rows.messages)
     except GatewayError as exc:  # the consent change stands; the reply could not be queued
         log.error("confirmation to %s not queued: %s (%s)", sender.address, exc.message, exc.code)
-        connection.execute(_RESTORE_CONFIRMATION, {"b_account": key["account_sid"], "b_number": key["number"],
-                                                   "b_kind": key["kind"], "b_at": last or _NEVER})
         return None
+    slot = (sender.account_sid, number, match.kind.value)
+    confirmed[slot] = arrival.now
+    rows.confirmations[slot] = {"account_sid": slot[0], "number": slot[1], "kind": slot[2], "at": arrival.now}
     return reply.sid
 
 
-def _forward(session: Session, sender: Sender, service: Service | None, inbound: InboundMessage,
+def _forward(rows: _Rows, sender: Sender, service: Service | None, inbound: InboundMessage,
              message_sid: str, decision: Decision, number: str, now: datetime, match: Match | None = None) -> None:
     """Queue the app's webhook: the number's own when the service says so (or has none), else the service's."""
     if service is None or (service.use_inbound_webhook_on_number and sender.sms_url):
@@ -240,6 +294,6 @@ def _forward(session: Session, sender: Sender, service: Service | None, inbound:
         params.append(("OptOutType", decision.opt_out_type.value))
         if match is not None:  # how sure: exact | phrase | embedded (the ambiguous one)
             params.append(("OptOutMatch", match.found.value))
-    enqueue(session, kind="inbound_forward", account_sid=sender.account_sid, ordering_key=number, url=url,
-            params=params, now=now, method=method, fallback_url=fallback, fallback_method=fallback_method,
-            format=form)
+    rows.deliveries.append(delivery_row(kind="inbound_forward", account_sid=sender.account_sid, ordering_key=number,
+                                        url=url, params=params, now=now, method=method, fallback_url=fallback,
+                                        fallback_method=fallback_method, format=form))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, or_, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
@@ -71,14 +71,13 @@ def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
 
 _EVENT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
 #: What an opt-out cancels: the app's traffic, never the gateway's own replies (the confirmation of
-#: this very opt-out, or of a STOP a moment earlier, is the answer to it).
-_PENDING_ANYWHERE = select(Message.sid).where(  # ix_message_recipient
-    Message.account_sid == bindparam("account"), Message.to == bindparam("address"),
+#: this very opt-out, or of a STOP a moment earlier, is the answer to it).  Read for many numbers at
+#: once; the scope is checked in Python (`cancel_pending_many`).
+_PENDING = select(Message.sid, Message.account_sid, Message.to, Message.service_sid, Message.sender_sid).where(
+    Message.account_sid.in_(bindparam("accounts", expanding=True)),  # type: ignore[attr-defined]
+    Message.to.in_(bindparam("addresses", expanding=True)),  # type: ignore[attr-defined]  (ix_message_recipient)
     Message.status.in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)),  # type: ignore[attr-defined]
     Message.direction != REPLY_DIRECTION)
-_PENDING_IN_SCOPE = _PENDING_ANYWHERE.where(or_(
-    Message.service_sid == bindparam("scope"),
-    Message.service_sid.is_(None) & (Message.sender_sid == bindparam("scope"))))  # type: ignore[union-attr]
 
 
 def scope_of(service_sid: str | None, sender_sid: str) -> str:
@@ -113,6 +112,21 @@ class Consent:
     exception: str | None = None  # the policy exception that neutralised another occurrence
 
 
+def event_row(consent: Consent, now: datetime) -> dict[str, Any]:
+    """The audit event of a consent change, as its row."""
+    return {"account_sid": consent.account_sid, "scope": consent.scope, "number": consent.number,
+            "channel": consent.channel, "opted_out": consent.opted_out, "keyword": consent.keyword,
+            "language": consent.language, "inbound_message_sid": consent.inbound_message_sid,
+            "policy_revision": consent.policy_revision, "source": consent.source, "reason": consent.reason,
+            "at": now, "match": consent.match, "exception": consent.exception}
+
+
+def state_row(consent: Consent, now: datetime) -> dict[str, Any]:
+    """The consent state a change leaves, as its `opt_out` row."""
+    return {"account_sid": consent.account_sid, "service_sid": consent.scope, "number": consent.number,
+            "channel": consent.channel, "opted_out": consent.opted_out, "date_updated": now}
+
+
 def record_consent(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str] | None:
     """Update the state, append the event, and cancel what is pending after an opt-out, when the
     state changes; a number already in the wanted state is left as it is and nothing is recorded.
@@ -120,31 +134,37 @@ def record_consent(session: Session, consent: Consent, *, now: datetime, backlog
     Returns None for no change, else the sids of the messages it canceled (their status callbacks
     are queued)."""
     connection = session.connection()
-    changed = connection.execute(_STATE_CHANGES[connection.dialect.name], {
-        "account_sid": consent.account_sid, "service_sid": consent.scope, "number": consent.number,
-        "channel": consent.channel, "opted_out": consent.opted_out, "date_updated": now}).first()
+    changed = connection.execute(_STATE_CHANGES[connection.dialect.name], state_row(consent, now)).first()
     if changed is None:
         return None
-    connection.execute(_EVENT, {
-        "account_sid": consent.account_sid, "scope": consent.scope, "number": consent.number,
-        "channel": consent.channel, "opted_out": consent.opted_out, "keyword": consent.keyword,
-        "language": consent.language, "inbound_message_sid": consent.inbound_message_sid,
-        "policy_revision": consent.policy_revision, "source": consent.source, "reason": consent.reason, "at": now,
-        "match": consent.match, "exception": consent.exception})
+    connection.execute(_EVENT, event_row(consent, now))
     if not consent.opted_out:
         return []
     return cancel_pending(session, consent, now=now, backlog=backlog)
 
 
 def cancel_pending(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str]:
-    """Cancel what still waits to go to the number in the consent's scope, with 21610."""
-    address = WHATSAPP + consent.number if consent.channel == "whatsapp" else consent.number
-    query = _PENDING_ANYWHERE if consent.scope == ACCOUNT_WIDE else _PENDING_IN_SCOPE
+    """Cancel the app's messages still waiting to go to the number in the consent's scope, with 21610."""
+    return cancel_pending_many(session, [(consent, now)], backlog=backlog)
+
+
+def cancel_pending_many(session: Session, opt_outs: list[tuple[Consent, datetime]], *,
+                        backlog: Backlog) -> list[str]:
+    """`cancel_pending` for many opt-outs with one read of what waits for their numbers."""
+    wanted: dict[tuple[str, str], list[tuple[Consent, datetime]]] = {}
+    for consent, now in opt_outs:
+        address = WHATSAPP + consent.number if consent.channel == "whatsapp" else consent.number
+        wanted.setdefault((consent.account_sid, address), []).append((consent, now))
+    rows = session.connection().execute(_PENDING, {"accounts": sorted({account for account, _ in wanted}),
+                                                   "addresses": sorted({address for _, address in wanted})}).all()
     canceled = []
-    rows = session.connection().execute(query, {"account": consent.account_sid, "address": address,
-                                                "scope": consent.scope}).scalars().all()
-    for sid in rows:
-        if set_status(session, sid, Status.CANCELED, now=now, source="opt-out", backlog=backlog,
-                      error_code=OPT_OUT_CODE, error_message="The recipient opted out."):
-            canceled.append(sid)
+    for row in rows:
+        for consent, now in wanted.get((row.account_sid, row.to), ()):
+            in_scope = consent.scope in (ACCOUNT_WIDE, row.service_sid) or (
+                row.service_sid is None and row.sender_sid == consent.scope)
+            if in_scope:
+                if set_status(session, row.sid, Status.CANCELED, now=now, source="opt-out", backlog=backlog,
+                              error_code=OPT_OUT_CODE, error_message="The recipient opted out."):
+                    canceled.append(row.sid)
+                break
     return canceled

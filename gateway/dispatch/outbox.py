@@ -48,11 +48,21 @@ _MESSAGE_DEFAULTS: dict[str, Any] = {
 }
 
 
-def insert_message(session: Session, **fields: Any) -> dict[str, Any]:
-    """Write one message row (outbound or inbound) with a prebuilt statement; returns the row written."""
+def message_row(**fields: Any) -> dict[str, Any]:
+    """A whole message row (outbound or inbound): every column, so rows share one `executemany`."""
     row = _MESSAGE_DEFAULTS | fields
     row.setdefault("date_updated", row["date_created"])
-    session.connection().execute(INSERT_MESSAGE, row)
+    return row
+
+
+def insert_message(session: Session, defer: list[dict[str, Any]] | None = None, **fields: Any) -> dict[str, Any]:
+    """Write one message row with a prebuilt statement, or, with `defer`, add it to a batch's rows
+    for the caller's one `executemany`; returns the row."""
+    row = message_row(**fields)
+    if defer is None:
+        session.connection().execute(INSERT_MESSAGE, row)
+    else:
+        defer.append(row)
     return row
 
 

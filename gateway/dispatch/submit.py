@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
+from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
@@ -71,9 +72,11 @@ class SubmitContext:
     touched: set[str] = field(default_factory=set)  # senders that got work in this job
 
 
-def enqueue_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime) -> Message:
+def enqueue_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime,
+                 defer: list[dict[str, Any]] | None = None) -> Message:
     """Check everything, then write: a refused send raises before its first write, so the
-    writer needs no savepoint for it (see `Writer.run(..., clean_on_error=True)`)."""
+    writer needs no savepoint for it (see `Writer.run(..., clean_on_error=True)`).  With `defer`,
+    the message row joins a batch's rows instead (the caller inserts them with one `executemany`)."""
     recipient = parse_recipient(request.to)
     service = _service(session, request, context)
     sender, remember, previous = _pick_sender(session, request, service, recipient, context)
@@ -93,7 +96,7 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
     if remember and service is not None:
         _remember(session, service.sid, recipient.address, sender.sid, previous, context, now)
     row = insert_message(
-        session, sid=new_sid("SM"), account_sid=request.account_sid, service_sid=service.sid if service else None,
+        session, defer, sid=new_sid("SM"), account_sid=request.account_sid, service_sid=service.sid if service else None,
         sender_sid=sender.sid, direction=request.direction, sender=sender.address, to=recipient.address,
         body=counted.text, media="\n".join(request.media_urls), status=Status.QUEUED.value,
         priority=request.priority, num_segments=counted.segments, encoding=counted.encoding,

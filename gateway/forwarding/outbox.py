@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import insert
 from sqlmodel import Session
 
 from gateway.store.tables import Delivery
 
-_INSERT = insert(Delivery.__table__)  # type: ignore[attr-defined]
+INSERT_DELIVERY = insert(Delivery.__table__)  # type: ignore[attr-defined]
 
 
-def enqueue(session: Session, *, kind: str, account_sid: str, ordering_key: str, url: str,
-            params: list[tuple[str, str]], now: datetime, method: str = "POST", fallback_url: str | None = None,
-            fallback_method: str = "POST", format: str = "twilio") -> None:
-    """Queue one request; it is delivered after the transaction commits, in order per key."""
-    session.connection().execute(_INSERT, {
-        "kind": kind, "account_sid": account_sid, "ordering_key": ordering_key, "url": url, "method": method,
-        "params": json.dumps(params), "fallback_url": fallback_url, "fallback_method": fallback_method,
-        "format": format, "state": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
-        "date_created": now, "date_updated": now})
+def delivery_row(*, kind: str, account_sid: str, ordering_key: str, url: str, params: list[tuple[str, str]],
+                 now: datetime, method: str = "POST", fallback_url: str | None = None, fallback_method: str = "POST",
+                 format: str = "twilio") -> dict[str, Any]:
+    """One request to an app, as its outbox row (a batch writes many with one `executemany`)."""
+    return {"kind": kind, "account_sid": account_sid, "ordering_key": ordering_key, "url": url, "method": method,
+            "params": json.dumps(params), "fallback_url": fallback_url, "fallback_method": fallback_method,
+            "format": format, "state": "pending", "attempts": 0, "next_attempt_at": now, "last_error": None,
+            "date_created": now, "date_updated": now}
+
+
+def enqueue(session: Session, **request: Any) -> None:
+    """Queue one request (`delivery_row`'s fields); it is delivered after the transaction commits, in
+    order per key."""
+    session.connection().execute(INSERT_DELIVERY, delivery_row(**request))

@@ -100,6 +100,7 @@ class OptOut(SQLModel, table=True):
     (`service_sid` = "*"), and per channel.  Derived from consent events."""
 
     __tablename__ = "opt_out"
+    __table_args__ = (Index("ix_opt_out_number", "number"),)  # an inbound batch reads its numbers' states
 
     account_sid: str = Field(primary_key=True, foreign_key="account.sid", max_length=34)
     service_sid: str = Field(primary_key=True, max_length=34)  # "*" = account-wide
@@ -147,6 +148,7 @@ class Confirmation(SQLModel, table=True):
     """When a number last got each kind of confirmation, so repeats within the window send nothing."""
 
     __tablename__ = "confirmation"
+    __table_args__ = (Index("ix_confirmation_number", "number"),)  # an inbound batch reads its numbers' slots
 
     account_sid: str = Field(primary_key=True, max_length=34)
     number: str = Field(primary_key=True, max_length=64)

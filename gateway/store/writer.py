@@ -11,7 +11,15 @@ durable, and under load one fsync covers hundreds of requests.
 
 Jobs run in arrival order and see the writes of the jobs before them, so a
 check-then-write inside one job (an opt-out check, a sticky mapping) is never
-raced by another request of this process.  Another process can race it (on
+raced by another request of this process.
+
+Batched jobs go further: requests that hand the writer an *item* for a batch
+handler (`run_batched`) are gathered, when they wait next to each other, into
+one call of the handler with all their items, which reads and writes set by
+set (one statement per table for the batch instead of per request).  The
+handler returns one outcome per item, a result or the `GatewayError` that
+refused it (a refused item writes nothing).  If the handler itself fails, the
+items run again one by one, each in its own SAVEPOINT, as plain jobs do.  Another process can race it (on
 PostgreSQL): the loser's insert fails on the key, and the job runs once more,
 when the winner's row is visible, so it takes the "already there" path.
 """
@@ -23,7 +31,7 @@ import logging
 import queue
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -37,15 +45,20 @@ from gateway.store.db import writer_engine
 log = logging.getLogger("gateway.store")
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741 (an item)
 Job = Callable[[Session], T]
+#: Items in, one outcome per item out: its result, or the `GatewayError` that refused it.
+BatchHandler = Callable[[Session, list[I]], Sequence[T | GatewayError]]
 
 
 @dataclass
 class _Pending:
-    job: Job[Any]
+    job: Job[Any] | None
     future: asyncio.Future[Any] | None
     loop: asyncio.AbstractEventLoop | None
     clean_on_error: bool = False
+    handler: BatchHandler[Any, Any] | None = None  # with `item`, instead of `job`
+    item: Any = None
 
 
 _STOP = object()
@@ -86,6 +99,14 @@ class Writer:
         self._queue.put(_Pending(job, future, loop, clean_on_error))
         return await future
 
+    async def run_batched(self, handler: BatchHandler[I, T], item: I) -> T:
+        """Hand `item` to `handler` in the next transaction, with the other items waiting next to
+        it for the same handler; return its outcome once committed (or raise its refusal)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._queue.put(_Pending(None, future, loop, handler=handler, item=item))
+        return await future
+
     def submit(self, job: Job[Any]) -> None:
         """Run `job` in the next transaction without waiting for it (failures are logged)."""
         self._queue.put(_Pending(job, None, None))
@@ -116,8 +137,17 @@ class Writer:
             with Session(self._bind, expire_on_commit=False) as session, session.begin():
                 if self.before_batch is not None:
                     self.before_batch(session)
-                for pending in batch:
-                    outcomes.append(_run_job(session, pending))
+                start = 0
+                while start < len(batch):
+                    handler = batch[start].handler
+                    end = start + 1
+                    while handler is not None and end < len(batch) and batch[end].handler is handler:
+                        end += 1
+                    if handler is None:
+                        outcomes.append(_run_job(session, batch[start]))
+                    else:
+                        outcomes += _run_group(session, handler, [p.item for p in batch[start:end]])
+                    start = end
                     # Flushed objects stay usable by their caller, detached; an identity map that
                     # grew with the batch would make every autoflush scan it (quadratic batches).
                     session.flush()
@@ -139,7 +169,24 @@ class Writer:
             pending.loop.call_soon_threadsafe(_settle, pending.future, ok, value)
 
 
+def _run_group(session: Session, handler: BatchHandler[Any, Any], items: list[Any]) -> list[tuple[bool, Any]]:
+    """One handler call for the group in a SAVEPOINT; if it fails, each item alone (an
+    IntegrityError, another process's row, gets the single item one more try, as for jobs)."""
+    outcome = _in_savepoint(session, lambda s: handler(s, items))
+    if outcome[0]:
+        return [(not isinstance(result, GatewayError), result) for result in outcome[1]]
+    if len(items) > 1:
+        log.warning("batch of %d items failed (%s); running them one by one", len(items), outcome[1])
+        return [result for item in items for result in _run_group(session, handler, [item])]
+    if isinstance(outcome[1], IntegrityError):
+        outcome = _in_savepoint(session, lambda s: handler(s, items))
+        if outcome[0]:
+            return [(not isinstance(result, GatewayError), result) for result in outcome[1]]
+    return [outcome]
+
+
 def _run_job(session: Session, pending: _Pending) -> tuple[bool, Any]:
+    assert pending.job is not None
     if pending.clean_on_error:
         try:
             return True, pending.job(session)

@@ -26,7 +26,7 @@ from sqlalchemy.sql import visitors
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import Compiled
 from sqlalchemy.sql.dml import Insert, Update
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import ARRAY, TypeDecorator
 
 import gateway
 from gateway.store.db import make_engine, migrate
@@ -102,6 +102,8 @@ def sample_parameters(statement: Executable, compiled: Compiled) -> dict[str, An
 def _sample(type_: Any) -> Any:
     while isinstance(type_, TypeDecorator):  # sqlmodel's AutoString, UTCDateTime
         type_ = type_.impl_instance
+    if isinstance(type_, ARRAY):
+        return [_sample(type_.item_type)]
     try:
         python = type_.python_type
     except NotImplementedError:
@@ -113,7 +115,7 @@ def _sample(type_: Any) -> Any:
 
 def test_the_walk_finds_the_send_inbound_and_dispatch_statements() -> None:
     """The sticky remap, the inbound receipt and the pacer's claim are among the statements checked."""
-    assert {"dispatch.submit._MOVE_STICKY", "compliance.inbound._INSERT_RECEIPT",
+    assert {"dispatch.submit._MOVE_STICKY", "store.consent.INSERT_RECEIPTS",
             "dispatch.worker._MARK_SENDING"} <= PREBUILT.keys()
 
 
