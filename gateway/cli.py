@@ -213,6 +213,8 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 def _policy_check(args: argparse.Namespace, settings: Settings) -> int:
     directory = args.directory or settings.policies_dir
     result = load_policies(directory, Catalogs.load(settings.locales_dir))
+    for note in result.notes:
+        print(f"note: {note}")
     for warning in result.warnings:
         print(f"warning: {warning}")
     for error in result.errors:
@@ -222,7 +224,7 @@ def _policy_check(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     policy = result.policy
     print(f"{directory}: valid, revision {policy.revision}, {len(policy.languages)} languages, "
-          f"{len(policy.countries)} countries, {len(result.warnings)} warnings")
+          f"{len(policy.countries)} countries, {len(result.warnings)} warnings, {len(result.notes)} notes")
     return 0
 
 

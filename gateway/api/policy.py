@@ -29,6 +29,7 @@ async def show(request: Request) -> JSONResponse:
         "mode": matcher.policy.mode.value if matcher else None,
         "errors": [str(e) for e in state.errors],
         "warnings": [str(w) for w in state.warnings],
+        "notes": [str(n) for n in state.notes],
     })
 
 

@@ -27,7 +27,8 @@ def evaluate(matcher: Matcher, catalogs: Catalogs, text: str, sender: str | None
              variables: Mapping[str, str]) -> dict[str, Any]:
     country = country_of(sender)
     table = matcher.table(country)
-    match = table.match(text, mode)
+    finding = table.examine(text, mode)
+    match = finding.match
     reply = None
     if match is not None and match.reply is not None:
         reply = catalogs.render(match.reply, match.language, dict(variables) | table.reply_words(match.language))
@@ -35,6 +36,8 @@ def evaluate(matcher: Matcher, catalogs: Catalogs, text: str, sender: str | None
         "kind": match.kind.value if match else None,
         "keyword": match.keyword if match else None,
         "language": match.language if match else None,
+        "match": match.found.value if match else None,  # exact | phrase | embedded: how sure
+        "exception": finding.exception,  # the exception that neutralised an opt-out word, if one did
         "country": country,
         "reply": reply,
         "policy_revision": matcher.revision,

@@ -32,16 +32,20 @@ LINT_VARIABLES = {"brand": "B" * 20, "help_contact": "help.example.com"}
 _TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "alpha_sender", "opt_out_scope", "link_channels"},
              "language": {"language", "fold_diacritics"},
              "country": {"country", "languages", "mode", "alpha_sender", "opt_out_scope", "link_channels"}}
-_SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "replace"}
+_SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "exceptions", "long_reply", "replace"}
+#: The longest keyword, phrase or exception: what a consent event's `keyword` and `exception` hold.
+MAX_WORDS_LENGTH = 64
 
 
 @dataclass
 class LoadResult:
-    """A validated policy, or the reasons there is none; warnings either way."""
+    """A validated policy, or the reasons there is none; warnings either way.  Notes are what the
+    files themselves explain (a reply their `long_reply` says must be longer): shown, not warned."""
 
     policy: Policy | None
     errors: list[PolicyError] = field(default_factory=list)
     warnings: list[PolicyError] = field(default_factory=list)
+    notes: list[PolicyError] = field(default_factory=list)
 
 
 class _Locator:
@@ -144,9 +148,11 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
     by_file = {f.relative: f for f in [global_file, *language_files, *country_files]}
     for country in [None, *countries.values()]:  # the same conflict found twice is reported once
         _check_conflicts(effective_sets(policy, country), fold, by_file, errors)
+    _check_exceptions(policy, by_file, errors)
     if errors:
         return LoadResult(None, _unique(errors))
-    return LoadResult(policy, [], _segment_warnings(policy, catalogs, by_file))
+    warnings, notes = _segment_warnings(policy, catalogs, by_file)
+    return LoadResult(policy, [], warnings, notes)
 
 
 def _unique(errors: Iterable[PolicyError]) -> list[PolicyError]:
@@ -204,6 +210,9 @@ def _strings(file: _File, section: str, key: str, errors: list[PolicyError]) -> 
     for item in value:
         if not normalize(item):
             errors.append(file.error(f"{item!r} has no letters or digits left after normalization", section, key, item))
+        elif len(item.strip()) > MAX_WORDS_LENGTH:
+            errors.append(file.error(f"{item!r} is longer than {MAX_WORDS_LENGTH} characters, the most the audit "
+                                     "trail records", section, key, item))
     return tuple(v.strip() for v in value if normalize(v))
 
 
@@ -226,14 +235,17 @@ def _read_sets(file: _File, language: str, errors: list[PolicyError], *, univers
             continue
         for key in table:
             if key not in _SET_KEYS or (key == "replace" and not prefix):
-                errors.append(file.error(f"unknown key (expected keywords, reply, phrases, account_wide, exact_only"
-                                         f"{', replace' if prefix else ''})", section, key))
+                errors.append(file.error(f"unknown key (expected keywords, reply, phrases, account_wide, exact_only, "
+                                         f"exceptions, long_reply{', replace' if prefix else ''})", section, key))
         keywords = _strings(file, section, "keywords", errors)
         phrases = _strings(file, section, "phrases", errors)
         account_wide = _strings(file, section, "account_wide", errors)
         exact_only = _strings(file, section, "exact_only", errors)
-        if kind is not Kind.STOP and (phrases or account_wide or exact_only):
-            errors.append(file.error("phrases, account_wide and exact_only are for [opt_out] only", section))
+        exceptions = _strings(file, section, "exceptions", errors)
+        if kind is not Kind.STOP and (phrases or account_wide or exact_only or exceptions):
+            errors.append(file.error("phrases, account_wide, exact_only and exceptions are for [opt_out] only",
+                                     section))
+        long_reply = _read_long_reply(file, section, table, errors, measured=not prefix)
         for key, words in (("account_wide", account_wide), ("exact_only", exact_only)):
             for word in words:
                 if word not in keywords:
@@ -245,8 +257,26 @@ def _read_sets(file: _File, language: str, errors: list[PolicyError], *, univers
         elif reply is not None and reply not in REPLIES:
             errors.append(file.error(f"unknown reply {reply!r} (known: {', '.join(REPLIES)})", section, "reply"))
         sets.append(KeywordSet(kind, language, keywords, reply if reply in REPLIES else None, file.relative,
-                               phrases, frozenset(account_wide), frozenset(exact_only), universal))
+                               phrases, frozenset(account_wide), frozenset(exact_only), universal, exceptions,
+                               long_reply))
     return sets
+
+
+def _read_long_reply(file: _File, section: str, table: dict[str, Any], errors: list[PolicyError], *,
+                     measured: bool) -> str | None:
+    """`long_reply`: why this reply may take more than one segment, in words (the note shows them)."""
+    value = table.get("long_reply")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        errors.append(file.error("must say, in words, why the reply needs more than one segment",
+                                 section, "long_reply"))
+        return None
+    if not measured:
+        errors.append(file.error("is for global.toml and the language files, whose replies the checker measures",
+                                 section, "long_reply"))
+        return None
+    return " ".join(value.split())
 
 
 def _read_country(file: _File, known: set[str], errors: list[PolicyError]) -> CountryPolicy | None:
@@ -328,8 +358,37 @@ def _check_conflicts(sets: list[KeywordSet], fold: dict[str, bool], files: dict[
                     _section_of(file, keyword_set), "phrases" if word in keyword_set.phrases else "keywords", word))
 
 
-def _segment_warnings(policy: Policy, catalogs: Catalogs, files: dict[str, _File]) -> list[PolicyError]:
-    warnings = []
+def _check_exceptions(policy: Policy, files: dict[str, _File], errors: list[PolicyError]) -> None:
+    """An exception must contain an opt-out keyword or phrase that is searched for in messages (else it
+    can never apply), and must say more than it: an exception that is the keyword itself would
+    silently turn that keyword into an exact-only one."""
+    sets = list(policy.sets) + [s for c in policy.countries.values() for s in c.sets]
+    if not any(s.exceptions for s in sets):
+        return
+    searched = {form for s in sets if s.kind is Kind.STOP for word in (*s.keywords, *s.phrases)
+                for form in (normalize(word), fold_diacritics(normalize(word)))}
+    live = {guard.exception for code in [None, *policy.countries]
+            for guards in compile_country(policy, code).guards.values() for guard in guards}
+    for keyword_set in sets:
+        file = files[keyword_set.source]
+        section = _section_of(file, keyword_set)
+        for exception in keyword_set.exceptions:
+            if normalize(exception) in searched:
+                errors.append(file.error(
+                    f"{exception!r} is itself an opt-out keyword or phrase: an exception must say more than the "
+                    "words it neutralises (for a keyword that counts only as the whole message, use exact_only)",
+                    section, "exceptions", exception))
+            elif exception not in live:
+                errors.append(file.error(
+                    f"{exception!r} contains no opt-out keyword or phrase that is looked for inside messages, so "
+                    "it can never apply", section, "exceptions", exception))
+
+
+def _segment_warnings(policy: Policy, catalogs: Catalogs,
+                      files: dict[str, _File]) -> tuple[list[PolicyError], list[PolicyError]]:
+    """A reply over one segment with a 20-character brand is a warning, or a note where the file's
+    `long_reply` says why; a `long_reply` on a reply that fits is a warning (it would hide a change)."""
+    warnings, notes = [], []
     table = compile_country(policy, None)
     for keyword_set in policy.sets:
         if not keyword_set.reply:
@@ -337,10 +396,15 @@ def _segment_warnings(policy: Policy, catalogs: Catalogs, files: dict[str, _File
         variables = LINT_VARIABLES | table.reply_words(keyword_set.language)
         text = catalogs.render(keyword_set.reply, keyword_set.language, variables)
         counted = segment(text)
-        if counted.segments > 1:
-            file = files[keyword_set.source]
-            warnings.append(file.error(
-                f"reply {keyword_set.reply!r} in {keyword_set.language!r} is {counted.segments} segments "
-                f"({counted.encoding}, {counted.characters} characters with a 20-character brand)",
-                _section_of(file, keyword_set), "reply"))
-    return _unique(warnings)
+        file = files[keyword_set.source]
+        section = _section_of(file, keyword_set)
+        size = (f"reply {keyword_set.reply!r} in {keyword_set.language!r} is {counted.segments} segments "
+                f"({counted.encoding}, {counted.characters} characters with a 20-character brand)")
+        if counted.segments > 1 and keyword_set.long_reply:
+            notes.append(file.error(f"{size}: {keyword_set.long_reply}", section, "long_reply"))
+        elif counted.segments > 1:
+            warnings.append(file.error(size, section, "reply"))
+        elif keyword_set.long_reply:
+            warnings.append(file.error(f"reply {keyword_set.reply!r} in {keyword_set.language!r} fits one segment "
+                                       "now: remove long_reply, so a longer text warns again", section, "long_reply"))
+    return _unique(warnings), _unique(notes)

@@ -19,11 +19,26 @@ that allow it, one lookup of its diacritic-folded form (ARRÊT = ARRET).  In
 reasonable mode, opt-out keywords and phrases are also looked for as whole
 words inside the message; opt-in and help never are, so nobody is opted in by
 free text.
+
+Exceptions (`STOP BY`, `CANCEL MY APPOINTMENT`) say where an opt-out word does
+not count.  An occurrence is neutralised only when it lies wholly inside an
+exception found in the same message, so the longer rule wins both ways:
+`cancel my appointment and stop texting me` still opts out (its STOP is outside
+the exception), and a phrase that reaches beyond an exception (`CANCEL MY
+APPOINTMENT REMINDERS`) counts.  Each occurrence knows at compile time which
+exceptions contain it and where (`_Guard`), so a message pays for exceptions
+only when an opt-out word is in it.  A message that is only a keyword is an
+exact match and never reaches them.
+
+How sure a match is (`Found`) travels with it to the audit trail and the app:
+`exact` (the whole message), `phrase` (a policy phrase inside it) or `embedded`
+(a keyword inside it).  A phrase beats a keyword, since it says more; else the
+first occurrence in the message wins.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from babel.languages import get_official_languages
 
@@ -41,11 +56,16 @@ class Match:
     reply: str | None  # reply id in the catalogs
     account_wide: bool = False  # STOPALL and friends
     found: Found = Found.EXACT  # the whole message, a phrase, or a word inside free text (reasonable mode)
-    exception: str | None = None  # the exception that neutralised another occurrence, as written
+    exception: str | None = None  # an exception that neutralised another opt-out word of the message
 
-    @property
-    def exact(self) -> bool:
-        return self.found is Found.EXACT
+
+@dataclass(frozen=True)
+class Finding:
+    """A message read under the policy: its match, if any, and the first exception that
+    neutralised an opt-out word in it (shown even when nothing else matched)."""
+
+    match: Match | None
+    exception: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +75,19 @@ class _Entry:
     language: str
     universal: bool
     account_wide: bool
+
+
+@dataclass(frozen=True)
+class _Guard:
+    """An exception, seen from an opt-out occurrence inside it: the exception's words (or, in
+    unspaced scripts, its text), where the occurrence starts in them, and its name as written."""
+
+    around: tuple[str, ...] | str
+    offset: int
+    exception: str
+
+
+Occurrence = tuple[str, ...] | str  # an opt-out entry as searched: its words, or its text (unspaced scripts)
 
 
 @dataclass(frozen=True)
@@ -69,17 +102,29 @@ class CountryTable:
     phrases: dict[str, tuple[tuple[tuple[str, ...], Match], ...]]  # first word → candidates
     substrings: tuple[tuple[str, Match], ...]  # unspaced scripts
     words: dict[str, dict[Kind, str]]  # language → first keyword of each kind, for replies
+    guards: dict[Occurrence, tuple[_Guard, ...]] = field(default_factory=dict)  # occurrence → exceptions around it
 
     def match(self, text: str, mode: Mode | None = None) -> Match | None:
+        return self.examine(text, mode).match
+
+    def examine(self, text: str, mode: Mode | None = None) -> Finding:
+        """The whole message as a keyword first (a message that is only the keyword is never an
+        exception); then, in reasonable mode, opt-out keywords and phrases inside it."""
         normalized = normalize(text)
         if not normalized:
-            return None
+            return Finding(None)
         found = self.exact.get(normalized)
         if found is None and self.folded:
             found = self.folded.get(fold_diacritics(normalized))
         if found is not None or (mode or self.mode) is Mode.EXACT:
-            return found
-        return self._search(normalized)
+            return Finding(found)
+        exception = None
+        for variant in dict.fromkeys((normalized, fold_diacritics(normalized))):
+            finding = self._search(variant)
+            exception = exception or finding.exception
+            if finding.match is not None:
+                return Finding(replace(finding.match, exception=exception) if exception else finding.match, exception)
+        return Finding(None, exception)
 
     def reply_words(self, language: str) -> dict[str, str]:
         """The keywords a reply in `language` tells people to send (`{{ stop_word }}` ...)."""
@@ -87,16 +132,32 @@ class CountryTable:
         return {"stop_word": words.get(Kind.STOP, "STOP"), "start_word": words.get(Kind.START, "START"),
                 "help_word": words.get(Kind.HELP, "HELP")}
 
-    def _search(self, normalized: str) -> Match | None:
-        for variant in dict.fromkeys((normalized, fold_diacritics(normalized))):
-            words = variant.split(" ")
-            for index, word in enumerate(words):
-                for tokens, match in self.phrases.get(word, ()):
-                    if tuple(words[index : index + len(tokens)]) == tokens:
-                        return match
-            for needle, match in self.substrings:
-                if needle in variant:
-                    return match
+    def _search(self, variant: str) -> Finding:
+        """Every opt-out occurrence in the message; one inside an exception does not count.  A phrase
+        beats a keyword (it says more), else the first in the message wins."""
+        best: Match | None = None
+        exception: str | None = None
+        words = tuple(variant.split(" "))
+        occurrences = [(tokens, index, match) for index, word in enumerate(words)
+                       for tokens, match in self.phrases.get(word, ()) if words[index : index + len(tokens)] == tokens]
+        for needle, match in self.substrings:
+            start = variant.find(needle)
+            while start >= 0:
+                occurrences.append((needle, start, match))
+                start = variant.find(needle, start + 1)
+        for occurrence, start, match in occurrences:
+            around = self._exception_around(occurrence, words if isinstance(occurrence, tuple) else variant, start)
+            if around is not None:
+                exception = exception or around
+            elif best is None or (best.found is Found.EMBEDDED and match.found is Found.PHRASE):
+                best = match
+        return Finding(best, exception)
+
+    def _exception_around(self, occurrence: Occurrence, text: tuple[str, ...] | str, start: int) -> str | None:
+        for guard in self.guards.get(occurrence, ()):
+            begin = start - guard.offset
+            if begin >= 0 and text[begin : begin + len(guard.around)] == guard.around:
+                return guard.exception
         return None
 
 
@@ -158,20 +219,25 @@ def compile_country(policy: Policy, code: str | None) -> CountryTable:
     entries: dict[str, list[_Entry]] = {}
     folding: dict[str, bool] = dict(policy.fold_diacritics)
     folded_keys: dict[str, str] = {}  # folded form → normalized key
-    phrase_entries: list[tuple[str, _Entry]] = []
+    searched: list[tuple[str, _Entry, Found]] = []  # what reasonable mode looks for inside messages
+    exceptions: list[tuple[str, str]] = []  # (normalized form, as written)
     for keyword_set in sets:
+        folds = folding.get(keyword_set.language, False)
         for keyword in keyword_set.keywords:
             entry = _Entry(keyword_set.kind, keyword, keyword_set.language, keyword_set.universal,
                            keyword in keyword_set.account_wide)
             key = normalize(keyword)
             entries.setdefault(key, []).append(entry)
-            if folding.get(keyword_set.language, False):
+            if folds:
                 folded_keys.setdefault(fold_diacritics(key), key)
             if keyword_set.kind is Kind.STOP and keyword not in keyword_set.exact_only:
-                phrase_entries.append((key, entry))
+                searched.append((key, entry, Found.EMBEDDED))
         for phrase in keyword_set.phrases:
             entry = _Entry(Kind.STOP, phrase, keyword_set.language, keyword_set.universal, False)
-            phrase_entries.append((normalize(phrase), entry))
+            searched.append((normalize(phrase), entry, Found.PHRASE))
+        for exception in keyword_set.exceptions:
+            key = normalize(exception)
+            exceptions += [(form, exception) for form in _forms(key, folds)]
 
     def resolve(candidates: list[_Entry]) -> Match:
         return _resolve(candidates, languages, replies)
@@ -180,13 +246,10 @@ def compile_country(policy: Policy, code: str | None) -> CountryTable:
     folded = {fkey: exact[key] for fkey, key in folded_keys.items()}
     phrases: dict[str, list[tuple[tuple[str, ...], Match]]] = {}
     substrings: list[tuple[str, Match]] = []
-    for key, entry in phrase_entries:
+    for key, entry, how in searched:
         match = exact.get(key) or resolve([entry])
-        found_inside = Match(match.kind, match.keyword, match.language, match.reply, match.account_wide, Found.EMBEDDED)
-        variants = {key}
-        if folding.get(entry.language, False):
-            variants.add(fold_diacritics(key))
-        for variant in variants:
+        found_inside = replace(match, found=Found.EMBEDDED if key in exact else how)
+        for variant in _forms(key, folding.get(entry.language, False)):
             if is_unspaced_script(variant):
                 substrings.append((variant, found_inside))
             else:
@@ -201,7 +264,34 @@ def compile_country(policy: Policy, code: str | None) -> CountryTable:
         phrases={first: tuple(found) for first, found in phrases.items()},
         substrings=tuple(substrings),
         words=words,
+        guards=_guards(exceptions, phrases, [needle for needle, _ in substrings]),
     )
+
+
+def _forms(key: str, folds: bool) -> tuple[str, ...]:
+    """A normalized keyword, phrase or exception, and its unaccented form where the language folds."""
+    return tuple(dict.fromkeys((key, fold_diacritics(key)) if folds else (key,)))
+
+
+def _guards(exceptions: list[tuple[str, str]], phrases: dict[str, list[tuple[tuple[str, ...], Match]]],
+            needles: list[str]) -> dict[Occurrence, tuple[_Guard, ...]]:
+    """For each opt-out occurrence that some exception contains, those exceptions and where in them it
+    stands: at match time an occurrence is checked against its own exceptions only."""
+    guards: dict[Occurrence, dict[_Guard, None]] = {}
+    for form, exception in exceptions:
+        if is_unspaced_script(form):
+            for needle in needles:
+                start = form.find(needle)
+                while start >= 0:
+                    guards.setdefault(needle, {})[_Guard(form, start, exception)] = None
+                    start = form.find(needle, start + 1)
+            continue
+        around = tuple(form.split(" "))
+        for offset, word in enumerate(around):
+            for tokens, _ in phrases.get(word, ()):
+                if around[offset : offset + len(tokens)] == tokens:
+                    guards.setdefault(tokens, {})[_Guard(around, offset, exception)] = None
+    return {occurrence: tuple(found) for occurrence, found in guards.items()}
 
 
 def _resolve(candidates: list[_Entry], languages: tuple[str, ...],

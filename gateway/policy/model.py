@@ -21,7 +21,8 @@ class Kind(StrEnum):
 
 class Mode(StrEnum):
     """`exact`: the whole message must be a keyword (Twilio).  `reasonable`: an
-    opt-out keyword or phrase anywhere in the message also opts out (FCC 24-24)."""
+    opt-out keyword or phrase anywhere in the message also opts out (FCC 24-24),
+    unless it stands inside one of the policy's exceptions (`STOP BY`)."""
 
     EXACT = "exact"
     REASONABLE = "reasonable"
@@ -54,6 +55,8 @@ class KeywordSet:
     account_wide: frozenset[str] = frozenset()
     exact_only: frozenset[str] = frozenset()  # never looked for inside free text (e.g. TD, a bank's name too)
     universal: bool = False  # from global.toml: answered in the sender country's language
+    exceptions: tuple[str, ...] = ()  # reasonable mode: phrases in which an opt-out word does not count
+    long_reply: str | None = None  # why the reply may take more than one segment (a note, not a warning)
 
 
 @dataclass(frozen=True)

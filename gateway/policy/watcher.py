@@ -33,6 +33,7 @@ class PolicyState:
     catalogs: Catalogs | None = None
     errors: list[PolicyError] = field(default_factory=list)
     warnings: list[PolicyError] = field(default_factory=list)
+    notes: list[PolicyError] = field(default_factory=list)  # what the files explain themselves (`long_reply`)
     loaded_at: float = 0.0
     _fingerprint: tuple[tuple[str, int, int], ...] = ()
 
@@ -41,12 +42,15 @@ class PolicyState:
         self._fingerprint = fingerprint(self.policies_dir, self.locales_dir)
         catalogs = Catalogs.load(self.locales_dir)
         result = load_policies(self.policies_dir, catalogs)
-        self.errors, self.warnings = result.errors, result.warnings
+        self.errors, self.warnings, self.notes = result.errors, result.warnings, result.notes
         if result.policy is not None:
             previous = self.matcher.revision if self.matcher else None
             self.matcher, self.catalogs, self.loaded_at = Matcher(result.policy), catalogs, time.time()
             if previous != result.policy.revision:
-                log.info("policy revision %s loaded (%d warnings)", result.policy.revision, len(result.warnings))
+                log.info("policy revision %s loaded (%d warnings, %d notes)", result.policy.revision,
+                         len(result.warnings), len(result.notes))
+                for note in result.notes:
+                    log.info("policy note: %s", note)
             for warning in result.warnings:
                 log.warning("policy warning: %s", warning)
         else:

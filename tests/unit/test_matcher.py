@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from gateway.locales import Catalogs
 from gateway.policy.loader import load_policies
 from gateway.policy.matcher import Matcher
-from gateway.policy.model import Kind, Mode
+from gateway.policy.model import Found, Kind, Mode
 from tests.conftest import language_file
 
 FRENCH = language_file("fr", '"ARRET", "ARRÊT", "STOP"', '"COMMENCER"', '"AIDE"')
@@ -119,7 +119,7 @@ def test_exact_mode_ignores_keywords_inside_sentences(europe):
 def test_reasonable_mode_finds_opt_out_keywords_anywhere(europe):
     """In the US (reasonable mode), 'Please stop texting me' opts out."""
     match = europe.match("Please stop texting me", "US")
-    assert (match.kind, match.keyword, match.exact) == (Kind.STOP, "STOP", False)
+    assert (match.kind, match.keyword, match.found) == (Kind.STOP, "STOP", Found.EMBEDDED)
 
 
 def test_reasonable_mode_finds_configured_phrases(europe):
