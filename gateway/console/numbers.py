@@ -1,9 +1,12 @@
 """The numbers page: find a number however it was typed, show its consent, and change it with a reason.
 
 A typed number is read with phonenumbers: with `+` or `00` it needs no country; written the
-local way (`(201) 555-0123`, `06 12 34 56 78`) it is tried in the country chosen beside the box,
-then the countries of the browser's languages, then those of the account's senders, and kept
+local way (`(201) 555-0123`, `06 12 34 56 78`) it is read in the country chosen beside the box,
+or else tried in the countries of the browser's languages, then those of the account's senders, and kept
 where it is a valid number.  One reading opens the number; several are offered to choose from.
+
+The state and history are read as `api.optouts.number_record` reads them and shaped by the same
+functions, but the states by one primary-key seek per scope (`queries.number_states` says why).
 
 Under each opt-out the page lists the messages to the number from that moment (to the second)
 until it opted back in, in that scope and channel: the confirmation is expected, a canceled
@@ -23,7 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gateway.api.common import base_url
-from gateway.api.optouts import number_record
+from gateway.api.optouts import event_json, opt_out_json
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, REPLY_DIRECTION, Consent, record_consent
 from gateway.console import queries
 from gateway.console.i18n import parse_accept_language
@@ -57,8 +60,11 @@ def read_number(text: str, regions: Iterable[str]) -> list[str]:
 
 
 def guess_regions(chosen: str | None, accept_language: str | None, sender_countries: Sequence[str]) -> list[str]:
-    """Where a number typed without a country code is most likely from, most likely first."""
-    regions = [chosen.upper()] if chosen else []
+    """Where a number typed without a country code is most likely from, most likely first; a
+    country staff chose is the only one."""
+    if chosen:
+        return [chosen.upper()] if chosen.upper() in phonenumbers.SUPPORTED_REGIONS else []
+    regions = []
     for tag in parse_accept_language(accept_language):
         _, _, region = tag.partition("-")
         if len(region) == 2:
@@ -147,18 +153,19 @@ async def show(page: Page) -> Response:
     number = _path_number(page)
     base = base_url(page.request)
 
-    def read() -> tuple[dict[str, Any] | None, list[Any], dict[str, str], list[queries.Scope]]:
+    def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any], dict[str, str], list[queries.Scope]]:
         with page.engine.connect() as connection:
-            record = number_record(connection, page.account_sid, number, base)
-            events = record["events"] if record else []
-            bodies = queries.message_bodies(connection, page.account_sid, (e["inbound_message_sid"] for e in events))
-            return (record, queries.messages_to(connection, page.account_sid, number), bodies,
-                    queries.scopes(connection, page.account_sid))
+            scopes = queries.scopes(connection, page.account_sid)
+            events = queries.consent_events(connection, page.account_sid, number)
+            named = {ACCOUNT_WIDE} | {s.sid for s in scopes} | {e.scope for e in events}
+            states = queries.number_states(connection, page.account_sid, number, named)
+            bodies = queries.message_bodies(connection, page.account_sid, (e.inbound_message_sid for e in events))
+            return ([opt_out_json(s, base) for s in states], [event_json(e) for e in events],
+                    queries.messages_to(connection, page.account_sid, number), bodies, scopes)
 
-    record, messages, bodies, scopes = await run_in_threadpool(read)
-    events = record["events"] if record else []
+    states, events, messages, bodies, scopes = await run_in_threadpool(read)
     labels = {s.sid: s.label for s in scopes} | {"account": page.gettext("whole account")}
-    return page.render("number.html", e164=number, record=record, events=events, bodies=bodies, labels=labels,
+    return page.render("number.html", e164=number, states=states, events=events, bodies=bodies, labels=labels,
                        windows=windows(events, messages), messages=messages, scopes=scopes, channels=CHANNELS,
                        done=page.request.query_params.get("done"),
                        national=_national(number))
