@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import json
+import logging
+import subprocess
+import sys
+from collections import Counter
 
 import pytest
 
-from gateway.locales import REPLIES, locale_chain
+from gateway.encoding import segment
+from gateway.locales import REPLIES, Catalogs, locale_chain
 from gateway.policy.evaluate import evaluate
+from gateway.policy.loader import LINT_VARIABLES, load_policies
 from gateway.policy.model import Kind
+from gateway.policy.watcher import PolicyState
 from tests.conftest import ROOT, US_MOBILE
 
 CASES = [json.loads(line) for line in (ROOT / "tests" / "data" / "keywords.jsonl").read_text("utf-8").splitlines()]
+#: Real replies with their outcome in reasonable mode (the US default), English and Spanish.
+REASONABLE = ROOT / "tests" / "data" / "reasonable.jsonl"
+REPLIES_IN_REASONABLE_MODE = [json.loads(line) for line in REASONABLE.read_text("utf-8").splitlines()]
 VARIABLES = {"brand": "Acme Dental", "help_contact": "acme.example/help"}
+LANGUAGES = ["en", "es", "fr", "de", "it", "pt", "nl", "pl", "sv", "da", "no", "fi", "ja", "zh", "ko", "ar", "tr", "ru",
+             "hi"]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['from']}:{c['body']}" for c in CASES])
@@ -28,8 +40,7 @@ def test_every_shipped_language_has_all_three_kinds(shipped):
     assert {(language, kind) for language in shipped.policy.languages for kind in Kind} <= kinds
 
 
-@pytest.mark.parametrize("language", ["es", "fr", "de", "it", "pt", "nl", "pl", "sv", "da", "no", "fi", "ja", "zh",
-                                      "ko", "ar", "tr", "ru", "hi"])
+@pytest.mark.parametrize("language", LANGUAGES[1:])
 @pytest.mark.parametrize("reply", list(REPLIES))
 def test_every_reply_is_translated_and_renders_brand_and_working_keywords(language, reply, shipped, shipped_catalogs):
     """The rendered confirmation names the brand and only keywords that really work in that language."""
@@ -56,3 +67,60 @@ def test_us_confirmations_say_msg_and_data_rates_may_apply(shipped, shipped_cata
     for body, needle in (("HELP", "Msg & data rates may apply"), ("AYUDA", "tarifas")):
         reply = evaluate(shipped, shipped_catalogs, body, US_MOBILE, None, VARIABLES)["reply"]
         assert needle.lower() in reply.lower()
+
+
+def test_shipped_policy_loads_without_warnings():
+    """`make run` starts quiet: the gateway warns about the files staff write, never about its own."""
+    result = load_policies(ROOT / "policies", Catalogs.load(ROOT / "locales"))
+    assert result.policy is not None and result.errors == []
+    assert [str(w) for w in result.warnings] == []
+
+
+def test_starting_the_gateway_logs_no_policy_warning(caplog):
+    """What `make run` prints: loading the shipped policy logs notes at info level and no warning."""
+    with caplog.at_level(logging.INFO, logger="gateway.policy"):
+        PolicyState(ROOT / "policies", ROOT / "locales").reload()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert any(r.getMessage().startswith("policy revision") for r in caplog.records)
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_opt_out_confirmation_is_one_segment_with_a_20_character_brand(language, shipped, shipped_catalogs):
+    """Every opt-out costs one confirmation: one segment in every shipped language."""
+    words = shipped.table(None).reply_words(language)
+    text = shipped_catalogs.render("opt_out", language, LINT_VARIABLES | words)
+    assert segment(text).segments == 1, text
+    assert LINT_VARIABLES["brand"] in text and words["start_word"] in text
+
+
+def test_only_replies_whose_file_says_why_take_two_segments():
+    """The shipped notes are the opt-in and help replies of UCS-2 scripts, each with its reason."""
+    result = load_policies(ROOT / "policies", Catalogs.load(ROOT / "locales"))
+    noted = sorted((n.file, n.key) for n in result.notes)
+    assert noted == sorted((f"languages/{language}.toml", f"{kind}.long_reply")
+                           for language in ("ar", "hi", "ru", "tr") for kind in ("opt_in", "help"))
+    assert all("2 segments" in n.message and "UCS-2, 70 characters a segment" in n.message for n in result.notes)
+
+
+@pytest.mark.parametrize("case", REPLIES_IN_REASONABLE_MODE, ids=[c["body"] for c in REPLIES_IN_REASONABLE_MODE])
+def test_real_reply_gets_its_expected_outcome_in_reasonable_mode(case, shipped, shipped_catalogs):
+    """Each line of tests/data/reasonable.jsonl: revocation or not, how sure, and which exception."""
+    result = evaluate(shipped, shipped_catalogs, case["body"], case["from"], None, VARIABLES)
+    assert {k: result[k] for k in case["expect"]} == case["expect"]
+
+
+def test_reasonable_mode_corpus_has_40_english_and_20_spanish_replies_half_of_them_revocations():
+    """The table is big enough to mean something, and balanced: half revocations, half not."""
+    counts = Counter((c["lang"], c["expect"]["kind"] == "STOP") for c in REPLIES_IN_REASONABLE_MODE)
+    for language, least in (("en", 40), ("es", 20)):
+        revocations, others = counts[(language, True)], counts[(language, False)]
+        assert revocations + others >= least and abs(revocations - others) <= 3, counts
+    assert {c["mode"] for c in REPLIES_IN_REASONABLE_MODE} == {"reasonable"}
+
+
+def test_reasonable_mode_corpus_passes_policy_test_batch_expect():
+    """CI runs the table through the command staff use: `gateway policy test --batch FILE --expect`."""
+    completed = subprocess.run([sys.executable, "-m", "gateway.cli", "policy", "test", "--batch", str(REASONABLE),
+                                "--expect"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert len(completed.stdout.splitlines()) == len(REPLIES_IN_REASONABLE_MODE)

@@ -23,3 +23,23 @@ def test_policy_test_without_body_is_a_400(client):
 def test_policy_test_with_unknown_mode_is_a_400(client):
     response = client.post("/v1/Policy/Test", data={"Body": "STOP", "Mode": "fuzzy"})
     assert response.status_code == 400
+
+
+def test_policy_test_shows_how_sure_the_match_was_and_the_exception_it_met(client):
+    """The dental patient's reply that also revokes: a phrase, past the CANCEL MY APPOINTMENT exception."""
+    body = client.post("/v1/Policy/Test", data={"Body": "cancel my appointment and stop texting me",
+                                                "From": US_MOBILE}).json()
+    assert (body["kind"], body["match"], body["exception"]) == ("STOP", "phrase", "CANCEL MY APPOINTMENT")
+
+
+def test_policy_test_shows_the_exception_when_nothing_matched(client):
+    """'I will stop by tomorrow' does nothing, and staff can see which exception made it so."""
+    body = client.post("/v1/Policy/Test", data={"Body": "I will stop by tomorrow", "From": US_MOBILE}).json()
+    assert (body["kind"], body["match"], body["exception"], body["reply"]) == (None, None, "STOP BY", None)
+
+
+def test_policy_status_lists_notes_apart_from_warnings(client):
+    """The shipped files explain their two-segment replies: notes, and no warnings."""
+    body = client.get("/v1/Policy").json()
+    assert body["warnings"] == []
+    assert body["notes"] and all(": reply '" in note and "long_reply" in note for note in body["notes"])

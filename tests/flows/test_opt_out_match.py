@@ -31,3 +31,22 @@ def test_a_bare_stop_reaches_the_app_as_exact(stack, service):  # noqa: F811
     [forward] = wait(lambda: forwards(stack, US_MOBILE))
     assert (forward.field("OptOutType"), forward.field("OptOutMatch")) == ("STOP", "exact")
     assert [e["match"] for e in _history(stack, US_MOBILE)] == ["exact"]
+
+
+def test_cancel_my_appointment_reaches_the_app_without_opting_out(stack, service):  # noqa: F811
+    """The dental patient's everyday reply is forwarded as a message, records nothing, and texting goes on."""
+    inbound(stack, US_MOBILE, "Can I cancel my appointment for Tuesday?")
+    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    assert forward.field("OptOutType") is None and forward.field("OptOutMatch") is None
+    response = httpx.get(f"{stack.url}/v1/OptOuts/{US_MOBILE}", auth=(stack.account_sid, stack.auth_token))
+    assert response.status_code == 404
+    assert stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="See you Tuesday").sid
+
+
+def test_an_opt_out_past_an_exception_is_recorded_with_that_exception(stack, service):  # noqa: F811
+    """'cancel my appointment and stop texting me' opts out by its phrase; the event names the exception met."""
+    inbound(stack, US_MOBILE, "cancel my appointment and stop texting me")
+    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    assert (forward.field("OptOutType"), forward.field("OptOutMatch")) == ("STOP", "phrase")
+    [event] = _history(stack, US_MOBILE)
+    assert (event["keyword"], event["match"], event["exception"]) == ("STOP TEXTING", "phrase", "CANCEL MY APPOINTMENT")

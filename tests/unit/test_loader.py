@@ -142,3 +142,87 @@ def test_country_settings_override_the_global_ones(policy_tree):
     policy = load(policy_tree, {"countries/US.toml": country}).policy
     assert (policy.alpha_allowed("US"), policy.scope_for("US"), policy.channels_linked("US")) == (False, "account", True)
     assert (policy.alpha_allowed("GB"), policy.scope_for("GB"), policy.channels_linked("GB")) == (True, "service", False)
+
+
+def _with_opt_out(extra: str) -> str:
+    """The Spanish file with `extra` lines in its [opt_out] section, just before its reply (line 6)."""
+    return SPANISH.replace('reply = "opt_out"', f'{extra}\nreply = "opt_out"', 1)
+
+
+def test_exception_without_an_opt_out_word_is_an_error(policy_tree):
+    """MUY BIEN contains no opt-out word, so it could never apply: the file is wrong, not the message."""
+    result = load(policy_tree, {"languages/es.toml": _with_opt_out('exceptions = ["MUY BIEN"]')})
+    assert messages(result) == ["languages/es.toml:6: opt_out.exceptions: 'MUY BIEN' contains no opt-out keyword or "
+                                "phrase that is looked for inside messages, so it can never apply"]
+
+
+def test_exception_that_is_itself_a_keyword_is_an_error(policy_tree):
+    """An exception ALTO would make ALTO count only as the whole message: that is what exact_only says."""
+    [error] = messages(load(policy_tree, {"languages/es.toml": _with_opt_out('exceptions = ["ALTO"]')}))
+    assert error.startswith("languages/es.toml:6: opt_out.exceptions: 'ALTO' is itself an opt-out keyword or phrase")
+    assert "exact_only" in error
+
+
+def test_exception_around_an_exact_only_keyword_is_an_error(policy_tree):
+    """BAJA is never searched inside messages, so PLANTA BAJA has nothing to neutralise."""
+    spanish = _with_opt_out('exact_only = ["BAJA"]\nexceptions = ["PLANTA BAJA"]')
+    assert "'PLANTA BAJA' contains no opt-out keyword" in messages(load(policy_tree, {"languages/es.toml": spanish}))[0]
+
+
+def test_exceptions_outside_opt_out_are_an_error(policy_tree):
+    spanish = SPANISH.replace('reply = "help"', 'exceptions = ["AYUDA POR FAVOR"]\nreply = "help"')
+    assert "languages/es.toml:12: help: phrases, account_wide, exact_only and exceptions are for [opt_out] only" in (
+        messages(load(policy_tree, {"languages/es.toml": spanish})))
+
+
+def test_words_longer_than_the_audit_trail_records_are_an_error(policy_tree):
+    """A consent event keeps 64 characters of the keyword or exception that decided it."""
+    long = "NO QUIERO RECIBIR NINGUN MENSAJE MAS DE USTEDES NUNCA JAMAS EN LA VIDA"
+    result = load(policy_tree, {"languages/es.toml": _with_opt_out(f'phrases = ["{long}"]')})
+    assert messages(result) == [f"languages/es.toml:6: opt_out.phrases: '{long}' is longer than 64 characters, the "
+                                "most the audit trail records"]
+
+
+def _cyrillic_opt_in(policy_tree, spanish):
+    """A tree whose Spanish opt-in text is Cyrillic: UCS-2, two segments with a 20-character brand."""
+    policies, locales = policy_tree({"languages/es.toml": spanish})
+    catalog = Catalog(locale="es", domain="gateway")
+    for reply, source in REPLIES.items():
+        catalog.add(source, "{{ brand }}: Вы снова подписаны. Частота сообщений варьируется. Ответьте "
+                            "{{ help_word }} для помощи или {{ stop_word }} для отказа." if reply == "opt_in"
+                    else f"[es] {source}")
+    with (locales / "es" / "LC_MESSAGES" / "gateway.po").open("wb") as handle:
+        write_po(handle, catalog)
+    return load_policies(policies, Catalogs.load(locales))
+
+
+def test_long_reply_turns_the_segment_warning_into_a_note_with_its_reason(policy_tree):
+    """A file that says why its reply needs two segments gets a note, not a warning."""
+    spanish = SPANISH.replace('reply = "opt_in"', 'reply = "opt_in"\nlong_reply = "Cyrillic is UCS-2"')
+    result = _cyrillic_opt_in(policy_tree, spanish)
+    assert result.warnings == []
+    assert [str(n) for n in result.notes] == ["languages/es.toml:11: opt_in.long_reply: reply 'opt_in' in 'es' is 2 "
+                                              "segments (UCS-2, 119 characters with a 20-character brand): Cyrillic "
+                                              "is UCS-2"]
+
+
+def test_a_long_reply_without_a_reason_still_warns(policy_tree):
+    """The checker keeps warning about the texts staff write until their file explains them."""
+    result = _cyrillic_opt_in(policy_tree, SPANISH)
+    assert [(w.file, w.key) for w in result.warnings] == [("languages/es.toml", "opt_in.reply")]
+    assert result.notes == []
+
+
+def test_long_reply_on_a_reply_that_fits_is_a_warning(policy_tree):
+    """A stale long_reply would hide a text that grows later, so it is reported."""
+    spanish = SPANISH.replace('reply = "help"', 'reply = "help"\nlong_reply = "it used to be long"')
+    result = load(policy_tree, {"languages/es.toml": spanish})
+    assert [str(w) for w in result.warnings] == ["languages/es.toml:15: help.long_reply: reply 'help' in 'es' fits one "
+                                                 "segment now: remove long_reply, so a longer text warns again"]
+
+
+def test_long_reply_in_a_country_file_is_an_error(policy_tree):
+    """Country replies are not measured, so a reason there would explain nothing."""
+    country = 'country = "MX"\nlanguages = ["es"]\n\n[es.opt_out]\nkeywords = ["CANCELA"]\nlong_reply = "why"\n'
+    assert "countries/MX.toml:6: es.opt_out.long_reply: is for global.toml and the language files, whose replies the " \
+           "checker measures" in messages(load(policy_tree, {"languages/es.toml": SPANISH, "countries/MX.toml": country}))

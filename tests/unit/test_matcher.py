@@ -190,3 +190,99 @@ def test_country_without_a_file_answers_in_its_official_language(matcher):
     m = matcher({"languages/es.toml": SPANISH})
     assert m.match("STOP", "ES").language == "es"
     assert m.match("STOP", "GB").language == "en"
+
+
+ENGLISH_EXCEPTIONS = """\
+    language = "en"
+    mode = "exact"
+
+    [opt_out]
+    keywords = ["STOP", "CANCEL", "OPT OUT"]
+    phrases = ["STOP TEXTING", "CANCEL MY APPOINTMENT REMINDERS"]
+    exceptions = ["STOP BY", "DON'T STOP", "CANCEL MY APPOINTMENT"]
+    reply = "opt_out"
+
+    [opt_in]
+    keywords = ["START"]
+    reply = "opt_in"
+
+    [help]
+    keywords = ["HELP"]
+    reply = "help"
+"""
+US_REASONABLE = 'country = "US"\nlanguages = ["en", "es"]\nmode = "reasonable"\n'
+
+
+@pytest.fixture
+def excepting(matcher):
+    spanish = SPANISH.replace('reply = "opt_out"', 'exceptions = ["PRESIÓN BAJA"]\nreply = "opt_out"', 1)
+    japanese = JAPANESE.replace('reply = "opt_out"', 'exceptions = ["配信停止しないで"]\nreply = "opt_out"', 1)
+    return matcher({"global.toml": ENGLISH_EXCEPTIONS, "languages/es.toml": spanish, "languages/ja.toml": japanese,
+                    "countries/US.toml": US_REASONABLE})
+
+
+def test_an_opt_out_word_inside_an_exception_does_not_count(excepting):
+    """'I'll stop by tomorrow' is a visit, not a revocation."""
+    finding = excepting.table("US").examine("I'll stop by tomorrow")
+    assert (finding.match, finding.exception) == (None, "STOP BY")
+
+
+def test_an_exception_neutralises_only_the_occurrence_inside_it(excepting):
+    """'cancel my appointment and stop texting me' still opts out, and says which exception it met."""
+    match = excepting.match("cancel my appointment and stop texting me", "US")
+    assert (match.kind, match.keyword, match.found, match.exception) == (
+        Kind.STOP, "STOP TEXTING", Found.PHRASE, "CANCEL MY APPOINTMENT")
+
+
+def test_a_message_that_is_only_the_keyword_is_never_an_exception(excepting):
+    """'Stop!' and 'cancel' are exact matches whatever the exceptions say."""
+    assert excepting.match("Stop!", "US").found is Found.EXACT
+    assert excepting.match("cancel", "US").exception is None
+
+
+def test_a_phrase_reaching_beyond_an_exception_still_counts(excepting):
+    """The longer rule wins: CANCEL MY APPOINTMENT REMINDERS is not inside CANCEL MY APPOINTMENT."""
+    match = excepting.match("Cancel my appointment reminders", "US")
+    assert (match.keyword, match.exception) == ("CANCEL MY APPOINTMENT REMINDERS", "CANCEL MY APPOINTMENT")
+
+
+def test_an_exception_matches_any_apostrophe(excepting):
+    """DON'T STOP as written, typed with a curly apostrophe."""
+    assert excepting.table("US").examine("Don\u2019t stop!").exception == "DON'T STOP"
+
+
+def test_an_exception_matches_without_accents_where_the_language_folds(excepting):
+    """PRESIÓN BAJA also covers 'presion baja', typed without the accent."""
+    assert excepting.table("US").examine("tengo la presion baja").exception == "PRESIÓN BAJA"
+
+
+def test_an_exception_in_an_unspaced_script_is_found_as_text(excepting):
+    """配信停止しないで ('don't stop delivering') contains the keyword 配信停止 but keeps the messages coming."""
+    table = excepting.table("US")
+    assert table.examine("配信停止しないでください").exception == "配信停止しないで"
+    assert table.match("配信停止してください").keyword == "配信停止"
+
+
+def test_exceptions_leave_exact_mode_alone(excepting):
+    """In exact mode nothing inside a sentence counts anyway; the whole-message keyword still does."""
+    assert excepting.table("GB").examine("I'll stop by tomorrow").exception is None
+    assert excepting.match("STOP", "GB").kind is Kind.STOP
+
+
+def test_a_phrase_is_preferred_to_a_keyword_and_says_so(excepting):
+    """'please stop texting me' contains STOP and STOP TEXTING: the phrase is the surer reading."""
+    match = excepting.match("please stop texting me", "US")
+    assert (match.keyword, match.found) == ("STOP TEXTING", Found.PHRASE)
+
+
+def test_a_keyword_inside_a_sentence_is_embedded(excepting):
+    """'I want to opt out' finds the keyword OPT OUT as words of a longer message."""
+    assert excepting.match("I want to opt out", "US").found is Found.EMBEDDED
+
+
+def test_a_country_file_can_add_exceptions_for_its_numbers_only(matcher):
+    """A US-only exception leaves the same sentence an opt-out elsewhere in reasonable mode."""
+    us = US_REASONABLE + '\n[en.opt_out]\nexceptions = ["STOP AT"]\n'
+    m = matcher({"languages/es.toml": SPANISH, "countries/US.toml": us})
+    assert m.match("I'll stop at the pharmacy", "US") is None
+    assert m.match("I'll stop at the pharmacy", "GB", Mode.REASONABLE).kind is Kind.STOP
