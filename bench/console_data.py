@@ -218,7 +218,7 @@ def main() -> None:
         national = [phonenumbers.format_number(phonenumbers.parse(n), phonenumbers.PhoneNumberFormat.NATIONAL)
                     for n in picks]
         regions = [phonenumbers.region_code_for_number(phonenumbers.parse(n)) for n in picks]
-        report("overview, first view (28 settled days read)", measure(client, auth, ["/console/"]))
+        report("overview, first view (29 settled days read)", measure(client, auth, ["/console/"]))
         searches = [console_url("/console/numbers", q=q, region=r) for q, r in zip(national, regions, strict=True)]
         report("search (national format) + number page", measure(client, auth, searches, follow=True))
         report("number page (E.164)", measure(client, auth, [f"/console/numbers/{n}" for n in picks[:50]]))

@@ -1,8 +1,8 @@
 """The overview page: 30 days of traffic and consent as charts, delivery, errors, STOP rates, policy, health.
 
-The 30 days are read in two parts.  Today and yesterday are read at every view: messages through
-`ix_message_account_created`, consent events newest first, so the cost follows two days of
-traffic.  The 28 days before change little (a late delivery report at most) and each read of them
+The 30 days are read in two parts.  Today is read at every view: messages through
+`ix_message_account_created`, consent events newest first, so the cost follows a day of
+traffic.  The 29 days before change little (a late delivery report at most) and each read of them
 passes over a month of messages and every consent event of the account, so they are kept per
 account for `SETTLED_TTL` (an hour) in the process; the page says when they were read.
 """
@@ -48,7 +48,7 @@ def read_overview(engine: Any, account_sid: str) -> tuple[Overview, datetime]:
     """Everything the page shows, and when its settled days were read."""
     now = utcnow()
     start = window_start(now.date())
-    recent = window_start(now.date(), days=2)
+    recent = window_start(now.date(), days=1)
     with engine.connect() as connection:
         key = (id(engine), account_sid)
         settled = _SETTLED.get(key)

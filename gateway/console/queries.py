@@ -39,7 +39,7 @@ INBOUND = "inbound"
 QUEUED = ("queued", "sending")
 PRIORITIES = (0, 1)  # replies and confirmations, then bulk (`Message.priority`)
 PAGE = 50
-TAIL_CHUNK = 500
+TAIL_CHUNK = 2000
 
 
 def _day(connection: Connection, column: Any) -> Any:

@@ -9,9 +9,14 @@ from html import unescape
 import httpx
 import pytest
 
-from tests.flows.conftest import Stack, stack  # noqa: F401 (the fixture, shared with the flows)
-from tests.flows.test_inbound import inbound, service  # noqa: F401 (the fixture: "Acme Dental" on US_SENDER)
-from tests.flows.test_outbound import wait  # noqa: F401
+from tests.flows import conftest as flows
+from tests.flows import test_inbound
+from tests.flows.conftest import Stack
+from tests.flows.test_inbound import inbound
+from tests.flows.test_outbound import wait
+
+stack = flows.stack  # the whole gateway under uvicorn, shared with the flows
+service = test_inbound.service  # "Acme Dental" with US_SENDER in its pool
 
 
 def console(stack: Stack, path: str = "/console/", *, auth: tuple[str, str] | None = None,
