@@ -12,8 +12,9 @@ AuthToken.  A POST whose `Origin` (sent by every current browser) names another 
 as well, before the token is even looked at.  GET never changes anything.
 
 Pages carry a strict Content-Security-Policy (our own stylesheet, no inline script), are never
-cached (they hold phone numbers), may not be framed, send no Referer, and say in
-`Server-Timing` how long the server took (`app;dur=` milliseconds), which the benchmark reads.
+cached (they hold phone numbers), may not be framed, send a Referer only to the gateway itself
+(URLs carry numbers), and say in `Server-Timing` how long the server took (`app;dur=`
+milliseconds), which the benchmark reads.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ SECURITY_HEADERS = {
                                "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make browsers send `Origin: null` with our forms
     "Cache-Control": "no-store",
     "Vary": "Authorization, Accept-Language, Cookie",
 }
