@@ -105,26 +105,26 @@ class CountryTable:
     guards: dict[Occurrence, tuple[_Guard, ...]] = field(default_factory=dict)  # occurrence → exceptions around it
 
     def match(self, text: str, mode: Mode | None = None) -> Match | None:
-        return self.examine(text, mode).match
+        """What `text` means; `examine` also says which exception it met.  Kept apart because
+        every inbound message runs it: the whole-message lookup allocates nothing."""
+        normalized = normalize(text)
+        if not normalized:
+            return None
+        found = self.exact.get(normalized)
+        if found is None and self.folded:
+            found = self.folded.get(fold_diacritics(normalized))
+        if found is not None or (mode or self.mode) is Mode.EXACT:
+            return found
+        return self._inside(normalized).match
 
     def examine(self, text: str, mode: Mode | None = None) -> Finding:
         """The whole message as a keyword first (a message that is only the keyword is never an
         exception); then, in reasonable mode, opt-out keywords and phrases inside it."""
         normalized = normalize(text)
-        if not normalized:
-            return Finding(None)
-        found = self.exact.get(normalized)
-        if found is None and self.folded:
-            found = self.folded.get(fold_diacritics(normalized))
-        if found is not None or (mode or self.mode) is Mode.EXACT:
+        found = self.match(normalized, Mode.EXACT) if normalized else None  # normalizing is idempotent
+        if found is not None or not normalized or (mode or self.mode) is Mode.EXACT:
             return Finding(found)
-        exception = None
-        for variant in dict.fromkeys((normalized, fold_diacritics(normalized))):
-            finding = self._search(variant)
-            exception = exception or finding.exception
-            if finding.match is not None:
-                return Finding(replace(finding.match, exception=exception) if exception else finding.match, exception)
-        return Finding(None, exception)
+        return self._inside(normalized)
 
     def reply_words(self, language: str) -> dict[str, str]:
         """The keywords a reply in `language` tells people to send (`{{ stop_word }}` ...)."""
@@ -132,31 +132,50 @@ class CountryTable:
         return {"stop_word": words.get(Kind.STOP, "STOP"), "start_word": words.get(Kind.START, "START"),
                 "help_word": words.get(Kind.HELP, "HELP")}
 
-    def _search(self, variant: str) -> Finding:
+    def _inside(self, normalized: str) -> Finding:
+        """Reasonable mode: the message as typed, then without accents."""
+        exception = None
+        for variant in dict.fromkeys((normalized, fold_diacritics(normalized))):
+            match, met = self._search(variant)
+            exception = exception or met
+            if match is not None:
+                return Finding(replace(match, exception=exception) if exception else match, exception)
+        return Finding(None, exception)
+
+    def _search(self, variant: str) -> tuple[Match | None, str | None]:
         """Every opt-out occurrence in the message; one inside an exception does not count.  A phrase
         beats a keyword (it says more), else the first in the message wins."""
         best: Match | None = None
         exception: str | None = None
-        words = tuple(variant.split(" "))
-        occurrences = [(tokens, index, match) for index, word in enumerate(words)
-                       for tokens, match in self.phrases.get(word, ()) if words[index : index + len(tokens)] == tokens]
+        words = variant.split(" ")
+        for index, word in enumerate(words):
+            for tokens, match in self.phrases.get(word, ()):
+                if len(tokens) > 1 and tuple(words[index : index + len(tokens)]) != tokens:
+                    continue
+                around = self._exception_around(tokens, words, index) if tokens in self.guards else None
+                if around is not None:
+                    exception = exception or around
+                elif best is None or (best.found is Found.EMBEDDED and match.found is Found.PHRASE):
+                    best = match
         for needle, match in self.substrings:
             start = variant.find(needle)
             while start >= 0:
-                occurrences.append((needle, start, match))
+                around = self._exception_around(needle, variant, start) if needle in self.guards else None
+                if around is not None:
+                    exception = exception or around
+                elif best is None or (best.found is Found.EMBEDDED and match.found is Found.PHRASE):
+                    best = match
                 start = variant.find(needle, start + 1)
-        for occurrence, start, match in occurrences:
-            around = self._exception_around(occurrence, words if isinstance(occurrence, tuple) else variant, start)
-            if around is not None:
-                exception = exception or around
-            elif best is None or (best.found is Found.EMBEDDED and match.found is Found.PHRASE):
-                best = match
-        return Finding(best, exception)
+        return best, exception
 
-    def _exception_around(self, occurrence: Occurrence, text: tuple[str, ...] | str, start: int) -> str | None:
-        for guard in self.guards.get(occurrence, ()):
+    def _exception_around(self, occurrence: Occurrence, text: list[str] | str, start: int) -> str | None:
+        """The first exception that holds this occurrence where it stands in the message, if any."""
+        for guard in self.guards[occurrence]:
             begin = start - guard.offset
-            if begin >= 0 and text[begin : begin + len(guard.around)] == guard.around:
+            if begin < 0:
+                continue
+            seen = text[begin : begin + len(guard.around)]
+            if (tuple(seen) if isinstance(seen, list) else seen) == guard.around:
                 return guard.exception
         return None
 
