@@ -32,8 +32,9 @@ exact match and never reaches them.
 
 How sure a match is (`Found`) travels with it to the audit trail and the app:
 `exact` (the whole message), `phrase` (a policy phrase inside it) or `embedded`
-(a keyword inside it).  A phrase beats a keyword, since it says more; else the
-first occurrence in the message wins.
+(a keyword inside it).  Of several occurrences, an account-wide keyword wins
+(the broader revocation is the safe reading), then a phrase beats a keyword,
+since it says more; else the first occurrence in the message wins.
 """
 
 from __future__ import annotations
@@ -143,8 +144,8 @@ class CountryTable:
         return Finding(None, exception)
 
     def _search(self, variant: str) -> tuple[Match | None, str | None]:
-        """Every opt-out occurrence in the message; one inside an exception does not count.  A phrase
-        beats a keyword (it says more), else the first in the message wins."""
+        """Every opt-out occurrence in the message; one inside an exception does not count.  The best
+        of the others wins (`_better`)."""
         best: Match | None = None
         exception: str | None = None
         words = variant.split(" ")
@@ -155,7 +156,7 @@ class CountryTable:
                 around = self._exception_around(tokens, words, index) if tokens in self.guards else None
                 if around is not None:
                     exception = exception or around
-                elif best is None or (best.found is Found.EMBEDDED and match.found is Found.PHRASE):
+                elif _better(match, best):
                     best = match
         for needle, match in self.substrings:
             start = variant.find(needle)
@@ -163,7 +164,7 @@ class CountryTable:
                 around = self._exception_around(needle, variant, start) if needle in self.guards else None
                 if around is not None:
                     exception = exception or around
-                elif best is None or (best.found is Found.EMBEDDED and match.found is Found.PHRASE):
+                elif _better(match, best):
                     best = match
                 start = variant.find(needle, start + 1)
         return best, exception
@@ -178,6 +179,16 @@ class CountryTable:
             if (tuple(seen) if isinstance(seen, list) else seen) == guard.around:
                 return guard.exception
         return None
+
+
+def _better(match: Match, best: Match | None) -> bool:
+    """Of two occurrences, an account-wide keyword (STOPALL) wins, the broader revocation being the
+    safe reading; else a phrase beats a keyword, since it says more; else the first one stays."""
+    if best is None:
+        return True
+    if match.account_wide != best.account_wide:
+        return match.account_wide
+    return best.found is Found.EMBEDDED and match.found is Found.PHRASE
 
 
 class Matcher:

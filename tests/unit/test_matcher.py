@@ -286,3 +286,10 @@ def test_a_country_file_can_add_exceptions_for_its_numbers_only(matcher):
     m = matcher({"languages/es.toml": SPANISH, "countries/US.toml": us})
     assert m.match("I'll stop at the pharmacy", "US") is None
     assert m.match("I'll stop at the pharmacy", "GB", Mode.REASONABLE).kind is Kind.STOP
+
+
+def test_an_account_wide_keyword_beats_a_phrase_in_the_same_message(matcher):
+    """'STOPALL and please remove me' opts out of the whole account: the broader revocation is the safe reading."""
+    m = matcher({"countries/US.toml": US_REASONABLE.replace('["en", "es"]', '["en"]')})
+    match = m.match("STOPALL and please remove me", "US")
+    assert (match.keyword, match.account_wide, match.found) == ("STOPALL", True, Found.EMBEDDED)
