@@ -367,7 +367,8 @@ def _check_exceptions(policy: Policy, files: dict[str, _File], errors: list[Poli
         return
     searched = {form for s in sets if s.kind is Kind.STOP for word in (*s.keywords, *s.phrases)
                 for form in (normalize(word), fold_diacritics(normalize(word)))}
-    live = {guard.exception for code in [None, *policy.countries]
+    own_words = [code for code, country in policy.countries.items() if country.sets]  # the others match as None
+    live = {guard.exception for code in [None, *own_words]
             for guards in compile_country(policy, code).guards.values() for guard in guards}
     for keyword_set in sets:
         file = files[keyword_set.source]
