@@ -178,6 +178,7 @@ class StandInProvider:
     def __init__(self) -> None:
         self.arrivals: defaultdict[str, list[float]] = defaultdict(list)
         self.count = 0
+        self.keys: defaultdict[str, int] = defaultdict(int)  # requests per idempotency key (message sid)
         self.forwards = 0
         self.url = ""
 
@@ -185,6 +186,7 @@ class StandInProvider:
             form = dict(parse_qsl((await request.body()).decode()))
             self.arrivals[form.get("From", "")].append(time.monotonic())
             self.count += 1
+            self.keys[request.headers.get("i-twilio-idempotency-token", "")] += 1
             return JSONResponse({"sid": f"SM{self.count:032x}", "status": "queued"}, status_code=201)
 
         async def app_webhook(request: Request) -> Response:
@@ -194,6 +196,11 @@ class StandInProvider:
 
         self.app = Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", create, methods=["POST"]),
                                      Route("/app", app_webhook, methods=["POST"])])
+
+    @property
+    def repeats(self) -> int:
+        """Requests beyond the first for a message: what a provider without idempotency would deliver twice."""
+        return sum(count - 1 for count in self.keys.values())
 
     @contextmanager
     def serving(self) -> Iterator[str]:

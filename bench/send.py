@@ -112,8 +112,9 @@ def measure_dispatch(senders_count: int, per_sender: int) -> None:
                 time.sleep(0.05)
             arrivals = sorted(t for times in stand_in.arrivals.values() for t in times)
             rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-            print(f"dispatch: {len(arrivals):,} messages from {senders_count:,} senders at 100 MPS: "
-                  f"{rate:,.0f} msg/s   (aim >= 2,000)")
+            print(f"dispatch: {len(arrivals):,} requests for {total:,} messages from {senders_count:,} senders at "
+                  f"100 MPS: {rate:,.0f} msg/s   (aim >= 2,000); repeated requests at the provider: "
+                  f"{stand_in.repeats} (aim 0)")
             pacing(gateway, stand_in)
 
 

@@ -70,6 +70,8 @@ LEASE_MARGIN = 2.0
 #: (a provider's Retry-After, a long message at a low MPS) give them back to the queue, where an
 #: opt-out still cancels them.
 HOLD = 2.0
+#: A provider request starts only with at least this many seconds left before the lease's deadline.
+REQUEST_BUDGET = 1.0
 #: After giving messages back, a pacer claims again this long before the window opens, so the
 #: claim's round trip does not delay the send.
 CLAIM_AHEAD = 0.1
@@ -306,12 +308,20 @@ class Dispatcher:
                 media_urls=tuple(u for u in message.media.split("\n") if u),
                 status_callback=self.callback_url(provider.name, message.sid),
                 validity_period=max(1, int((message.expires_at - utcnow()).total_seconds())))
-            # The request ends a second before the lease could lapse in the database, so no send of
-            # this worker can reach the provider in the next holder's first second.
-            deadline = pacer.lease_until + LEASE_MARGIN - 1.0
             try:
-                async with self._slots, asyncio.timeout_at(deadline):
-                    response = await self.client.send(provider.build_send(outbound, self.credentials[provider.name]))
+                async with self._slots:
+                    # The request ends a second before the lease could lapse in the database, so no
+                    # send of this worker can reach the provider in the next holder's first second.
+                    # The deadline is read once a slot is ours (the lease may have been renewed while
+                    # we waited), and a request that could not be answered before it is not started:
+                    # one cut off in flight has an unknown outcome, and its retry is a second request
+                    # to the provider for the same message.
+                    deadline = pacer.lease_until + LEASE_MARGIN - 1.0
+                    if deadline - asyncio.get_running_loop().time() < REQUEST_BUDGET:
+                        raise Retryable("the sender's lease ends before a request could be answered")
+                    async with asyncio.timeout_at(deadline):
+                        response = await self.client.send(provider.build_send(outbound,
+                                                                              self.credentials[provider.name]))
                 result = provider.read_send(response)
             except (httpx2.TransportError, TimeoutError) as exc:
                 raise Retryable(f"{type(exc).__name__}: {exc}") from exc
