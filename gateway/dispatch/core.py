@@ -17,7 +17,7 @@ from sqlmodel import Session
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.outbox import INSERT_MESSAGE
-from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
+from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, prefetch
 from gateway.dispatch.worker import Dispatcher
 from gateway.errors import GatewayError
 from gateway.forwarding.worker import Forwarder
@@ -104,12 +104,14 @@ class Core:
 def send_batch(session: Session, items: list[tuple[SendRequest, SubmitContext, datetime]]
                ) -> list[Message | GatewayError]:
     """Each send gated and routed in turn (each sees the sticky mappings and queue counts the ones
-    before it left), a refused one writing nothing; the accepted messages inserted together."""
+    before it left), a refused one writing nothing; opt-out states and sticky mappings read once
+    for the batch, the accepted messages inserted together."""
     rows: list[dict[str, Any]] = []
     results: list[Message | GatewayError] = []
+    prefetched = prefetch(session, [request for request, _, _ in items])
     for request, context, now in items:
         try:
-            results.append(enqueue_send(session, request, context, now, defer=rows))
+            results.append(enqueue_send(session, request, context, now, defer=rows, prefetched=prefetched))
         except GatewayError as exc:
             results.append(exc)
     if rows:

@@ -8,11 +8,11 @@ one it refused left nothing behind.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
@@ -24,9 +24,10 @@ from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.outbox import insert_message
 from gateway.encoding import segment
-from gateway.errors import FromNotOwned, NoSenderAvailable, QueueOverflow, ServiceNotFound
+from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
 from gateway.providers.base import Status
+from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service, StickyMapping
 
 DEFAULT_VALIDITY = 36000
@@ -37,6 +38,10 @@ DEFAULT_VALIDITY = 36000
 _INSERT_STICKY = insert(StickyMapping.__table__)  # type: ignore[attr-defined]
 _STICKY = select(StickyMapping.sender_sid, StickyMapping.pinned).where(
     StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("to"))
+_STICKIES = select(StickyMapping.service_sid, StickyMapping.recipient, StickyMapping.sender_sid,
+                   StickyMapping.pinned).where(
+    StickyMapping.service_sid.in_(bindparam("services", expanding=True)),  # type: ignore[attr-defined]
+    StickyMapping.recipient.in_(bindparam("recipients", expanding=True)))  # type: ignore[attr-defined]
 _MOVE_STICKY = update(StickyMapping.__table__).where(  # type: ignore[attr-defined]
     StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("to")
 ).values(sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
@@ -61,6 +66,43 @@ class SendRequest:
     direction: str = "outbound-api"
 
 
+class StickyRow(NamedTuple):
+    sender_sid: str
+    pinned: bool
+
+
+@dataclass
+class Prefetched:
+    """What a send batch read once for all its sends: opt-out states by (account, number), and
+    sticky mappings by (service, recipient), None where there is none (kept current as the
+    batch's sends map recipients)."""
+
+    opted_out: Mapping[tuple[str, str], set[tuple[str, str]]]
+    sticky: dict[tuple[str, str], StickyRow | None]
+
+
+def prefetch(session: Session, requests: Sequence[SendRequest]) -> Prefetched:
+    """Read the opt-out states of every recipient and the sticky mappings of every routed send."""
+    numbers, keys = set(), set()
+    for request in requests:
+        try:
+            recipient = parse_recipient(request.to)
+        except GatewayError:
+            continue  # refused by its own enqueue_send
+        numbers.add(recipient.number)
+        if request.service_sid is not None and request.sender is None:
+            keys.add((request.service_sid, recipient.address))
+    connection = session.connection()
+    sticky: dict[tuple[str, str], StickyRow | None] = dict.fromkeys(keys)
+    if keys:
+        rows = connection.execute(_STICKIES, {"services": sorted({k[0] for k in keys}),
+                                              "recipients": sorted({k[1] for k in keys})})
+        for row in rows:
+            if (row.service_sid, row.recipient) in sticky:
+                sticky[(row.service_sid, row.recipient)] = StickyRow(row.sender_sid, row.pinned)
+    return Prefetched(opted_out_states(connection, sorted(numbers)), sticky)
+
+
 @dataclass
 class SubmitContext:
     """What routing reads besides the database: in-memory load, the directory and the policy."""
@@ -73,18 +115,18 @@ class SubmitContext:
 
 
 def enqueue_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime,
-                 defer: list[dict[str, Any]] | None = None) -> Message:
+                 defer: list[dict[str, Any]] | None = None, prefetched: Prefetched | None = None) -> Message:
     """Check everything, then write: a refused send raises before its first write, so the
     writer needs no savepoint for it (see `Writer.run(..., clean_on_error=True)`).  With `defer`,
     the message row joins a batch's rows instead (the caller inserts them with one `executemany`)."""
     recipient = parse_recipient(request.to)
     service = _service(session, request, context)
-    sender, remember, previous = _pick_sender(session, request, service, recipient, context)
+    sender, remember, previous = _pick_sender(session, request, service, recipient, context, prefetched)
     allowed = frozenset(service.allowed_countries.split(",")) if service and service.allowed_countries else None
     check_region(recipient.country, allowed, reply_to_inbound=request.reply_to_inbound)
     if not request.allow_opted_out:
         ensure_subscribed(session, request.account_sid, scope_of(service.sid if service else None, sender.sid),
-                          recipient)
+                          recipient, prefetched.opted_out if prefetched is not None else None)
     smart = request.smart_encoded if request.smart_encoded is not None else bool(service and service.smart_encoding)
     counted = segment(request.body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
@@ -95,8 +137,11 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
     # Writes from here on.
     if remember and service is not None:
         _remember(session, service.sid, recipient.address, sender.sid, previous, context, now)
+        if prefetched is not None:
+            prefetched.sticky[(service.sid, recipient.address)] = StickyRow(sender.sid, False)
     row = insert_message(
-        session, defer, sid=new_sid("SM"), account_sid=request.account_sid, service_sid=service.sid if service else None,
+        session, defer, sid=new_sid("SM"), account_sid=request.account_sid,
+        service_sid=service.sid if service else None,
         sender_sid=sender.sid, direction=request.direction, sender=sender.address, to=recipient.address,
         body=counted.text, media="\n".join(request.media_urls), status=Status.QUEUED.value,
         priority=request.priority, num_segments=counted.segments, encoding=counted.encoding,
@@ -118,7 +163,7 @@ def _service(session: Session, request: SendRequest, context: SubmitContext) -> 
 
 
 def _pick_sender(session: Session, request: SendRequest, service: Service | None, recipient: Address,
-                 context: SubmitContext) -> tuple[Sender, bool, str | None]:
+                 context: SubmitContext, prefetched: Prefetched | None) -> tuple[Sender, bool, str | None]:
     """The sender, whether the sticky mapping must be (re)written, and the sender it maps to now."""
     if request.sender is not None:
         sender = context.directory.sender(session, request.account_sid, request.sender)
@@ -128,9 +173,14 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
         return sender, False, None
     assert service is not None  # the API requires From or MessagingServiceSid
     pool = context.directory.pool(session, service.sid)
-    mapping = None
+    mapping: StickyRow | None = None
     if service.sticky_sender:
-        mapping = session.connection().execute(_STICKY, {"service": service.sid, "to": recipient.address}).first()
+        key = (service.sid, recipient.address)
+        if prefetched is not None and key in prefetched.sticky:
+            mapping = prefetched.sticky[key]
+        else:
+            found = session.connection().execute(_STICKY, {"service": service.sid, "to": recipient.address}).first()
+            mapping = StickyRow(found.sender_sid, found.pinned) if found is not None else None
         if mapping is not None and mapping.pinned and mapping.sender_sid in pool:
             return pool[mapping.sender_sid], False, None  # staff chose it: routing never moves it
     load = context.sticky.of(session, service.sid) if service.sticky_sender else context.backlog.segments
