@@ -100,7 +100,8 @@ class OptOut(SQLModel, table=True):
     (`service_sid` = "*"), and per channel.  Derived from consent events."""
 
     __tablename__ = "opt_out"
-    __table_args__ = (Index("ix_opt_out_number", "number"),)  # an inbound batch reads its numbers' states
+    #: Reads by number (an inbound batch's numbers; a staff lookup by account and number) use it.
+    __table_args__ = (Index("ix_opt_out_number", "number", "account_sid"),)
 
     account_sid: str = Field(primary_key=True, foreign_key="account.sid", max_length=34)
     service_sid: str = Field(primary_key=True, max_length=34)  # "*" = account-wide
@@ -253,3 +254,23 @@ class Generation(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=32)
     value: int = 0
+
+
+class InboundPart(SQLModel, table=True):
+    """One part of a long inbound message that its provider does not join (Vonage), kept until all
+    parts are in or the wait ends; `joined_at` marks a group already handed on as one message."""
+
+    __tablename__ = "inbound_part"
+    __table_args__ = (Index("ix_inbound_part_pending", "joined_at", "received_at"),)
+
+    provider: str = Field(primary_key=True, max_length=32)
+    sender: str = Field(primary_key=True, max_length=64)  # the person
+    to: str = Field(primary_key=True, max_length=64)  # our number
+    ref: str = Field(primary_key=True, max_length=32)
+    number: int = Field(primary_key=True)
+    total: int
+    provider_sid: str = Field(max_length=64)
+    body: str
+    raw: str  # the part's fields as JSON, for the audit
+    received_at: datetime
+    joined_at: datetime | None = None

@@ -17,7 +17,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index('ix_opt_out_number', 'opt_out', ['number'], unique=False)
+    op.create_index('ix_opt_out_number', 'opt_out', ['number', 'account_sid'], unique=False)
     op.create_index('ix_confirmation_number', 'confirmation', ['number'], unique=False)
 
 
