@@ -35,6 +35,7 @@ from gateway.dispatch.core import Core
 from gateway.errors import HTTP_CODES, GatewayError, InternalError, more_info
 from gateway.ids import new_token
 from gateway.policy.watcher import PolicyState
+from gateway.providers import configured
 from gateway.providers.simulator import SimulatorConfig, create_simulator
 from gateway.settings import Settings, load_settings
 from gateway.store.db import make_engine, record_revision
@@ -81,8 +82,8 @@ def routes() -> list[Route | Mount]:
         Route(f"{SERVICE}/StickySenders/{{to}}", pool.sticky_pin, methods=["POST"]),
         Route(f"{SERVICE}/StickySenders/{{to}}", pool.sticky_reset, methods=["DELETE"]),
         Route(f"{SERVICE}/Notifications", notifications.create, methods=["POST"]),
-        Route("/webhooks/{provider}/status", webhooks.status, methods=["POST"]),
-        Route("/webhooks/{provider}/inbound", webhooks.inbound, methods=["POST"]),
+        Route("/webhooks/{provider}/status", webhooks.status, methods=["GET", "POST"]),
+        Route("/webhooks/{provider}/inbound", webhooks.inbound, methods=["GET", "POST"]),
         *optouts.ROUTES,
         Route("/v1/DeadLetters", dead_letters.listing, methods=["GET"]),
         Route("/v1/DeadLetters/Replay", dead_letters.replay_all, methods=["POST"]),
@@ -150,13 +151,17 @@ def create_app(settings: Settings) -> Starlette:
     app.state.forwarder = None
     app.state.recorded_revision = None
     app.state.provider_secrets = settings.webhook_secrets()
+    app.state.providers = configured(settings)
     return app
 
 
 def _warn_about_webhooks(settings: Settings) -> None:
     """Say at start what the trust boundary is: providers whose webhooks are refused, and a simulator
     that anyone who can reach the gateway could use to post signed messages."""
+    unused = settings.missing_credentials()  # providers that cannot send have no numbers to receive on
     for name, variable in settings.missing_secrets().items():
+        if name in unused:
+            continue
         log.warning("webhooks of provider %s are refused: no secret configured (set %s)", name, variable)
     if settings.simulator and not settings.loopback_only:
         log.warning("!" * 78)

@@ -73,6 +73,9 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
     credentials = {
         "sim": Credentials("AC" + "0" * 32, settings.simulator_token or "", settings.simulator_url or f"{base}/sim"),
         "twilio": Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url),
+        "telnyx": Credentials("", settings.telnyx_api_key, settings.telnyx_base_url),
+        "vonage": Credentials(settings.vonage_api_key, settings.vonage_api_secret, settings.vonage_base_url),
+        "plivo": Credentials(settings.plivo_auth_id, settings.plivo_auth_token, settings.plivo_base_url),
     }
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
     dispatcher = Dispatcher(engine, writer, core.backlog, credentials,

@@ -11,6 +11,8 @@ from urllib.parse import urlsplit
 from gateway.errors import SettingsError
 
 MIN_LEASE_TTL = 3.0
+PROVIDER_SLUGS = ("sim", "twilio", "telnyx", "vonage", "plivo")  # the keys of providers.PROVIDERS
+VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,20 @@ class Settings:
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_base_url: str = "https://api.twilio.com"
+    telnyx_api_key: str = ""
+    telnyx_public_key: str = ""  # base64 Ed25519 key from the Mission Control portal; checks webhooks
+    telnyx_base_url: str = "https://api.telnyx.com"
+    vonage_api_key: str = ""
+    vonage_api_secret: str = ""
+    vonage_signature_secret: str = ""
+    vonage_signature_method: str = "md5hash"  # md5hash | md5 | sha1 | sha256 | sha512, as in Vonage's dashboard
+    vonage_base_url: str = "https://rest.nexmo.com"
+    vonage_concat_wait: float = 60.0  # seconds the parts of a long inbound message are awaited
+    plivo_auth_id: str = ""
+    plivo_auth_token: str = ""
+    plivo_base_url: str = "https://api.plivo.com"
+    provider_failure_window: float = 10.0  # seconds of only timeouts/5xx before a provider is unhealthy
+    provider_probe_interval: float = 5.0  # seconds between half-open probes of an unhealthy provider
     simulator_url: str | None = None  # where the sim provider sends; default: this gateway's /sim
     webhook_max_bytes: int = 65536  # provider webhook bodies above this are answered 413
     lease_ttl: float = 10.0  # seconds a dead worker's senders stay with it before another takes them
@@ -64,13 +80,29 @@ class Settings:
 
     def webhook_secrets(self) -> dict[str, str]:
         """Each provider's webhook-signing secret; a provider without one has its webhooks refused."""
-        secrets = {"sim": self.simulator_token or "", "twilio": self.twilio_auth_token}
+        secrets = {"sim": self.simulator_token or "", "twilio": self.twilio_auth_token,
+                   "telnyx": self.telnyx_public_key, "vonage": self.vonage_signature_secret,
+                   "plivo": self.plivo_auth_token}
         return {name: secret for name, secret in secrets.items() if secret}
 
     def missing_secrets(self) -> dict[str, str]:
         """Provider → the variable that would enable its webhooks, for those without a secret."""
-        needed = {"sim": "GATEWAY_SIMULATOR_TOKEN (or GATEWAY_SIMULATOR=true)", "twilio": "GATEWAY_TWILIO_AUTH_TOKEN"}
+        needed = {"sim": "GATEWAY_SIMULATOR_TOKEN (or GATEWAY_SIMULATOR=true)", "twilio": "GATEWAY_TWILIO_AUTH_TOKEN",
+                  "telnyx": "GATEWAY_TELNYX_PUBLIC_KEY", "vonage": "GATEWAY_VONAGE_SIGNATURE_SECRET",
+                  "plivo": "GATEWAY_PLIVO_AUTH_TOKEN"}
         return {name: variable for name, variable in needed.items() if name not in self.webhook_secrets()}
+
+    def missing_credentials(self) -> dict[str, str]:
+        """Provider → the variables it still needs to send, for the providers added after Twilio
+        (Twilio and the simulator keep their earlier rule: numbers register without credentials)."""
+        needed = {
+            "telnyx": {"GATEWAY_TELNYX_API_KEY": self.telnyx_api_key},
+            "vonage": {"GATEWAY_VONAGE_API_KEY": self.vonage_api_key,
+                       "GATEWAY_VONAGE_API_SECRET": self.vonage_api_secret},
+            "plivo": {"GATEWAY_PLIVO_AUTH_ID": self.plivo_auth_id, "GATEWAY_PLIVO_AUTH_TOKEN": self.plivo_auth_token},
+        }
+        return {name: ", ".join(variable for variable, value in variables.items() if not value)
+                for name, variables in needed.items() if not all(variables.values())}
 
     def failures(self) -> dict[str, int]:
         """The simulator's failure table from GATEWAY_SIMULATOR_FAILURES."""
@@ -131,8 +163,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         raise SettingsError(f"GATEWAY_{name}={raw!r} must be true or false")
 
     provider = get("DEFAULT_PROVIDER")
-    if provider not in (None, "sim", "twilio"):
-        raise SettingsError(f"GATEWAY_DEFAULT_PROVIDER={provider!r} must be sim or twilio")
+    if provider not in (None, *PROVIDER_SLUGS):
+        raise SettingsError(f"GATEWAY_DEFAULT_PROVIDER={provider!r} must be one of {', '.join(PROVIDER_SLUGS)}")
+    vonage_method = (get("VONAGE_SIGNATURE_METHOD") or defaults.vonage_signature_method).lower()
+    if vonage_method not in VONAGE_SIGNATURE_METHODS:
+        raise SettingsError(f"GATEWAY_VONAGE_SIGNATURE_METHOD={vonage_method!r} must be one of "
+                            f"{', '.join(VONAGE_SIGNATURE_METHODS)}")
     settings = Settings(
         database_url=database_url,
         policies_dir=Path(get("POLICIES_DIR") or defaults.policies_dir),
@@ -150,6 +186,20 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         twilio_account_sid=get("TWILIO_ACCOUNT_SID") or "",
         twilio_auth_token=get("TWILIO_AUTH_TOKEN") or "",
         twilio_base_url=(get("TWILIO_BASE_URL") or defaults.twilio_base_url).rstrip("/"),
+        telnyx_api_key=get("TELNYX_API_KEY") or "",
+        telnyx_public_key=get("TELNYX_PUBLIC_KEY") or "",
+        telnyx_base_url=(get("TELNYX_BASE_URL") or defaults.telnyx_base_url).rstrip("/"),
+        vonage_api_key=get("VONAGE_API_KEY") or "",
+        vonage_api_secret=get("VONAGE_API_SECRET") or "",
+        vonage_signature_secret=get("VONAGE_SIGNATURE_SECRET") or "",
+        vonage_signature_method=vonage_method,
+        vonage_base_url=(get("VONAGE_BASE_URL") or defaults.vonage_base_url).rstrip("/"),
+        vonage_concat_wait=number("VONAGE_CONCAT_WAIT", float, defaults.vonage_concat_wait),
+        plivo_auth_id=get("PLIVO_AUTH_ID") or "",
+        plivo_auth_token=get("PLIVO_AUTH_TOKEN") or "",
+        plivo_base_url=(get("PLIVO_BASE_URL") or defaults.plivo_base_url).rstrip("/"),
+        provider_failure_window=number("PROVIDER_FAILURE_WINDOW", float, defaults.provider_failure_window),
+        provider_probe_interval=number("PROVIDER_PROBE_INTERVAL", float, defaults.provider_probe_interval),
         simulator_url=(get("SIMULATOR_URL") or "").rstrip("/") or None,
         webhook_max_bytes=int(number("WEBHOOK_MAX_BYTES", int, defaults.webhook_max_bytes)),
         lease_ttl=number("LEASE_TTL", float, defaults.lease_ttl),

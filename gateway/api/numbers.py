@@ -72,10 +72,14 @@ async def create(request: Request) -> JSONResponse:
 
 
 def provider_of(form: Form, settings: Settings) -> str:
-    """The form's `Provider`, one the gateway has, or the deployment's default."""
+    """The form's `Provider`, one the gateway has credentials for, or the deployment's default."""
     provider = form.get("Provider") or settings.provider_default
     if provider not in PROVIDERS:
         raise BadRequest(f"Provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
+    missing = settings.missing_credentials().get(provider)
+    if missing:
+        raise BadRequest(f"Provider {provider!r} has no credentials in this gateway: set {missing} "
+                         "before registering its numbers.")
     return provider
 
 

@@ -13,9 +13,11 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from sqlmodel import Session
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.api import multipart
 from gateway.compliance.inbound import Arrival, receive_batch
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.core import Core
@@ -24,6 +26,7 @@ from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound, Payloa
 from gateway.policy.watcher import PolicyState
 from gateway.providers import PROVIDERS
 from gateway.providers.base import (
+    InboundMessage,
     MalformedWebhook,
     Provider,
     RawRequest,
@@ -56,7 +59,10 @@ async def raw_request(request: Request, limit: int) -> RawRequest:
     url = f"{public}{request.url.path}" if public else f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
     if request.url.query:
         url += f"?{request.url.query}"
-    return RawRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, parse_form(body))
+    # A GET webhook (Vonage may use one) carries its fields in the query string; a JSON body
+    # (Telnyx) parses to no useful fields and its adapter reads `body` instead.
+    form = parse_form(request.url.query.encode()) if request.method == "GET" else parse_form(body)
+    return RawRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, form)
 
 
 async def _verified(request: Request, parse: Callable[[Provider, RawRequest], list[T]]) -> list[T]:
@@ -65,7 +71,7 @@ async def _verified(request: Request, parse: Callable[[Provider, RawRequest], li
     Refusals raise before anything is stored: 413 too large, 403 no secret or a bad signature,
     400 signed but malformed."""
     name = request.path_params["provider"]
-    provider = PROVIDERS.get(name)
+    provider = getattr(request.app.state, "providers", PROVIDERS).get(name)
     if provider is None:
         raise NotFound(f"No provider named {name!r}.")
     settings = request.app.state.settings
@@ -88,17 +94,36 @@ async def _verified(request: Request, parse: Callable[[Provider, RawRequest], li
 
 
 async def inbound(request: Request) -> Response:
-    """A person's message: verified, recorded with all its effects, then answered with empty TwiML."""
+    """A person's message: verified, recorded with all its effects, then answered with empty TwiML.
+
+    Parts of a long message (Vonage) are stored and answered at once; the part that completes
+    its message hands on the joined message (gateway/api/multipart.py)."""
     messages = await _verified(request, lambda provider, raw: provider.parse_inbound(raw))
     name = request.path_params["provider"]
-    state: PolicyState = request.app.state.policy
-    core: Core = request.app.state.core
+    app = request.app
+    whole = [message for message in messages if message.part is None]
+    for message in messages:
+        if message.part is not None:
+            joined = await app.state.writer.run(lambda session, m=message: multipart.hold(session, name, m, utcnow()))
+            if joined is not None:
+                whole.append(joined)
+            else:
+                _flush_later(app)
+    if whole:
+        await _receive(app, name, whole)
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+async def _receive(app: Starlette, name: str, messages: list[InboundMessage]) -> None:
+    """Record whole messages and all they cause, one inbound batch of the writer for each."""
+    state: PolicyState = app.state.policy
+    core: Core = app.state.core
     matcher, catalogs = state.matcher, state.catalogs
     if matcher is None or catalogs is None:
         raise GatewayError("No valid policy revision is loaded.", code=20500, status=503)
     context = core.context()
     now = utcnow()
-    writer = request.app.state.writer
+    writer = app.state.writer
     try:  # each message joins the writer's next inbound batch (one set of statements for all waiting)
         results = await asyncio.gather(*(writer.run_batched(receive_batch, Arrival(
             name, message, matcher.policy, matcher.table, catalogs, context, now)) for message in messages))
@@ -109,7 +134,30 @@ async def inbound(request: Request) -> Response:
     for result in results:
         log.info("inbound %s%s%s", result.message_sid, f" {result.opt_out_type}" if result.opt_out_type else "",
                  " (retry, already processed)" if result.duplicate else "")
-    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+def _flush_later(app: Starlette) -> None:
+    """Join what came of an incomplete long message once its wait ends (one timer per part stored)."""
+    wait = app.state.settings.vonage_concat_wait
+
+    async def flush() -> None:
+        try:
+            due = await app.state.writer.run(lambda session: multipart.flush(session, wait, utcnow()))
+            for provider, message in due:
+                await _receive(app, provider, [message])
+        except Exception:  # the next part's timer, or the next start's, tries again
+            log.exception("joining incomplete long messages failed")
+
+    def start() -> None:
+        task = loop.create_task(flush())
+        _background.add(task)
+        task.add_done_callback(_background.discard)
+
+    loop = asyncio.get_running_loop()
+    loop.call_later(wait + 0.05, start)
+
+
+_background: set[asyncio.Task[None]] = set()  # keeps running flushes referenced until they end
 
 
 async def status(request: Request) -> Response:

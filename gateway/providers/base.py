@@ -69,8 +69,23 @@ class StatusEvent:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One part of a long inbound message a provider does not join itself (Vonage's concat-*)."""
+
+    ref: str  # the sender's reference shared by all parts of one message
+    number: int  # 1-based
+    total: int
+
+
+@dataclass(frozen=True)
 class InboundMessage:
-    """A message a person sent to one of our senders; `raw` keeps every field as received."""
+    """A message a person sent to one of our senders; `raw` keeps every field as received.
+
+    `raw` is what the app's forward carries: Twilio's fields for Twilio; for other providers
+    `twilio_fields(...)` (so an app written for Twilio reads them unchanged) followed by the
+    provider's own fields as received, each named "<provider>.<field>", for the audit.
+    `part` is set on one part of a long message: the edge joins the parts before anything
+    is decided (gateway/api/multipart.py)."""
 
     provider_sid: str  # the provider's message id: the idempotency key of the webhook
     sender: str  # From, as the provider wrote it ("+E164" or "whatsapp:+E164")
@@ -78,6 +93,7 @@ class InboundMessage:
     body: str
     media_urls: tuple[str, ...]
     raw: tuple[tuple[str, str], ...]
+    part: Part | None = None
 
 
 @dataclass(frozen=True)
@@ -162,6 +178,14 @@ class Provider(Protocol):
     def read_send(self, response: httpx2.Response) -> SendResult:
         """Return the accepted send, or raise `Retryable`, `Throttled` or `Rejected`."""
         ...
+
+
+def twilio_fields(sender: str, to: str, body: str, media_urls: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """The fields of Twilio's inbound webhook an app reads; the gateway fills in the sids."""
+    fields = [("MessageSid", ""), ("SmsSid", ""), ("SmsMessageSid", ""), ("AccountSid", ""), ("From", sender),
+              ("To", to), ("Body", body), ("NumMedia", str(len(media_urls))), ("SmsStatus", "received"),
+              ("ApiVersion", "2010-04-01")]
+    return fields + [(f"MediaUrl{i}", url) for i, url in enumerate(media_urls)]
 
 
 def parse_form(body: bytes) -> tuple[tuple[str, str], ...]:

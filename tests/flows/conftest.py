@@ -69,6 +69,11 @@ def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
         marker = request.node.get_closest_marker("gateway")
         if marker is not None:
             settings = settings.with_(**marker.kwargs)
+        try:  # a module's `gateway_overrides` fixture: settings known only at run time (stand-ins' URLs)
+            overrides = request.getfixturevalue("gateway_overrides")
+        except pytest.FixtureLookupError:
+            overrides = {}
+        settings = settings.with_(**overrides)
         engine = make_engine(url)
         account = Accounts(engine).create("tests")
         engine.dispose()

@@ -1,0 +1,89 @@
+"""Long inbound messages whose provider sends each part alone (Vonage): joined before any decision.
+
+Each part is stored (`inbound_part`) as it arrives, in any order, and answered at once. The
+part that completes its group returns the joined message, which then goes through the inbound
+path like any other, so STOP in a three-part message is one message and one decision. A group
+still incomplete after GATEWAY_VONAGE_CONCAT_WAIT seconds is joined from the parts that came
+(a timer per process, and a sweep on every later part, so a restart loses nothing) and a part
+arriving after that is logged and dropped.
+
+The joined message's id is that of its lowest part: a retried part of a group already joined
+joins it again with the same id, which the inbound receipts recognise, so a webhook retried
+after a failure is processed exactly once. Two processes storing the last two parts at the same
+instant may each see the group incomplete; the wait then joins it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, select
+
+from gateway.providers.base import InboundMessage, twilio_fields
+from gateway.store.tables import InboundPart
+
+log = logging.getLogger("gateway.webhooks")
+
+KEEP_JOINED = timedelta(days=1)  # Vonage retries a webhook for 24 h
+
+
+def hold(session: Session, provider: str, message: InboundMessage, now: datetime) -> InboundMessage | None:
+    """Store one part; return the whole message once every part is in (again on a retried part)."""
+    part = message.part
+    assert part is not None, "hold takes parts only"
+    key = (provider, message.sender, message.to, part.ref)
+    if session.get(InboundPart, (*key, part.number)) is None:
+        session.add(InboundPart(provider=provider, sender=message.sender, to=message.to, ref=part.ref,
+                                number=part.number, total=part.total, provider_sid=message.provider_sid,
+                                body=message.body, raw=json.dumps(message.raw), received_at=now))
+        session.flush()
+    rows = list(session.exec(select(InboundPart).where(
+        InboundPart.provider == provider, InboundPart.sender == message.sender, InboundPart.to == message.to,
+        InboundPart.ref == part.ref)))
+    complete = len({row.number for row in rows}) >= part.total
+    if not complete:
+        if any(row.joined_at is not None for row in rows):
+            log.warning("%s part %d/%d of %s from %s came after the wait: dropped", provider, part.number,
+                        part.total, part.ref, message.sender)
+        return None
+    _mark_joined(session, rows, now)
+    return join(rows)
+
+
+def flush(session: Session, wait: float, now: datetime) -> list[tuple[str, InboundMessage]]:
+    """Join the groups whose wait has ended from the parts that came; forget day-old joined groups."""
+    session.execute(delete(InboundPart).where(InboundPart.joined_at < now - KEEP_JOINED))  # type: ignore[operator]
+    waiting = list(session.exec(select(InboundPart).where(InboundPart.joined_at == None)))  # noqa: E711 (SQL IS NULL)
+    groups: dict[tuple[str, str, str, str], list[InboundPart]] = {}
+    for row in waiting:
+        groups.setdefault((row.provider, row.sender, row.to, row.ref), []).append(row)
+    due = [rows for rows in groups.values()
+           if min(row.received_at for row in rows) <= now - timedelta(seconds=wait)]
+    for rows in due:
+        numbers = sorted(row.number for row in rows)
+        log.warning("%s message %s from %s joined incomplete after %g s: parts %s of %d", rows[0].provider,
+                    rows[0].ref, rows[0].sender, wait, numbers, rows[0].total)
+        _mark_joined(session, rows, now)
+    return [(rows[0].provider, join(rows)) for rows in due]
+
+
+def join(rows: list[InboundPart]) -> InboundMessage:
+    """The parts in order as one message; every part's fields are kept for the audit."""
+    ordered = sorted(rows, key=lambda row: row.number)
+    first = ordered[0]
+    body = "".join(row.body for row in ordered)
+    parts = [[(k, v) for k, v in json.loads(row.raw) if k.startswith(f"{first.provider}.")] for row in ordered]
+    raw = [*twilio_fields(first.sender, first.to, body), ("NumSegments", str(len(ordered))),
+           (f"{first.provider}.parts", json.dumps(parts))]
+    return InboundMessage(provider_sid=first.provider_sid, sender=first.sender, to=first.to, body=body,
+                          media_urls=(), raw=tuple(raw))
+
+
+def _mark_joined(session: Session, rows: list[InboundPart], now: datetime) -> None:
+    first = rows[0]
+    session.execute(update(InboundPart).where(
+        InboundPart.provider == first.provider, InboundPart.sender == first.sender, InboundPart.to == first.to,
+        InboundPart.ref == first.ref, InboundPart.joined_at == None).values(joined_at=now))  # noqa: E711

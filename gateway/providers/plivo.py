@@ -1,0 +1,233 @@
+"""Plivo's Messaging API: inbound and status webhooks in, the Message API out.
+
+Docs: https://www.plivo.com/docs/messaging/api/message/handling-incoming (inbound),
+https://www.plivo.com/docs/messaging/api/message/message-status-callbacks (status),
+https://www.plivo.com/docs/messaging/concepts/signature-validation (X-Plivo-Signature-V3),
+https://www.plivo.com/docs/messaging/api/message/send-a-message (sending),
+https://www.plivo.com/docs/messaging/troubleshooting/error-codes (error codes).
+
+An inbound message as Plivo posts it to the application's message_url (ids shortened)::
+
+    POST /webhooks/plivo/inbound HTTP/1.1
+    Content-Type: application/x-www-form-urlencoded
+    X-Plivo-Signature-V3: <44 base64 characters>[,<another, one per active token>]
+    X-Plivo-Signature-V3-Nonce: 05429567804466091622
+
+    From=33612345678&To=14155550100&Text=STOP&Type=sms&MessageUUID=3c4e…&Units=1
+    &TotalRate=0&TotalAmount=0&MessageIntent=optout&PowerpackUUID=&MediaCount=0
+
+Numbers arrive without their "+"; we add it. Plivo joins long inbound messages itself.
+`MessageIntent` (optout | optin | help) is Plivo's own reading of the keywords: it stays in `raw`
+and never replaces the gateway's policy. Status callbacks carry `Sequence`, Plivo's order of the
+reports of one message; the lifecycle already refuses to move a message backwards, so a late
+`sent` after `delivered` changes nothing, and `Sequence` is kept in `raw` for the audit.
+
+Signature V3 (plivo-python's `signature_v3.py`): the URL without its query, then "?" and the
+query's fields sorted as `k=v` joined by "&" (a "." after them when the body has fields), then
+the body's fields sorted and concatenated as `kv`, then "." and the nonce; HMAC-SHA256 keyed
+with the auth token, base64. The header may hold several comma-separated signatures (one per
+active token); one match is enough. Plivo has no idempotency key for sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
+
+import httpx2
+
+from gateway.providers.base import (
+    Credentials,
+    InboundMessage,
+    MalformedWebhook,
+    OutboundMessage,
+    RawRequest,
+    Rejected,
+    Retryable,
+    SendResult,
+    Status,
+    StatusEvent,
+    Throttled,
+    WebhookRejected,
+    parse_form,
+    parse_retry_after,
+    twilio_fields,
+)
+from gateway.providers.twilio import _server_now
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "x-plivo-signature-v3"
+NONCE_HEADER = "x-plivo-signature-v3-nonce"
+
+#: Plivo's `Status` words for outbound messages.
+STATUS: dict[str, Status] = {
+    "queued": Status.QUEUED,
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "undelivered": Status.UNDELIVERED,
+    "failed": Status.FAILED,
+    "rejected": Status.FAILED,  # listed in older docs
+    "read": Status.READ,
+}
+
+#: Plivo's error codes → the Twilio code an app written for Twilio already handles.
+ERRORS: dict[int, int] = {
+    10: 30007,  # invalid message → filtered
+    20: 30008,  # network error → unknown error
+    30: 30007,  # spam detected → filtered
+    40: 21606,  # invalid source number → From is not a valid sender
+    50: 21211,  # invalid destination number → invalid To
+    60: 30007,  # loop detected → filtered
+    70: 30005,  # destination permanently unavailable → unknown destination handset
+    80: 30003,  # destination temporarily unavailable → unreachable handset
+    90: 30006,  # no route available → landline or unreachable carrier
+    100: 30007,  # prohibited by carrier → filtered
+    110: 21617,  # message too long
+    200: 21610,  # the destination sent STOP to this source number
+    300: 30008,  # failed to dispatch
+    420: 30036,  # message expired → validity period expired
+    900: 30002,  # insufficient credit → account suspended
+    910: 30002,  # account disabled
+    1000: 30008,  # unknown error
+}
+
+
+def map_error(code: int) -> int:
+    """The Twilio code of Plivo's `code`; an unmapped one becomes 30008 (unknown error) and is logged."""
+    mapped = ERRORS.get(code)
+    if mapped is None:
+        log.warning("plivo: unmapped error code %s, recorded as 30008", code)
+        return 30008
+    return mapped
+
+
+def signed_text(url: str, body_fields: Iterable[tuple[str, str]], nonce: str) -> str:
+    """What Signature V3 signs: URL, sorted query, sorted body fields, nonce (module docstring)."""
+    parts = urlsplit(url)
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    query: defaultdict[str, list[str]] = defaultdict(list)
+    for name, value in parse_qsl(parts.query, keep_blank_values=True):
+        query[name].append(value)
+    body: defaultdict[str, list[str]] = defaultdict(list)
+    for name, value in body_fields:
+        body[name].append(value)
+    sorted_query = "&".join(f"{name}={value}" for name in sorted(query) for value in sorted(query[name]))
+    if sorted_query or body:
+        base += "?" + sorted_query
+    if sorted_query and body:
+        base += "."
+    base += "".join(f"{name}{value}" for name in sorted(body) for value in sorted(body[name]))
+    return f"{base}.{nonce}"
+
+
+def compute_signature(url: str, body_fields: Iterable[tuple[str, str]], nonce: str, token: str) -> str:
+    digest = hmac.new(token.encode("utf-8"), signed_text(url, body_fields, nonce).encode("utf-8"), hashlib.sha256)
+    return base64.b64encode(digest.digest()).decode("ascii")
+
+
+def e164(number: str) -> str:
+    """Plivo writes numbers without "+"; the gateway keys senders and people by E.164."""
+    number = number.strip()
+    return number if not number or number.startswith("+") or not number.isdigit() else f"+{number}"
+
+
+@dataclass(frozen=True)
+class PlivoProvider:
+    name: str = "plivo"
+
+    def verify(self, raw: RawRequest, secret: str) -> None:
+        """Accept a request one of whose X-Plivo-Signature-V3 values matches URL, fields and nonce."""
+        if not secret:
+            raise WebhookRejected("no auth token is configured to check X-Plivo-Signature-V3")
+        given, nonce = raw.headers.get(SIGNATURE_HEADER), raw.headers.get(NONCE_HEADER)
+        if not given or not nonce:
+            raise WebhookRejected("missing X-Plivo-Signature-V3 or its nonce")
+        expected = compute_signature(raw.public_url, parse_form(raw.body), nonce, secret).encode("ascii")
+        if not any(hmac.compare_digest(expected, one.strip().encode("utf-8")) for one in given.split(",")):
+            raise WebhookRejected("X-Plivo-Signature-V3 does not match")
+
+    def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
+        """`MessageUUID`, `From`, `To`, `Text` (`Body` for MMS and WhatsApp), `Media0`…; all kept in `raw`."""
+        fields = dict(raw.form)
+        sid, sender, to = fields.get("MessageUUID"), fields.get("From"), fields.get("To")
+        if not sid or not sender or not to:
+            raise MalformedWebhook("inbound webhook without MessageUUID, From or To")
+        try:
+            count = int(fields.get("MediaCount") or 0)
+        except ValueError:
+            raise MalformedWebhook("MediaCount is not a number") from None
+        media = tuple(fields[f"Media{i}"] for i in range(count) if f"Media{i}" in fields)
+        body = fields.get("Text") or fields.get("Body") or ""
+        kept = twilio_fields(e164(sender), e164(to), body, media) + [(f"plivo.{k}", v) for k, v in raw.form]
+        return [InboundMessage(provider_sid=sid, sender=e164(sender), to=e164(to), body=body, media_urls=media,
+                               raw=tuple(kept))]
+
+    def parse_status(self, raw: RawRequest) -> list[StatusEvent]:
+        """One event per callback: `Status` through STATUS, `ErrorCode` through ERRORS."""
+        fields = dict(raw.form)
+        sid, word = fields.get("MessageUUID"), fields.get("Status")
+        if not sid or word is None:
+            raise MalformedWebhook("status callback without MessageUUID or Status")
+        status = STATUS.get(word.lower(), Status.UNKNOWN)
+        if status is Status.UNKNOWN:
+            log.warning("plivo: unknown Status %r for %s", word, sid)
+        code = fields.get("ErrorCode") or ""
+        error = map_error(int(code)) if code.isdigit() and int(code) else None
+        return [StatusEvent(provider_sid=sid, status=status, error_code=error, raw=fields)]
+
+    def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
+        """POST /v1/Account/{auth_id}/Message/ as JSON with basic auth; the status callback is `url`."""
+        payload: dict[str, object] = {"src": message.sender, "dst": message.to, "text": message.body}
+        if message.media_urls:
+            payload |= {"type": "mms", "media_urls": list(message.media_urls)}
+        if message.status_callback is not None:
+            payload |= {"url": message.status_callback, "method": "POST"}
+        account = quote(credentials.account_sid, safe="")
+        userpass = f"{credentials.account_sid}:{credentials.auth_token}".encode()
+        headers = {"Authorization": "Basic " + base64.b64encode(userpass).decode("ascii"),
+                   "Content-Type": "application/json", "Accept": "application/json"}
+        return httpx2.Request("POST", f"{credentials.base_url.rstrip('/')}/v1/Account/{account}/Message/",
+                              headers=headers, content=json.dumps(payload).encode("utf-8"))
+
+    def read_send(self, response: httpx2.Response) -> SendResult:
+        """202 → the first `message_uuid`, queued; 429 → Throttled; 5xx → Retryable; other → Rejected."""
+        status = response.status_code
+        payload = _json(response)
+        if 200 <= status < 300:
+            uuids = payload.get("message_uuid")
+            if not isinstance(uuids, list) or not uuids or not isinstance(uuids[0], str):
+                raise Retryable(f"plivo answered {status} without a message_uuid")
+            return SendResult(provider_sid=uuids[0], status=Status.QUEUED)
+        text = str(payload.get("error") or response.reason_phrase or status)
+        retry_after = parse_retry_after(response.headers.get("retry-after"), _server_now(response))
+        if status == 429:
+            raise Throttled(f"plivo throttled: {text}", retry_after)
+        if status >= 500:
+            raise Retryable(f"plivo {status}: {text}", retry_after)
+        raise Rejected(_rejection_code(status, text), f"plivo: {text}")
+
+
+def _rejection_code(status: int, text: str) -> int:
+    """The Message API answers 400 with only a sentence; the invalid-destination one names `dst`."""
+    if status == 400 and "dst" in text.lower():
+        return ERRORS[50]
+    return status
+
+
+def _json(response: httpx2.Response) -> Mapping[str, object]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+PROVIDER = PlivoProvider()

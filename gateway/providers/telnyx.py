@@ -1,0 +1,240 @@
+"""Telnyx Messaging (API v2): JSON webhooks in, POST /v2/messages out.
+
+Docs: https://developers.telnyx.com/api-reference/callbacks/inbound-message (envelope),
+https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks (events, retries),
+https://developers.telnyx.com/docs/development/sdk/python/webhooks (Ed25519 signatures),
+https://developers.telnyx.com/api-reference/messages/send-a-message (sending),
+https://developers.telnyx.com/docs/messaging/messages/error-codes (error codes).
+
+An inbound message as Telnyx posts it (ids shortened, most payload fields left out)::
+
+    POST /webhooks/telnyx/inbound HTTP/1.1
+    Content-Type: application/json
+    telnyx-signature-ed25519: <88 base64 characters: a 64-byte signature>
+    telnyx-timestamp: 1764610000
+
+    {"data": {"event_type": "message.received", "id": "b301…", "occurred_at": "2026-12-01T17:26:40Z",
+     "record_type": "event", "payload": {"id": "84cc…", "direction": "inbound", "type": "SMS",
+     "from": {"phone_number": "+33612345678", "carrier": "Orange", "line_type": "Wireless"},
+     "to": [{"phone_number": "+12015550124", "status": "webhook_delivered"}], "text": "STOP",
+     "media": [], "autoresponse_type": "stop"}}, "meta": {"attempt": 1, "delivered_to": "…"}}
+
+Status reports are `message.sent` and `message.finalized` with the same payload, the status in
+`to[0].status` and failures in `errors[].code`. Telnyx signs `"{telnyx-timestamp}|{raw body}"`
+with Ed25519; we check it with the account's public key (base64, from the portal) and refuse a
+timestamp more than 300 s away from our clock, as the SDKs do, so a captured webhook cannot be
+replayed later. `autoresponse_type` is Telnyx's own keyword reading: kept in `raw`, never obeyed.
+Telnyx has no idempotency key for sends.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from gateway.providers.base import (
+    Credentials,
+    InboundMessage,
+    MalformedWebhook,
+    OutboundMessage,
+    RawRequest,
+    Rejected,
+    Retryable,
+    SendResult,
+    Status,
+    StatusEvent,
+    Throttled,
+    WebhookRejected,
+    parse_retry_after,
+    twilio_fields,
+)
+from gateway.providers.twilio import _server_now
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "telnyx-signature-ed25519"
+TIMESTAMP_HEADER = "telnyx-timestamp"
+TOLERANCE = 300.0  # seconds, the SDKs' default
+
+#: Telnyx's per-recipient `status` words.
+STATUS: dict[str, Status] = {
+    "queued": Status.QUEUED,
+    "sending": Status.SENDING,
+    "sent": Status.SENT,
+    "delivered": Status.DELIVERED,
+    "delivery_unconfirmed": Status.SENT,  # handed to the carrier, no receipt will come
+    "sending_failed": Status.FAILED,
+    "delivery_failed": Status.UNDELIVERED,
+}
+
+#: Telnyx's error codes → the Twilio code an app written for Twilio already handles.
+ERRORS: dict[int, int] = {
+    40001: 30006,  # not routable (landline) → landline or unreachable carrier
+    40002: 30007,  # blocked as spam (temporary) → filtered
+    40003: 30007,  # blocked as spam (permanent)
+    40004: 30008,  # rejected by destination, no reason → unknown error
+    40005: 30036,  # message expired → validity period expired
+    40006: 30003,  # recipient unavailable → unreachable handset
+    40008: 30005,  # undeliverable → unknown destination handset
+    40009: 30007,  # invalid message body
+    40300: 21610,  # the recipient sent STOP to this sender
+    40310: 21211,  # invalid 'to' address
+    40311: 21211,  # invalid 'to' address (not SMS-capable)
+    40305: 21606,  # invalid 'from' address
+}
+
+
+def map_error(code: int) -> int:
+    """The Twilio code of Telnyx's `code`; an unmapped one becomes 30008 (unknown error) and is logged."""
+    mapped = ERRORS.get(code)
+    if mapped is None:
+        log.warning("telnyx: unmapped error code %s, recorded as 30008", code)
+        return 30008
+    return mapped
+
+
+def public_key(secret: str) -> Ed25519PublicKey:
+    """The account's public key as the portal shows it: base64 of the 32 raw bytes."""
+    try:
+        return Ed25519PublicKey.from_public_bytes(base64.b64decode(secret, validate=True))
+    except (binascii.Error, ValueError) as exc:
+        raise WebhookRejected(f"GATEWAY_TELNYX_PUBLIC_KEY is not a base64 Ed25519 public key ({exc})") from None
+
+
+@dataclass(frozen=True)
+class TelnyxProvider:
+    name: str = "telnyx"
+    clock: Callable[[], float] = field(default=time.time, compare=False)  # tests pass a fixed one
+
+    def verify(self, raw: RawRequest, secret: str) -> None:
+        """Accept a body whose Ed25519 signature over "timestamp|body" holds and whose timestamp is recent."""
+        if not secret:
+            raise WebhookRejected("no public key is configured to check telnyx-signature-ed25519")
+        signature, stamp = raw.headers.get(SIGNATURE_HEADER), raw.headers.get(TIMESTAMP_HEADER)
+        if not signature or not stamp:
+            raise WebhookRejected("missing telnyx-signature-ed25519 or telnyx-timestamp")
+        try:
+            sent_at = int(stamp)
+            decoded = base64.b64decode(signature, validate=True)
+        except (ValueError, binascii.Error):
+            raise WebhookRejected("unreadable telnyx-timestamp or signature") from None
+        if abs(self.clock() - sent_at) > TOLERANCE:
+            raise WebhookRejected(f"telnyx-timestamp {stamp} is more than {TOLERANCE:g} s away: a replay")
+        try:
+            public_key(secret).verify(decoded, stamp.encode("ascii") + b"|" + raw.body)
+        except InvalidSignature:
+            raise WebhookRejected("telnyx-signature-ed25519 does not match") from None
+
+    def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
+        """`message.received`: payload `id`, `from.phone_number`, `to[0].phone_number`, `text`, `media[].url`."""
+        event, payload = _event(raw)
+        if event != "message.received":
+            raise MalformedWebhook(f"{event!r} is not an inbound message")
+        sid = payload.get("id")
+        sender = _dict(payload.get("from")).get("phone_number")
+        recipients = payload.get("to")
+        to = _dict(recipients[0]).get("phone_number") if isinstance(recipients, list) and recipients else None
+        if not isinstance(sid, str) or not isinstance(sender, str) or not isinstance(to, str) or not sid:
+            raise MalformedWebhook("message.received without id, from or to")
+        media = tuple(url for item in payload.get("media") or [] if isinstance(url := _dict(item).get("url"), str))
+        text = payload.get("text") if isinstance(payload.get("text"), str) else ""
+        kept = twilio_fields(sender, to, text, media) + [
+            ("telnyx.event_type", event), ("telnyx.autoresponse_type", str(payload.get("autoresponse_type") or "")),
+            ("telnyx.body", raw.body.decode("utf-8", errors="replace"))]
+        return [InboundMessage(provider_sid=sid, sender=sender, to=to, body=text, media_urls=media, raw=tuple(kept))]
+
+    def parse_status(self, raw: RawRequest) -> list[StatusEvent]:
+        """`message.sent` / `message.finalized`: one event, the first recipient's status, the first error."""
+        event, payload = _event(raw)
+        sid = payload.get("id")
+        if not isinstance(sid, str) or not sid:
+            raise MalformedWebhook("status webhook without payload id")
+        recipients = payload.get("to")
+        word = str(_dict(recipients[0]).get("status") or "") if isinstance(recipients, list) and recipients else ""
+        status = STATUS.get(word.lower(), Status.UNKNOWN)
+        if status is Status.UNKNOWN:
+            log.warning("telnyx: unknown status %r in %s for %s", word, event, sid)
+        errors = payload.get("errors")
+        code = _code(_dict(errors[0]).get("code")) if isinstance(errors, list) and errors else None
+        return [StatusEvent(provider_sid=sid, status=status, error_code=None if code is None else map_error(code),
+                            raw={"event_type": event, "status": word, "body": raw.body.decode("utf-8", "replace")})]
+
+    def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
+        """POST /v2/messages as JSON with the API key as bearer token; the status callback is `webhook_url`."""
+        payload: dict[str, object] = {"from": message.sender, "to": message.to, "text": message.body}
+        if message.media_urls:
+            payload["media_urls"] = list(message.media_urls)
+        if message.status_callback is not None:
+            payload["webhook_url"] = message.status_callback
+        if message.validity_period is not None:
+            payload["validity_period_secs"] = message.validity_period
+        headers = {"Authorization": f"Bearer {credentials.auth_token}", "Content-Type": "application/json",
+                   "Accept": "application/json"}
+        return httpx2.Request("POST", f"{credentials.base_url.rstrip('/')}/v2/messages", headers=headers,
+                              content=json.dumps(payload).encode("utf-8"))
+
+    def read_send(self, response: httpx2.Response) -> SendResult:
+        """2xx → `data.id` and its status; 429 → Throttled; 5xx → Retryable; other → Rejected, mapped."""
+        status = response.status_code
+        body = _json(response)
+        if 200 <= status < 300:
+            data = _dict(body.get("data"))
+            sid = data.get("id")
+            if not isinstance(sid, str) or not sid:
+                raise Retryable(f"telnyx answered {status} without data.id")
+            recipients = data.get("to")
+            word = str(_dict(recipients[0]).get("status") or "") if isinstance(recipients, list) and recipients else ""
+            return SendResult(provider_sid=sid, status=STATUS.get(word, Status.QUEUED))
+        errors = body.get("errors")
+        first = _dict(errors[0]) if isinstance(errors, list) and errors else {}
+        text = str(first.get("detail") or first.get("title") or response.reason_phrase or status)
+        retry_after = parse_retry_after(response.headers.get("retry-after"), _server_now(response))
+        if status == 429:
+            raise Throttled(f"telnyx throttled: {text}", retry_after)
+        if status >= 500:
+            raise Retryable(f"telnyx {status}: {text}", retry_after)
+        code = _code(first.get("code"))
+        raise Rejected(status if code is None else map_error(code), f"telnyx {code or status}: {text}")
+
+
+def _event(raw: RawRequest) -> tuple[str, Mapping[str, Any]]:
+    try:
+        envelope = json.loads(raw.body)
+    except ValueError:
+        raise MalformedWebhook("body is not JSON") from None
+    data = _dict(envelope.get("data") if isinstance(envelope, dict) else None)
+    event, payload = data.get("event_type"), data.get("payload")
+    if not isinstance(event, str) or not isinstance(payload, dict):
+        raise MalformedWebhook("no data.event_type or data.payload")
+    return event, payload
+
+
+def _dict(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _code(value: object) -> int | None:
+    """Telnyx writes codes as strings ("40310")."""
+    text = str(value) if value is not None else ""
+    return int(text) if text.isdigit() else None
+
+
+def _json(response: httpx2.Response) -> Mapping[str, Any]:
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+PROVIDER = TelnyxProvider()
