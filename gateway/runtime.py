@@ -32,6 +32,7 @@ from gateway.dispatch.core import Core
 from gateway.dispatch.worker import Dispatcher
 from gateway.forwarding.worker import Forwarder, unclaim
 from gateway.policy.watcher import PolicyState
+from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials
 from gateway.settings import Settings
 from gateway.store.db import make_engine
@@ -79,7 +80,7 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
     }
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
     dispatcher = Dispatcher(engine, writer, core.backlog, credentials,
-                            lambda provider, sid: f"{base}/webhooks/{provider}/status?ref={sid}", client, reads,
+                            lambda provider, sid: _callback(base, provider, sid), client, reads,
                             owner=owner, lease_ttl=settings.lease_ttl)
     forwarder = Forwarder(writer, accounts.token_of, client,
                           secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
@@ -105,6 +106,15 @@ async def recount(writer: Writer, core: Core, interval: float = 1.0) -> None:
             await writer.run(core.recount)
         except Exception as exc:
             log.warning("queue recount failed: %s", exc)
+
+
+def _callback(base: str, provider: str, sid: str) -> str:
+    """The status callback URL a send gives its provider: `ref` names our message, except for a
+    provider that echoes our sid back in a signed field instead (see `reference_in_callback`)."""
+    adapter = PROVIDERS.get(provider)
+    if adapter is not None and not getattr(adapter, "reference_in_callback", True):
+        return f"{base}/webhooks/{provider}/status"
+    return f"{base}/webhooks/{provider}/status?ref={sid}"
 
 
 def _webhook_secret(engine: Engine, account_sid: str, service_sid: str) -> str | None:

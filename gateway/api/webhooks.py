@@ -177,7 +177,7 @@ def _apply(session: Session, provider: str, events: list[StatusEvent], reference
            backlog: Backlog) -> None:
     """Apply each report to its message; all refused (nothing written) if one names another provider's message."""
     now = utcnow()
-    found = [reported_message(session, provider, reference, event.provider_sid) for event in events]
+    found = [reported_message(session, provider, event.reference or reference, event.provider_sid) for event in events]
     for event, sid in zip(events, found, strict=True):
         if sid is None or event.status is Status.UNKNOWN:
             continue  # not ours, or a word we do not know: logged by the adapter, never a crash

@@ -66,6 +66,7 @@ class StatusEvent:
     status: Status
     error_code: int | None
     raw: Mapping[str, str]
+    reference: str | None = None  # the gateway's own sid, when the provider echoes it back signed (Vonage's client-ref)
 
 
 @dataclass(frozen=True)

@@ -125,6 +125,9 @@ def e164(number: str) -> str:
 @dataclass(frozen=True)
 class VonageProvider:
     name: str = "vonage"
+    #: Vonage appends its fields to the callback URL's query and signs only its own, so the gateway's
+    #: `?ref=` would be an unsigned field; the signed `client-ref` (our sid) takes its place.
+    reference_in_callback: bool = False
     method: str = "md5hash"  # GATEWAY_VONAGE_SIGNATURE_METHOD; the app builds the adapter with it
     clock: Callable[[], float] = field(default=time.time, compare=False)
 
@@ -179,7 +182,8 @@ class VonageProvider:
         error = None
         if code.isdigit() and int(code) and status is not Status.DELIVERED:
             error = RECEIPT_ERRORS.get(int(code), 30008)
-        return [StatusEvent(provider_sid=sid, status=status, error_code=error, raw=fields)]
+        return [StatusEvent(provider_sid=sid, status=status, error_code=error, raw=fields,
+                            reference=fields.get("client-ref") or None)]
 
     def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
         """POST /sms/json, form-encoded; numbers without "+"; `client-ref` is the gateway's sid."""

@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from gateway.providers.base import parse_form
 from tests.flows.server import serve
 
 PLIVO_AUTH_ID = "MAXXXXXXXXXXXXXXXXXX"
@@ -158,7 +159,7 @@ def _vonage_app(state: StandIn) -> Starlette:
         state.requests += 1
         if state.down:
             return Response("Service Unavailable", 503)
-        form = dict((await request.form()).items())
+        form = dict(parse_form(await request.body()))
         assert (form["api_key"], form["api_secret"]) == (VONAGE_API_KEY, VONAGE_API_SECRET)
         to = str(form["to"])
         if f"+{to}" in state.refused:

@@ -1,0 +1,140 @@
+"""Vonage (SMS API) end to end: a stand-in Vonage on 127.0.0.1 takes /sms/json; its webhooks come
+as GET query strings signed with `sig`, long messages one part per webhook."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import httpx
+import pytest
+
+from tests.conftest import FR_MOBILE, GB_MOBILE
+from tests.flows.provider_standins import (
+    forwards,
+    french_opt_out_reply,
+    service_with,
+    settings_for,
+    standin,
+    stored_inbound,
+    vonage_signed,
+    wait,
+)
+
+OUR_NUMBER = "+12015550124"
+
+
+@pytest.fixture
+def vonage():  # type: ignore[no-untyped-def]
+    with standin("vonage") as state:
+        yield state
+
+
+@pytest.fixture
+def gateway_overrides(vonage):  # type: ignore[no-untyped-def]
+    return settings_for("vonage", vonage.base)
+
+
+@pytest.fixture
+def service(stack):  # type: ignore[no-untyped-def]
+    return service_with(stack, (OUR_NUMBER, "vonage"))
+
+
+def fields(text: str, **extra: str) -> dict[str, str]:
+    return {"msisdn": FR_MOBILE.lstrip("+"), "to": OUR_NUMBER.lstrip("+"), "messageId": uuid.uuid4().hex[:16].upper(),
+            "text": text, "type": "unicode", "keyword": text.split()[0].upper() if text.split() else "",
+            "message-timestamp": "2026-12-01 17:26:40"} | extra
+
+
+def inbound(stack, params: dict[str, str], **signing) -> httpx.Response:  # type: ignore[no-untyped-def]
+    """Vonage's default for inbound webhooks: GET, the fields in the query string."""
+    return httpx.get(f"{stack.settings.public_url}/webhooks/vonage/inbound", params=vonage_signed(params, **signing))
+
+
+def test_signed_french_stop_opts_out_is_confirmed_through_vonage_and_forwarded_with_opt_out_type(stack, vonage,
+                                                                                                 service, shipped):
+    """ARRÊT from +33 (a GET webhook) opts out; the French confirmation goes out through /sms/json
+    from the number written to, and the app gets OptOutType STOP, as for a Twilio inbound."""
+    assert inbound(stack, fields("ARRÊT")).status_code == 200
+    [reply] = wait(lambda: vonage.to(FR_MOBILE))
+    assert (reply.sender, reply.body) == (OUR_NUMBER.lstrip("+"), french_opt_out_reply(shipped, FR_MOBILE, OUR_NUMBER))
+    [forward] = wait(lambda: forwards(stack, FR_MOBILE))
+    assert forward.field("OptOutType") == "STOP" and forward.field("Body") == "ARRÊT"
+
+
+def test_a_post_webhook_is_accepted_too(stack, vonage, service):
+    response = httpx.post(f"{stack.settings.public_url}/webhooks/vonage/inbound", data=vonage_signed(fields("STOP")))
+    assert response.status_code == 200
+    wait(lambda: forwards(stack, FR_MOBILE))
+
+
+def test_a_webhook_signed_with_another_secret_is_refused_and_nothing_is_stored(stack, vonage, service):
+    assert inbound(stack, fields("STOP"), secret="not-the-signature-secret").status_code == 403
+    assert stored_inbound(stack) == 0 and not forwards(stack, FR_MOBILE)
+
+
+def test_a_webhook_with_a_stale_signed_timestamp_is_refused_as_a_replay(stack, vonage, service):
+    assert inbound(stack, fields("STOP"), at=time.time() - 360).status_code == 403
+    assert stored_inbound(stack) == 0
+
+
+@pytest.mark.gateway(vonage_signature_method="sha256")
+def test_the_hmac_sha256_signature_method_is_used_when_set(stack, vonage, service):
+    """With GATEWAY_VONAGE_SIGNATURE_METHOD=sha256, an HMAC-SHA256 sig passes and an MD5 one does not."""
+    assert inbound(stack, fields("STOP")).status_code == 403
+    assert inbound(stack, fields("STOP"), method="sha256").status_code == 200
+
+
+def test_three_parts_out_of_order_become_one_message_and_one_decision(stack, vonage, service):
+    """"UNSUB" / "SCRI" / "BE" arrive 3, 1, 2: the keyword is matched on the joined text (no part holds
+    it), one forward, one confirmation, one receipt."""
+    texts = {1: "UNSUB", 2: "SCRI", 3: "BE"}
+    for number in (3, 1, 2):
+        params = fields(texts[number], concat="true", **{"concat-ref": "108", "concat-total": "3",
+                                                          "concat-part": str(number)})
+        assert inbound(stack, params).status_code == 200
+    [forward] = wait(lambda: forwards(stack, FR_MOBILE))
+    assert forward.field("Body") == "UNSUBSCRIBE" and forward.field("OptOutType") == "STOP"
+    time.sleep(0.3)
+    assert len(forwards(stack, FR_MOBILE)) == 1 and len(vonage.to(FR_MOBILE)) == 1
+    assert stored_inbound(stack) == 1
+
+
+def test_the_first_parts_wait_for_the_last_before_anything_is_decided(stack, vonage, service):
+    """Two of three parts in: nothing is forwarded or confirmed yet."""
+    for number in (1, 2):
+        inbound(stack, fields("STOP " if number == 1 else "now", concat="true",
+                              **{"concat-ref": "7", "concat-total": "3", "concat-part": str(number)}))
+    time.sleep(0.5)
+    assert not forwards(stack, FR_MOBILE) and not vonage.to(FR_MOBILE) and stored_inbound(stack) == 0
+
+
+@pytest.mark.gateway(vonage_concat_wait=0.5)
+def test_a_message_whose_last_part_never_comes_is_decided_on_its_parts_after_the_wait(stack, vonage, service):
+    """GATEWAY_VONAGE_CONCAT_WAIT bounds the wait: the parts that came are joined and decided."""
+    inbound(stack, fields("STOP", concat="true", **{"concat-ref": "9", "concat-total": "2", "concat-part": "1"}))
+    [forward] = wait(lambda: forwards(stack, FR_MOBILE))
+    assert forward.field("Body") == "STOP" and forward.field("OptOutType") == "STOP"
+
+
+def test_a_vonage_delivery_receipt_moves_the_message_and_the_app_callback_follows(stack, vonage, service):
+    message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi",
+                                             status_callback=stack.app.url("/status"))
+    [sent] = wait(lambda: vonage.to(FR_MOBILE))
+    assert sent.callback and "?" not in sent.callback and sent.fields["client-ref"] == message.sid
+    receipt = {"msisdn": FR_MOBILE.lstrip("+"), "to": OUR_NUMBER.lstrip("+"), "network-code": "20801",
+               "messageId": sent.provider_sid, "price": "0.05", "status": "delivered", "scts": "2612011727",
+               "err-code": "0", "api-key": "a1b2c3d4", "client-ref": message.sid,
+               "message-timestamp": "2026-12-01 17:27:00"}
+    assert httpx.get(sent.callback, params=vonage_signed(receipt)).status_code == 200
+    assert wait(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
+    stack.app.wait_for(lambda r: r.path == "/status" and r.field("MessageSid") == message.sid
+                       and r.field("MessageStatus") == "delivered")
+
+
+def test_vonages_unroutable_destination_fails_the_message_with_21211(stack, vonage, service):
+    """/sms/json's status 6 (unrecognised number prefix) fails the message with Twilio's invalid-To code."""
+    vonage.refused.add(GB_MOBILE)
+    message = stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hello")
+    failed = wait(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
+    assert failed.error_code == 21211
