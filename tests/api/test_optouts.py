@@ -202,6 +202,19 @@ def test_without_credentials_is_401(client):
     assert client.get("/v1/OptOuts", auth=("AC" + "0" * 32, "wrong")).status_code == 401
 
 
+def test_a_staff_opt_out_of_a_number_already_opted_out_records_nothing_more(client):
+    """Consent events record changes: the second opt-out finds the number opted out and adds none."""
+    opt_out(client, FR_MOBILE, Reason="complaint by letter")
+    record = opt_out(client, FR_MOBILE, Reason="the same complaint, by email")
+    assert [event["reason"] for event in record["events"]] == ["complaint by letter"]
+
+
+def test_a_send_with_an_invalid_to_is_refused_with_21211_and_the_next_is_queued(client, account, sender):
+    """The send batch's read-ahead skips a To it cannot parse; that send alone is refused."""
+    assert (send(client, account, "+1555").json()["code"]) == 21211
+    assert send(client, account, US_MOBILE).status_code == 201
+
+
 def test_api_opt_out_makes_the_next_send_fail_21610(client, account, sender):
     """After a staff opt-out, sending to the number is refused with 21610."""
     assert send(client, account, US_MOBILE).status_code == 201

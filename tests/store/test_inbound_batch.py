@@ -138,3 +138,66 @@ def test_a_failing_batch_runs_its_items_one_by_one_without_double_effects(gatewa
     assert len(rows(gateway["engine"], InboundReceipt)) == 2
     assert len(rows(gateway["engine"], ConsentEvent)) == 2
     assert len([m for m in rows(gateway["engine"], Message) if m.direction == "outbound-reply"]) == 2
+
+
+def test_a_batch_whose_transaction_fails_is_retried_job_by_job_without_double_effects(
+        gateway, shipped, shipped_catalogs):
+    """A plain job that breaks its promise to raise only before writing fails the whole transaction;
+    every job and batch item of it then runs alone, so the STOPs land once and only that job fails."""
+    def broken(session: Session) -> None:
+        raise RuntimeError("a bug after writing")
+
+    arrivals = [arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"), arrival(shipped, shipped_catalogs, FR_MOBILE, "Arrêt")]
+
+    async def run() -> list[Any]:
+        writer = gateway["writer"]
+        tasks = [asyncio.ensure_future(writer.run_batched(receive_batch, arrivals[0])),
+                 asyncio.ensure_future(writer.run(broken, clean_on_error=True)),
+                 asyncio.ensure_future(writer.run_batched(receive_batch, arrivals[1]))]
+        await asyncio.sleep(0)
+        writer.start()
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(run())
+    assert isinstance(results[1], RuntimeError) and [r.duplicate for r in (results[0], results[2])] == [False, False]
+    assert len(rows(gateway["engine"], InboundReceipt)) == 2 and len(rows(gateway["engine"], ConsentEvent)) == 2
+
+
+def test_an_item_that_lost_a_key_race_runs_once_more(gateway, shipped, shipped_catalogs):
+    """Another process wrote the same key first (IntegrityError): the item runs again and finds it."""
+    from sqlalchemy.exc import IntegrityError
+
+    attempts: list[int] = []
+
+    def racing(session: Session, items: list[Arrival]) -> list[Any]:
+        attempts.append(len(items))
+        if len(attempts) == 1:
+            raise IntegrityError("INSERT", {}, Exception("duplicate key"))
+        return receive_batch(session, items)
+
+    async def run() -> Any:
+        task = asyncio.ensure_future(gateway["writer"].run_batched(racing, arrival(shipped, shipped_catalogs,
+                                                                                   US_MOBILE, "STOP")))
+        await asyncio.sleep(0)
+        gateway["writer"].start()
+        return await task
+
+    assert asyncio.run(run()).opt_out_type == "STOP" and attempts == [1, 1]
+
+
+def test_a_text_from_a_short_code_is_recorded_and_forwarded_without_keywords(gateway, shipped, shipped_catalogs):
+    [result] = one_batch(gateway["writer"], [arrival(shipped, shipped_catalogs, "24273", "STOP")])
+    assert result.opt_out_type is None  # type: ignore[union-attr]
+    assert rows(gateway["engine"], OptOut) == [] and len(rows(gateway["engine"], Delivery)) == 1
+
+
+def test_a_confirmation_that_cannot_be_queued_leaves_the_opt_out_in_effect(gateway, shipped, shipped_catalogs):
+    """The sender's queue is full (21611): the STOP is recorded and forwarded, only its reply is missing."""
+    stop = arrival(shipped, shipped_catalogs, US_MOBILE, "STOP")
+    with Session(gateway["engine"]) as session:
+        sender = session.exec(select(Sender)).one()
+    stop.context.backlog.add(sender.sid, 10**9)
+    [result] = one_batch(gateway["writer"], [stop])
+    assert result.opt_out_type == "STOP" and result.reply_sid is None  # type: ignore[union-attr]
+    assert [s.opted_out for s in rows(gateway["engine"], OptOut)] == [True]
+    assert [m.direction for m in rows(gateway["engine"], Message)] == ["inbound"]
