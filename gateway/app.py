@@ -36,6 +36,7 @@ from gateway.errors import HTTP_CODES, GatewayError, InternalError, more_info
 from gateway.ids import new_token
 from gateway.policy.watcher import PolicyState
 from gateway.providers import configured
+from gateway.providers.health import ProviderHealth
 from gateway.providers.simulator import SimulatorConfig, create_simulator
 from gateway.settings import Settings, load_settings
 from gateway.store.db import make_engine, record_revision
@@ -98,7 +99,8 @@ def create_app(settings: Settings) -> Starlette:
     engine = make_engine(settings.database_url)
     policy = PolicyState(settings.policies_dir, settings.locales_dir)
     writer = Writer(engine)
-    core = Core(writer, Backlog(), StickyLoad(), policy)
+    core = Core(writer, Backlog(), StickyLoad(), policy,
+                health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval))
     if not settings.embedded:  # other API processes may change services and pools
         writer.before_batch = core.sync
     accounts = Accounts(engine)

@@ -34,6 +34,7 @@ from gateway.forwarding.worker import Forwarder, unclaim
 from gateway.policy.watcher import PolicyState
 from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials
+from gateway.providers.health import ProviderHealth
 from gateway.settings import Settings
 from gateway.store.db import make_engine
 from gateway.store.tables import Service
@@ -81,7 +82,7 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
     dispatcher = Dispatcher(engine, writer, core.backlog, credentials,
                             lambda provider, sid: _callback(base, provider, sid), client, reads,
-                            owner=owner, lease_ttl=settings.lease_ttl)
+                            owner=owner, lease_ttl=settings.lease_ttl, health=core.health)
     forwarder = Forwarder(writer, accounts.token_of, client,
                           secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
                           owner=owner, claim_for=2 * REQUEST_TIMEOUT + settings.lease_ttl)
@@ -128,7 +129,8 @@ async def run_worker(settings: Settings) -> None:
     """`gateway worker`: dispatch and forwarding without HTTP, until SIGTERM or SIGINT."""
     engine = make_engine(settings.database_url)
     writer = Writer(engine)
-    core = Core(writer, Backlog(), StickyLoad(), PolicyState(settings.policies_dir, settings.locales_dir))
+    core = Core(writer, Backlog(), StickyLoad(), PolicyState(settings.policies_dir, settings.locales_dir),
+                health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -38,12 +38,18 @@ async def readyz(request: Request) -> JSONResponse:
     policy = state.policy
     if policy.matcher is None:
         reasons.append("no valid policy revision loaded")
+    health = state.core.health.report() if state.core.health is not None else {}
+    unhealthy = {name: report for name, report in health.items() if report["state"] != "healthy"}
     body = {
         "status": "ready" if not reasons else "not ready",
         "reasons": reasons,
         "database": database,
         "webhooks": {name: "refused: no secret configured" if name in missing else "verified"
                      for name in sorted(PROVIDERS)},
+        # Not a reason to be unready: the gateway still takes messages, routes them to healthy
+        # providers and holds the others' until they recover.
+        "providers": {name: unhealthy.get(name, {"state": "healthy", "since": None})
+                      for name in sorted(PROVIDERS)},
         "policy": {
             "revision": policy.matcher.revision if policy.matcher else None,
             "errors": [str(e) for e in policy.errors],

@@ -22,6 +22,7 @@ from gateway.dispatch.worker import Dispatcher
 from gateway.errors import GatewayError
 from gateway.forwarding.worker import Forwarder
 from gateway.policy.watcher import PolicyState
+from gateway.providers.health import ProviderHealth
 from gateway.store.db import utcnow
 from gateway.store.tables import Generation, Message
 from gateway.store.writer import Writer
@@ -37,11 +38,13 @@ class Core:
     dispatcher: Dispatcher | None = None
     forwarder: Forwarder | None = None
     seen: int | None = None  # the config generation the caches belong to
+    health: ProviderHealth | None = None  # fed by the dispatcher; routing avoids unhealthy providers
 
     def context(self) -> SubmitContext:
         matcher = self.policy.matcher
         return SubmitContext(self.backlog, self.sticky, self.directory,
-                             matcher.policy.alpha_allowed if matcher else (lambda country: True))
+                             matcher.policy.alpha_allowed if matcher else (lambda country: True),
+                             unhealthy=self.health.unhealthy() if self.health is not None else frozenset())
 
     async def send(self, request: SendRequest) -> Message:
         """Gate, route and enqueue one message; raises the `GatewayError` that refused it.  Sends

@@ -112,6 +112,7 @@ class SubmitContext:
     directory: Directory
     alpha_allowed: Callable[[str], bool]
     touched: set[str] = field(default_factory=set)  # senders that got work in this job
+    unhealthy: frozenset[str] = frozenset()  # providers routing passes over within a tier (providers/health.py)
 
 
 def enqueue_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime,
@@ -190,7 +191,7 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
             routing.Recipient(recipient.address, recipient.country, recipient.area_code),
             sticky=mapping.sender_sid if mapping else None, sticky_sender=service.sticky_sender,
             area_code_geomatch=service.area_code_geomatch, alpha_allowed=context.alpha_allowed(recipient.country),
-            load=load)
+            load=load, avoid=[s.sid for s in pool.values() if s.provider in context.unhealthy])
     except routing.NoSenderAvailable as exc:
         raise NoSenderAvailable(str(exc)) from None
     return pool[route.sender.sid], route.new_sticky, mapping.sender_sid if mapping else None

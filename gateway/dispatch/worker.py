@@ -48,6 +48,7 @@ from gateway.dispatch.pacing import SlidingWindow, backoff
 from gateway.errors import UNKNOWN_ERROR, VALIDITY_EXPIRED
 from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials, OutboundMessage, Rejected, Retryable, Status, Throttled
+from gateway.providers.health import ProviderHealth
 from gateway.store.db import utcnow
 from gateway.store.tables import Message, Sender, SenderLease
 from gateway.store.writer import Writer
@@ -98,11 +99,13 @@ class _Pacer:
 class Dispatcher:
     def __init__(self, engine: Engine, writer: Writer, backlog: Backlog, credentials: Mapping[str, Credentials],
                  callback_url: Callable[[str, str], str], client: httpx2.AsyncClient,
-                 reads: Executor | None = None, *, owner: str, lease_ttl: float = 10.0, poll: float = 0.25) -> None:
+                 reads: Executor | None = None, *, owner: str, lease_ttl: float = 10.0, poll: float = 0.25,
+                 health: ProviderHealth | None = None) -> None:
         self.engine, self.writer, self.backlog = engine, writer, backlog
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
         self.credentials, self.callback_url, self.client = credentials, callback_url, client
         self.owner, self.lease_ttl, self.poll = owner, lease_ttl, poll
+        self.health = health  # each provider's circuit breaker, fed with every request's outcome
         self._pacers: dict[str, _Pacer] = {}
         self._sends: set[asyncio.Task[None]] = set()
         self._keeper: asyncio.Task[None] | None = None
@@ -308,6 +311,12 @@ class Dispatcher:
                 media_urls=tuple(u for u in message.media.split("\n") if u),
                 status_callback=self.callback_url(provider.name, message.sid),
                 validity_period=max(1, int((message.expires_at - utcnow()).total_seconds())))
+            loop = asyncio.get_running_loop()
+            if self.health is not None and not self.health.allow(provider.name, loop.time()):
+                # The provider is unhealthy: the sender's queue waits for the next probe, paced.
+                pacer.paused_until = max(pacer.paused_until, self.health.next_probe(provider.name))
+                raise Retryable(f"provider {provider.name} is unhealthy; waiting for its next probe",
+                                max(0.0, pacer.paused_until - loop.time()))
             try:
                 async with self._slots:
                     # The request ends a second before the lease could lapse in the database, so no
@@ -322,8 +331,13 @@ class Dispatcher:
                     async with asyncio.timeout_at(deadline):
                         response = await self.client.send(provider.build_send(outbound,
                                                                               self.credentials[provider.name]))
+                if self.health is not None:
+                    (self.health.failure if response.status_code >= 500 else self.health.success)(
+                        provider.name, loop.time())
                 result = provider.read_send(response)
             except (httpx2.TransportError, TimeoutError) as exc:
+                if self.health is not None:
+                    self.health.failure(provider.name, loop.time())
                 raise Retryable(f"{type(exc).__name__}: {exc}") from exc
         except Throttled as exc:
             pacer.paused_until = asyncio.get_running_loop().time() + (exc.retry_after or 1.0)

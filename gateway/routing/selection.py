@@ -31,7 +31,11 @@ Theory (twilio-and-rules.md section 6.1; https://www.twilio.com/docs/messaging/s
    country.  Nothing else: the caller answers 21703 (``NoSenderAvailable``).
 
 Within a tier the "Scaler" spreads traffic: the candidate with the least in-flight
-``load`` wins, ties broken by sid so the choice is deterministic.
+``load`` wins, ties broken by sid so the choice is deterministic.  Senders in ``avoid`` (their
+provider is unhealthy, see ``gateway/providers/health.py``) come last within their tier, so
+traffic fails over to another provider's sender of the same tier and never to a worse tier;
+a sticky mapping to such a sender is passed over without being rewritten (the recipient goes
+back to it once its provider recovers).  Pinned mappings never reach this function.
 
 Everything here is pure: the caller gathers the pool, the sticky mapping and the load,
 and records ``Route.new_sticky`` itself.
@@ -41,7 +45,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
@@ -171,23 +175,30 @@ def choose_sender(
     area_code_geomatch: bool = False,
     alpha_allowed: bool = True,
     load: Mapping[str, int] | None = None,
+    avoid: Collection[str] = (),
 ) -> Route:
     """Pick the sender for ``recipient`` by Twilio's order (see the module docstring).
 
     ``sticky`` is the sid previously recorded for this recipient; it is only honoured when
     ``sticky_sender`` is on.  ``alpha_allowed`` is the recipient country's policy.
     ``load`` counts in-flight messages per sid for the Scaler (a missing sid counts 0).
+    ``avoid`` holds the sids of senders whose provider is unhealthy.
     Raises ``NoSenderAvailable`` when no tier has a candidate.
     """
     whatsapp = recipient.channel == "whatsapp"
     usable = [c for c in pool if (c.kind is SenderKind.WHATSAPP) == whatsapp]
+    passed_over = False
     if sticky_sender and sticky is not None:
         current = next((c for c in usable if c.sid == sticky), None)
         if current is not None and _still_routable(current, usable, recipient, alpha_allowed):
-            return Route(current, Rule.STICKY, new_sticky=False)
+            if current.sid not in avoid:
+                return Route(current, Rule.STICKY, new_sticky=False)
+            passed_over = True
     choose = _choose_whatsapp if whatsapp else _choose_sms
-    sender, rule = choose(usable, recipient, area_code_geomatch, alpha_allowed, load or {})
-    return Route(sender, rule, new_sticky=sticky_sender)
+    sender, rule = choose(usable, recipient, area_code_geomatch, alpha_allowed, _Load(load or {}, avoid))
+    if passed_over and sender.sid == sticky:  # no healthy alternative in its tier: it stays the route
+        return Route(sender, Rule.STICKY, new_sticky=False)
+    return Route(sender, rule, new_sticky=sticky_sender and not passed_over)
 
 
 def _still_routable(current: Candidate, usable: Sequence[Candidate], recipient: Recipient, alpha_allowed: bool) -> bool:
@@ -208,7 +219,7 @@ def _still_routable(current: Candidate, usable: Sequence[Candidate], recipient: 
 
 
 def _choose_whatsapp(
-    usable: Sequence[Candidate], recipient: Recipient, _geomatch: bool, _alpha: bool, load: Mapping[str, int]
+    usable: Sequence[Candidate], recipient: Recipient, _geomatch: bool, _alpha: bool, load: _Load
 ) -> tuple[Candidate, Rule]:
     """A WhatsApp sender of the recipient's country, else any WhatsApp sender."""
     local = [c for c in usable if c.country == recipient.country]
@@ -218,7 +229,7 @@ def _choose_whatsapp(
 
 
 def _choose_sms(
-    usable: Sequence[Candidate], recipient: Recipient, geomatch: bool, alpha_allowed: bool, load: Mapping[str, int]
+    usable: Sequence[Candidate], recipient: Recipient, geomatch: bool, alpha_allowed: bool, load: _Load
 ) -> tuple[Candidate, Rule]:
     """Alpha, local short code, area code, overlay, country number, US number, any number, in that order."""
     for rule, tier in _sms_tiers(usable, recipient, geomatch, alpha_allowed):
@@ -265,6 +276,15 @@ def _area_code_of(address: str, given: str | None, country: str | None) -> str |
     return given or area_code(address.removeprefix(_WHATSAPP_PREFIX))
 
 
-def _least_loaded(tier: Sequence[Candidate], load: Mapping[str, int]) -> Candidate | None:
-    """The Scaler: least in-flight load, ties broken by sid; None for an empty tier."""
-    return min(tier, key=lambda c: (load.get(c.sid, 0), c.sid), default=None)
+@dataclass(frozen=True)
+class _Load:
+    """The Scaler's view: in-flight load, and the senders to use only when their tier has no other."""
+
+    counts: Mapping[str, int]
+    avoid: Collection[str]
+
+
+def _least_loaded(tier: Sequence[Candidate], load: _Load) -> Candidate | None:
+    """The Scaler: senders of healthy providers first, then least in-flight load, ties broken by sid;
+    None for an empty tier."""
+    return min(tier, key=lambda c: (c.sid in load.avoid, load.counts.get(c.sid, 0), c.sid), default=None)
