@@ -191,7 +191,8 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
             routing.Recipient(recipient.address, recipient.country, recipient.area_code),
             sticky=mapping.sender_sid if mapping else None, sticky_sender=service.sticky_sender,
             area_code_geomatch=service.area_code_geomatch, alpha_allowed=context.alpha_allowed(recipient.country),
-            load=load, avoid=[s.sid for s in pool.values() if s.provider in context.unhealthy])
+            load=load,
+            avoid=[s.sid for s in pool.values() if s.provider in context.unhealthy] if context.unhealthy else ())
     except routing.NoSenderAvailable as exc:
         raise NoSenderAvailable(str(exc)) from None
     return pool[route.sender.sid], route.new_sticky, mapping.sender_sid if mapping else None
