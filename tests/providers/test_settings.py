@@ -1,0 +1,50 @@
+"""Provider settings from the environment: credentials, secrets, base URLs and what is missing."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.errors import SettingsError
+from gateway.providers import configured
+from gateway.settings import load_settings
+
+ENVIRONMENT = {
+    "GATEWAY_TELNYX_API_KEY": "KEY01", "GATEWAY_TELNYX_PUBLIC_KEY": "cHVibGlj",
+    "GATEWAY_TELNYX_BASE_URL": "http://127.0.0.1:9001/",
+    "GATEWAY_VONAGE_API_KEY": "a1b2c3d4", "GATEWAY_VONAGE_API_SECRET": "secret",
+    "GATEWAY_VONAGE_SIGNATURE_SECRET": "sig-secret", "GATEWAY_VONAGE_SIGNATURE_METHOD": "SHA256",
+    "GATEWAY_PLIVO_AUTH_ID": "MAXXXX", "GATEWAY_PLIVO_AUTH_TOKEN": "token",
+}
+
+
+def test_each_providers_variables_are_read_and_base_urls_lose_their_slash():
+    settings = load_settings(ENVIRONMENT)
+    assert (settings.telnyx_api_key, settings.telnyx_base_url) == ("KEY01", "http://127.0.0.1:9001")
+    assert (settings.vonage_api_key, settings.vonage_signature_method) == ("a1b2c3d4", "sha256")
+    assert (settings.plivo_auth_id, settings.plivo_base_url) == ("MAXXXX", "https://api.plivo.com")
+
+
+def test_webhook_secrets_are_the_telnyx_public_key_the_vonage_signature_secret_and_the_plivo_token():
+    secrets = load_settings(ENVIRONMENT).webhook_secrets()
+    assert (secrets["telnyx"], secrets["vonage"], secrets["plivo"]) == ("cHVibGlj", "sig-secret", "token")
+    assert {"telnyx", "vonage", "plivo"} <= set(load_settings({}).missing_secrets())
+
+
+def test_missing_credentials_name_the_variables_to_set():
+    missing = load_settings({"GATEWAY_VONAGE_API_KEY": "a1b2c3d4"}).missing_credentials()
+    assert missing == {"telnyx": "GATEWAY_TELNYX_API_KEY", "vonage": "GATEWAY_VONAGE_API_SECRET",
+                       "plivo": "GATEWAY_PLIVO_AUTH_ID, GATEWAY_PLIVO_AUTH_TOKEN"}
+    assert load_settings(ENVIRONMENT).missing_credentials() == {}
+
+
+def test_an_unknown_vonage_signature_method_names_its_variable():
+    with pytest.raises(SettingsError, match="GATEWAY_VONAGE_SIGNATURE_METHOD"):
+        load_settings({"GATEWAY_VONAGE_SIGNATURE_METHOD": "crc32"})
+
+
+def test_the_vonage_adapter_checks_with_the_configured_method():
+    assert configured(load_settings(ENVIRONMENT))["vonage"].method == "sha256"  # type: ignore[attr-defined]
+
+
+def test_a_new_provider_can_be_the_default():
+    assert load_settings({"GATEWAY_DEFAULT_PROVIDER": "plivo"}).provider_default == "plivo"
