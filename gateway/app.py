@@ -114,6 +114,7 @@ def create_app(settings: Settings) -> Starlette:
         policy.reload()
         _remember_revision(app)
         writer.start()
+        webhooks.flush_parts_later(app)  # long messages whose parts stopped coming before a restart
         with Session(engine) as session:
             try:
                 core.backlog.load(session)

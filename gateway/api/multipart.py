@@ -4,7 +4,7 @@ Each part is stored (`inbound_part`) as it arrives, in any order, and answered a
 part that completes its group returns the joined message, which then goes through the inbound
 path like any other, so STOP in a three-part message is one message and one decision. A group
 still incomplete after GATEWAY_VONAGE_CONCAT_WAIT seconds is joined from the parts that came
-(a timer per process, and a sweep on every later part, so a restart loses nothing) and a part
+(a timer per part stored, and one at every start, so a restart loses nothing) and a part
 arriving after that is logged and dropped.
 
 The joined message's id is that of its lowest part: a retried part of a group already joined

@@ -108,7 +108,7 @@ async def inbound(request: Request) -> Response:
             if joined is not None:
                 whole.append(joined)
             else:
-                _flush_later(app)
+                flush_parts_later(app)
     if whole:
         await _receive(app, name, whole)
     return Response(EMPTY_TWIML, media_type="text/xml")
@@ -136,7 +136,7 @@ async def _receive(app: Starlette, name: str, messages: list[InboundMessage]) ->
                  " (retry, already processed)" if result.duplicate else "")
 
 
-def _flush_later(app: Starlette) -> None:
+def flush_parts_later(app: Starlette) -> None:
     """Join what came of an incomplete long message once its wait ends (one timer per part stored)."""
     wait = app.state.settings.vonage_concat_wait
 
