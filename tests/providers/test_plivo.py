@@ -150,3 +150,19 @@ def test_read_send_invalid_destination_is_rejected_with_21211():
     with pytest.raises(Rejected) as rejected:
         PROVIDER.read_send(httpx2.Response(400, json={"api_id": "x", "error": "dst parameter is not a valid number"}))
     assert rejected.value.code == 21211
+
+
+@pytest.mark.parametrize("url", [URL, "https://sms.example.com/webhooks/plivo/status?ref=SMabc&b=2"])
+def test_signatures_the_official_sdk_accepts_are_the_ones_we_accept(url):
+    """plivo-python's validate_v3_signature and our verify agree, on a URL with and without a query."""
+    from plivo.utils.signature_v3 import validate_v3_signature
+
+    params = INBOUND | {"Text": "Arrêt & co = 2"}
+    raw = signed(params, url)
+    header = raw.headers["x-plivo-signature-v3"]
+    assert validate_v3_signature("POST", url, raw.headers["x-plivo-signature-v3-nonce"], TOKEN, header, params)
+    PROVIDER.verify(raw, TOKEN)
+    assert not validate_v3_signature("POST", url, "another-nonce", TOKEN, header, params)
+    with pytest.raises(WebhookRejected):
+        PROVIDER.verify(RawRequest(url, raw.headers | {"x-plivo-signature-v3-nonce": "another-nonce"}, raw.body,
+                                   raw.form), TOKEN)
