@@ -20,7 +20,7 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from gateway.providers.base import InboundMessage, twilio_fields
 from gateway.store.tables import InboundPart
@@ -55,8 +55,8 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
 
 def flush(session: Session, wait: float, now: datetime) -> list[tuple[str, InboundMessage]]:
     """Join the groups whose wait has ended from the parts that came; forget day-old joined groups."""
-    session.execute(delete(InboundPart).where(InboundPart.joined_at < now - KEEP_JOINED))  # type: ignore[operator]
-    waiting = list(session.exec(select(InboundPart).where(InboundPart.joined_at == None)))  # noqa: E711 (SQL IS NULL)
+    session.execute(delete(InboundPart).where(col(InboundPart.joined_at) < now - KEEP_JOINED))
+    waiting = list(session.exec(select(InboundPart).where(col(InboundPart.joined_at).is_(None))))
     groups: dict[tuple[str, str, str, str], list[InboundPart]] = {}
     for row in waiting:
         groups.setdefault((row.provider, row.sender, row.to, row.ref), []).append(row)
@@ -85,5 +85,6 @@ def join(rows: list[InboundPart]) -> InboundMessage:
 def _mark_joined(session: Session, rows: list[InboundPart], now: datetime) -> None:
     first = rows[0]
     session.execute(update(InboundPart).where(
-        InboundPart.provider == first.provider, InboundPart.sender == first.sender, InboundPart.to == first.to,
-        InboundPart.ref == first.ref, InboundPart.joined_at == None).values(joined_at=now))  # noqa: E711
+        col(InboundPart.provider) == first.provider, col(InboundPart.sender) == first.sender,
+        col(InboundPart.to) == first.to, col(InboundPart.ref) == first.ref,
+        col(InboundPart.joined_at).is_(None)).values(joined_at=now))

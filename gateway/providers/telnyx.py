@@ -147,7 +147,8 @@ class TelnyxProvider:
         if not isinstance(sid, str) or not isinstance(sender, str) or not isinstance(to, str) or not sid:
             raise MalformedWebhook("message.received without id, from or to")
         media = tuple(url for item in payload.get("media") or [] if isinstance(url := _dict(item).get("url"), str))
-        text = payload.get("text") if isinstance(payload.get("text"), str) else ""
+        text = payload.get("text")
+        text = text if isinstance(text, str) else ""
         kept = twilio_fields(sender, to, text, media) + [
             ("telnyx.event_type", event), ("telnyx.autoresponse_type", str(payload.get("autoresponse_type") or "")),
             ("telnyx.body", raw.body.decode("utf-8", errors="replace"))]
