@@ -136,10 +136,14 @@ class TelnyxProvider:
             raise WebhookRejected("telnyx-signature-ed25519 does not match") from None
 
     def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
-        """`message.received`: payload `id`, `from.phone_number`, `to[0].phone_number`, `text`, `media[].url`."""
+        """`message.received`: payload `id`, `from.phone_number`, `to[0].phone_number`, `text`, `media[].url`;
+        any other event is ignored (no message)."""
         event, payload = _event(raw)
         if event != "message.received":
-            raise MalformedWebhook(f"{event!r} is not an inbound message")
+            # A messaging profile sends all its events to its one webhook URL; outbound messages name
+            # their own (`webhook_url`), so only stray events land here. Answered 200, not retried.
+            log.info("telnyx: %s on the inbound webhook ignored", event)
+            return []
         sid = payload.get("id")
         sender = _dict(payload.get("from")).get("phone_number")
         recipients = payload.get("to")

@@ -100,10 +100,14 @@ def test_inbound_reads_the_envelope_and_keeps_telnyxs_own_intent_only_as_a_field
     assert raw["Body"] == "Arrêt" and raw["telnyx.autoresponse_type"] == "stop" and "telnyx.body" in raw
 
 
-def test_a_status_event_on_the_inbound_url_is_malformed():
-    keys = TelnyxKeys()
+def test_another_event_on_the_inbound_url_is_no_message():
+    """A messaging profile's stray message.finalized on the inbound URL is answered, not retried forever."""
+    assert PROVIDER.parse_inbound(signed(status_body("delivered"), TelnyxKeys())) == []
+
+
+def test_a_body_without_an_envelope_is_malformed():
     with pytest.raises(MalformedWebhook):
-        PROVIDER.parse_inbound(signed(status_body("delivered"), keys))
+        PROVIDER.parse_inbound(signed(b'{"event_type": "message.received"}', TelnyxKeys()))
 
 
 @pytest.mark.parametrize(("word", "status"), [("queued", Status.QUEUED), ("sending", Status.SENDING),
