@@ -6,7 +6,15 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.flows.provider_standins import TelnyxKeys, service_with, settings_for, standin, wait
+from tests.flows.provider_standins import (
+    TelnyxKeys,
+    plivo_post,
+    service_with,
+    settings_for,
+    standin,
+    stored_inbound,
+    wait,
+)
 
 PLIVO_NUMBER = "+12015550124"
 TELNYX_NUMBER = "+12125550100"  # both US long codes: one tier for a French recipient (US fallback)
@@ -71,3 +79,12 @@ def test_sends_fail_over_to_the_healthy_provider_and_come_back_after_recovery(st
 
     send(stack, service, PEOPLE[8:12])
     assert wait(lambda: reached(plivo, PEOPLE[8:12]))
+
+
+def test_a_plivo_signed_inbound_to_the_telnyx_number_is_refused_with_20403(stack, plivo, telnyx, service):
+    """Plivo's secret vouches only for Plivo's numbers: 403, nothing stored, nothing forwarded."""
+    params = {"From": "33612345678", "To": TELNYX_NUMBER.lstrip("+"), "Text": "STOP", "Type": "sms",
+              "MessageUUID": "3c4e9f4a-6c1b-11ef-9a2b-0242ac110002", "MediaCount": "0"}
+    response = plivo_post(f"{stack.settings.public_url}/webhooks/plivo/inbound", params)
+    assert (response.status_code, response.json()["code"]) == (403, 20403)
+    assert stored_inbound(stack) == 0 and not [r for r in stack.app.received if r.path == "/inbound"]
