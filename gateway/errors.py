@@ -7,12 +7,14 @@
     │   │   ├── FromNotOwned 21606 · BodyRequired 21602 · BodyTooLong 21617 · InvalidMediaUrl 21620
     │   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
     │   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
-    │   │   └── AlreadyRegistered 21422 (an address the account, or another account, has)
+    │   │   ├── AlreadyRegistered 21422 (an address the account, or another account, has)
+    │   │   └── NumberInAnotherService 21710 · OneAlphaSenderPerService 21714
     │   ├── AuthenticationFailed                401 / 20003
     │   ├── Forbidden                           403 / 20403
     │   ├── NotFound                            404 / 20404
     │   ├── MethodNotAllowed                    405 / 20004
     │   ├── PayloadTooLarge                     413 / 21617
+    │   ├── PolicyUnavailable                   503 / 20500 (no valid policy revision is loaded)
     │   └── InternalError                       500 / 20500 (an unexpected exception, by reference)
     ├── PolicyError(file, line, key, message)   prints as `file:line: key: message`
     └── SettingsError                           names the bad GATEWAY_* variable
@@ -131,6 +133,21 @@ class NoSenderAvailable(BadRequest):
 
 class AlreadyRegistered(BadRequest):
     code = 21422
+
+
+class NumberInAnotherService(BadRequest):
+    code = 21710
+
+
+class OneAlphaSenderPerService(BadRequest):
+    code = 21714
+
+
+class PolicyUnavailable(GatewayError):
+    """No valid policy revision is loaded: keywords cannot be decided, so nothing is accepted."""
+
+    status = 503
+    code = 20500
 
 
 class PayloadTooLarge(GatewayError):

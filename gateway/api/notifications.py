@@ -20,7 +20,7 @@ from gateway.compliance.gates import check_content
 from gateway.dates import iso8601
 from gateway.dispatch.core import Core
 from gateway.dispatch.submit import SendRequest
-from gateway.errors import BadRequest, GatewayError
+from gateway.errors import BadRequest, GatewayError, ToRequired
 from gateway.ids import new_sid
 from gateway.store.db import utcnow
 from gateway.store.tables import Service
@@ -48,7 +48,7 @@ async def create(request: Request) -> JSONResponse:
         owned(session, Service, account_sid, service_sid)  # another account's service is not there at all
     bindings = form.getlist("ToBinding")
     if not bindings:
-        raise BadRequest("At least one ToBinding is required.", code=21604)
+        raise ToRequired("At least one ToBinding is required.")
     if len(bindings) > MAX_BINDINGS:
         raise BadRequest(f"At most {MAX_BINDINGS} ToBinding entries per request.")
     body = form.get("Body") or ""

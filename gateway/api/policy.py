@@ -11,7 +11,7 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.errors import BadRequest, GatewayError
+from gateway.errors import BadRequest, BodyRequired, PolicyUnavailable
 from gateway.policy.evaluate import evaluate
 from gateway.policy.model import Mode
 from gateway.policy.watcher import PolicyState
@@ -37,13 +37,13 @@ async def test(request: Request) -> JSONResponse:
     form = parse_qs((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
     body = form.get("Body", [None])[0]
     if body is None:
-        raise BadRequest("A 'Body' parameter is required.", code=21602)
+        raise BodyRequired("A 'Body' parameter is required.")
     mode = form.get("Mode", [None])[0]
     if mode is not None and mode not in {m.value for m in Mode}:
         raise BadRequest(f"Mode must be 'exact' or 'reasonable', not {mode!r}.")
     state: PolicyState = request.app.state.policy
     if state.matcher is None or state.catalogs is None:
-        raise GatewayError("No valid policy revision is loaded.", code=20500, status=503)
+        raise PolicyUnavailable("No valid policy revision is loaded.")
     variables = DEMO_VARIABLES | {k: form[v][0] for k, v in (("brand", "Brand"), ("help_contact", "HelpContact"))
                                   if form.get(v, [""])[0]}
     return JSONResponse(evaluate(state.matcher, state.catalogs, body, form.get("From", [None])[0],

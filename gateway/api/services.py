@@ -16,7 +16,7 @@ from gateway.api.common import Form, authenticate, base_url, owned, read_form, v
 from gateway.api.numbers import add_sender, provider_of
 from gateway.compliance.gates import ALPHA_SENDER, SHORT_CODE, check_validity
 from gateway.dates import iso8601
-from gateway.errors import AlreadyRegistered, BadRequest, NotFound
+from gateway.errors import AlreadyRegistered, BadRequest, NotFound, NumberInAnotherService, OneAlphaSenderPerService
 from gateway.ids import new_sid
 from gateway.routing import SenderKind
 from gateway.senders import mps_for
@@ -184,8 +184,8 @@ async def add_member(request: Request) -> JSONResponse:
         if pool == "PhoneNumbers":
             sender = owned(session, Sender, account_sid, form.get("PhoneNumberSid") or "")
             if sender.service_sid not in (None, service_sid):
-                raise BadRequest(f"{sender.address} is already in Messaging Service {sender.service_sid}.",
-                                 code=21710)
+                raise NumberInAnotherService(f"{sender.address} is already in Messaging Service "
+                                             f"{sender.service_sid}.")
             sender.service_sid, sender.date_updated = service_sid, now
             session.add(sender)
             return sender
@@ -222,7 +222,7 @@ def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now
     existing = session.execute(select(Sender.sid).where(Sender.service_sid == service_sid,
                                                         Sender.kind == "alpha")).first()
     if existing is not None:
-        raise BadRequest("A Messaging Service can have only one alpha sender.", code=21714)
+        raise OneAlphaSenderPerService("A Messaging Service can have only one alpha sender.")
     return Sender(sid=new_sid("AI"), account_sid=account_sid, address=alpha, kind="alpha", country=None,
                   provider=provider, mps=mps_for(SenderKind.ALPHA, None, form.integer("Mps", 1, 10000)),
                   date_created=now, date_updated=now)
