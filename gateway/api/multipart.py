@@ -53,11 +53,14 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
     return join(rows)
 
 
-def flush(session: Session, wait: float, now: datetime) -> list[tuple[str, InboundMessage]]:
+Group = tuple[str, str, str, str]  # provider, sender, to, ref
+
+
+def flush(session: Session, wait: float, now: datetime) -> list[tuple[Group, InboundMessage]]:
     """Join the groups whose wait has ended from the parts that came; forget day-old joined groups."""
     session.execute(delete(InboundPart).where(col(InboundPart.joined_at) < now - KEEP_JOINED))
     waiting = list(session.exec(select(InboundPart).where(col(InboundPart.joined_at).is_(None))))
-    groups: dict[tuple[str, str, str, str], list[InboundPart]] = {}
+    groups: dict[Group, list[InboundPart]] = {}
     for row in waiting:
         groups.setdefault((row.provider, row.sender, row.to, row.ref), []).append(row)
     due = [rows for rows in groups.values()
@@ -67,7 +70,15 @@ def flush(session: Session, wait: float, now: datetime) -> list[tuple[str, Inbou
         log.warning("%s message %s from %s joined incomplete after %g s: parts %s of %d", rows[0].provider,
                     rows[0].ref, rows[0].sender, wait, numbers, rows[0].total)
         _mark_joined(session, rows, now)
-    return [(rows[0].provider, join(rows)) for rows in due]
+    return [((rows[0].provider, rows[0].sender, rows[0].to, rows[0].ref), join(rows)) for rows in due]
+
+
+def release(session: Session, group: Group) -> None:
+    """Undo `flush`'s mark on a group whose joined message could not be recorded: the next flush retries."""
+    provider, sender, to, ref = group
+    session.execute(update(InboundPart).where(
+        col(InboundPart.provider) == provider, col(InboundPart.sender) == sender, col(InboundPart.to) == to,
+        col(InboundPart.ref) == ref).values(joined_at=None))
 
 
 def join(rows: list[InboundPart]) -> InboundMessage:

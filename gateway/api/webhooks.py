@@ -143,10 +143,21 @@ def flush_parts_later(app: Starlette) -> None:
     async def flush() -> None:
         try:
             due = await app.state.writer.run(lambda session: multipart.flush(session, wait, utcnow()))
-            for provider, message in due:
-                await _receive(app, provider, [message])
         except Exception:  # the next part's timer, or the next start's, tries again
             log.exception("joining incomplete long messages failed")
+            return
+        for group, message in due:
+            try:
+                await _receive(app, group[0], [message])
+            except (NotFound, Forbidden) as exc:  # refused like any webhook to that number: dropped
+                log.warning("%s long message %s from %s refused: %s", group[0], group[3], group[1], exc)
+            except Exception:
+                log.exception("recording the long message %s from %s failed; the next flush retries", group[3],
+                              group[1])
+                try:
+                    await app.state.writer.run(lambda session, group=group: multipart.release(session, group))
+                except Exception:  # the database is gone: the group stays marked, as the log says
+                    log.exception("could not release the long message %s from %s", group[3], group[1])
 
     def start() -> None:
         task = loop.create_task(flush())
