@@ -7,10 +7,12 @@ still incomplete after GATEWAY_VONAGE_CONCAT_WAIT seconds is joined from the par
 (a timer per part stored, and one at every start, so a restart loses nothing) and a part
 arriving after that is logged and dropped.
 
-The joined message's id is that of its lowest part: a retried part of a group already joined
-joins it again with the same id, which the inbound receipts recognise, so a webhook retried
-after a failure is processed exactly once. Two processes storing the last two parts at the same
-instant may each see the group incomplete; the wait then joins it.
+The joined message's id is that of its lowest part: a retried part (same message id) of a group
+already joined joins it again with the same id, which the inbound receipts recognise, so a
+webhook retried after a failure is processed exactly once. A part with the reference of a joined
+group but another message id starts a new group: senders reuse references. Two processes
+storing the last two parts at the same instant may each see the group incomplete; the wait then
+joins it.
 """
 
 from __future__ import annotations
@@ -35,7 +37,15 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
     part = message.part
     assert part is not None, "hold takes parts only"
     key = (provider, message.sender, message.to, part.ref)
-    if session.get(InboundPart, (*key, part.number)) is None:
+    existing = session.get(InboundPart, (*key, part.number))
+    if existing is not None and existing.provider_sid != message.provider_sid and existing.joined_at is not None:
+        # Not a retry (another message id): the sender reused the reference of a message already joined.
+        session.execute(delete(InboundPart).where(
+            col(InboundPart.provider) == provider, col(InboundPart.sender) == message.sender,
+            col(InboundPart.to) == message.to, col(InboundPart.ref) == part.ref))
+        session.expunge(existing)
+        existing = None
+    if existing is None:
         session.add(InboundPart(provider=provider, sender=message.sender, to=message.to, ref=part.ref,
                                 number=part.number, total=part.total, provider_sid=message.provider_sid,
                                 body=message.body, raw=json.dumps(message.raw), received_at=now))

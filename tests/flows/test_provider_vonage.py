@@ -138,3 +138,20 @@ def test_vonages_unroutable_destination_fails_the_message_with_21211(stack, vona
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hello")
     failed = wait(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
     assert failed.error_code == 21211
+
+
+def test_a_retried_last_part_changes_nothing_and_a_reused_reference_is_a_new_message(stack, vonage, service):
+    """The same part again (same messageId) is one message; later parts reusing the reference with new
+    ids are another message, decided on their own."""
+    def part(text: str, number: int, sid: str) -> dict[str, str]:
+        return fields(text, concat="true", messageId=sid, **{"concat-ref": "42", "concat-total": "2",
+                                                             "concat-part": str(number)})
+    inbound(stack, part("ST", 1, "A1"))
+    inbound(stack, part("OP", 2, "A2"))
+    inbound(stack, part("OP", 2, "A2"))
+    wait(lambda: forwards(stack, FR_MOBILE))
+    inbound(stack, part("STA", 1, "B1"))
+    inbound(stack, part("RT", 2, "B2"))
+    wait(lambda: len(forwards(stack, FR_MOBILE)) == 2)
+    assert [f.field("Body") for f in forwards(stack, FR_MOBILE)] == ["STOP", "START"]
+    assert [f.field("OptOutType") for f in forwards(stack, FR_MOBILE)] == ["STOP", "START"]
