@@ -15,9 +15,10 @@ import threading
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from gateway.dates import utcnow
 from gateway.errors import AuthenticationFailed
 from gateway.ids import new_sid, new_token
-from gateway.store.db import unit_of_work, utcnow
+from gateway.store.db import unit_of_work
 from gateway.store.tables import Account
 
 

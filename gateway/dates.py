@@ -1,9 +1,13 @@
-"""The two date formats Twilio's APIs speak."""
+"""Time as the gateway keeps it (aware UTC), and the two date formats Twilio's APIs speak."""
 
 from __future__ import annotations
 
 import email.utils
 from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 def rfc2822(moment: datetime | None) -> str | None:

@@ -6,10 +6,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from gateway.accounts import Accounts
+from gateway.dates import utcnow
 from gateway.ids import new_sid
 from gateway.senders import classify_number, mps_for
 from gateway.settings import Settings
-from gateway.store.db import make_engine, unit_of_work, utcnow
+from gateway.store.db import make_engine, unit_of_work
 from gateway.store.tables import Account, Sender, Service
 
 DEMO_NAME = "demo"

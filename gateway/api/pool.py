@@ -18,9 +18,8 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.api.common import authenticate, base_url, read_form, v1_page, write_change
 from gateway.api.services import owned_service
-from gateway.dates import iso8601
+from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest, NotFound
-from gateway.store.db import utcnow
 from gateway.store.tables import Sender, Service, StickyMapping
 
 

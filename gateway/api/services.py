@@ -15,12 +15,11 @@ from starlette.responses import JSONResponse, Response
 from gateway.api.common import Form, authenticate, base_url, owned, read_form, v1_page, write_change
 from gateway.api.numbers import add_sender, provider_of
 from gateway.compliance.gates import ALPHA_SENDER, SHORT_CODE, check_validity
-from gateway.dates import iso8601
+from gateway.dates import iso8601, utcnow
 from gateway.errors import AlreadyRegistered, BadRequest, NotFound, NumberInAnotherService, OneAlphaSenderPerService
 from gateway.ids import new_sid
 from gateway.routing import SenderKind
 from gateway.senders import mps_for
-from gateway.store.db import utcnow
 from gateway.store.tables import Sender, Service, StickyMapping
 
 #: Form field → (column, parser).  Booleans and ints are checked; URLs are kept as given.

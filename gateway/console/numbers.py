@@ -31,8 +31,8 @@ from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, REPLY_DIRECTION, 
 from gateway.console import queries
 from gateway.console.i18n import parse_accept_language
 from gateway.console.web import Page, read_form, see_other, url
+from gateway.dates import utcnow
 from gateway.errors import BadRequest
-from gateway.store.db import utcnow
 
 MAX_REASON = 1000
 SOURCE = "console"

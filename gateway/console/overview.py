@@ -21,8 +21,8 @@ from gateway.console import queries
 from gateway.console.charts import daily_bars
 from gateway.console.figures import Overview, summarize, window_days, window_start
 from gateway.console.web import Page
+from gateway.dates import utcnow
 from gateway.policy.watcher import PolicyState
-from gateway.store.db import utcnow
 
 SERIES = ("inbound", "outbound", "opt_outs", "opt_ins")
 LATENCY_WINDOW = timedelta(days=1)

@@ -21,9 +21,9 @@ from starlette.responses import Response
 
 from gateway.console import queries
 from gateway.console.web import Page, see_other, url
+from gateway.dates import utcnow
 from gateway.errors import NotFound
 from gateway.forwarding.dead_letters import dead_letter_json, list_dead, replay
-from gateway.store.db import utcnow
 
 RATE_WINDOW = timedelta(seconds=60)
 DEAD_LETTERS_SHOWN = 100

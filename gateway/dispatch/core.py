@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session
 
+from gateway.dates import utcnow
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.outbox import INSERT_MESSAGE
@@ -23,7 +24,6 @@ from gateway.errors import GatewayError
 from gateway.forwarding.worker import Forwarder
 from gateway.policy.watcher import PolicyState
 from gateway.providers.health import ProviderHealth
-from gateway.store.db import utcnow
 from gateway.store.tables import Generation, Message
 from gateway.store.writer import Writer
 

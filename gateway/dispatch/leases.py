@@ -28,8 +28,9 @@ from typing import Any
 from sqlalchemy import bindparam, delete, select, update
 from sqlmodel import Session
 
+from gateway.dates import utcnow
 from gateway.providers.base import Status
-from gateway.store.db import per_dialect, utcnow
+from gateway.store.db import per_dialect
 from gateway.store.tables import Message, SenderLease
 
 _L = SenderLease.__table__  # type: ignore[attr-defined]

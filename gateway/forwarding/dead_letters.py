@@ -8,8 +8,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from gateway.dates import iso8601
-from gateway.store.db import utcnow
+from gateway.dates import iso8601, utcnow
 from gateway.store.tables import Delivery
 
 

@@ -31,11 +31,10 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Row
 from sqlmodel import Session
 
-from gateway.dates import iso8601
+from gateway.dates import iso8601, utcnow
 from gateway.dispatch.pacing import backoff
 from gateway.forwarding.signing import standard_webhook_headers
 from gateway.providers.twilio import compute_signature
-from gateway.store.db import utcnow
 from gateway.store.tables import Delivery
 from gateway.store.writer import Writer
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,6 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, create_engine
 
+from gateway.dates import utcnow  # noqa: F401  (re-exported: store users take it from here)
 from gateway.store.tables import PolicyRevision, Sender
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -63,10 +63,6 @@ def per_dialect(build: Callable[[Callable[..., Any]], T]) -> dict[str, T]:
 def writer_engine(engine: Engine) -> Engine:
     """The engine for transactions that write (the group-commit writer, bulk imports)."""
     return engine.execution_options(writer=True)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class MigrationBlocked(RuntimeError):
