@@ -162,3 +162,28 @@ def test_read_send_invalid_to_is_rejected_with_21211():
     with pytest.raises(Rejected) as rejected:
         PROVIDER.read_send(response)
     assert rejected.value.code == 21211 and "40310" in rejected.value.message
+
+
+def test_the_official_sdk_and_our_verify_agree_on_good_forged_and_stale_webhooks():
+    """telnyx-python's verify_webhook_signature (PyNaCl) and our verify (cryptography) accept and refuse alike."""
+    import time
+
+    from telnyx.lib.webhook_verification import WebhookVerificationError, verify_webhook_signature
+
+    keys, now = TelnyxKeys(), int(time.time())
+    ours = TelnyxProvider(clock=lambda: now)
+    cases = {"good": signed(received("Arrêt"), keys, at=now),
+             "forged": signed(received(), keys, at=now, key=Ed25519PrivateKey.generate()),
+             "stale": signed(received(), keys, at=now - 400)}
+    for name, raw in cases.items():
+        try:
+            verify_webhook_signature(raw.body, raw.headers, keys.public_base64)
+            sdk = True
+        except WebhookVerificationError:
+            sdk = False
+        try:
+            ours.verify(raw, keys.public_base64)
+            we = True
+        except WebhookRejected:
+            we = False
+        assert (name, sdk, we) == (name, name == "good", name == "good")
