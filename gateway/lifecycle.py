@@ -8,7 +8,24 @@ lists (a WhatsApp `read` after `delivered`).
 
 from __future__ import annotations
 
-from gateway.providers.base import Status
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """A message's delivery status, in Twilio's spelling."""
+
+    ACCEPTED = "accepted"
+    SCHEDULED = "scheduled"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    READ = "read"
+    RECEIVED = "received"
+    UNKNOWN = "unknown"
 
 _RANK: dict[Status, int] = {
     Status.ACCEPTED: 0, Status.SCHEDULED: 0, Status.QUEUED: 1, Status.SENDING: 2, Status.SENT: 3,

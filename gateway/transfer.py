@@ -43,7 +43,7 @@ from gateway.compliance.gates import WHATSAPP
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, cancel_pending, upsert_states
 from gateway.dates import iso8601
 from gateway.dispatch.backlog import Backlog
-from gateway.providers.base import Status
+from gateway.lifecycle import Status
 from gateway.store.db import writer_engine
 from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Sender, Service
 

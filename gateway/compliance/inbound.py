@@ -37,11 +37,12 @@ from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
 from gateway.errors import Forbidden, GatewayError, NotFound
 from gateway.forwarding.outbox import INSERT_DELIVERY, delivery_row
 from gateway.ids import new_sid
+from gateway.lifecycle import Status
 from gateway.locales import Catalogs
 from gateway.policy.evaluate import country_of
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Kind, Policy
-from gateway.providers.base import InboundMessage, Status
+from gateway.providers.base import InboundMessage
 from gateway.store import consent as consent_rows
 from gateway.store.tables import Sender, Service
 

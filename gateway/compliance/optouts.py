@@ -26,7 +26,7 @@ from gateway.compliance.gates import WHATSAPP, Address
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.outbox import set_status
 from gateway.errors import RecipientUnsubscribed
-from gateway.providers.base import Status
+from gateway.lifecycle import Status
 from gateway.store.db import per_dialect
 from gateway.store.tables import ConsentEvent, Message, OptOut
 

@@ -13,7 +13,7 @@ from gateway.console import queries
 from gateway.console.numbers import guess_regions, read_number
 from gateway.console.web import Page
 from gateway.errors import BadRequest, NotFound
-from gateway.providers.base import Status
+from gateway.lifecycle import Status
 
 DIRECTIONS = ("inbound", "outbound-api", "outbound-reply")
 STATUSES = tuple(s.value for s in Status if s is not Status.UNKNOWN)

@@ -29,7 +29,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlmodel import Session
 
 from gateway.dates import utcnow
-from gateway.providers.base import Status
+from gateway.lifecycle import Status
 from gateway.store.db import per_dialect
 from gateway.store.tables import Message, SenderLease
 

@@ -19,8 +19,7 @@ from gateway.dispatch.backlog import Backlog
 from gateway.errors import Forbidden
 from gateway.forwarding.outbox import enqueue
 from gateway.forwarding.payload import status_callback_params
-from gateway.lifecycle import advances
-from gateway.providers.base import Status
+from gateway.lifecycle import Status, advances
 from gateway.store.tables import Message, MessageEvent
 
 log = logging.getLogger("gateway.webhooks")

@@ -26,7 +26,7 @@ from gateway.dispatch.outbox import insert_message
 from gateway.encoding import segment
 from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
-from gateway.providers.base import Status
+from gateway.lifecycle import Status
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service, StickyMapping
 
@@ -193,7 +193,7 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
             area_code_geomatch=service.area_code_geomatch, alpha_allowed=context.alpha_allowed(recipient.country),
             load=load,
             avoid=[s.sid for s in pool.values() if s.provider in context.unhealthy] if context.unhealthy else ())
-    except routing.NoSenderAvailable as exc:
+    except routing.Unroutable as exc:
         raise NoSenderAvailable(str(exc)) from None
     return pool[route.sender.sid], route.new_sticky, mapping.sender_sid if mapping else None
 

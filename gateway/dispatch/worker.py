@@ -46,8 +46,9 @@ from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.outbox import set_status
 from gateway.dispatch.pacing import SlidingWindow, backoff
 from gateway.errors import UNKNOWN_ERROR, VALIDITY_EXPIRED
+from gateway.lifecycle import Status
 from gateway.providers import PROVIDERS
-from gateway.providers.base import Credentials, OutboundMessage, Rejected, Retryable, Status, Throttled
+from gateway.providers.base import Credentials, OutboundMessage, Rejected, Retryable, Throttled
 from gateway.providers.health import ProviderHealth
 from gateway.store.db import utcnow
 from gateway.store.tables import Message, Sender, SenderLease

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.providers.base import Status
+from gateway.lifecycle import Status
 
 API_VERSION = "2010-04-01"
 

@@ -24,11 +24,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
-from enum import StrEnum
 from typing import Protocol
 from urllib.parse import parse_qsl
 
 import httpx2
+
+from gateway.lifecycle import Status  # noqa: F401  (re-exported for adapters)
 
 
 @dataclass(frozen=True)
@@ -39,23 +40,6 @@ class RawRequest:
     headers: Mapping[str, str]  # lower-case names
     body: bytes
     form: tuple[tuple[str, str], ...]  # parse_form(body): every field kept, in order, for signatures
-
-
-class Status(StrEnum):
-    """A message's delivery status, in Twilio's spelling."""
-
-    ACCEPTED = "accepted"
-    SCHEDULED = "scheduled"
-    QUEUED = "queued"
-    SENDING = "sending"
-    SENT = "sent"
-    DELIVERED = "delivered"
-    UNDELIVERED = "undelivered"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    READ = "read"
-    RECEIVED = "received"
-    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

@@ -2,11 +2,11 @@
 
 from gateway.routing.selection import (
     Candidate,
-    NoSenderAvailable,
     Recipient,
     Route,
     Rule,
     SenderKind,
+    Unroutable,
     area_code,
     choose_sender,
     overlays,
@@ -14,7 +14,7 @@ from gateway.routing.selection import (
 
 __all__ = [
     "Candidate",
-    "NoSenderAvailable",
+    "Unroutable",
     "Recipient",
     "Route",
     "Rule",

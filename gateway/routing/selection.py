@@ -28,7 +28,7 @@ Theory (twilio-and-rules.md section 6.1; https://www.twilio.com/docs/messaging/s
 7. A US number, then any other phone number ("If there is no number from the recipient's
    country, Twilio tries a US number before selecting another phone number"; any number
    sends one-way SMS abroad, US toll-free included).  Short codes never leave their
-   country.  Nothing else: the caller answers 21703 (``NoSenderAvailable``).
+   country.  Nothing else: ``Unroutable``, which the caller answers with 21703.
 
 Within a tier the "Scaler" spreads traffic: the candidate with the least in-flight
 ``load`` wins, ties broken by sid so the choice is deterministic.  Senders in ``avoid`` (their
@@ -108,7 +108,7 @@ class Route:
     new_sticky: bool  # True when the caller should record/replace the mapping recipient → sender
 
 
-class NoSenderAvailable(Exception):
+class Unroutable(Exception):
     """No sender in the pool can reach the recipient (the caller answers Twilio 21703)."""
 
 
@@ -183,7 +183,7 @@ def choose_sender(
     ``sticky_sender`` is on.  ``alpha_allowed`` is the recipient country's policy.
     ``load`` counts in-flight messages per sid for the Scaler (a missing sid counts 0).
     ``avoid`` holds the sids of senders whose provider is unhealthy.
-    Raises ``NoSenderAvailable`` when no tier has a candidate.
+    Raises ``Unroutable`` when no tier has a candidate.
     """
     whatsapp = recipient.channel == "whatsapp"
     usable = [c for c in pool if (c.kind is SenderKind.WHATSAPP) == whatsapp]
@@ -225,7 +225,7 @@ def _choose_whatsapp(
     local = [c for c in usable if c.country == recipient.country]
     if pick := _least_loaded(local or usable, load):
         return pick, Rule.WHATSAPP
-    raise NoSenderAvailable("no WhatsApp sender in the pool")
+    raise Unroutable("no WhatsApp sender in the pool")
 
 
 def _choose_sms(
@@ -235,7 +235,7 @@ def _choose_sms(
     for rule, tier in _sms_tiers(usable, recipient, geomatch, alpha_allowed):
         if pick := _least_loaded(tier, load):
             return pick, rule
-    raise NoSenderAvailable(
+    raise Unroutable(
         f"no sender in the pool can reach {recipient.country} numbers: no usable alpha sender,"
         f" no {recipient.country} short code, and no phone number of any country"
     )

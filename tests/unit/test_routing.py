@@ -13,11 +13,11 @@ from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from gateway.routing import (
     Candidate,
-    NoSenderAvailable,
     Recipient,
     Route,
     Rule,
     SenderKind,
+    Unroutable,
     area_code,
     choose_sender,
     overlays,
@@ -74,7 +74,7 @@ TO_WA_FR = Recipient(f"whatsapp:{FR_MOBILE}", "FR")
 class Case:
     pool: tuple[Candidate, ...]
     to: Recipient
-    sender: Candidate | None  # None: NoSenderAvailable
+    sender: Candidate | None  # None: Unroutable
     rule: Rule | None = None
     new_sticky: bool = False
     options: dict[str, Any] = field(default_factory=dict)
@@ -86,9 +86,9 @@ CASES = {
     "WhatsApp only to whatsapp: recipients": Case((US_201, WA_GB), TO_WA_GB, WA_GB, Rule.WHATSAPP),
     "WhatsApp prefers a sender of the recipient's country": Case((WA_US, WA_GB), TO_WA_GB, WA_GB, Rule.WHATSAPP),
     "WhatsApp falls back to any WhatsApp sender": Case((WA_GB, FR_NUMBER), TO_WA_FR, WA_GB, Rule.WHATSAPP),
-    "WhatsApp recipient without a WhatsApp sender → NoSenderAvailable": Case((FR_NUMBER,), TO_WA_FR, None),
+    "WhatsApp recipient without a WhatsApp sender → Unroutable": Case((FR_NUMBER,), TO_WA_FR, None),
     "SMS recipient never gets a WhatsApp sender": Case((WA_US, US_201), TO_US_201, US_201, Rule.COUNTRY),
-    "SMS recipient with only WhatsApp senders → NoSenderAvailable": Case((WA_US,), TO_US_201, None),
+    "SMS recipient with only WhatsApp senders → Unroutable": Case((WA_US,), TO_US_201, None),
     # Type priority
     "short code of the recipient's country beats long codes": Case(
         (US_201, US_SC), TO_US_201, US_SC, Rule.SHORT_CODE, options={"alpha_allowed": False}
@@ -114,8 +114,8 @@ CASES = {
     "no local number → US fallback": Case((GB_NUMBER, US_201), TO_FR, US_201, Rule.US_FALLBACK),
     "no US number → any other number": Case((GB_NUMBER,), TO_FR, GB_NUMBER, Rule.ANY_NUMBER),
     "any other number, long codes before toll-free": Case((CA_TF, GB_NUMBER), TO_FR, GB_NUMBER, Rule.ANY_NUMBER),
-    "another country's short code is no fallback → NoSenderAvailable": Case((GB_SC,), TO_FR, None),
-    "no number at all → NoSenderAvailable": Case((ALPHA,), TO_FR, None, options={"alpha_allowed": False}),
+    "another country's short code is no fallback → Unroutable": Case((GB_SC,), TO_FR, None),
+    "no number at all → Unroutable": Case((ALPHA,), TO_FR, None, options={"alpha_allowed": False}),
     # Sticky Sender
     "sticky kept": Case((US_201, US_212), TO_US_201, US_212, Rule.STICKY, False, {**STICKY, "sticky": US_212.sid}),
     "sticky dropped when sender left": Case(
@@ -162,9 +162,9 @@ CASES = {
 
 @pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
 def test_documented_rule(case: Case) -> None:
-    """Each documented selection rule picks the sender it names, or fails with NoSenderAvailable."""
+    """Each documented selection rule picks the sender it names, or fails with Unroutable."""
     if case.sender is None:
-        with pytest.raises(NoSenderAvailable):
+        with pytest.raises(Unroutable):
             choose_sender(case.pool, case.to, **case.options)
     else:
         assert choose_sender(case.pool, case.to, **case.options) == Route(case.sender, case.rule, case.new_sticky)
@@ -172,7 +172,7 @@ def test_documented_rule(case: Case) -> None:
 
 def test_no_sender_message_names_the_country() -> None:
     """The 21703 message says which country the pool cannot reach."""
-    with pytest.raises(NoSenderAvailable, match="can reach GB numbers"):
+    with pytest.raises(Unroutable, match="can reach GB numbers"):
         choose_sender([US_SC], TO_GB)
 
 
