@@ -20,11 +20,12 @@ reset), the worker maps the `httpx2.TransportError` to `Retryable` itself, once,
 from __future__ import annotations
 
 import email.utils
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import httpx2
@@ -202,3 +203,30 @@ def parse_retry_after(value: str | None, now: float | None) -> float | None:
     if when.tzinfo is None:  # "-0000" means UTC with no offset information (RFC 5322 §3.3)
         when = when.replace(tzinfo=UTC)
     return max(0.0, when.timestamp() - now)
+
+
+def status_of(table: Mapping[str, Status], word: str, *, provider: str, about: str) -> Status:
+    """A provider's status word through its adapter's table; a word not in it is UNKNOWN and logged
+    (on the adapter's own logger), never a crash."""
+    status = table.get(word.lower(), Status.UNKNOWN)
+    if status is Status.UNKNOWN:
+        logging.getLogger(f"gateway.providers.{provider}").warning("%s: unknown status %r for %s", provider, word,
+                                                                   about)
+    return status
+
+
+def response_json(response: httpx2.Response) -> dict[str, Any]:
+    """A provider's JSON answer as an object; anything else (HTML from a proxy, a list) is empty."""
+    try:
+        payload = response.json()
+    except ValueError:
+        return {}
+    return payload if isinstance(payload, dict) else {}
+
+
+def server_now(response: httpx2.Response) -> float | None:
+    """The provider's clock from its Date header, so an HTTP-date Retry-After ignores our skew."""
+    try:
+        return email.utils.parsedate_to_datetime(response.headers["date"]).timestamp()
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None

@@ -37,7 +37,7 @@ import hmac
 import json
 import logging
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
@@ -58,9 +58,11 @@ from gateway.providers.base import (
     WebhookRejected,
     parse_form,
     parse_retry_after,
+    response_json,
+    server_now,
+    status_of,
     twilio_fields,
 )
-from gateway.providers.twilio import _server_now
 
 log = logging.getLogger(__name__)
 
@@ -176,9 +178,7 @@ class PlivoProvider:
         sid, word = fields.get("MessageUUID"), fields.get("Status")
         if not sid or word is None:
             raise MalformedWebhook("status callback without MessageUUID or Status")
-        status = STATUS.get(word.lower(), Status.UNKNOWN)
-        if status is Status.UNKNOWN:
-            log.warning("plivo: unknown Status %r for %s", word, sid)
+        status = status_of(STATUS, word, provider=self.name, about=sid)
         code = fields.get("ErrorCode") or ""
         error = map_error(int(code)) if code.isdigit() and int(code) else None
         return [StatusEvent(provider_sid=sid, status=status, error_code=error, raw=fields)]
@@ -200,14 +200,14 @@ class PlivoProvider:
     def read_send(self, response: httpx2.Response) -> SendResult:
         """202 → the first `message_uuid`, queued; 429 → Throttled; 5xx → Retryable; other → Rejected."""
         status = response.status_code
-        payload = _json(response)
+        payload = response_json(response)
         if 200 <= status < 300:
             uuids = payload.get("message_uuid")
             if not isinstance(uuids, list) or not uuids or not isinstance(uuids[0], str):
                 raise Retryable(f"plivo answered {status} without a message_uuid")
             return SendResult(provider_sid=uuids[0], status=Status.QUEUED)
         text = str(payload.get("error") or response.reason_phrase or status)
-        retry_after = parse_retry_after(response.headers.get("retry-after"), _server_now(response))
+        retry_after = parse_retry_after(response.headers.get("retry-after"), server_now(response))
         if status == 429:
             raise Throttled(f"plivo throttled: {text}", retry_after)
         if status >= 500:
@@ -222,12 +222,6 @@ def _rejection_code(status: int, text: str) -> int:
     return status
 
 
-def _json(response: httpx2.Response) -> Mapping[str, object]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
 
 
 PROVIDER = PlivoProvider()

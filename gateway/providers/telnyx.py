@@ -56,9 +56,11 @@ from gateway.providers.base import (
     Throttled,
     WebhookRejected,
     parse_retry_after,
+    response_json,
+    server_now,
+    status_of,
     twilio_fields,
 )
-from gateway.providers.twilio import _server_now
 
 log = logging.getLogger(__name__)
 
@@ -166,9 +168,7 @@ class TelnyxProvider:
             raise MalformedWebhook("status webhook without payload id")
         recipients = payload.get("to")
         word = str(_dict(recipients[0]).get("status") or "") if isinstance(recipients, list) and recipients else ""
-        status = STATUS.get(word.lower(), Status.UNKNOWN)
-        if status is Status.UNKNOWN:
-            log.warning("telnyx: unknown status %r in %s for %s", word, event, sid)
+        status = status_of(STATUS, word, provider=self.name, about=f"{sid} ({event})")
         errors = payload.get("errors")
         code = _code(_dict(errors[0]).get("code")) if isinstance(errors, list) and errors else None
         return [StatusEvent(provider_sid=sid, status=status, error_code=None if code is None else map_error(code),
@@ -191,7 +191,7 @@ class TelnyxProvider:
     def read_send(self, response: httpx2.Response) -> SendResult:
         """2xx → `data.id` and its status; 429 → Throttled; 5xx → Retryable; other → Rejected, mapped."""
         status = response.status_code
-        body = _json(response)
+        body = response_json(response)
         if 200 <= status < 300:
             data = _dict(body.get("data"))
             sid = data.get("id")
@@ -203,7 +203,7 @@ class TelnyxProvider:
         errors = body.get("errors")
         first = _dict(errors[0]) if isinstance(errors, list) and errors else {}
         text = str(first.get("detail") or first.get("title") or response.reason_phrase or status)
-        retry_after = parse_retry_after(response.headers.get("retry-after"), _server_now(response))
+        retry_after = parse_retry_after(response.headers.get("retry-after"), server_now(response))
         if status == 429:
             raise Throttled(f"telnyx throttled: {text}", retry_after)
         if status >= 500:
@@ -234,12 +234,6 @@ def _code(value: object) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def _json(response: httpx2.Response) -> Mapping[str, Any]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
 
 
 PROVIDER = TelnyxProvider()

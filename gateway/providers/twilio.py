@@ -34,7 +34,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 import httpx2
@@ -53,6 +52,9 @@ from gateway.providers.base import (
     Throttled,
     WebhookRejected,
     parse_retry_after,
+    response_json,
+    server_now,
+    status_of,
 )
 
 log = logging.getLogger(__name__)
@@ -145,9 +147,7 @@ class TwilioProvider:
         word = fields.get("MessageStatus") or fields.get("SmsStatus")
         if not sid or word is None:
             raise MalformedWebhook("status callback without MessageSid or MessageStatus")
-        status = STATUS.get(word.lower(), Status.UNKNOWN)
-        if status is Status.UNKNOWN:
-            log.warning("twilio: unknown MessageStatus %r for %s", word, sid)
+        status = status_of(STATUS, word, provider=self.name, about=sid)
         return [StatusEvent(provider_sid=sid, status=status, error_code=_error_code(fields), raw=fields)]
 
     def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
@@ -189,22 +189,20 @@ class TwilioProvider:
         """2xx → the message's sid and status; 429 → Throttled; 5xx → Retryable; other → Rejected."""
         status = response.status_code
         if 200 <= status < 300:
-            payload = _json(response)
+            payload = response_json(response)
             sid = payload.get("sid")
             if not isinstance(sid, str) or not sid:
                 # Accepted but unreadable: retrying under the same idempotency token is the safe move.
                 raise Retryable(f"twilio answered {status} without a message sid")
             word = str(payload.get("status", ""))
-            result = STATUS.get(word, Status.UNKNOWN)
-            if result is Status.UNKNOWN:
-                log.warning("twilio: unknown status %r for new message %s", word, sid)
-            return SendResult(provider_sid=sid, status=result)
-        retry_after = parse_retry_after(response.headers.get("retry-after"), _server_now(response))
+            return SendResult(provider_sid=sid, status=status_of(STATUS, word, provider=self.name,
+                                                                 about=f"new message {sid}"))
+        retry_after = parse_retry_after(response.headers.get("retry-after"), server_now(response))
         if status == 429:
             raise Throttled(f"twilio throttled: {_message(response)}", retry_after)
         if status >= 500:
             raise Retryable(f"twilio {status}: {_message(response)}", retry_after)
-        code = _json(response).get("code")
+        code = response_json(response).get("code")
         raise Rejected(code if isinstance(code, int) and not isinstance(code, bool) else status, _message(response))
 
 
@@ -219,24 +217,12 @@ def _error_code(fields: Mapping[str, str]) -> int | None:
         return None
 
 
-def _json(response: httpx2.Response) -> dict[str, object]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
 
 
 def _message(response: httpx2.Response) -> str:
-    message = _json(response).get("message")
+    message = response_json(response).get("message")
     return message if isinstance(message, str) and message else response.reason_phrase or str(response.status_code)
 
 
-def _server_now(response: httpx2.Response) -> float | None:
-    """The provider's clock from its Date header, so an HTTP-date Retry-After ignores our skew."""
-    try:
-        return parsedate_to_datetime(response.headers["date"]).timestamp()
-    except (KeyError, TypeError, ValueError, IndexError):
-        return None
 
 PROVIDER = TwilioProvider()

@@ -30,7 +30,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
@@ -52,9 +52,11 @@ from gateway.providers.base import (
     Throttled,
     WebhookRejected,
     parse_retry_after,
+    response_json,
+    server_now,
+    status_of,
     twilio_fields,
 )
-from gateway.providers.twilio import _server_now
 
 log = logging.getLogger(__name__)
 
@@ -175,9 +177,7 @@ class VonageProvider:
         sid, word = fields.get("messageId"), fields.get("status")
         if not sid or word is None:
             raise MalformedWebhook("delivery receipt without messageId or status")
-        status = STATUS.get(word.lower(), Status.UNKNOWN)
-        if status is Status.UNKNOWN:
-            log.warning("vonage: unknown receipt status %r for %s", word, sid)
+        status = status_of(STATUS, word, provider=self.name, about=sid)
         code = fields.get("err-code") or ""
         error = None
         if code.isdigit() and int(code) and status is not Status.DELIVERED:
@@ -203,12 +203,12 @@ class VonageProvider:
         """Vonage answers 200 even for errors: `messages[0].status` "0" is success, "1" throttled,
         "5" an internal error (both retried), others map through SEND_ERRORS."""
         status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("retry-after"), _server_now(response))
+        retry_after = parse_retry_after(response.headers.get("retry-after"), server_now(response))
         if status == 429:
             raise Throttled("vonage throttled", retry_after)
         if status >= 500:
             raise Retryable(f"vonage {status}", retry_after)
-        payload = _json(response)
+        payload = response_json(response)
         messages = payload.get("messages")
         first = messages[0] if isinstance(messages, list) and messages and isinstance(messages[0], dict) else {}
         if not 200 <= status < 300:
@@ -230,12 +230,6 @@ class VonageProvider:
         raise Rejected(mapped or 30008, f"vonage {code}: {text}")
 
 
-def _json(response: httpx2.Response) -> Mapping[str, object]:
-    try:
-        payload = response.json()
-    except ValueError:
-        return {}
-    return payload if isinstance(payload, dict) else {}
 
 
 PROVIDER = VonageProvider()
