@@ -230,3 +230,10 @@ def server_now(response: httpx2.Response) -> float | None:
         return email.utils.parsedate_to_datetime(response.headers["date"]).timestamp()
     except (KeyError, TypeError, ValueError, IndexError):
         return None
+
+
+def e164(number: str) -> str:
+    """A number as E.164: Plivo and Vonage write it without "+"; the gateway keys senders and people
+    by E.164.  Anything that is not all digits (an alphanumeric sender) is left as written."""
+    number = number.strip()
+    return number if not number or number.startswith("+") or not number.isdigit() else f"+{number}"

@@ -56,6 +56,7 @@ from gateway.providers.base import (
     StatusEvent,
     Throttled,
     WebhookRejected,
+    e164,
     parse_form,
     parse_retry_after,
     response_json,
@@ -134,11 +135,6 @@ def compute_signature(url: str, body_fields: Iterable[tuple[str, str]], nonce: s
     digest = hmac.new(token.encode("utf-8"), signed_text(url, body_fields, nonce).encode("utf-8"), hashlib.sha256)
     return base64.b64encode(digest.digest()).decode("ascii")
 
-
-def e164(number: str) -> str:
-    """Plivo writes numbers without "+"; the gateway keys senders and people by E.164."""
-    number = number.strip()
-    return number if not number or number.startswith("+") or not number.isdigit() else f"+{number}"
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from gateway.providers.base import (
     StatusEvent,
     Throttled,
     WebhookRejected,
+    e164,
     parse_retry_after,
     response_json,
     server_now,
@@ -118,10 +119,6 @@ def signature(params: Iterable[tuple[str, str]], secret: str, method: str) -> st
         raise WebhookRejected(f"unknown Vonage signature method {method!r}")
     return hmac.new(secret.encode("utf-8"), signed.encode("utf-8"), method).hexdigest()
 
-
-def e164(number: str) -> str:
-    number = number.strip()
-    return number if not number or number.startswith("+") or not number.isdigit() else f"+{number}"
 
 
 @dataclass(frozen=True)
