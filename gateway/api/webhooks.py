@@ -22,7 +22,7 @@ from gateway.compliance.inbound import Arrival, receive_batch
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.core import Core
 from gateway.dispatch.outbox import reported_message, set_status
-from gateway.errors import BadRequest, Forbidden, GatewayError, NotFound, PayloadTooLarge
+from gateway.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, PolicyUnavailable
 from gateway.policy.watcher import PolicyState
 from gateway.providers import PROVIDERS
 from gateway.providers.base import (
@@ -120,7 +120,7 @@ async def _receive(app: Starlette, name: str, messages: list[InboundMessage]) ->
     core: Core = app.state.core
     matcher, catalogs = state.matcher, state.catalogs
     if matcher is None or catalogs is None:
-        raise GatewayError("No valid policy revision is loaded.", code=20500, status=503)
+        raise PolicyUnavailable("No valid policy revision is loaded.")
     context = core.context()
     now = utcnow()
     writer = app.state.writer

@@ -175,3 +175,26 @@ def test_a_webhook_just_under_the_size_limit_is_processed(stack, slow_service):
     params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": US_MOBILE, "To": US_SENDER, "Body": "Hello",
               "NumMedia": "0", "Extra": "x" * 60_000}
     assert _signed(stack, params).status_code == 200
+
+
+def test_a_chunked_webhook_that_grows_over_the_limit_is_413_and_stores_nothing(stack, slow_service):
+    """Without a Content-Length the limit is enforced while reading: the body is never read whole."""
+    url = f"{stack.settings.public_url}/webhooks/twilio/inbound"
+
+    def chunks():  # type: ignore[no-untyped-def]
+        yield b"MessageSid=SM" + uuid.uuid4().hex.encode() + b"&From=%2B12015550123&To=%2B12015550124&Body="
+        for _ in range(100):
+            yield b"STOP+" * 200
+
+    response = httpx.post(url, content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded",
+                                                          "X-Twilio-Signature": "unchecked"})
+    assert response.status_code == 413
+    assert _nothing_stored(stack)
+
+
+def test_a_signed_report_about_a_message_that_is_not_ours_changes_nothing(stack, slow_service):
+    url = f"{stack.settings.public_url}/webhooks/twilio/status"
+    params = {"MessageSid": "SM" + uuid.uuid4().hex, "MessageStatus": "delivered"}
+    signature = RequestValidator(PROVIDER_TOKEN).compute_signature(url, params)
+    assert httpx.post(url, data=params, headers={"X-Twilio-Signature": signature}).status_code == 200
+    assert _nothing_stored(stack)
