@@ -312,9 +312,9 @@ def _write_chunk(session: Session, account_sid: str, rows: list[Row], now: datet
 def _cancel_pending(session: Session, account_sid: str, watermark: int, now: datetime, backlog: Backlog) -> None:
     """Cancel what waits to go to numbers that import events after `watermark` left opted out."""
     found = session.connection().execute(_AFFECTED, {"account": account_sid, "watermark": watermark}).all()
-    for number, scope, channel in found:
-        cancel_pending(session, Consent(account_sid, scope, number, channel, opted_out=True, source="import"),
-                       now=now, backlog=backlog)
+    if found:
+        cancel_pending(session, [(Consent(account_sid, scope, number, channel, opted_out=True, source="import"), now)
+                                 for number, scope, channel in found], backlog=backlog)
 
 
 def _affected_query() -> Select[Any]:

@@ -25,7 +25,7 @@ from gateway.compliance.optouts import (
     CHANNELS,
     REPLY_DIRECTION,
     Consent,
-    cancel_pending_many,
+    cancel_pending,
     event_row,
     scope_of,
     state_row,
@@ -100,7 +100,6 @@ class Received:
     duplicate: bool
     reply_sid: str | None = None
     opt_out_type: str | None = None
-    canceled: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -163,7 +162,8 @@ def receive_batch(session: Session, arrivals: Sequence[Arrival],
     for index, arrival, sender, person in accepted:
         message_sid = seen[(arrival.provider, arrival.message.provider_sid)]
         results[index] = _receive_one(session, arrival, sender, person, message_sid, states, confirmed, rows, window)
-    _write(session, rows, arrivals[0].context.backlog if arrivals else None)
+    if accepted:
+        _write(session, rows, accepted[0][1].context.backlog)
     return [result for result in results if result is not None]
 
 
@@ -223,7 +223,7 @@ def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Add
     return result
 
 
-def _write(session: Session, rows: _Rows, backlog: Backlog | None) -> None:
+def _write(session: Session, rows: _Rows, backlog: Backlog) -> None:
     """One statement per table for the whole batch, then the cancellations its opt-outs cause."""
     connection = session.connection()
     for statement, batch in ((consent_rows.INSERT_RECEIPTS, rows.receipts), (INSERT_MESSAGE, rows.messages),
@@ -233,8 +233,8 @@ def _write(session: Session, rows: _Rows, backlog: Backlog | None) -> None:
     if rows.states:
         upsert_states(connection, list(rows.states.values()))
     consent_rows.write_confirmations(connection, list(rows.confirmations.values()))
-    if rows.opt_outs and backlog is not None:
-        cancel_pending_many(session, rows.opt_outs, backlog=backlog)
+    if rows.opt_outs:
+        cancel_pending(session, rows.opt_outs, backlog=backlog)
 
 
 def _receiving(session: Session, provider: str, address: str, context: SubmitContext) -> Sender:

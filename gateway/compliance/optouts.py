@@ -73,7 +73,7 @@ def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
 _EVENT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
 #: What an opt-out cancels: the app's traffic, never the gateway's own replies (the confirmation of
 #: this very opt-out, or of a STOP a moment earlier, is the answer to it).  Read for many numbers at
-#: once; the scope is checked in Python (`cancel_pending_many`).
+#: once; the scope is checked in Python (`cancel_pending`).
 _PENDING = select(Message.sid, Message.account_sid, Message.to, Message.service_sid, Message.sender_sid).where(
     Message.account_sid.in_(bindparam("accounts", expanding=True)),  # type: ignore[attr-defined]
     Message.to.in_(bindparam("addresses", expanding=True)),  # type: ignore[attr-defined]  (ix_message_recipient)
@@ -149,17 +149,12 @@ def record_consent(session: Session, consent: Consent, *, now: datetime, backlog
     connection.execute(_EVENT, event_row(consent, now))
     if not consent.opted_out:
         return []
-    return cancel_pending(session, consent, now=now, backlog=backlog)
+    return cancel_pending(session, [(consent, now)], backlog=backlog)
 
 
-def cancel_pending(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str]:
-    """Cancel the app's messages still waiting to go to the number in the consent's scope, with 21610."""
-    return cancel_pending_many(session, [(consent, now)], backlog=backlog)
-
-
-def cancel_pending_many(session: Session, opt_outs: list[tuple[Consent, datetime]], *,
-                        backlog: Backlog) -> list[str]:
-    """`cancel_pending` for many opt-outs with one read of what waits for their numbers."""
+def cancel_pending(session: Session, opt_outs: list[tuple[Consent, datetime]], *, backlog: Backlog) -> list[str]:
+    """Cancel the app's messages still waiting to go to each opted-out number in its consent's
+    scope, with 21610, reading what waits for all the numbers at once; returns the canceled sids."""
     wanted: dict[tuple[str, str], list[tuple[Consent, datetime]]] = {}
     for consent, now in opt_outs:
         address = WHATSAPP + consent.number if consent.channel == "whatsapp" else consent.number

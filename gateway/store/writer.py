@@ -33,6 +33,7 @@ import sys
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import groupby
 from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine
@@ -137,21 +138,17 @@ class Writer:
             with Session(self._bind, expire_on_commit=False) as session, session.begin():
                 if self.before_batch is not None:
                     self.before_batch(session)
-                start = 0
-                while start < len(batch):
-                    handler = batch[start].handler
-                    end = start + 1
-                    while handler is not None and end < len(batch) and batch[end].handler is handler:
-                        end += 1
+                for handler, neighbours in groupby(batch, key=lambda pending: pending.handler):
                     if handler is None:
-                        outcomes.append(_run_job(session, batch[start]))
+                        runs = [[_run_job(session, pending)] for pending in neighbours]
                     else:
-                        outcomes += _run_group(session, handler, [p.item for p in batch[start:end]])
-                    start = end
-                    # Flushed objects stay usable by their caller, detached; an identity map that
-                    # grew with the batch would make every autoflush scan it (quadratic batches).
-                    session.flush()
-                    session.expunge_all()
+                        runs = [_run_group(session, handler, [pending.item for pending in neighbours])]
+                    for run in runs:
+                        outcomes += run
+                        # Flushed objects stay usable by their caller, detached; an identity map that
+                        # grew with the batch would make every autoflush scan it (quadratic batches).
+                        session.flush()
+                        session.expunge_all()
         except Exception as exc:  # the commit failed, or a clean job broke its promise
             if len(batch) > 1:
                 log.warning("write batch of %d failed (%s); running its jobs one by one", len(batch), exc)
@@ -170,19 +167,17 @@ class Writer:
 
 
 def _run_group(session: Session, handler: BatchHandler[Any, Any], items: list[Any]) -> list[tuple[bool, Any]]:
-    """One handler call for the group in a SAVEPOINT; if it fails, each item alone (an
-    IntegrityError, another process's row, gets the single item one more try, as for jobs)."""
-    outcome = _in_savepoint(session, lambda s: handler(s, items))
+    """One handler call for the group in a SAVEPOINT; if it fails, each item alone, as a job."""
+    def job(session: Session) -> Any:
+        return handler(session, items)
+
+    outcome = _in_savepoint(session, job) if len(items) > 1 else _retried(session, job)
     if outcome[0]:
         return [(not isinstance(result, GatewayError), result) for result in outcome[1]]
-    if len(items) > 1:
-        log.warning("batch of %d items failed (%s); running them one by one", len(items), outcome[1])
-        return [result for item in items for result in _run_group(session, handler, [item])]
-    if isinstance(outcome[1], IntegrityError):
-        outcome = _in_savepoint(session, lambda s: handler(s, items))
-        if outcome[0]:
-            return [(not isinstance(result, GatewayError), result) for result in outcome[1]]
-    return [outcome]
+    if len(items) == 1:
+        return [outcome]
+    log.warning("batch of %d items failed (%s); running them one by one", len(items), outcome[1])
+    return [result for item in items for result in _run_group(session, handler, [item])]
 
 
 def _run_job(session: Session, pending: _Pending) -> tuple[bool, Any]:
@@ -192,9 +187,15 @@ def _run_job(session: Session, pending: _Pending) -> tuple[bool, Any]:
             return True, pending.job(session)
         except GatewayError as exc:  # refused before writing: nothing to undo
             return False, exc
-    outcome = _in_savepoint(session, pending.job)
-    if isinstance(outcome[1], IntegrityError):  # another process wrote the same key first: look again
-        outcome = _in_savepoint(session, pending.job)
+    return _retried(session, pending.job)
+
+
+def _retried(session: Session, job: Job[Any]) -> tuple[bool, Any]:
+    """The job in a SAVEPOINT, and once more if another process wrote the same key first
+    (IntegrityError): the second run finds that row and takes the "already there" path."""
+    outcome = _in_savepoint(session, job)
+    if isinstance(outcome[1], IntegrityError):
+        outcome = _in_savepoint(session, job)
     return outcome
 
 
