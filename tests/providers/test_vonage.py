@@ -46,12 +46,12 @@ def signed(params: dict[str, str], **signing: object) -> RawRequest:
 
 @pytest.mark.parametrize("method", ["md5hash", "md5", "sha1", "sha256", "sha512"])
 def test_each_signature_method_verifies_when_it_is_the_one_set(method):
-    VonageProvider(method=method, clock=lambda: NOW).verify(signed(INBOUND, method=method), SECRET)
+    assert VonageProvider(method=method, clock=lambda: NOW).verify(signed(INBOUND, method=method), SECRET) is None
 
 
 def test_ampersands_and_equals_signs_in_values_are_signed_as_underscores():
     """Vonage replaces & and = in values with _ before hashing (vonage-python-sdk's signature)."""
-    PROVIDER.verify(signed(INBOUND | {"text": "a=b&c"}), SECRET)
+    assert PROVIDER.verify(signed(INBOUND | {"text": "a=b&c"}), SECRET) is None  # raises if refused
 
 
 def test_a_sig_made_with_another_secret_or_another_method_is_refused():
