@@ -113,7 +113,7 @@ def _callback(base: str, provider: str, sid: str) -> str:
     """The status callback URL a send gives its provider: `ref` names our message, except for a
     provider that echoes our sid back in a signed field instead (see `reference_in_callback`)."""
     adapter = PROVIDERS.get(provider)
-    if adapter is not None and not getattr(adapter, "reference_in_callback", True):
+    if adapter is not None and not adapter.reference_in_callback:
         return f"{base}/webhooks/{provider}/status"
     return f"{base}/webhooks/{provider}/status?ref={sid}"
 

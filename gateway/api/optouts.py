@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
@@ -52,11 +52,17 @@ def event_json(row: Any) -> dict[str, Any]:
             "date": iso8601(row.at)}
 
 
+def number_events(connection: Connection, account_sid: str, number: str) -> list[Row[Any]]:
+    """The number's consent events, newest first (`ix_consent_event_number`)."""
+    return list(connection.execute(select(_E).where(_E.c.account_sid == account_sid, _E.c.number == number)
+                                   .order_by(_E.c.at.desc(), _E.c.id.desc())))
+
+
 def number_record(connection: Connection, account_sid: str, number: str, base: str) -> dict[str, Any] | None:
-    """The number's state in every scope and channel, and its consent events newest first."""
+    """The number's state in every scope and channel (`ix_opt_out_number`), and its consent events
+    newest first."""
     states = connection.execute(select_states(account_sid, number=number)).all()
-    events = connection.execute(select(_E).where(_E.c.account_sid == account_sid, _E.c.number == number)
-                                .order_by(_E.c.at.desc(), _E.c.id.desc())).all()
+    events = number_events(connection, account_sid, number)
     if not states and not events:
         return None
     return {"account_sid": account_sid, "phone_number": number, "opt_outs": [opt_out_json(s, base) for s in states],

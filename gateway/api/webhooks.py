@@ -24,7 +24,6 @@ from gateway.dispatch.core import Core
 from gateway.dispatch.outbox import reported_message, set_status
 from gateway.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, PolicyUnavailable
 from gateway.policy.watcher import PolicyState
-from gateway.providers import PROVIDERS
 from gateway.providers.base import (
     InboundMessage,
     MalformedWebhook,
@@ -71,7 +70,7 @@ async def _verified(request: Request, parse: Callable[[Provider, RawRequest], li
     Refusals raise before anything is stored: 413 too large, 403 no secret or a bad signature,
     400 signed but malformed."""
     name = request.path_params["provider"]
-    provider = getattr(request.app.state, "providers", PROVIDERS).get(name)
+    provider = request.app.state.providers.get(name)
     if provider is None:
         raise NotFound(f"No provider named {name!r}.")
     settings = request.app.state.settings

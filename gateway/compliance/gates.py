@@ -44,12 +44,17 @@ class Address:
     area_code: str | None
 
 
+def channel_of(address: str) -> str:
+    """`whatsapp` for a `whatsapp:`-prefixed address, else `sms`."""
+    return "whatsapp" if address.startswith(WHATSAPP) else "sms"
+
+
 @lru_cache(maxsize=65536)
 def parse_recipient(to: str | None) -> Address:
     """A valid, dialable E.164 number, optionally `whatsapp:`-prefixed (21604, 21211)."""
     if not to:
         raise ToRequired("A 'To' phone number is required.")
-    channel = "whatsapp" if to.startswith(WHATSAPP) else "sms"
+    channel = channel_of(to)
     raw = to.removeprefix(WHATSAPP)
     try:
         parsed = phonenumbers.parse(raw, None)

@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from gateway.compliance.optouts import ACCOUNT_WIDE
 from gateway.policy.evaluate import country_of
 
 WINDOW_DAYS = 30
 FINISHED = ("delivered", "undelivered", "failed")
-ACCOUNT_WIDE = "*"
 
 GOOD, FAIR, POOR, NO_DATA = "good", "fair", "poor", "no_data"
 _ORDER = {GOOD: 0, FAIR: 1, POOR: 2}

@@ -5,8 +5,8 @@ local way (`(201) 555-0123`, `06 12 34 56 78`) it is read in the country chosen 
 or else tried in the countries of the browser's languages, then those of the account's senders, and kept
 where it is a valid number.  One reading opens the number; several are offered to choose from.
 
-The state and history are read as `api.optouts.number_record` reads them and shaped by the same
-functions, but the states by one primary-key seek per scope (`queries.number_states` says why).
+The state and history are read and shaped by the API's own functions (`transfer.select_states`
+and `api.optouts.number_events`, which `number_record` uses; `ix_opt_out_number` serves both).
 
 Under each opt-out the page lists the messages to the number from that moment (to the second)
 until it opted back in, in that scope and channel: the confirmation is expected, a canceled
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
@@ -26,13 +25,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gateway.api.common import base_url
-from gateway.api.optouts import event_json, opt_out_json
+from gateway.api.optouts import event_json, number_events, opt_out_json
+from gateway.compliance.gates import channel_of
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, REPLY_DIRECTION, Consent, record_consent
 from gateway.console import queries
 from gateway.console.i18n import parse_accept_language
 from gateway.console.web import Page, read_form, see_other, url
-from gateway.dates import utcnow
+from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest
+from gateway.transfer import ACCOUNT_LABEL, select_states
 
 MAX_REASON = 1000
 SOURCE = "console"
@@ -97,24 +98,16 @@ def windows(events: Sequence[dict[str, Any]], messages: Sequence[Any]) -> list[W
                       and later["scope"] == event["scope"] and later["channel"] == event["channel"]), None)
         window = Window(event, until)
         for row in reversed(messages):  # oldest first
-            moment = _second(row.date_sent or row.date_created)
-            if (_channel(row.to) == event["channel"] and _in_scope(row, event["scope"]) and moment >= event["date"]
+            moment = iso8601(row.date_sent or row.date_created)
+            if (channel_of(row.to) == event["channel"] and _in_scope(row, event["scope"]) and moment >= event["date"]
                     and (until is None or moment < until)):
                 window.messages.append((row, _verdict(row)))
         found.append(window)
     return list(reversed(found))
 
 
-def _second(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _channel(address: str) -> str:
-    return "whatsapp" if address.startswith(queries.WHATSAPP) else "sms"
-
-
 def _in_scope(row: Any, scope: str) -> bool:
-    if scope in (ACCOUNT_WIDE, "account"):
+    if scope in (ACCOUNT_WIDE, ACCOUNT_LABEL):
         return True
     return bool(row.service_sid == scope or (row.service_sid is None and row.sender_sid == scope))
 
@@ -156,17 +149,16 @@ async def show(page: Page) -> Response:
     def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any], dict[str, str], list[queries.Scope]]:
         with page.engine.connect() as connection:
             scopes = queries.scopes(connection, page.account_sid)
-            events = queries.consent_events(connection, page.account_sid, number)
-            named = {ACCOUNT_WIDE} | {s.sid for s in scopes} | {e.scope for e in events}
-            states = queries.number_states(connection, page.account_sid, number, named)
+            events = number_events(connection, page.account_sid, number)
+            states = connection.execute(select_states(page.account_sid, number=number)).all()
             bodies = queries.message_bodies(connection, page.account_sid, (e.inbound_message_sid for e in events))
             return ([opt_out_json(s, base) for s in states], [event_json(e) for e in events],
                     queries.messages_to(connection, page.account_sid, number), bodies, scopes)
 
     states, events, messages, bodies, scopes = await run_in_threadpool(read)
-    labels = {s.sid: s.label for s in scopes} | {"account": page.gettext("whole account")}
+    labels = {s.sid: s.label for s in scopes} | {ACCOUNT_LABEL: page.gettext("whole account")}
     return page.render("number.html", e164=number, states=states, events=events, bodies=bodies, labels=labels,
-                       windows=windows(events, messages), messages=messages, scopes=scopes, channels=CHANNELS,
+                       windows=windows(events, messages), scopes=scopes, channels=CHANNELS,
                        done=page.request.query_params.get("done"),
                        national=_national(number))
 
@@ -183,17 +175,18 @@ async def change(page: Page) -> Response:
         raise BadRequest(page.gettext("Choose opt out or opt in, and a channel."))
     if not reason or len(reason) > MAX_REASON:
         raise BadRequest(page.gettext("Say why you change this number's consent (at most 1,000 characters)."))
-    with page.engine.connect() as connection:
-        known = {s.sid for s in queries.scopes(connection, page.account_sid)} | {ACCOUNT_WIDE}
-    if scope not in known:
-        raise BadRequest(page.gettext("That scope is not a service or sender of this account."))
+    unknown_scope = page.gettext("That scope is not a service or sender of this account.")
     backlog = page.request.app.state.core.backlog
     consent = Consent(page.account_sid, scope, number, channel, opted_out=opted_out, source=SOURCE, reason=reason)
 
     def job(session: Session) -> list[str] | None:
+        """The scope is checked in the writer's transaction (no read on the event loop), before writing."""
+        known = {s.sid for s in queries.scopes(session.connection(), page.account_sid)} | {ACCOUNT_WIDE}
+        if scope not in known:
+            raise BadRequest(unknown_scope)
         return record_consent(session, consent, now=utcnow(), backlog=backlog)
 
-    changed = await page.request.app.state.writer.run(job)
+    changed = await page.request.app.state.writer.run(job, clean_on_error=True)
     if changed and page.request.app.state.forwarder is not None:
         page.request.app.state.forwarder.notify()  # the canceled messages' status callbacks
     done = "unchanged" if changed is None else ("opted_out" if opted_out else "opted_in")

@@ -1,11 +1,9 @@
 """The console's own reads, in SQLAlchemy Core with bound parameters, each filtered by the account.
 
-What the API already answers is asked of the API's functions (`api.optouts.number_record`,
+What the API already answers is asked of the API's functions (`api.optouts.number_events`,
 `forwarding.dead_letters`); this module holds only what the console alone needs.  Every
 statement is written for the indexes the tables have, so pages stay fast with millions of rows:
 
-- a number's consent: its events by `ix_consent_event_number`, its states by primary-key seeks,
-  one per scope the account has (`number_states` says why);
 - a number's messages: `ix_message_recipient` (account_sid, to, status);
 - recent messages: `ix_message_account_created` (account_sid, date_created), keyset-paged;
 - the 30-day figures: one pass over the account's last 30 days of messages (the same index) and
@@ -25,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, literal_column, select, tuple_
 from sqlalchemy.engine import Connection, Row
 
+from gateway.compliance.gates import WHATSAPP
 from gateway.store.tables import ConsentEvent, Message, MessageEvent, OptOut, Sender, Service
 
 _M = Message.__table__  # type: ignore[attr-defined]
@@ -34,9 +33,7 @@ _V = MessageEvent.__table__  # type: ignore[attr-defined]
 _SENDER = Sender.__table__  # type: ignore[attr-defined]
 _SERVICE = Service.__table__  # type: ignore[attr-defined]
 
-WHATSAPP = "whatsapp:"
 INBOUND = "inbound"
-QUEUED = ("queued", "sending")
 PRIORITIES = (0, 1)  # replies and confirmations, then bulk (`Message.priority`)
 PAGE = 50
 TAIL_CHUNK = 2000
@@ -79,24 +76,6 @@ def sender_countries(connection: Connection, account_sid: str) -> list[str]:
 
 
 # -- numbers ------------------------------------------------------------------------------------
-
-
-def consent_events(connection: Connection, account_sid: str, number: str) -> list[Row[Any]]:
-    """The number's consent events newest first (`ix_consent_event_number`), as `number_record` reads them."""
-    return list(connection.execute(select(_E).where(_E.c.account_sid == account_sid, _E.c.number == number)
-                                   .order_by(_E.c.at.desc(), _E.c.id.desc())))
-
-
-def number_states(connection: Connection, account_sid: str, number: str, scopes: Iterable[str]) -> list[Row[Any]]:
-    """The number's state in each of `scopes`, in the API's order (scope, number, channel).
-
-    `number_record` asks for account and number alone, and the primary key (account_sid,
-    service_sid, number, channel) then serves only the account: every opt-out of the account is
-    read (400 ms at a million).  Naming the scopes turns it into one primary-key seek per scope."""
-    return list(connection.execute(
-        select(_S.c.account_sid, _S.c.service_sid, _S.c.number, _S.c.channel, _S.c.opted_out, _S.c.date_updated)
-        .where(_S.c.account_sid == account_sid, _S.c.service_sid.in_(sorted(set(scopes))), _S.c.number == number)
-        .order_by(_S.c.service_sid, _S.c.number, _S.c.channel)))
 
 
 def _newest_first(connection: Connection, *, by_recipient: bool = False) -> tuple[Any, ...]:

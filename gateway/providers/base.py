@@ -147,6 +147,12 @@ class Provider(Protocol):
         """The slug in `PROVIDERS` (read-only, so a frozen dataclass satisfies it under mypy --strict)."""
         ...
 
+    @property
+    def reference_in_callback(self) -> bool:
+        """Whether status callbacks may carry our sid as `?ref=` (True), or the provider echoes it back
+        in a signed field of its own and `parse_status` reads it from there (False)."""
+        ...
+
     def verify(self, raw: RawRequest, secret: str) -> None:
         """Raise `WebhookRejected` unless `raw` was signed by the provider with `secret`."""
         ...

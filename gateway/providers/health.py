@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
+
+from gateway.dates import iso8601, utcnow
 
 log = logging.getLogger("gateway.providers.health")
 
@@ -51,7 +53,7 @@ class ProviderHealth:
         breaker = self._of(provider)
         if breaker.state is State.PROBING:
             breaker.state, breaker.next_probe = State.UNHEALTHY, now + self.probe_interval
-            log.warning("provider %s still unhealthy (since %s): its probe failed", provider, _iso(breaker.since))
+            log.warning("provider %s still unhealthy (since %s): its probe failed", provider, iso8601(breaker.since))
             return
         if breaker.state is State.UNHEALTHY:
             return
@@ -59,16 +61,16 @@ class ProviderHealth:
             breaker.failing_since = now
         if now - breaker.failing_since >= self.window:
             breaker.state, breaker.next_probe = State.UNHEALTHY, now + self.probe_interval
-            breaker.since = datetime.now(UTC)
+            breaker.since = utcnow()
             log.warning("provider %s is unhealthy since %s: only timeouts and 5xx for %g s; routing prefers "
-                        "other providers' senders, its queued messages wait for it", provider, _iso(breaker.since),
+                        "other providers' senders, its queued messages wait for it", provider, iso8601(breaker.since),
                         self.window)
 
     def success(self, provider: str, now: float) -> None:
         """Any answer that is not a 5xx."""
         breaker = self._of(provider)
         if breaker.state is not State.HEALTHY:
-            log.warning("provider %s is healthy again (unhealthy since %s)", provider, _iso(breaker.since))
+            log.warning("provider %s is healthy again (unhealthy since %s)", provider, iso8601(breaker.since))
         breaker.state, breaker.failing_since, breaker.since = State.HEALTHY, None, None
 
     def allow(self, provider: str, now: float) -> bool:
@@ -94,8 +96,5 @@ class ProviderHealth:
 
     def report(self) -> dict[str, dict[str, str | None]]:
         """Each provider seen so far: its state and, when unhealthy, since when (UTC, ISO 8601)."""
-        return {name: {"state": b.state.value, "since": _iso(b.since)} for name, b in sorted(self._breakers.items())}
+        return {name: {"state": b.state.value, "since": iso8601(b.since)} for name, b in sorted(self._breakers.items())}
 
-
-def _iso(when: datetime | None) -> str | None:
-    return when.isoformat(timespec="seconds").replace("+00:00", "Z") if when else None

@@ -140,6 +140,7 @@ def compute_signature(url: str, body_fields: Iterable[tuple[str, str]], nonce: s
 @dataclass(frozen=True)
 class PlivoProvider:
     name: str = "plivo"
+    reference_in_callback: bool = True
 
     def verify(self, raw: RawRequest, secret: str) -> None:
         """Accept a request one of whose X-Plivo-Signature-V3 values matches URL, fields and nonce."""

@@ -116,6 +116,7 @@ def public_key(secret: str) -> Ed25519PublicKey:
 @dataclass(frozen=True)
 class TelnyxProvider:
     name: str = "telnyx"
+    reference_in_callback: bool = True
     clock: Callable[[], float] = field(default=time.time, compare=False)  # tests pass a fixed one
 
     def verify(self, raw: RawRequest, secret: str) -> None:

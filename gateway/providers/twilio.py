@@ -118,6 +118,7 @@ class TwilioProvider:
     """Twilio's wire format; other services speaking it (the simulator) reuse it under their own name."""
 
     name: str = "twilio"
+    reference_in_callback: bool = True  # status callbacks carry ?ref= (covered by the signature)
 
     def verify(self, raw: RawRequest, secret: str) -> None:
         """Accept only a request whose X-Twilio-Signature matches one of the URL's port variants."""
