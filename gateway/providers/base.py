@@ -19,6 +19,7 @@ reset), the worker maps the `httpx2.TransportError` to `Retryable` itself, once,
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 import math
@@ -243,3 +244,44 @@ def e164(number: str) -> str:
     by E.164.  Anything that is not all digits (an alphanumeric sender) is left as written."""
     number = number.strip()
     return number if not number or number.startswith("+") or not number.isdigit() else f"+{number}"
+
+
+#: Seconds a signed timestamp may be away from our clock before a webhook counts as a replay
+#: (Telnyx's and Vonage's SDKs use 300).
+REPLAY_TOLERANCE = 300.0
+#: Twilio's "unknown error": what a provider error no table maps to is recorded as.
+UNKNOWN_ERROR = 30008
+
+
+def map_code(table: Mapping[int, int], code: int, *, provider: str) -> int:
+    """A provider's error code as the Twilio code apps know; an unmapped one is 30008 and logged."""
+    mapped = table.get(code)
+    if mapped is None:
+        logging.getLogger(f"gateway.providers.{provider}").warning(
+            "%s: unmapped error code %s, recorded as %s", provider, code, UNKNOWN_ERROR)
+        return UNKNOWN_ERROR
+    return mapped
+
+
+def check_fresh(sent_at: float, now: float, *, what: str) -> None:
+    """Refuse a signed timestamp further than REPLAY_TOLERANCE from our clock, as a replay."""
+    if abs(now - sent_at) > REPLAY_TOLERANCE:
+        raise WebhookRejected(f"{what} is more than {REPLAY_TOLERANCE:g} s away: a replay")
+
+
+def raise_if_transient(response: httpx2.Response, provider: str, text: str) -> None:
+    """429 → Throttled and 5xx → Retryable, with the provider's Retry-After (read on its own clock);
+    any other answer returns for the adapter to read."""
+    status = response.status_code
+    if status != 429 and status < 500:
+        return
+    retry_after = parse_retry_after(response.headers.get("retry-after"), server_now(response))
+    if status == 429:
+        raise Throttled(f"{provider} throttled: {text}", retry_after)
+    raise Retryable(f"{provider} {status}: {text}", retry_after)
+
+
+def basic_auth(credentials: Credentials) -> str:
+    """The Authorization header of HTTP Basic with the account's id and token."""
+    userpass = f"{credentials.account_sid}:{credentials.auth_token}".encode()
+    return "Basic " + base64.b64encode(userpass).decode("ascii")

@@ -54,13 +54,13 @@ from gateway.providers.base import (
     SendResult,
     Status,
     StatusEvent,
-    Throttled,
     WebhookRejected,
+    basic_auth,
     e164,
+    map_code,
     parse_form,
-    parse_retry_after,
+    raise_if_transient,
     response_json,
-    server_now,
     status_of,
     twilio_fields,
 )
@@ -102,14 +102,6 @@ ERRORS: dict[int, int] = {
     1000: 30008,  # unknown error
 }
 
-
-def map_error(code: int) -> int:
-    """The Twilio code of Plivo's `code`; an unmapped one becomes 30008 (unknown error) and is logged."""
-    mapped = ERRORS.get(code)
-    if mapped is None:
-        log.warning("plivo: unmapped error code %s, recorded as 30008", code)
-        return 30008
-    return mapped
 
 
 def signed_text(url: str, body_fields: Iterable[tuple[str, str]], nonce: str) -> str:
@@ -177,7 +169,7 @@ class PlivoProvider:
             raise MalformedWebhook("status callback without MessageUUID or Status")
         status = status_of(STATUS, word, provider=self.name, about=sid)
         code = fields.get("ErrorCode") or ""
-        error = map_error(int(code)) if code.isdigit() and int(code) else None
+        error = map_code(ERRORS, int(code), provider=self.name) if code.isdigit() and int(code) else None
         return [StatusEvent(provider_sid=sid, status=status, error_code=error, raw=fields)]
 
     def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
@@ -188,8 +180,7 @@ class PlivoProvider:
         if message.status_callback is not None:
             payload |= {"url": message.status_callback, "method": "POST"}
         account = quote(credentials.account_sid, safe="")
-        userpass = f"{credentials.account_sid}:{credentials.auth_token}".encode()
-        headers = {"Authorization": "Basic " + base64.b64encode(userpass).decode("ascii"),
+        headers = {"Authorization": basic_auth(credentials),
                    "Content-Type": "application/json", "Accept": "application/json"}
         return httpx2.Request("POST", f"{credentials.base_url.rstrip('/')}/v1/Account/{account}/Message/",
                               headers=headers, content=json.dumps(payload).encode("utf-8"))
@@ -204,11 +195,7 @@ class PlivoProvider:
                 raise Retryable(f"plivo answered {status} without a message_uuid")
             return SendResult(provider_sid=uuids[0], status=Status.QUEUED)
         text = str(payload.get("error") or response.reason_phrase or status)
-        retry_after = parse_retry_after(response.headers.get("retry-after"), server_now(response))
-        if status == 429:
-            raise Throttled(f"plivo throttled: {text}", retry_after)
-        if status >= 500:
-            raise Retryable(f"plivo {status}: {text}", retry_after)
+        raise_if_transient(response, self.name, text)
         raise Rejected(_rejection_code(status, text), f"plivo: {text}")
 
 

@@ -53,11 +53,11 @@ from gateway.providers.base import (
     SendResult,
     Status,
     StatusEvent,
-    Throttled,
     WebhookRejected,
-    parse_retry_after,
+    check_fresh,
+    map_code,
+    raise_if_transient,
     response_json,
-    server_now,
     status_of,
     twilio_fields,
 )
@@ -66,7 +66,6 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "telnyx-signature-ed25519"
 TIMESTAMP_HEADER = "telnyx-timestamp"
-TOLERANCE = 300.0  # seconds, the SDKs' default
 
 #: Telnyx's per-recipient `status` words.
 STATUS: dict[str, Status] = {
@@ -96,14 +95,6 @@ ERRORS: dict[int, int] = {
 }
 
 
-def map_error(code: int) -> int:
-    """The Twilio code of Telnyx's `code`; an unmapped one becomes 30008 (unknown error) and is logged."""
-    mapped = ERRORS.get(code)
-    if mapped is None:
-        log.warning("telnyx: unmapped error code %s, recorded as 30008", code)
-        return 30008
-    return mapped
-
 
 def public_key(secret: str) -> Ed25519PublicKey:
     """The account's public key as the portal shows it: base64 of the 32 raw bytes."""
@@ -131,8 +122,7 @@ class TelnyxProvider:
             decoded = base64.b64decode(signature, validate=True)
         except (ValueError, binascii.Error):
             raise WebhookRejected("unreadable telnyx-timestamp or signature") from None
-        if abs(self.clock() - sent_at) > TOLERANCE:
-            raise WebhookRejected(f"telnyx-timestamp {stamp} is more than {TOLERANCE:g} s away: a replay")
+        check_fresh(sent_at, self.clock(), what=f"telnyx-timestamp {stamp}")
         try:
             public_key(secret).verify(decoded, stamp.encode("ascii") + b"|" + raw.body)
         except InvalidSignature:
@@ -172,7 +162,8 @@ class TelnyxProvider:
         status = status_of(STATUS, word, provider=self.name, about=f"{sid} ({event})")
         errors = payload.get("errors")
         code = _code(_dict(errors[0]).get("code")) if isinstance(errors, list) and errors else None
-        return [StatusEvent(provider_sid=sid, status=status, error_code=None if code is None else map_error(code),
+        error = None if code is None else map_code(ERRORS, code, provider=self.name)
+        return [StatusEvent(provider_sid=sid, status=status, error_code=error,
                             raw={"event_type": event, "status": word, "body": raw.body.decode("utf-8", "replace")})]
 
     def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
@@ -204,13 +195,10 @@ class TelnyxProvider:
         errors = body.get("errors")
         first = _dict(errors[0]) if isinstance(errors, list) and errors else {}
         text = str(first.get("detail") or first.get("title") or response.reason_phrase or status)
-        retry_after = parse_retry_after(response.headers.get("retry-after"), server_now(response))
-        if status == 429:
-            raise Throttled(f"telnyx throttled: {text}", retry_after)
-        if status >= 500:
-            raise Retryable(f"telnyx {status}: {text}", retry_after)
+        raise_if_transient(response, self.name, text)
         code = _code(first.get("code"))
-        raise Rejected(status if code is None else map_error(code), f"telnyx {code or status}: {text}")
+        raise Rejected(status if code is None else map_code(ERRORS, code, provider=self.name),
+                       f"telnyx {code or status}: {text}")
 
 
 def _event(raw: RawRequest) -> tuple[str, Mapping[str, Any]]:

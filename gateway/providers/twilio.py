@@ -49,11 +49,10 @@ from gateway.providers.base import (
     SendResult,
     Status,
     StatusEvent,
-    Throttled,
     WebhookRejected,
-    parse_retry_after,
+    basic_auth,
+    raise_if_transient,
     response_json,
-    server_now,
     status_of,
 )
 
@@ -177,9 +176,8 @@ class TwilioProvider:
             fields.append(("ValidityPeriod", str(message.validity_period)))
         account = quote(credentials.account_sid, safe="")
         url = f"{credentials.base_url.rstrip('/')}/2010-04-01/Accounts/{account}/Messages.json"
-        userpass = f"{credentials.account_sid}:{credentials.auth_token}".encode()
         headers = {
-            "Authorization": "Basic " + base64.b64encode(userpass).decode("ascii"),
+            "Authorization": basic_auth(credentials),
             "Accept": "application/json",
             "Content-Type": "application/x-www-form-urlencoded",
             IDEMPOTENCY_HEADER: message.sid,
@@ -198,11 +196,7 @@ class TwilioProvider:
             word = str(payload.get("status", ""))
             return SendResult(provider_sid=sid, status=status_of(STATUS, word, provider=self.name,
                                                                  about=f"new message {sid}"))
-        retry_after = parse_retry_after(response.headers.get("retry-after"), server_now(response))
-        if status == 429:
-            raise Throttled(f"twilio throttled: {_message(response)}", retry_after)
-        if status >= 500:
-            raise Retryable(f"twilio {status}: {_message(response)}", retry_after)
+        raise_if_transient(response, self.name, _message(response))
         code = response_json(response).get("code")
         raise Rejected(code if isinstance(code, int) and not isinstance(code, bool) else status, _message(response))
 

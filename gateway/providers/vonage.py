@@ -51,8 +51,11 @@ from gateway.providers.base import (
     StatusEvent,
     Throttled,
     WebhookRejected,
+    check_fresh,
     e164,
+    map_code,
     parse_retry_after,
+    raise_if_transient,
     response_json,
     server_now,
     status_of,
@@ -61,7 +64,6 @@ from gateway.providers.base import (
 
 log = logging.getLogger(__name__)
 
-TOLERANCE = 300.0  # seconds between the signed `timestamp` and our clock
 METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 
 #: Delivery-receipt `status` words.
@@ -145,8 +147,7 @@ class VonageProvider:
             sent_at = float(fields.get("timestamp", ""))
         except ValueError:
             raise WebhookRejected("no signed timestamp") from None
-        if abs(self.clock() - sent_at) > TOLERANCE:
-            raise WebhookRejected(f"timestamp {fields['timestamp']} is more than {TOLERANCE:g} s away: a replay")
+        check_fresh(sent_at, self.clock(), what=f"timestamp {fields['timestamp']}")
 
     def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
         """`messageId`, `msisdn` (the person), `to`, `text`; the concat-* fields become a `Part`."""
@@ -178,7 +179,7 @@ class VonageProvider:
         code = fields.get("err-code") or ""
         error = None
         if code.isdigit() and int(code) and status is not Status.DELIVERED:
-            error = RECEIPT_ERRORS.get(int(code), 30008)
+            error = map_code(RECEIPT_ERRORS, int(code), provider=self.name)
         return [StatusEvent(provider_sid=sid, status=status, error_code=error, raw=fields,
                             reference=fields.get("client-ref") or None)]
 
@@ -200,11 +201,7 @@ class VonageProvider:
         """Vonage answers 200 even for errors: `messages[0].status` "0" is success, "1" throttled,
         "5" an internal error (both retried), others map through SEND_ERRORS."""
         status = response.status_code
-        retry_after = parse_retry_after(response.headers.get("retry-after"), server_now(response))
-        if status == 429:
-            raise Throttled("vonage throttled", retry_after)
-        if status >= 500:
-            raise Retryable(f"vonage {status}", retry_after)
+        raise_if_transient(response, self.name, response.reason_phrase or str(status))
         payload = response_json(response)
         messages = payload.get("messages")
         first = messages[0] if isinstance(messages, list) and messages and isinstance(messages[0], dict) else {}
@@ -217,14 +214,12 @@ class VonageProvider:
                 raise Retryable("vonage answered 0 without a message-id")
             return SendResult(provider_sid=sid, status=Status.SENT)
         if code == "1":
-            raise Throttled(f"vonage throttled: {text}", retry_after)
+            raise Throttled(f"vonage throttled: {text}",
+                            parse_retry_after(response.headers.get("retry-after"), server_now(response)))
         if code in ("", "5"):
             raise Retryable(f"vonage status {code or 'missing'}: {text}")
-        number = int(code) if code.isdigit() else 0
-        mapped = SEND_ERRORS.get(number)
-        if mapped is None:
-            log.warning("vonage: unmapped send status %s (%s), recorded as 30008", code, text)
-        raise Rejected(mapped or 30008, f"vonage {code}: {text}")
+        raise Rejected(map_code(SEND_ERRORS, int(code) if code.isdigit() else 0, provider=self.name),
+                       f"vonage {code}: {text}")
 
 
 
