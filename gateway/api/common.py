@@ -59,18 +59,25 @@ class Form:
         return number
 
 
+async def read_body(request: Request, limit: int, too_large: str) -> bytes:
+    """The request's body, refused with 413 as soon as it is known to exceed `limit` bytes (declared,
+    or while streaming a chunked body): an oversized body is never read whole."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(too_large)
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(too_large)
+    return bytes(body)
+
+
 async def read_form(request: Request) -> Form:
     """The request's form fields (body for POST, query for GET); bodies over 1 MB are refused (413)."""
     if request.method == "GET":
         return Form(request.query_params.multi_items())
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
-        raise PayloadTooLarge("The request body is larger than 1 MB.")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise PayloadTooLarge("The request body is larger than 1 MB.")
+    body = await read_body(request, MAX_BODY, "The request body is larger than 1 MB.")
     return Form(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 

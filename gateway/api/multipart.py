@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
@@ -40,9 +41,7 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
     existing = session.get(InboundPart, (*key, part.number))
     if existing is not None and existing.provider_sid != message.provider_sid and existing.joined_at is not None:
         # Not a retry (another message id): the sender reused the reference of a message already joined.
-        session.execute(delete(InboundPart).where(
-            col(InboundPart.provider) == provider, col(InboundPart.sender) == message.sender,
-            col(InboundPart.to) == message.to, col(InboundPart.ref) == part.ref))
+        session.execute(delete(InboundPart).where(*_in_group(key)))
         session.expunge(existing)
         existing = None
     if existing is None:
@@ -50,9 +49,7 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
                                 number=part.number, total=part.total, provider_sid=message.provider_sid,
                                 body=message.body, raw=json.dumps(message.raw), received_at=now))
         session.flush()
-    rows = list(session.exec(select(InboundPart).where(
-        InboundPart.provider == provider, InboundPart.sender == message.sender, InboundPart.to == message.to,
-        InboundPart.ref == part.ref)))
+    rows = list(session.exec(select(InboundPart).where(*_in_group(key))))
     complete = len({row.number for row in rows}) >= part.total
     if not complete:
         if any(row.joined_at is not None for row in rows):
@@ -85,10 +82,7 @@ def flush(session: Session, wait: float, now: datetime) -> list[tuple[Group, Inb
 
 def release(session: Session, group: Group) -> None:
     """Undo `flush`'s mark on a group whose joined message could not be recorded: the next flush retries."""
-    provider, sender, to, ref = group
-    session.execute(update(InboundPart).where(
-        col(InboundPart.provider) == provider, col(InboundPart.sender) == sender, col(InboundPart.to) == to,
-        col(InboundPart.ref) == ref).values(joined_at=None))
+    session.execute(update(InboundPart).where(*_in_group(group)).values(joined_at=None))
 
 
 def join(rows: list[InboundPart]) -> InboundMessage:
@@ -105,7 +99,12 @@ def join(rows: list[InboundPart]) -> InboundMessage:
 
 def _mark_joined(session: Session, rows: list[InboundPart], now: datetime) -> None:
     first = rows[0]
-    session.execute(update(InboundPart).where(
-        col(InboundPart.provider) == first.provider, col(InboundPart.sender) == first.sender,
-        col(InboundPart.to) == first.to, col(InboundPart.ref) == first.ref,
-        col(InboundPart.joined_at).is_(None)).values(joined_at=now))
+    session.execute(update(InboundPart).where(*_in_group((first.provider, first.sender, first.to, first.ref)),
+                                              col(InboundPart.joined_at).is_(None)).values(joined_at=now))
+
+
+def _in_group(group: Group) -> tuple[Any, ...]:
+    """The conditions that select one long message's parts."""
+    provider, sender, to, ref = group
+    return (col(InboundPart.provider) == provider, col(InboundPart.sender) == sender, col(InboundPart.to) == to,
+            col(InboundPart.ref) == ref)

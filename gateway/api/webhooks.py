@@ -18,11 +18,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import multipart
+from gateway.api.common import read_body
 from gateway.compliance.inbound import Arrival, receive_batch
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.core import Core
 from gateway.dispatch.outbox import reported_message, set_status
-from gateway.errors import BadRequest, Forbidden, NotFound, PayloadTooLarge, PolicyUnavailable
+from gateway.errors import BadRequest, Forbidden, NotFound, PolicyUnavailable
 from gateway.policy.watcher import PolicyState
 from gateway.providers.base import (
     InboundMessage,
@@ -44,16 +45,7 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 
 async def raw_request(request: Request, limit: int) -> RawRequest:
     """The request as the provider sent it, on the public URL the provider called; at most `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Webhook bodies are limited to {limit} bytes (GATEWAY_WEBHOOK_MAX_BYTES).")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"Webhook bodies are limited to {limit} bytes (GATEWAY_WEBHOOK_MAX_BYTES).")
-        chunks.append(chunk)
-    body = b"".join(chunks)
+    body = await read_body(request, limit, f"Webhook bodies are limited to {limit} bytes (GATEWAY_WEBHOOK_MAX_BYTES).")
     public = request.app.state.settings.public_url
     url = f"{public}{request.url.path}" if public else f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
     if request.url.query:

@@ -31,6 +31,7 @@ from babel.numbers import format_decimal, format_percent
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
+from gateway.api.common import read_body
 from gateway.console.i18n import COOKIE, Languages
 from gateway.errors import AuthenticationFailed, GatewayError
 
@@ -181,11 +182,7 @@ async def read_form(request: Request) -> Mapping[str, str]:
     cached = request.scope.get("console.form")
     if cached is not None:
         return dict(cached)
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_FORM:
-            raise GatewayError("The form is too large.", status=413)
+    body = await read_body(request, MAX_FORM, "The form is too large.")
     fields: dict[str, str] = {}
     for key, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
         fields.setdefault(key, value)
