@@ -254,13 +254,9 @@ def sent_since(connection: Connection, account_sid: str, since: datetime) -> dic
     chunk wholly older than `since` (ids follow time closely; a whole chunk absorbs the small
     disorder of concurrent writers)."""
     floor = _tail_floor(connection, _V, _V.c.at, since)
-    sids = list(connection.execute(select(_V.c.message_sid).where(
-        _V.c.id >= floor, _V.c.status == "sent", _V.c.at >= since)).scalars())
-    totals: dict[str, tuple[int, int]] = {}
-    for start in range(0, len(sids), 500):
-        rows = connection.execute(select(_M.c.sender_sid, _M.c.num_segments).where(
-            _M.c.sid.in_(sids[start:start + 500]), _M.c.account_sid == account_sid)).all()
-        for sender_sid, segments in rows:
-            messages, counted = totals.get(sender_sid, (0, 0))
-            totals[sender_sid] = (messages + 1, counted + segments)
-    return totals
+    rows = connection.execute(
+        select(_M.c.sender_sid, func.count(), func.sum(_M.c.num_segments))
+        .select_from(_V.join(_M, _M.c.sid == _V.c.message_sid))
+        .where(_V.c.id >= floor, _V.c.status == "sent", _V.c.at >= since, _M.c.account_sid == account_sid)
+        .group_by(_M.c.sender_sid))
+    return {sender_sid: (int(messages), int(segments)) for sender_sid, messages, segments in rows}
