@@ -90,7 +90,8 @@ class Settings:
         needed = {"sim": "GATEWAY_SIMULATOR_TOKEN (or GATEWAY_SIMULATOR=true)", "twilio": "GATEWAY_TWILIO_AUTH_TOKEN",
                   "telnyx": "GATEWAY_TELNYX_PUBLIC_KEY", "vonage": "GATEWAY_VONAGE_SIGNATURE_SECRET",
                   "plivo": "GATEWAY_PLIVO_AUTH_TOKEN"}
-        return {name: variable for name, variable in needed.items() if name not in self.webhook_secrets()}
+        have = self.webhook_secrets()
+        return {name: variable for name, variable in needed.items() if name not in have}
 
     def missing_credentials(self) -> dict[str, str]:
         """Provider → the variables it still needs to send, for the providers added after Twilio

@@ -61,10 +61,11 @@ from gateway.providers.base import (
     status_of,
     twilio_fields,
 )
+from gateway.settings import VONAGE_SIGNATURE_METHODS
 
 log = logging.getLogger(__name__)
 
-METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
+METHODS = VONAGE_SIGNATURE_METHODS  # the algorithms GATEWAY_VONAGE_SIGNATURE_METHOD may name
 
 #: Delivery-receipt `status` words.
 STATUS: dict[str, Status] = {
