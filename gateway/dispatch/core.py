@@ -55,21 +55,11 @@ class Core:
         return message
 
     async def send_many(self, requests: Sequence[SendRequest]) -> list[Message | GatewayError]:
-        """Each request gated and routed on its own; one transaction for all."""
+        """Each request gated and routed on its own (a refused one writes nothing); one transaction,
+        and one `send_batch`, for all."""
         context = self.context()
-
-        def job(session: Session) -> list[Message | GatewayError]:
-            now = utcnow()
-            results: list[Message | GatewayError] = []
-            for request in requests:
-                try:
-                    with session.begin_nested():
-                        results.append(enqueue_send(session, request, context, now))
-                except GatewayError as exc:
-                    results.append(exc)
-            return results
-
-        results = await self.writer.run(job)
+        now = utcnow()
+        results = await self.writer.run(lambda session: send_batch(session, [(r, context, now) for r in requests]))
         self.wake(context)
         return results
 
