@@ -30,6 +30,7 @@ from gateway.accounts import Accounts
 from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.console import mount as console_mount
+from gateway.dates import CLOCK
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
 from gateway.errors import HTTP_CODES, GatewayError, InternalError, more_info
@@ -146,6 +147,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.clock = CLOCK  # the process's time source (gateway.dates): tests set and advance it
     app.state.engine = engine
     app.state.policy = policy
     app.state.writer = writer

@@ -1,13 +1,78 @@
-"""Time as the gateway keeps it (aware UTC), and the two date formats Twilio's APIs speak."""
+"""Time as the gateway keeps it (aware UTC), and the two date formats Twilio's APIs speak.
+
+Every reading of the time goes through one `Clock`, `CLOCK`: the system's UTC
+time plus an offset that production never moves.  Tests move it instead of
+waiting: `CLOCK.set(moment)` ("it is 21:30 in New York") and
+`CLOCK.advance(seconds)` (past a message's due time).  Time keeps running from
+the moment set, so leases, retries and timers behave as they do in production,
+and every part of the process (the API, the dispatcher, the forwarder, the
+database rows they write) reads the same time.  Parts that wait for a moment
+on this clock (held messages, whose due time is in the database) subscribe
+with `CLOCK.on_change`, so a jump wakes them at once instead of at their next
+poll.  Move it backwards only before anything is written (leases and claims
+written at a later time would look valid for longer).
+"""
 
 from __future__ import annotations
 
 import email.utils
-from datetime import UTC, datetime
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+
+class Clock:
+    """The time source of a gateway process: system UTC time, shifted by an offset tests control."""
+
+    def __init__(self) -> None:
+        self._offset = timedelta(0)
+        self._lock = threading.Lock()
+        self._listeners: list[Callable[[], None]] = []
+
+    def now(self) -> datetime:
+        return datetime.now(UTC) + self._offset
+
+    def set(self, moment: datetime) -> None:
+        """From now on it is `moment` (aware), and time runs on from there."""
+        if moment.tzinfo is None:
+            raise ValueError("Clock.set needs an aware datetime")
+        self._move(moment - datetime.now(UTC))
+
+    def advance(self, by: timedelta | float) -> None:
+        """Jump forward by `by` (a timedelta or seconds)."""
+        self._move(self._offset + (by if isinstance(by, timedelta) else timedelta(seconds=by)))
+
+    def reset(self) -> None:
+        """Back to the system's time."""
+        self._move(timedelta(0))
+
+    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+        """Call `listener` after each move (in the thread that moved the clock: an asyncio listener
+        hands itself to its loop with `call_soon_threadsafe`); returns the function that unsubscribes."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _move(self, offset: timedelta) -> None:
+        with self._lock:
+            self._offset = offset
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener()
+
+
+#: The process's clock; `utcnow()` reads it.
+CLOCK = Clock()
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    return CLOCK.now()
 
 
 def rfc2822(moment: datetime | None) -> str | None:

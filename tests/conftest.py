@@ -11,6 +11,7 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import write_po
 
+from gateway.dates import CLOCK, Clock
 from gateway.locales import REPLIES, Catalogs
 from gateway.policy.loader import load_policies
 from gateway.policy.matcher import Matcher
@@ -33,6 +34,14 @@ BR_MOBILE = example_mobile("BR")
 JP_MOBILE = example_mobile("JP")
 CH_MOBILE = example_mobile("CH")
 GB_MOBILE = example_mobile("GB")
+
+
+@pytest.fixture
+def clock() -> Iterator[Clock]:
+    """The gateway's clock (`gateway.dates.CLOCK`) to set and advance; the system's time again after
+    the test.  Ask for it before `stack`, so that it is reset after the gateway stopped."""
+    yield CLOCK
+    CLOCK.reset()
 
 
 @pytest.fixture(scope="session")
