@@ -13,7 +13,7 @@ from tests.flows import conftest as flows
 from tests.flows import test_inbound
 from tests.flows.conftest import Stack
 from tests.flows.test_inbound import inbound
-from tests.flows.test_outbound import wait
+from tests.poll import wait_until
 
 stack = flows.stack  # the whole gateway under uvicorn, shared with the flows
 service = test_inbound.service  # "Acme Dental" with US_SENDER in its pool
@@ -49,6 +49,6 @@ def stop(stack, service):  # type: ignore[no-untyped-def]
     def send(person: str, body: str) -> None:
         before = len([r for r in stack.app.received if r.path == "/inbound"])
         assert inbound(stack, person, body).status_code == 200
-        wait(lambda: len([r for r in stack.app.received if r.path == "/inbound"]) > before)
+        wait_until(lambda: len([r for r in stack.app.received if r.path == "/inbound"]) > before)
 
     return send

@@ -14,8 +14,9 @@ from gateway.accounts import Accounts
 from gateway.store.db import utcnow
 from gateway.store.tables import Delivery
 from tests.conftest import FR_MOBILE, US_MOBILE
-from tests.console.conftest import console, csrf, post, text, wait
+from tests.console.conftest import console, csrf, post, text
 from tests.flows.test_outbound import US_SENDER
+from tests.poll import wait_until
 
 PAGES = ["/console/", "/console/numbers", f"/console/numbers/{US_MOBILE}", "/console/tester?text=STOP",
          "/console/queues", "/console/messages", "/console/console.css"]
@@ -48,7 +49,7 @@ def test_a_number_typed_in_local_format_opens_its_consent_history(stack, service
 
 def test_the_confirmation_is_the_only_message_after_an_opt_out(stack, service, stop):
     stop(US_MOBILE, "STOP")
-    wait(lambda: [r for r in stack.provider.received if r.to == US_MOBILE])
+    wait_until(lambda: [r for r in stack.provider.received if r.to == US_MOBILE])
     page = text(console(stack, f"/console/numbers/{US_MOBILE}"))
     assert "confirmation or reply: expected" in page
     assert "sent after the opt-out" not in page
@@ -133,7 +134,7 @@ def test_the_overview_counts_todays_opt_out_and_shows_the_serving_revision(stack
 
 def test_a_message_page_shows_its_event_log(stack, service, stop):
     stop(US_MOBILE, "STOP")
-    [reply] = wait(lambda: [m for m in stack.client().messages.list(to=US_MOBILE) if m.status == "delivered"])
+    [reply] = wait_until(lambda: [m for m in stack.client().messages.list(to=US_MOBILE) if m.status == "delivered"])
     page = text(console(stack, f"/console/messages/{reply.sid}"))
     assert "Status delivered" in page
     assert "sent dispatch yes" in page and "delivered provider yes" in page

@@ -226,16 +226,6 @@ def forwards(stack, sender: str):  # type: ignore[no-untyped-def]
     return [r for r in stack.app.received if r.path == "/inbound" and r.field("From") == sender]
 
 
-def wait(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
 def stored_inbound(stack) -> int:  # type: ignore[no-untyped-def]
     """How many inbound receipts the gateway holds (a refused webhook adds none)."""
     from sqlmodel import Session, func, select

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import uvicorn
+
+from tests.poll import wait_until
 
 
 def free_port() -> int:
@@ -25,11 +26,9 @@ def serve(app: Any, port: int | None = None) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("server did not start")
-        time.sleep(0.01)
+    wait_until(lambda: server.started or not thread.is_alive(), message="uvicorn did not start")
+    if not server.started:
+        raise RuntimeError("server did not start")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

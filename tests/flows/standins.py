@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from gateway.providers.base import parse_form
 from tests.flows.server import serve
+from tests.poll import wait_until
 
 
 @dataclass
@@ -41,14 +42,10 @@ class AppServer:
     def url(self, path: str = "/hook") -> str:
         return f"{self.base}{path}"
 
-    def wait_for(self, predicate, timeout: float = 10.0) -> list[Received]:  # type: ignore[no-untyped-def]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            found = [r for r in self.received if predicate(r)]
-            if found:
-                return found
-            time.sleep(0.02)
-        raise AssertionError(f"nothing matching arrived; got {[(r.path, r.form) for r in self.received]}")
+    def wait_for(self, predicate: Callable[[Received], object], timeout: float = 10.0) -> list[Received]:
+        """Every request matching `predicate`, once at least one has arrived."""
+        return wait_until(lambda: [r for r in self.received if predicate(r)], timeout,
+                          message=lambda: f"nothing matching arrived; got {[(r.path, r.form) for r in self.received]}")
 
 
 @contextmanager

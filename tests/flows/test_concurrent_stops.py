@@ -18,7 +18,8 @@ from tests.conftest import BR_MOBILE, DE_MOBILE, ES_MOBILE, FR_MOBILE, GB_MOBILE
 from tests.flows.conftest import PROVIDER_TOKEN
 from tests.flows.server import free_port, serve
 from tests.flows.test_inbound import confirmations, forwards, inbound
-from tests.flows.test_outbound import US_SENDER, _register, wait
+from tests.flows.test_outbound import US_SENDER, _register
+from tests.poll import wait_until
 
 #: Ten people (phonenumbers' example mobiles and neighbours) who text STOP at one moment.
 PEOPLE = [US_MOBILE, FR_MOBILE, DE_MOBILE, ES_MOBILE, JP_MOBILE, BR_MOBILE, MX_MOBILE, GB_MOBILE,
@@ -56,7 +57,7 @@ def together(*calls) -> None:  # type: ignore[no-untyped-def]
 def settle(stack, person: str, expected: int) -> list:  # type: ignore[no-untyped-def]
     """The confirmations the stand-in provider got, once `expected` arrived and a second more passed
     (at 1 MPS a further one would be out by then)."""
-    wait(lambda: len(confirmations(stack, person)) >= expected, timeout=20)
+    wait_until(lambda: len(confirmations(stack, person)) >= expected, timeout=20)
     time.sleep(1.5)
     return confirmations(stack, person)
 
@@ -75,7 +76,7 @@ def test_two_different_stops_at_once_get_exactly_one_confirmation(stack, slow_se
     together(lambda: inbound(stack, US_MOBILE, "STOP"), lambda: inbound(stack, US_MOBILE, "Stop"))
     assert len(settle(stack, US_MOBILE, 1)) == 1
     assert len(opted_out_rows(stack, US_MOBILE)) == 1
-    assert len(forwards(stack, US_MOBILE)) == 2 or wait(lambda: len(forwards(stack, US_MOBILE)) == 2)
+    assert len(forwards(stack, US_MOBILE)) == 2 or wait_until(lambda: len(forwards(stack, US_MOBILE)) == 2)
 
 
 def test_two_stops_back_to_back_at_one_message_per_second_get_exactly_one_confirmation(stack, slow_service):
@@ -98,14 +99,14 @@ def test_the_confirmation_is_never_canceled_by_the_opt_out_it_confirms(stack, sl
 
 def test_ten_people_texting_stop_at_once_to_a_slow_sender_get_ten_confirmations(stack, slow_service):
     together(*(lambda person=person: inbound(stack, person, "STOP") for person in PEOPLE))
-    wait(lambda: all(confirmations(stack, person) for person in PEOPLE), timeout=30)
+    wait_until(lambda: all(confirmations(stack, person) for person in PEOPLE), timeout=30)
     assert sorted(len(confirmations(stack, person)) for person in PEOPLE) == [1] * len(PEOPLE)
 
 
 def test_a_repeated_stop_records_no_second_consent_event(stack, slow_service):
     inbound(stack, US_MOBILE, "STOP")
     inbound(stack, US_MOBILE, "STOP")
-    wait(lambda: len(forwards(stack, US_MOBILE)) == 2)
+    wait_until(lambda: len(forwards(stack, US_MOBILE)) == 2)
     assert [event.opted_out for event in consent_events(stack, US_MOBILE)] == [True]
     assert [forward.field("OptOutType") for forward in forwards(stack, US_MOBILE)] == ["STOP", "STOP"]
 
@@ -115,7 +116,7 @@ def test_app_messages_queued_for_the_person_are_canceled_and_the_confirmation_st
     sids = [client.messages.create(messaging_service_sid=slow_service.sid, to=US_MOBILE, body=f"Reminder {i}",
                                    status_callback=stack.app.url("/status")).sid for i in range(4)]
     together(lambda: inbound(stack, US_MOBILE, "STOP"), lambda: inbound(stack, US_MOBILE, "STOPALL"))
-    wait(lambda: [r for r in confirmations(stack, US_MOBILE) if not r.body.startswith("Reminder")], timeout=20)
+    wait_until(lambda: [r for r in confirmations(stack, US_MOBILE) if not r.body.startswith("Reminder")], timeout=20)
     time.sleep(1.5)
     replies = [r for r in confirmations(stack, US_MOBILE) if not r.body.startswith("Reminder")]
     assert len(replies) == 1  # STOP and STOPALL at once: two opt-outs of one person, one answer

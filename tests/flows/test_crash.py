@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from gateway.store.db import make_engine
 from gateway.store.tables import OptOut
 from tests.flows.server import serve
 from tests.flows.standins import AppServer, app_server
+from tests.poll import wait_until
 
 TOKEN = "bench-token"  # the harness gives the gateway this Twilio auth token
 SENDERS = [f"+1201555{n:04d}" for n in range(200, 205)]
@@ -138,11 +138,8 @@ async def _load(deployment: Deployment, victim: Node, rng: random.Random) -> Out
 
 def _drain(missing: Callable[[], str], context: str, timeout: float = 120.0) -> None:
     """Wait until `missing()` names nothing."""
-    deadline = time.monotonic() + timeout
-    while left := missing():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the gateway did not drain in time: {left} ({context})")
-        time.sleep(0.2)
+    wait_until(lambda: not missing(), timeout, interval=0.2,
+               message=lambda: f"the gateway did not drain in time: {missing()} ({context})")
 
 
 @pytest.mark.parametrize("deployment", ["gateway", "worker"], indirect=True)

@@ -24,7 +24,8 @@ from gateway.store.db import make_engine
 from gateway.store.tables import ConsentEvent, Message
 from tests.conftest import DE_MOBILE, ES_MOBILE, FR_MOBILE, GB_MOBILE, JP_MOBILE, ROOT, US_MOBILE
 from tests.flows.conftest import PROVIDER_TOKEN
-from tests.flows.test_outbound import US_SENDER, _register, wait
+from tests.flows.test_outbound import US_SENDER, _register
+from tests.poll import wait_until
 
 CATALOGS = Catalogs.load(ROOT / "locales")
 
@@ -67,7 +68,7 @@ def test_signed_stop_is_confirmed_in_the_keyword_language_from_the_number_writte
     (the service's Smart Encoding applies to it like to any message)."""
     response = inbound(stack, person, keyword)
     assert response.status_code == 200 and "<Response/>" in response.text
-    [reply] = wait(lambda: confirmations(stack, person))
+    [reply] = wait_until(lambda: confirmations(stack, person))
     assert reply.sender == US_SENDER
     words = shipped.table(country_of(person)).reply_words(language)
     rendered = CATALOGS.render("opt_out", language, {"brand": "Acme Dental", "help_contact": US_SENDER} | words)
@@ -76,7 +77,7 @@ def test_signed_stop_is_confirmed_in_the_keyword_language_from_the_number_writte
 
 def test_the_app_receives_opt_out_type_stop_signed_for_its_validator(stack, service):
     inbound(stack, US_MOBILE, "STOP")
-    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
     assert forward.field("OptOutType") == "STOP" and forward.field("Body") == "STOP"
     assert forward.field("AccountSid") == stack.account_sid and forward.field("MessagingServiceSid") == service.sid
     assert RequestValidator(stack.auth_token).validate(stack.app.url("/inbound"), dict(forward.form),
@@ -85,7 +86,7 @@ def test_the_app_receives_opt_out_type_stop_signed_for_its_validator(stack, serv
 
 def test_after_stop_sends_are_refused_with_21610(stack, service):
     inbound(stack, US_MOBILE, "stop")
-    wait(lambda: forwards(stack, US_MOBILE))
+    wait_until(lambda: forwards(stack, US_MOBILE))
     with pytest.raises(TwilioRestException) as error:
         stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="Sale today!")
     assert error.value.code == 21610
@@ -99,24 +100,23 @@ def test_stop_cancels_what_is_still_queued_for_the_number(stack, service):
     time.sleep(0.3)
     stack.provider.throttle(0, retry_after=0)
     inbound(stack, FR_MOBILE, "STOP")
-    canceled = wait(lambda: [s for s in sids if client.messages(s).fetch().status == "canceled"] == sids or None)
-    assert canceled
+    wait_until(lambda: [s for s in sids if client.messages(s).fetch().status == "canceled"] == sids)
     assert client.messages(sids[-1]).fetch().error_code == 21610
     stack.app.wait_for(lambda r: r.field("MessageSid") == sids[-1] and r.field("MessageStatus") == "canceled")
 
 
 def test_start_lets_sends_through_again(stack, service):
     inbound(stack, US_MOBILE, "STOP")
-    wait(lambda: forwards(stack, US_MOBILE))
+    wait_until(lambda: forwards(stack, US_MOBILE))
     inbound(stack, US_MOBILE, "START")
-    wait(lambda: len(forwards(stack, US_MOBILE)) == 2)
+    wait_until(lambda: len(forwards(stack, US_MOBILE)) == 2)
     assert forwards(stack, US_MOBILE)[-1].field("OptOutType") == "START"
     assert stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="Welcome back").sid
 
 
 def test_help_is_answered_and_changes_nothing(stack, service):
     inbound(stack, US_MOBILE, "HELP")
-    [reply] = wait(lambda: confirmations(stack, US_MOBILE))
+    [reply] = wait_until(lambda: confirmations(stack, US_MOBILE))
     assert "Msg & data rates may apply" in reply.body
     engine = stack.engine()
     with Session(engine) as session:
@@ -126,16 +126,16 @@ def test_help_is_answered_and_changes_nothing(stack, service):
 
 def test_help_to_an_opted_out_number_is_answered(stack, service):
     inbound(stack, US_MOBILE, "STOP")
-    wait(lambda: confirmations(stack, US_MOBILE))
+    wait_until(lambda: confirmations(stack, US_MOBILE))
     inbound(stack, US_MOBILE, "HELP")
-    assert wait(lambda: len(confirmations(stack, US_MOBILE)) == 2)
+    assert wait_until(lambda: len(confirmations(stack, US_MOBILE)) == 2)
 
 
 def test_repeated_stop_within_the_window_is_confirmed_once(stack, service):
     for _ in range(3):
         inbound(stack, US_MOBILE, "STOP")
-    wait(lambda: len(forwards(stack, US_MOBILE)) == 3)
-    wait(lambda: confirmations(stack, US_MOBILE))
+    wait_until(lambda: len(forwards(stack, US_MOBILE)) == 3)
+    wait_until(lambda: confirmations(stack, US_MOBILE))
     time.sleep(0.5)  # a second confirmation, if any were queued, would be out by now
     assert len(confirmations(stack, US_MOBILE)) == 1
 
@@ -163,7 +163,7 @@ def test_a_retried_webhook_is_processed_once_even_when_copies_arrive_together(st
     for thread in threads:
         thread.join()
     assert inbound(stack, US_MOBILE, "STOP", sid=sid).status_code == 200
-    wait(lambda: forwards(stack, US_MOBILE) and confirmations(stack, US_MOBILE))
+    wait_until(lambda: forwards(stack, US_MOBILE) and confirmations(stack, US_MOBILE))
     time.sleep(0.5)  # copies, if any were processed, would be out by now
     assert len(forwards(stack, US_MOBILE)) == 1 and len(confirmations(stack, US_MOBILE)) == 1
 
@@ -174,7 +174,7 @@ def test_the_app_down_for_a_while_then_up_receives_every_forward(stack, service)
         inbound(stack, US_MOBILE, body)
     time.sleep(1.5)
     stack.app.status = 200
-    delivered = wait(lambda: {r.field("Body") for r in forwards(stack, US_MOBILE) if True} >= {
+    delivered = wait_until(lambda: {r.field("Body") for r in forwards(stack, US_MOBILE) if True} >= {
         "Is my appointment at 9?", "STOP", "Thanks"} or None, timeout=20)
     assert delivered
     bodies = [r.field("Body") for r in forwards(stack, US_MOBILE)]
@@ -185,9 +185,9 @@ def test_the_app_down_for_a_while_then_up_receives_every_forward(stack, service)
 def test_the_audit_trail_records_each_decision_with_its_policy_revision(stack, service):
     revision = httpx.get(f"{stack.url}/readyz").json()["policy"]["revision"]
     inbound(stack, FR_MOBILE, "Arrêt")
-    wait(lambda: forwards(stack, FR_MOBILE))
+    wait_until(lambda: forwards(stack, FR_MOBILE))
     inbound(stack, FR_MOBILE, "START")
-    wait(lambda: len(forwards(stack, FR_MOBILE)) == 2)
+    wait_until(lambda: len(forwards(stack, FR_MOBILE)) == 2)
     engine = stack.engine()
     with Session(engine) as session:
         events = session.exec(select(ConsentEvent).order_by(ConsentEvent.id)).all()
@@ -202,7 +202,7 @@ def test_json_format_forward_is_signed_the_standard_webhooks_way(stack, service)
     httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"InboundFormat": "json", "WebhookSecret": secret},
                auth=(stack.account_sid, stack.auth_token)).raise_for_status()
     inbound(stack, US_MOBILE, "STOP")
-    [forward] = wait(lambda: [r for r in stack.app.received if r.path == "/inbound"])
+    [forward] = wait_until(lambda: [r for r in stack.app.received if r.path == "/inbound"])
     body = json.loads(forward.raw)
     assert body["data"]["OptOutType"] == "STOP" and body["data"]["From"] == US_MOBILE
     assert verify_standard_webhook(secret, forward.headers, forward.raw)
@@ -255,7 +255,7 @@ def test_gateway_sim_inbound_works_against_a_make_run_gateway(tmp_path):
                               stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait(lambda: _answers(f"{base}/readyz"), timeout=30)
+        wait_until(lambda: _answers(f"{base}/readyz"), timeout=30)
         token = (tmp_path / "gateway.db.sim-token").read_text()
         assert token != "simulator-token" and token in (tmp_path / "serve.log").read_text()
         completed = subprocess.run([sys.executable, "-m", "gateway.cli", "sim", "inbound", "--from", US_MOBILE,
@@ -266,7 +266,7 @@ def test_gateway_sim_inbound_works_against_a_make_run_gateway(tmp_path):
             assert [e.keyword for e in session.exec(select(ConsentEvent)).all()] == ["STOP"]
             account = session.exec(select(Account)).one()
         engine.dispose()
-        replies = wait(lambda: httpx.get(f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json",
+        replies = wait_until(lambda: httpx.get(f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json",
                                          params={"To": US_MOBILE}, auth=(account.sid, account.auth_token)).json()["messages"])
         assert replies[0]["direction"] == "outbound-reply"
     finally:
@@ -289,12 +289,12 @@ def test_a_forward_that_exhausts_its_retries_is_a_dead_letter_listed_and_replaya
     stack.app.status = 503
     inbound(stack, US_MOBILE, "Hello?")
     auth = (stack.account_sid, stack.auth_token)
-    dead = wait(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"])
+    dead = wait_until(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"])
     assert dead[0]["params"]["Body"] == "Hello?" and dead[0]["last_error"] == "HTTP 503"
     stack.app.status = 200
     assert httpx.post(f"{stack.url}/v1/DeadLetters/{dead[0]['id']}/Replay", auth=auth).json() == {"replayed": 1}
     assert stack.app.wait_for(lambda r: r.path == "/inbound" and r.field("Body") == "Hello?" and True)
-    wait(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"] == [] or None)
+    wait_until(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"] == [])
 
 
 def test_a_whatsapp_stop_silences_whatsapp_but_not_sms(stack, service):
@@ -303,7 +303,7 @@ def test_a_whatsapp_stop_silences_whatsapp_but_not_sms(stack, service):
     client = stack.client()
     client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=whatsapp["sid"])
     inbound(stack, "whatsapp:" + US_MOBILE, "STOP", to="whatsapp:" + US_SENDER)
-    [reply] = wait(lambda: confirmations(stack, "whatsapp:" + US_MOBILE))
+    [reply] = wait_until(lambda: confirmations(stack, "whatsapp:" + US_MOBILE))
     assert reply.sender == "whatsapp:" + US_SENDER
     with pytest.raises(TwilioRestException) as error:
         client.messages.create(messaging_service_sid=service.sid, to="whatsapp:" + US_MOBILE, body="hi")
@@ -319,8 +319,8 @@ def test_a_confirmation_goes_before_bulk_traffic_waiting_on_the_same_sender(stac
     client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=number["sid"])
     for i in range(4):
         client.messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body=f"bulk {i}")
-    wait(lambda: stack.provider.received)
+    wait_until(lambda: stack.provider.received)
     inbound(stack, US_MOBILE, "HELP")
-    wait(lambda: len(stack.provider.received) >= 5, timeout=15)
+    wait_until(lambda: len(stack.provider.received) >= 5, timeout=15)
     order = [r.to for r in stack.provider.received]
     assert order.index(US_MOBILE) < 3, order

@@ -7,7 +7,7 @@ import httpx
 
 from tests.conftest import US_MOBILE
 from tests.flows.test_inbound import forwards, inbound, service  # noqa: F401 (service is a fixture)
-from tests.flows.test_outbound import wait
+from tests.poll import wait_until
 
 
 def _history(stack, number: str) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
@@ -19,7 +19,7 @@ def _history(stack, number: str) -> list[dict[str, object]]:  # type: ignore[no-
 def test_a_stop_inside_a_sentence_reaches_the_app_as_embedded(stack, service):  # noqa: F811
     """A US reply with STOP as one word of a sentence opts out, and the app is told it was embedded."""
     inbound(stack, US_MOBILE, "I said STOP already")
-    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
     assert (forward.field("OptOutType"), forward.field("OptOutMatch")) == ("STOP", "embedded")
     [event] = _history(stack, US_MOBILE)
     assert (event["keyword"], event["match"], event["exception"]) == ("STOP", "embedded", None)
@@ -28,7 +28,7 @@ def test_a_stop_inside_a_sentence_reaches_the_app_as_embedded(stack, service):  
 def test_a_bare_stop_reaches_the_app_as_exact(stack, service):  # noqa: F811
     """The whole message being the keyword is the sure case: OptOutMatch=exact."""
     inbound(stack, US_MOBILE, "Stop")
-    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
     assert (forward.field("OptOutType"), forward.field("OptOutMatch")) == ("STOP", "exact")
     assert [e["match"] for e in _history(stack, US_MOBILE)] == ["exact"]
 
@@ -36,7 +36,7 @@ def test_a_bare_stop_reaches_the_app_as_exact(stack, service):  # noqa: F811
 def test_cancel_my_appointment_reaches_the_app_without_opting_out(stack, service):  # noqa: F811
     """The dental patient's everyday reply is forwarded as a message, records nothing, and texting goes on."""
     inbound(stack, US_MOBILE, "Can I cancel my appointment for Tuesday?")
-    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
     assert forward.field("OptOutType") is None and forward.field("OptOutMatch") is None
     response = httpx.get(f"{stack.url}/v1/OptOuts/{US_MOBILE}", auth=(stack.account_sid, stack.auth_token))
     assert response.status_code == 404
@@ -46,7 +46,7 @@ def test_cancel_my_appointment_reaches_the_app_without_opting_out(stack, service
 def test_an_opt_out_past_an_exception_is_recorded_with_that_exception(stack, service):  # noqa: F811
     """'cancel my appointment and stop texting me' opts out by its phrase; the event names the exception met."""
     inbound(stack, US_MOBILE, "cancel my appointment and stop texting me")
-    [forward] = wait(lambda: forwards(stack, US_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
     assert (forward.field("OptOutType"), forward.field("OptOutMatch")) == ("STOP", "phrase")
     [event] = _history(stack, US_MOBILE)
     assert (event["keyword"], event["match"], event["exception"]) == ("STOP TEXTING", "phrase", "CANCEL MY APPOINTMENT")

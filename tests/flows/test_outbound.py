@@ -13,20 +13,11 @@ from twilio.request_validator import RequestValidator
 from gateway.store.db import unit_of_work, utcnow
 from gateway.store.tables import OptOut
 from tests.conftest import GB_MOBILE, JP_MOBILE, US_MOBILE
+from tests.poll import wait_until
 
 US_SENDER = "+12015550124"  # area code 201, like US_MOBILE
 NYC_SENDER = "+12125550100"
 TOLL_FREE = "+18005550100"
-
-
-def wait(predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def make_service(stack, *numbers: str, mps: int | None = None, **options):  # type: ignore[no-untyped-def]
@@ -59,9 +50,9 @@ def test_sdk_send_via_messaging_service_reaches_the_provider_from_the_pool(stack
     service = make_service(stack, US_SENDER)
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="Your cleaning is Tuesday 9:00")
     assert message.status == "accepted" and message.sid.startswith("SM") and message.num_segments == "1"
-    [sent] = wait(lambda: received_by(stack, US_MOBILE))
+    [sent] = wait_until(lambda: received_by(stack, US_MOBILE))
     assert (sent.sender, sent.body) == (US_SENDER, "Your cleaning is Tuesday 9:00")
-    assert wait(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
+    assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
 
 
 def test_sdk_fetch_and_list_with_paging_newest_first(stack):
@@ -143,7 +134,7 @@ def test_area_code_geomatch_picks_the_same_area_code(stack):
     """A 201 recipient gets the 201 number, not the 212 one, when AreaCodeGeomatch is on."""
     service = make_service(stack, NYC_SENDER, US_SENDER, area_code_geomatch=True, sticky_sender=False)
     stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi")
-    assert wait(lambda: received_by(stack, US_MOBILE))[0].sender == US_SENDER
+    assert wait_until(lambda: received_by(stack, US_MOBILE))[0].sender == US_SENDER
 
 
 def test_short_code_of_the_recipients_country_wins(stack):
@@ -152,13 +143,13 @@ def test_short_code_of_the_recipients_country_wins(stack):
     httpx.post(f"{stack.url}/v1/Services/{service.sid}/ShortCodes", data={"ShortCode": "12345", "CountryCode": "US",
                                                                           "Provider": "twilio"}, auth=auth).raise_for_status()
     stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi")
-    assert wait(lambda: received_by(stack, US_MOBILE))[0].sender == "12345"
+    assert wait_until(lambda: received_by(stack, US_MOBILE))[0].sender == "12345"
 
 
 def test_no_sender_for_the_country_falls_back_to_a_us_number(stack):
     service = make_service(stack, US_SENDER)
     stack.client().messages.create(messaging_service_sid=service.sid, to=JP_MOBILE, body="hi")
-    assert wait(lambda: received_by(stack, JP_MOBILE))[0].sender == US_SENDER
+    assert wait_until(lambda: received_by(stack, JP_MOBILE))[0].sender == US_SENDER
 
 
 def test_sticky_sender_is_recorded_inspectable_and_resettable(stack):
@@ -172,7 +163,7 @@ def test_sticky_sender_is_recorded_inspectable_and_resettable(stack):
                         auth=auth).json()
     assert pinned["sender"] == other and pinned["pinned"]
     stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="again")
-    assert wait(lambda: [r for r in received_by(stack, GB_MOBILE) if r.body == "again"])[0].sender == other
+    assert wait_until(lambda: [r for r in received_by(stack, GB_MOBILE) if r.body == "again"])[0].sender == other
     assert httpx.delete(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).status_code == 204
     assert httpx.get(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).status_code == 404
 
@@ -185,7 +176,7 @@ def test_each_sender_keeps_its_own_mps(stack):
         _register(stack, number, mps)
         for i in range(mps * 2 + 1):
             client.messages.create(from_=number, to=US_MOBILE, body=f"{number} {i}")
-    wait(lambda: len(stack.provider.received) >= sum(2 * m + 1 for m in rates.values()), timeout=15)
+    wait_until(lambda: len(stack.provider.received) >= sum(2 * m + 1 for m in rates.values()), timeout=15)
     times = defaultdict(list)
     for r in stack.provider.received:
         times[r.sender].append(r.received_at)
@@ -204,7 +195,7 @@ def test_a_message_still_queued_when_its_validity_ends_fails_with_30036_and_a_ca
     callback = stack.app.url("/status")
     sids = [client.messages.create(from_=US_SENDER, to=US_MOBILE, body=f"m{i}", validity_period=2,
                                    status_callback=callback).sid for i in range(3)]
-    last = wait(lambda: [m for m in [client.messages(sids[-1]).fetch()] if m.status == "failed"], timeout=8)[0]
+    last = wait_until(lambda: [m for m in [client.messages(sids[-1]).fetch()] if m.status == "failed"], timeout=8)[0]
     assert last.error_code == 30036
     failed = stack.app.wait_for(lambda r: r.field("MessageSid") == sids[-1] and r.field("MessageStatus") == "failed")
     assert failed[0].field("ErrorCode") == "30036"
@@ -226,15 +217,15 @@ def test_provider_429_is_retried_after_retry_after(stack):
     stack.provider.throttle(1, retry_after=0.6)
     started = time.monotonic()
     sid = stack.client().messages.create(from_=US_SENDER, to=US_MOBILE, body="patience").sid
-    [sent] = wait(lambda: received_by(stack, US_MOBILE))
+    [sent] = wait_until(lambda: received_by(stack, US_MOBILE))
     assert sent.received_at - started >= 0.6
-    assert wait(lambda: stack.client().messages(sid).fetch().status in ("sent", "delivered"))
+    assert wait_until(lambda: stack.client().messages(sid).fetch().status in ("sent", "delivered"))
 
 
 def test_provider_permanent_error_fails_the_message_with_its_code(stack):
     _register(stack, US_SENDER, mps=10)
     sid = stack.client().messages.create(from_=US_SENDER, to="+33699123456", body="bonjour").sid
-    message = wait(lambda: [m for m in [stack.client().messages(sid).fetch()] if m.status == "failed"])[0]
+    message = wait_until(lambda: [m for m in [stack.client().messages(sid).fetch()] if m.status == "failed"])[0]
     assert message.error_code == 21614
 
 
@@ -269,7 +260,7 @@ def test_bulk_notifications_gate_each_binding(stack):
     body = response.json()
     assert response.status_code == 201 and (body["accepted"], body["failed"]) == (2, 2)
     assert [r["error_code"] for r in body["results"]] == [None, 21211, None, 21211]
-    wait(lambda: received_by(stack, US_MOBILE) and received_by(stack, GB_MOBILE))
+    wait_until(lambda: received_by(stack, US_MOBILE) and received_by(stack, GB_MOBILE))
 
 
 def test_bulk_request_over_1_mb_is_413(stack):

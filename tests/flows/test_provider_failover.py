@@ -13,8 +13,8 @@ from tests.flows.provider_standins import (
     settings_for,
     standin,
     stored_inbound,
-    wait,
 )
+from tests.poll import wait_until
 
 PLIVO_NUMBER = "+12015550124"
 TELNYX_NUMBER = "+12125550100"  # both US long codes: one tier for a French recipient (US fallback)
@@ -61,24 +61,24 @@ def test_sends_fail_over_to_the_healthy_provider_and_come_back_after_recovery(st
     health = stack.app_state.core.health
     plivo.down = True
     first = send(stack, service, PEOPLE[:4])  # spread over both numbers: Plivo's fail and are retried
-    wait(lambda: "plivo" in health.unhealthy(), timeout=15)
+    wait_until(lambda: "plivo" in health.unhealthy(), timeout=15)
     ready = httpx.get(f"{stack.url}/readyz").json()
     assert ready["providers"]["plivo"]["state"] in ("unhealthy", "probing") and ready["providers"]["plivo"]["since"]
     assert ready["providers"]["telnyx"]["state"] == "healthy"
 
     send(stack, service, PEOPLE[4:8])
-    assert wait(lambda: reached(telnyx, PEOPLE[4:8]) == PEOPLE[4:8])
+    assert wait_until(lambda: reached(telnyx, PEOPLE[4:8]) == PEOPLE[4:8])
     assert [s.to for s in telnyx.sent if s.to in PEOPLE[4:8]] and not reached(plivo, PEOPLE[4:8])
 
     plivo.down = False
-    wait(lambda: not health.unhealthy(), timeout=15)
+    wait_until(lambda: not health.unhealthy(), timeout=15)
     everyone = PEOPLE[:8]
-    assert wait(lambda: sorted(reached(plivo, everyone) + reached(telnyx, everyone)) == sorted(everyone), timeout=20)
+    assert wait_until(lambda: sorted(reached(plivo, everyone) + reached(telnyx, everyone)) == sorted(everyone), timeout=20)
     assert all(stack.client().messages(sid).fetch().status == "sent" for sid in first)
     assert reached(plivo, PEOPLE[:4]), "some of the first messages waited on the Plivo number and went out there"
 
     send(stack, service, PEOPLE[8:12])
-    assert wait(lambda: reached(plivo, PEOPLE[8:12]))
+    assert wait_until(lambda: reached(plivo, PEOPLE[8:12]))
 
 
 def test_a_plivo_signed_inbound_to_the_telnyx_number_is_refused_with_20403(stack, plivo, telnyx, service):

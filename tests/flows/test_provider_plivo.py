@@ -16,8 +16,8 @@ from tests.flows.provider_standins import (
     settings_for,
     standin,
     stored_inbound,
-    wait,
 )
+from tests.poll import wait_until
 
 OUR_NUMBER = "+12015550124"
 
@@ -52,9 +52,9 @@ def test_signed_french_stop_opts_out_is_confirmed_through_plivo_and_forwarded_wi
     to, and the app gets the message with OptOutType STOP, as for a Twilio inbound."""
     response = inbound(stack, "ARRÊT")
     assert response.status_code == 200
-    [reply] = wait(lambda: plivo.to(FR_MOBILE))
+    [reply] = wait_until(lambda: plivo.to(FR_MOBILE))
     assert (reply.sender, reply.body) == (OUR_NUMBER, french_opt_out_reply(shipped, FR_MOBILE, OUR_NUMBER))
-    [forward] = wait(lambda: forwards(stack, FR_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
     assert forward.field("OptOutType") == "STOP" and forward.field("Body") == "ARRÊT"
     assert forward.field("To") == OUR_NUMBER
 
@@ -70,15 +70,15 @@ def test_a_plivo_delivery_report_moves_the_message_and_the_app_callback_follows(
     """Plivo's signed `delivered` report on the callback URL it was given makes the message delivered."""
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi",
                                              status_callback=stack.app.url("/status"))
-    [sent] = wait(lambda: plivo.to(FR_MOBILE))
+    [sent] = wait_until(lambda: plivo.to(FR_MOBILE))
     assert sent.sender == OUR_NUMBER and sent.callback
-    wait(lambda: stack.client().messages(message.sid).fetch().status == "sent")
+    wait_until(lambda: stack.client().messages(message.sid).fetch().status == "sent")
     report = {"MessageUUID": sent.provider_sid, "To": FR_MOBILE.lstrip("+"), "From": OUR_NUMBER.lstrip("+"),
               "Type": "sms", "Status": "delivered", "Units": "1", "TotalRate": "0.0065", "TotalAmount": "0.0065",
               "MCC": "208", "MNC": "01", "ErrorCode": "", "Sequence": "3", "ParentMessageUUID": sent.provider_sid,
               "PartInfo": "1 of 1"}
     assert plivo_post(sent.callback, report).status_code == 200
-    assert wait(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
+    assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
     stack.app.wait_for(lambda r: r.path == "/status" and r.field("MessageSid") == message.sid
                        and r.field("MessageStatus") == "delivered")
 
@@ -87,5 +87,5 @@ def test_plivos_invalid_destination_fails_the_message_with_21211(stack, plivo, s
     """Plivo's 400 for an invalid `dst` fails the message with Twilio's invalid-To code."""
     plivo.refused.add(GB_MOBILE)
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hello")
-    failed = wait(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
+    failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
     assert failed.error_code == 21211

@@ -18,8 +18,8 @@ from tests.flows.provider_standins import (
     settings_for,
     standin,
     stored_inbound,
-    wait,
 )
+from tests.poll import wait_until
 
 OUR_NUMBER = "+12015550124"
 
@@ -58,9 +58,9 @@ def test_signed_french_stop_opts_out_is_confirmed_through_telnyx_and_forwarded_w
     """ARRÊT from +33 opts out; the French confirmation goes out through Telnyx from the number written
     to, and the app gets the message with OptOutType STOP, as for a Twilio inbound."""
     assert inbound(stack, keys, "ARRÊT").status_code == 200
-    [reply] = wait(lambda: telnyx.to(FR_MOBILE))
+    [reply] = wait_until(lambda: telnyx.to(FR_MOBILE))
     assert (reply.sender, reply.body) == (OUR_NUMBER, french_opt_out_reply(shipped, FR_MOBILE, OUR_NUMBER))
-    [forward] = wait(lambda: forwards(stack, FR_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
     assert forward.field("OptOutType") == "STOP" and forward.field("Body") == "ARRÊT"
     assert forward.field("telnyx.autoresponse_type") == "stop"
 
@@ -79,13 +79,13 @@ def test_a_webhook_signed_more_than_300_seconds_ago_is_refused_as_a_replay(stack
 def test_a_telnyx_finalized_report_moves_the_message_and_the_app_callback_follows(stack, telnyx, keys, service):
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi",
                                              status_callback=stack.app.url("/status"))
-    [sent] = wait(lambda: telnyx.to(FR_MOBILE))
+    [sent] = wait_until(lambda: telnyx.to(FR_MOBILE))
     assert sent.sender == OUR_NUMBER and sent.callback and sent.fields["from"] == OUR_NUMBER
     payload = {"id": sent.provider_sid, "record_type": "message", "direction": "outbound", "type": "SMS",
                "from": {"phone_number": OUR_NUMBER}, "to": [{"phone_number": FR_MOBILE, "status": "delivered"}],
                "text": "Rendez-vous mardi", "errors": []}
     assert keys.post(sent.callback, "message.finalized", payload).status_code == 200
-    assert wait(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
+    assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
     stack.app.wait_for(lambda r: r.path == "/status" and r.field("MessageSid") == message.sid
                        and r.field("MessageStatus") == "delivered")
 
@@ -94,5 +94,5 @@ def test_telnyxs_invalid_to_address_fails_the_message_with_21211(stack, telnyx, 
     """Telnyx's 40310 (invalid 'to' address) fails the message with Twilio's invalid-To code."""
     telnyx.refused.add(GB_MOBILE)
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hello")
-    failed = wait(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
+    failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
     assert failed.error_code == 21211

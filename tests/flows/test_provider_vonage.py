@@ -18,8 +18,8 @@ from tests.flows.provider_standins import (
     standin,
     stored_inbound,
     vonage_signed,
-    wait,
 )
+from tests.poll import wait_until
 
 OUR_NUMBER = "+12015550124"
 
@@ -56,16 +56,16 @@ def test_signed_french_stop_opts_out_is_confirmed_through_vonage_and_forwarded_w
     """ARRÊT from +33 (a GET webhook) opts out; the French confirmation goes out through /sms/json
     from the number written to, and the app gets OptOutType STOP, as for a Twilio inbound."""
     assert inbound(stack, fields("ARRÊT")).status_code == 200
-    [reply] = wait(lambda: vonage.to(FR_MOBILE))
+    [reply] = wait_until(lambda: vonage.to(FR_MOBILE))
     assert (reply.sender, reply.body) == (OUR_NUMBER.lstrip("+"), french_opt_out_reply(shipped, FR_MOBILE, OUR_NUMBER))
-    [forward] = wait(lambda: forwards(stack, FR_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
     assert forward.field("OptOutType") == "STOP" and forward.field("Body") == "ARRÊT"
 
 
 def test_a_post_webhook_is_accepted_too(stack, vonage, service):
     response = httpx.post(f"{stack.settings.public_url}/webhooks/vonage/inbound", data=vonage_signed(fields("STOP")))
     assert response.status_code == 200
-    wait(lambda: forwards(stack, FR_MOBILE))
+    wait_until(lambda: forwards(stack, FR_MOBILE))
 
 
 def test_a_webhook_signed_with_another_secret_is_refused_and_nothing_is_stored(stack, vonage, service):
@@ -93,7 +93,7 @@ def test_three_parts_out_of_order_become_one_message_and_one_decision(stack, von
         params = fields(texts[number], concat="true", **{"concat-ref": "108", "concat-total": "3",
                                                           "concat-part": str(number)})
         assert inbound(stack, params).status_code == 200
-    [forward] = wait(lambda: forwards(stack, FR_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
     assert forward.field("Body") == "UNSUBSCRIBE" and forward.field("OptOutType") == "STOP"
     time.sleep(0.3)
     assert len(forwards(stack, FR_MOBILE)) == 1 and len(vonage.to(FR_MOBILE)) == 1
@@ -113,21 +113,21 @@ def test_the_first_parts_wait_for_the_last_before_anything_is_decided(stack, von
 def test_a_message_whose_last_part_never_comes_is_decided_on_its_parts_after_the_wait(stack, vonage, service):
     """GATEWAY_VONAGE_CONCAT_WAIT bounds the wait: the parts that came are joined and decided."""
     inbound(stack, fields("STOP", concat="true", **{"concat-ref": "9", "concat-total": "2", "concat-part": "1"}))
-    [forward] = wait(lambda: forwards(stack, FR_MOBILE))
+    [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
     assert forward.field("Body") == "STOP" and forward.field("OptOutType") == "STOP"
 
 
 def test_a_vonage_delivery_receipt_moves_the_message_and_the_app_callback_follows(stack, vonage, service):
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi",
                                              status_callback=stack.app.url("/status"))
-    [sent] = wait(lambda: vonage.to(FR_MOBILE))
+    [sent] = wait_until(lambda: vonage.to(FR_MOBILE))
     assert sent.callback and "?" not in sent.callback and sent.fields["client-ref"] == message.sid
     receipt = {"msisdn": FR_MOBILE.lstrip("+"), "to": OUR_NUMBER.lstrip("+"), "network-code": "20801",
                "messageId": sent.provider_sid, "price": "0.05", "status": "delivered", "scts": "2612011727",
                "err-code": "0", "api-key": "a1b2c3d4", "client-ref": message.sid,
                "message-timestamp": "2026-12-01 17:27:00"}
     assert httpx.get(sent.callback, params=vonage_signed(receipt)).status_code == 200
-    assert wait(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
+    assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
     stack.app.wait_for(lambda r: r.path == "/status" and r.field("MessageSid") == message.sid
                        and r.field("MessageStatus") == "delivered")
 
@@ -136,7 +136,7 @@ def test_vonages_unroutable_destination_fails_the_message_with_21211(stack, vona
     """/sms/json's status 6 (unrecognised number prefix) fails the message with Twilio's invalid-To code."""
     vonage.refused.add(GB_MOBILE)
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hello")
-    failed = wait(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
+    failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
     assert failed.error_code == 21211
 
 
@@ -149,9 +149,9 @@ def test_a_retried_last_part_changes_nothing_and_a_reused_reference_is_a_new_mes
     inbound(stack, part("ST", 1, "A1"))
     inbound(stack, part("OP", 2, "A2"))
     inbound(stack, part("OP", 2, "A2"))
-    wait(lambda: forwards(stack, FR_MOBILE))
+    wait_until(lambda: forwards(stack, FR_MOBILE))
     inbound(stack, part("STA", 1, "B1"))
     inbound(stack, part("RT", 2, "B2"))
-    wait(lambda: len(forwards(stack, FR_MOBILE)) == 2)
+    wait_until(lambda: len(forwards(stack, FR_MOBILE)) == 2)
     assert [f.field("Body") for f in forwards(stack, FR_MOBILE)] == ["STOP", "START"]
     assert [f.field("OptOutType") for f in forwards(stack, FR_MOBILE)] == ["STOP", "START"]

@@ -8,7 +8,6 @@ stand-in Twilio (in this process) timestamps every send request it gets, repeats
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -22,6 +21,7 @@ from gateway.providers.simulator import SimulatorConfig, create_simulator
 from gateway.store.db import make_engine, utcnow
 from gateway.store.tables import Message, SenderLease
 from tests.flows.server import serve
+from tests.poll import wait_until
 from tests.postgres import new_database
 
 TOKEN = "bench-token"
@@ -81,15 +81,13 @@ def test_two_workers_keep_every_sender_within_its_mps_and_one_finishes_after_the
                 worker.start()
             with ThreadPoolExecutor(1) as background:
                 sending = background.submit(asyncio.run, _send_all(gateway, service["sid"]))
-                while len(provider.received) < MESSAGES // 3 and not sending.done():
-                    time.sleep(0.05)
+                wait_until(lambda: len(provider.received) >= MESSAGES // 3 or sending.done(), 60)
                 holders = lease_holders(gateway.database)
                 workers[holders[0]].kill()  # mid-run, a worker pacing at least one sender
                 at_kill = len(provider.received)
                 sids = sending.result()
-            deadline = time.monotonic() + 90
-            while {r.idempotency_key for r in provider.received} < set(sids) and time.monotonic() < deadline:
-                time.sleep(0.2)
+            wait_until(lambda: {r.idempotency_key for r in provider.received} >= set(sids), 90, interval=0.2,
+                       message="every send reaching the provider")
         finally:
             for node in (*workers.values(), api):
                 node.stop()
@@ -120,8 +118,7 @@ def test_a_stopped_worker_hands_back_its_senders_and_claims(database_url, tmp_pa
             asyncio.run(_send_all(gateway, service["sid"], count=50))
             worker = gateway.worker(worker_id="worker-a")
             with worker:
-                while len(provider.received) < 5:
-                    time.sleep(0.05)
+                wait_until(lambda: len(provider.received) >= 5)
             stopped = utcnow()
             engine = make_engine(gateway.database)
             try:

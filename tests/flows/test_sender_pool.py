@@ -8,7 +8,8 @@ import pytest
 from twilio.base.exceptions import TwilioRestException
 
 from tests.conftest import GB_MOBILE, JP_MOBILE
-from tests.flows.test_outbound import make_service, received_by, wait
+from tests.flows.test_outbound import make_service, received_by
+from tests.poll import wait_until
 
 SF_SENDER = "+14155550100"  # a San Francisco number
 SF_RECIPIENT = "+14155550147"
@@ -19,7 +20,7 @@ US_SHORT_CODE, GB_SHORT_CODE = "12345", "60006"
 def send(stack, service, to: str, body: str):  # type: ignore[no-untyped-def]
     """Send through the service with the twilio SDK; the stand-in Twilio's record of it."""
     stack.client().messages.create(messaging_service_sid=service.sid, to=to, body=body)
-    [sent] = wait(lambda: [r for r in received_by(stack, to) if r.body == body])
+    [sent] = wait_until(lambda: [r for r in received_by(stack, to) if r.body == body])
     return sent
 
 

@@ -15,7 +15,8 @@ import yaml
 from gateway.accounts import Accounts
 from tests.conftest import GB_MOBILE, ROOT, US_MOBILE
 from tests.flows.test_inbound import inbound
-from tests.flows.test_outbound import US_SENDER, _register, wait
+from tests.flows.test_outbound import US_SENDER, _register
+from tests.poll import wait_until
 
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
 OPERATIONS = [(path, method) for path, item in SPEC["paths"].items() for method, operation in item.items()
@@ -41,7 +42,7 @@ def tenant_a(stack) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     stack.app_state.forwarder.max_age = timedelta(seconds=0)
     stack.app.failing_paths.add("/a-inbound")
     assert inbound(stack, US_MOBILE, "STOP").status_code == 200
-    dead = wait(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"])
+    dead = wait_until(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"])
     return {"AccountSid": stack.account_sid, "ServiceSid": service.sid, "MessageSid": message.sid,
             "NumberSid": number["sid"], "members": members, "To": GB_MOBILE, "PhoneNumber": US_MOBILE,
             "Id": str(dead[0]["id"])}

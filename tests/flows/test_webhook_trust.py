@@ -14,7 +14,8 @@ from gateway.accounts import Accounts
 from gateway.store.tables import ConsentEvent, Message, MessageEvent, OptOut
 from tests.conftest import GB_MOBILE, US_MOBILE
 from tests.flows.conftest import PROVIDER_TOKEN
-from tests.flows.test_outbound import US_SENDER, _register, wait
+from tests.flows.test_outbound import US_SENDER, _register
+from tests.poll import wait_until
 
 PUBLISHED_SIM_TOKEN = "simulator-token"  # the simulator token earlier READMEs published as the default
 
@@ -66,7 +67,7 @@ def test_a_simulator_signed_start_cannot_opt_a_twilio_number_back_in(stack):
 def test_a_simulator_signed_status_report_about_a_twilio_message_is_refused(stack):
     _register(stack, US_SENDER)
     sent = stack.client().messages.create(from_=US_SENDER, to=GB_MOBILE, body="Your table is ready")
-    wait(lambda: [m for m in rows(stack, Message) if m.sid == sent.sid and m.status == "delivered"])
+    wait_until(lambda: [m for m in rows(stack, Message) if m.sid == sent.sid and m.status == "delivered"])
     events_before = len(rows(stack, MessageEvent))
     report = {"MessageSid": "SM" + uuid.uuid4().hex, "MessageStatus": "undelivered", "ErrorCode": "30003"}
     response = post_signed(stack, "sim", "status", report, PUBLISHED_SIM_TOKEN, query=f"?ref={sent.sid}")

@@ -24,6 +24,7 @@ from gateway.providers.base import Credentials, OutboundMessage, Rejected, Retry
 from gateway.providers.simulator import CALLBACK_ATTEMPTS, Simulator, SimulatorConfig, create_simulator
 from gateway.providers.twilio import PROVIDER
 from tests.flows.server import free_port, serve
+from tests.poll import wait_until
 
 
 def example_mobile(region: str) -> str:
@@ -48,11 +49,7 @@ class Callbacks:
     calls: list[tuple[dict[str, str], dict[str, str]]] = field(default_factory=list)  # (headers, form)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, str]]:
-        deadline = time.monotonic() + timeout
-        while len(self.calls) < count:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected {count} callbacks, got {self.calls}")
-            time.sleep(0.01)
+        wait_until(lambda: len(self.calls) >= count, timeout, message=lambda: f"expected {count} callbacks, got {self.calls}")
         return [form for _, form in self.calls]
 
 
@@ -194,10 +191,7 @@ def test_callback_to_a_closed_port_is_retried_then_given_up(simulator: tuple[Sim
     caplog.set_level(logging.INFO, logger="gateway.providers.simulator")
     url = f"http://127.0.0.1:{free_port()}/status"  # nothing listens there
     assert send_via(simulator, callback=url).status_code == 201
-    deadline = time.monotonic() + 5
-    while "gave up" not in caplog.text:
-        assert time.monotonic() < deadline, caplog.text
-        time.sleep(0.02)
+    wait_until(lambda: "gave up" in caplog.text, 5, message=lambda: caplog.text)
     messages = [record.getMessage() for record in caplog.records]
     first_callback = messages[:next(i for i, m in enumerate(messages) if "gave up" in m)]
     assert sum("attempt" in m for m in first_callback) == CALLBACK_ATTEMPTS
