@@ -33,14 +33,15 @@ from gateway.console import mount as console_mount
 from gateway.dates import CLOCK
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
-from gateway.errors import HTTP_CODES, GatewayError, InternalError, more_info
+from gateway.errors import HTTP_CODES, DatabaseUnavailable, GatewayError, InternalError, more_info
 from gateway.ids import new_token
 from gateway.policy.watcher import PolicyState
 from gateway.providers import configured
 from gateway.providers.health import ProviderHealth
 from gateway.providers.simulator import SimulatorConfig, create_simulator
+from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, load_settings
-from gateway.store.db import make_engine, record_revision
+from gateway.store.db import UNAVAILABLE, make_engine, record_revision
 from gateway.store.writer import Writer
 
 log = logging.getLogger("gateway")
@@ -143,7 +144,8 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[*routes(), *([Mount("/sim", simulator)] if simulator is not None else [])],
         middleware=[Middleware(_UnexpectedErrors)],
-        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error},
+        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error,
+                            **dict.fromkeys(UNAVAILABLE, _database_unavailable)},
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -153,6 +155,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.writer = writer
     app.state.core = core
     app.state.accounts = accounts
+    app.state.rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
     app.state.forwarder = None
     app.state.recorded_revision = None
     app.state.provider_secrets = settings.webhook_secrets()
@@ -205,7 +208,17 @@ def _remember_revision(app: Starlette) -> None:
 
 async def _gateway_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, GatewayError)
-    return JSONResponse(exc.body(), status_code=exc.status)
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a connection, a lock or a write (down, restarting, locked past the busy
+    timeout, pool exhausted): 503 with Retry-After, so the caller tries again rather than believing
+    a request was stored that was not."""
+    log.warning("database unavailable, answering 503 to %s %s: %s", request.method, request.url.path,
+                type(exc).__name__)
+    return await _gateway_error(request, DatabaseUnavailable("The database is unavailable; try again later."))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -14,7 +14,9 @@
     │   ├── NotFound                            404 / 20404
     │   ├── MethodNotAllowed                    405 / 20004
     │   ├── PayloadTooLarge                     413 / 21617
+    │   ├── TooManyRequests                     429 / 20429 (the account's API rate limit; Retry-After)
     │   ├── PolicyUnavailable                   503 / 20500 (no valid policy revision is loaded)
+    │   ├── DatabaseUnavailable                 503 / 20503 (nothing can be stored now; Retry-After)
     │   └── InternalError                       500 / 20500 (an unexpected exception, by reference)
     ├── PolicyError(file, line, key, message)   prints as `file:line: key: message`
     └── SettingsError                           names the bad GATEWAY_* variable
@@ -35,6 +37,7 @@ class GatewayError(Exception):
 
     status = 400
     code = 21100
+    retry_after: int | None = None  # seconds, sent as Retry-After: the caller may try again then
 
     def __init__(self, message: str, *, code: int | None = None, status: int | None = None) -> None:
         super().__init__(message)
@@ -153,6 +156,26 @@ class PolicyUnavailable(GatewayError):
 class PayloadTooLarge(GatewayError):
     status = 413
     code = 21617
+
+
+class TooManyRequests(GatewayError):
+    """The account made more API requests than its rate limit allows (Twilio's 20429)."""
+
+    status = 429
+    code = 20429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DatabaseUnavailable(GatewayError):
+    """The database cannot be reached or written now: a request it would have to store is refused
+    rather than accepted and lost (Twilio's 20503, Service Unavailable)."""
+
+    status = 503
+    code = 20503
+    retry_after = 5
 
 
 class InternalError(GatewayError):

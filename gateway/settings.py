@@ -49,6 +49,12 @@ class Settings:
     provider_probe_interval: float = 5.0  # seconds between half-open probes of an unhealthy provider
     simulator_url: str | None = None  # where the sim provider sends; default: this gateway's /sim
     webhook_max_bytes: int = 65536  # provider webhook bodies above this are answered 413
+    api_rate_limit: float = 1000.0  # API requests per second per account, in each process (429 beyond)
+    api_rate_burst: int = 2000  # API requests an account may make at once before the rate applies
+    http_connect_timeout: float = 5.0  # seconds to connect to a provider or app, and to wait for a pooled connection
+    http_timeout: float = 10.0  # seconds to send a request's body, and to wait for each part of the answer
+    secret_key: str | None = None  # Fernet keys encrypting auth tokens at rest: "new,old,…"; see `tokens`
+    secret_key_file: Path | None = None  # a file holding them, one a line (SQLite's default: beside the database)
     lease_ttl: float = 10.0  # seconds a dead worker's senders stay with it before another takes them
     worker_id: str | None = None  # a stable name lets a restarted worker resume its own leases at once
 
@@ -203,6 +209,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         provider_probe_interval=number("PROVIDER_PROBE_INTERVAL", float, defaults.provider_probe_interval),
         simulator_url=(get("SIMULATOR_URL") or "").rstrip("/") or None,
         webhook_max_bytes=int(number("WEBHOOK_MAX_BYTES", int, defaults.webhook_max_bytes)),
+        api_rate_limit=number("API_RATE_LIMIT", float, defaults.api_rate_limit),
+        api_rate_burst=int(number("API_RATE_BURST", int, defaults.api_rate_burst)),
+        http_connect_timeout=number("HTTP_CONNECT_TIMEOUT", float, defaults.http_connect_timeout),
+        http_timeout=number("HTTP_TIMEOUT", float, defaults.http_timeout),
+        secret_key=get("SECRET_KEY"),
+        secret_key_file=Path(key_file) if (key_file := get("SECRET_KEY_FILE")) else None,
         lease_ttl=number("LEASE_TTL", float, defaults.lease_ttl),
         worker_id=get("WORKER_ID"),
     )

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import math
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
@@ -10,7 +12,7 @@ from urllib.parse import parse_qsl, urlencode
 from sqlmodel import Session, SQLModel
 from starlette.requests import Request
 
-from gateway.errors import BadRequest, NotFound, PayloadTooLarge
+from gateway.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
 
 T = TypeVar("T")
 MAX_BODY = 1024 * 1024
@@ -82,8 +84,14 @@ async def read_form(request: Request) -> Form:
 
 
 def authenticate(request: Request) -> str:
-    """The caller's AccountSid; the path's AccountSid, if any, must be the caller's (else 20404)."""
+    """The caller's AccountSid; the path's AccountSid, if any, must be the caller's (else 20404).
+    Every authenticated request counts against the account's rate limit (429 beyond it)."""
     account_sid = request.app.state.accounts.authenticate(request.headers.get("authorization"))
+    limiter = request.app.state.rate_limiter
+    wait = limiter.take(account_sid, time.monotonic())
+    if wait:
+        raise TooManyRequests(f"Too Many Requests: this account may make {limiter.rate:g} API requests per second "
+                              f"(GATEWAY_API_RATE_LIMIT) and {limiter.burst} at once.", math.ceil(wait))
     in_path = request.path_params.get("account_sid")
     if in_path is not None and in_path != account_sid:
         raise NotFound(f"The requested resource /Accounts/{in_path} was not found.")

@@ -6,11 +6,10 @@ console page and for scripts that cannot run the CLI on the server.
 
 from __future__ import annotations
 
-from urllib.parse import parse_qs
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.api.common import read_form
 from gateway.errors import BadRequest, BodyRequired, PolicyUnavailable
 from gateway.policy.evaluate import evaluate
 from gateway.policy.model import Mode
@@ -34,17 +33,17 @@ async def show(request: Request) -> JSONResponse:
 
 
 async def test(request: Request) -> JSONResponse:
-    form = parse_qs((await request.body()).decode("utf-8", errors="replace"), keep_blank_values=True)
-    body = form.get("Body", [None])[0]
+    form = await read_form(request)
+    body = form.get("Body")
     if body is None:
         raise BodyRequired("A 'Body' parameter is required.")
-    mode = form.get("Mode", [None])[0]
+    mode = form.get("Mode")
     if mode is not None and mode not in {m.value for m in Mode}:
         raise BadRequest(f"Mode must be 'exact' or 'reasonable', not {mode!r}.")
     state: PolicyState = request.app.state.policy
     if state.matcher is None or state.catalogs is None:
         raise PolicyUnavailable("No valid policy revision is loaded.")
-    variables = DEMO_VARIABLES | {k: form[v][0] for k, v in (("brand", "Brand"), ("help_contact", "HelpContact"))
-                                  if form.get(v, [""])[0]}
-    return JSONResponse(evaluate(state.matcher, state.catalogs, body, form.get("From", [None])[0],
+    variables = DEMO_VARIABLES | {k: value for k, v in (("brand", "Brand"), ("help_contact", "HelpContact"))
+                                  if (value := form.get(v))}
+    return JSONResponse(evaluate(state.matcher, state.catalogs, body, form.get("From"),
                                  Mode(mode) if mode else None, variables))

@@ -18,7 +18,9 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
 from gateway.dates import utcnow  # noqa: F401  (re-exported: store users take it from here)
@@ -26,11 +28,17 @@ from gateway.store.tables import PolicyRevision, Sender
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
+#: What a database that is down, restarting, locked past the busy timeout or out of pooled
+#: connections raises, as opposed to a statement that is wrong: worth retrying later.
+UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
 
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # Writers wait up to 30 s for SQLite's lock unless the URL says otherwise (`?timeout=2`);
+        # past it the write fails and the API answers 503.
+        busy = {} if "timeout" in make_url(url).query else {"timeout": 30}
+        engine = create_engine(url, connect_args={"check_same_thread": False, **busy})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine

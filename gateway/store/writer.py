@@ -41,7 +41,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from gateway.errors import GatewayError
-from gateway.store.db import writer_engine
+from gateway.store.db import UNAVAILABLE, writer_engine
 
 log = logging.getLogger("gateway.store")
 
@@ -136,6 +136,7 @@ class Writer:
         outcomes: list[tuple[bool, Any]] = []
         try:
             with Session(self._bind, expire_on_commit=False) as session, session.begin():
+                session.connection()  # BEGIN now: a database down or locked fails the batch once, not per job
                 if self.before_batch is not None:
                     self.before_batch(session)
                 for handler, neighbours in groupby(batch, key=lambda pending: pending.handler):
@@ -149,6 +150,9 @@ class Writer:
                         # grew with the batch would make every autoflush scan it (quadratic batches).
                         session.flush()
                         session.expunge_all()
+        except UNAVAILABLE as exc:  # each job alone would only wait for the same outage again
+            log.error("write batch of %d failed, the database is unavailable: %s", len(batch), exc)
+            outcomes = [(False, exc)] * len(batch)
         except Exception as exc:  # the commit failed, or a clean job broke its promise
             if len(batch) > 1:
                 log.warning("write batch of %d failed (%s); running its jobs one by one", len(batch), exc)
