@@ -23,15 +23,18 @@ from gateway.encoding import segment
 from gateway.errors import PolicyError
 from gateway.locales import REPLIES, Catalogs
 from gateway.policy.matcher import compile_country, effective_sets
-from gateway.policy.model import SECTIONS, CountryPolicy, KeywordSet, Kind, Mode, Policy
+from gateway.policy.model import SECTIONS, AlphaSupport, CountryPolicy, KeywordSet, Kind, Mode, Policy
 from gateway.policy.normalize import fold_diacritics, normalize
+from gateway.policy.windows import read_alpha, read_quiet_hours, read_unregistered
 
 #: Values used to measure replies for the one-segment warning.
 LINT_VARIABLES = {"brand": "B" * 20, "help_contact": "help.example.com"}
 
-_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "alpha_sender", "opt_out_scope", "link_channels"},
+_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "alpha_sender", "opt_out_scope", "link_channels",
+                        "unregistered_alpha"},
              "language": {"language", "fold_diacritics"},
-             "country": {"country", "languages", "mode", "alpha_sender", "opt_out_scope", "link_channels"}}
+             "country": {"country", "languages", "mode", "alpha_sender", "opt_out_scope", "link_channels",
+                         "unregistered_alpha", "quiet_hours"}}
 _SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "exceptions", "long_reply", "replace"}
 #: The longest keyword, phrase or exception: what a consent event's `keyword` and `exception` hold.
 MAX_WORDS_LENGTH = 64
@@ -142,9 +145,11 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
                    {f.relative: f for f in [global_file, *language_files, *country_files]}, catalogs, errors)
     policy = Policy(revision=digest.hexdigest()[:12], language=global_language, mode=mode, sets=tuple(sets),
                     fold_diacritics=fold, countries=countries, files=files,
-                    alpha_sender=_read_bool(global_file, "alpha_sender", True, errors),
+                    alpha_sender=read_alpha(global_file, errors) or AlphaSupport.SUPPORTED,
+                    unregistered_alpha=read_unregistered(global_file, errors) or "warn",
                     opt_out_scope=_read_scope(global_file, errors) or "service",
-                    link_channels=_read_bool(global_file, "link_channels", False, errors))
+                    link_channels=_read_bool(global_file, "link_channels", False, errors),
+                    lines=_setting_lines([global_file, *country_files]))
     by_file = {f.relative: f for f in [global_file, *language_files, *country_files]}
     for country in [None, *countries.values()]:  # the same conflict found twice is reported once
         _check_conflicts(effective_sets(policy, country), fold, by_file, errors)
@@ -153,6 +158,12 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
         return LoadResult(None, _unique(errors))
     warnings, notes = _segment_warnings(policy, catalogs, by_file)
     return LoadResult(policy, [], warnings, notes)
+
+
+def _setting_lines(files: Iterable[_File]) -> dict[tuple[str, str], int]:
+    """(file, key) → the line of each top-level key and table of the files, for `Policy.source_of`."""
+    return {(file.relative, key): file.locate.line(section=key) if isinstance(value, dict) else file.locate.line(key=key)
+            for file in files for key, value in file.data.items()}
 
 
 def _unique(errors: Iterable[PolicyError]) -> list[PolicyError]:
@@ -288,7 +299,8 @@ def _read_country(file: _File, known: set[str], errors: list[PolicyError]) -> Co
     for key, value in file.data.items():
         if key not in _TOP_KEYS["country"] and not (isinstance(value, dict) and key in known):
             hint = f"unknown language {key!r}" if isinstance(value, dict) else "unknown key"
-            errors.append(file.error(f"{hint} (expected country, languages, mode or [<language>.<kind>] sections "
+            errors.append(file.error(f"{hint} (expected country, languages, mode, alpha_sender, unregistered_alpha, "
+                                     f"opt_out_scope, link_channels, [quiet_hours] or [<language>.<kind>] sections "
                                      f"for a known language)", key=key))
     languages = file.data.get("languages")
     if not isinstance(languages, list) or not languages or not all(isinstance(x, str) for x in languages):
@@ -306,10 +318,11 @@ def _read_country(file: _File, known: set[str], errors: list[PolicyError]) -> Co
             section = f"{language}.{name}"
             if _table(file, section) and _read_bool(file, "replace", False, errors, section=section):
                 replaces.add((language, kind))
-    alpha = _read_bool(file, "alpha_sender", True, errors) if "alpha_sender" in file.data else None
     linked = _read_bool(file, "link_channels", False, errors) if "link_channels" in file.data else None
-    return CountryPolicy(code, tuple(languages), file.relative, _read_mode(file, errors), alpha,
-                         _read_scope(file, errors), linked, tuple(sets), frozenset(replaces))
+    quiet_hours, state_hours = read_quiet_hours(file, code, errors)
+    return CountryPolicy(code, tuple(languages), file.relative, _read_mode(file, errors), read_alpha(file, errors),
+                         _read_scope(file, errors), linked, tuple(sets), frozenset(replaces),
+                         read_unregistered(file, errors), quiet_hours, state_hours)
 
 
 def _read_scope(file: _File, errors: list[PolicyError]) -> str | None:

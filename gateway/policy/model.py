@@ -8,6 +8,7 @@ written; `policy.matcher` compiles them into per-country lookup tables.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import time
 from enum import StrEnum
 
 
@@ -36,6 +37,53 @@ class Found(StrEnum):
     EXACT = "exact"
     PHRASE = "phrase"
     EMBEDDED = "embedded"
+
+
+class AlphaSupport(StrEnum):
+    """Whether a country's carriers deliver alphanumeric sender IDs (reference 8.5).  With
+    `registration_required` they do for senders registered for the country; an unregistered one is
+    warned about (Twilio: error 30018 from the carrier) or refused, as `unregistered_alpha` says."""
+
+    SUPPORTED = "supported"
+    REGISTRATION_REQUIRED = "registration_required"
+    NOT_SUPPORTED = "not_supported"
+
+
+class Outside(StrEnum):
+    """What happens to a marketing send outside its send window: held until the window opens
+    (status `scheduled`), or refused with error 30004."""
+
+    HOLD = "hold"
+    REFUSE = "refuse"
+
+
+@dataclass(frozen=True)
+class Window:
+    """One line of `windows`: the weekdays (0 = Monday) and the local hours [start, end) it allows."""
+
+    days: frozenset[int]
+    start: time
+    end: time
+    text: str  # as written, e.g. "Mon-Sat 08:00-22:00"
+    source: str  # "countries/FR.toml:12"
+
+    def allows(self, weekday: int, moment: time) -> bool:
+        return weekday in self.days and self.start <= moment < self.end
+
+
+@dataclass(frozen=True)
+class SendWindows:
+    """When marketing may reach numbers of a country, or of one of its states (`name` "US-FL"):
+    inside one of `windows` in the recipient's local time, and never on a public holiday of the
+    country (or state) when `closed_on_holidays`."""
+
+    name: str
+    country: str
+    subdivision: str | None
+    windows: tuple[Window, ...]
+    closed_on_holidays: bool
+    outside: Outside
+    source: str  # where the table starts, "countries/US.toml:20"
 
 
 #: Section names in the files → the kind they define.
@@ -67,11 +115,14 @@ class CountryPolicy:
     languages: tuple[str, ...]
     source: str
     mode: Mode | None = None
-    alpha_sender: bool | None = None  # may alphanumeric sender IDs reach these numbers
+    alpha_sender: AlphaSupport | None = None  # may alphanumeric sender IDs reach these numbers
     opt_out_scope: str | None = None  # service | account
     link_channels: bool | None = None  # does an SMS STOP also silence WhatsApp (and back)
     sets: tuple[KeywordSet, ...] = ()
     replaces: frozenset[tuple[str, Kind]] = frozenset()
+    unregistered_alpha: str | None = None  # warn | refuse: an alpha sender not registered for the country
+    quiet_hours: SendWindows | None = None  # the country's marketing send windows
+    state_hours: dict[str, SendWindows] = field(default_factory=dict)  # subdivision code → stricter windows
 
 
 @dataclass(frozen=True)
@@ -85,18 +136,36 @@ class Policy:
     fold_diacritics: dict[str, bool] = field(default_factory=dict)
     countries: dict[str, CountryPolicy] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # relative path → text, for the audit trail
-    alpha_sender: bool = True  # the global default
+    alpha_sender: AlphaSupport = AlphaSupport.SUPPORTED  # the global default
     opt_out_scope: str = "service"  # Twilio's: an opt-out covers the service the person wrote to
     link_channels: bool = False
+    unregistered_alpha: str = "warn"  # Twilio's: the carrier may reject it, the API does not
+    lines: dict[tuple[str, str], int] = field(default_factory=dict)  # (file, top-level key) → its line
 
     def _setting(self, country: str | None, name: str) -> object:
         policy = self.countries.get(country) if country else None
         value = getattr(policy, name) if policy is not None else None
         return getattr(self, name) if value is None else value
 
+    def source_of(self, country: str | None, name: str) -> str:
+        """Where the setting `name` for numbers of `country` comes from, as `file:line`: the
+        country's file when it sets it, else global.toml; `(default)` when no file writes it.
+        Explanations cite it, so staff know which line to change."""
+        policy = self.countries.get(country) if country else None
+        file = policy.source if policy is not None and getattr(policy, name, None) is not None else "global.toml"
+        line = self.lines.get((file, name))
+        return f"{file}:{line}" if line is not None else f"{file} (default)"
+
     def alpha_allowed(self, country: str) -> bool:
         """Whether routing may use an alphanumeric sender for numbers of `country`."""
-        return bool(self._setting(country, "alpha_sender"))
+        return self.alpha_support(country) is not AlphaSupport.NOT_SUPPORTED
+
+    def alpha_support(self, country: str) -> AlphaSupport:
+        return AlphaSupport(self._setting(country, "alpha_sender"))
+
+    def unregistered_alpha_for(self, country: str) -> str:
+        """`warn` or `refuse`: a send from an alpha sender not registered for `country`."""
+        return str(self._setting(country, "unregistered_alpha"))
 
     def scope_for(self, country: str | None) -> str:
         """`service` or `account`: how far a STOP from `country` reaches (STOPALL: always account)."""
