@@ -21,6 +21,7 @@ run: $(BIN)/gateway
 	$(BIN)/gateway serve --demo
 
 test: $(VENV)/.dev
+	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(VENV)/.dev
