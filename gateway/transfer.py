@@ -45,7 +45,7 @@ from gateway.dates import iso8601
 from gateway.dispatch.backlog import Backlog
 from gateway.lifecycle import Status
 from gateway.store.db import writer_engine
-from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Sender, Service
+from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Sender, Service, core_table
 
 HEADER = ("phone_number", "scope", "channel", "state", "time", "source")
 ACCOUNT_LABEL = "account"  # how "*" (account-wide) reads in JSON and CSV
@@ -54,9 +54,9 @@ STATES = {OPTED_OUT: True, OPTED_IN: False}
 IMPORT_CHUNK = 50_000
 EXPORT_CHUNK = 5_000
 
-_S = OptOut.__table__  # type: ignore[attr-defined]
-_E = ConsentEvent.__table__  # type: ignore[attr-defined]
-_M = Message.__table__  # type: ignore[attr-defined]
+_S = core_table(OptOut)
+_E = core_table(ConsentEvent)
+_M = core_table(Message)
 _KEY = (_S.c.service_sid, _S.c.number, _S.c.channel)  # the stable order: the primary key after account_sid
 _PENDING = (Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)
 _COUNTRY_CODES = phonenumbers.COUNTRY_CODE_TO_REGION_CODE

@@ -22,7 +22,7 @@ from gateway.compliance.gates import Address, parse_recipient
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, record_consent
 from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest, InvalidTo, NotFound
-from gateway.store.tables import ConsentEvent, OptOut, Sender, Service
+from gateway.store.tables import ConsentEvent, OptOut, Sender, Service, core_table
 from gateway.transfer import (
     ACCOUNT_LABEL,
     STATES,
@@ -34,8 +34,8 @@ from gateway.transfer import (
     state_label,
 )
 
-_S = OptOut.__table__  # type: ignore[attr-defined]
-_E = ConsentEvent.__table__  # type: ignore[attr-defined]
+_S = core_table(OptOut)
+_E = core_table(ConsentEvent)
 
 
 def opt_out_json(row: Any, base: str) -> dict[str, Any]:

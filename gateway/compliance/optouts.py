@@ -28,7 +28,7 @@ from gateway.dispatch.outbox import set_status
 from gateway.errors import RecipientUnsubscribed
 from gateway.lifecycle import Status
 from gateway.store.db import per_dialect
-from gateway.store.tables import ConsentEvent, Message, OptOut
+from gateway.store.tables import ConsentEvent, Message, OptOut, core_table
 
 REPLY_DIRECTION = "outbound-reply"
 
@@ -43,7 +43,7 @@ _OPTED_OUT = select(OptOut.service_sid).where(
     OptOut.service_sid.in_([bindparam("scope"), bindparam("everything")]),  # type: ignore[attr-defined]
     OptOut.opted_out.is_(True),  # type: ignore[attr-defined]
 ).limit(1)
-_S = OptOut.__table__  # type: ignore[attr-defined]
+_S = core_table(OptOut)
 
 
 def _state_upsert(insert: Any, *, only_changes: bool = False) -> Any:
@@ -70,7 +70,7 @@ def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
     connection.execute(_STATE_UPSERTS[connection.dialect.name], rows)
 
 
-_EVENT = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
+_EVENT = insert(core_table(ConsentEvent))
 #: What an opt-out cancels: the app's traffic, never the gateway's own replies (the confirmation of
 #: this very opt-out, or of a STOP a moment earlier, is the answer to it).  Read for many numbers at
 #: once; the scope is checked in Python (`cancel_pending`).

@@ -24,14 +24,14 @@ from sqlalchemy import func, literal_column, select, tuple_
 from sqlalchemy.engine import Connection, Row
 
 from gateway.compliance.gates import WHATSAPP
-from gateway.store.tables import ConsentEvent, Message, MessageEvent, OptOut, Sender, Service
+from gateway.store.tables import ConsentEvent, Message, MessageEvent, OptOut, Sender, Service, core_table
 
-_M = Message.__table__  # type: ignore[attr-defined]
-_E = ConsentEvent.__table__  # type: ignore[attr-defined]
-_S = OptOut.__table__  # type: ignore[attr-defined]
-_V = MessageEvent.__table__  # type: ignore[attr-defined]
-_SENDER = Sender.__table__  # type: ignore[attr-defined]
-_SERVICE = Service.__table__  # type: ignore[attr-defined]
+_M = core_table(Message)
+_E = core_table(ConsentEvent)
+_S = core_table(OptOut)
+_V = core_table(MessageEvent)
+_SENDER = core_table(Sender)
+_SERVICE = core_table(Service)
 
 INBOUND = "inbound"
 PRIORITIES = (0, 1)  # replies and confirmations, then bulk (`Message.priority`)

@@ -26,7 +26,7 @@ from gateway.encoding import segment
 from gateway.policy.evaluate import country_of, evaluate
 from gateway.policy.model import Mode
 from gateway.policy.watcher import PolicyState
-from gateway.store.tables import Service
+from gateway.store.tables import Service, core_table
 
 MAX_TEXT = 1600
 
@@ -61,8 +61,8 @@ async def show(page: Page) -> Response:
             chosen = next((s for s in senders if s.address == to), None)
             service = None
             if chosen is not None and chosen.service_sid:
-                row = connection.execute(Service.__table__.select().where(  # type: ignore[attr-defined]
-                    Service.__table__.c.sid == chosen.service_sid)).first()  # type: ignore[attr-defined]
+                row = connection.execute(core_table(Service).select().where(
+                    core_table(Service).c.sid == chosen.service_sid)).first()
                 service = Service(**row._mapping) if row is not None else None
         guesses = read_number(typed_from, guess_regions(None, page.request.headers.get("accept-language"), countries))
         return senders, to, guesses, service

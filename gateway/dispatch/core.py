@@ -24,7 +24,7 @@ from gateway.errors import GatewayError
 from gateway.forwarding.worker import Forwarder
 from gateway.policy.watcher import PolicyState
 from gateway.providers.health import ProviderHealth
-from gateway.store.tables import Generation, Message
+from gateway.store.tables import Generation, Message, core_table
 from gateway.store.writer import Writer
 
 
@@ -112,6 +112,6 @@ def send_batch(session: Session, items: list[tuple[SendRequest, SubmitContext, d
     return results
 
 
-_G = Generation.__table__  # type: ignore[attr-defined]
+_G = core_table(Generation)
 _GENERATION = select(_G.c.value).where(_G.c.name == "config")
 _BUMP = update(_G).where(_G.c.name == "config").values(value=_G.c.value + 1)

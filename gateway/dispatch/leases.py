@@ -31,10 +31,10 @@ from sqlmodel import Session
 from gateway.dates import utcnow
 from gateway.lifecycle import Status
 from gateway.store.db import per_dialect
-from gateway.store.tables import Message, SenderLease
+from gateway.store.tables import Message, SenderLease, core_table
 
-_L = SenderLease.__table__  # type: ignore[attr-defined]
-_M = Message.__table__  # type: ignore[attr-defined]
+_L = core_table(SenderLease)
+_M = core_table(Message)
 
 #: Claimed messages back to the queue (same idempotency key); callers narrow it down.
 BACK_TO_QUEUE = update(_M).where(_M.c.status == Status.SENDING.value).values(status=Status.QUEUED.value)

@@ -20,12 +20,12 @@ from gateway.errors import Forbidden
 from gateway.forwarding.outbox import enqueue
 from gateway.forwarding.payload import status_callback_params
 from gateway.lifecycle import Status, advances
-from gateway.store.tables import Message, MessageEvent
+from gateway.store.tables import Message, MessageEvent, core_table
 
 log = logging.getLogger("gateway.webhooks")
 
 _IN_QUEUE = frozenset({Status.QUEUED.value, Status.SENDING.value})
-_M = Message.__table__  # type: ignore[attr-defined]
+_M = core_table(Message)
 
 _CURRENT = (select(_M.c.sid, _M.c.status, _M.c.sender_sid, _M.c.num_segments, _M.c.status_callback,
                    _M.c.account_sid, _M.c.service_sid, _M.c.sender, _M.c.to, _M.c.error_code,
@@ -34,7 +34,7 @@ _CURRENT = (select(_M.c.sid, _M.c.status, _M.c.sender_sid, _M.c.num_segments, _M
 _REPORTED_BY_SID = select(_M.c.sid, _M.c.provider).where(_M.c.sid == bindparam("ref"))
 _REPORTED_BY_PROVIDER_SID = select(_M.c.sid, _M.c.provider).where(_M.c.provider_sid == bindparam("provider_sid"))
 _UPDATE = update(_M).where(_M.c.sid == bindparam("ref"))
-_EVENT = insert(MessageEvent.__table__)  # type: ignore[attr-defined]
+_EVENT = insert(core_table(MessageEvent))
 
 
 INSERT_MESSAGE = insert(_M)

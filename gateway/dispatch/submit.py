@@ -28,21 +28,21 @@ from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueO
 from gateway.ids import new_sid
 from gateway.lifecycle import Status
 from gateway.store.consent import opted_out_states
-from gateway.store.tables import Message, Sender, Service, StickyMapping
+from gateway.store.tables import Message, Sender, Service, StickyMapping, core_table
 
 DEFAULT_VALIDITY = 36000
 
 # Statements built once: on the hot path, building a statement costs more than running it.  Their
 # parameters never take a column's name: in an INSERT or UPDATE such a name is SQLAlchemy's own
 # (tests/test_statements.py compiles and runs every prebuilt statement on both backends).
-_INSERT_STICKY = insert(StickyMapping.__table__)  # type: ignore[attr-defined]
+_INSERT_STICKY = insert(core_table(StickyMapping))
 _STICKY = select(StickyMapping.sender_sid, StickyMapping.pinned).where(
     StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("to"))
 _STICKIES = select(StickyMapping.service_sid, StickyMapping.recipient, StickyMapping.sender_sid,
                    StickyMapping.pinned).where(
     StickyMapping.service_sid.in_(bindparam("services", expanding=True)),  # type: ignore[attr-defined]
     StickyMapping.recipient.in_(bindparam("recipients", expanding=True)))  # type: ignore[attr-defined]
-_MOVE_STICKY = update(StickyMapping.__table__).where(  # type: ignore[attr-defined]
+_MOVE_STICKY = update(core_table(StickyMapping)).where(
     StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("to")
 ).values(sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
 

@@ -51,13 +51,13 @@ from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials, OutboundMessage, Rejected, Retryable, Throttled
 from gateway.providers.health import ProviderHealth
 from gateway.store.db import utcnow
-from gateway.store.tables import Message, Sender, SenderLease
+from gateway.store.tables import Message, Sender, SenderLease, core_table
 from gateway.store.writer import Writer
 
 log = logging.getLogger("gateway.dispatch")
-_M = Message.__table__  # type: ignore[attr-defined]
-_L = SenderLease.__table__  # type: ignore[attr-defined]
-_S = Sender.__table__  # type: ignore[attr-defined]
+_M = core_table(Message)
+_L = core_table(SenderLease)
+_S = core_table(Sender)
 
 T = TypeVar("T")
 BATCH = 100

@@ -9,9 +9,9 @@ from typing import Any
 from sqlalchemy import insert
 from sqlmodel import Session
 
-from gateway.store.tables import Delivery
+from gateway.store.tables import Delivery, core_table
 
-INSERT_DELIVERY = insert(Delivery.__table__)  # type: ignore[attr-defined]
+INSERT_DELIVERY = insert(core_table(Delivery))
 
 
 def delivery_row(*, kind: str, account_sid: str, ordering_key: str, url: str, params: list[tuple[str, str]],

@@ -35,13 +35,13 @@ from gateway.dates import iso8601, utcnow
 from gateway.dispatch.pacing import backoff
 from gateway.forwarding.signing import standard_webhook_headers
 from gateway.providers.twilio import compute_signature
-from gateway.store.tables import Delivery
+from gateway.store.tables import Delivery, core_table
 from gateway.store.writer import Writer
 
 log = logging.getLogger("gateway.forwarding")
 
 CONCURRENCY = 64
-_D = Delivery.__table__  # type: ignore[attr-defined]
+_D = core_table(Delivery)
 RETRYABLE = frozenset({408, 425, 429})
 
 

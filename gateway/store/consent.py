@@ -21,11 +21,11 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
 from gateway.store.db import per_dialect
-from gateway.store.tables import Confirmation, ConsentEvent, InboundReceipt, OptOut
+from gateway.store.tables import Confirmation, ConsentEvent, InboundReceipt, OptOut, core_table
 
-_R = InboundReceipt.__table__  # type: ignore[attr-defined]
-_S = OptOut.__table__  # type: ignore[attr-defined]
-_C = Confirmation.__table__  # type: ignore[attr-defined]
+_R = core_table(InboundReceipt)
+_S = core_table(OptOut)
+_C = core_table(Confirmation)
 
 _RECEIPTS = select(_R.c.provider_sid, _R.c.message_sid).where(
     _R.c.provider == bindparam("provider"), _R.c.provider_sid.in_(bindparam("sids", expanding=True)))
@@ -38,7 +38,7 @@ _LOCKS = {"postgresql": text("SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTI
     bindparam("numbers", type_=postgresql.ARRAY(String)))}
 
 INSERT_RECEIPTS = insert(_R)
-INSERT_EVENTS = insert(ConsentEvent.__table__)  # type: ignore[attr-defined]
+INSERT_EVENTS = insert(core_table(ConsentEvent))
 
 
 def _confirmation_upsert(insert: Any) -> Any:

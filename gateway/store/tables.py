@@ -7,8 +7,10 @@ makes them).  Sids are Twilio-shaped: two letters and 32 hex digits.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Index, UniqueConstraint, text
+from sqlalchemy import Index, Table, UniqueConstraint, text
+from sqlalchemy.orm import class_mapper
 from sqlmodel import Field, SQLModel
 
 
@@ -274,3 +276,9 @@ class InboundPart(SQLModel, table=True):
     raw: str  # the part's fields as JSON, for the audit
     received_at: datetime
     joined_at: datetime | None = None
+
+
+def core_table(model: type[SQLModel]) -> Table:
+    """The model's Core `Table` (its `__table__`, which SQLModel sets without declaring it to type
+    checkers), for the statements written in SQLAlchemy Core."""
+    return cast(Table, class_mapper(model, configure=False).local_table)
