@@ -50,6 +50,7 @@ from gateway.console.web import url as console_url  # noqa: E402
 from gateway.settings import Settings  # noqa: E402
 from gateway.store.db import make_engine, migrate, utcnow  # noqa: E402
 from gateway.store.tables import ConsentEvent, Message, MessageEvent, OptOut, Sender, Service  # noqa: E402
+from gateway.tokens import token_cipher  # noqa: E402
 
 CHUNK = 20_000
 SENDERS = ("+12015550124", "+14165550199", "+447700900123", "+33612345679", "+4915123456780")
@@ -66,7 +67,7 @@ def _sid(prefix: str, index: int) -> str:
 def generate(url: str, count: int, rng: random.Random) -> tuple[str, str, list[str]]:
     """Fill a migrated database; returns the account's sid, token and a sample of opted-out numbers."""
     engine = make_engine(url)
-    account = Accounts(engine).create("console bench")
+    account = Accounts(engine, token_cipher(Settings(database_url=url))).create("console bench")
     now = utcnow()
     prefixes = templates(rng)
     service_sid = _sid("MG", 1)

@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 import httpx
 import uvicorn
+from cryptography.fernet import Fernet
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -132,7 +133,11 @@ class Gateway:
                     "GATEWAY_POLICIES_DIR": str(ROOT / "policies"), "GATEWAY_LOCALES_DIR": str(ROOT / "locales"),
                     "GATEWAY_DEFAULT_PROVIDER": "twilio", "GATEWAY_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
                     "GATEWAY_TWILIO_AUTH_TOKEN": "bench-token", "GATEWAY_SIMULATOR": "0",
-                    "GATEWAY_TWILIO_BASE_URL": provider_url or "http://127.0.0.1:9", **(env or {})}
+                    "GATEWAY_TWILIO_BASE_URL": provider_url or "http://127.0.0.1:9",
+                    # every process of the deployment seals and opens auth tokens with one key
+                    "GATEWAY_SECRET_KEY": Fernet.generate_key().decode(),
+                    # one account drives the whole load: the benchmarks measure the gateway, not its rate limit
+                    "GATEWAY_API_RATE_LIMIT": "1000000", "GATEWAY_API_RATE_BURST": "1000000", **(env or {})}
         created = subprocess.run([PYTHON, "-m", "gateway.cli", "accounts", "create", "--json"], cwd=ROOT,
                                  env={**os.environ, **self.env}, capture_output=True, text=True, check=True)
         account = json.loads(created.stdout)

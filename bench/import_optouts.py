@@ -27,8 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.accounts import Accounts  # noqa: E402 (after the path fix, to run from a checkout)
+from gateway.settings import Settings  # noqa: E402
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow  # noqa: E402
 from gateway.store.tables import Message  # noqa: E402
+from gateway.tokens import token_cipher  # noqa: E402
 from gateway.transfer import import_csv  # noqa: E402
 
 REGIONS = ("US", "CA", "GB", "FR", "DE", "ES", "IT", "BR", "MX", "JP", "IN", "AU")
@@ -84,7 +86,7 @@ def main() -> None:
         listed = generate(csv_path, args.rows, rng)
         migrate(url)
         engine = make_engine(url)
-        account = Accounts(engine).create("bench")
+        account = Accounts(engine, token_cipher(Settings(database_url=url))).create("bench")
         queue_messages(engine, account.sid, listed, rng)
         bad: list[str] = []
         started = time.perf_counter()

@@ -1,8 +1,10 @@
 """Accounts and their credentials.
 
-Apps authenticate every request with HTTP Basic `AccountSid:AuthToken`, as
-with Twilio.  Tokens are looked up once and cached: they change only through
-this module, which updates the cache.
+Apps authenticate every request with HTTP Basic `AccountSid:AuthToken`, as with Twilio.  Tokens
+are stored sealed (`gateway.tokens`) and opened on first use; what was opened is kept for
+`CACHE_SECONDS`, so a token rotated by another process (`gateway accounts rotate-token`) is seen
+here within that time.  A rotation may give the previous token a grace period, during which both
+authenticate; the forwarder signs with the current one.
 """
 
 from __future__ import annotations
@@ -10,41 +12,104 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
+import logging
 import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from gateway.dates import utcnow
-from gateway.errors import AuthenticationFailed
+from gateway.errors import AuthenticationFailed, NotFound
 from gateway.ids import new_sid, new_token
 from gateway.store.db import unit_of_work
 from gateway.store.tables import Account
+from gateway.tokens import InvalidToken, TokenCipher
+
+log = logging.getLogger("gateway.accounts")
+
+#: Seconds an opened token is trusted before the account row is read again.
+CACHE_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Issued:
+    """An account's sid and its new token in clear, as `accounts create` and `rotate-token` print them
+    once; the database holds only the sealed token."""
+
+    sid: str
+    auth_token: str
+
+
+@dataclass(frozen=True)
+class _Opened:
+    read_at: float  # monotonic
+    current: str
+    previous: str | None
+    previous_until: datetime | None
+
+    def accepts(self, password: str, now: datetime) -> bool:
+        ok = hmac.compare_digest(self.current.encode(), password.encode())
+        if self.previous is not None and self.previous_until is not None and now < self.previous_until:
+            ok |= hmac.compare_digest(self.previous.encode(), password.encode())
+        return ok
 
 
 class Accounts:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, cipher: TokenCipher, cache_seconds: float = CACHE_SECONDS) -> None:
         self.engine = engine
-        self._tokens: dict[str, str] = {}
+        self.cipher = cipher
+        self.cache_seconds = cache_seconds
+        self._opened: dict[str, _Opened] = {}
         self._lock = threading.Lock()
 
-    def create(self, name: str = "") -> Account:
-        account = Account(sid=new_sid("AC"), auth_token=new_token(), friendly_name=name, date_created=utcnow())
+    def create(self, name: str = "") -> Issued:
+        token = new_token()
+        account = Account(sid=new_sid("AC"), auth_token=self.cipher.seal(token), friendly_name=name,
+                          date_created=utcnow())
         with unit_of_work(self.engine) as session:
             session.add(account)
+        return Issued(account.sid, token)
+
+    def named(self, name: str) -> Issued | None:
+        """The first account with this friendly name and its token (the demo's, reused across restarts)."""
+        with Session(self.engine) as session:
+            sid = session.execute(select(Account.sid).where(Account.friendly_name == name)).scalars().first()
+        token = self.token_of(sid) if sid is not None else None
+        return Issued(sid, token) if sid is not None and token is not None else None
+
+    def rotate(self, account_sid: str, grace: timedelta = timedelta(0)) -> Issued:
+        """Give the account a new token; the old one keeps authenticating for `grace` (none by default)."""
+        token = new_token()
+        with unit_of_work(self.engine) as session:
+            account = session.get(Account, account_sid, with_for_update=True)
+            if account is None:
+                raise NotFound(f"The requested resource /Accounts/{account_sid} was not found.")
+            keep = grace > timedelta(0)
+            account.previous_token = account.auth_token if keep else None
+            account.previous_token_expires = utcnow() + grace if keep else None
+            account.auth_token = self.cipher.seal(token)
         with self._lock:
-            self._tokens[account.sid] = account.auth_token
-        return account
+            self._opened.pop(account_sid, None)
+        return Issued(account_sid, token)
+
+    def reencrypt(self) -> int:
+        """Seal every stored token again with the newest key (after a key was added); how many accounts."""
+        with unit_of_work(self.engine) as session:
+            accounts = list(session.execute(select(Account).with_for_update()).scalars())
+            for account in accounts:
+                account.auth_token = self.cipher.reseal(account.auth_token)
+                if account.previous_token is not None:
+                    account.previous_token = self.cipher.reseal(account.previous_token)
+        return len(accounts)
 
     def token_of(self, account_sid: str) -> str | None:
-        token = self._tokens.get(account_sid)
-        if token is None:
-            with Session(self.engine) as session:
-                account = session.get(Account, account_sid)
-            if account is not None:
-                with self._lock:
-                    token = self._tokens[account_sid] = account.auth_token
-        return token
+        """The account's current token in clear (the forwarder signs with it); None for no such account."""
+        opened = self._open(account_sid)
+        return opened.current if opened is not None else None
 
     def authenticate(self, authorization: str | None) -> str:
         """The AccountSid of a valid `Authorization: Basic …` header, else 401/20003."""
@@ -54,10 +119,31 @@ class Accounts:
             user, _, password = base64.b64decode(authorization[6:], validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise _refused() from None
-        token = self.token_of(user) if user.startswith("AC") else None
-        if token is None or not hmac.compare_digest(token.encode(), password.encode()):
+        opened = self._open(user) if user.startswith("AC") else None
+        if opened is None or not opened.accepts(password, utcnow()):
             raise _refused()
         return user
+
+    def _open(self, account_sid: str) -> _Opened | None:
+        opened = self._opened.get(account_sid)
+        now = time.monotonic()
+        if opened is not None and now - opened.read_at < self.cache_seconds:
+            return opened
+        with Session(self.engine) as session:
+            account = session.get(Account, account_sid)
+        if account is None:
+            return None
+        try:
+            opened = _Opened(now, self.cipher.open(account.auth_token),
+                             self.cipher.open(account.previous_token) if account.previous_token else None,
+                             account.previous_token_expires)
+        except InvalidToken:
+            log.error("the auth token of %s cannot be decrypted with the configured keys (GATEWAY_SECRET_KEY); "
+                      "its requests are refused", account_sid)
+            return None
+        with self._lock:
+            self._opened[account_sid] = opened
+        return opened
 
 
 def _refused() -> AuthenticationFailed:

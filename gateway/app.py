@@ -29,12 +29,15 @@ from gateway import runtime
 from gateway.accounts import Accounts
 from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
+from gateway.api.metrics import metrics
 from gateway.console import mount as console_mount
 from gateway.dates import CLOCK
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
 from gateway.errors import HTTP_CODES, DatabaseUnavailable, GatewayError, InternalError, more_info
 from gateway.ids import new_token
+from gateway.observability import logs
+from gateway.observability.http import Observed
 from gateway.policy.watcher import PolicyState
 from gateway.providers import configured
 from gateway.providers.health import ProviderHealth
@@ -43,6 +46,7 @@ from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, load_settings
 from gateway.store.db import UNAVAILABLE, make_engine, record_revision
 from gateway.store.writer import Writer
+from gateway.tokens import token_cipher
 
 log = logging.getLogger("gateway")
 
@@ -62,12 +66,16 @@ def routes() -> list[Route | Mount]:
     return [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
         Route("/openapi.yaml", health.openapi, methods=["GET"]),
         Route("/v1/Policy", policy_api.show, methods=["GET"]),
         Route("/v1/Policy/Test", policy_api.test, methods=["POST"]),
         Route(f"{ACCOUNT}/Messages.json", messages.create, methods=["POST"]),
         Route(f"{ACCOUNT}/Messages.json", messages.listing, methods=["GET"]),
         Route(f"{ACCOUNT}/Messages/{{sid}}.json", messages.fetch, methods=["GET"]),
+        Route(f"{ACCOUNT}/Messages/{{sid}}.json", messages.update, methods=["POST"]),
+        Route("/v1/Messages/Explain", messages.explain_send, methods=["POST"]),
+        Route("/v1/Messages/{sid}/Explain", messages.fetch_reasons, methods=["GET"]),
         Route(f"{ACCOUNT}/IncomingPhoneNumbers.json", numbers.create, methods=["POST"]),
         Route(f"{ACCOUNT}/IncomingPhoneNumbers.json", numbers.listing, methods=["GET"]),
         Route(f"{ACCOUNT}/IncomingPhoneNumbers/{{sid}}.json", numbers.fetch, methods=["GET"]),
@@ -105,7 +113,7 @@ def create_app(settings: Settings) -> Starlette:
                 health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval))
     if not settings.embedded:  # other API processes may change services and pools
         writer.before_batch = core.sync
-    accounts = Accounts(engine)
+    accounts = Accounts(engine, token_cipher(settings))
     simulator = create_simulator(SimulatorConfig(
         auth_token=settings.simulator_token or "", delay=settings.simulator_delay,
         failures=settings.failures())) if settings.simulator else None
@@ -143,7 +151,7 @@ def create_app(settings: Settings) -> Starlette:
 
     app = Starlette(
         routes=[*routes(), *([Mount("/sim", simulator)] if simulator is not None else [])],
-        middleware=[Middleware(_UnexpectedErrors)],
+        middleware=[Middleware(Observed), Middleware(_UnexpectedErrors)],
         exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error,
                             **dict.fromkeys(UNAVAILABLE, _database_unavailable)},
         lifespan=lifespan,
@@ -180,8 +188,11 @@ def _warn_about_webhooks(settings: Settings) -> None:
 
 
 def from_environment() -> Starlette:
-    """The app as `uvicorn --factory` builds it in each process of `gateway serve --workers N`."""
-    return create_app(load_settings())
+    """The app as `uvicorn --factory` builds it in each process of `gateway serve --workers N`
+    (a fresh interpreter: its logging is set up here, as `serve` set up its own)."""
+    settings = load_settings()
+    logs.configure(settings.log_format)
+    return create_app(settings)
 
 
 async def _watch(app: Starlette, interval: float) -> None:

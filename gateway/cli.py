@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -14,12 +14,15 @@ from gateway.cli_optouts import register as register_optouts
 from gateway.encoding import segment
 from gateway.errors import SettingsError
 from gateway.locales import Catalogs
+from gateway.observability import logs
+from gateway.observability.multiproc import metrics_directory
 from gateway.policy.evaluate import evaluate
 from gateway.policy.loader import load_policies
 from gateway.policy.matcher import Matcher
 from gateway.policy.model import Mode
 from gateway.settings import Settings, load_settings
 from gateway.store.db import MigrationBlocked
+from gateway.tokens import token_cipher
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MigrationBlocked as exc:
         print(f"gateway: the database cannot be migrated: {exc}", file=sys.stderr)
         return 1
+    except SettingsError as exc:  # found when first needed (the key of the auth tokens)
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 2
     return result
 
 
@@ -61,6 +67,15 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--name", default="")
     create.add_argument("--json", action="store_true", help="print one JSON object")
     create.set_defaults(handler=_accounts_create)
+    rotate = accounts.add_parser("rotate-token", help="give an account a new auth token and print it")
+    rotate.add_argument("account_sid", metavar="ACCOUNT_SID")
+    rotate.add_argument("--grace", type=float, default=0.0, metavar="SECONDS",
+                        help="seconds the old token keeps authenticating (default 0: refused at once)")
+    rotate.add_argument("--json", action="store_true", help="print one JSON object")
+    rotate.set_defaults(handler=_accounts_rotate_token)
+    reencrypt = accounts.add_parser("reencrypt", help="encrypt every stored auth token again with the first key "
+                                                      "of GATEWAY_SECRET_KEY (after adding a key)")
+    reencrypt.set_defaults(handler=_accounts_reencrypt)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=_migrate)
@@ -112,11 +127,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import os
+    import secrets
 
     import uvicorn
-
-    from gateway.app import create_app
-    from gateway.store.db import migrate
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
     if args.workers < 1:
@@ -130,8 +143,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print("gateway: GATEWAY_WORKER_ID names one worker; with --workers N > 1 every process would share it "
               "(leave it unset, or run `gateway worker` processes with a name each)", file=sys.stderr)
         return 2
-    _log_setup()
-    migrate(settings.database_url)
+    _log_setup(settings)
+    metrics_directory(settings, serving=True)
+    from gateway.app import create_app  # imports prometheus_client: only now that its directory is chosen
+
+    token_cipher(settings)  # no key for the auth tokens: say so before any process starts
+    _migrate_database(settings)
     if args.demo:
         settings = settings.with_(simulator=True)
     if settings.simulator:
@@ -139,6 +156,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo:
         from gateway.demo import ensure_demo
 
+        settings = settings.with_(metrics_token=settings.metrics_token or secrets.token_urlsafe(18))
         print(ensure_demo(settings), flush=True)
     if args.workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
@@ -149,6 +167,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
                       GATEWAY_SIMULATOR=str(settings.simulator).lower())
     if settings.simulator_token:
         os.environ["GATEWAY_SIMULATOR_TOKEN"] = settings.simulator_token
+    if settings.metrics_token:
+        os.environ["GATEWAY_METRICS_TOKEN"] = settings.metrics_token
     uvicorn.run("gateway.app:from_environment", factory=True, workers=args.workers, host=settings.host,
                 port=settings.port, log_level="info", access_log=False)
     return 0
@@ -175,37 +195,84 @@ def _simulator_token(settings: Settings) -> Settings:
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
-    from gateway.runtime import run_worker
-    from gateway.store.db import migrate
+    _log_setup(settings)
+    metrics_directory(settings, serving=False)
+    from gateway.runtime import run_worker  # imports prometheus_client: only now that its directory is chosen
 
-    _log_setup()
-    migrate(settings.database_url)
+    _migrate_database(settings)
     asyncio.run(run_worker(settings))
     return 0
 
 
-def _log_setup() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("httpx2").setLevel(logging.WARNING)  # one line per provider call drowns the log
+def _log_setup(settings: Settings) -> None:
+    logs.configure(settings.log_format)
+
+
+@contextmanager
+def _accounts(settings: Settings) -> Iterator[Any]:
+    """The deployment's accounts, on a database brought up to date (its tokens sealed)."""
+    from gateway.accounts import Accounts
+    from gateway.store.db import make_engine
+
+    cipher = token_cipher(settings)
+    _migrate_database(settings)
+    engine = make_engine(settings.database_url)
+    try:
+        yield Accounts(engine, cipher)
+    finally:
+        engine.dispose()
+
+
+def _print_credentials(issued: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"account_sid": issued.sid, "auth_token": issued.auth_token}))
+    else:
+        print(f"account_sid {issued.sid}\nauth_token  {issued.auth_token}")
 
 
 def _accounts_create(args: argparse.Namespace, settings: Settings) -> int:
-    from gateway.accounts import Accounts
-    from gateway.store.db import make_engine, migrate
-
-    migrate(settings.database_url)
-    account = Accounts(make_engine(settings.database_url)).create(args.name)
-    if args.json:
-        print(json.dumps({"account_sid": account.sid, "auth_token": account.auth_token}))
-    else:
-        print(f"account_sid {account.sid}\nauth_token  {account.auth_token}")
+    with _accounts(settings) as accounts:
+        _print_credentials(accounts.create(args.name), args.json)
     return 0
 
 
-def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+def _accounts_rotate_token(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import timedelta
+
+    from gateway.accounts import CACHE_SECONDS
+    from gateway.errors import NotFound
+
+    if args.grace < 0:
+        print("gateway: --grace must not be negative", file=sys.stderr)
+        return 2
+    try:
+        with _accounts(settings) as accounts:
+            issued = accounts.rotate(args.account_sid, timedelta(seconds=args.grace))
+    except NotFound:
+        print(f"gateway: no account {args.account_sid}", file=sys.stderr)
+        return 1
+    _print_credentials(issued, args.json)
+    print(f"running gateways take the new token within {CACHE_SECONDS:g} s; the old one "
+          + (f"authenticates for {args.grace:g} s more" if args.grace else "no longer authenticates"),
+          file=sys.stderr)
+    return 0
+
+
+def _accounts_reencrypt(args: argparse.Namespace, settings: Settings) -> int:
+    with _accounts(settings) as accounts:
+        print(f"{accounts.reencrypt()} auth tokens encrypted with the first key")
+    return 0
+
+
+def _migrate_database(settings: Settings) -> None:
+    """Migrate, with the key at hand for migrations that seal stored tokens (made only if needed)."""
     from gateway.store.db import migrate
 
-    migrate(settings.database_url)
+    migrate(settings.database_url, token_cipher=lambda: token_cipher(settings))
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    _migrate_database(settings)
     print(f"database at {settings.database_url} is up to date")
     return 0
 

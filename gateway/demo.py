@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlmodel import Session
 
 from gateway.accounts import Accounts
 from gateway.dates import utcnow
@@ -11,7 +10,8 @@ from gateway.ids import new_sid
 from gateway.senders import classify_number, mps_for
 from gateway.settings import Settings
 from gateway.store.db import make_engine, unit_of_work
-from gateway.store.tables import Account, Sender, Service
+from gateway.store.tables import Sender, Service
+from gateway.tokens import token_cipher
 
 DEMO_NAME = "demo"
 DEMO_NUMBER = "+12015550123"  # phonenumbers' US example number
@@ -21,10 +21,8 @@ def ensure_demo(settings: Settings) -> str:
     """Create (once) the demo account, service and sender; return what to print."""
     base = settings.public_url or settings.local_url
     engine = make_engine(settings.database_url)
-    with Session(engine) as session:
-        account = session.execute(select(Account).where(Account.friendly_name == DEMO_NAME)).scalars().first()
-    if account is None:
-        account = Accounts(engine).create(DEMO_NAME)
+    accounts = Accounts(engine, token_cipher(settings))
+    account = accounts.named(DEMO_NAME) or accounts.create(DEMO_NAME)
     with unit_of_work(engine) as session:
         service = session.execute(select(Service).where(Service.account_sid == account.sid)).scalars().first()
         if service is None:
@@ -45,4 +43,6 @@ def ensure_demo(settings: Settings) -> str:
             f"Try:\n  curl -u {account.sid}:{account.auth_token} "
             f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json \\\n"
             f"       --data-urlencode To=+447400123456 --data-urlencode MessagingServiceSid={service_sid} "
-            f"--data-urlencode Body='Hello from optout-gateway'\n")
+            f"--data-urlencode Body='Hello from optout-gateway'\n"
+            + (f"Metrics (GATEWAY_METRICS_TOKEN):\n  curl -H 'Authorization: Bearer {settings.metrics_token}' "
+               f"{base}/metrics\n" if settings.metrics_token else ""))

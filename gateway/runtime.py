@@ -39,6 +39,7 @@ from gateway.settings import Settings
 from gateway.store.db import make_engine
 from gateway.store.tables import Service
 from gateway.store.writer import Writer
+from gateway.tokens import token_cipher
 
 log = logging.getLogger("gateway")
 
@@ -128,6 +129,7 @@ def _webhook_secret(engine: Engine, account_sid: str, service_sid: str) -> str |
 async def run_worker(settings: Settings) -> None:
     """`gateway worker`: dispatch and forwarding without HTTP, until SIGTERM or SIGINT."""
     engine = make_engine(settings.database_url)
+    accounts = Accounts(engine, token_cipher(settings))
     writer = Writer(engine)
     core = Core(writer, Backlog(), StickyLoad(), PolicyState(settings.policies_dir, settings.locales_dir),
                 health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval))
@@ -137,7 +139,7 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     writer.start()
     try:
-        async with http_client() as client, workers(settings, engine, writer, core, Accounts(engine), client):
+        async with http_client() as client, workers(settings, engine, writer, core, accounts, client):
             await stop.wait()
             log.info("stopping: finishing sends in flight and handing back leases")
     finally:

@@ -8,10 +8,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from gateway.compliance.gates import MAX_SCHEDULE_AHEAD
 from gateway.errors import SettingsError
 
 MIN_LEASE_TTL = 3.0
 PROVIDER_SLUGS = ("sim", "twilio", "telnyx", "vonage", "plivo")  # the keys of providers.PROVIDERS
+LOG_FORMATS = ("text", "json")
 VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 
 
@@ -57,6 +59,10 @@ class Settings:
     secret_key_file: Path | None = None  # a file holding them, one a line (SQLite's default: beside the database)
     lease_ttl: float = 10.0  # seconds a dead worker's senders stay with it before another takes them
     worker_id: str | None = None  # a stable name lets a restarted worker resume its own leases at once
+    schedule_min_seconds: int = 900  # SendAt must be at least this far ahead (Twilio's pages say 900 or 300)
+    metrics_token: str | None = None  # the bearer token /metrics asks for; /metrics is off without one
+    metrics_dir: Path | None = None  # where the processes of one machine share their metrics (see observability)
+    log_format: str = "text"  # text | json
 
     @property
     def embedded(self) -> bool:
@@ -176,6 +182,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     if vonage_method not in VONAGE_SIGNATURE_METHODS:
         raise SettingsError(f"GATEWAY_VONAGE_SIGNATURE_METHOD={vonage_method!r} must be one of "
                             f"{', '.join(VONAGE_SIGNATURE_METHODS)}")
+    log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
+    if log_format not in LOG_FORMATS:
+        raise SettingsError(f"GATEWAY_LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}")
     settings = Settings(
         database_url=database_url,
         policies_dir=Path(get("POLICIES_DIR") or defaults.policies_dir),
@@ -217,10 +226,17 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         secret_key_file=Path(key_file) if (key_file := get("SECRET_KEY_FILE")) else None,
         lease_ttl=number("LEASE_TTL", float, defaults.lease_ttl),
         worker_id=get("WORKER_ID"),
+        schedule_min_seconds=int(number("SCHEDULE_MIN_SECONDS", int, defaults.schedule_min_seconds)),
+        metrics_token=get("METRICS_TOKEN"),
+        metrics_dir=Path(metrics_dir) if (metrics_dir := get("METRICS_DIR")) else None,
+        log_format=log_format,
     )
     if settings.lease_ttl < MIN_LEASE_TTL:
         raise SettingsError(f"GATEWAY_LEASE_TTL={settings.lease_ttl:g} must be at least {MIN_LEASE_TTL:g} seconds "
                             "(a holder stops sending 2 s before its lease lapses)")
+    if settings.schedule_min_seconds >= MAX_SCHEDULE_AHEAD.total_seconds():
+        raise SettingsError(f"GATEWAY_SCHEDULE_MIN_SECONDS={settings.schedule_min_seconds} leaves no time to schedule "
+                            f"in: SendAt may be at most {MAX_SCHEDULE_AHEAD.days} days ahead")
     if settings.worker_id is not None and len(settings.worker_id) > 48:
         raise SettingsError("GATEWAY_WORKER_ID must be at most 48 characters")
     settings.failures()  # a bad table stops the start, naming the variable

@@ -10,13 +10,19 @@ import phonenumbers
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import write_po
+from cryptography.fernet import Fernet
 
 from gateway.dates import CLOCK, Clock
 from gateway.locales import REPLIES, Catalogs
 from gateway.policy.loader import load_policies
 from gateway.policy.matcher import Matcher
+from gateway.tokens import TokenCipher
 
 ROOT = Path(__file__).resolve().parent.parent
+#: The key the tests' gateways seal auth tokens with (PostgreSQL needs one set; on SQLite a gateway
+#: without it makes a key file beside the database, which tests/test_tokens.py covers).
+SECRET_KEY = Fernet.generate_key().decode()
+TEST_CIPHER = TokenCipher([SECRET_KEY], "tests")
 
 
 def example_mobile(region: str) -> str:

@@ -77,11 +77,14 @@ class MigrationBlocked(RuntimeError):
     """A migration found data it must not decide about; the message says what the operator must do."""
 
 
-def migrate(url: str, revision: str = "head") -> None:
-    """Bring the database at `url` to the newest schema (or to `revision`)."""
+def migrate(url: str, revision: str = "head", token_cipher: Callable[[], Any] | None = None) -> None:
+    """Bring the database at `url` to the newest schema (or to `revision`).  `token_cipher` makes the
+    deployment's `tokens.TokenCipher`, for migrations that seal or open stored auth tokens; it is
+    called only when there are some, so a new database needs no key to be migrated."""
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["token_cipher"] = token_cipher
     command.upgrade(config, revision)
 
 

@@ -7,9 +7,9 @@ makes them).  Sids are Twilio-shaped: two letters and 32 hex digits.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import Index, Table, UniqueConstraint, text
+from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint, text
 from sqlalchemy.orm import class_mapper
 from sqlmodel import Field, SQLModel
 
@@ -26,12 +26,17 @@ class PolicyRevision(SQLModel, table=True):
 
 
 class Account(SQLModel, table=True):
+    """An app's credentials.  Tokens are stored sealed (Fernet, `gateway.tokens`), never in clear;
+    after a rotation the previous token keeps authenticating until `previous_token_expires`."""
+
     __tablename__ = "account"
 
     sid: str = Field(primary_key=True, max_length=34)
-    auth_token: str = Field(max_length=64)
+    auth_token: str = Field(max_length=255)
     friendly_name: str = Field(default="", max_length=64)
     date_created: datetime
+    previous_token: str | None = Field(default=None, max_length=255)
+    previous_token_expires: datetime | None = None
 
 
 class Service(SQLModel, table=True):
@@ -57,6 +62,7 @@ class Service(SQLModel, table=True):
     help_contact: str | None = None  # where HELP replies send people
     inbound_format: str = Field(default="twilio", max_length=8)  # twilio | json
     webhook_secret: str | None = None  # Standard Webhooks secret (whsec_…) for the json format
+    traffic_type: str = Field(default="transactional", max_length=16)  # TrafficType of sends that name none
     date_created: datetime
     date_updated: datetime
 
@@ -83,6 +89,7 @@ class Sender(SQLModel, table=True):
     mps: int
     service_sid: str | None = Field(default=None, foreign_key="service.sid", index=True, max_length=34)
     sms_url: str | None = None  # the number's own inbound webhook
+    registered_countries: str | None = None  # alpha: comma-separated ISO codes it is registered for
     date_created: datetime
     date_updated: datetime
 
@@ -166,6 +173,7 @@ class Message(SQLModel, table=True):
         Index("ix_message_account_created", "account_sid", "date_created"),
         Index("ix_message_expiry", "status", "expires_at"),
         Index("ix_message_recipient", "account_sid", "to", "status"),  # what an opt-out cancels
+        Index("ix_message_due", "status", "send_at"),  # held messages coming due
     )
 
     seq: int | None = Field(default=None, primary_key=True)  # arrival order, for queues and paging
@@ -191,9 +199,15 @@ class Message(SQLModel, table=True):
     attempts: int = 0
     next_attempt_at: datetime | None = None
     expires_at: datetime
+    send_at: datetime | None = None  # a held (`scheduled`) message is queued at this moment
+    hold_reason: str | None = None  # what held it: the app's SendAt, or the rule (quiet hours)
     date_created: datetime
     date_updated: datetime
     date_sent: datetime | None = None
+    # Why the gateway did what it did with an outbound message: each gate's verdict, the route, the
+    # encoding, the outcome (`dispatch.submit.Plan.reasons`); served at /v1/Messages/{Sid}/Explain.
+    reasons: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    request_id: str | None = Field(default=None, max_length=128)  # the HTTP request that caused it (X-Request-Id)
 
 
 class MessageEvent(SQLModel, table=True):
@@ -233,6 +247,7 @@ class Delivery(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=64)  # the worker delivering it now
     date_created: datetime
     date_updated: datetime
+    request_id: str | None = Field(default=None, max_length=128)  # sent along as X-Request-Id
 
 
 class SenderLease(SQLModel, table=True):

@@ -10,14 +10,15 @@ from starlette.testclient import TestClient
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.store.db import migrate
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SECRET_KEY
 
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     url = database_url
     migrate(url)
-    return Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales")
+    return Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
+                    secret_key=SECRET_KEY)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from gateway.accounts import Accounts
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.store.tables import Account
@@ -25,7 +24,7 @@ def app(settings: Settings) -> Starlette:
 
 @pytest.fixture
 def account(app: Starlette) -> Account:
-    return Accounts(app.state.engine).create("compliance")
+    return app.state.accounts.create("compliance")
 
 
 @pytest.fixture
@@ -151,7 +150,7 @@ def test_fetch_of_an_unknown_number_is_404(client):
 
 def test_post_with_another_accounts_service_is_404(client, app):
     """ServiceSid must be a service or sender of the caller's account."""
-    other = Accounts(app.state.engine).create("other")
+    other = app.state.accounts.create("other")
     foreign = client.post("/v1/Services", data={"FriendlyName": "Theirs"}, auth=(other.sid, other.auth_token))
     response = client.post("/v1/OptOuts", data={"PhoneNumber": FR_MOBILE, "Reason": "x",
                                                 "ServiceSid": foreign.json()["sid"]})
@@ -190,7 +189,7 @@ def test_whatsapp_address_opts_out_the_whatsapp_channel_only(client):
 def test_another_account_sees_none_of_the_opt_outs(client, app):
     """A second account's list, fetch and export show nothing of the first account's opt-outs."""
     opt_out(client, FR_MOBILE)
-    other = Accounts(app.state.engine).create("other")
+    other = app.state.accounts.create("other")
     auth = (other.sid, other.auth_token)
     assert client.get("/v1/OptOuts", auth=auth).json()["opt_outs"] == []
     assert client.get(f"/v1/OptOuts/{FR_MOBILE}", auth=auth).status_code == 404

@@ -10,7 +10,6 @@ from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
 import gateway.api.services
-from gateway.accounts import Accounts
 from gateway.app import create_app
 from gateway.settings import Settings
 from gateway.store.tables import Sender
@@ -19,7 +18,7 @@ from gateway.store.tables import Sender
 @pytest.fixture
 def client(settings: Settings) -> Iterator[TestClient]:
     app: Starlette = create_app(settings.with_(workers=False, simulator=False))
-    account = Accounts(app.state.engine).create("pools")
+    account = app.state.accounts.create("pools")
     with TestClient(app) as test_client:
         test_client.auth = (account.sid, account.auth_token)
         yield test_client

@@ -10,7 +10,6 @@ import httpx
 import pytest
 from sqlalchemy import insert, select
 
-from gateway.accounts import Accounts
 from gateway.store.db import utcnow
 from gateway.store.tables import Delivery
 from tests.conftest import FR_MOBILE, US_MOBILE
@@ -115,7 +114,7 @@ def test_get_never_changes_consent(stack, service, stop):
 
 def test_another_account_sees_nothing_of_this_accounts_numbers_and_messages(stack, service, stop):
     stop(US_MOBILE, "STOP")
-    other = Accounts(stack.engine()).create("other")
+    other = stack.app_state.accounts.create("other")
     as_other = (other.sid, other.auth_token)
     page = text(console(stack, f"/console/numbers/{US_MOBILE}", auth=as_other))
     assert "never opted out" in page and "Acme Dental" not in page and "STOP" not in page
@@ -178,7 +177,7 @@ def test_replaying_a_dead_letter_delivers_it_again(stack, dead_letter):
 
 
 def test_another_account_cannot_replay_this_accounts_dead_letter(stack, dead_letter):
-    other = Accounts(stack.engine()).create("other")
+    other = stack.app_state.accounts.create("other")
     token = csrf(console(stack, f"/console/numbers/{US_MOBILE}", auth=(other.sid, other.auth_token)))
     answer = post(stack, f"/console/queues/dead-letters/{dead_letter}/replay", {"csrf": token},
                   auth=(other.sid, other.auth_token))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,16 +11,16 @@ import pytest
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from gateway.accounts import Accounts
 from gateway.app import create_app
 from gateway.providers.simulator import Simulator, SimulatorConfig, create_simulator
 from gateway.settings import Settings
 from gateway.store.db import make_engine, migrate
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SECRET_KEY
 from tests.flows.server import free_port, serve
 from tests.flows.standins import AppServer, app_server
 
 PROVIDER_TOKEN = "provider-secret-token"
+METRICS_TOKEN = "metrics-scraper-token"
 
 
 @dataclass
@@ -32,6 +33,13 @@ class Stack:
     auth_token: str
     app_state: Any = None  # the gateway's app.state, for tests that tune a worker
     _engine: Any = None
+    _start: Callable[[], Any] | None = None
+
+    def restart(self) -> None:
+        """Stop the gateway (as a redeploy does: in-flight work finishes, leases go back) and start
+        a new one with the same settings on the same database and port."""
+        assert self._start is not None
+        self.app_state = self._start()
 
     def engine(self) -> Any:
         """An engine on the gateway's database, for tests that look inside; disposed with the stack."""
@@ -64,8 +72,9 @@ def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
         port = free_port()
         settings = Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
                             port=port, public_url=f"http://127.0.0.1:{port}", default_provider="twilio",
-                            simulator=False, twilio_account_sid="AC" + "1" * 32, twilio_auth_token=PROVIDER_TOKEN,
-                            twilio_base_url=provider_url)
+                            simulator=False, secret_key=SECRET_KEY, twilio_account_sid="AC" + "1" * 32,
+                            twilio_auth_token=PROVIDER_TOKEN, twilio_base_url=provider_url,
+                            metrics_token=METRICS_TOKEN)
         marker = request.node.get_closest_marker("gateway")
         if marker is not None:
             settings = settings.with_(**marker.kwargs)
@@ -74,12 +83,18 @@ def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
         except pytest.FixtureLookupError:
             overrides = {}
         settings = settings.with_(**overrides)
-        engine = make_engine(url)
-        account = Accounts(engine).create("tests")
-        engine.dispose()
-        gateway = create_app(settings)
-        with serve(gateway, port=port) as gateway_url:
-            stack = Stack(gateway_url, settings, simulator.state.sim, app, account.sid, account.auth_token, gateway.state)
+        with ExitStack() as running:
+            def start() -> Any:
+                """(Re)start the gateway: the one running stops first."""
+                running.close()
+                gateway = create_app(settings)
+                running.enter_context(serve(gateway, port=port))
+                return gateway.state
+
+            state = start()
+            account = state.accounts.create("tests")
+            stack = Stack(f"http://127.0.0.1:{port}", settings, simulator.state.sim, app, account.sid,
+                          account.auth_token, state, _start=start)
             yield stack
             if stack._engine is not None:
                 stack._engine.dispose()

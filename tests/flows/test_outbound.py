@@ -123,9 +123,7 @@ def test_another_accounts_service_is_not_visible(stack):
     service = make_service(stack, US_SENDER)
     other = httpx.post(f"{stack.url}/v1/Services", data={"FriendlyName": "x"}, auth=(stack.account_sid, stack.auth_token))
     assert other.status_code == 201
-    from gateway.accounts import Accounts
-    engine = stack.engine()
-    intruder = Accounts(engine).create("intruder")
+    intruder = stack.app_state.accounts.create("intruder")
     response = httpx.get(f"{stack.url}/v1/Services/{service.sid}", auth=(intruder.sid, intruder.auth_token))
     assert response.status_code == 404 and response.json()["code"] == 20404
 

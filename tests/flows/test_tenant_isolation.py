@@ -12,7 +12,6 @@ import httpx
 import pytest
 import yaml
 
-from gateway.accounts import Accounts
 from tests.conftest import GB_MOBILE, ROOT, US_MOBILE
 from tests.flows.test_inbound import inbound
 from tests.flows.test_outbound import US_SENDER, _register
@@ -78,7 +77,7 @@ def _leaks(text: str, a: dict[str, Any]) -> list[str]:
 
 
 def test_every_operation_refuses_account_b_on_account_a_resources(stack, tenant_a):
-    other = Accounts(stack.engine()).create("tenant B")
+    other = stack.app_state.accounts.create("tenant B")
     auth = (other.sid, other.auth_token)
     answers = []
     for path, method in OPERATIONS:
@@ -100,7 +99,7 @@ def test_every_operation_refuses_account_b_on_account_a_resources(stack, tenant_
 
 
 def test_account_a_keeps_everything_after_account_b_tried(stack, tenant_a):
-    other = Accounts(stack.engine()).create("tenant B")
+    other = stack.app_state.accounts.create("tenant B")
     for path, method in OPERATIONS:
         if method in ("post", "delete"):
             httpx.request(method.upper(), _url(stack, path, tenant_a), auth=(other.sid, other.auth_token),

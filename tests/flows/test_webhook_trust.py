@@ -10,7 +10,6 @@ import pytest
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
-from gateway.accounts import Accounts
 from gateway.store.tables import ConsentEvent, Message, MessageEvent, OptOut
 from tests.conftest import GB_MOBILE, US_MOBILE
 from tests.flows.conftest import PROVIDER_TOKEN
@@ -102,7 +101,7 @@ def test_a_provider_without_a_secret_refuses_even_a_correct_looking_webhook(stac
 
 def test_a_number_registered_by_one_account_is_refused_to_another(stack):
     _register(stack, US_SENDER)
-    other = Accounts(stack.engine()).create("another tenant")
+    other = stack.app_state.accounts.create("another tenant")
     response = httpx.post(f"{stack.url}/2010-04-01/Accounts/{other.sid}/IncomingPhoneNumbers.json",
                           data={"PhoneNumber": US_SENDER, "Provider": "twilio"}, auth=(other.sid, other.auth_token))
     assert response.status_code == 400 and response.json()["code"] == 21422
@@ -111,7 +110,7 @@ def test_a_number_registered_by_one_account_is_refused_to_another(stack):
 
 def test_an_inbound_stop_lands_only_in_the_account_that_owns_the_number(stack):
     _register(stack, US_SENDER)
-    other = Accounts(stack.engine()).create("another tenant")
+    other = stack.app_state.accounts.create("another tenant")
     httpx.post(f"{stack.url}/2010-04-01/Accounts/{other.sid}/IncomingPhoneNumbers.json",
                data={"PhoneNumber": US_SENDER, "Provider": "twilio"}, auth=(other.sid, other.auth_token))
     assert post_signed(stack, "twilio", "inbound", text_from(US_MOBILE, US_SENDER, "STOP"),

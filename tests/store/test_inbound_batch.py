@@ -23,7 +23,7 @@ from gateway.providers.base import InboundMessage
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import ConsentEvent, Delivery, InboundReceipt, Message, OptOut, Sender, Service
 from gateway.store.writer import Writer
-from tests.conftest import FR_MOBILE, US_MOBILE
+from tests.conftest import FR_MOBILE, TEST_CIPHER, US_MOBILE
 
 SENDER = "+12015550124"
 
@@ -33,7 +33,7 @@ def gateway(database_url: str) -> Iterator[dict[str, Any]]:
     """An account with a service whose one number receives, and a writer not yet started."""
     migrate(database_url)
     engine = make_engine(database_url)
-    account = Accounts(engine).create("batch")
+    account = Accounts(engine, TEST_CIPHER).create("batch")
     now = utcnow()
     with unit_of_work(engine) as session:
         service = Service(sid=new_sid("MG"), account_sid=account.sid, friendly_name="Acme Dental",

@@ -21,7 +21,7 @@ from gateway.dispatch.worker import _claim
 from gateway.ids import new_sid
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Message, Sender, SenderLease
-from tests.conftest import US_MOBILE
+from tests.conftest import TEST_CIPHER, US_MOBILE
 
 TTL = 10.0
 
@@ -30,7 +30,7 @@ TTL = 10.0
 def engine(database_url: str) -> Iterator[Engine]:
     migrate(database_url)
     engine = make_engine(database_url)
-    account = Accounts(engine).create("leases")
+    account = Accounts(engine, TEST_CIPHER).create("leases")
     now = utcnow()
     with unit_of_work(engine) as session:
         for sid in ("PN" + "1" * 32, "PN" + "2" * 32):
