@@ -87,3 +87,12 @@ def iso8601(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_iso8601(text: str) -> datetime:
+    """An ISO 8601 moment with its UTC offset (`2026-12-01T21:30:00-05:00`, `...Z`), as aware UTC;
+    ValueError for anything else, a moment without an offset included (its time zone is unknown)."""
+    moment = datetime.fromisoformat(text.strip())
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no UTC offset")
+    return moment.astimezone(UTC)

@@ -21,10 +21,11 @@ from gateway.api.common import (
     read_form,
 )
 from gateway.compliance.gates import check_content, check_sender_syntax, check_validity, parse_recipient
-from gateway.dates import rfc2822
+from gateway.dates import parse_iso8601, rfc2822
+from gateway.dispatch import explain
 from gateway.dispatch.core import Core
 from gateway.dispatch.submit import SendRequest
-from gateway.errors import BadRequest, FromRequired, NotFound
+from gateway.errors import BadRequest, FromRequired, NotFound, ServiceNotFound
 from gateway.forwarding.payload import API_VERSION
 from gateway.store.tables import Message
 
@@ -84,6 +85,40 @@ async def create(request: Request) -> JSONResponse:
     via_service = send.service_sid is not None and send.sender is None
     body = message_json(message, status="accepted" if via_service else None, hide_sender=via_service)
     return JSONResponse(body, status_code=201)
+
+
+async def explain_send(request: Request) -> JSONResponse:
+    """What a send with these parameters would do at `At` (default now) and why: the same gates,
+    routing and encoding the send runs, writing nothing.  A send's syntax errors are answered as
+    the send answers them; a refusal by a gate is an answer (200), naming its code."""
+    account_sid = authenticate(request)
+    form = await read_form(request)
+    send = send_request(account_sid, form)
+    at = form.get("At")
+    try:
+        moment = parse_iso8601(at) if at else None
+    except ValueError:
+        raise BadRequest(f"At must be an ISO 8601 date and time with its UTC offset, not {at!r}.") from None
+    core: Core = request.app.state.core
+    try:
+        reasons = await core.explain(send, moment)
+    except ServiceNotFound:
+        raise NotFound("The requested resource was not found: no Messaging Service of this account has this "
+                       "MessagingServiceSid.") from None
+    return JSONResponse(explain.for_request(send, reasons))
+
+
+async def fetch_reasons(request: Request) -> JSONResponse:
+    """The reasons a message's send recorded: what Explain answered, kept from the moment it was sent."""
+    account_sid = authenticate(request)
+    sid = request.path_params["sid"]
+    with Session(request.app.state.engine) as session:
+        message = session.execute(select(Message).where(Message.sid == sid,
+                                                        Message.account_sid == account_sid)).scalar_one_or_none()
+    if message is None or message.reasons is None:
+        raise NotFound("The requested resource was not found: no message of this account has this sid, or the "
+                       "gateway kept no reasons for it (inbound messages have none)")
+    return JSONResponse(explain.for_message(message))
 
 
 async def fetch(request: Request) -> JSONResponse:

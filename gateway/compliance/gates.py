@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from gateway.compliance.verdicts import GEO_PERMISSIONS, PASS, REFUSE, VALID_NUMBER, Verdict
 from gateway.errors import (
     BodyRequired,
     BodyTooLong,
@@ -108,8 +109,27 @@ def check_validity(seconds: int | None) -> None:
         raise InvalidValidityPeriod(f"ValidityPeriod must be between 1 and {MAX_VALIDITY} seconds.")
 
 
-def check_region(country: str, allowed: frozenset[str] | None, *, reply_to_inbound: bool) -> None:
-    """Geo permissions: every country until the service lists some; replies always go (21408)."""
-    if allowed is not None and country not in allowed and not reply_to_inbound:
-        raise RegionNotPermitted(f"Permission to send an SMS has not been enabled for the region indicated by "
-                                 f"the 'To' number ({country}).")
+@lru_cache(maxsize=65536)
+def number_verdict(recipient: Address) -> Verdict:
+    """The valid-number gate's verdict: `parse_recipient` refused an invalid number before any
+    gate ran, so here it says what the number is (country, area code, channel)."""
+    area = f", area code {recipient.area_code}" if recipient.area_code else ""
+    return Verdict(VALID_NUMBER, PASS, f"{recipient.number} is a valid {recipient.country} number{area}",
+                   f"phonenumbers {phonenumbers.__version__} metadata",
+                   {"number": recipient.number, "country": recipient.country, "area_code": recipient.area_code,
+                    "channel": recipient.channel})
+
+
+def region_verdict(country: str, allowed: frozenset[str] | None, *, reply_to_inbound: bool, source: str) -> Verdict:
+    """Geo permissions: every country until the service lists some; replies always go (21408).
+    `source` names the setting that lists them."""
+    if allowed is None:
+        return Verdict(GEO_PERMISSIONS, PASS, "every country is permitted: none is listed", source)
+    if country in allowed:
+        return Verdict(GEO_PERMISSIONS, PASS, f"{country} is a permitted country", source)
+    if reply_to_inbound:
+        return Verdict(GEO_PERMISSIONS, PASS, f"{country} is not a permitted country, but a reply to the person's "
+                       "own message always goes", source)
+    error = RegionNotPermitted(f"Permission to send an SMS has not been enabled for the region indicated by "
+                               f"the 'To' number ({country}).")
+    return Verdict(GEO_PERMISSIONS, REFUSE, error.message, source, {}, error)

@@ -23,6 +23,8 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
 from gateway.compliance.gates import WHATSAPP, Address
+from gateway.compliance.verdicts import OPT_OUT, PASS, REFUSE, Verdict
+from gateway.dates import iso8601
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.outbox import set_status
 from gateway.errors import RecipientUnsubscribed
@@ -44,6 +46,13 @@ _OPTED_OUT = select(OptOut.service_sid).where(
     OptOut.opted_out.is_(True),  # type: ignore[attr-defined]
 ).limit(1)
 _S = core_table(OptOut)
+_E = core_table(ConsentEvent)
+#: The event that opted a number out of a scope: read only when a send is refused for it.
+_LAST_OPT_OUT = select(_E.c.id, _E.c.at, _E.c.source, _E.c.keyword, _E.c.inbound_message_sid, _E.c.reason,
+                       _E.c.policy_revision).where(
+    _E.c.account_sid == bindparam("account"), _E.c.number == bindparam("number"),
+    _E.c.channel == bindparam("channel"), _E.c.scope == bindparam("scope"), _E.c.opted_out.is_(True),
+).order_by(_E.c.id.desc()).limit(1)
 
 
 def _state_upsert(insert: Any, *, only_changes: bool = False) -> Any:
@@ -85,21 +94,43 @@ def scope_of(service_sid: str | None, sender_sid: str) -> str:
     return service_sid or sender_sid
 
 
-def ensure_subscribed(session: Session, account_sid: str, scope: str, recipient: Address,
-                      known: Mapping[tuple[str, str], set[tuple[str, str]]] | None = None) -> None:
-    """Raise 21610 when the recipient opted out of `scope` or of the whole account.  `known` is
-    the opted-out (scope, channel) pairs by (account, number) a send batch read for all its
-    numbers at once (`store.consent.opted_out_states`), so the check costs no statement."""
+def opt_out_verdict(session: Session, account_sid: str, scope: str, recipient: Address,
+                    known: Mapping[tuple[str, str], set[tuple[str, str]]] | None = None) -> Verdict:
+    """Refuse (21610) when the recipient opted out of `scope` or of the whole account, naming the
+    scope and the consent event that opted them out.  `known` is the opted-out (scope, channel)
+    pairs by (account, number) a send batch read for all its numbers at once
+    (`store.consent.opted_out_states`), so a subscribed recipient costs no statement."""
     if known is not None:
         states = known.get((account_sid, recipient.number), ())
-        if (scope, recipient.channel) in states or (ACCOUNT_WIDE, recipient.channel) in states:
-            raise RecipientUnsubscribed("Attempt to send to unsubscribed recipient.")
-        return
-    found = session.connection().execute(_OPTED_OUT, {
-        "account": account_sid, "number": recipient.number, "channel": recipient.channel, "scope": scope,
-        "everything": ACCOUNT_WIDE}).first()
-    if found is not None:
-        raise RecipientUnsubscribed("Attempt to send to unsubscribed recipient.")
+        found = next((s for s in (scope, ACCOUNT_WIDE) if (s, recipient.channel) in states), None)
+    else:
+        found = session.connection().execute(_OPTED_OUT, {
+            "account": account_sid, "number": recipient.number, "channel": recipient.channel, "scope": scope,
+            "everything": ACCOUNT_WIDE}).scalar()
+    if found is None:
+        return Verdict(OPT_OUT, PASS, f"{recipient.number} has not opted out of {_scope_words(scope)} "
+                       f"({recipient.channel}) nor of the whole account", f"opt-out state: scope {scope}",
+                       {"scope": scope})
+    event = session.connection().execute(_LAST_OPT_OUT, {
+        "account": account_sid, "number": recipient.number, "channel": recipient.channel, "scope": found}).first()
+    error = RecipientUnsubscribed("Attempt to send to unsubscribed recipient.")
+    facts: dict[str, Any] = {"scope": found, "event": None}
+    source = f"opt-out state: scope {found}"
+    reason = f"{recipient.number} opted out of {_scope_words(found)} ({recipient.channel})"
+    if event is not None:
+        facts["event"] = {"id": event.id, "at": iso8601(event.at), "source": event.source, "keyword": event.keyword,
+                          "inbound_message_sid": event.inbound_message_sid, "reason": event.reason,
+                          "policy_revision": event.policy_revision}
+        how = f"by {event.keyword}" if event.keyword else f"through the {event.source}"
+        reason += f" on {iso8601(event.at)}, {how}"
+        source = f"consent event {event.id}"
+    return Verdict(OPT_OUT, REFUSE, reason, source, facts, error)
+
+
+def _scope_words(scope: str) -> str:
+    if scope == ACCOUNT_WIDE:
+        return "the whole account"
+    return f"the Messaging Service {scope}" if scope.startswith("MG") else f"the number {scope}"
 
 
 @dataclass(frozen=True)

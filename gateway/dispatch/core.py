@@ -18,7 +18,7 @@ from gateway.dates import utcnow
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.outbox import INSERT_MESSAGE
-from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, prefetch
+from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, plan_send, prefetch
 from gateway.dispatch.worker import Dispatcher
 from gateway.errors import GatewayError
 from gateway.forwarding.worker import Forwarder
@@ -44,7 +44,8 @@ class Core:
         matcher = self.policy.matcher
         return SubmitContext(self.backlog, self.sticky, self.directory,
                              matcher.policy.alpha_allowed if matcher else (lambda country: True),
-                             unhealthy=self.health.unhealthy() if self.health is not None else frozenset())
+                             unhealthy=self.health.unhealthy() if self.health is not None else frozenset(),
+                             policy=matcher.policy if matcher else None)
 
     async def send(self, request: SendRequest) -> Message:
         """Gate, route and enqueue one message; raises the `GatewayError` that refused it.  Sends
@@ -53,6 +54,17 @@ class Core:
         message: Message = await self.writer.run_batched(send_batch, (request, context, utcnow()))
         self.wake(context)
         return message
+
+    async def explain(self, request: SendRequest, at: datetime | None = None) -> dict[str, Any]:
+        """What `send(request)` would do at `at` (default: now) and why, from the same `plan_send`
+        the send runs, in the writer (so it sees the caches and rows the send would), writing nothing."""
+        context = self.context()
+        now = at or utcnow()
+
+        def job(session: Session) -> dict[str, Any]:
+            return plan_send(session, request, context, now, prefetch(session, [request])).reasons()
+
+        return await self.writer.run(job, clean_on_error=True)
 
     async def send_many(self, requests: Sequence[SendRequest]) -> list[Message | GatewayError]:
         """Each request gated and routed on its own (a refused one writes nothing); one transaction,

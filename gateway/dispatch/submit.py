@@ -18,15 +18,18 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
 from gateway import routing
-from gateway.compliance.gates import Address, check_region, parse_recipient
-from gateway.compliance.optouts import ensure_subscribed, scope_of
+from gateway.compliance.gates import Address, number_verdict, parse_recipient, region_verdict
+from gateway.compliance.optouts import opt_out_verdict, scope_of
+from gateway.compliance.verdicts import PASS, QUEUE, REFUSE, ROUTE, SKIP, Verdict, outcome, refusal
+from gateway.dates import iso8601
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.outbox import insert_message
-from gateway.encoding import segment
+from gateway.encoding import Segmentation, segment
 from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
 from gateway.lifecycle import Status
+from gateway.policy.model import Policy
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service, StickyMapping, core_table
 
@@ -113,31 +116,94 @@ class SubmitContext:
     alpha_allowed: Callable[[str], bool]
     touched: set[str] = field(default_factory=set)  # senders that got work in this job
     unhealthy: frozenset[str] = frozenset()  # providers routing passes over within a tier (providers/health.py)
+    policy: Policy | None = None  # the revision in force: the settings' file:line an explanation cites
+
+
+@dataclass
+class Plan:
+    """What a send would do and why, decided without writing anything: every gate's verdict in
+    the order the send checks them, the sender, the encoding.  `enqueue_send` acts on it;
+    Explain (`gateway.dispatch.explain`) only shows it, so the two cannot disagree."""
+
+    request: SendRequest
+    recipient: Address
+    service: Service | None
+    sender: Sender | None  # None when routing refused
+    remember: bool  # record (or move) the sticky mapping recipient → sender
+    previous: str | None  # the sender the sticky mapping names now
+    counted: Segmentation
+    smart: tuple[bool, str]  # SmartEncoded, and where that choice came from
+    validity: int
+    verdicts: list[Verdict]
+    now: datetime
+    policy_revision: str | None
+
+    def reasons(self) -> dict[str, Any]:
+        """The explanation as JSON: what Explain answers and what the message row keeps."""
+        route = next(v for v in self.verdicts if v.gate == ROUTE)
+        return {
+            "decided_at": iso8601(self.now),
+            "policy_revision": self.policy_revision,
+            "route": route.as_json(),
+            "gates": [v.as_json() for v in self.verdicts if v.gate != ROUTE],
+            "encoding": {"encoding": self.counted.encoding, "segments": self.counted.segments,
+                         "smart_encoded": self.smart[0], "source": self.smart[1]},
+            "outcome": outcome(self.verdicts, self.now),
+        }
+
+
+def plan_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime,
+              prefetched: Prefetched | None = None) -> Plan:
+    """Gate, route and encode a send without writing: each check returns its verdict, and every
+    check runs even after one refused (an explanation shows them all; the send answers the
+    first refusal).  Raises only for what is not a send at all (an unknown service)."""
+    recipient = parse_recipient(request.to)
+    service = _service(session, request, context)
+    verdicts = [number_verdict(recipient)]
+    sender, remember, previous, route = _pick_sender(session, request, service, recipient, context, prefetched)
+    verdicts.append(route)
+    allowed = frozenset(service.allowed_countries.split(",")) if service and service.allowed_countries else None
+    verdicts.append(region_verdict(recipient.country, allowed, reply_to_inbound=request.reply_to_inbound,
+                                   source=f"service {service.sid}: GeoPermissions" if service else
+                                   "no Messaging Service: every country is permitted"))
+    if request.allow_opted_out:
+        verdicts.append(_CONFIRMATION_GOES)
+    elif service is None and sender is None:
+        verdicts.append(_NO_SCOPE)
+    else:
+        verdicts.append(opt_out_verdict(session, request.account_sid,
+                                        scope_of(service.sid if service else None, sender.sid if sender else ""),
+                                        recipient, prefetched.opted_out if prefetched is not None else None))
+    if request.smart_encoded is not None:
+        smart, smart_source = request.smart_encoded, "request: SmartEncoded"
+    else:
+        smart, smart_source = bool(service and service.smart_encoding), (
+            f"service {service.sid}: SmartEncoding" if service else "default: SmartEncoding off")
+    counted = segment(request.body, smart=smart)
+    validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
+    verdicts.append(_queue_verdict(sender, counted.segments, validity, context.backlog) if sender else _NO_QUEUE)
+    return Plan(request, recipient, service, sender, remember, previous, counted,
+                (smart, smart_source), validity, verdicts, now,
+                context.policy.revision if context.policy is not None else None)
 
 
 def enqueue_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime,
                  defer: list[dict[str, Any]] | None = None, prefetched: Prefetched | None = None) -> Message:
-    """Check everything, then write: a refused send raises before its first write, so the
+    """Plan, then write: a refused send raises its first refusal before any write, so the
     writer needs no savepoint for it (see `Writer.run(..., clean_on_error=True)`).  With `defer`,
-    the message row joins a batch's rows instead (the caller inserts them with one `executemany`)."""
-    recipient = parse_recipient(request.to)
-    service = _service(session, request, context)
-    sender, remember, previous = _pick_sender(session, request, service, recipient, context, prefetched)
-    allowed = frozenset(service.allowed_countries.split(",")) if service and service.allowed_countries else None
-    check_region(recipient.country, allowed, reply_to_inbound=request.reply_to_inbound)
-    if not request.allow_opted_out:
-        ensure_subscribed(session, request.account_sid, scope_of(service.sid if service else None, sender.sid),
-                          recipient, prefetched.opted_out if prefetched is not None else None)
-    smart = request.smart_encoded if request.smart_encoded is not None else bool(service and service.smart_encoding)
-    counted = segment(request.body, smart=smart)
-    validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
-    if context.backlog.segments[sender.sid] + counted.segments > sender.mps * validity:
-        raise QueueOverflow(f"The sender {sender.address} has {context.backlog.segments[sender.sid]} segments "
-                            f"queued, more than it can send at {sender.mps} MPS within {validity} seconds.")
+    the message row joins a batch's rows instead (the caller inserts them with one `executemany`).
+    The row keeps the plan's reasons."""
+    plan = plan_send(session, request, context, now, prefetched)
+    refused = refusal(plan.verdicts)
+    if refused is not None:
+        assert refused.error is not None
+        raise refused.error
+    sender, service, recipient, counted = plan.sender, plan.service, plan.recipient, plan.counted
+    assert sender is not None  # routing refuses when there is none
 
     # Writes from here on.
-    if remember and service is not None:
-        _remember(session, service.sid, recipient.address, sender.sid, previous, context, now)
+    if plan.remember and service is not None:
+        _remember(session, service.sid, recipient.address, sender.sid, plan.previous, context, now)
         if prefetched is not None:
             prefetched.sticky[(service.sid, recipient.address)] = StickyRow(sender.sid, False)
     row = insert_message(
@@ -147,11 +213,32 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
         body=counted.text, media="\n".join(request.media_urls), status=Status.QUEUED.value,
         priority=request.priority, num_segments=counted.segments, encoding=counted.encoding,
         status_callback=request.status_callback or (service.status_callback if service else None),
-        provider=sender.provider, expires_at=now + timedelta(seconds=validity), date_created=now)
+        provider=sender.provider, expires_at=now + timedelta(seconds=plan.validity), date_created=now,
+        reasons=plan.reasons())
     message = Message.model_construct(**row)  # no validation: every value was just checked
     context.backlog.add(sender.sid, counted.segments)
     context.touched.add(sender.sid)
     return message
+
+
+_CONFIRMATION_GOES = Verdict("opt_out", SKIP, "the confirmation of the person's own opt-out always goes",
+                             "gateway: STOP confirmation")
+_NO_SCOPE = Verdict("opt_out", SKIP, "no sender and no Messaging Service, so no opt-out scope to check",
+                    "routing refused")
+_NO_QUEUE = Verdict(QUEUE, SKIP, "no sender, so no queue", "routing refused")
+
+
+def _queue_verdict(sender: Sender, segments: int, validity: int, backlog: Backlog) -> Verdict:
+    """21611 when the sender's queue could not drain within the message's validity period."""
+    queued, capacity = backlog.segments[sender.sid], sender.mps * validity
+    facts = {"queued_segments": queued, "capacity_segments": capacity}
+    source = f"sender {sender.sid}: Mps {sender.mps} x ValidityPeriod {validity} s"
+    if queued + segments > capacity:
+        error = QueueOverflow(f"The sender {sender.address} has {queued} segments queued, more than it can send "
+                              f"at {sender.mps} MPS within {validity} seconds.")
+        return Verdict(QUEUE, REFUSE, error.message, source, facts, error)
+    return Verdict(QUEUE, PASS, f"{queued} segments queued; {sender.mps} MPS sends {capacity} within {validity} s",
+                   source, facts)
 
 
 def _service(session: Session, request: SendRequest, context: SubmitContext) -> Service | None:
@@ -164,14 +251,18 @@ def _service(session: Session, request: SendRequest, context: SubmitContext) -> 
 
 
 def _pick_sender(session: Session, request: SendRequest, service: Service | None, recipient: Address,
-                 context: SubmitContext, prefetched: Prefetched | None) -> tuple[Sender, bool, str | None]:
-    """The sender, whether the sticky mapping must be (re)written, and the sender it maps to now."""
+                 context: SubmitContext, prefetched: Prefetched | None
+                 ) -> tuple[Sender | None, bool, str | None, Verdict]:
+    """The sender, whether the sticky mapping must be (re)written, the sender it maps to now, and
+    routing's verdict (refusing with 21606 or 21703 when there is no sender)."""
     if request.sender is not None:
         sender = context.directory.sender(session, request.account_sid, request.sender)
         if sender is None or (service is not None and sender.service_sid != service.sid):
             where = f"the Messaging Service {service.sid}" if service else "this account"
-            raise FromNotOwned(f"The 'From' number {request.sender} is not a sender of {where}.")
-        return sender, False, None
+            error = FromNotOwned(f"The 'From' number {request.sender} is not a sender of {where}.")
+            return None, False, None, Verdict(ROUTE, REFUSE, error.message, "request: From", {}, error)
+        return sender, False, None, _route_verdict(sender, "from", f"the request names From {sender.address}",
+                                                   "request: From")
     assert service is not None  # the API requires From or MessagingServiceSid
     pool = context.directory.pool(session, service.sid)
     mapping: StickyRow | None = None
@@ -183,19 +274,49 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
             found = session.connection().execute(_STICKY, {"service": service.sid, "to": recipient.address}).first()
             mapping = StickyRow(found.sender_sid, found.pinned) if found is not None else None
         if mapping is not None and mapping.pinned and mapping.sender_sid in pool:
-            return pool[mapping.sender_sid], False, None  # staff chose it: routing never moves it
+            sender = pool[mapping.sender_sid]  # staff chose it: routing never moves it
+            return sender, False, None, _route_verdict(
+                sender, "pinned", "staff pinned this recipient to this sender; routing never moves it",
+                f"service {service.sid}: StickySenders/{recipient.address} (pinned)")
     load = context.sticky.of(session, service.sid) if service.sticky_sender else context.backlog.segments
+    alpha_allowed = context.alpha_allowed(recipient.country)
     try:
         route = routing.choose_sender(
             [candidate(s.sid, s.address, s.kind, s.country) for s in pool.values()],
             routing.Recipient(recipient.address, recipient.country, recipient.area_code),
             sticky=mapping.sender_sid if mapping else None, sticky_sender=service.sticky_sender,
-            area_code_geomatch=service.area_code_geomatch, alpha_allowed=context.alpha_allowed(recipient.country),
+            area_code_geomatch=service.area_code_geomatch, alpha_allowed=alpha_allowed,
             load=load,
             avoid=[s.sid for s in pool.values() if s.provider in context.unhealthy] if context.unhealthy else ())
     except routing.Unroutable as exc:
-        raise NoSenderAvailable(str(exc)) from None
-    return pool[route.sender.sid], route.new_sticky, mapping.sender_sid if mapping else None
+        error = NoSenderAvailable(str(exc))
+        return None, False, None, Verdict(ROUTE, REFUSE, error.message,
+                                          f"service {service.sid}: a pool of {len(pool)} senders", {}, error)
+    sender = pool[route.sender.sid]
+    reason = routing.WHY[route.rule]
+    if not alpha_allowed and context.policy is not None and any(s.kind == routing.SenderKind.ALPHA
+                                                                for s in pool.values()):
+        reason += (f"; alphanumeric senders may not reach {recipient.country} numbers "
+                   f"({context.policy.source_of(recipient.country, 'alpha_sender')})")
+    return sender, route.new_sticky, mapping.sender_sid if mapping else None, _route_verdict(
+        sender, route.rule.value, reason, _rule_source(route.rule, service, recipient, context))
+
+
+def _route_verdict(sender: Sender, rule: str, reason: str, source: str) -> Verdict:
+    return Verdict(ROUTE, PASS, reason, source, {"sender": sender.address, "sender_sid": sender.sid,
+                                                 "kind": sender.kind, "rule": rule, "provider": sender.provider})
+
+
+def _rule_source(rule: routing.Rule, service: Service, recipient: Address, context: SubmitContext) -> str:
+    """The setting behind a routing rule: the service's own for Sticky Sender and Area Code Geomatch,
+    the policy's `alpha_sender` line for alpha, Twilio's selection order for the rest."""
+    if rule is routing.Rule.STICKY:
+        return f"service {service.sid}: StickySender"
+    if rule in (routing.Rule.AREA_CODE, routing.Rule.OVERLAY):
+        return f"service {service.sid}: AreaCodeGeomatch"
+    if rule is routing.Rule.ALPHA and context.policy is not None:
+        return context.policy.source_of(recipient.country, "alpha_sender")
+    return "Twilio's sender selection order (gateway/routing/selection.py)"
 
 
 def _remember(session: Session, service_sid: str, recipient: str, sender_sid: str, previous: str | None,

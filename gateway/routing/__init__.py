@@ -1,6 +1,7 @@
 """Sender selection for a Messaging Service's pool: pure, see ``selection``."""
 
 from gateway.routing.selection import (
+    WHY,
     Candidate,
     Recipient,
     Route,
@@ -13,6 +14,7 @@ from gateway.routing.selection import (
 )
 
 __all__ = [
+    "WHY",
     "Candidate",
     "Unroutable",
     "Recipient",

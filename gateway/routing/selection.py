@@ -74,6 +74,21 @@ class Rule(StrEnum):
     WHATSAPP = "whatsapp"
 
 
+#: Each rule in words, for explanations of a route (``POST /v1/Messages/Explain``).
+WHY: dict[Rule, str] = {
+    Rule.STICKY: "the sender this recipient already gets messages from (Sticky Sender)",
+    Rule.ALPHA: "an alphanumeric sender: the recipient's country allows them and the pool has no short code "
+                "of that country",
+    Rule.SHORT_CODE: "a short code of the recipient's country, which comes before every number",
+    Rule.AREA_CODE: "a number with the recipient's area code (Area Code Geomatch)",
+    Rule.OVERLAY: "a number of an area code overlaying the recipient's (Area Code Geomatch)",
+    Rule.COUNTRY: "a number of the recipient's country (Country Code Geomatch)",
+    Rule.US_FALLBACK: "a US number: the pool has no number of the recipient's country",
+    Rule.ANY_NUMBER: "a number of another country: the pool has none of the recipient's country and no US number",
+    Rule.WHATSAPP: "a WhatsApp sender, of the recipient's country when the pool has one",
+}
+
+
 @dataclass(frozen=True)
 class Candidate:
     """One member of a Messaging Service's sender pool."""
