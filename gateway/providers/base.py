@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl
 
 import httpx2
 
-from gateway.lifecycle import Status  # noqa: F401  (re-exported for adapters)
+from gateway.lifecycle import Status as Status  # re-exported for adapters
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
 
-from gateway.dates import utcnow  # noqa: F401  (re-exported: store users take it from here)
+from gateway.dates import utcnow as utcnow  # re-exported: store users take it from here
 from gateway.store.tables import PolicyRevision, Sender
 
 MIGRATIONS = Path(__file__).parent / "migrations"
