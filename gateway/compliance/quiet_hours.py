@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache, lru_cache
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -28,9 +28,15 @@ import phonenumbers
 from phonenumbers import geocoder
 from phonenumbers.timezone import time_zones_for_number
 
+from gateway.compliance.verdicts import HOLD, PASS, REFUSE, SKIP
+from gateway.compliance.verdicts import Verdict as GateVerdict
+from gateway.dates import iso8601
+from gateway.errors import OutsideSendWindow
 from gateway.policy.model import Outside, Policy, SendWindows
 from gateway.policy.windows import subdivisions
 
+#: The gate's name in a send's reasons (`compliance.verdicts`).
+QUIET_HOURS = "quiet_hours"
 #: How far ahead a hold may be: beyond it the windows never open in every zone (`refuse`).
 HORIZON = timedelta(days=14)
 
@@ -91,6 +97,28 @@ def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy) -> V
     return Verdict(Action.HOLD, "outside the send window; held until it opens", local, rule, window, release)
 
 
+def quiet_hours_verdict(number: str, traffic: TrafficType, traffic_source: str, at: datetime, policy: Policy, *,
+                        reply: bool) -> GateVerdict:
+    """The quiet-hours gate for a send: `decide`'s verdict as the send path and Explain record it,
+    with the error a refusal answers.  A reply to the person's own message (an opt-out
+    confirmation, a HELP reply) is never held."""
+    if reply:
+        return GateVerdict(QUIET_HOURS, SKIP, "a confirmation or HELP reply to the person's own message is never "
+                           "held", "gateway: reply to an inbound message", {"traffic_type": traffic.value})
+    found = decide(number, traffic, at, policy)
+    facts = {"traffic_type": traffic.value, "traffic_type_source": traffic_source, "local_time": found.local_time,
+             "window": found.window, "until": iso8601(found.release_at)}
+    source = found.rule or traffic_source
+    if found.action is Action.HOLD:
+        return GateVerdict(QUIET_HOURS, HOLD, f"{found.reason} ({found.window})", source, facts)
+    if found.action is Action.REFUSE:
+        error = OutsideSendWindow(f"Marketing messages to {number} may not be sent now: {found.local_time} is "
+                                  f"outside the send window {found.window} ({found.rule})"
+                                  + (f"; it opens at {iso8601(found.release_at)}." if found.release_at else "."))
+        return GateVerdict(QUIET_HOURS, REFUSE, error.message, source, facts, error)
+    return GateVerdict(QUIET_HOURS, PASS if found.rule else SKIP, found.reason, source, facts)
+
+
 def applicable(policy: Policy, country: str | None, parsed: phonenumbers.PhoneNumber) -> list[SendWindows]:
     """The country's windows, then the windows of the state the number belongs to, if any."""
     country_policy = policy.countries.get(country) if country else None
@@ -116,7 +144,7 @@ def subdivision_of(parsed: phonenumbers.PhoneNumber, country: str) -> str | None
     return names.get(description) or names.get(description.removesuffix(" State"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _subdivision_names(country: str) -> dict[str, str]:
     aliases = holidays.country_holidays(country).subdivisions_aliases
     return {name: code for name, code in aliases.items() if len(name) > 3}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from functools import lru_cache
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import holidays
@@ -26,7 +26,7 @@ _KEYS = {"windows", "closed_on_holidays", "outside"}
 UNREGISTERED = ("warn", "refuse")
 
 
-@lru_cache(maxsize=None)
+@cache
 def subdivisions(country: str) -> frozenset[str]:
     """The state (province, region) codes the `holidays` package knows for `country`; empty when
     it does not know the country."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
@@ -9,6 +10,7 @@ import phonenumbers
 import pytest
 
 from gateway.compliance.quiet_hours import Action, TrafficType, decide, subdivision_of
+from gateway.policy.windows import parse_window
 from tests.conftest import FR_MOBILE, ROOT, US_MOBILE
 
 NEW_YORK = "+12125550100"  # Manhattan, America/New_York
@@ -102,3 +104,14 @@ def test_area_code_tells_the_state(number, state):
 def test_verdict_release_is_utc_aware(shipped):
     verdict = decide(NEW_YORK, MARKETING, at("2026-12-01 23:00", "America/New_York"), shipped.policy)
     assert verdict.release_at is not None and verdict.release_at.tzinfo is UTC
+
+
+def test_a_window_that_never_opens_in_every_zone_refuses(shipped):
+    """An hour-long window cannot be open at once from Guam to Samoa: a toll-free number is refused."""
+    policy = shipped.policy
+    us = policy.countries["US"]
+    narrow = dataclasses.replace(us.quiet_hours, windows=(parse_window("Mon-Sun 08:00-09:00", "test:1"),))
+    strict = dataclasses.replace(policy, countries={**policy.countries, "US": dataclasses.replace(us, quiet_hours=narrow)})
+    verdict = decide(US_TOLL_FREE, MARKETING, at("2026-12-01 12:00", "America/New_York"), strict)
+    assert verdict.action is Action.REFUSE and verdict.release_at is None
+    assert verdict.reason == f"the send window never opens in every time zone of {US_TOLL_FREE} within 14 days"
