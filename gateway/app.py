@@ -116,7 +116,7 @@ def create_app(settings: Settings) -> Starlette:
     accounts = Accounts(engine, token_cipher(settings))
     simulator = create_simulator(SimulatorConfig(
         auth_token=settings.simulator_token or "", delay=settings.simulator_delay,
-        failures=settings.failures())) if settings.simulator else None
+        failures=settings.failures(), timeout=runtime.http_timeout(settings))) if settings.simulator else None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -134,7 +134,7 @@ def create_app(settings: Settings) -> Starlette:
         if not settings.embedded or not settings.workers:  # other processes change the queue too
             tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:
-            client = await stack.enter_async_context(runtime.http_client())
+            client = await stack.enter_async_context(runtime.http_client(settings))
             if simulator is not None:
                 await stack.enter_async_context(simulator.state.sim.running())
             if settings.workers:

@@ -357,6 +357,7 @@ def _sim_inbound(args: argparse.Namespace, settings: Settings) -> int:
     import httpx2
 
     from gateway.providers.twilio import compute_signature
+    from gateway.runtime import http_timeout
 
     base = (args.url or settings.public_url or settings.local_url).rstrip("/")
     url = f"{base}/webhooks/sim/inbound"
@@ -374,7 +375,8 @@ def _sim_inbound(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     signature = compute_signature(url, params, token)
     try:
-        response = httpx2.post(url, data=dict(params), headers={"X-Twilio-Signature": signature}, timeout=10)
+        response = httpx2.post(url, data=dict(params), headers={"X-Twilio-Signature": signature},
+                               timeout=http_timeout(settings))
     except httpx2.HTTPError as exc:
         print(f"gateway sim inbound: {url}: {exc}", file=sys.stderr)
         return 1

@@ -43,16 +43,27 @@ from gateway.tokens import token_cipher
 
 log = logging.getLogger("gateway")
 
-#: Requests to apps time out after this; a forwarder's claim outlives a request and its fallback.
-REQUEST_TIMEOUT = 10.0
 
 
 def worker_name(settings: Settings) -> str:
     return settings.worker_id or f"{socket.gethostname()[:24]}-{os.getpid()}-{secrets.token_hex(3)}"
 
 
-def http_client() -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(timeout=REQUEST_TIMEOUT,
+def http_timeout(settings: Settings) -> httpx2.Timeout:
+    """Every outbound request's limits (providers, apps, the simulator's callbacks): a peer that
+    accepts and never answers, or stops reading, is cut off instead of holding a worker's slot."""
+    return httpx2.Timeout(connect=settings.http_connect_timeout, read=settings.http_timeout,
+                          write=settings.http_timeout, pool=settings.http_connect_timeout)
+
+
+def request_deadline(settings: Settings) -> float:
+    """The most one request may take in all (connect, send, answer): an app that answers a byte at
+    a time within the read timeout is cut off here."""
+    return settings.http_connect_timeout + 2 * settings.http_timeout
+
+
+def http_client(settings: Settings) -> httpx2.AsyncClient:
+    return httpx2.AsyncClient(timeout=http_timeout(settings),
                               limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64))
 
 
@@ -86,7 +97,8 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
                             owner=owner, lease_ttl=settings.lease_ttl, health=core.health)
     forwarder = Forwarder(writer, accounts.token_of, client,
                           secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
-                          owner=owner, claim_for=2 * REQUEST_TIMEOUT + settings.lease_ttl)
+                          owner=owner, deadline=request_deadline(settings),
+                          claim_for=2 * request_deadline(settings) + settings.lease_ttl)  # a request and its fallback
     core.dispatcher, core.forwarder = dispatcher, forwarder
     forwarder.start()
     await dispatcher.start()
@@ -139,7 +151,7 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(signum, stop.set)
     writer.start()
     try:
-        async with http_client() as client, workers(settings, engine, writer, core, accounts, client):
+        async with http_client(settings) as client, workers(settings, engine, writer, core, accounts, client):
             await stop.wait()
             log.info("stopping: finishing sends in flight and handing back leases")
     finally:

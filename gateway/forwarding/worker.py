@@ -34,6 +34,8 @@ from sqlmodel import Session
 from gateway.dates import iso8601, utcnow
 from gateway.dispatch.pacing import backoff
 from gateway.forwarding.signing import standard_webhook_headers
+from gateway.observability import metrics
+from gateway.observability.logs import REQUEST_ID
 from gateway.providers.twilio import compute_signature
 from gateway.store.tables import Delivery, core_table
 from gateway.store.writer import Writer
@@ -49,11 +51,12 @@ class Forwarder:
     def __init__(self, writer: Writer, token_of: Callable[[str], str | None], client: httpx2.AsyncClient, *,
                  owner: str, secret_of: Callable[[str, str], str | None] = lambda a, u: None,
                  max_age: timedelta = timedelta(hours=24), max_backoff: float = 3600.0,
-                 claim_for: float = 30.0) -> None:
+                 deadline: float = 25.0, claim_for: float = 60.0) -> None:
         self.writer, self.token_of, self.client = writer, token_of, client
         self.secret_of = secret_of
         self.max_age, self.max_backoff = max_age, max_backoff
         self.owner, self.claim_for = owner, claim_for
+        self.deadline = deadline  # seconds one request may take in all; the client's timeouts bound each step
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sends: set[asyncio.Task[None]] = set()
@@ -73,6 +76,9 @@ class Forwarder:
             await self.writer.run(lambda session: unclaim(session, self.owner))
         except Exception as exc:  # the database is gone: the claims lapse by themselves
             log.warning("could not hand back delivery claims: %s", exc)
+
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
 
     def notify(self) -> None:
         self._wake.set()
@@ -99,6 +105,7 @@ class Forwarder:
                     pass
 
     async def _deliver(self, delivery: Row[Any]) -> None:
+        REQUEST_ID.set(delivery.request_id)  # this task's log lines and request carry it
         try:
             ok, retry, error = await self._attempt(delivery, delivery.url, delivery.method)
             if not ok and delivery.fallback_url:
@@ -115,10 +122,14 @@ class Forwarder:
     async def _attempt(self, delivery: Row[Any], url: str, method: str) -> tuple[bool, bool, str | None]:
         """One request: (delivered, worth retrying, error)."""
         request = self._build(delivery, url, method)
+        started = time.perf_counter()
         try:
-            response = await self.client.send(request)
-        except httpx2.HTTPError as exc:
+            async with asyncio.timeout(self.deadline):
+                response = await self.client.send(request)
+        except (httpx2.HTTPError, TimeoutError) as exc:
+            metrics.delivery_attempt(delivery.kind, None, time.perf_counter() - started)
             return False, True, f"{type(exc).__name__}: {exc}"
+        metrics.delivery_attempt(delivery.kind, response.status_code, time.perf_counter() - started)
         if response.status_code < 400:
             return True, False, None
         return False, response.status_code >= 500 or response.status_code in RETRYABLE, f"HTTP {response.status_code}"
@@ -126,6 +137,8 @@ class Forwarder:
     def _build(self, delivery: Row[Any], url: str, method: str) -> httpx2.Request:
         params = [(str(k), str(v)) for k, v in json.loads(delivery.params)]
         headers = {"User-Agent": "optout-gateway", "I-Twilio-Idempotency-Token": f"delivery-{delivery.id}"}
+        if delivery.request_id:
+            headers["X-Request-Id"] = delivery.request_id
         if delivery.format == "json":
             body = json.dumps({"type": delivery.kind, "timestamp": iso8601(delivery.date_created),
                                "data": dict(params)}, ensure_ascii=False).encode()
@@ -157,7 +170,9 @@ class Forwarder:
             values["state"] = "dead"
             log.warning("delivery %s to %s is a dead letter after %d attempts: %s", delivery.id, delivery.url,
                         attempts, error)
-        session.connection().execute(_RECORD.values(**values), {"ref": delivery.id, "owner": self.owner})
+        recorded = session.connection().execute(_RECORD.values(**values), {"ref": delivery.id, "owner": self.owner})
+        if recorded.rowcount and values.get("state") == "dead":
+            metrics.dead_letter(session, delivery.kind)
 
 
 _FIRST_OF_EACH_KEY = (select(func.min(_D.c.id)).where(_D.c.state == "pending")

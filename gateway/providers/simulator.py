@@ -61,7 +61,8 @@ class SimulatorConfig:
     auth_token: str = "simulator-token"
     delay: float = 0.05  # seconds between accepting and each status callback
     failures: Mapping[str, int] = field(default_factory=dict)  # To prefix → Twilio error code
-    callback_timeout: float = 5.0
+    #: The callbacks' timeouts (the gateway gives its GATEWAY_HTTP_* ones).
+    timeout: httpx2.Timeout = field(default_factory=lambda: httpx2.Timeout(5.0))
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ class Received:
     media: tuple[str, ...]
     received_at: float  # time.monotonic()
     idempotency_key: str | None
+    request_id: str | None = None  # the gateway's X-Request-Id: the chain of work the message belongs to
 
 
 class Simulator:
@@ -103,7 +105,7 @@ class Simulator:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Own the one callback client; pending callbacks are cancelled on the way out."""
-        async with httpx2.AsyncClient(timeout=self.config.callback_timeout) as client:
+        async with httpx2.AsyncClient(timeout=self.config.timeout) as client:
             self._client = client
             try:
                 yield
@@ -149,7 +151,8 @@ class Simulator:
         reply = _message_json(account, sender, to, body, media)
         if key:
             self._replies[account, key] = reply
-        self.received.append(Received(reply["sid"], sender, to, body, media, time.monotonic(), key))
+        self.received.append(Received(reply["sid"], sender, to, body, media, time.monotonic(), key,
+                                      request.headers.get("x-request-id")))
         if callback := fields.get("StatusCallback"):
             task = asyncio.create_task(self._report(callback, reply, code))
             self._tasks.add(task)
