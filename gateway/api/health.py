@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.requests import Request
@@ -20,8 +21,9 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers, a valid policy revision is serving, and every provider that
-    has numbers registered can have its webhooks verified (one without a secret refuses them all)."""
+    """Ready when the database answers, a valid policy revision is serving, this process's workers
+    (when it runs them) are alive, and every provider that has numbers registered can have its
+    webhooks verified (one without a secret refuses them all)."""
     state = request.app.state
     reasons: list[str] = []
     missing = state.settings.missing_secrets()
@@ -38,12 +40,17 @@ async def readyz(request: Request) -> JSONResponse:
     policy = state.policy
     if policy.matcher is None:
         reasons.append("no valid policy revision loaded")
+    workers = _workers(state)
+    if workers == "stopped":
+        reasons.append("the dispatch or forwarding worker of this process stopped: nothing is sent or forwarded "
+                       "by it (its log says why)")
     health = state.core.health.report() if state.core.health is not None else {}
     unhealthy = {name: report for name, report in health.items() if report["state"] != "healthy"}
     body = {
         "status": "ready" if not reasons else "not ready",
         "reasons": reasons,
         "database": database,
+        "workers": workers,
         "webhooks": {name: "refused: no secret configured" if name in missing else "verified"
                      for name in sorted(PROVIDERS)},
         # Not a reason to be unready: the gateway still takes messages, routes them to healthy
@@ -57,6 +64,16 @@ async def readyz(request: Request) -> JSONResponse:
         },
     }
     return JSONResponse(body, status_code=200 if not reasons else 503)
+
+
+def _workers(state: Any) -> str:
+    """`running`, `stopped` (the dispatcher or forwarder of this process ended), or `off`
+    (GATEWAY_WORKERS=false: `gateway worker` processes dispatch and forward)."""
+    if not state.settings.workers:
+        return "off"
+    dispatcher, forwarder = state.core.dispatcher, state.core.forwarder
+    alive = dispatcher is not None and forwarder is not None and dispatcher.running() and forwarder.running()
+    return "running" if alive else "stopped"
 
 
 async def openapi(request: Request) -> Response:

@@ -24,6 +24,7 @@ from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.core import Core
 from gateway.dispatch.outbox import reported_message, set_status
 from gateway.errors import BadRequest, Forbidden, NotFound, PolicyUnavailable
+from gateway.observability import metrics
 from gateway.policy.watcher import PolicyState
 from gateway.providers.base import (
     InboundMessage,
@@ -123,6 +124,8 @@ async def _receive(app: Starlette, name: str, messages: list[InboundMessage]) ->
         raise
     core.wake(context)
     for result in results:
+        if not result.duplicate:
+            metrics.inbound(name, result.opt_out_type, result.language)
         log.info("inbound %s%s%s", result.message_sid, f" {result.opt_out_type}" if result.opt_out_type else "",
                  " (retry, already processed)" if result.duplicate else "")
 

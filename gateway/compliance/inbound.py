@@ -39,6 +39,8 @@ from gateway.forwarding.outbox import INSERT_DELIVERY, delivery_row
 from gateway.ids import new_sid
 from gateway.lifecycle import Status
 from gateway.locales import Catalogs
+from gateway.observability import metrics
+from gateway.observability.logs import REQUEST_ID
 from gateway.policy.evaluate import country_of
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Kind, Policy
@@ -100,6 +102,7 @@ class Received:
     duplicate: bool
     reply_sid: str | None = None
     opt_out_type: str | None = None
+    language: str | None = None  # the matched keyword's
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class Arrival:
     catalogs: Catalogs
     context: SubmitContext
     now: datetime
+    #: The webhook's request: the message, its confirmation and its forward carry it on.
+    request_id: str | None = field(default_factory=REQUEST_ID.get)
 
 
 @dataclass
@@ -203,14 +208,15 @@ def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Add
         sender_sid=sender.sid, direction="inbound", sender=person.address if person else inbound.sender,
         to=sender.address, body=inbound.body, media="\n".join(inbound.media_urls), status=Status.RECEIVED.value,
         priority=0, opt_out_type=kind, provider=arrival.provider, provider_sid=inbound.provider_sid, expires_at=now,
-        date_created=now))
-    result = Received(message_sid, duplicate=False, opt_out_type=kind)
+        date_created=now, request_id=arrival.request_id))
+    result = Received(message_sid, duplicate=False, opt_out_type=kind, language=match.language if match else None)
     for change in decision.changes:
         assert person is not None and match is not None
         consent = Consent(sender.account_sid, change.scope, person.number, change.channel, change.opted_out,
                           "keyword", keyword=match.keyword, language=match.language, inbound_message_sid=message_sid,
                           policy_revision=policy.revision, match=match.found.value, exception=match.exception)
         rows.events.append(event_row(consent, now))
+        metrics.consent_changed(session, change.scope, change.opted_out, "keyword")
         rows.states[(consent.account_sid, consent.scope, consent.number, consent.channel)] = state_row(consent, now)
         (states[(sender.account_sid, person.number)].add if change.opted_out else
          states[(sender.account_sid, person.number)].discard)((change.scope, change.channel))
@@ -219,7 +225,7 @@ def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Add
     if decision.confirm and match is not None and person is not None and table is not None:
         result.reply_sid = _confirm(session, arrival, match, table, sender, service, person.address, confirmed, rows)
     _forward(rows, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
-             now, match)
+             now, match, arrival.request_id)
     return result
 
 
@@ -264,7 +270,7 @@ def _confirm(session: Session, arrival: Arrival, match: Match, table: CountryTab
     body = arrival.catalogs.render(match.reply, match.language, variables | table.reply_words(match.language))
     request = SendRequest(account_sid=sender.account_sid, to=to, body=body, sender=sender.address,
                           service_sid=service.sid if service else None, priority=0, reply_to_inbound=True,
-                          allow_opted_out=True, direction=REPLY_DIRECTION)
+                          allow_opted_out=True, direction=REPLY_DIRECTION, request_id=arrival.request_id)
     try:
         reply = enqueue_send(session, request, arrival.context, arrival.now, defer=rows.messages)
     except GatewayError as exc:  # the consent change stands; the reply could not be queued
@@ -277,7 +283,8 @@ def _confirm(session: Session, arrival: Arrival, match: Match, table: CountryTab
 
 
 def _forward(rows: _Rows, sender: Sender, service: Service | None, inbound: InboundMessage,
-             message_sid: str, decision: Decision, number: str, now: datetime, match: Match | None = None) -> None:
+             message_sid: str, decision: Decision, number: str, now: datetime, match: Match | None = None,
+             request_id: str | None = None) -> None:
     """Queue the app's webhook: the number's own when the service says so (or has none), else the service's."""
     if service is None or (service.use_inbound_webhook_on_number and sender.sms_url):
         url, method, fallback, fallback_method, form = sender.sms_url, "POST", None, "POST", "twilio"
@@ -297,4 +304,4 @@ def _forward(rows: _Rows, sender: Sender, service: Service | None, inbound: Inbo
             params.append(("OptOutMatch", match.found.value))
     rows.deliveries.append(delivery_row(kind="inbound_forward", account_sid=sender.account_sid, ordering_key=number,
                                         url=url, params=params, now=now, method=method, fallback_url=fallback,
-                                        fallback_method=fallback_method, format=form))
+                                        fallback_method=fallback_method, format=form, request_id=request_id))

@@ -29,6 +29,7 @@ from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.outbox import set_status
 from gateway.errors import RecipientUnsubscribed
 from gateway.lifecycle import Status
+from gateway.observability import metrics
 from gateway.store.db import per_dialect
 from gateway.store.tables import ConsentEvent, Message, OptOut, core_table
 
@@ -178,6 +179,7 @@ def record_consent(session: Session, consent: Consent, *, now: datetime, backlog
     if changed is None:
         return None
     connection.execute(_EVENT, event_row(consent, now))
+    metrics.consent_changed(session, consent.scope, consent.opted_out, consent.source)
     if not consent.opted_out:
         return []
     return cancel_pending(session, [(consent, now)], backlog=backlog)

@@ -20,6 +20,7 @@ from gateway.errors import Forbidden
 from gateway.forwarding.outbox import enqueue
 from gateway.forwarding.payload import status_callback_params
 from gateway.lifecycle import Status, advances
+from gateway.observability import metrics
 from gateway.store.tables import Message, MessageEvent, core_table
 
 log = logging.getLogger("gateway.webhooks")
@@ -29,7 +30,7 @@ _M = core_table(Message)
 
 _CURRENT = (select(_M.c.sid, _M.c.status, _M.c.sender_sid, _M.c.num_segments, _M.c.status_callback,
                    _M.c.account_sid, _M.c.service_sid, _M.c.sender, _M.c.to, _M.c.error_code,
-                   _M.c.provider_sid).where(_M.c.sid == bindparam("ref"))
+                   _M.c.provider_sid, _M.c.request_id).where(_M.c.sid == bindparam("ref"))
             .with_for_update())  # processes changing one message's status take turns
 _REPORTED_BY_SID = select(_M.c.sid, _M.c.provider).where(_M.c.sid == bindparam("ref"))
 _REPORTED_BY_PROVIDER_SID = select(_M.c.sid, _M.c.provider).where(_M.c.provider_sid == bindparam("provider_sid"))
@@ -44,6 +45,7 @@ _MESSAGE_DEFAULTS: dict[str, Any] = {
     "priority": 1, "num_segments": 1, "encoding": "GSM-7", "error_code": None, "error_message": None,
     "status_callback": None, "opt_out_type": None, "provider": None, "provider_sid": None, "attempts": 0,
     "next_attempt_at": None, "date_sent": None, "reasons": None,
+    "request_id": None,
 }
 
 
@@ -117,6 +119,7 @@ def set_status(session: Session, sid: str, status: Status, *, now: datetime, sou
             values["date_sent"] = now
         if row.status in _IN_QUEUE and status.value not in _IN_QUEUE and row.sender_sid:
             backlog.remove(row.sender_sid, row.num_segments)
+        metrics.status_changed(session, status.value, error_code)
     if values:
         connection.execute(_update_of(frozenset(values)), {"ref": sid, **values})
     if applied and row.status_callback:
@@ -124,5 +127,5 @@ def set_status(session: Session, sid: str, status: Status, *, now: datetime, sou
                                         sender=row.sender, to=row.to, status=status,
                                         error_code=error_code if error_code is not None else row.error_code)
         enqueue(session, kind="status_callback", account_sid=row.account_sid, ordering_key=sid,
-                url=row.status_callback, params=params, now=now)
+                url=row.status_callback, params=params, now=now, request_id=row.request_id)
     return applied

@@ -29,6 +29,8 @@ from gateway.encoding import Segmentation, segment
 from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
 from gateway.lifecycle import Status
+from gateway.observability import metrics
+from gateway.observability.logs import REQUEST_ID
 from gateway.policy.model import Policy
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service, StickyMapping, core_table
@@ -67,6 +69,8 @@ class SendRequest:
     reply_to_inbound: bool = False  # geo permissions never block a reply
     allow_opted_out: bool = False  # only the one STOP confirmation
     direction: str = "outbound-api"
+    #: The HTTP request that asked for it: by default the one being served (`observability.logs`).
+    request_id: str | None = field(default_factory=REQUEST_ID.get)
 
 
 class StickyRow(NamedTuple):
@@ -214,8 +218,9 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
         priority=request.priority, num_segments=counted.segments, encoding=counted.encoding,
         status_callback=request.status_callback or (service.status_callback if service else None),
         provider=sender.provider, expires_at=now + timedelta(seconds=plan.validity), date_created=now,
-        reasons=plan.reasons())
+        reasons=plan.reasons(), request_id=request.request_id)
     message = Message.model_construct(**row)  # no validation: every value was just checked
+    metrics.status_changed(session, row["status"], None)
     context.backlog.add(sender.sid, counted.segments)
     context.touched.add(sender.sid)
     return message

@@ -47,8 +47,10 @@ from gateway.dispatch.outbox import set_status
 from gateway.dispatch.pacing import SlidingWindow, backoff
 from gateway.errors import UNKNOWN_ERROR, VALIDITY_EXPIRED
 from gateway.lifecycle import Status
+from gateway.observability import metrics
+from gateway.observability.logs import REQUEST_ID
 from gateway.providers import PROVIDERS
-from gateway.providers.base import Credentials, OutboundMessage, Rejected, Retryable, Throttled
+from gateway.providers.base import Credentials, OutboundMessage, ProviderError, Rejected, Retryable, Throttled
 from gateway.providers.health import ProviderHealth
 from gateway.store.db import utcnow
 from gateway.store.tables import Message, Sender, SenderLease, core_table
@@ -135,6 +137,10 @@ class Dispatcher:
 
     async def _read(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.reads, function, *args)
+
+    def running(self) -> bool:
+        """Whether the keeper (which finds work, renews leases, expires messages) is alive."""
+        return self._keeper is not None and not self._keeper.done()
 
     def notify(self, sender_sid: str) -> None:
         """This process queued work for a sender: wake its pacer, or take its lease now."""
@@ -290,6 +296,7 @@ class Dispatcher:
             await asyncio.sleep(at - now)
 
     async def _send(self, pacer: _Pacer, message: Row[Any]) -> None:
+        REQUEST_ID.set(message.request_id)  # this task's log lines and provider request carry it
         try:
             await self._send_and_record(pacer, message)
         except Exception:  # the outcome was not written: the message stays `sending` until the next claim
@@ -329,14 +336,26 @@ class Dispatcher:
                     deadline = pacer.lease_until + LEASE_MARGIN - 1.0
                     if deadline - asyncio.get_running_loop().time() < REQUEST_BUDGET:
                         raise Retryable("the sender's lease ends before a request could be answered")
+                    request = provider.build_send(outbound, self.credentials[provider.name])
+                    if message.request_id:
+                        request.headers["X-Request-Id"] = message.request_id
+                    started = loop.time()
                     async with asyncio.timeout_at(deadline):
-                        response = await self.client.send(provider.build_send(outbound,
-                                                                              self.credentials[provider.name]))
+                        response = await self.client.send(request)
+                metrics.provider_answered(provider.name, loop.time() - started)
                 if self.health is not None:
                     (self.health.failure if response.status_code >= 500 else self.health.success)(
                         provider.name, loop.time())
-                result = provider.read_send(response)
+                try:
+                    result = provider.read_send(response)
+                except ProviderError as exc:
+                    metrics.provider_failed(provider.name, "throttled" if isinstance(exc, Throttled) else
+                                            "server_error" if isinstance(exc, Retryable) else "rejected")
+                    raise
             except (httpx2.TransportError, TimeoutError) as exc:
+                metrics.provider_failed(provider.name, "timeout" if isinstance(exc, (TimeoutError,
+                                                                                    httpx2.TimeoutException))
+                                        else "transport")
                 if self.health is not None:
                     self.health.failure(provider.name, loop.time())
                 raise Retryable(f"{type(exc).__name__}: {exc}") from exc
@@ -347,6 +366,7 @@ class Dispatcher:
             await self._retry(message, exc)
         except Rejected as rejected:
             code, text = rejected.code, rejected.message
+            log.info("%s failed: the provider refused it with %s", message.sid, code)
             await self.writer.run(lambda session: _transition(session, message.sid, Status.FAILED, self.backlog,
                                                               error_code=code, error_message=text),
                                   clean_on_error=True)
@@ -357,6 +377,8 @@ class Dispatcher:
             await self.writer.run(lambda session: _transition(session, message.sid, Status.SENT, self.backlog,
                                                               provider_sid=result.provider_sid),
                                   clean_on_error=True)  # status writes raise no GatewayError: no savepoint
+            metrics.sent(pacer.sender.sid, message.num_segments)
+            log.debug("%s sent to %s via %s as %s", message.sid, message.to, provider.name, result.provider_sid)
 
     async def _retry(self, message: Row[Any], exc: Retryable) -> None:
         delay = backoff(message.attempts + 1, exc.retry_after, jitter=random.uniform(0, 0.5))
@@ -390,7 +412,7 @@ _HOLDS = (select(_L.c.sender_sid).where(_L.c.sender_sid == bindparam("sender"), 
 _ORPHANS = leases.BACK_TO_QUEUE.where(_M.c.sender_sid == bindparam("of_sender"),
                                       _M.c.sid.not_in(bindparam("in_flight", expanding=True)))
 _DUE = (select(_M.c.seq, _M.c.sid, _M.c.sender, _M.c.to, _M.c.body, _M.c.media, _M.c.provider, _M.c.expires_at,
-               _M.c.attempts, _M.c.num_segments, _M.c.priority)
+               _M.c.attempts, _M.c.num_segments, _M.c.priority, _M.c.request_id)
         .where(_M.c.sender_sid == bindparam("sender"), _M.c.status == Status.QUEUED.value,
                or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= bindparam("now")))
         .order_by(_M.c.priority, _M.c.seq).limit(bindparam("limit"))

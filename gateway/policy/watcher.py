@@ -17,6 +17,7 @@ from pathlib import Path
 
 from gateway.errors import PolicyError
 from gateway.locales import Catalogs
+from gateway.observability import metrics
 from gateway.policy.loader import LoadResult, load_policies
 from gateway.policy.matcher import Matcher
 
@@ -43,8 +44,8 @@ class PolicyState:
         catalogs = Catalogs.load(self.locales_dir)
         result = load_policies(self.policies_dir, catalogs)
         self.errors, self.warnings, self.notes = result.errors, result.warnings, result.notes
+        previous = self.matcher.revision if self.matcher else None
         if result.policy is not None:
-            previous = self.matcher.revision if self.matcher else None
             self.matcher, self.catalogs, self.loaded_at = Matcher(result.policy), catalogs, time.time()
             if previous != result.policy.revision:
                 log.info("policy revision %s loaded (%d warnings, %d notes%s)", result.policy.revision,
@@ -59,6 +60,7 @@ class PolicyState:
             for error in result.errors:
                 log.error("policy error: %s", error)
             log.error("policy edit rejected with %d errors; revision %s keeps serving", len(result.errors), serving)
+        metrics.policy_loaded(self.matcher.revision if self.matcher else None, previous, len(result.errors))
         return result
 
     def changed(self) -> bool:
