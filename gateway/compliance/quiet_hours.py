@@ -55,46 +55,41 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Decision:
     """What quiet hours say about one send, with what Explain and the message record show: the rule
     that decided (file:line), the recipient's local time and the window, and the release time."""
 
     action: Action
     reason: str
     local_time: str | None = None  # "2026-12-01 21:30 America/New_York (Tue)"; each zone, "; "-joined
-    rule: str | None = None  # "policies/countries/US.toml:24", the window or table that decided
+    rule: str | None = None  # "countries/US.toml:17": the [quiet_hours] table that decided
     window: str | None = None  # "US: Mon-Sun 08:00-21:00"
     release_at: datetime | None = None  # hold: when the window opens (UTC)
 
-    def as_dict(self) -> dict[str, str | None]:
-        return {"action": self.action.value, "reason": self.reason, "local_time": self.local_time,
-                "rule": self.rule, "window": self.window,
-                "release_at": self.release_at.isoformat() if self.release_at else None}
 
-
-def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy) -> Verdict:
+def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy) -> Decision:
     """The quiet-hours verdict for a send of `traffic` to the E.164 `number` at the aware `at`."""
     if traffic is not TrafficType.MARKETING:
-        return Verdict(Action.ALLOWED, f"{traffic.value} messages are not subject to quiet hours")
+        return Decision(Action.ALLOWED, f"{traffic.value} messages are not subject to quiet hours")
     parsed = phonenumbers.parse(number.removeprefix("whatsapp:"), None)
     country = phonenumbers.region_code_for_number(parsed)
     rules = applicable(policy, country, parsed)
     if not rules:
-        return Verdict(Action.ALLOWED, f"no send window applies to {country} numbers")
+        return Decision(Action.ALLOWED, f"no send window applies to {country} numbers")
     zones = tuple(ZoneInfo(name) for name in time_zones_for_number(parsed))
     local = "; ".join(f"{at.astimezone(z):%Y-%m-%d %H:%M} {z.key} ({at.astimezone(z):%a})" for z in zones)
     blocking = _blocking(rules, zones, at)
     if blocking is None:
-        return Verdict(Action.ALLOWED, "inside the send window", local, _cite(rules), _describe(rules))
+        return Decision(Action.ALLOWED, "inside the send window", local, _cite(rules), _describe(rules))
     rule, window = _cite([blocking]), _describe([blocking])
     release = next((t for t in _openings(rules, zones, at) if _blocking(rules, zones, t) is None), None)
     if release is None:
-        return Verdict(Action.REFUSE, f"the send window never opens in every time zone of {number} within "
+        return Decision(Action.REFUSE, f"the send window never opens in every time zone of {number} within "
                        f"{HORIZON.days} days", local, rule, window)
     if blocking.outside is Outside.REFUSE:
-        return Verdict(Action.REFUSE, "outside the send window; the policy refuses such sends", local, rule,
+        return Decision(Action.REFUSE, "outside the send window; the policy refuses such sends", local, rule,
                        window, release)
-    return Verdict(Action.HOLD, "outside the send window; held until it opens", local, rule, window, release)
+    return Decision(Action.HOLD, "outside the send window; held until it opens", local, rule, window, release)
 
 
 def quiet_hours_verdict(number: str, traffic: TrafficType, traffic_source: str, at: datetime, policy: Policy, *,

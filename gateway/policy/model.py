@@ -161,7 +161,7 @@ class Policy:
         return self.alpha_support(country) is not AlphaSupport.NOT_SUPPORTED
 
     def alpha_support(self, country: str) -> AlphaSupport:
-        return AlphaSupport(self._setting(country, "alpha_sender"))
+        return AlphaSupport(str(self._setting(country, "alpha_sender")))
 
     def unregistered_alpha_for(self, country: str) -> str:
         """`warn` or `refuse`: a send from an alpha sender not registered for `country`."""
