@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway.dates import utcnow
 from gateway.errors import AuthenticationFailed, NotFound
@@ -77,7 +77,7 @@ class Accounts:
     def named(self, name: str) -> Issued | None:
         """The first account with this friendly name and its token (the demo's, reused across restarts)."""
         with Session(self.engine) as session:
-            sid = session.execute(select(Account.sid).where(Account.friendly_name == name)).scalars().first()
+            sid = session.execute(select(col(Account.sid)).where(col(Account.friendly_name) == name)).scalars().first()
         token = self.token_of(sid) if sid is not None else None
         return Issued(sid, token) if sid is not None and token is not None else None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from gateway.accounts import Accounts
 from gateway.dates import utcnow
@@ -24,7 +25,7 @@ def ensure_demo(settings: Settings) -> str:
     accounts = Accounts(engine, token_cipher(settings))
     account = accounts.named(DEMO_NAME) or accounts.create(DEMO_NAME)
     with unit_of_work(engine) as session:
-        service = session.execute(select(Service).where(Service.account_sid == account.sid)).scalars().first()
+        service = session.execute(select(Service).where(col(Service.account_sid) == account.sid)).scalars().first()
         if service is None:
             now = utcnow()
             service = Service(sid=new_sid("MG"), account_sid=account.sid, friendly_name="Demo service",

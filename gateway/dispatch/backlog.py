@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway.store.tables import Message, StickyMapping
 
@@ -25,8 +25,8 @@ class Backlog:
 
     def load(self, session: Session) -> None:
         rows = session.execute(
-            select(Message.sender_sid, func.count(), func.sum(Message.num_segments))
-            .where(Message.status.in_(("queued", "sending")))  # type: ignore[attr-defined]
+            select(col(Message.sender_sid), func.count(), func.sum(Message.num_segments))
+            .where(col(Message.status).in_(("queued", "sending")))
             .group_by(Message.sender_sid)
         ).all()
         self.segments.clear()
@@ -54,8 +54,8 @@ class StickyLoad:
     def of(self, session: Session, service_sid: str) -> defaultdict[str, int]:
         counts = self._services.get(service_sid)
         if counts is None:
-            rows = session.execute(select(StickyMapping.sender_sid, func.count())
-                                   .where(StickyMapping.service_sid == service_sid)
+            rows = session.execute(select(col(StickyMapping.sender_sid), func.count())
+                                   .where(col(StickyMapping.service_sid) == service_sid)
                                    .group_by(StickyMapping.sender_sid)).all()
             counts = self._services[service_sid] = defaultdict(int, {sid: int(n) for sid, n in rows})
         return counts

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway.dates import iso8601, utcnow
 from gateway.store.tables import Delivery
@@ -21,22 +21,22 @@ def dead_letter_json(delivery: Delivery) -> dict[str, Any]:
 
 def list_dead(session: Session, account_sid: str | None, *, after: int | None = None,
               limit: int = 50) -> list[Delivery]:
-    query = select(Delivery).where(Delivery.state == "dead")
+    query = select(Delivery).where(col(Delivery.state) == "dead")
     if account_sid is not None:
-        query = query.where(Delivery.account_sid == account_sid)
+        query = query.where(col(Delivery.account_sid) == account_sid)
     if after is not None:
-        query = query.where(Delivery.id > after)  # type: ignore[operator]
-    return list(session.execute(query.order_by(Delivery.id).limit(limit)).scalars())  # type: ignore[arg-type]
+        query = query.where(col(Delivery.id) > after)
+    return list(session.execute(query.order_by(col(Delivery.id)).limit(limit)).scalars())
 
 
 def replay(session: Session, account_sid: str | None, ids: list[int] | None) -> int:
     """Put dead letters back in the outbox with a fresh retry window; returns how many."""
     now = utcnow()
-    statement = update(Delivery).where(Delivery.state == "dead")  # type: ignore[arg-type]
+    statement = update(Delivery).where(col(Delivery.state) == "dead")
     if account_sid is not None:
-        statement = statement.where(Delivery.account_sid == account_sid)  # type: ignore[arg-type]
+        statement = statement.where(col(Delivery.account_sid) == account_sid)
     if ids is not None:
-        statement = statement.where(Delivery.id.in_(ids))  # type: ignore[union-attr]
+        statement = statement.where(col(Delivery.id).in_(ids))
     result = session.execute(statement.values(state="pending", attempts=0, next_attempt_at=now, date_created=now,
                                               date_updated=now, last_error=None))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
