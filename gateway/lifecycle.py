@@ -8,6 +8,8 @@ lists (a WhatsApp `read` after `delivered`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 
@@ -41,6 +43,20 @@ _AFTER_TERMINAL: dict[Status, frozenset[Status]] = {
 }
 #: Statuses a message waits in before it leaves the gateway.
 PENDING = frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.QUEUED})
+
+
+#: `Hold.reason` of a message the app scheduled (`ScheduleType=fixed`, `SendAt`).
+SCHEDULED_BY_APP = "request: SendAt"
+
+
+@dataclass(frozen=True)
+class Hold:
+    """Hold a message back until `until`: it is stored `scheduled` with `until` as its due time
+    and `reason` (what held it: `SCHEDULED_BY_APP`, or the rule that did, such as a quiet-hours
+    window) recorded, then gated again and queued when it comes due (`dispatch.holds`)."""
+
+    until: datetime
+    reason: str
 
 
 def advances(current: Status, new: Status) -> bool:

@@ -27,6 +27,7 @@ VALID_NUMBER = "valid_number"
 ROUTE = "route"
 GEO_PERMISSIONS = "geo_permissions"
 OPT_OUT = "opt_out"
+SCHEDULE = "schedule"  # the app's SendAt holds the send
 QUEUE = "queue"
 
 # What a gate decided.

@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from gateway.dates import utcnow
+from gateway.dispatch import holds
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.outbox import INSERT_MESSAGE
@@ -53,6 +54,15 @@ class Core:
         context = self.context()
         message: Message = await self.writer.run_batched(send_batch, (request, context, utcnow()))
         self.wake(context)
+        return message
+
+    async def cancel(self, account_sid: str, sid: str) -> Message | None:
+        """Cancel the account's held message `sid` (None: no such message; 30409: no longer held);
+        its `canceled` status callback goes out at once."""
+        message = await self.writer.run(lambda session: holds.cancel(session, account_sid, sid, utcnow(), self.backlog),
+                                        clean_on_error=True)  # refusals come before the first write
+        if self.forwarder is not None:
+            self.forwarder.notify()
         return message
 
     async def explain(self, request: SendRequest, at: datetime | None = None) -> dict[str, Any]:

@@ -44,7 +44,7 @@ _MESSAGE_DEFAULTS: dict[str, Any] = {
     "service_sid": None, "sender_sid": None, "direction": "outbound-api", "sender": None, "body": "", "media": "",
     "priority": 1, "num_segments": 1, "encoding": "GSM-7", "error_code": None, "error_message": None,
     "status_callback": None, "opt_out_type": None, "provider": None, "provider_sid": None, "attempts": 0,
-    "next_attempt_at": None, "date_sent": None, "reasons": None,
+    "next_attempt_at": None, "send_at": None, "hold_reason": None, "date_sent": None, "reasons": None,
     "request_id": None,
 }
 

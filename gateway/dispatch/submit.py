@@ -20,7 +20,9 @@ from sqlmodel import Session
 from gateway import routing
 from gateway.compliance.gates import Address, number_verdict, parse_recipient, region_verdict
 from gateway.compliance.optouts import opt_out_verdict, scope_of
-from gateway.compliance.verdicts import PASS, QUEUE, REFUSE, ROUTE, SKIP, Verdict, outcome, refusal
+from gateway.compliance.quiet_hours import TrafficType, quiet_hours_verdict
+from gateway.compliance.sender_id import alpha_usable, registered_countries, sender_id_verdict
+from gateway.compliance.verdicts import HOLD, PASS, QUEUE, REFUSE, ROUTE, SCHEDULE, SKIP, Verdict, outcome, refusal
 from gateway.dates import iso8601
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
@@ -28,7 +30,7 @@ from gateway.dispatch.outbox import insert_message
 from gateway.encoding import Segmentation, segment
 from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
-from gateway.lifecycle import Status
+from gateway.lifecycle import Hold, Status
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
 from gateway.policy.model import Policy
@@ -69,6 +71,8 @@ class SendRequest:
     reply_to_inbound: bool = False  # geo permissions never block a reply
     allow_opted_out: bool = False  # only the one STOP confirmation
     direction: str = "outbound-api"
+    hold: Hold | None = None  # the app scheduled it (SendAt): stored `scheduled` until then
+    traffic_type: TrafficType | None = None  # marketing | transactional; None: the service's TrafficType
     #: The HTTP request that asked for it: by default the one being served (`observability.logs`).
     request_id: str | None = field(default_factory=REQUEST_ID.get)
 
@@ -155,6 +159,15 @@ class Plan:
             "outcome": outcome(self.verdicts, self.now),
         }
 
+    def hold(self) -> Hold | None:
+        """Until when the send waits, if a gate held it: the latest of the holding verdicts, whose
+        source (the app's SendAt, or the rule) is recorded on the message as what held it."""
+        held = [v for v in self.verdicts if v.verdict == HOLD]
+        if not held:
+            return None
+        last = max(held, key=lambda v: v.facts["until"])
+        return Hold(datetime.fromisoformat(last.facts["until"]), last.source)
+
 
 def plan_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime,
               prefetched: Prefetched | None = None) -> Plan:
@@ -178,6 +191,8 @@ def plan_send(session: Session, request: SendRequest, context: SubmitContext, no
         verdicts.append(opt_out_verdict(session, request.account_sid,
                                         scope_of(service.sid if service else None, sender.sid if sender else ""),
                                         recipient, prefetched.opted_out if prefetched is not None else None))
+    if context.policy is not None:
+        verdicts += _policy_verdicts(request, recipient, service, sender, context.policy, now)
     if request.smart_encoded is not None:
         smart, smart_source = request.smart_encoded, "request: SmartEncoded"
     else:
@@ -185,7 +200,15 @@ def plan_send(session: Session, request: SendRequest, context: SubmitContext, no
             f"service {service.sid}: SmartEncoding" if service else "default: SmartEncoding off")
     counted = segment(request.body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
-    verdicts.append(_queue_verdict(sender, counted.segments, validity, context.backlog) if sender else _NO_QUEUE)
+    if request.hold is not None:
+        verdicts.append(Verdict(SCHEDULE, HOLD, f"the app scheduled it for {iso8601(request.hold.until)}",
+                                request.hold.reason, {"until": iso8601(request.hold.until)}))
+    if sender is None:
+        verdicts.append(_NO_QUEUE)
+    elif any(v.verdict == HOLD for v in verdicts):
+        verdicts.append(_HELD_QUEUE)
+    else:
+        verdicts.append(_queue_verdict(sender, counted.segments, validity, context.backlog))
     return Plan(request, recipient, service, sender, remember, previous, counted,
                 (smart, smart_source), validity, verdicts, now,
                 context.policy.revision if context.policy is not None else None)
@@ -204,6 +227,7 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
         raise refused.error
     sender, service, recipient, counted = plan.sender, plan.service, plan.recipient, plan.counted
     assert sender is not None  # routing refuses when there is none
+    hold = plan.hold()  # a held message waits as `scheduled`, out of its sender's queue (dispatch.holds)
 
     # Writes from here on.
     if plan.remember and service is not None:
@@ -214,16 +238,36 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
         session, defer, sid=new_sid("SM"), account_sid=request.account_sid,
         service_sid=service.sid if service else None,
         sender_sid=sender.sid, direction=request.direction, sender=sender.address, to=recipient.address,
-        body=counted.text, media="\n".join(request.media_urls), status=Status.QUEUED.value,
+        body=counted.text, media="\n".join(request.media_urls),
+        status=(Status.SCHEDULED if hold else Status.QUEUED).value,
         priority=request.priority, num_segments=counted.segments, encoding=counted.encoding,
         status_callback=request.status_callback or (service.status_callback if service else None),
-        provider=sender.provider, expires_at=now + timedelta(seconds=plan.validity), date_created=now,
+        provider=sender.provider, expires_at=(hold.until if hold else now) + timedelta(seconds=plan.validity),
+        send_at=hold.until if hold else None, hold_reason=hold.reason if hold else None, date_created=now,
         reasons=plan.reasons(), request_id=request.request_id)
     message = Message.model_construct(**row)  # no validation: every value was just checked
     metrics.status_changed(session, row["status"], None)
-    context.backlog.add(sender.sid, counted.segments)
-    context.touched.add(sender.sid)
+    if hold is None:
+        context.backlog.add(sender.sid, counted.segments)
+        context.touched.add(sender.sid)
     return message
+
+
+def _policy_verdicts(request: SendRequest, recipient: Address, service: Service | None, sender: Sender | None,
+                     policy: Policy, now: datetime) -> list[Verdict]:
+    """Quiet hours for the send's TrafficType (the request's, else the service's, else transactional),
+    and the sender-ID rules of the recipient's country for the sender routing chose."""
+    if request.traffic_type is not None:
+        traffic, source = request.traffic_type, "request: TrafficType"
+    elif service is not None:
+        traffic, source = TrafficType(service.traffic_type), f"service {service.sid}: TrafficType"
+    else:
+        traffic, source = TrafficType.TRANSACTIONAL, "default: TrafficType transactional"
+    verdicts = [quiet_hours_verdict(recipient.number, traffic, source, now, policy, reply=request.reply_to_inbound)]
+    if sender is not None:
+        verdicts.append(sender_id_verdict(policy, recipient.country, sender.kind, sender.address,
+                                          registered_countries(sender.registered_countries)))
+    return verdicts
 
 
 _CONFIRMATION_GOES = Verdict("opt_out", SKIP, "the confirmation of the person's own opt-out always goes",
@@ -231,6 +275,7 @@ _CONFIRMATION_GOES = Verdict("opt_out", SKIP, "the confirmation of the person's 
 _NO_SCOPE = Verdict("opt_out", SKIP, "no sender and no Messaging Service, so no opt-out scope to check",
                     "routing refused")
 _NO_QUEUE = Verdict(QUEUE, SKIP, "no sender, so no queue", "routing refused")
+_HELD_QUEUE = Verdict(QUEUE, SKIP, "held: it joins its sender's queue when it comes due", "hold")
 
 
 def _queue_verdict(sender: Sender, segments: int, validity: int, backlog: Backlog) -> Verdict:
@@ -284,7 +329,9 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
                 sender, "pinned", "staff pinned this recipient to this sender; routing never moves it",
                 f"service {service.sid}: StickySenders/{recipient.address} (pinned)")
     load = context.sticky.of(session, service.sid) if service.sticky_sender else context.backlog.segments
-    alpha_allowed = context.alpha_allowed(recipient.country)
+    alpha_allowed = context.alpha_allowed(recipient.country) and (context.policy is None or all(
+        alpha_usable(context.policy, recipient.country, registered_countries(s.registered_countries))
+        for s in pool.values() if s.kind == routing.SenderKind.ALPHA))
     try:
         route = routing.choose_sender(
             [candidate(s.sid, s.address, s.kind, s.country) for s in pool.values()],

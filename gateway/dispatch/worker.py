@@ -15,9 +15,11 @@ cannot add to its last second of sends).
 The keeper task finds work: senders with queued messages whose lease is free,
 lapsed or ours (every `poll` seconds, and at once for senders this process just
 queued work for); it takes their leases, starts their pacers, renews the leases
-held every third of their time to live, and fails messages whose validity
-period ended.  A pacer whose lease could not be renewed stops starting sends
-`LEASE_MARGIN` seconds before the lease lapses.
+held every third of their time to live, fails messages whose validity
+period ended, and releases held messages that came due (`dispatch.holds`): each
+second, and at once when the clock moves (`gateway.dates.Clock.on_change`).
+A pacer whose lease could not be renewed stops starting sends `LEASE_MARGIN`
+seconds before the lease lapses.
 
 Recovery: messages left `sending` by a dead worker are queued again by the next
 holder of their sender's lease and re-sent with the same idempotency key (the
@@ -41,8 +43,10 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlmodel import Session
 
+from gateway.dates import CLOCK, Clock
 from gateway.dispatch import leases
 from gateway.dispatch.backlog import Backlog
+from gateway.dispatch.holds import release_due
 from gateway.dispatch.outbox import set_status
 from gateway.dispatch.pacing import SlidingWindow, backoff
 from gateway.errors import UNKNOWN_ERROR, VALIDITY_EXPIRED
@@ -103,7 +107,7 @@ class Dispatcher:
     def __init__(self, engine: Engine, writer: Writer, backlog: Backlog, credentials: Mapping[str, Credentials],
                  callback_url: Callable[[str, str], str], client: httpx2.AsyncClient,
                  reads: Executor | None = None, *, owner: str, lease_ttl: float = 10.0, poll: float = 0.25,
-                 health: ProviderHealth | None = None) -> None:
+                 health: ProviderHealth | None = None, clock: Clock = CLOCK) -> None:
         self.engine, self.writer, self.backlog = engine, writer, backlog
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
         self.credentials, self.callback_url, self.client = credentials, callback_url, client
@@ -114,16 +118,28 @@ class Dispatcher:
         self._keeper: asyncio.Task[None] | None = None
         self._wanted: set[str] = set()  # senders this process queued work for and holds no lease of
         self._poke = asyncio.Event()
+        self._clock = clock
+        self._unsubscribe: Callable[[], None] | None = None
+        self._due = False  # held messages may have come due: release them in the keeper's next pass
         self._stopping = False
         self._slots = asyncio.Semaphore(IN_FLIGHT)
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._unsubscribe = self._clock.on_change(lambda: loop.call_soon_threadsafe(self._clock_moved))
         self._keeper = asyncio.create_task(self._keep())
+
+    def _clock_moved(self) -> None:
+        """The clock jumped (tests): held messages may be due now, not at the next sweep."""
+        self._due = True
+        self._poke.set()
 
     async def stop(self) -> None:
         """Stop pacing, let in-flight sends finish, and give the leases back with their claimed,
         unsent messages queued again, so that another worker takes over at once."""
         self._stopping = True
+        if self._unsubscribe is not None:
+            self._unsubscribe()
         tasks = [p.task for p in self._pacers.values() if p.task] + ([self._keeper] if self._keeper else [])
         for task in tasks:
             task.cancel()
@@ -155,7 +171,8 @@ class Dispatcher:
         self._poke.set()
 
     async def _keep(self) -> None:
-        """Find senders with work and take their leases; renew the leases held; expire old messages."""
+        """Find senders with work and take their leases; renew the leases held; release held messages
+        that came due; expire old messages."""
         loop = asyncio.get_running_loop()
         next_renewal = next_poll = next_sweep = 0.0
         while True:
@@ -171,6 +188,13 @@ class Dispatcher:
                 if now >= next_poll:
                     found |= set(await self._read(_with_work, self.engine, self.owner, utcnow()))
                     next_poll = now + self.poll
+                if self._due or now >= next_sweep:
+                    self._due = False
+                    released = await self.writer.run(lambda session: release_due(session, utcnow(), self.backlog))
+                    found |= released.senders
+                    if released.more:  # a full batch: the next pass takes more at once
+                        self._due = True
+                        self._poke.set()
                 await self._take(found - {sid for sid, p in self._pacers.items() if p.running()}, now)
                 if now >= next_sweep:
                     await self.writer.run(lambda session: _expire(session, self.backlog))

@@ -1,0 +1,55 @@
+"""Held messages' statements: find the due ones, and queue them, set by set.
+
+A held message is a `scheduled` row with `send_at`; `ix_message_due` (status, send_at) makes
+the due read a range scan however many messages wait.  Rows are claimed `FOR UPDATE SKIP
+LOCKED` on PostgreSQL, so workers sharing the database each release different messages and a
+cancel (which locks its row) either waits for the release or is waited for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.engine import Connection, Row
+
+from gateway.lifecycle import Status
+from gateway.store.tables import Message, MessageEvent, Service, core_table
+
+_M = core_table(Message)
+_V = core_table(Service)
+
+#: Due held messages with what their gate needs (the service's geo permissions), oldest due first.
+_DUE = (select(_M.c.seq, _M.c.sid, _M.c.account_sid, _M.c.service_sid, _M.c.sender_sid, _M.c.sender, _M.c.to,
+               _M.c.num_segments, _M.c.status_callback, _M.c.request_id, _V.c.allowed_countries)
+        .select_from(_M.outerjoin(_V, _V.c.sid == _M.c.service_sid))
+        .where(_M.c.status == Status.SCHEDULED.value, _M.c.send_at <= bindparam("now"))
+        .order_by(_M.c.send_at, _M.c.seq).limit(bindparam("limit"))
+        .with_for_update(of=_M, skip_locked=True))  # another worker's claim, or a cancel, goes first
+_QUEUE = update(_M).where(_M.c.seq.in_(bindparam("seqs", expanding=True))).values(
+    status=Status.QUEUED.value, date_updated=bindparam("now"))
+_EVENTS = insert(core_table(MessageEvent))
+
+
+def due(connection: Connection, now: datetime, limit: int) -> Sequence[Row[*tuple[Any, ...]]]:
+    """Claim up to `limit` held messages whose time has come (locked until the transaction ends)."""
+    return connection.execute(_DUE, {"now": now, "limit": limit}).all()
+
+
+def queue(connection: Connection, rows: Sequence[Row[*tuple[Any, ...]]], now: datetime) -> None:
+    """Queue claimed held messages: one UPDATE, and one insert of their `queued` events."""
+    connection.execute(_QUEUE, {"seqs": [row.seq for row in rows], "now": now})
+    connection.execute(_EVENTS, [{"message_sid": row.sid, "status": Status.QUEUED.value, "error_code": None,
+                                  "source": "hold", "applied": True, "at": now} for row in rows])
+
+
+_STATUS_OF = (select(_M.c.status).where(_M.c.sid == bindparam("ref"), _M.c.account_sid == bindparam("account"))
+              .with_for_update())  # a release claiming it goes first, or waits for this cancel
+
+
+def status_of(connection: Connection, account_sid: str, sid: str) -> str | None:
+    """An account's message's status, locked until the transaction ends; None if it has no such message."""
+    found = connection.execute(_STATUS_OF, {"ref": sid, "account": account_sid}).scalar()
+    return None if found is None else str(found)
