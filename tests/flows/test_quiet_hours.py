@@ -144,3 +144,18 @@ def test_an_alpha_sender_registered_for_the_uk_passes(stack):
     assert alpha["registered_countries"] == ["FR", "GB"]
     response = send(stack, To=GB_MOBILE, MessagingServiceSid=service.sid, Body="Your code is 123456")
     assert gate(reasons(stack, response.json()["sid"]), "sender_id")["verdict"] == "pass"
+
+
+def test_explain_at_2130_says_a_marketing_send_would_wait_until_0800(stack):
+    """Explain with `At` answers the quiet-hours verdict, the local time and the release, writing nothing."""
+    service = make_service(stack, NYC_SENDER)
+    answer = httpx.post(f"{stack.url}/v1/Messages/Explain", auth=(stack.account_sid, stack.auth_token), data={
+        "To": MANHATTAN, "MessagingServiceSid": service.sid, "Body": BODY, "TrafficType": "marketing",
+        "At": "2026-12-01T21:30:00-05:00"})
+    assert answer.status_code == 200, answer.text
+    explanation = answer.json()
+    assert (explanation["outcome"]["action"], explanation["outcome"]["at"]) == ("hold", "2026-12-02T13:00:00Z")
+    quiet = gate(explanation, "quiet_hours")
+    assert quiet["local_time"] == "2026-12-01 21:30 America/New_York (Tue)" and quiet["source"].startswith(
+        "countries/US.toml:")
+    assert stack.client().messages.list() == []
