@@ -8,7 +8,11 @@
     │   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
     │   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
     │   │   ├── AlreadyRegistered 21422 (an address the account, or another account, has)
-    │   │   └── NumberInAnotherService 21710 · OneAlphaSenderPerService 21714
+    │   │   ├── NumberInAnotherService 21710 · OneAlphaSenderPerService 21714
+    │   │   ├── OutsideSendWindow 30004 (marketing outside quiet hours, where the policy refuses)
+    │   │   ├── AlphaNotSupported 21612 · SenderIdNotRegistered 30018 (alpha sender IDs, by country)
+    │   │   ├── SendAtMissing 35111 · SendAtOutOfWindow 35115 · ScheduleNeedsService 35118
+    │   │   └── ScheduleTypeUnsupported 35126 · NotCancelable 30409 (no longer scheduled)
     │   ├── AuthenticationFailed                401 / 20003
     │   ├── Forbidden                           403 / 20403
     │   ├── NotFound                            404 / 20404
@@ -144,6 +148,49 @@ class NumberInAnotherService(BadRequest):
 
 class OneAlphaSenderPerService(BadRequest):
     code = 21714
+
+
+class OutsideSendWindow(BadRequest):
+    """A marketing send outside the recipient's send window where the policy says `refuse` (Twilio's
+    "Message blocked": the gateway blocks it rather than let the carrier or the law do so)."""
+
+    code = 30004
+
+
+class AlphaNotSupported(BadRequest):
+    """An alphanumeric From to a country whose carriers never deliver alpha senders (US, Canada)."""
+
+    code = 21612
+
+
+class SenderIdNotRegistered(BadRequest):
+    """An alpha sender not registered for a country that requires it, where the policy refuses."""
+
+    code = 30018
+
+
+class SendAtMissing(BadRequest):
+    code = 35111
+
+
+class SendAtOutOfWindow(BadRequest):
+    """`SendAt` is not an ISO 8601 moment, or not between the minimum lead time and 35 days ahead."""
+
+    code = 35115
+
+
+class ScheduleNeedsService(BadRequest):
+    code = 35118
+
+
+class ScheduleTypeUnsupported(BadRequest):
+    code = 35126
+
+
+class NotCancelable(BadRequest):
+    """Only a `scheduled` message can be canceled."""
+
+    code = 30409
 
 
 class PolicyUnavailable(GatewayError):

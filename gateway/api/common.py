@@ -12,12 +12,14 @@ from urllib.parse import parse_qsl, urlencode
 from sqlmodel import Session, SQLModel
 from starlette.requests import Request
 
+from gateway.compliance.quiet_hours import TrafficType
 from gateway.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
 
 T = TypeVar("T")
 MAX_BODY = 1024 * 1024
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_INTEGER = 2**63 - 1  # the largest value of a BIGINT column
 
 
 class Form:
@@ -65,7 +67,7 @@ async def read_body(request: Request, limit: int, too_large: str) -> bytes:
     """The request's body, refused with 413 as soon as it is known to exceed `limit` bytes (declared,
     or while streaming a chunked body): an oversized body is never read whole."""
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise PayloadTooLarge(too_large)
     body = bytearray()
     async for chunk in request.stream():
@@ -144,9 +146,17 @@ def page_size(form: Form) -> int:
     return max(1, min(MAX_PAGE_SIZE, size))
 
 
+def int_or_none(raw: str | None) -> int | None:
+    """A non-negative integer written in ASCII digits that fits a 64-bit column, else None: `str.isdigit`
+    alone lets `"²"` through to a ValueError, and a longer number overflows the database driver."""
+    if not raw or not raw.isascii() or not raw.isdigit():
+        return None
+    value = int(raw)
+    return value if value <= MAX_INTEGER else None
+
+
 def page_number(form: Form) -> int:
-    raw = form.get("Page")
-    return int(raw) if raw and raw.isdigit() else 0
+    return int_or_none(form.get("Page")) or 0
 
 
 def encode_token(cursor: int) -> str:
@@ -159,10 +169,30 @@ def decode_token(token: str | None) -> int | None:
         return None
     raw = token[2:]
     try:
-        return int(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
+        return int_or_none(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode())
     except (ValueError, UnicodeDecodeError):
         return None
 
 
 def query_string(params: Iterable[tuple[str, Any]]) -> str:
     return urlencode([(k, v) for k, v in params if v is not None])
+
+
+def country_codes(form: Form, name: str) -> list[str]:
+    """ISO 3166 alpha-2 codes, repeated or comma-separated (`Countries=FR,GB`), upper-cased and sorted."""
+    codes = sorted({c.strip().upper() for value in form.getlist(name) for c in value.split(",") if c.strip()})
+    bad = [c for c in codes if len(c) != 2 or not c.isalpha()]
+    if bad:
+        raise BadRequest(f"{name} must be ISO 3166 alpha-2 codes; not {', '.join(bad)}.")
+    return codes
+
+
+def traffic_type(form: Form) -> TrafficType | None:
+    """`TrafficType`: `marketing` or `transactional` (quiet hours hold only marketing); None when absent."""
+    value = form.get("TrafficType")
+    if not value:
+        return None
+    try:
+        return TrafficType(value.lower())
+    except ValueError:
+        raise BadRequest(f"TrafficType must be marketing or transactional, not {value!r}.") from None

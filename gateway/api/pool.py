@@ -16,7 +16,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import authenticate, base_url, read_form, v1_page, write_change
+from gateway.api.common import authenticate, base_url, country_codes, read_form, v1_page, write_change
 from gateway.api.services import owned_service
 from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest, NotFound
@@ -37,10 +37,7 @@ async def geo_fetch(request: Request) -> JSONResponse:
 async def geo_update(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     form = await read_form(request)
-    codes = sorted({c.strip().upper() for value in form.getlist("Countries") for c in value.split(",") if c.strip()})
-    bad = [c for c in codes if len(c) != 2 or not c.isalpha()]
-    if bad:
-        raise BadRequest(f"Countries must be ISO 3166 alpha-2 codes; not {', '.join(bad)}.")
+    codes = country_codes(form, "Countries")
 
     def job(session: Session) -> Service:
         service = owned_service(session, account_sid, request.path_params["sid"])

@@ -12,9 +12,21 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import Form, authenticate, base_url, owned, read_form, v1_page, write_change
+from gateway.api.common import (
+    Form,
+    authenticate,
+    base_url,
+    country_codes,
+    owned,
+    read_form,
+    traffic_type,
+    v1_page,
+    write_change,
+)
 from gateway.api.numbers import add_sender, provider_of
 from gateway.compliance.gates import ALPHA_SENDER, SHORT_CODE, check_validity
+from gateway.compliance.quiet_hours import TrafficType
+from gateway.compliance.sender_id import registered_countries
 from gateway.dates import iso8601, utcnow
 from gateway.errors import AlreadyRegistered, BadRequest, NotFound, NumberInAnotherService, OneAlphaSenderPerService
 from gateway.ids import new_sid
@@ -33,6 +45,8 @@ _FIELDS: dict[str, tuple[str, str]] = {
     # the gateway's own: what confirmations say, and how inbound forwards are shaped and signed
     "Brand": ("brand", "url"), "HelpContact": ("help_contact", "url"), "InboundFormat": ("inbound_format", "format"),
     "WebhookSecret": ("webhook_secret", "url"),
+    # the category of sends that name no TrafficType: quiet hours hold only marketing
+    "TrafficType": ("traffic_type", "traffic"),
 }
 
 
@@ -49,6 +63,7 @@ def service_json(service: Service, base: str) -> dict[str, Any]:
         "us_app_to_person_registered": False,
         "use_inbound_webhook_on_number": service.use_inbound_webhook_on_number,
         "brand": service.brand, "help_contact": service.help_contact, "inbound_format": service.inbound_format,
+        "traffic_type": service.traffic_type,
         "date_created": iso8601(service.date_created), "date_updated": iso8601(service.date_updated), "url": url,
         "links": {name: f"{url}/{path}" for name, path in (
             ("phone_numbers", "PhoneNumbers"), ("short_codes", "ShortCodes"), ("alpha_senders", "AlphaSenders"),
@@ -68,6 +83,8 @@ def member_json(sender: Sender, base: str) -> dict[str, Any]:
     }
     key = {"short_code": "short_code", "alpha": "alpha_sender"}.get(sender.kind, "phone_number")
     body[key] = sender.address
+    if sender.kind == "alpha":
+        body["registered_countries"] = sorted(registered_countries(sender.registered_countries))
     return body
 
 
@@ -89,6 +106,8 @@ def _apply(service: Service, form: Form) -> None:
             value = value or None
         elif kind == "format" and value not in ("twilio", "json"):
             raise BadRequest("InboundFormat must be twilio or json.")
+        elif kind == "traffic":
+            value = traffic_type(form) or TrafficType.TRANSACTIONAL  # empty: back to the default
         elif kind == "text" and (not value or len(value) > 64):
             raise BadRequest("FriendlyName is required and at most 64 characters.")
         setattr(service, column, value)
@@ -218,13 +237,14 @@ def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now
     if not ALPHA_SENDER.match(alpha):
         raise BadRequest(f"AlphaSender must be 1-11 letters, digits, spaces or -+_& with at least one letter, "
                          f"not {alpha!r}.")
+    registered = country_codes(form, "RegisteredCountries")
     existing = session.execute(select(Sender.sid).where(Sender.service_sid == service_sid,
                                                         Sender.kind == "alpha")).first()
     if existing is not None:
         raise OneAlphaSenderPerService("A Messaging Service can have only one alpha sender.")
     return Sender(sid=new_sid("AI"), account_sid=account_sid, address=alpha, kind="alpha", country=None,
                   provider=provider, mps=mps_for(SenderKind.ALPHA, None, form.integer("Mps", 1, 10000)),
-                  date_created=now, date_updated=now)
+                  registered_countries=",".join(registered) or None, date_created=now, date_updated=now)
 
 
 def _members(session: Session, service_sid: str, pool: str) -> list[Sender]:
