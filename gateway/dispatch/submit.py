@@ -255,15 +255,16 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
 
 def _policy_verdicts(request: SendRequest, recipient: Address, service: Service | None, sender: Sender | None,
                      policy: Policy, now: datetime) -> list[Verdict]:
-    """Quiet hours for the send's TrafficType (the request's, else the service's, else transactional),
-    and the sender-ID rules of the recipient's country for the sender routing chose."""
+    """Quiet hours for the send's TrafficType (the request's, else the service's, else transactional)
+    at the moment it would go (an app-scheduled send: its SendAt), and the sender-ID rules of the recipient's country for the sender routing chose."""
     if request.traffic_type is not None:
         traffic, source = request.traffic_type, "request: TrafficType"
     elif service is not None:
         traffic, source = TrafficType(service.traffic_type), f"service {service.sid}: TrafficType"
     else:
         traffic, source = TrafficType.TRANSACTIONAL, "default: TrafficType transactional"
-    verdicts = [quiet_hours_verdict(recipient.number, traffic, source, now, policy, reply=request.reply_to_inbound)]
+    at = request.hold.until if request.hold is not None else now  # a scheduled send is judged when it goes
+    verdicts = [quiet_hours_verdict(recipient.number, traffic, source, at, policy, reply=request.reply_to_inbound)]
     if sender is not None:
         verdicts.append(sender_id_verdict(policy, recipient.country, sender.kind, sender.address,
                                           registered_countries(sender.registered_countries)))
@@ -341,9 +342,9 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
             load=load,
             avoid=[s.sid for s in pool.values() if s.provider in context.unhealthy] if context.unhealthy else ())
     except routing.Unroutable as exc:
-        error = NoSenderAvailable(str(exc))
-        return None, False, None, Verdict(ROUTE, REFUSE, error.message,
-                                          f"service {service.sid}: a pool of {len(pool)} senders", {}, error)
+        unroutable = NoSenderAvailable(str(exc))
+        return None, False, None, Verdict(ROUTE, REFUSE, unroutable.message,
+                                          f"service {service.sid}: a pool of {len(pool)} senders", {}, unroutable)
     sender = pool[route.sender.sid]
     reason = routing.WHY[route.rule]
     if not alpha_allowed and context.policy is not None and any(s.kind == routing.SenderKind.ALPHA

@@ -159,3 +159,15 @@ def test_explain_at_2130_says_a_marketing_send_would_wait_until_0800(stack):
     assert quiet["local_time"] == "2026-12-01 21:30 America/New_York (Tue)" and quiet["source"].startswith(
         "countries/US.toml:")
     assert stack.client().messages.list() == []
+
+
+def test_a_marketing_send_scheduled_for_2300_waits_for_0800(clock, stack):
+    """Quiet hours judge an app-scheduled send at its SendAt: 23:00 in New York becomes 08:00 next day."""
+    clock.set(local("2026-12-01 14:00", "America/New_York"))
+    service = make_service(stack, NYC_SENDER)
+    response = send(stack, To=MANHATTAN, MessagingServiceSid=service.sid, Body=BODY, TrafficType="marketing",
+                    ScheduleType="fixed", SendAt="2026-12-01T23:00:00-05:00")
+    assert response.status_code == 201, response.text
+    row = stored(stack, response.json()["sid"])
+    assert row.status == "scheduled" and row.send_at == local("2026-12-02 08:00", "America/New_York")
+    assert gate(reasons(stack, row.sid), "quiet_hours")["local_time"] == "2026-12-01 23:00 America/New_York (Tue)"
