@@ -256,7 +256,8 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
 def _policy_verdicts(request: SendRequest, recipient: Address, service: Service | None, sender: Sender | None,
                      policy: Policy, now: datetime) -> list[Verdict]:
     """Quiet hours for the send's TrafficType (the request's, else the service's, else transactional)
-    at the moment it would go (an app-scheduled send: its SendAt), and the sender-ID rules of the recipient's country for the sender routing chose."""
+    at the moment it would go (an app-scheduled send: its SendAt), and the sender-ID rules of the
+    recipient's country for the sender routing chose."""
     if request.traffic_type is not None:
         traffic, source = request.traffic_type, "request: TrafficType"
     elif service is not None:
