@@ -26,7 +26,15 @@ import os
 from collections.abc import Iterator
 from datetime import datetime
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    disable_created_metrics,
+    generate_latest,
+    multiprocess,
+)
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector
 from sqlalchemy.engine import Engine
@@ -38,6 +46,7 @@ from gateway.store.commits import after_commit
 from gateway.store.queue_stats import queue_by_sender
 
 log = logging.getLogger("gateway.metrics")
+disable_created_metrics()  # `_created` series double every counter; multiprocess mode has none either
 
 #: Prometheus's text format, version 0.0.4 (what every scraper reads).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
