@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -19,14 +19,23 @@ from gateway.api.common import (
     page_size,
     query_string,
     read_form,
+    traffic_type,
 )
-from gateway.compliance.gates import check_content, check_sender_syntax, check_validity, parse_recipient
-from gateway.dates import parse_iso8601, rfc2822
+from gateway.compliance.gates import (
+    check_content,
+    check_schedule,
+    check_sender_syntax,
+    check_validity,
+    parse_recipient,
+)
+from gateway.dates import parse_iso8601, rfc2822, utcnow
 from gateway.dispatch import explain
 from gateway.dispatch.core import Core
 from gateway.dispatch.submit import SendRequest
 from gateway.errors import BadRequest, FromRequired, NotFound, ServiceNotFound
 from gateway.forwarding.payload import API_VERSION
+from gateway.lifecycle import SCHEDULED_BY_APP, Hold, Status
+from gateway.settings import Settings
 from gateway.store.tables import Message
 
 
@@ -57,8 +66,9 @@ def message_json(message: Message, *, status: str | None = None, hide_sender: bo
     }
 
 
-def send_request(account_sid: str, form: Form) -> SendRequest:
-    """The gate's syntax checks, in Twilio's order, before anything touches the database."""
+def send_request(account_sid: str, form: Form, settings: Settings, now: datetime) -> SendRequest:
+    """The gate's syntax checks, in Twilio's order, before anything touches the database; a send
+    scheduled (`ScheduleType=fixed`, `SendAt`) carries its hold, checked against `now`."""
     to = form.get("To")
     recipient = parse_recipient(to)
     sender = form.get("From") or None
@@ -70,21 +80,41 @@ def send_request(account_sid: str, form: Form) -> SendRequest:
     check_content(body, media)
     validity = form.integer("ValidityPeriod", -(2**31), 2**31)
     check_validity(validity)
+    send_at = check_schedule(form.get("ScheduleType") or None, form.get("SendAt") or None, service_sid=service_sid,
+                             now=now, minimum=timedelta(seconds=settings.schedule_min_seconds))
     return SendRequest(
         account_sid=account_sid, to=recipient.address, body=body,
         sender=check_sender_syntax(sender) if sender else None, service_sid=service_sid, media_urls=media,
         status_callback=form.get("StatusCallback") or None, validity_period=validity,
-        smart_encoded=form.boolean("SmartEncoded"))
+        smart_encoded=form.boolean("SmartEncoded"), traffic_type=traffic_type(form),
+        hold=Hold(send_at, SCHEDULED_BY_APP) if send_at is not None else None)
 
 
 async def create(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    send = send_request(account_sid, await read_form(request))
+    send = send_request(account_sid, await read_form(request), request.app.state.settings, utcnow())
     core: Core = request.app.state.core
     message = await core.send(send)
     via_service = send.service_sid is not None and send.sender is None
-    body = message_json(message, status="accepted" if via_service else None, hide_sender=via_service)
+    accepted = via_service and message.status == Status.QUEUED.value  # Twilio's word until a sender is chosen
+    body = message_json(message, status="accepted" if accepted else None, hide_sender=via_service)
     return JSONResponse(body, status_code=201)
+
+
+async def update(request: Request) -> JSONResponse:
+    """Cancel a scheduled message: `Status=canceled`, the only update of a message's status Twilio
+    has (30409 once it is no longer scheduled); the gateway does not redact bodies (`Body`)."""
+    account_sid = authenticate(request)
+    sid = request.path_params["sid"]
+    form = await read_form(request)
+    if form.get("Status") != Status.CANCELED.value or "Body" in form:
+        _own_message(request, account_sid, sid)  # another account's message is not found, whatever was asked
+        raise BadRequest("A message can only be updated with Status=canceled, to cancel it while it is scheduled.")
+    core: Core = request.app.state.core
+    message = await core.cancel(account_sid, sid)
+    if message is None:
+        raise _not_found(account_sid, sid)
+    return JSONResponse(message_json(message))
 
 
 async def explain_send(request: Request) -> JSONResponse:
@@ -93,12 +123,12 @@ async def explain_send(request: Request) -> JSONResponse:
     the send answers them; a refusal by a gate is an answer (200), naming its code."""
     account_sid = authenticate(request)
     form = await read_form(request)
-    send = send_request(account_sid, form)
     at = form.get("At")
     try:
         moment = parse_iso8601(at) if at else None
     except ValueError:
         raise BadRequest(f"At must be an ISO 8601 date and time with its UTC offset, not {at!r}.") from None
+    send = send_request(account_sid, form, request.app.state.settings, moment or utcnow())
     core: Core = request.app.state.core
     try:
         reasons = await core.explain(send, moment)
@@ -123,14 +153,21 @@ async def fetch_reasons(request: Request) -> JSONResponse:
 
 async def fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    sid = request.path_params["sid"]
+    return JSONResponse(message_json(_own_message(request, account_sid, request.path_params["sid"])))
+
+
+def _own_message(request: Request, account_sid: str, sid: str) -> Message:
+    """The account's message `sid`; 404 (20404) for another account's, as for none."""
     with Session(request.app.state.engine) as session:
         message = session.execute(select(Message).where(Message.sid == sid,
                                                         Message.account_sid == account_sid)).scalar_one_or_none()
     if message is None:
-        raise NotFound(f"The requested resource /{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json "
-                       "was not found")
-    return JSONResponse(message_json(message))
+        raise _not_found(account_sid, sid)
+    return message
+
+
+def _not_found(account_sid: str, sid: str) -> NotFound:
+    return NotFound(f"The requested resource /{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json was not found")
 
 
 async def listing(request: Request) -> JSONResponse:

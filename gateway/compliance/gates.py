@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 import phonenumbers
 
 from gateway.compliance.verdicts import GEO_PERMISSIONS, PASS, REFUSE, VALID_NUMBER, Verdict
+from gateway.dates import parse_iso8601
 from gateway.errors import (
     BodyRequired,
     BodyTooLong,
@@ -22,12 +24,18 @@ from gateway.errors import (
     InvalidTo,
     InvalidValidityPeriod,
     RegionNotPermitted,
+    ScheduleNeedsService,
+    ScheduleTypeUnsupported,
+    SendAtMissing,
+    SendAtOutOfWindow,
     ToRequired,
 )
 
 MAX_BODY = 1600
 MAX_MEDIA = 10
 MAX_VALIDITY = 36000
+#: How far ahead a message may be scheduled (Twilio: E/35115, 35 days).
+MAX_SCHEDULE_AHEAD = timedelta(days=35)
 WHATSAPP = "whatsapp:"
 #: Twilio's alphanumeric sender rule (1-11 of A-Z a-z 0-9 space - + _ &, not digits only) and short codes.
 ALPHA_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
@@ -107,6 +115,33 @@ def check_content(body: str, media_urls: tuple[str, ...]) -> None:
 def check_validity(seconds: int | None) -> None:
     if seconds is not None and not 1 <= seconds <= MAX_VALIDITY:
         raise InvalidValidityPeriod(f"ValidityPeriod must be between 1 and {MAX_VALIDITY} seconds.")
+
+
+def check_schedule(schedule_type: str | None, send_at: str | None, *, service_sid: str | None, now: datetime,
+                   minimum: timedelta) -> datetime | None:
+    """The moment a send is scheduled for (aware UTC), or None for a send now.  Twilio's rules:
+    `ScheduleType` is only `fixed` (35126; a `SendAt` without it is refused the same way rather than
+    sent at once), scheduling needs a Messaging Service (35118) and a `SendAt` (35111), an ISO 8601
+    moment with its UTC offset from `minimum` to 35 days ahead (35115)."""
+    if not schedule_type:
+        if send_at:
+            raise ScheduleTypeUnsupported("SendAt schedules a message only with ScheduleType=fixed.")
+        return None
+    if schedule_type != "fixed":
+        raise ScheduleTypeUnsupported(f"ScheduleType {schedule_type!r} is not supported: the only value is 'fixed'.")
+    if service_sid is None:
+        raise ScheduleNeedsService("MessagingServiceSid is required to schedule a message.")
+    if not send_at:
+        raise SendAtMissing("SendAt timestamp is missing: it is required when ScheduleType is 'fixed'.")
+    window = (f"SendAt must be an ISO 8601 time with its UTC offset (2026-05-15T14:30:00Z), between "
+              f"{int(minimum.total_seconds())} seconds and {MAX_SCHEDULE_AHEAD.days} days from now.")
+    try:
+        moment = parse_iso8601(send_at)
+    except ValueError:
+        raise SendAtOutOfWindow(f"{window} {send_at!r} is not.") from None
+    if not now + minimum <= moment <= now + MAX_SCHEDULE_AHEAD:
+        raise SendAtOutOfWindow(f"{window} {send_at!r} is not.")
+    return moment
 
 
 @lru_cache(maxsize=65536)
