@@ -3,7 +3,9 @@ opt-out that refuses a send, writes nothing, and a sent message keeps the same r
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy import func, select
@@ -15,6 +17,7 @@ from tests.flows.test_outbound import NYC_SENDER, US_SENDER, make_service
 from tests.poll import wait_until
 
 BODY = "Your cleaning is Tuesday at 9:00. Reply STOP to opt out."
+MANHATTAN = "+12125550123"  # area code 212: New York, no state window beyond the TCPA's
 
 
 def explain(stack, **params: str) -> httpx.Response:  # type: ignore[no-untyped-def]
@@ -55,6 +58,23 @@ def test_explain_then_send_agree_on_sender_rule_gates_and_segments(stack):
     assert after.status_code == 200, after.text
     assert decisions(after.json()) == decisions(before)
     assert after.json()["encoding"]["segments"] == int(message.num_segments) == 2
+
+
+def test_explain_then_a_marketing_send_at_night_agree_on_the_hold(clock, stack):
+    """At 21:30 in New York, Explain and the real send both hold a marketing send until 08:00, by the
+    same quiet-hours rule, from the same sender."""
+    clock.set(datetime(2026, 12, 1, 21, 30, tzinfo=ZoneInfo("America/New_York")))
+    service = make_service(stack, NYC_SENDER)
+    params = {"To": MANHATTAN, "MessagingServiceSid": service.sid, "Body": BODY, "TrafficType": "marketing"}
+    before = explain(stack, **params).json()
+    assert (before["outcome"]["action"], before["outcome"]["at"]) == ("hold", "2026-12-02T13:00:00Z")
+
+    sent = httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json", data=params,
+                      auth=(stack.account_sid, stack.auth_token))
+    assert sent.status_code == 201 and sent.json()["status"] == "scheduled", sent.text
+    after = stored(stack, sent.json()["sid"]).json()
+    assert decisions(after) == decisions(before)
+    assert after["outcome"] == before["outcome"]
 
 
 def test_explain_of_an_opted_out_number_names_the_scope_and_the_opt_out_event(stack):
