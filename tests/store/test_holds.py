@@ -1,0 +1,112 @@
+"""Held messages in the store: stored out of the queue, released when due, once, by one worker."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import Session, select
+
+from gateway.accounts import Accounts
+from gateway.dispatch.backlog import Backlog, StickyLoad
+from gateway.dispatch.core import send_batch
+from gateway.dispatch.directory import Directory
+from gateway.dispatch.holds import release_due
+from gateway.dispatch.submit import SendRequest, SubmitContext
+from gateway.ids import new_sid
+from gateway.lifecycle import SCHEDULED_BY_APP, Hold
+from gateway.store import holds
+from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
+from gateway.store.tables import Delivery, Message, MessageEvent, Sender, Service
+from tests.conftest import CA_MOBILE, TEST_CIPHER, US_MOBILE
+from tests.postgres import new_database
+from tests.store.test_inbound_batch import SENDER, gateway  # noqa: F401  (the fixture)
+
+CALLBACK = "http://127.0.0.1:9/status"
+
+
+def hold(engine, account: str, to: str, until_in: timedelta, backlog: Backlog) -> Message:  # type: ignore[no-untyped-def]
+    """Accept a send held `until_in` from now, through the send path."""
+    with unit_of_work(engine) as session:
+        service = session.exec(select(Service)).one()
+        request = SendRequest(account_sid=account, to=to, body="Your table is ready", service_sid=service.sid,
+                              status_callback=CALLBACK, hold=Hold(utcnow() + until_in, SCHEDULED_BY_APP))
+        context = SubmitContext(backlog, StickyLoad(), Directory(), lambda country: True)
+        [message] = send_batch(session, [(request, context, utcnow())])
+    assert isinstance(message, Message)
+    return message
+
+
+def test_a_held_send_is_stored_scheduled_out_of_the_queue(gateway):  # noqa: F811
+    """A held send is `scheduled` with its due time and reason, its validity counted from then, and no backlog."""
+    backlog = Backlog()
+    message = hold(gateway["engine"], gateway["account"], US_MOBILE, timedelta(hours=1), backlog)
+    with Session(gateway["engine"]) as session:
+        row = session.exec(select(Message).where(Message.sid == message.sid)).one()
+    assert (row.status, row.hold_reason) == ("scheduled", SCHEDULED_BY_APP)
+    assert row.send_at is not None and row.expires_at - row.send_at == timedelta(seconds=36000)
+    assert sum(backlog.messages.values()) == 0
+
+
+def test_release_queues_only_what_is_due_with_events_callbacks_and_backlog(gateway):  # noqa: F811
+    """At the first due time one of two held messages is queued: a `queued` event, a `queued` callback, counted."""
+    engine, backlog = gateway["engine"], Backlog()
+    first = hold(engine, gateway["account"], US_MOBILE, timedelta(hours=1), backlog)
+    later = hold(engine, gateway["account"], CA_MOBILE, timedelta(hours=2), backlog)
+    with unit_of_work(engine) as session:
+        released = release_due(session, utcnow() + timedelta(hours=1, seconds=1), backlog)
+    assert (released.senders, released.more) == (frozenset({first.sender_sid}), False)
+    assert backlog.messages[first.sender_sid] == 1
+    with Session(engine) as session:
+        statuses = {m.sid: m.status for m in session.exec(select(Message)).all()}
+        events = [(e.message_sid, e.status, e.source) for e in session.exec(select(MessageEvent)).all()]
+        callbacks = [d.params for d in session.exec(select(Delivery)).all()]
+    assert statuses == {first.sid: "queued", later.sid: "scheduled"}
+    assert events == [(first.sid, "queued", "hold")]
+    assert len(callbacks) == 1 and '["MessageStatus", "queued"]' in callbacks[0] and first.sid in callbacks[0]
+
+
+def test_a_full_batch_says_more_may_be_due_until_none_is_left(gateway):  # noqa: F811
+    """Two due, a limit of one: each full batch says `more` (the keeper looks again at once) until one finds none."""
+    engine, backlog = gateway["engine"], Backlog()
+    for to in (US_MOBILE, CA_MOBILE):
+        hold(engine, gateway["account"], to, timedelta(hours=1), backlog)
+    outcomes = []
+    for _ in range(3):
+        with unit_of_work(engine) as session:
+            released = release_due(session, utcnow() + timedelta(hours=2), backlog, limit=1)
+        outcomes.append((len(released.senders), released.more))
+    assert outcomes == [(1, True), (1, True), (0, False)]
+
+
+@pytest.fixture
+def on_postgres(postgres: str) -> Iterator[dict[str, Any]]:
+    """The `gateway` fixture's account and service, on PostgreSQL only (row locks are what is tested)."""
+    url = new_database(postgres)
+    migrate(url)
+    engine = make_engine(url)
+    account = Accounts(engine, TEST_CIPHER).create("holds")
+    now = utcnow()
+    with unit_of_work(engine) as session:
+        service = Service(sid=new_sid("MG"), account_sid=account.sid, friendly_name="Acme Dental",
+                          date_created=now, date_updated=now)
+        session.add(service)
+        session.flush()
+        session.add(Sender(sid=new_sid("PN"), account_sid=account.sid, address=SENDER, kind="long_code", country="US",
+                           provider="twilio", mps=100, service_sid=service.sid, date_created=now, date_updated=now))
+    yield {"engine": engine, "account": account.sid}
+    engine.dispose()
+
+
+def test_two_workers_claim_different_due_messages(on_postgres):
+    """While one worker's transaction holds its due rows, another's claim skips them and takes the rest."""
+    engine = on_postgres["engine"]
+    sids = {hold(engine, on_postgres["account"], to, timedelta(hours=1), Backlog()).sid for to in (US_MOBILE, CA_MOBILE)}
+    due = utcnow() + timedelta(hours=2)
+    with engine.connect() as first, engine.connect() as second:
+        with first.begin(), second.begin():
+            [mine] = holds.due(first, due, 1)
+            theirs = holds.due(second, due, 10)
+            assert {row.sid for row in theirs} == sids - {mine.sid}
