@@ -25,7 +25,7 @@ from gateway.api.common import (
 )
 from gateway.api.numbers import add_sender, provider_of
 from gateway.compliance.gates import ALPHA_SENDER, SHORT_CODE, check_validity
-from gateway.compliance.quiet_hours import TrafficType
+from gateway.compliance.quiet_hours import TrafficType, service_windows
 from gateway.compliance.sender_id import registered_countries
 from gateway.dates import iso8601, utcnow
 from gateway.errors import AlreadyRegistered, BadRequest, NotFound, NumberInAnotherService, OneAlphaSenderPerService
@@ -47,6 +47,8 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "WebhookSecret": ("webhook_secret", "url"),
     # the category of sends that name no TrafficType: quiet hours hold only marketing
     "TrafficType": ("traffic_type", "traffic"),
+    # the service's own send windows for marketing, on top of the policy files' (";"-separated or repeated)
+    "QuietHours": ("quiet_hours", "windows"),
 }
 
 
@@ -64,6 +66,7 @@ def service_json(service: Service, base: str) -> dict[str, Any]:
         "use_inbound_webhook_on_number": service.use_inbound_webhook_on_number,
         "brand": service.brand, "help_contact": service.help_contact, "inbound_format": service.inbound_format,
         "traffic_type": service.traffic_type,
+        "quiet_hours": service.quiet_hours.splitlines() if service.quiet_hours else None,
         "date_created": iso8601(service.date_created), "date_updated": iso8601(service.date_updated), "url": url,
         "links": {name: f"{url}/{path}" for name, path in (
             ("phone_numbers", "PhoneNumbers"), ("short_codes", "ShortCodes"), ("alpha_senders", "AlphaSenders"),
@@ -108,9 +111,22 @@ def _apply(service: Service, form: Form) -> None:
             raise BadRequest("InboundFormat must be twilio or json.")
         elif kind == "traffic":
             value = traffic_type(form) or TrafficType.TRANSACTIONAL  # empty: back to the default
+        elif kind == "windows":
+            value = _windows(service.sid, form.getlist(name))
         elif kind == "text" and (not value or len(value) > 64):
             raise BadRequest("FriendlyName is required and at most 64 characters.")
         setattr(service, column, value)
+
+
+def _windows(service_sid: str, values: list[str]) -> str | None:
+    """`QuietHours` as stored: one window per line, each checked as the policy files check theirs (400
+    naming the bad one); empty: none."""
+    text = "\n".join(" ".join(w.split()) for value in values for w in value.split(";") if w.strip())
+    try:
+        service_windows(service_sid, text)
+    except ValueError as exc:
+        raise BadRequest(f"QuietHours: {exc}.") from None
+    return text or None
 
 
 def owned_service(session: Session, account_sid: str, sid: str) -> Service:

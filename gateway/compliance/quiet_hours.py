@@ -33,7 +33,7 @@ from gateway.compliance.verdicts import Verdict as GateVerdict
 from gateway.dates import iso8601
 from gateway.errors import OutsideSendWindow
 from gateway.policy.model import Outside, Policy, SendWindows
-from gateway.policy.windows import subdivisions
+from gateway.policy.windows import parse_window, subdivisions
 
 #: The gate's name in a send's reasons (`compliance.verdicts`).
 QUIET_HOURS = "quiet_hours"
@@ -67,13 +67,15 @@ class Decision:
     release_at: datetime | None = None  # hold: when the window opens (UTC)
 
 
-def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy) -> Decision:
-    """The quiet-hours verdict for a send of `traffic` to the E.164 `number` at the aware `at`."""
+def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy,
+           own: SendWindows | None = None) -> Decision:
+    """The quiet-hours verdict for a send of `traffic` to the E.164 `number` at the aware `at`; `own`
+    is the Messaging Service's own windows (`service_windows`), which apply on top of the law's."""
     if traffic is not TrafficType.MARKETING:
         return Decision(Action.ALLOWED, f"{traffic.value} messages are not subject to quiet hours")
     parsed = phonenumbers.parse(number.removeprefix("whatsapp:"), None)
     country = phonenumbers.region_code_for_number(parsed)
-    rules = applicable(policy, country, parsed)
+    rules = applicable(policy, country, parsed) + ([own] if own is not None else [])
     if not rules:
         return Decision(Action.ALLOWED, f"no send window applies to {country} numbers")
     zones = tuple(ZoneInfo(name) for name in time_zones_for_number(parsed))
@@ -93,14 +95,14 @@ def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy) -> D
 
 
 def quiet_hours_verdict(number: str, traffic: TrafficType, traffic_source: str, at: datetime, policy: Policy, *,
-                        reply: bool) -> GateVerdict:
+                        reply: bool, own: SendWindows | None = None) -> GateVerdict:
     """The quiet-hours gate for a send: `decide`'s verdict as the send path and Explain record it,
     with the error a refusal answers.  A reply to the person's own message (an opt-out
     confirmation, a HELP reply) is never held."""
     if reply:
         return GateVerdict(QUIET_HOURS, SKIP, "a confirmation or HELP reply to the person's own message is never "
                            "held", "gateway: reply to an inbound message", {"traffic_type": traffic.value})
-    found = decide(number, traffic, at, policy)
+    found = decide(number, traffic, at, policy, own)
     facts = {"traffic_type": traffic.value, "traffic_type_source": traffic_source, "local_time": found.local_time,
              "window": found.window, "until": iso8601(found.release_at)}
     source = found.rule or traffic_source
@@ -112,6 +114,16 @@ def quiet_hours_verdict(number: str, traffic: TrafficType, traffic_source: str, 
                                   + (f"; it opens at {iso8601(found.release_at)}." if found.release_at else "."))
         return GateVerdict(QUIET_HOURS, REFUSE, error.message, source, facts, error)
     return GateVerdict(QUIET_HOURS, PASS if found.rule else SKIP, found.reason, source, facts)
+
+
+@lru_cache(maxsize=1024)
+def service_windows(service_sid: str, text: str) -> SendWindows:
+    """A Messaging Service's `QuietHours` (windows one per line, as the policy files write them) as
+    the rule `decide` applies on top of the law's: held outside them, cited as the service's setting.
+    Raises ValueError for a window that does not parse (the API refuses it before it is stored)."""
+    source = f"service {service_sid}: QuietHours"
+    windows = tuple(parse_window(line, source) for line in text.splitlines() if line.strip())
+    return SendWindows(f"service {service_sid}", "", None, windows, False, Outside.HOLD, source)
 
 
 def applicable(policy: Policy, country: str | None, parsed: phonenumbers.PhoneNumber) -> list[SendWindows]:

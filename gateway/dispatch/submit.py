@@ -20,7 +20,7 @@ from sqlmodel import Session
 from gateway import routing
 from gateway.compliance.gates import Address, number_verdict, parse_recipient, region_verdict
 from gateway.compliance.optouts import opt_out_verdict, scope_of
-from gateway.compliance.quiet_hours import TrafficType, quiet_hours_verdict
+from gateway.compliance.quiet_hours import TrafficType, quiet_hours_verdict, service_windows
 from gateway.compliance.sender_id import alpha_usable, registered_countries, sender_id_verdict
 from gateway.compliance.verdicts import HOLD, PASS, QUEUE, REFUSE, ROUTE, SCHEDULE, SKIP, Verdict, outcome, refusal
 from gateway.dates import iso8601
@@ -265,7 +265,9 @@ def _policy_verdicts(request: SendRequest, recipient: Address, service: Service 
     else:
         traffic, source = TrafficType.TRANSACTIONAL, "default: TrafficType transactional"
     at = request.hold.until if request.hold is not None else now  # a scheduled send is judged when it goes
-    verdicts = [quiet_hours_verdict(recipient.number, traffic, source, at, policy, reply=request.reply_to_inbound)]
+    own = service_windows(service.sid, service.quiet_hours) if service is not None and service.quiet_hours else None
+    verdicts = [quiet_hours_verdict(recipient.number, traffic, source, at, policy, reply=request.reply_to_inbound,
+                                    own=own)]
     if sender is not None:
         verdicts.append(sender_id_verdict(policy, recipient.country, sender.kind, sender.address,
                                           registered_countries(sender.registered_countries)))

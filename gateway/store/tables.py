@@ -63,6 +63,7 @@ class Service(SQLModel, table=True):
     inbound_format: str = Field(default="twilio", max_length=8)  # twilio | json
     webhook_secret: str | None = None  # Standard Webhooks secret (whsec_…) for the json format
     traffic_type: str = Field(default="transactional", max_length=16)  # TrafficType of sends that name none
+    quiet_hours: str | None = None  # the service's own send windows for marketing, one per line
     date_created: datetime
     date_updated: datetime
 

@@ -171,3 +171,28 @@ def test_a_marketing_send_scheduled_for_2300_waits_for_0800(clock, stack):
     row = stored(stack, response.json()["sid"])
     assert row.status == "scheduled" and row.send_at == local("2026-12-02 08:00", "America/New_York")
     assert gate(reasons(stack, row.sid), "quiet_hours")["local_time"] == "2026-12-01 23:00 America/New_York (Tue)"
+
+
+def set_service(stack, sid: str, **fields: str) -> httpx.Response:  # type: ignore[no-untyped-def]
+    return httpx.post(f"{stack.url}/v1/Services/{sid}", data=fields, auth=(stack.account_sid, stack.auth_token))
+
+
+def test_a_services_own_quiet_hours_hold_marketing_inside_the_laws_window(clock, stack):
+    """19:00 on a Tuesday is inside the TCPA's window but after the service's 18:00: held to Wednesday 09:00."""
+    clock.set(local("2026-12-01 19:00", "America/New_York"))
+    service = make_service(stack, NYC_SENDER)
+    updated = set_service(stack, service.sid, QuietHours="Mon-Fri 09:00-18:00; Sat 10:00-14:00")
+    assert updated.json()["quiet_hours"] == ["Mon-Fri 09:00-18:00", "Sat 10:00-14:00"]
+    response = send(stack, To=MANHATTAN, MessagingServiceSid=service.sid, Body=BODY, TrafficType="marketing")
+    row = stored(stack, response.json()["sid"])
+    assert row.status == "scheduled" and row.send_at == local("2026-12-02 09:00", "America/New_York")
+    assert row.hold_reason == f"service {service.sid}: QuietHours"
+
+
+def test_a_bad_service_quiet_hours_window_is_a_400_that_changes_nothing(stack):
+    service = make_service(stack, NYC_SENDER)
+    response = set_service(stack, service.sid, QuietHours="Mon-Fri 18:00-09:00")
+    assert response.status_code == 400
+    assert response.json()["message"] == ("QuietHours: 'Mon-Fri 18:00-09:00': the window must open before it "
+                                          "closes, on the same day.")
+    assert set_service(stack, service.sid).json()["quiet_hours"] is None
