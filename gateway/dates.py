@@ -27,7 +27,7 @@ class Clock:
     def __init__(self) -> None:
         self._offset = timedelta(0)
         self._lock = threading.Lock()
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[], object]] = []
 
     def now(self) -> datetime:
         return datetime.now(UTC) + self._offset
@@ -46,7 +46,7 @@ class Clock:
         """Back to the system's time."""
         self._move(timedelta(0))
 
-    def on_change(self, listener: Callable[[], None]) -> Callable[[], None]:
+    def on_change(self, listener: Callable[[], object]) -> Callable[[], None]:
         """Call `listener` after each move (in the thread that moved the clock: an asyncio listener
         hands itself to its loop with `call_soon_threadsafe`); returns the function that unsubscribes."""
         with self._lock:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -159,8 +159,8 @@ async def fetch(request: Request) -> JSONResponse:
 def _own_message(request: Request, account_sid: str, sid: str) -> Message:
     """The account's message `sid`; 404 (20404) for another account's, as for none."""
     with Session(request.app.state.engine) as session:
-        message = session.execute(select(Message).where(Message.sid == sid,
-                                                        Message.account_sid == account_sid)).scalar_one_or_none()
+        message: Message | None = session.execute(select(Message).where(
+            col(Message.sid) == sid, col(Message.account_sid) == account_sid)).scalar_one_or_none()
     if message is None:
         raise _not_found(account_sid, sid)
     return message

@@ -24,7 +24,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Row
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway.compliance.gates import WHATSAPP, parse_recipient, region_verdict
 from gateway.compliance.optouts import opt_out_verdict, scope_of
@@ -109,6 +109,6 @@ def cancel(session: Session, account_sid: str, sid: str, now: datetime, backlog:
     if status != Status.SCHEDULED.value:
         raise NotCancelable(f"The message {sid} cannot be canceled: it is {status}, no longer scheduled.")
     set_status(session, sid, Status.CANCELED, now=now, source="api", backlog=backlog)
-    canceled: Message = session.execute(select(Message).where(Message.sid == sid)  # type: ignore[arg-type]
+    canceled: Message = session.execute(select(Message).where(col(Message.sid) == sid)
                                         .execution_options(populate_existing=True)).scalar_one()
     return canceled
