@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from gateway.cli_explain import register as register_explain
 from gateway.cli_optouts import register as register_optouts
 from gateway.encoding import segment
 from gateway.errors import SettingsError
@@ -117,6 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     again.set_defaults(handler=_deliveries_replay)
 
     register_optouts(commands)
+    register_explain(commands)
 
     segments = commands.add_parser("segments", help="count SMS segments of a text")
     segments.add_argument("text")
