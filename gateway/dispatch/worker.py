@@ -107,7 +107,7 @@ class Dispatcher:
     def __init__(self, engine: Engine, writer: Writer, backlog: Backlog, credentials: Mapping[str, Credentials],
                  callback_url: Callable[[str, str], str], client: httpx2.AsyncClient,
                  reads: Executor | None = None, *, owner: str, lease_ttl: float = 10.0, poll: float = 0.25,
-                 health: ProviderHealth | None = None, clock: Clock = CLOCK) -> None:
+                 health: ProviderHealth | None = None, clock: Clock = CLOCK, sweep: float = 1.0) -> None:
         self.engine, self.writer, self.backlog = engine, writer, backlog
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
         self.credentials, self.callback_url, self.client = credentials, callback_url, client
@@ -119,6 +119,7 @@ class Dispatcher:
         self._wanted: set[str] = set()  # senders this process queued work for and holds no lease of
         self._poke = asyncio.Event()
         self._clock = clock
+        self.sweep = sweep  # seconds between releases of due held messages and expiries (and at each clock move)
         self._unsubscribe: Callable[[], None] | None = None
         self._due = False  # held messages may have come due: release them in the keeper's next pass
         self._stopping = False
@@ -198,7 +199,7 @@ class Dispatcher:
                 await self._take(found - {sid for sid, p in self._pacers.items() if p.running()}, now)
                 if now >= next_sweep:
                     await self.writer.run(lambda session: _expire(session, self.backlog))
-                    next_sweep = now + 1.0
+                    next_sweep = now + self.sweep
             except Exception as exc:  # database down: keep trying; pacers stop when their leases end
                 log.error("dispatch keeper: %s", exc)
                 await asyncio.sleep(self.poll)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
+import httpx2
 import pytest
 from sqlmodel import Session, select
 
@@ -15,12 +17,15 @@ from gateway.dispatch.core import send_batch
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.holds import release_due
 from gateway.dispatch.submit import SendRequest, SubmitContext
+from gateway.dispatch.worker import Dispatcher
 from gateway.ids import new_sid
 from gateway.lifecycle import SCHEDULED_BY_APP, Hold
+from gateway.providers.base import Credentials
 from gateway.store import holds
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Delivery, Message, MessageEvent, Sender, Service
 from tests.conftest import CA_MOBILE, TEST_CIPHER, US_MOBILE
+from tests.poll import wait_until
 from tests.postgres import new_database
 from tests.store.test_inbound_batch import SENDER, gateway  # noqa: F401  (the fixture)
 
@@ -66,6 +71,35 @@ def test_release_queues_only_what_is_due_with_events_callbacks_and_backlog(gatew
     assert statuses == {first.sid: "queued", later.sid: "scheduled"}
     assert events == [(first.sid, "queued", "hold")]
     assert len(callbacks) == 1 and '["MessageStatus", "queued"]' in callbacks[0] and first.sid in callbacks[0]
+
+
+def test_the_dispatcher_releases_what_a_clock_move_made_due_at_once(gateway, clock):  # noqa: F811
+    """With sweeps an hour apart, a held message comes out of `scheduled` right after the clock jumps past it:
+    the keeper is woken by the move, not by its next sweep."""
+    engine = gateway["engine"]
+    already_due = hold(engine, gateway["account"], CA_MOBILE, timedelta(seconds=-1), Backlog())
+    in_an_hour = hold(engine, gateway["account"], US_MOBILE, timedelta(hours=1), Backlog())
+
+    def status(sid: str) -> str:
+        with Session(engine) as session:
+            return session.exec(select(Message.status).where(Message.sid == sid)).one()
+
+    async def run() -> None:
+        gateway["writer"].start()
+        failing = httpx2.MockTransport(lambda request: httpx2.Response(503))  # sends are retried later: no matter
+        async with httpx2.AsyncClient(transport=failing) as client:
+            dispatcher = Dispatcher(engine, gateway["writer"], Backlog(), {"twilio": Credentials("AC1", "t", "http://p")},
+                                    lambda provider, sid: "http://gw/status", client, owner="keeper", sweep=3600)
+            await dispatcher.start()
+            try:
+                await asyncio.to_thread(wait_until, lambda: status(already_due.sid) != "scheduled")  # the first sweep
+                assert status(in_an_hour.sid) == "scheduled"
+                clock.advance(timedelta(hours=1))
+                await asyncio.to_thread(wait_until, lambda: status(in_an_hour.sid) != "scheduled", 5.0)
+            finally:
+                await dispatcher.stop()
+
+    asyncio.run(run())
 
 
 def test_a_full_batch_says_more_may_be_due_until_none_is_left(gateway):  # noqa: F811
