@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway.compliance.gates import WHATSAPP, Address
 from gateway.compliance.verdicts import OPT_OUT, PASS, REFUSE, Verdict
@@ -40,11 +40,11 @@ OPT_OUT_CODE = 21610
 CHANNELS = ("sms", "whatsapp")
 
 #: Built once: every send runs it, and building a statement costs more than running it.
-_OPTED_OUT = select(OptOut.service_sid).where(
-    OptOut.account_sid == bindparam("account"), OptOut.number == bindparam("number"),
-    OptOut.channel == bindparam("channel"),
-    OptOut.service_sid.in_([bindparam("scope"), bindparam("everything")]),  # type: ignore[attr-defined]
-    OptOut.opted_out.is_(True),  # type: ignore[attr-defined]
+_OPTED_OUT = select(col(OptOut.service_sid)).where(
+    col(OptOut.account_sid) == bindparam("account"), col(OptOut.number) == bindparam("number"),
+    col(OptOut.channel) == bindparam("channel"),
+    col(OptOut.service_sid).in_([bindparam("scope"), bindparam("everything")]),
+    col(OptOut.opted_out).is_(True),
 ).limit(1)
 _S = core_table(OptOut)
 _E = core_table(ConsentEvent)
@@ -84,11 +84,12 @@ _EVENT = insert(core_table(ConsentEvent))
 #: What an opt-out cancels: the app's traffic, never the gateway's own replies (the confirmation of
 #: this very opt-out, or of a STOP a moment earlier, is the answer to it).  Read for many numbers at
 #: once; the scope is checked in Python (`cancel_pending`).
-_PENDING = select(Message.sid, Message.account_sid, Message.to, Message.service_sid, Message.sender_sid).where(
-    Message.account_sid.in_(bindparam("accounts", expanding=True)),  # type: ignore[attr-defined]
-    Message.to.in_(bindparam("addresses", expanding=True)),  # type: ignore[attr-defined]  (ix_message_recipient)
-    Message.status.in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)),  # type: ignore[attr-defined]
-    Message.direction != REPLY_DIRECTION)
+_PENDING = select(col(Message.sid), col(Message.account_sid), col(Message.to), col(Message.service_sid),
+                  col(Message.sender_sid)).where(
+    col(Message.account_sid).in_(bindparam("accounts", expanding=True)),
+    col(Message.to).in_(bindparam("addresses", expanding=True)),  # ix_message_recipient
+    col(Message.status).in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)),
+    col(Message.direction) != REPLY_DIRECTION)
 
 
 def scope_of(service_sid: str | None, sender_sid: str) -> str:
