@@ -10,7 +10,7 @@ import httpx
 
 from gateway.store.tables import Message
 from tests.conftest import FR_MOBILE, GB_MOBILE, US_MOBILE
-from tests.flows.test_inbound import confirmations, inbound
+from tests.flows.test_inbound import HELP_ANSWER, confirmations, inbound
 from tests.flows.test_outbound import NYC_SENDER, US_SENDER, make_service, received_by
 from tests.poll import wait_until
 
@@ -25,6 +25,10 @@ def local(text: str, zone: str) -> datetime:
 def send(stack, **params: str) -> httpx.Response:  # type: ignore[no-untyped-def]
     return httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json", data=params,
                       auth=(stack.account_sid, stack.auth_token))
+
+
+def set_service(stack, sid: str, **fields: str) -> httpx.Response:  # type: ignore[no-untyped-def]
+    return httpx.post(f"{stack.url}/v1/Services/{sid}", data=fields, auth=(stack.account_sid, stack.auth_token))
 
 
 def reasons(stack, sid: str) -> dict[str, Any]:  # type: ignore[no-untyped-def]
@@ -78,8 +82,7 @@ def test_the_service_traffic_type_is_the_default_of_its_sends(clock, stack):
     """A service whose TrafficType is marketing holds a send that names none."""
     clock.set(local("2026-12-01 21:30", "America/New_York"))
     service = make_service(stack, NYC_SENDER)
-    updated = httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"TrafficType": "marketing"},
-                         auth=(stack.account_sid, stack.auth_token))
+    updated = set_service(stack, service.sid, TrafficType="marketing")
     assert updated.json()["traffic_type"] == "marketing"
     response = send(stack, To=MANHATTAN, MessagingServiceSid=service.sid, Body=BODY)
     quiet = gate(reasons(stack, response.json()["sid"]), "quiet_hours")
@@ -109,11 +112,20 @@ def test_a_stop_confirmation_at_2300_is_never_held(clock, stack):
     """STOP at 23:00 local time to a marketing service: the confirmation goes out now."""
     clock.set(local("2026-12-01 23:00", "America/New_York"))
     service = make_service(stack, US_SENDER)
-    httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"TrafficType": "marketing"},
-               auth=(stack.account_sid, stack.auth_token))
+    set_service(stack, service.sid, TrafficType="marketing")
     assert inbound(stack, US_MOBILE, "STOP").status_code == 200
     [reply] = wait_until(lambda: confirmations(stack, US_MOBILE), 20)
     assert reply.sender == US_SENDER
+
+
+def test_a_help_reply_at_2300_is_never_held(clock, stack):
+    """HELP at 23:00 local time to a marketing service: the help reply goes out now."""
+    clock.set(local("2026-12-01 23:00", "America/New_York"))
+    service = make_service(stack, US_SENDER)
+    set_service(stack, service.sid, TrafficType="marketing")
+    assert inbound(stack, US_MOBILE, "HELP").status_code == 200
+    [reply] = wait_until(lambda: confirmations(stack, US_MOBILE), 20)
+    assert HELP_ANSWER in reply.body
 
 
 def alpha_service(stack, registered: str | None = None):  # type: ignore[no-untyped-def]
@@ -171,10 +183,6 @@ def test_a_marketing_send_scheduled_for_2300_waits_for_0800(clock, stack):
     row = stored(stack, response.json()["sid"])
     assert row.status == "scheduled" and row.send_at == local("2026-12-02 08:00", "America/New_York")
     assert gate(reasons(stack, row.sid), "quiet_hours")["local_time"] == "2026-12-01 23:00 America/New_York (Tue)"
-
-
-def set_service(stack, sid: str, **fields: str) -> httpx.Response:  # type: ignore[no-untyped-def]
-    return httpx.post(f"{stack.url}/v1/Services/{sid}", data=fields, auth=(stack.account_sid, stack.auth_token))
 
 
 def test_a_services_own_quiet_hours_hold_marketing_inside_the_laws_window(clock, stack):
