@@ -15,7 +15,7 @@ from functools import lru_cache
 from typing import Any, NamedTuple
 
 from sqlalchemy import bindparam, insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway import routing
 from gateway.compliance.gates import Address, number_verdict, parse_recipient, region_verdict
@@ -43,14 +43,14 @@ DEFAULT_VALIDITY = 36000
 # parameters never take a column's name: in an INSERT or UPDATE such a name is SQLAlchemy's own
 # (tests/test_statements.py compiles and runs every prebuilt statement on both backends).
 _INSERT_STICKY = insert(core_table(StickyMapping))
-_STICKY = select(StickyMapping.sender_sid, StickyMapping.pinned).where(
-    StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("to"))
-_STICKIES = select(StickyMapping.service_sid, StickyMapping.recipient, StickyMapping.sender_sid,
-                   StickyMapping.pinned).where(
-    StickyMapping.service_sid.in_(bindparam("services", expanding=True)),  # type: ignore[attr-defined]
-    StickyMapping.recipient.in_(bindparam("recipients", expanding=True)))  # type: ignore[attr-defined]
+_STICKY = select(col(StickyMapping.sender_sid), col(StickyMapping.pinned)).where(
+    col(StickyMapping.service_sid) == bindparam("service"), col(StickyMapping.recipient) == bindparam("to"))
+_STICKIES = select(col(StickyMapping.service_sid), col(StickyMapping.recipient), col(StickyMapping.sender_sid),
+                   col(StickyMapping.pinned)).where(
+    col(StickyMapping.service_sid).in_(bindparam("services", expanding=True)),
+    col(StickyMapping.recipient).in_(bindparam("recipients", expanding=True)))
 _MOVE_STICKY = update(core_table(StickyMapping)).where(
-    StickyMapping.service_sid == bindparam("service"), StickyMapping.recipient == bindparam("to")
+    col(StickyMapping.service_sid) == bindparam("service"), col(StickyMapping.recipient) == bindparam("to")
 ).values(sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
 
 
