@@ -63,6 +63,7 @@ def routes() -> list[Route | Mount]:
             Route(f"{SERVICE}/{name}/{{member}}", services.fetch_member, methods=["GET"]),
             Route(f"{SERVICE}/{name}/{{member}}", services.remove_member, methods=["DELETE"]),
         ]
+    pool_routes.append(Route(f"{SERVICE}/AlphaSenders/{{member}}", services.update_alpha, methods=["POST"]))
     return [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),

@@ -295,6 +295,23 @@ async def fetch_member(request: Request) -> JSONResponse:
         return JSONResponse(member_json(_member(session, request, account_sid), base_url(request)))
 
 
+async def update_alpha(request: Request) -> JSONResponse:
+    """Change the countries an alpha sender is registered for (`RegisteredCountries`, which replaces
+    the list; empty: none), as registrations are granted, without taking it out of the pool (which
+    would drop its sticky mappings)."""
+    account_sid = authenticate(request)
+    form = await read_form(request)
+    registered = country_codes(form, "RegisteredCountries")
+
+    def job(session: Session) -> Sender:
+        sender = _member(session, request, account_sid)
+        sender.registered_countries, sender.date_updated = ",".join(registered) or None, utcnow()
+        session.add(sender)
+        return sender
+
+    return JSONResponse(member_json(await write_change(request, job), base_url(request)))
+
+
 async def remove_member(request: Request) -> Response:
     """Leaving the pool deletes the sender's sticky mappings (Twilio's rule); short codes and alpha
     senders exist only in a pool, so they are deleted outright."""

@@ -204,3 +204,23 @@ def test_a_bad_service_quiet_hours_window_is_a_400_that_changes_nothing(stack):
     assert response.json()["message"] == ("QuietHours: 'Mon-Fri 18:00-09:00': the window must open before it "
                                           "closes, on the same day.")
     assert set_service(stack, service.sid).json()["quiet_hours"] is None
+
+
+def test_registering_an_alpha_sender_later_applies_to_the_next_send(stack):
+    """RegisteredCountries updated on the pool member: the next send to the UK passes the sender-ID gate."""
+    service, alpha = alpha_service(stack)
+    first = send(stack, To=GB_MOBILE, MessagingServiceSid=service.sid, Body="Your code is 123456")
+    assert gate(reasons(stack, first.json()["sid"]), "sender_id")["verdict"] == "warn"  # routing cached the pool
+    updated = httpx.post(f"{stack.url}/v1/Services/{service.sid}/AlphaSenders/{alpha['sid']}",
+                         data={"RegisteredCountries": "GB"}, auth=(stack.account_sid, stack.auth_token))
+    assert updated.status_code == 200 and updated.json()["registered_countries"] == ["GB"]
+    response = send(stack, To=GB_MOBILE, MessagingServiceSid=service.sid, Body="Your code is 123456")
+    assert gate(reasons(stack, response.json()["sid"]), "sender_id")["verdict"] == "pass"
+
+
+def test_registered_countries_of_a_phone_number_member_is_a_404(stack):
+    service = make_service(stack, NYC_SENDER)
+    [number] = stack.client().messaging.v1.services(service.sid).phone_numbers.list()
+    response = httpx.post(f"{stack.url}/v1/Services/{service.sid}/AlphaSenders/{number.sid}",
+                          data={"RegisteredCountries": "GB"}, auth=(stack.account_sid, stack.auth_token))
+    assert response.status_code == 404 and response.json()["code"] == 20404
