@@ -11,7 +11,8 @@ import httpx
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from tests.conftest import FR_MOBILE, US_MOBILE
+from gateway.accounts import Accounts
+from tests.conftest import FR_MOBILE, TEST_CIPHER, US_MOBILE
 from tests.flows.test_inbound import inbound
 from tests.flows.test_outbound import NYC_SENDER, US_SENDER, make_service
 from tests.poll import wait_until
@@ -149,3 +150,27 @@ def test_a_message_without_recorded_reasons_has_no_explanation(stack):
                                           auth=auth).json()["messages"])
     answer = stored(stack, listed[0]["sid"])
     assert (answer.status_code, answer.json()["code"]) == (404, 20404)
+
+
+def test_explain_with_a_from_of_the_account_routes_by_that_from(stack):
+    """A send naming its From is routed by rule `from`, and the opt-out scope is that number."""
+    service = make_service(stack, US_SENDER)
+    answer = explain(stack, To=US_MOBILE, From=US_SENDER, Body=BODY).json()
+    route = answer["route"]
+    assert (route["sender"], route["rule"], route["source"]) == (US_SENDER, "from", "request: From")
+    [opt_out] = [gate for gate in answer["gates"] if gate["gate"] == "opt_out"]
+    assert opt_out["scope"] == route["sender_sid"] and service.sid not in str(answer)
+
+
+def test_another_account_learns_nothing_from_explain(stack):
+    """Account B explaining with A's service, or asking for the reasons of A's message, gets 404."""
+    service = make_service(stack, US_SENDER)
+    message = stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body=BODY)
+    other = Accounts(stack.engine(), TEST_CIPHER).create("tenant B")
+    auth = (other.sid, other.auth_token)
+    answers = [httpx.post(f"{stack.url}/v1/Messages/Explain", auth=auth,
+                          data={"To": US_MOBILE, "MessagingServiceSid": service.sid, "Body": BODY}),
+               httpx.get(f"{stack.url}/v1/Messages/{message.sid}/Explain", auth=auth)]
+    for answer in answers:
+        assert (answer.status_code, answer.json()["code"]) == (404, 20404)
+        assert US_SENDER not in answer.text and message.sid not in answer.text and service.sid not in answer.text
