@@ -11,8 +11,7 @@ import httpx
 from sqlalchemy import func, select
 from sqlmodel import SQLModel
 
-from gateway.accounts import Accounts
-from tests.conftest import FR_MOBILE, TEST_CIPHER, US_MOBILE
+from tests.conftest import FR_MOBILE, US_MOBILE
 from tests.flows.test_inbound import inbound
 from tests.flows.test_outbound import NYC_SENDER, US_SENDER, make_service
 from tests.poll import wait_until
@@ -166,7 +165,7 @@ def test_another_account_learns_nothing_from_explain(stack):
     """Account B explaining with A's service, or asking for the reasons of A's message, gets 404."""
     service = make_service(stack, US_SENDER)
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body=BODY)
-    other = Accounts(stack.engine(), TEST_CIPHER).create("tenant B")
+    other = stack.app_state.accounts.create("tenant B")
     auth = (other.sid, other.auth_token)
     answers = [httpx.post(f"{stack.url}/v1/Messages/Explain", auth=auth,
                           data={"To": US_MOBILE, "MessagingServiceSid": service.sid, "Body": BODY}),
