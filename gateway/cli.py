@@ -162,7 +162,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(ensure_demo(settings), flush=True)
     if args.workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                    access_log=False)
+                    access_log=False, log_config=None)  # uvicorn's lines through the gateway's handler
         return 0
     # Each process builds its app from the environment: pass the command line's choices on.
     os.environ.update(GATEWAY_HOST=settings.host, GATEWAY_PORT=str(settings.port),
@@ -172,7 +172,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.metrics_token:
         os.environ["GATEWAY_METRICS_TOKEN"] = settings.metrics_token
     uvicorn.run("gateway.app:from_environment", factory=True, workers=args.workers, host=settings.host,
-                port=settings.port, log_level="info", access_log=False)
+                port=settings.port, log_level="info", access_log=False, log_config=None)
     return 0
 
 
