@@ -25,7 +25,11 @@ that decided it, the sender routing would pick and its rule, the encoding and se
 whether the message would go out now, be held until a time or be refused with a code.
 Nothing is written.
 
-With --message, print instead the reasons a sent message recorded when it was sent."""
+With --message, print instead the reasons a sent message recorded when it was sent.
+
+It reads the gateway's database (GATEWAY_DATABASE_URL) and policy files (GATEWAY_POLICIES_DIR),
+not a running gateway: which providers that gateway finds unhealthy right now (routing passes
+their senders over) is not known here."""
 
 EPILOG = """\
 exit status: 0 the message goes (or went) out or is held; 1 it is (or was) refused;
