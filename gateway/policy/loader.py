@@ -162,8 +162,8 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
 
 def _setting_lines(files: Iterable[_File]) -> dict[tuple[str, str], int]:
     """(file, key) → the line of each top-level key and table of the files, for `Policy.source_of`."""
-    return {(file.relative, key): file.locate.line(section=key) if isinstance(value, dict) else file.locate.line(key=key)
-            for file in files for key, value in file.data.items()}
+    return {(file.relative, key): file.locate.line(section=key) if isinstance(value, dict)
+            else file.locate.line(key=key) for file in files for key, value in file.data.items()}
 
 
 def _unique(errors: Iterable[PolicyError]) -> list[PolicyError]:
