@@ -91,6 +91,7 @@ def test_explain_of_an_opted_out_number_exits_1_naming_the_scope(gateway, capsys
     assert code == 1
     assert "outcome: refused with 21610 by opt_out: Attempt to send to unsubscribed recipient." in out
     assert f"opted out of the Messaging Service {gateway.service} (sms)" in out
+    assert f"scope: {gateway.service}" in out and '"source": "api"' in out  # the scope, and the event's line
 
 
 def test_explain_message_prints_the_reasons_it_recorded(gateway, capsys):

@@ -8,6 +8,7 @@ writes them out for people, so the API and the command say the same thing.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gateway.dispatch.submit import SendRequest
@@ -25,6 +26,10 @@ def for_message(message: Message) -> dict[str, Any]:
     assert message.reasons is not None
     return {"sid": message.sid, "account_sid": message.account_sid, "to": message.to, "from": message.sender,
             "messaging_service_sid": message.service_sid, "status": message.status, **message.reasons}
+
+
+#: A gate's fields every gate has, shown on its first two lines; the rest are what it found.
+_SHOWN = frozenset({"gate", "verdict", "reason", "source", "code"})
 
 
 def render(explanation: dict[str, Any]) -> str:
@@ -54,6 +59,10 @@ def render(explanation: dict[str, Any]) -> str:
         code = f" {gate['code']}" if gate["code"] is not None else ""
         lines.append(f"  {gate['gate']:<{width}}  {gate['verdict']}{code}: {gate['reason']}")
         lines.append(f"  {'':<{width}}  source: {gate['source']}")
+        for name, value in gate.items():  # what the gate found: scope and event, local time and window…
+            if name not in _SHOWN and value is not None:
+                shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+                lines.append(f"  {'':<{width}}  {name}: {shown}")
     encoding = explanation["encoding"]
     segments = "segment" if encoding["segments"] == 1 else "segments"
     lines.append(f"encoding: {encoding['encoding']}, {encoding['segments']} {segments} "

@@ -58,7 +58,7 @@ def test_every_routing_rule_has_words():
     assert set(WHY) == set(Rule)
 
 
-def test_render_puts_a_hold_first_with_its_release():
+def test_render_puts_a_hold_first_with_its_release_and_what_the_gate_found():
     explanation = {
         "to": US_MOBILE, "from": None, "messaging_service_sid": "MG1", "decided_at": "2026-12-02T02:30:00Z",
         "policy_revision": "abc", "outcome": {"action": "hold", "at": "2026-12-02T13:00:00Z", "code": None,
@@ -67,7 +67,8 @@ def test_render_puts_a_hold_first_with_its_release():
                   "provider": "twilio", "rule": "country", "reason": "a number of the recipient's country",
                   "source": "Twilio's sender selection order (gateway/routing/selection.py)", "code": None},
         "gates": [{"gate": "quiet_hours", "verdict": "hold", "code": None, "reason": "outside 08:00-21:00",
-                   "source": "countries/US.toml:20"}],
+                   "source": "countries/US.toml:20", "local_time": "2026-12-01 21:30 America/New_York (Tue)",
+                   "window": "US: Mon-Sun 08:00-21:00", "holiday": None}],
         "encoding": {"encoding": "GSM-7", "segments": 1, "smart_encoded": True, "source": "service MG1: SmartEncoding"},
     }
     assert render(explanation).splitlines()[1:] == [
@@ -77,5 +78,7 @@ def test_render_puts_a_hold_first_with_its_release():
         "gates:",
         "  quiet_hours  hold: outside 08:00-21:00",
         "               source: countries/US.toml:20",
+        "               local_time: 2026-12-01 21:30 America/New_York (Tue)",
+        "               window: US: Mon-Sun 08:00-21:00",
         "encoding: GSM-7, 1 segment (smart encoding on: service MG1: SmartEncoding)",
     ]
