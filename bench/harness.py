@@ -209,19 +209,25 @@ class StandInProvider:
 
     @contextmanager
     def serving(self) -> Iterator[str]:
-        port = free_port()
-        server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=port, log_level="warning",
-                                               access_log=False))
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        while not server.started:
-            time.sleep(0.01)
-        self.url = f"http://127.0.0.1:{port}"
-        try:
-            yield self.url
-        finally:
-            server.should_exit = True
-            thread.join(10)
+        with serve_in_thread(self.app) as url:
+            self.url = url
+            yield url
+
+
+@contextmanager
+def serve_in_thread(app: Any) -> Iterator[str]:
+    """An ASGI app under uvicorn on 127.0.0.1 in a thread of this process; its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
 
 
 def temp_dir() -> Path:
