@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -170,12 +171,17 @@ def _not_found(account_sid: str, sid: str) -> NotFound:
     return NotFound(f"The requested resource /{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json was not found")
 
 
+#: The reasons column as the ORM's loader options take it.
+_REASONS = cast("QueryableAttribute[Any]", Message.reasons)
+
+
 async def listing(request: Request) -> JSONResponse:
     """Newest first, Twilio's paging: `next_page_uri` relative, with a PageToken, null on the last page."""
     account_sid = authenticate(request)
     form = await read_form(request)
     size, page, cursor = page_size(form), page_number(form), decode_token(form.get("PageToken"))
-    query = select(Message).where(Message.account_sid == account_sid)
+    # A message's reasons (its Explain) are not part of Twilio's Message: a page never reads them.
+    query = select(Message).options(defer(_REASONS)).where(Message.account_sid == account_sid)
     filters: list[tuple[str, str | None]] = []
     for name, column in (("To", Message.to), ("From", Message.sender)):
         value = form.get(name)
