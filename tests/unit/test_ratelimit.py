@@ -1,0 +1,45 @@
+"""The per-account token bucket: a burst at once, then the rate; the wait it names is exact."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.ratelimit import RateLimiter
+
+ACCOUNT_A = "AC" + "a" * 32
+ACCOUNT_B = "AC" + "b" * 32
+
+
+def test_an_account_may_make_its_burst_at_once_and_no_more():
+    limiter = RateLimiter(rate=10.0, burst=3)
+    assert [limiter.take(ACCOUNT_A, 100.0) for _ in range(4)] == [0.0, 0.0, 0.0, pytest.approx(0.1)]
+
+
+def test_the_wait_named_is_when_the_next_token_is_back():
+    """Refused at t, told to wait w: a request at t + w goes through."""
+    limiter = RateLimiter(rate=4.0, burst=1)
+    assert limiter.take(ACCOUNT_A, 0.0) == 0.0
+    wait = limiter.take(ACCOUNT_A, 0.1)
+    assert wait == pytest.approx(0.15)
+    assert limiter.take(ACCOUNT_A, 0.1 + wait) == 0.0
+
+
+def test_a_refused_request_takes_no_token():
+    """Retrying while refused does not push the account's next allowed request further away."""
+    limiter = RateLimiter(rate=1.0, burst=1)
+    limiter.take(ACCOUNT_A, 0.0)
+    assert [limiter.take(ACCOUNT_A, t) for t in (0.2, 0.4, 0.6)] == [pytest.approx(w) for w in (0.8, 0.6, 0.4)]
+    assert limiter.take(ACCOUNT_A, 1.0) == 0.0
+
+
+def test_an_idle_account_refills_to_its_burst_and_no_further():
+    limiter = RateLimiter(rate=100.0, burst=2)
+    limiter.take(ACCOUNT_A, 0.0)
+    limiter.take(ACCOUNT_A, 0.0)
+    assert [limiter.take(ACCOUNT_A, 3600.0) for _ in range(3)] == [0.0, 0.0, pytest.approx(0.01)]
+
+
+def test_each_account_has_its_own_bucket():
+    limiter = RateLimiter(rate=1.0, burst=1)
+    limiter.take(ACCOUNT_A, 0.0)
+    assert limiter.take(ACCOUNT_A, 0.0) > 0 and limiter.take(ACCOUNT_B, 0.0) == 0.0
