@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -262,7 +263,7 @@ class Dispatcher:
                 return  # the lease was not renewed in time: another worker may take the sender
             in_flight = frozenset(pacer.in_flight) if pacer.orphans else None
             claimed = await self.writer.run(
-                lambda session, in_flight=in_flight: _claim(session, sender_sid, self.owner, limit, in_flight))
+                functools.partial(_claim, sender_sid=sender_sid, owner=self.owner, limit=limit, in_flight=in_flight))
             if claimed is None:
                 pacer.lease_until = 0.0
                 return  # the lease is not ours any more
@@ -274,7 +275,7 @@ class Dispatcher:
                 later = None if reply_waiting else await self._admit(pacer, message.num_segments)
                 if reply_waiting or later is not None:
                     rest = [m.seq for m in batch[index:]]  # back to the queue, where an opt-out can cancel it
-                    await self.writer.run(lambda session, rest=rest: _unclaim(session, rest))
+                    await self.writer.run(functools.partial(_unclaim, seqs=rest))
                     gave_back = True
                     if later is not None:
                         if later >= pacer.lease_until:

@@ -17,6 +17,7 @@ delivers the request again, with the same id: delivery is at least once.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import random
@@ -88,8 +89,8 @@ class Forwarder:
             self._wake.clear()
             free = CONCURRENCY - self._active  # claim only what starts now: a claim's time runs
             try:
-                due = await self.writer.run(lambda session, free=free: _claim(session, self.owner, self.claim_for,
-                                                                              free)) if free > 0 else []
+                due = await self.writer.run(functools.partial(_claim, owner=self.owner, claim_for=self.claim_for,
+                                                              limit=free)) if free > 0 else []
             except Exception:
                 log.exception("claiming from the outbox failed")
                 due = []

@@ -21,6 +21,6 @@ _BY_SENDER = select(_WAITING.c.sender_sid, _WAITING.c.messages, _WAITING.c.oldes
     _S, _S.c.sid == _WAITING.c.sender_sid)
 
 
-def queue_by_sender(connection: Connection) -> Sequence[Row[Any]]:
+def queue_by_sender(connection: Connection) -> Sequence[Row[Any, Any, Any, Any]]:
     """(sender_sid, messages, oldest, mps) for each sender with messages queued or being sent."""
     return connection.execute(_BY_SENDER).all()

@@ -7,9 +7,10 @@ makes them).  Sids are Twilio-shaped: two letters and 32 hex digits.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeAlias, cast
 
 from sqlalchemy import JSON, Column, Index, Table, UniqueConstraint, text
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import class_mapper
 from sqlmodel import Field, SQLModel
 
@@ -298,3 +299,8 @@ def core_table(model: type[SQLModel]) -> Table:
     """The model's Core `Table` (its `__table__`, which SQLModel sets without declaring it to type
     checkers), for the statements written in SQLAlchemy Core."""
     return cast(Table, class_mapper(model, configure=False).local_table)
+
+
+#: A Core result row of any number of columns (SQLAlchemy 2.1 types a row by its columns: `Row[Any]`
+#: is a row of one).
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
