@@ -42,7 +42,7 @@ from typing import Any, TypeVar
 import httpx2
 from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Engine, Row
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway.dates import CLOCK, Clock
 from gateway.dispatch import leases
@@ -58,7 +58,7 @@ from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials, OutboundMessage, ProviderError, Rejected, Retryable, Throttled
 from gateway.providers.health import ProviderHealth
 from gateway.store.db import utcnow
-from gateway.store.tables import Message, Sender, SenderLease, core_table
+from gateway.store.tables import AnyRow, Message, Sender, SenderLease, core_table
 from gateway.store.writer import Writer
 
 log = logging.getLogger("gateway.dispatch")
@@ -451,7 +451,7 @@ _NEXT_DUE = select(func.min(_M.c.next_attempt_at)).where(_M.c.sender_sid == bind
 
 
 def _claim(session: Session, sender_sid: str, owner: str, limit: int,
-           in_flight: frozenset[str] | None) -> tuple[list[Row[Any]], float | None] | None:
+           in_flight: frozenset[str] | None) -> tuple[list[AnyRow], float | None] | None:
     """Claim the next due messages of a sender (None: the lease is not ours); when the batch
     is not full, also the seconds until a retry is due.  Given `in_flight` (a pacer's first
     claim, or one after a lost write), the sender's `sending` messages outside it are orphans
@@ -484,7 +484,7 @@ def _transition(session: Session, sid: str, status: Status, backlog: Backlog, *,
 
 
 def _reschedule(session: Session, sid: str, delay: float, backlog: Backlog) -> None:
-    message = session.execute(select(Message).where(Message.sid == sid)).scalar_one()
+    message = session.execute(select(Message).where(col(Message.sid) == sid)).scalar_one()
     now = utcnow()
     message.attempts += 1
     message.next_attempt_at = now + timedelta(seconds=delay)
