@@ -60,7 +60,7 @@ INBOUND = Counter("gateway_inbound_messages_total",
                   "Inbound messages recorded (retried webhooks not counted again), by provider, keyword kind "
                   "(STOP, START, HELP, or none) and the keyword's language.", ["provider", "kind", "language"])
 OPT_OUTS = Counter("gateway_opt_outs_total", "Consent changes to opted out, by scope (service, number, account) "
-                   "and source (keyword, api).", ["scope", "source"])
+                   "and source (keyword, api, console).", ["scope", "source"])
 OPT_INS = Counter("gateway_opt_ins_total", "Consent changes to opted in, by scope and source.", ["scope", "source"])
 OUTBOUND = Counter("gateway_outbound_messages_total",
                    "Status changes of messages toward phones (queued when accepted, then sent, delivered, "
