@@ -133,17 +133,27 @@ class Accounts:
             account = session.get(Account, account_sid)
         if account is None:
             return None
-        try:
-            opened = _Opened(now, self.cipher.open(account.auth_token),
-                             self.cipher.open(account.previous_token) if account.previous_token else None,
-                             account.previous_token_expires)
-        except InvalidToken:
-            log.error("the auth token of %s cannot be decrypted with the configured keys (GATEWAY_SECRET_KEY); "
-                      "its requests are refused", account_sid)
+        current = self._unseal(account_sid, account.auth_token, "auth token")
+        if current is None:
             return None
+        expires = account.previous_token_expires
+        in_grace = expires is not None and utcnow() < expires
+        previous = self._unseal(account_sid, account.previous_token, "previous auth token") if in_grace else None
+        opened = _Opened(now, current, previous, expires)
         with self._lock:
             self._opened[account_sid] = opened
         return opened
+
+    def _unseal(self, account_sid: str, sealed: str | None, what: str) -> str | None:
+        """The token in clear; None (logged, without the token) when no configured key made it."""
+        if sealed is None:
+            return None
+        try:
+            return self.cipher.open(sealed)
+        except InvalidToken:
+            log.error("the %s of %s cannot be decrypted with the configured keys (GATEWAY_SECRET_KEY); "
+                      "it is refused", what, account_sid)
+            return None
 
 
 def _refused() -> AuthenticationFailed:

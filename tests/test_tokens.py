@@ -210,6 +210,14 @@ def test_a_token_sealed_with_a_key_no_longer_configured_is_refused_and_logged_wi
     assert "cannot be decrypted" in caplog.text and issued.auth_token not in caplog.text
 
 
+def test_an_account_whose_key_was_lost_gets_a_working_token_from_rotate_token(engine):
+    """Rotation needs no old token: after it the account authenticates again, grace period or not."""
+    issued = Accounts(engine, TokenCipher([Fernet.generate_key().decode()], "lost")).create("A")
+    accounts = Accounts(engine, TokenCipher([Fernet.generate_key().decode()], "current"), cache_seconds=0.0)
+    rotated = accounts.rotate(issued.sid, timedelta(hours=1))
+    assert accounts.authenticate(basic(issued.sid, rotated.auth_token)) == issued.sid
+
+
 def test_the_demo_account_prints_the_same_token_on_every_start(settings, accounts_of):
     """`make run` reuses its demo account: the token printed is the one that authenticates, in clear."""
     first, again = ensure_demo(settings), ensure_demo(settings)
