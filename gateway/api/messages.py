@@ -144,8 +144,8 @@ async def fetch_reasons(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     sid = request.path_params["sid"]
     with Session(request.app.state.engine) as session:
-        message = session.execute(select(Message).where(Message.sid == sid,
-                                                        Message.account_sid == account_sid)).scalar_one_or_none()
+        message = session.execute(select(Message).where(col(Message.sid) == sid,
+                                                        col(Message.account_sid) == account_sid)).scalar_one_or_none()
     if message is None or message.reasons is None:
         raise NotFound("The requested resource was not found: no message of this account has this sid, or the "
                        "gateway kept no reasons for it (inbound messages have none)")
@@ -181,9 +181,9 @@ async def listing(request: Request) -> JSONResponse:
     form = await read_form(request)
     size, page, cursor = page_size(form), page_number(form), decode_token(form.get("PageToken"))
     # A message's reasons (its Explain) are not part of Twilio's Message: a page never reads them.
-    query = select(Message).options(defer(_REASONS)).where(Message.account_sid == account_sid)
+    query = select(Message).options(defer(_REASONS)).where(col(Message.account_sid) == account_sid)
     filters: list[tuple[str, str | None]] = []
-    for name, column in (("To", Message.to), ("From", Message.sender)):
+    for name, column in (("To", col(Message.to)), ("From", col(Message.sender))):
         value = form.get(name)
         if value:
             query = query.where(column == value)
@@ -194,8 +194,8 @@ async def listing(request: Request) -> JSONResponse:
             query = _date_filter(query, name, value, bound)
             filters.append((name, value))
     if cursor is not None:
-        query = query.where(Message.seq < cursor)  # type: ignore[operator]
-    query = query.order_by(Message.seq.desc()).limit(size + 1)  # type: ignore[union-attr]
+        query = query.where(col(Message.seq) < cursor)
+    query = query.order_by(col(Message.seq).desc()).limit(size + 1)
     with Session(request.app.state.engine) as session:
         rows = list(session.execute(query).scalars())
     more, rows = len(rows) > size, rows[:size]
@@ -232,7 +232,7 @@ def _date_filter(query: Any, name: str, value: str, bound: str | None) -> Any:
     except ValueError:
         raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 datetime, not {value!r}.") from None
     if bound == "after":
-        return query.where(Message.date_sent >= start)  # type: ignore[operator]
+        return query.where(col(Message.date_sent) >= start)
     if bound == "before":
-        return query.where(Message.date_sent <= end)  # type: ignore[operator]
-    return query.where(Message.date_sent >= start, Message.date_sent <= end)  # type: ignore[operator]
+        return query.where(col(Message.date_sent) <= end)
+    return query.where(col(Message.date_sent) >= start, col(Message.date_sent) <= end)

@@ -32,10 +32,9 @@ def _address(binding: str) -> str:
         value = json.loads(binding)
     except ValueError:
         return binding  # a bare number is accepted too
-    if isinstance(value, dict) and isinstance(value.get("address"), str):
-        prefix = "whatsapp:" if value.get("binding_type") == "whatsapp" and not value["address"].startswith(
-            "whatsapp:") else ""
-        return prefix + value["address"]
+    if isinstance(value, dict) and isinstance(address := value.get("address"), str):
+        prefix = "whatsapp:" if value.get("binding_type") == "whatsapp" and not address.startswith("whatsapp:") else ""
+        return prefix + address
     return binding
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import phonenumbers
 from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -86,14 +86,14 @@ def provider_of(form: Form, settings: Settings) -> str:
 def add_sender(session: Session, sender: Sender) -> None:
     """Register a sender, refusing an address the account already has, and a number or short code
     another account has with the same provider: inbound traffic must find exactly one owner."""
-    taken = session.execute(select(Sender.sid).where(Sender.account_sid == sender.account_sid,
-                                                     Sender.address == sender.address)).first()
+    taken = session.execute(select(col(Sender.sid)).where(col(Sender.account_sid) == sender.account_sid,
+                                                          col(Sender.address) == sender.address)).first()
     if taken is not None:
         raise AlreadyRegistered(f"{sender.address} is already registered to this account.")
     if sender.kind != SenderKind.ALPHA:  # alpha senders receive nothing, so several accounts may use one name
-        elsewhere = session.execute(select(Sender.sid).where(Sender.address == sender.address,
-                                                             Sender.provider == sender.provider,
-                                                             Sender.kind != SenderKind.ALPHA.value)).first()
+        elsewhere = session.execute(select(col(Sender.sid)).where(col(Sender.address) == sender.address,
+                                                                  col(Sender.provider) == sender.provider,
+                                                                  col(Sender.kind) != SenderKind.ALPHA.value)).first()
         if elsewhere is not None:
             raise AlreadyRegistered(f"{sender.address} is already registered with provider {sender.provider!r} by "
                                     "another account; a number belongs to one account.")
@@ -109,9 +109,9 @@ async def fetch(request: Request) -> JSONResponse:
 async def listing(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     with Session(request.app.state.engine) as session:
-        senders = session.execute(select(Sender).where(Sender.account_sid == account_sid,
-                                                       Sender.sid.startswith("PN"))  # type: ignore[attr-defined]
-                                  .order_by(Sender.date_created)).scalars().all()
+        senders = session.execute(select(Sender).where(col(Sender.account_sid) == account_sid,
+                                                       col(Sender.sid).startswith("PN"))
+                                  .order_by(col(Sender.date_created))).scalars().all()
     uri = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers.json"
     return JSONResponse({"incoming_phone_numbers": [number_json(s) for s in senders], "end": max(0, len(senders) - 1),
                          "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": len(senders),
@@ -123,7 +123,7 @@ async def remove(request: Request) -> Response:
     sid = request.path_params["sid"]
     def job(session: Session) -> None:
         sender = owned(session, Sender, account_sid, sid)
-        session.execute(delete(StickyMapping).where(StickyMapping.sender_sid == sid))  # type: ignore[arg-type]
+        session.execute(delete(StickyMapping).where(col(StickyMapping.sender_sid) == sid))
         session.delete(sender)
 
     await write_change(request, job)

@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection, Row
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
@@ -95,8 +95,8 @@ def _scope(session: Session, account_sid: str, value: str | None) -> str:
     if not value or value in (ACCOUNT_LABEL, ACCOUNT_WIDE):
         return ACCOUNT_WIDE
     for table in (Service, Sender):
-        found = session.execute(select(table.sid).where(table.sid == value,  # type: ignore[attr-defined]
-                                                        table.account_sid == account_sid)).first()
+        found = session.execute(select(col(table.sid)).where(col(table.sid) == value,
+                                                             col(table.account_sid) == account_sid)).first()
         if found is not None:
             return value
     raise NotFound(f"The requested resource /v1/Services/{value} was not found")
@@ -181,7 +181,7 @@ async def _change(request: Request, account_sid: str, form: Form, raw_number: st
     reason = _reason(form)
     backlog = request.app.state.core.backlog
 
-    def job(session: Session) -> list[str]:
+    def job(session: Session) -> list[str] | None:
         scope = _scope(session, account_sid, form.get("ServiceSid"))
         if not opted_out:
             current = session.connection().execute(select(_S.c.opted_out).where(

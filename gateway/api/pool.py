@@ -12,7 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sqlalchemy import delete, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -61,10 +61,10 @@ async def sticky_list(request: Request) -> JSONResponse:
     to = request.query_params.get("To")
     with Session(request.app.state.engine) as session:
         owned_service(session, account_sid, service_sid)
-        query = select(StickyMapping, Sender).join(Sender, Sender.sid == StickyMapping.sender_sid).where(
-            StickyMapping.service_sid == service_sid)
+        query = select(StickyMapping, Sender).join(Sender, col(Sender.sid) == StickyMapping.sender_sid).where(
+            col(StickyMapping.service_sid) == service_sid)
         if to:
-            query = query.where(StickyMapping.recipient == to)
+            query = query.where(col(StickyMapping.recipient) == to)
         rows = session.execute(query.order_by(StickyMapping.recipient).limit(1000)).all()
     base = base_url(request)
     return JSONResponse(v1_page("sticky_senders", [_sticky_json(m, s) for m, s in rows],
@@ -91,8 +91,9 @@ async def sticky_pin(request: Request) -> JSONResponse:
 
     def job(session: Session) -> tuple[StickyMapping, Sender]:
         owned_service(session, account_sid, service_sid)
-        sender = session.execute(select(Sender).where(Sender.service_sid == service_sid,
-                                                      (Sender.sid == wanted) | (Sender.address == wanted))).scalar()
+        sender = session.execute(select(Sender).where(col(Sender.service_sid) == service_sid,
+                                                      (col(Sender.sid) == wanted) | (col(Sender.address) == wanted))
+                                 ).scalar()
         if sender is None:
             raise BadRequest(f"Sender {wanted!r} is not in the pool of {service_sid}.")
         mapping = session.get(StickyMapping, (service_sid, to)) or StickyMapping(
@@ -111,8 +112,8 @@ async def sticky_reset(request: Request) -> Response:
 
     def job(session: Session) -> None:
         owned_service(session, account_sid, service_sid)
-        session.execute(delete(StickyMapping).where(StickyMapping.service_sid == service_sid,  # type: ignore[arg-type]
-                                                    StickyMapping.recipient == to))
+        session.execute(delete(StickyMapping).where(col(StickyMapping.service_sid) == service_sid,
+                                                    col(StickyMapping.recipient) == to))
 
     await write_change(request, job)
     return Response(status_code=204)

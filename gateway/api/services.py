@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -149,8 +149,8 @@ async def create(request: Request) -> JSONResponse:
 async def listing(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     with Session(request.app.state.engine) as session:
-        services = session.execute(select(Service).where(Service.account_sid == account_sid)
-                                   .order_by(Service.date_created)).scalars().all()
+        services = session.execute(select(Service).where(col(Service.account_sid) == account_sid)
+                                   .order_by(col(Service.date_created))).scalars().all()
     base = base_url(request)
     return JSONResponse(v1_page("services", [service_json(s, base) for s in services], f"{base}/v1/Services"))
 
@@ -182,8 +182,8 @@ async def remove(request: Request) -> Response:
 
     def job(session: Session) -> None:
         service = owned_service(session, account_sid, sid)
-        session.execute(delete(StickyMapping).where(StickyMapping.service_sid == sid))  # type: ignore[arg-type]
-        session.execute(update(Sender).where(Sender.service_sid == sid).values(service_sid=None))  # type: ignore[arg-type]
+        session.execute(delete(StickyMapping).where(col(StickyMapping.service_sid) == sid))
+        session.execute(update(Sender).where(col(Sender.service_sid) == sid).values(service_sid=None))
         session.delete(service)
 
     await write_change(request, job)
@@ -254,8 +254,8 @@ def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now
         raise BadRequest(f"AlphaSender must be 1-11 letters, digits, spaces or -+_& with at least one letter, "
                          f"not {alpha!r}.")
     registered = country_codes(form, "RegisteredCountries")
-    existing = session.execute(select(Sender.sid).where(Sender.service_sid == service_sid,
-                                                        Sender.kind == "alpha")).first()
+    existing = session.execute(select(col(Sender.sid)).where(col(Sender.service_sid) == service_sid,
+                                                             col(Sender.kind) == "alpha")).first()
     if existing is not None:
         raise OneAlphaSenderPerService("A Messaging Service can have only one alpha sender.")
     return Sender(sid=new_sid("AI"), account_sid=account_sid, address=alpha, kind="alpha", country=None,
@@ -265,9 +265,9 @@ def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now
 
 def _members(session: Session, service_sid: str, pool: str) -> list[Sender]:
     kinds = _POOLS[pool][1]
-    return list(session.execute(select(Sender).where(Sender.service_sid == service_sid,
-                                                     Sender.kind.in_(kinds))  # type: ignore[attr-defined]
-                                .order_by(Sender.date_created)).scalars())
+    return list(session.execute(select(Sender).where(col(Sender.service_sid) == service_sid,
+                                                     col(Sender.kind).in_(kinds))
+                                .order_by(col(Sender.date_created))).scalars())
 
 
 async def list_members(request: Request) -> JSONResponse:
@@ -319,7 +319,7 @@ async def remove_member(request: Request) -> Response:
 
     def job(session: Session) -> None:
         sender = _member(session, request, account_sid)
-        session.execute(delete(StickyMapping).where(StickyMapping.sender_sid == sender.sid))  # type: ignore[arg-type]
+        session.execute(delete(StickyMapping).where(col(StickyMapping.sender_sid) == sender.sid))
         if sender.kind in ("short_code", "alpha"):
             session.delete(sender)
         else:
