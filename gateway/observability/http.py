@@ -13,6 +13,7 @@ import re
 import time
 import uuid
 
+from starlette.routing import Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.observability import metrics
@@ -59,9 +60,11 @@ class Observed:
 
 
 def route_template(scope: Scope) -> str:
-    """The matched route's path template, with the mount it is under (`/console/...`)."""
+    """The matched route's path template, with the mount it is under (`/console/messages`); for a
+    mount itself (static files, or no route matched inside it), the mount's path (`/console/static`)."""
     route = scope.get("route")
+    root = scope.get("root_path", "")
+    if isinstance(route, Mount):
+        return str(root)  # the mount's own path is already part of it
     path = getattr(route, "path", None)
-    if path is None:
-        return UNMATCHED
-    return f"{scope.get('root_path', '')}{path}"
+    return UNMATCHED if path is None else f"{root}{path}"

@@ -182,9 +182,19 @@ def test_http_latency_is_labelled_by_route_template_never_by_sid_or_number(stack
     fetched = httpx.get(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages/{sid}.json",
                         auth=(stack.account_sid, stack.auth_token))
     assert fetched.status_code == 200
+    assert httpx.get(f"{stack.url}/nowhere/{sid}").status_code == 404
+    console = httpx.get(f"{stack.url}/console/numbers/{US_MOBILE}")  # under a mount; no console login
+    assert httpx.get(f"{stack.url}/console/nowhere/{sid}").status_code == 404  # the mount, no route in it
     text = httpx.get(f"{stack.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
-    assert value(scrape(stack), "gateway_http_request_duration_seconds_count", method="GET", status="200",
+    samples = scrape(stack)
+    assert value(samples, "gateway_http_request_duration_seconds_count", method="GET", status="200",
                  route="/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json") >= 1
+    assert value(samples, "gateway_http_request_duration_seconds_count", method="GET", status="404",
+                 route="unmatched") >= 1
+    assert value(samples, "gateway_http_request_duration_seconds_count", method="GET",
+                 status=str(console.status_code), route="/console/numbers/{number}") >= 1
+    assert value(samples, "gateway_http_request_duration_seconds_count", method="GET", status="404",
+                 route="/console") >= 1
     assert sid not in text and stack.account_sid not in text
     assert US_MOBILE not in text and US_SENDER not in text
 
