@@ -512,10 +512,10 @@ def segment(text: str, smart: bool = False) -> Segmentation:
         units = len(text)
         return Segmentation(UCS2, _arith(units, UCS2_SINGLE, UCS2_MULTI), units, text)
     graphemes = _graphemes(text)
-    units = [_utf16_len(g) for g in graphemes]
-    total = sum(units)
+    widths = [_utf16_len(g) for g in graphemes]
+    total = sum(widths)
     if total <= UCS2_SINGLE:
         segments = 1
     else:
-        segments = _walk([_UCS2_UNIT * u for u in units])
+        segments = _walk([_UCS2_UNIT * u for u in widths])
     return Segmentation(UCS2, segments, len(graphemes), text)

@@ -35,9 +35,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import Select, and_, bindparam, case, exists, func, insert, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, insert, or_, select, tuple_
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from gateway.compliance.gates import WHATSAPP
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, cancel_pending, upsert_states
@@ -79,7 +79,7 @@ def select_states(account_sid: str, *, after: Cursor | None = None, scope: str |
                   number: str | None = None, channel: str | None = None, opted_out: bool | None = None,
                   with_source: bool = False) -> Select[Any]:
     """The account's opt-out rows in key order, after `after`, filtered by what is given."""
-    columns = [_S.c.account_sid, *_KEY, _S.c.opted_out, _S.c.date_updated]
+    columns: list[ColumnElement[Any]] = [_S.c.account_sid, *_KEY, _S.c.opted_out, _S.c.date_updated]
     if with_source:
         columns.append(select(_E.c.source).where(
             _E.c.account_sid == _S.c.account_sid, _E.c.number == _S.c.number, _E.c.scope == _S.c.service_sid,
@@ -283,7 +283,7 @@ def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, servic
 
 
 def check_account(connection: Connection, account_sid: str) -> None:
-    if connection.execute(select(Account.sid).where(Account.sid == account_sid)).first() is None:
+    if connection.execute(select(col(Account.sid)).where(col(Account.sid) == account_sid)).first() is None:
         raise TransferError(f"account {account_sid} does not exist")
 
 
@@ -291,8 +291,8 @@ def _scopes(engine: Engine, account_sid: str) -> frozenset[str]:
     """The account's service and sender sids; raises `TransferError` for an unknown account."""
     with engine.connect() as connection:
         check_account(connection, account_sid)
-        services = connection.execute(select(Service.sid).where(Service.account_sid == account_sid)).scalars()
-        senders = connection.execute(select(Sender.sid).where(Sender.account_sid == account_sid)).scalars()
+        services = connection.execute(select(col(Service.sid)).where(col(Service.account_sid) == account_sid)).scalars()
+        senders = connection.execute(select(col(Sender.sid)).where(col(Sender.account_sid) == account_sid)).scalars()
         return frozenset([*services, *senders])
 
 

@@ -198,7 +198,7 @@ def _tail_floor(connection: Connection, table: Any, moment: Any, since: datetime
         rows = connection.execute(query).all()
         if not rows:
             return floor
-        floor = rows[-1][0]
+        floor = int(rows[-1][0])
         if len(rows) < TAIL_CHUNK or all(row[1] < since for row in rows):
             return floor
         before = floor

@@ -78,7 +78,7 @@ def backoff(attempt: int, retry_after: float | None, *, base: float = 1.0, cap: 
     when it gave one, else exponential from `base`, capped, plus the caller's jitter."""
     if retry_after is not None:
         return max(0.0, retry_after)
-    return min(cap, base * 2 ** (attempt - 1)) + jitter
+    return min(cap, base * 2.0 ** (attempt - 1)) + jitter
 
 
 def default_mps(kind: str, country: str | None) -> int:
