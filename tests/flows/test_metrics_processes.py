@@ -7,14 +7,22 @@ scrape, answered by either API process, must show all of them.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.harness import Gateway
+from gateway.observability.metrics import exposition
+from gateway.observability.multiproc import metrics_directory
 from gateway.providers.simulator import SimulatorConfig, create_simulator
-from tests.conftest import US_MOBILE
+from gateway.settings import Settings
+from gateway.store.db import make_engine, migrate
+from tests.conftest import ROOT, US_MOBILE
 from tests.flows.server import serve
 from tests.poll import wait_until
 from tests.postgres import new_database
@@ -88,3 +96,50 @@ def test_serve_makes_a_metrics_directory_for_its_run_and_removes_it_when_it_stop
         finally:
             api.stop()
     assert list(temporary.glob("gateway-metrics-*")) == []
+
+
+def _count_in_a_process_that_ends(directory: Path, revision: str) -> None:
+    """Another process, now gone, that served `revision` and counted one inbound STOP."""
+    code = ("from gateway.observability import metrics; "
+            f"metrics.policy_loaded({revision!r}, None, 0); metrics.inbound('twilio', 'STOP', 'en')")
+    subprocess.run([sys.executable, "-c", code], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+                   cwd=ROOT, check=True)
+
+
+def test_a_dead_processs_revision_is_dropped_and_its_counts_kept(tmp_path, monkeypatch):
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    _count_in_a_process_that_ends(directory, "0123456789ab")
+    database = f"sqlite:///{tmp_path / 'gateway.db'}"
+    migrate(database)
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
+    engine = make_engine(database)
+    try:
+        samples = {(sample.name, frozenset(sample.labels.items())): sample.value
+                   for family in text_string_to_metric_families(exposition(engine).decode())
+                   for sample in family.samples}
+    finally:
+        engine.dispose()
+    inbound = ("gateway_inbound_messages_total", frozenset({("provider", "twilio"), ("kind", "STOP"),
+                                                            ("language", "en")}))
+    assert samples.get(inbound) == 1
+    assert not [key for key in samples if key[0] == "gateway_policy_revision_info"]
+
+
+def test_serve_clears_a_shared_metrics_directory_no_live_process_writes_to(tmp_path):
+    """What a restarted `serve` finds there belongs to processes that are gone: its counts start at zero."""
+    directory = tmp_path / "metrics"
+    directory.mkdir()
+    _count_in_a_process_that_ends(directory, "0123456789ab")
+    assert list(directory.glob("*.db"))
+    code = ("from pathlib import Path; from gateway.observability.multiproc import metrics_directory; "
+            f"from gateway.settings import Settings; metrics_directory(Settings(metrics_dir=Path({str(directory)!r})), "
+            "serving=True)")
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    assert list(directory.glob("*.db")) == []
+
+
+def test_the_directory_cannot_be_chosen_once_prometheus_client_is_imported(tmp_path):
+    """This process imported it (the tests' apps count in memory): its values would go unseen."""
+    with pytest.raises(RuntimeError, match="imported before"):
+        metrics_directory(Settings(metrics_dir=tmp_path), serving=True)
