@@ -146,10 +146,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
               "(leave it unset, or run `gateway worker` processes with a name each)", file=sys.stderr)
         return 2
     _log_setup(settings)
+    token_cipher(settings)  # no key for the auth tokens: say so before any process starts
     metrics_directory(settings, serving=True)
     from gateway.app import create_app  # imports prometheus_client: only now that its directory is chosen
 
-    token_cipher(settings)  # no key for the auth tokens: say so before any process starts
     _migrate_database(settings)
     if args.demo:
         settings = settings.with_(simulator=True)
@@ -198,6 +198,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     _log_setup(settings)
+    token_cipher(settings)  # no key for the auth tokens: say so before anything starts
     metrics_directory(settings, serving=False)
     from gateway.runtime import run_worker  # imports prometheus_client: only now that its directory is chosen
 

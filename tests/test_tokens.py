@@ -104,10 +104,12 @@ def test_a_key_file_setting_is_read_one_key_a_line(tmp_path: Path):
     assert token_cipher(settings).open(Fernet(second.encode()).encrypt(b"older").decode()) == "older"
 
 
-def test_cli_postgresql_command_without_a_key_exits_2_naming_the_variable(monkeypatch, capsys):
+@pytest.mark.parametrize("command", [["accounts", "create"], ["serve"], ["worker"]])
+def test_cli_postgresql_command_without_a_key_exits_2_naming_the_variable(command, monkeypatch, capsys):
+    """Said before anything starts or touches the database (the URL here leads nowhere)."""
     monkeypatch.setenv("GATEWAY_DATABASE_URL", "postgresql+psycopg://gateway@127.0.0.1:9/none")
     monkeypatch.delenv("GATEWAY_SECRET_KEY", raising=False)
-    assert main(["accounts", "create"]) == 2
+    assert main(command) == 2
     assert "GATEWAY_SECRET_KEY" in capsys.readouterr().err
 
 
