@@ -42,7 +42,7 @@ examples:
   gateway explain --account AC… --message SM… --json"""
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `explain` to the `gateway` command."""
     explain = commands.add_parser("explain", help="show what a send would do and why (or why a sent message went "
                                   "as it did)", description=DESCRIPTION, epilog=EPILOG,

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from tqdm import tqdm
 
@@ -21,7 +21,7 @@ from gateway.settings import Settings
 _PROGRESS_STEP = 1 << 20  # characters between progress bar updates
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `optouts export` and `optouts import` to the `gateway` command."""
     actions = commands.add_parser("optouts", help="export and import opt-out lists (CSV)").add_subparsers(
         required=True, metavar="ACTION")
@@ -90,7 +90,7 @@ def import_optouts(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if result.skipped else 0
 
 
-def _counted(lines: Iterable[str], bar: tqdm) -> Iterator[str]:  # type: ignore[type-arg]
+def _counted(lines: Iterable[str], bar: tqdm[Any]) -> Iterator[str]:
     """The lines, advancing the progress bar by their length every megabyte or so."""
     pending = 0
     for line in lines:

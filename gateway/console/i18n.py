@@ -120,6 +120,7 @@ def _environment(translations: NullTranslations) -> jinja2.Environment:
     environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                                      undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.i18n"],
                                      trim_blocks=True, lstrip_blocks=True)
+    # The i18n extension adds install_gettext_translations to the environment at run time.
     environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
     environment.filters.update(utc=utc, duration=duration)
     return environment

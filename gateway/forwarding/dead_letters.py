@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import select, update
+from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col
 
 from gateway.dates import iso8601, utcnow
@@ -37,6 +38,6 @@ def replay(session: Session, account_sid: str | None, ids: list[int] | None) -> 
         statement = statement.where(col(Delivery.account_sid) == account_sid)
     if ids is not None:
         statement = statement.where(col(Delivery.id).in_(ids))
-    result = session.execute(statement.values(state="pending", attempts=0, next_attempt_at=now, date_created=now,
-                                              date_updated=now, last_error=None))
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    result = cast(CursorResult[Any], session.execute(statement.values(  # an UPDATE's result is a CursorResult
+        state="pending", attempts=0, next_attempt_at=now, date_created=now, date_updated=now, last_error=None)))
+    return int(result.rowcount or 0)

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlmodel import Session, create_engine
+from sqlmodel import Session, col, create_engine
 
 from gateway.dates import utcnow as utcnow  # re-exported: store users take it from here
 from gateway.store.tables import PolicyRevision, Sender
@@ -104,7 +104,7 @@ def ping(engine: Engine) -> None:
 def providers_in_use(engine: Engine) -> set[str]:
     """The providers some sender is registered with."""
     with engine.connect() as connection:
-        return set(connection.execute(select(Sender.provider).distinct()).scalars())  # type: ignore[call-overload]
+        return set(connection.execute(select(col(Sender.provider)).distinct()).scalars())
 
 
 def record_revision(engine: Engine, revision: str, files: dict[str, str]) -> None:
