@@ -257,8 +257,10 @@ def test_gateway_sim_inbound_works_against_a_make_run_gateway(tmp_path):
     import subprocess
     import sys
 
-    from gateway.demo import DEMO_NUMBER
-    from gateway.store.tables import Account
+    from gateway.accounts import Accounts
+    from gateway.demo import DEMO_NAME, DEMO_NUMBER
+    from gateway.settings import load_settings
+    from gateway.tokens import token_cipher
     from tests.flows.server import free_port
 
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
@@ -279,8 +281,9 @@ def test_gateway_sim_inbound_works_against_a_make_run_gateway(tmp_path):
         engine = make_engine(url)
         with Session(engine) as session:
             assert [e.keyword for e in session.exec(select(ConsentEvent)).all()] == ["STOP"]
-            account = session.exec(select(Account)).one()
+        account = Accounts(engine, token_cipher(load_settings(env))).named(DEMO_NAME)  # the token is stored sealed
         engine.dispose()
+        assert account is not None
         replies = wait_until(lambda: httpx.get(f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json",
                                          params={"To": US_MOBILE}, auth=(account.sid, account.auth_token)).json()["messages"])
         assert replies[0]["direction"] == "outbound-reply"
