@@ -19,7 +19,7 @@ from alembic.config import Config
 from sqlalchemy import event, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, create_engine
 
@@ -29,8 +29,9 @@ from gateway.store.tables import PolicyRevision, Sender
 MIGRATIONS = Path(__file__).parent / "migrations"
 T = TypeVar("T")
 #: What a database that is down, restarting, locked past the busy timeout or out of pooled
-#: connections raises, as opposed to a statement that is wrong: worth retrying later.
-UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+#: connections raises (a lost connection too: drivers report it as OperationalError), as opposed
+#: to a statement that is wrong: worth retrying later.
+UNAVAILABLE = (OperationalError, PoolTimeout)
 
 
 def make_engine(url: str) -> Engine:
