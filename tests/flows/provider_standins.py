@@ -222,10 +222,6 @@ def service_with(stack, *numbers: tuple[str, str]):  # type: ignore[no-untyped-d
     return service
 
 
-def forwards(stack, sender: str):  # type: ignore[no-untyped-def]
-    return [r for r in stack.app.received if r.path == "/inbound" and r.field("From") == sender]
-
-
 def stored_inbound(stack) -> int:  # type: ignore[no-untyped-def]
     """How many inbound receipts the gateway holds (a refused webhook adds none)."""
     from sqlmodel import Session, func, select

@@ -9,7 +9,6 @@ import pytest
 from tests.conftest import FR_MOBILE, GB_MOBILE
 from tests.flows.provider_standins import (
     PLIVO_AUTH_TOKEN,
-    forwards,
     french_opt_out_reply,
     plivo_post,
     service_with,
@@ -17,6 +16,7 @@ from tests.flows.provider_standins import (
     standin,
     stored_inbound,
 )
+from tests.flows.test_inbound import forwards
 from tests.poll import wait_until
 
 OUR_NUMBER = "+12015550124"

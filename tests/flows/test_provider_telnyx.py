@@ -12,13 +12,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from tests.conftest import FR_MOBILE, GB_MOBILE
 from tests.flows.provider_standins import (
     TelnyxKeys,
-    forwards,
     french_opt_out_reply,
     service_with,
     settings_for,
     standin,
     stored_inbound,
 )
+from tests.flows.test_inbound import forwards
 from tests.poll import wait_until
 
 OUR_NUMBER = "+12015550124"

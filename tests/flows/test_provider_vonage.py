@@ -11,7 +11,6 @@ import pytest
 
 from tests.conftest import FR_MOBILE, GB_MOBILE
 from tests.flows.provider_standins import (
-    forwards,
     french_opt_out_reply,
     service_with,
     settings_for,
@@ -19,7 +18,7 @@ from tests.flows.provider_standins import (
     stored_inbound,
     vonage_signed,
 )
-from tests.flows.test_inbound import before_a_help
+from tests.flows.test_inbound import before_a_help, forwards
 from tests.poll import wait_until
 
 OUR_NUMBER = "+12015550124"
