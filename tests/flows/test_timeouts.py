@@ -48,7 +48,9 @@ class SilentPeer:
 
 
 @contextmanager
-def silent_peer() -> Iterator[SilentPeer]:
+def silent_peer(trickle: bool = False) -> Iterator[SilentPeer]:
+    """A peer that never answers; with `trickle`, one that starts a long answer and sends a byte of it
+    every 0.2 s, so no single read ever waits long enough to time out."""
     peer = SilentPeer()
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.1)
@@ -62,6 +64,11 @@ def silent_peer() -> Iterator[SilentPeer]:
             try:
                 while chunk := conn.recv(65536):
                     connection.request_line = connection.request_line or chunk.split(b"\r\n", 1)[0].decode()
+                    if trickle:
+                        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                        while not stop.is_set():
+                            conn.sendall(b".")
+                            time.sleep(0.2)
             except OSError:  # reset by the client: cut off all the same
                 pass
         connection.closed = time.monotonic()
@@ -119,6 +126,20 @@ def test_an_app_that_never_answers_a_forward_is_cut_off(stack, peer):
     assert inbound(stack, US_MOBILE, "Running late, see you at 10").status_code == 200
     [connection] = wait_until(lambda: peer.cut_off("/app")[:1], timeout=CUT_OFF_WITHIN + 5)
     assert_cut_off_by_the_timeout(connection)
+
+
+def test_an_app_that_trickles_its_answer_is_cut_off_at_the_requests_deadline(stack):
+    """A byte every 0.2 s never trips the 0.5 s read timeout; the whole request's deadline
+    (connect + 2 × timeout) ends it all the same."""
+    number = _register(stack, US_SENDER, mps=20)
+    client = stack.client()
+    with silent_peer(trickle=True) as app:
+        service = client.messaging.v1.services.create(friendly_name="Acme Dental", inbound_request_url=f"{app.url}/app")
+        client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=number["sid"])
+        assert inbound(stack, US_MOBILE, "Running late, see you at 10").status_code == 200
+        [connection] = wait_until(lambda: app.cut_off("/app")[:1], timeout=CUT_OFF_WITHIN + 5)
+    assert connection.closed is not None
+    assert 3 * TIMEOUT * 0.8 <= connection.closed - connection.accepted <= CUT_OFF_WITHIN
 
 
 def test_a_gateway_that_never_answers_the_simulators_status_callback_is_cut_off(peer):
