@@ -26,7 +26,7 @@ def serve(app: Any, port: int | None = None) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    wait_until(lambda: server.started or not thread.is_alive(), message="uvicorn did not start")
+    wait_until(lambda: server.started or not thread.is_alive(), interval=0.01, message="uvicorn did not start")
     if not server.started:
         raise RuntimeError("server did not start")
     try:
