@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import math
+import re
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -13,13 +14,15 @@ from sqlmodel import Session, SQLModel
 from starlette.requests import Request
 
 from gateway.compliance.quiet_hours import TrafficType
-from gateway.errors import BadRequest, NotFound, PayloadTooLarge, TooManyRequests
+from gateway.errors import BadRequest, BodyTooLong, NotFound, PayloadTooLarge, TooManyRequests
 
 T = TypeVar("T")
 MAX_BODY = 1024 * 1024
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
 MAX_INTEGER = 2**63 - 1  # the largest value of a BIGINT column
+MAX_FIELD = 4096  # characters in one form value: more than any field needs (Body: 1600)
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, except tab, LF and CR
 
 
 class Form:
@@ -78,11 +81,30 @@ async def read_body(request: Request, limit: int, too_large: str) -> bytes:
 
 
 async def read_form(request: Request) -> Form:
-    """The request's form fields (body for POST, query for GET); bodies over 1 MB are refused (413)."""
+    """The request's form fields (body for POST, query for GET); bodies over 1 MB are refused (413),
+    and so is what no field may hold (400): bytes that are not UTF-8, control characters, a value
+    over MAX_FIELD characters.  Nothing is stored from such a request."""
     if request.method == "GET":
-        return Form(request.query_params.multi_items())
+        return Form(checked_fields(request.query_params.multi_items()))
     body = await read_body(request, MAX_BODY, "The request body is larger than 1 MB.")
-    return Form(parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True))
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise BadRequest("The request body is not valid UTF-8.") from None
+    return Form(checked_fields(pairs))
+
+
+def checked_fields(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The fields, once none holds a control character (NUL cannot even be stored in PostgreSQL; tab,
+    newline and carriage return are text) or more than MAX_FIELD characters (a Body that long is
+    Twilio's 21617)."""
+    for name, value in pairs:
+        if CONTROL.search(name) or CONTROL.search(value):
+            raise BadRequest(f"The field {name[:64]!r} contains a control character.")
+        if len(value) > MAX_FIELD:
+            error = BodyTooLong if name == "Body" else BadRequest
+            raise error(f"The field {name[:64]!r} is longer than {MAX_FIELD} characters.")
+    return pairs
 
 
 def authenticate(request: Request) -> str:

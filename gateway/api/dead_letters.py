@@ -6,7 +6,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.api.common import authenticate, base_url, page_size, read_form
+from gateway.api.common import authenticate, base_url, int_or_none, page_size, read_form
 from gateway.errors import NotFound
 from gateway.forwarding.dead_letters import dead_letter_json, list_dead, replay
 
@@ -15,10 +15,8 @@ async def listing(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     form = await read_form(request)
     size = page_size(form)
-    after = form.get("After")
     with Session(request.app.state.engine) as session:
-        rows = list_dead(session, account_sid, after=int(after) if after and after.isdigit() else None,
-                         limit=size + 1)
+        rows = list_dead(session, account_sid, after=int_or_none(form.get("After")), limit=size + 1)
     more, rows = len(rows) > size, rows[:size]
     base = f"{base_url(request)}/v1/DeadLetters"
     next_url = f"{base}?PageSize={size}&After={rows[-1].id}" if more and rows else None
@@ -29,7 +27,8 @@ async def listing(request: Request) -> JSONResponse:
 async def replay_one(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     raw = request.path_params["id"]
-    ids = [int(raw)] if raw.isdigit() else []
+    number = int_or_none(raw)
+    ids = [number] if number is not None else []
     count = await request.app.state.writer.run(lambda session: replay(session, account_sid, ids))
     if not count:
         raise NotFound(f"No dead letter {raw} in this account.")

@@ -40,6 +40,8 @@ WHATSAPP = "whatsapp:"
 #: Twilio's alphanumeric sender rule (1-11 of A-Z a-z 0-9 space - + _ &, not digits only) and short codes.
 ALPHA_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
 SHORT_CODE = re.compile(r"^[0-9]{3,8}$")
+#: A recipient as Twilio requires it: E.164, a plus and up to 15 digits, nothing else.
+E164 = re.compile(r"\+[1-9][0-9]{1,14}")
 
 
 @dataclass(frozen=True)
@@ -65,11 +67,13 @@ def parse_recipient(to: str | None) -> Address:
         raise ToRequired("A 'To' phone number is required.")
     channel = channel_of(to)
     raw = to.removeprefix(WHATSAPP)
+    if not E164.fullmatch(raw):  # phonenumbers would read "+1 (202) 555-CALL" and skip trailing junk
+        raise InvalidTo(f"The 'To' number {to} is not a valid phone number.")
     try:
         parsed = phonenumbers.parse(raw, None)
     except phonenumbers.NumberParseException:
         raise InvalidTo(f"The 'To' number {to} is not a valid phone number.") from None
-    if not raw.startswith("+") or not phonenumbers.is_valid_number(parsed):
+    if not phonenumbers.is_valid_number(parsed):
         raise InvalidTo(f"The 'To' number {to} is not a valid phone number.")
     number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
     country = phonenumbers.region_code_for_number(parsed) or "ZZ"

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from gateway.api.common import int_or_none
 from gateway.console import queries
 from gateway.console.numbers import guess_regions, read_number
 from gateway.console.web import Page
@@ -29,9 +30,10 @@ def decode_cursor(token: str | None) -> tuple[datetime, int] | None:
         return None
     try:
         moment, _, seq = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
-        return datetime.fromisoformat(moment), int(seq)
+        before, number = datetime.fromisoformat(moment), int_or_none(seq)
     except ValueError:
         return None
+    return (before, number) if number is not None else None
 
 
 async def listing(page: Page) -> Response:
@@ -39,7 +41,8 @@ async def listing(page: Page) -> Response:
     status = params.get("status") or None
     direction = params.get("direction") or None
     error = params.get("error", "").strip()
-    if status not in (None, *STATUSES) or direction not in (None, *DIRECTIONS) or (error and not error.isdigit()):
+    error_code = int_or_none(error)
+    if status not in (None, *STATUSES) or direction not in (None, *DIRECTIONS) or (error and error_code is None):
         raise BadRequest(page.gettext("Unknown filter value."))
     regions = guess_regions(None, page.request.headers.get("accept-language"), [])
     numbers = {}
@@ -50,7 +53,7 @@ async def listing(page: Page) -> Response:
             if not found:
                 raise BadRequest(page.gettext("%(number)s is not a valid phone number.", number=typed))
             numbers[name] = found[0]
-    chosen = queries.MessageFilter(status=status, direction=direction, error_code=int(error) if error else None,
+    chosen = queries.MessageFilter(status=status, direction=direction, error_code=error_code,
                                    to=numbers.get("to"), sender=numbers.get("from"),
                                    before=decode_cursor(params.get("before")))
 

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from gateway.api.common import int_or_none
 from gateway.console import queries
 from gateway.console.web import Page, see_other, url
 from gateway.dates import utcnow
@@ -71,7 +72,8 @@ async def show(page: Page) -> Response:
 async def replay_one(page: Page) -> Response:
     """Put one dead letter back in the outbox (`forwarding.dead_letters.replay`, as the API does)."""
     raw = page.request.path_params["id"]
-    ids = [int(raw)] if raw.isdigit() else []
+    number = int_or_none(raw)
+    ids = [number] if number is not None else []
     account_sid = page.account_sid
     count = await page.request.app.state.writer.run(lambda session: replay(session, account_sid, ids))
     if not count:
