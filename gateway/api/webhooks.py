@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import TypeVar
+from urllib.parse import parse_qsl, urlsplit
 
 from sqlmodel import Session
 from starlette.applications import Starlette
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api import multipart
-from gateway.api.common import read_body
+from gateway.api.common import CONTROL, MAX_FIELD, read_body
 from gateway.compliance.inbound import Arrival, receive_batch
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.core import Core
@@ -42,6 +43,7 @@ log = logging.getLogger("gateway.webhooks")
 T = TypeVar("T")
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
+MAX_ADDRESS = 64  # the longest number, short code, alpha sender or message id a column holds
 
 
 async def raw_request(request: Request, limit: int) -> RawRequest:
@@ -79,10 +81,39 @@ async def _verified(request: Request, parse: Callable[[Provider, RawRequest], li
         log.warning("%s webhook refused: %s", name, exc)
         raise Forbidden(f"Webhook refused: {exc}.", code=20003) from None
     try:
-        return parse(provider, raw)
+        _check_utf8(raw)
+        items = parse(provider, raw)
+        for item in items:
+            _check_fields(item)
     except MalformedWebhook as exc:
         log.warning("%s webhook malformed: %s", name, exc)
         raise BadRequest(f"Malformed {name} webhook: {exc}.") from None
+    return items
+
+
+def _check_utf8(raw: RawRequest) -> None:
+    """A form's bytes, raw or percent-escaped, must be UTF-8 (else stored as U+FFFD); a JSON body's
+    are checked by its parser."""
+    try:
+        text = raw.body.decode("utf-8")
+        if "json" not in raw.headers.get("content-type", ""):
+            parse_qsl(text, errors="strict")
+        parse_qsl(urlsplit(raw.public_url).query, errors="strict")
+    except UnicodeDecodeError:
+        raise MalformedWebhook("not UTF-8") from None
+
+
+def _check_fields(item: InboundMessage | StatusEvent) -> None:
+    """What no person's message carries: a control character (NUL cannot even be stored in PostgreSQL),
+    an address or id longer than any (64), a text longer than MAX_FIELD."""
+    fields = {"MessageSid": item.provider_sid}
+    if isinstance(item, InboundMessage):
+        fields |= {"From": item.sender, "To": item.to, "Body": item.body}
+    for name, value in fields.items():
+        if CONTROL.search(value):
+            raise MalformedWebhook(f"{name} contains a control character")
+        if len(value) > (MAX_FIELD if name == "Body" else MAX_ADDRESS):
+            raise MalformedWebhook(f"{name} is too long")
 
 
 async def inbound(request: Request) -> Response:
