@@ -85,8 +85,8 @@ class Simulator:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.received: list[Received] = []
-        #: (From, time.monotonic()) of every send request, repeats under a known key included:
-        #: what a provider's rate limit sees.
+        #: (From, time.monotonic()) of every send request, repeats under a known key and requests
+        #: answered 429 or 5xx included: what a provider's rate limit sees.
         self.requests: list[tuple[str, float]] = []
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}  # (AccountSid, token) → message JSON
         self._throttled, self._retry_after = 0, 0.0
@@ -120,6 +120,10 @@ class Simulator:
             raise RuntimeError("simulator not running: enter sim.running() in the host app's lifespan")
         if not self._authorized(request.headers.get("authorization")):
             return _error(AuthenticationFailed("Authenticate"))
+        form = parse_form(await request.body())
+        # No await from here on: the idempotency check and the insert below cannot interleave.
+        fields = dict(form)
+        self.requests.append((fields.get("From", ""), time.monotonic()))  # refused ones too: a rate limit sees them
         if self._throttled > 0:
             self._throttled -= 1
             retry_after = f"{self._retry_after:g}"
@@ -129,10 +133,6 @@ class Simulator:
             status = self._fail_status
             return _error(GatewayError("Simulated provider failure", code=20000 + status, status=status))
 
-        form = parse_form(await request.body())
-        # No await from here on: the idempotency check and the insert below cannot interleave.
-        fields = dict(form)
-        self.requests.append((fields.get("From", ""), time.monotonic()))
         account = request.path_params["account_sid"]
         key = request.headers.get(IDEMPOTENCY_HEADER)
         if key and (account, key) in self._replies:
