@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from pathlib import Path
 
 import httpx
@@ -58,3 +59,40 @@ def test_a_broken_edit_keeps_the_last_good_revision_serving_and_is_reported(edit
         assert ready["policy"]["revision"] == revision and ready["status"] == "ready"
         assert "languages/es.toml" in ready["policy"]["errors"][0] and "unknown reply 'ayuda'" in ready["policy"]["errors"][0]
         assert decide(base, "AYUDA")["kind"] == "HELP"
+
+
+def test_broken_edits_under_load_fail_no_request_and_the_last_good_revision_keeps_serving(editable):
+    """While four clients keep asking what AYUDA means, the Spanish file is cut off mid-write, then given
+    an unknown reply: every answer is 200 from the last good revision (HELP), and each error is reported."""
+    settings, policies = editable
+    spanish = policies / "languages" / "es.toml"
+    good = spanish.read_text()
+    answers: list[tuple[int, str | None, str | None]] = []
+    stop = threading.Event()
+
+    def ask(base: str) -> None:
+        with httpx.Client() as client:
+            while not stop.is_set():
+                response = client.post(f"{base}/v1/Policy/Test", data={"Body": "AYUDA", "From": ES_MOBILE})
+                body = response.json() if response.status_code == 200 else {}
+                answers.append((response.status_code, body.get("policy_revision"), body.get("kind")))
+
+    with serve(create_app(settings)) as base:
+        revision = httpx.get(f"{base}/readyz").json()["policy"]["revision"]
+        clients = [threading.Thread(target=ask, args=(base,)) for _ in range(4)]
+        for thread in clients:
+            thread.start()
+        try:
+            for broken, reported in ((good[: len(good) // 2], "languages/es.toml"),
+                                     (good.replace('reply = "help"', 'reply = "ayuda"'), "unknown reply 'ayuda'")):
+                flowing = len(answers)
+                spanish.write_text(broken)
+                wait_until(lambda reported=reported: any(reported in error for error in httpx.get(
+                    f"{base}/readyz").json()["policy"]["errors"]), RELOAD_PROMISE)
+                wait_until(lambda flowing=flowing: len(answers) > flowing + 50, 20)  # requests went on meanwhile
+        finally:
+            stop.set()
+            for thread in clients:
+                thread.join()
+        assert httpx.get(f"{base}/readyz").json()["policy"]["revision"] == revision
+    assert answers and set(answers) == {(200, revision, "HELP")}
