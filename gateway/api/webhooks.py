@@ -40,7 +40,7 @@ from gateway.providers.base import (
 from gateway.store.db import utcnow
 
 log = logging.getLogger("gateway.webhooks")
-T = TypeVar("T")
+T = TypeVar("T", InboundMessage, StatusEvent)  # what a webhook parses to
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_ADDRESS = 64  # the longest number, short code, alpha sender or message id a column holds
