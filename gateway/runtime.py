@@ -20,6 +20,7 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import httpx2
 from sqlalchemy.engine import Engine
@@ -98,6 +99,7 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
     forwarder = Forwarder(writer, accounts.token_of, client,
                           secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
                           owner=owner, deadline=request_deadline(settings),
+                          max_age=timedelta(seconds=settings.forward_retry_horizon),
                           claim_for=2 * request_deadline(settings) + settings.lease_ttl)  # a request and its fallback
     core.dispatcher, core.forwarder = dispatcher, forwarder
     forwarder.start()

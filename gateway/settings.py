@@ -58,6 +58,7 @@ class Settings:
     http_timeout: float = 10.0  # seconds to send a request's body, and to wait for each part of the answer
     secret_key: str | None = None  # Fernet keys encrypting auth tokens at rest: "new,old,…"; see `tokens`
     secret_key_file: Path | None = None  # a file holding them, one a line (SQLite's default: beside the database)
+    forward_retry_horizon: float = 86400.0  # seconds app deliveries are retried before they are dead letters
     lease_ttl: float = 10.0  # seconds a dead worker's senders stay with it before another takes them
     worker_id: str | None = None  # a stable name lets a restarted worker resume its own leases at once
     schedule_min_seconds: int = 900  # SendAt must be at least this far ahead (Twilio's pages say 900 or 300)
@@ -225,6 +226,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         http_timeout=number("HTTP_TIMEOUT", float, defaults.http_timeout),
         secret_key=get("SECRET_KEY"),
         secret_key_file=Path(key_file) if (key_file := get("SECRET_KEY_FILE")) else None,
+        forward_retry_horizon=number("FORWARD_RETRY_HORIZON", float, defaults.forward_retry_horizon),
         lease_ttl=number("LEASE_TTL", float, defaults.lease_ttl),
         worker_id=get("WORKER_ID"),
         schedule_min_seconds=int(number("SCHEDULE_MIN_SECONDS", int, defaults.schedule_min_seconds)),

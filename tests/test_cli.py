@@ -123,6 +123,13 @@ def test_a_lease_shorter_than_the_stop_margin_is_refused(capsys, monkeypatch):
     assert code == 2 and "GATEWAY_LEASE_TTL=2 must be at least 3 seconds" in err
 
 
+def test_a_forward_retry_horizon_of_zero_is_refused(capsys, monkeypatch):
+    """Deliveries need some time to be retried in: GATEWAY_FORWARD_RETRY_HORIZON=0 stops the start, naming it."""
+    monkeypatch.setenv("GATEWAY_FORWARD_RETRY_HORIZON", "0")
+    code, _, err = run(capsys, "worker")
+    assert code == 2 and "GATEWAY_FORWARD_RETRY_HORIZON='0' must be positive" in err
+
+
 def test_one_worker_name_for_several_serve_processes_is_refused(capsys, monkeypatch):
     monkeypatch.setenv("GATEWAY_DATABASE_URL", "postgresql+psycopg://gateway@127.0.0.1:9/none")
     monkeypatch.setenv("GATEWAY_WORKER_ID", "worker-a")

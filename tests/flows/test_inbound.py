@@ -7,7 +7,6 @@ import base64
 import json
 import threading
 import uuid
-from datetime import timedelta
 
 import httpx
 import pytest
@@ -300,15 +299,15 @@ def _answers(url: str) -> bool:
         return False
 
 
+@pytest.mark.gateway(forward_retry_horizon=1.0)
 def test_a_forward_that_exhausts_its_retries_is_a_dead_letter_listed_and_replayable(stack, service):
-    """With the retry window shortened, a forward to a failing app dies; staff replay it once the app is back."""
-    forwarder = stack.app_state.forwarder
-    forwarder.max_age = timedelta(seconds=0)
+    """With GATEWAY_FORWARD_RETRY_HORIZON at 1 s, a forward to a failing app is retried, then dies; staff
+    replay it once the app is back."""
     stack.app.status = 503
     inbound(stack, US_MOBILE, "Hello?")
     auth = (stack.account_sid, stack.auth_token)
     dead = wait_until(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"])
-    assert dead[0]["params"]["Body"] == "Hello?" and dead[0]["last_error"] == "HTTP 503"
+    assert dead[0]["params"]["Body"] == "Hello?" and dead[0]["last_error"] == "HTTP 503" and dead[0]["attempts"] >= 2
     stack.app.status = 200
     assert httpx.post(f"{stack.url}/v1/DeadLetters/{dead[0]['id']}/Replay", auth=auth).json() == {"replayed": 1}
     assert stack.app.wait_for(lambda r: r.path == "/inbound" and r.field("Body") == "Hello?" and True)
