@@ -1,6 +1,7 @@
 """A provider that fails for a while (500, 503, or 429 with Retry-After): messages wait, are retried and
 go out after it recovers, never above the sender's MPS; one whose validity ends first fails with 30036
-and its status callback says so; nothing is lost and nothing is sent twice."""
+and its status callback says so; nothing is lost and nothing is sent twice.  A provider that cannot be
+reached at all: tests/flows/test_provider_unreachable.py."""
 
 from __future__ import annotations
 
