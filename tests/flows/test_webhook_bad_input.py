@@ -135,3 +135,24 @@ def test_a_replayed_webhook_is_one_message_one_forward_and_one_confirmation(stac
     assert [r.field("Body") for r in sent] == ["STOP"]
     assert len(answered) == 1
     assert rows(stack)["inbound_receipt"] == 2  # the STOP once, and the AIDE
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_webhook_body_over_the_limit_is_413_and_stores_nothing(stack, service, provider):
+    """Over GATEWAY_WEBHOOK_MAX_BYTES, signed or not, nothing is read further or stored."""
+    url = f"{stack.settings.public_url}/webhooks/{provider}/inbound"
+    oversized = b"Body=" + b"x" * stack.settings.webhook_max_bytes
+    assert_refused_and_nothing_stored(stack, lambda: httpx.post(url, content=oversized, headers={
+        "content-type": "application/x-www-form-urlencoded"}), 413)
+
+
+def test_signed_json_that_does_not_parse_is_400_and_stores_nothing(stack, service):
+    """Telnyx's envelope cut short, but signed: refused as malformed, not a 500."""
+    def send() -> httpx.Response:
+        envelope = b'{"data": {"event_type": "message.received", "payload": {"text": "STOP"'
+        stamp = str(int(time.time()))
+        signature = base64.b64encode(KEYS.private.sign(stamp.encode() + b"|" + envelope)).decode()
+        return httpx.post(f"{stack.settings.public_url}/webhooks/telnyx/inbound", content=envelope, headers={
+            "content-type": "application/json", "telnyx-timestamp": stamp, "telnyx-signature-ed25519": signature})
+
+    assert_refused_and_nothing_stored(stack, send, 400)
