@@ -4,6 +4,7 @@ defences of the forms that change state."""
 
 from __future__ import annotations
 
+import base64
 import json
 
 import httpx
@@ -201,3 +202,22 @@ def test_lang_parameter_chooses_the_language_and_is_remembered(stack):
 def test_english_is_the_default_language(stack):
     page = console(stack, headers={"Accept-Language": "ja-JP"})
     assert '<html lang="en">' in page.text and "Overview" in page.text
+
+
+@pytest.mark.parametrize("error", ["²", "9" * 30])
+def test_an_error_filter_no_code_can_have_is_refused_not_a_500(stack, error):
+    """A code written in other digits, or longer than any column holds, is an unknown filter value (400)."""
+    assert console(stack, "/console/messages", params={"error": error}).status_code == 400
+
+
+def test_a_page_cursor_out_of_range_reads_as_the_first_page(stack):
+    """A `before` cursor whose sequence no row can have lists from the newest message instead of a 500."""
+    cursor = base64.urlsafe_b64encode(f"2026-01-01T00:00:00|{'9' * 30}".encode()).decode()
+    assert console(stack, "/console/messages", params={"before": cursor}).status_code == 200
+
+
+@pytest.mark.parametrize("dead_id", ["²", "9" * 30])
+def test_replaying_a_dead_letter_id_no_row_can_have_is_404(stack, dead_letter, dead_id):
+    """The queue page's replay of an id in other digits or out of range is 404, not a 500."""
+    page = console(stack, "/console/queues")  # its replay form carries the CSRF token
+    assert post(stack, f"/console/queues/dead-letters/{dead_id}/replay", {"csrf": csrf(page)}).status_code == 404
