@@ -58,10 +58,6 @@ class Stack:
         return client
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "gateway(**settings): settings the `stack` gateway runs with, over the defaults")
-
-
 @pytest.fixture
 def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
     simulator = create_simulator(SimulatorConfig(auth_token=PROVIDER_TOKEN, delay=0.05,
