@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api.common import Form, authenticate, owned, read_form, write_change
+from gateway.compliance.gates import E164
 from gateway.dates import rfc2822
 from gateway.errors import AlreadyRegistered, BadRequest
 from gateway.forwarding.payload import API_VERSION
@@ -56,7 +57,9 @@ async def create(request: Request) -> JSONResponse:
     address = form.get("PhoneNumber") or ""
     raw = address.removeprefix("whatsapp:")
     try:
-        valid = raw.startswith("+") and phonenumbers.is_valid_number(phonenumbers.parse(raw, None))
+        # E.164 as written: phonenumbers alone reads "+1 (202) 555-CALL", which would register a
+        # second spelling of a number another account owns, and one no webhook's `To` ever matches
+        valid = bool(E164.fullmatch(raw)) and phonenumbers.is_valid_number(phonenumbers.parse(raw, None))
     except phonenumbers.NumberParseException:
         valid = False
     if not valid:

@@ -190,3 +190,14 @@ def test_a_message_page_token_out_of_range_reads_as_the_first_page(account: Acco
                                   auth=account.auth)
     assert response.status_code == 200, response.text
     assert len(response.json()["messages"]) == 1
+
+
+@pytest.mark.parametrize("number", ["+1 (202) 555-0142", "+1202555CALL", "+12025550142\u200b", "00442071838750",
+                                    "tel:+12025550142", "1" * 30, SQL, ""])
+def test_registering_a_number_in_an_odd_format_is_21421_and_stores_nothing(account: Account, number: str) -> None:
+    """Only E.164 registers: another spelling of a number would dodge the one-owner rule and never match a
+    webhook's To."""
+    before = account.rows()
+    response = account.post(f"/2010-04-01/Accounts/{account.sid}/IncomingPhoneNumbers.json", {"PhoneNumber": number})
+    assert_refused(response, 400, 21421)
+    assert account.rows() == before
