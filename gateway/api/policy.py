@@ -1,7 +1,9 @@
 """Policy for compliance staff over HTTP: what is serving, and what a message would do.
 
 The same answers as `gateway policy check` and `gateway policy test`, for the
-console page and for scripts that cannot run the CLI on the server.
+console page and for scripts that cannot run the CLI on the server.  Any account's
+credentials open them: the policy is the deployment's, but its errors name files and
+lines on the server, which strangers have no business reading.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.api.common import read_form
+from gateway.api.common import authenticate, read_form
 from gateway.errors import BadRequest, BodyRequired, PolicyUnavailable
 from gateway.policy.evaluate import evaluate
 from gateway.policy.model import Mode
@@ -19,6 +21,7 @@ DEMO_VARIABLES = {"brand": "Example", "help_contact": "help.example.com"}
 
 
 async def show(request: Request) -> JSONResponse:
+    authenticate(request)
     state: PolicyState = request.app.state.policy
     matcher = state.matcher
     return JSONResponse({
@@ -33,6 +36,7 @@ async def show(request: Request) -> JSONResponse:
 
 
 async def test(request: Request) -> JSONResponse:
+    authenticate(request)
     form = await read_form(request)
     body = form.get("Body")
     if body is None:

@@ -128,7 +128,7 @@ def test_the_overview_counts_todays_opt_out_and_shows_the_serving_revision(stack
     stop(FR_MOBILE, "Arrêt")
     page = text(console(stack))
     assert "Opt-outs: 1" in page and "Inbound: 1" in page
-    revision = httpx.get(f"{stack.url}/v1/Policy").json()["revision"]
+    revision = httpx.get(f"{stack.url}/v1/Policy", auth=(stack.account_sid, stack.auth_token)).json()["revision"]
     assert f"Serving revision: {revision}" in page and "No policy errors." in page
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
 from gateway.app import create_app
 from gateway.settings import Settings
@@ -24,12 +25,19 @@ def editable(tmp_path: Path) -> tuple[Settings, Path]:
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     migrate(url)
     settings = Settings(database_url=url, policies_dir=policies, locales_dir=ROOT / "locales",
-                        policy_reload_interval=0.2)
+                        policy_reload_interval=0.2, api_rate_limit=1e6, api_rate_burst=10**6)  # load, not limits
     return settings, policies
 
 
-def decide(base: str, body: str) -> dict:
-    return httpx.post(f"{base}/v1/Policy/Test", data={"Body": body, "From": ES_MOBILE}).json()
+def staff_app(settings: Settings) -> tuple[Starlette, tuple[str, str]]:
+    """The gateway and an account's credentials, which the policy endpoints ask for."""
+    app = create_app(settings)
+    account = app.state.accounts.create("compliance")
+    return app, (account.sid, account.auth_token)
+
+
+def decide(base: str, auth: tuple[str, str], body: str) -> dict:
+    return httpx.post(f"{base}/v1/Policy/Test", data={"Body": body, "From": ES_MOBILE}, auth=auth).json()
 
 
 RELOAD_PROMISE = 2.0  # seconds: the promise under test is "within 2 seconds"
@@ -39,26 +47,28 @@ def test_an_added_keyword_takes_effect_within_two_seconds(editable):
     """Adding NOMOLESTAR to the Spanish opt-outs makes it a STOP keyword, without a restart."""
     settings, policies = editable
     spanish = policies / "languages" / "es.toml"
-    with serve(create_app(settings)) as base:
-        before = decide(base, "NOMOLESTAR")
+    app, auth = staff_app(settings)
+    with serve(app) as base:
+        before = decide(base, auth, "NOMOLESTAR")
         assert before["kind"] is None
         spanish.write_text(spanish.read_text().replace('keywords = ["ALTO"', 'keywords = ["NOMOLESTAR", "ALTO"', 1))
-        wait_until(lambda: decide(base, "NOMOLESTAR")["kind"] == "STOP", RELOAD_PROMISE)
-        after = decide(base, "NOMOLESTAR")
+        wait_until(lambda: decide(base, auth, "NOMOLESTAR")["kind"] == "STOP", RELOAD_PROMISE)
+        after = decide(base, auth, "NOMOLESTAR")
         assert after["language"] == "es" and after["policy_revision"] != before["policy_revision"]
 
 
 def test_a_broken_edit_keeps_the_last_good_revision_serving_and_is_reported(editable):
     settings, policies = editable
     spanish = policies / "languages" / "es.toml"
-    with serve(create_app(settings)) as base:
+    app, auth = staff_app(settings)
+    with serve(app) as base:
         revision = httpx.get(f"{base}/readyz").json()["policy"]["revision"]
         spanish.write_text(spanish.read_text().replace('reply = "help"', 'reply = "ayuda"'))
         wait_until(lambda: httpx.get(f"{base}/readyz").json()["policy"]["errors"], RELOAD_PROMISE)
         ready = httpx.get(f"{base}/readyz").json()
         assert ready["policy"]["revision"] == revision and ready["status"] == "ready"
         assert "languages/es.toml" in ready["policy"]["errors"][0] and "unknown reply 'ayuda'" in ready["policy"]["errors"][0]
-        assert decide(base, "AYUDA")["kind"] == "HELP"
+        assert decide(base, auth, "AYUDA")["kind"] == "HELP"
 
 
 def test_broken_edits_under_load_fail_no_request_and_the_last_good_revision_keeps_serving(editable):
@@ -70,14 +80,16 @@ def test_broken_edits_under_load_fail_no_request_and_the_last_good_revision_keep
     answers: list[tuple[int, str | None, str | None]] = []
     stop = threading.Event()
 
+    app, auth = staff_app(settings)
+
     def ask(base: str) -> None:
-        with httpx.Client() as client:
+        with httpx.Client(auth=auth) as client:
             while not stop.is_set():
                 response = client.post(f"{base}/v1/Policy/Test", data={"Body": "AYUDA", "From": ES_MOBILE})
                 body = response.json() if response.status_code == 200 else {}
                 answers.append((response.status_code, body.get("policy_revision"), body.get("kind")))
 
-    with serve(create_app(settings)) as base:
+    with serve(app) as base:
         revision = httpx.get(f"{base}/readyz").json()["policy"]["revision"]
         clients = [threading.Thread(target=ask, args=(base,)) for _ in range(4)]
         for thread in clients:
