@@ -140,6 +140,22 @@ def test_a_message_page_shows_its_event_log(stack, service, stop):
     assert "sent dispatch yes" in page and "delivered provider yes" in page
 
 
+def test_a_message_page_shows_why_the_gateway_sent_it(stack, service):
+    """The reasons the send kept (Explain's answer at that moment): outcome, route rule, each gate's verdict."""
+    message = stack.client().messages.create(to=US_MOBILE, messaging_service_sid=service.sid, body="Your code is 123456")
+    page = text(console(stack, f"/console/messages/{message.sid}"))
+    why = page.split("Why", 1)[1]
+    assert why.startswith(" Sent on at once:")
+    assert "route pass " in why and "opt_out pass " in why and "valid_number pass " in why
+
+
+def test_an_inbound_message_page_says_no_reasons_were_kept(stack, service, stop):
+    stop(US_MOBILE, "STOP")
+    [inbound] = wait_until(lambda: [m for m in stack.client().messages.list(from_=US_MOBILE) if m.direction == "inbound"])
+    page = text(console(stack, f"/console/messages/{inbound.sid}"))
+    assert "The gateway kept no reasons for this message" in page
+
+
 def test_messages_filter_by_status(stack, service, stop):
     stop(US_MOBILE, "STOP")
     page = text(console(stack, "/console/messages", params={"direction": "inbound"}))
