@@ -62,11 +62,14 @@ def test_marketing_at_2130_in_new_york_is_held_until_0800_then_sent(clock, stack
     assert (quiet["verdict"], quiet["window"], quiet["until"]) == ("hold", "US: Mon-Sun 08:00-21:00",
                                                                  "2026-12-02T13:00:00Z")
     assert quiet["local_time"] == "2026-12-01 21:30 America/New_York (Tue)"
-    assert received_by(stack, MANHATTAN) == []
+    reminder = "Reminder: your cleaning is tomorrow at 9:00."  # transactional, behind it on the same sender
+    assert send(stack, To=MANHATTAN, MessagingServiceSid=service.sid, Body=reminder).status_code == 201
+    [arrived] = wait_until(lambda: received_by(stack, MANHATTAN))
+    assert arrived.body == reminder  # the held one did not go first
 
     clock.advance(timedelta(hours=10, minutes=31))
-    [sent] = wait_until(lambda: received_by(stack, MANHATTAN), 20)
-    assert (sent.sender, sent.body) == (NYC_SENDER, BODY)
+    sent = wait_until(lambda: received_by(stack, MANHATTAN)[1:], 20)
+    assert [(m.sender, m.body) for m in sent] == [(NYC_SENDER, BODY)]
 
 
 def test_the_same_send_as_transactional_goes_now(clock, stack):
