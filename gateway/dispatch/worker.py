@@ -29,7 +29,6 @@ sid), so a provider that honours the key delivers each once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import logging
 import random
@@ -60,6 +59,7 @@ from gateway.providers.health import ProviderHealth
 from gateway.store.db import utcnow
 from gateway.store.tables import AnyRow, Message, Sender, SenderLease, core_table
 from gateway.store.writer import Writer
+from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.dispatch")
 _M = core_table(Message)
@@ -178,8 +178,7 @@ class Dispatcher:
         loop = asyncio.get_running_loop()
         next_renewal = next_poll = next_sweep = 0.0
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._poke.wait(), timeout=self.poll)
+            await wait_event(self._poke, self.poll)
             self._poke.clear()
             now = loop.time()
             try:
@@ -280,8 +279,7 @@ class Dispatcher:
                     if later is not None:
                         if later >= pacer.lease_until:
                             return  # not before the lease ends: leave the sender to its next holder
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(pacer.news.wait(), later - CLAIM_AHEAD - loop.time())
+                        await wait_event(pacer.news, later - CLAIM_AHEAD - loop.time())
                     break
                 pacer.window.start(message.num_segments)
                 pacer.in_flight.add(message.sid)

@@ -40,6 +40,7 @@ from gateway.observability.logs import REQUEST_ID
 from gateway.providers.twilio import compute_signature
 from gateway.store.tables import Delivery, core_table
 from gateway.store.writer import Writer
+from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.forwarding")
 
@@ -100,10 +101,7 @@ class Forwarder:
                 self._sends.add(task)
                 task.add_done_callback(self._sends.discard)
             if len(due) < free or free <= 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=0.25)
-                except TimeoutError:
-                    pass
+                await wait_event(self._wake, 0.25)
 
     async def _deliver(self, delivery: Row[Any]) -> None:
         REQUEST_ID.set(delivery.request_id)  # this task's log lines and request carry it

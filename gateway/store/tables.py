@@ -13,8 +13,8 @@ from typing import Any, TypeAlias, cast
 
 from sqlalchemy import Column, Dialect, Index, LargeBinary, Table, UniqueConstraint, text
 from sqlalchemy.engine import Row
-from sqlalchemy.types import TypeDecorator
 from sqlalchemy.orm import class_mapper
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
