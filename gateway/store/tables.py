@@ -27,6 +27,10 @@ class PackedJSON(TypeDecorator[dict[str, Any]]):
     impl = LargeBinary
     cache_ok = True
 
+    @property
+    def python_type(self) -> type[dict[str, Any]]:
+        return dict
+
     def process_bind_param(self, value: dict[str, Any] | None, dialect: Dialect) -> bytes | None:
         if value is None:
             return None
