@@ -27,7 +27,7 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session, col
 
 from gateway.compliance.gates import WHATSAPP, parse_recipient, region_verdict
-from gateway.compliance.optouts import opt_out_verdict, scope_of
+from gateway.compliance.optouts import REPLY_DIRECTION, opt_out_verdict, scope_of
 from gateway.compliance.verdicts import refusal
 from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.outbox import set_status
@@ -66,6 +66,21 @@ def regate(session: Session, row: Row[Any], opted_out: Mapping[tuple[str, str], 
                        "no Messaging Service: every country is permitted"),
         opt_out_verdict(session, row.account_sid, scope_of(row.service_sid, row.sender_sid), recipient, opted_out)])
     return refused.error if refused is not None else None
+
+
+def opted_out_meanwhile(session: Session, message: Message) -> bool:
+    """Whether the recipient of an app message that comes back from its provider for a retry has
+    opted out while it was in flight.  An opt-out cancels what waits (`compliance.optouts.
+    cancel_pending`), not what a worker has claimed; without this check a message that was in
+    flight at the STOP would go out at its retry."""
+    if message.direction == REPLY_DIRECTION or message.sender_sid is None:  # a STOP's confirmation still goes
+        return False
+    try:
+        recipient = parse_recipient(message.to)
+    except GatewayError:
+        return False
+    scope = scope_of(message.service_sid, message.sender_sid)
+    return opt_out_verdict(session, message.account_sid, scope, recipient).error is not None
 
 
 def release_due(session: Session, now: datetime, backlog: Backlog, limit: int = BATCH) -> Released:

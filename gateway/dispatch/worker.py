@@ -43,10 +43,11 @@ from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Engine, Row
 from sqlmodel import Session, col
 
+from gateway.compliance.optouts import OPT_OUT_CODE
 from gateway.dates import CLOCK, Clock
 from gateway.dispatch import leases
 from gateway.dispatch.backlog import Backlog
-from gateway.dispatch.holds import release_due
+from gateway.dispatch.holds import opted_out_meanwhile, release_due
 from gateway.dispatch.outbox import set_status
 from gateway.dispatch.pacing import SlidingWindow, backoff
 from gateway.errors import UNKNOWN_ERROR, VALIDITY_EXPIRED
@@ -494,6 +495,12 @@ def _reschedule(session: Session, sid: str, delay: float, backlog: Backlog) -> N
         return
     if message.status == Status.SENDING.value:
         message.status = Status.QUEUED.value  # not a lifecycle move: back in line, same idempotency key
+        session.add(message)
+        session.flush()
+        if opted_out_meanwhile(session, message):
+            set_status(session, sid, Status.CANCELED, now=now, source="opt-out", backlog=backlog,
+                       error_code=OPT_OUT_CODE, error_message="The recipient opted out.")
+        return
     session.add(message)
 
 

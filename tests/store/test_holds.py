@@ -9,15 +9,17 @@ from typing import Any
 
 import httpx2
 import pytest
-from sqlmodel import Session, select
+from sqlalchemy import update
+from sqlmodel import Session, col, select
 
 from gateway.accounts import Accounts
+from gateway.compliance.optouts import Consent, record_consent
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import send_batch
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.holds import release_due
 from gateway.dispatch.submit import SendRequest, SubmitContext
-from gateway.dispatch.worker import Dispatcher
+from gateway.dispatch.worker import Dispatcher, _reschedule
 from gateway.ids import new_sid
 from gateway.lifecycle import SCHEDULED_BY_APP, Hold
 from gateway.providers.base import Credentials
@@ -144,3 +146,22 @@ def test_two_workers_claim_different_due_messages(on_postgres):
             [mine] = holds.due(first, due, 1)
             theirs = holds.due(second, due, 10)
             assert {row.sid for row in theirs} == sids - {mine.sid}
+
+
+def test_an_app_message_in_flight_at_an_opt_out_is_canceled_when_it_comes_back_for_a_retry(gateway):  # noqa: F811
+    """An opt-out cancels what waits, not what a worker has claimed: a message that was `sending` at the
+    STOP and comes back from the provider (429, 5xx) is canceled with 21610 then, not sent at its retry."""
+    engine, backlog = gateway["engine"], Backlog()
+    message = hold(engine, gateway["account"], US_MOBILE, timedelta(0), backlog)
+    with unit_of_work(engine) as session:
+        release_due(session, utcnow() + timedelta(seconds=1), backlog)
+        session.execute(update(Message).where(col(Message.sid) == message.sid).values(status="sending"))
+        record_consent(session, Consent(gateway["account"], message.service_sid or "", US_MOBILE, "sms", True, "api",
+                                        reason="asked"), now=utcnow(), backlog=backlog)
+    with Session(engine) as session:
+        assert session.exec(select(Message.status).where(Message.sid == message.sid)).one() == "sending"  # in flight
+    with unit_of_work(engine) as session:
+        _reschedule(session, message.sid, 30.0, backlog)  # the provider answered 429: back in line
+    with Session(engine) as session:
+        row = session.exec(select(Message).where(Message.sid == message.sid)).one()
+    assert (row.status, row.error_code) == ("canceled", 21610)
