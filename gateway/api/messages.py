@@ -221,14 +221,18 @@ async def listing(request: Request) -> JSONResponse:
 
 
 def _date_filter(query: Any, name: str, value: str, bound: str | None) -> Any:
-    """DateSent filters accept `YYYY-MM-DD` (Twilio's docs) and full datetimes (what the SDK sends)."""
+    """DateSent filters accept `YYYY-MM-DD` (Twilio's docs) and full datetimes (what the SDK sends).
+    `DateSent` itself means a day, as at Twilio: the SDK turns `date_sent=date(…)` into that day's
+    midnight, so a datetime there stands for its (UTC) day."""
     try:
         if len(value) == 10:
             day = datetime.strptime(value, "%Y-%m-%d").date()
-            start = datetime.combine(day, time.min, tzinfo=UTC)
-            end = datetime.combine(day, time.max, tzinfo=UTC)
         else:
             start = end = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+            day = start.date()
+        if bound is None or len(value) == 10:
+            start = datetime.combine(day, time.min, tzinfo=UTC)
+            end = datetime.combine(day, time.max, tzinfo=UTC)
     except ValueError:
         raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 datetime, not {value!r}.") from None
     if bound == "after":

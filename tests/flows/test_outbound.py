@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -63,6 +64,27 @@ def test_sdk_fetch_and_list_with_paging_newest_first(stack):
     listed = client.messages.list(limit=5, page_size=2)
     assert [m.sid for m in listed] == sids[::-1]
     assert [m.sid for m in client.messages.list(to=US_MOBILE)] == sids[::-1]
+
+
+def test_list_filters_by_date_sent_as_the_sdk_and_twilios_docs_write_it(stack):
+    """DateSent=YYYY-MM-DD (Twilio's docs), DateSent> and DateSent< with datetimes (the SDK's date_sent_after/before)."""
+    service = make_service(stack, US_SENDER)
+    client = stack.client()
+    sent = client.messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="Your cleaning is Tuesday 9:00")
+    wait_until(lambda: client.messages(sent.sid).fetch().status == "delivered")
+    waiting = client.messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="n1", schedule_type="fixed",
+                                     send_at=utcnow() + timedelta(hours=1))  # never sent: no DateSent
+    today, hour = utcnow().date(), timedelta(hours=1)
+    assert [m.sid for m in client.messages.list(date_sent=today)] == [sent.sid]
+    assert [m.sid for m in client.messages.list(date_sent_after=utcnow() - hour)] == [sent.sid]
+    assert [m.sid for m in client.messages.list(date_sent_before=utcnow() - hour)] == []
+    assert {m.sid for m in client.messages.list()} == {sent.sid, waiting.sid}
+
+
+def test_a_date_sent_that_is_no_date_is_a_400(stack):
+    response = httpx.get(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
+                         params={"DateSent": "last tuesday"}, auth=(stack.account_sid, stack.auth_token))
+    assert response.status_code == 400 and "DateSent must be a date" in response.json()["message"]
 
 
 def test_invalid_to_is_21211(stack):
