@@ -109,8 +109,9 @@ class Settings:
 
     def missing_credentials(self) -> dict[str, str]:
         """Provider → the variables it still needs to send, for those that cannot."""
-        needed = {
-            "sim": {"GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)": self.simulator or bool(self.simulator_url)},
+        needed: dict[str, dict[str, str]] = {
+            "sim": {"GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)":
+                    "on" if self.simulator or self.simulator_url else ""},
             "twilio": {"GATEWAY_TWILIO_ACCOUNT_SID": self.twilio_account_sid,
                        "GATEWAY_TWILIO_AUTH_TOKEN": self.twilio_auth_token},
             "telnyx": {"GATEWAY_TELNYX_API_KEY": self.telnyx_api_key},
