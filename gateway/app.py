@@ -175,9 +175,9 @@ def create_app(settings: Settings) -> Starlette:
 def _warn_about_webhooks(settings: Settings) -> None:
     """Say at start what the trust boundary is: providers whose webhooks are refused, and a simulator
     that anyone who can reach the gateway could use to post signed messages."""
-    unused = settings.missing_credentials()  # providers that cannot send have no numbers to receive on
-    for name, variable in settings.missing_secrets().items():
-        if name in unused:
+    unused = settings.missing_credentials()  # providers that cannot send have no numbers to receive on,
+    for name, variable in settings.missing_secrets().items():  # but the default is what numbers get
+        if name in unused and name != settings.provider_default:
             continue
         log.warning("webhooks of provider %s are refused: no secret configured (set %s)", name, variable)
     if settings.simulator and not settings.loopback_only:

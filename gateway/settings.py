@@ -108,9 +108,12 @@ class Settings:
         return {name: variable for name, variable in needed.items() if name not in have}
 
     def missing_credentials(self) -> dict[str, str]:
-        """Provider → the variables it still needs to send, for the providers added after Twilio
-        (Twilio and the simulator keep their earlier rule: numbers register without credentials)."""
-        needed = {
+        """Provider → the variables it still needs to send, for those that cannot."""
+        needed: dict[str, dict[str, str]] = {
+            "sim": {"GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)":
+                    "on" if self.simulator or self.simulator_url else ""},
+            "twilio": {"GATEWAY_TWILIO_ACCOUNT_SID": self.twilio_account_sid,
+                       "GATEWAY_TWILIO_AUTH_TOKEN": self.twilio_auth_token},
             "telnyx": {"GATEWAY_TELNYX_API_KEY": self.telnyx_api_key},
             "vonage": {"GATEWAY_VONAGE_API_KEY": self.vonage_api_key,
                        "GATEWAY_VONAGE_API_SECRET": self.vonage_api_secret},
@@ -118,6 +121,17 @@ class Settings:
         }
         return {name: ", ".join(variable for variable, value in variables.items() if not value)
                 for name, variables in needed.items() if not all(variables.values())}
+
+    def unusable_providers(self) -> dict[str, str]:
+        """Provider → every variable it lacks to both send and have its webhooks verified: a number
+        of such a provider could neither send nor be told about its replies and reports, so it is
+        refused at registration (the one rule for every provider, the simulator included)."""
+        credentials, secrets = self.missing_credentials(), self.missing_secrets()
+        unusable = {}
+        for name in sorted(credentials.keys() | secrets.keys()):
+            variables = [credentials.get(name, ""), secrets.get(name, "")]
+            unusable[name] = ", ".join(dict.fromkeys(v for part in variables for v in part.split(", ") if v))
+        return unusable
 
     def failures(self) -> dict[str, int]:
         """The simulator's failure table from GATEWAY_SIMULATOR_FAILURES."""

@@ -75,14 +75,16 @@ async def create(request: Request) -> JSONResponse:
 
 
 def provider_of(form: Form, settings: Settings) -> str:
-    """The form's `Provider`, one the gateway has credentials for, or the deployment's default."""
+    """The form's `Provider`, or the deployment's default, if this gateway can both send with it and
+    verify its webhooks: a sender of any other provider could only fail its messages and lose
+    its replies and opt-outs."""
     provider = form.get("Provider") or settings.provider_default
     if provider not in PROVIDERS:
         raise BadRequest(f"Provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
-    missing = settings.missing_credentials().get(provider)
+    missing = settings.unusable_providers().get(provider)
     if missing:
-        raise BadRequest(f"Provider {provider!r} has no credentials in this gateway: set {missing} "
-                         "before registering its numbers.")
+        raise BadRequest(f"Provider {provider!r} has no credentials or webhook secret in this gateway: set {missing} "
+                         "before registering its numbers, short codes or alpha senders.")
     return provider
 
 
