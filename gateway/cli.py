@@ -156,9 +156,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.simulator:
         settings = _simulator_token(settings)
     if args.demo:
-        from gateway.demo import ensure_demo
+        from gateway.demo import DEMO_CALLBACKS, ensure_demo
 
-        settings = settings.with_(metrics_token=settings.metrics_token or secrets.token_urlsafe(18))
+        settings = settings.with_(metrics_token=settings.metrics_token or secrets.token_urlsafe(18),
+                                  callback_allow_networks=settings.callback_allow_networks or DEMO_CALLBACKS)
         print(ensure_demo(settings), flush=True)
     if args.workers == 1:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
@@ -171,6 +172,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["GATEWAY_SIMULATOR_TOKEN"] = settings.simulator_token
     if settings.metrics_token:
         os.environ["GATEWAY_METRICS_TOKEN"] = settings.metrics_token
+    if settings.callback_allow_networks:
+        os.environ["GATEWAY_CALLBACK_ALLOW_NETWORKS"] = settings.callback_allow_networks
     uvicorn.run("gateway.app:from_environment", factory=True, workers=args.workers, host=settings.host,
                 port=settings.port, log_level="info", access_log=False, log_config=None)
     return 0

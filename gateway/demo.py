@@ -16,6 +16,9 @@ from gateway.tokens import token_cipher
 
 DEMO_NAME = "demo"
 DEMO_NUMBER = "+12015550123"  # phonenumbers' US example number
+#: Where a demo's callbacks may go unless GATEWAY_CALLBACK_ALLOW_NETWORKS says: the app being tried
+#: out runs on the same machine (the gateway's own port stays refused).
+DEMO_CALLBACKS = "127.0.0.0/8,::1/128"
 
 
 def ensure_demo(settings: Settings) -> str:

@@ -5,6 +5,7 @@
     │   ├── BadRequest                          400 / 21100 (a parameter is wrong)
     │   │   ├── ToRequired 21604 · FromRequired 21603 · InvalidTo 21211 · InvalidFrom 21212
     │   │   ├── FromNotOwned 21606 · BodyRequired 21602 · BodyTooLong 21617 · InvalidMediaUrl 21620
+    │   │   ├── InvalidUrl 21402 (InboundRequestUrl, FallbackUrl, SmsUrl) · InvalidStatusCallback 21609
     │   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
     │   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
     │   │   ├── AlreadyRegistered 21422 (an address the account, or another account, has)
@@ -112,6 +113,19 @@ class BodyTooLong(BadRequest):
 
 class InvalidMediaUrl(BadRequest):
     code = 21620
+
+
+class InvalidUrl(BadRequest):
+    """An app's URL (a service's InboundRequestUrl or FallbackUrl, a number's SmsUrl) that is no
+    absolute http(s) URL, or whose destination the callback policy refuses (Twilio's "Invalid URL")."""
+
+    code = 21402
+
+
+class InvalidStatusCallback(BadRequest):
+    """A StatusCallback (a message's, a notification's or a service's) refused as `InvalidUrl` is."""
+
+    code = 21609
 
 
 class InvalidValidityPeriod(BadRequest):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -65,6 +66,7 @@ class Settings:
     metrics_token: str | None = None  # the bearer token /metrics asks for; /metrics is off without one
     metrics_dir: Path | None = None  # where the processes of one machine share their metrics (see observability)
     log_format: str = "text"  # text | json
+    callback_allow_networks: str = ""  # CIDR networks app callbacks may reach beyond public addresses: "10.0.0.0/8,…"
 
     @property
     def embedded(self) -> bool:
@@ -142,6 +144,17 @@ class Settings:
                 raise SettingsError(f"GATEWAY_SIMULATOR_FAILURES: {item!r} is not PREFIX=CODE")
             table[prefix.strip()] = int(code)
         return table
+
+    def callback_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The networks of GATEWAY_CALLBACK_ALLOW_NETWORKS (see `forwarding.destinations`)."""
+        networks = []
+        for item in filter(None, (part.strip() for part in self.callback_allow_networks.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise SettingsError(f"GATEWAY_CALLBACK_ALLOW_NETWORKS: {item!r} is not a CIDR network "
+                                    "(e.g. 10.0.0.0/8 or fd00::/8)") from None
+        return tuple(networks)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -247,6 +260,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         metrics_token=get("METRICS_TOKEN"),
         metrics_dir=Path(metrics_dir) if (metrics_dir := get("METRICS_DIR")) else None,
         log_format=log_format,
+        callback_allow_networks=get("CALLBACK_ALLOW_NETWORKS") or "",
     )
     if settings.lease_ttl < MIN_LEASE_TTL:
         raise SettingsError(f"GATEWAY_LEASE_TTL={settings.lease_ttl:g} must be at least {MIN_LEASE_TTL:g} seconds "
@@ -257,4 +271,5 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     if settings.worker_id is not None and len(settings.worker_id) > 48:
         raise SettingsError("GATEWAY_WORKER_ID must be at most 48 characters")
     settings.failures()  # a bad table stops the start, naming the variable
+    settings.callback_networks()  # and so does a bad network
     return settings

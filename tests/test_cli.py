@@ -130,6 +130,12 @@ def test_a_forward_retry_horizon_of_zero_is_refused(capsys, monkeypatch):
     assert code == 2 and "GATEWAY_FORWARD_RETRY_HORIZON='0' must be positive" in err
 
 
+def test_a_callback_network_that_is_no_cidr_network_is_refused_naming_the_variable(capsys, monkeypatch):
+    monkeypatch.setenv("GATEWAY_CALLBACK_ALLOW_NETWORKS", "10.0.0.0/8, intranet")
+    code, _, err = run(capsys, "worker")
+    assert code == 2 and "GATEWAY_CALLBACK_ALLOW_NETWORKS: 'intranet' is not a CIDR network" in err
+
+
 def test_one_worker_name_for_several_serve_processes_is_refused(capsys, monkeypatch):
     monkeypatch.setenv("GATEWAY_DATABASE_URL", "postgresql+psycopg://gateway@127.0.0.1:9/none")
     monkeypatch.setenv("GATEWAY_WORKER_ID", "worker-a")
