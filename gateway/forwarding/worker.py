@@ -15,8 +15,9 @@ name hosts and ports inside the gateway's network, go only to the log.
 Any number of forwarders share one outbox.  Each claims the first pending
 request of each account's key with `FOR UPDATE SKIP LOCKED` and hides it from
 the others for `claim_for` seconds (its `next_attempt_at` moves forward, so the
-key's later requests wait too).  If the forwarder dies, the claim lapses and another one
-delivers the request again, with the same id: delivery is at least once.
+key's later requests wait too).  If the forwarder dies, the claim lapses and
+another one delivers the request again, with the same id: delivery is at least
+once.
 """
 
 from __future__ import annotations

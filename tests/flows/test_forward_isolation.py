@@ -118,3 +118,18 @@ def test_a_dead_letter_says_timeout_for_an_app_that_never_answers(stack):
         inbound(stack, US_MOBILE, "Running late")
         [dead] = wait_until(lambda: dead_letters(stack))
     assert dead["last_error"] == "timeout"
+
+
+def test_a_forward_that_cannot_be_signed_is_recorded_as_request_failed_with_the_traceback_logged(stack, caplog):
+    """A WebhookSecret that is no base64 (the API keeps it as given) breaks signing, which is no
+    network error: the attempt is recorded all the same, and the operator gets the traceback."""
+    caplog.set_level(logging.WARNING, logger="gateway.forwarding")
+    service = service_of(stack, US_SENDER, stack.app.url("/inbound"))
+    updated = httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"InboundFormat": "json",
+                         "WebhookSecret": "whsec_abc"}, auth=(stack.account_sid, stack.auth_token))
+    assert updated.status_code == 200, updated.text
+    stack.app_state.forwarder.max_age = timedelta(seconds=0)
+    inbound(stack, US_MOBILE, "Running late")
+    [dead] = wait_until(lambda: dead_letters(stack))
+    assert (dead["attempts"], dead["last_error"]) == (1, "request failed")
+    assert any(r.exc_info and "request failed" in r.getMessage() for r in caplog.records)
