@@ -3,7 +3,8 @@
 State is per account, so both actions name the account.  Import reports each bad row on stderr
 as `FILE:LINE: message`, skips it and goes on.  It counts the rows that changed consent
 (imported) apart from those that did not (unchanged: already in that state, or older than it),
-which record nothing.  It exits 0 when no row was skipped, 1 when some were and 2 when it could not start (unknown account or service, bad header).
+which record nothing.  It exits 0 when no row was skipped, 1 when some were and 2 when it could
+not start (unknown account or service, bad header).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import Mount, Route
 
 from gateway.console import messages, numbers, overview, queues, tester
 from gateway.console.web import Page, page
@@ -37,7 +37,7 @@ async def _to_overview(current: Page) -> Response:
     return RedirectResponse("/console/" + (f"?{query}" if query else ""), status_code=307)
 
 
-def routes() -> list[BaseRoute]:
+def routes() -> list[Route | Mount]:
     """The console's routes: `/console` and everything under it."""
     return [Route("/console", page(_to_overview), methods=["GET"]), Mount("/console", routes=[
         Route("/", page(overview.show), methods=["GET"]),
