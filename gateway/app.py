@@ -30,7 +30,7 @@ from gateway.accounts import Accounts
 from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.api.metrics import metrics
-from gateway.console import mount as console_mount
+from gateway.console import routes as console_routes
 from gateway.dates import CLOCK
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
@@ -100,7 +100,7 @@ def routes() -> list[Route | Mount]:
         Route("/v1/DeadLetters", dead_letters.listing, methods=["GET"]),
         Route("/v1/DeadLetters/Replay", dead_letters.replay_all, methods=["POST"]),
         Route("/v1/DeadLetters/{id}/Replay", dead_letters.replay_one, methods=["POST"]),
-        console_mount(),  # /console: the compliance console (HTML; gateway/console)
+        *console_routes(),  # /console: the compliance console (HTML; gateway/console)
     ]
 
 

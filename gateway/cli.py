@@ -147,6 +147,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     _log_setup(settings)
     token_cipher(settings)  # no key for the auth tokens: say so before any process starts
+    listener = _listen(settings.host, settings.port)  # before any banner: a busy port prints no credentials
+    if listener is None:
+        return 1
     metrics_directory(settings, serving=True)
     from gateway.app import create_app  # imports prometheus_client: only now that its directory is chosen
 
@@ -161,9 +164,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         settings = settings.with_(metrics_token=settings.metrics_token or secrets.token_urlsafe(18),
                                   callback_allow_networks=settings.callback_allow_networks or DEMO_CALLBACKS)
         print(ensure_demo(settings), flush=True)
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": "info",
+                               "access_log": False, "log_config": None}  # uvicorn's lines through the gateway's
+    print(f"Listening on {settings.local_url}", flush=True)
     if args.workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                    access_log=False, log_config=None)  # uvicorn's lines through the gateway's handler
+        uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run(sockets=[listener])
         return 0
     # Each process builds its app from the environment: pass the command line's choices on.
     os.environ.update(GATEWAY_HOST=settings.host, GATEWAY_PORT=str(settings.port),
@@ -174,9 +179,27 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["GATEWAY_METRICS_TOKEN"] = settings.metrics_token
     if settings.callback_allow_networks:
         os.environ["GATEWAY_CALLBACK_ALLOW_NETWORKS"] = settings.callback_allow_networks
-    uvicorn.run("gateway.app:from_environment", factory=True, workers=args.workers, host=settings.host,
-                port=settings.port, log_level="info", access_log=False, log_config=None)
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(uvicorn.Config("gateway.app:from_environment", factory=True, workers=args.workers, **options),
+                 sockets=[listener]).run()
     return 0
+
+
+def _listen(host: str, port: int) -> Any:
+    """The server's socket, bound (uvicorn listens on it); None, having said why, when the address is taken."""
+    import socket
+
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        print(f"gateway serve: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    listener.set_inheritable(True)  # the --workers processes serve it too
+    return listener
 
 
 def _simulator_token(settings: Settings) -> Settings:
@@ -386,8 +409,16 @@ def _sim_inbound(args: argparse.Namespace, settings: Settings) -> int:
     except httpx2.HTTPError as exc:
         print(f"gateway sim inbound: {url}: {exc}", file=sys.stderr)
         return 1
-    print(f"{response.status_code} {response.text}")
-    return 0 if response.status_code == 200 else 1
+    if response.status_code == 200:
+        print(f"{response.status_code} {response.text}")
+        return 0
+    # Refused: say by whom, since a gateway on another port (or another gateway) may be the one that answered.
+    print(f"gateway sim inbound: {url} answered {response.status_code} {response.text}", file=sys.stderr)
+    if response.status_code == 403:
+        print("gateway sim inbound: is the gateway you started listening there, with this simulator token? "
+              "`gateway serve --demo` prints the `sim inbound` line for its own address; or pass --url and --token",
+              file=sys.stderr)
+    return 1
 
 
 def _deliveries_dead(args: argparse.Namespace, settings: Settings) -> int:

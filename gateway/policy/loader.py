@@ -62,11 +62,7 @@ class _Locator:
     def line(self, section: str | None = None, key: str | None = None, value: str | None = None) -> int:
         start, end = 0, len(self.lines)
         if section is not None:
-            for number, text in enumerate(self.lines):
-                header = self._HEADER.match(text)
-                if header and header.group(1).replace(" ", "") == section:
-                    start = number
-                    break
+            start = self._table(section) or 0
         for number in range(start + (1 if section else 0), len(self.lines)):
             if self._HEADER.match(self.lines[number]):
                 end = number
@@ -74,11 +70,19 @@ class _Locator:
         found = start
         if key is not None:
             pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-            found = next((n for n in range(start, end) if pattern.match(self.lines[n])), start)
+            line = next((n for n in range(start, end) if pattern.match(self.lines[n])), None)
+            if line is None:
+                line = self._table(f"{section}.{key}" if section else key)
+            found = start if line is None else line
         if value is not None:
             quoted = (f'"{value}"', f"'{value}'")
             found = next((n for n in range(found, end) if any(q in self.lines[n] for q in quoted)), found)
         return found + 1
+
+    def _table(self, name: str) -> int | None:
+        """The index of the line `[name]`; a key that is a table (`[quiet_hours.ZZ]`) is found here."""
+        return next((number for number, text in enumerate(self.lines)
+                     if (header := self._HEADER.match(text)) and header.group(1).replace(" ", "") == name), None)
 
 
 @dataclass
@@ -111,7 +115,8 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             where = re.search(r"line (\d+)", str(exc))
-            line = int(where.group(1)) if where else 1
+            # tomllib says "at end of document" for an error on the last line, which may be unfinished
+            line = int(where.group(1)) if where else max(1, len(text.splitlines()))
             errors.append(PolicyError(relative, line, "(syntax)", f"invalid TOML: {exc}"))
             return None
         return _File(path, relative, data, _Locator(text))
