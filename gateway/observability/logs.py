@@ -18,6 +18,8 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
@@ -60,6 +62,16 @@ def _mask_one(found: re.Match[str]) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+@contextmanager
+def for_request(request_id: str | None) -> Iterator[None]:
+    """Log lines inside the block carry `request_id`: one request's part of work done for many (a batch)."""
+    token = REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
 
 
 class RequestIdFilter(logging.Filter):
