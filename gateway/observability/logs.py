@@ -28,6 +28,16 @@ from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 
+
+@contextmanager
+def for_request(request_id: str | None) -> Iterator[None]:
+    """Log lines inside the block carry `request_id`: one request's part of work done for many (a batch)."""
+    token = REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
+
 #: E.164 (`+12025550123`, also inside `whatsapp:+…`); international digits without the plus, as
 #: Vonage writes them (`447700900123`); and national forms as people and providers write them:
 #: `(202) 555-0123`, `202-555-0123`, `202.555.0123`, `07700 900123`, `06 12 34 56 78`.
@@ -62,16 +72,6 @@ def _mask_one(found: re.Match[str]) -> str:
         else:
             out.append(char)
     return "".join(out)
-
-
-@contextmanager
-def for_request(request_id: str | None) -> Iterator[None]:
-    """Log lines inside the block carry `request_id`: one request's part of work done for many (a batch)."""
-    token = REQUEST_ID.set(request_id)
-    try:
-        yield
-    finally:
-        REQUEST_ID.reset(token)
 
 
 class RequestIdFilter(logging.Filter):
