@@ -38,6 +38,7 @@ def for_request(request_id: str | None) -> Iterator[None]:
     finally:
         REQUEST_ID.reset(token)
 
+
 #: E.164 (`+12025550123`, also inside `whatsapp:+…`); international digits without the plus, as
 #: Vonage writes them (`447700900123`); and national forms as people and providers write them:
 #: `(202) 555-0123`, `202-555-0123`, `202.555.0123`, `07700 900123`, `06 12 34 56 78`.
