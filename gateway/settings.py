@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from gateway.compliance.gates import MAX_SCHEDULE_AHEAD
 from gateway.errors import SettingsError
+from gateway.shipped import shipped
 
 MIN_LEASE_TTL = 3.0
 PROVIDER_SLUGS = ("sim", "twilio", "telnyx", "vonage", "plivo")  # the keys of providers.PROVIDERS
@@ -22,8 +23,8 @@ VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 @dataclass(frozen=True)
 class Settings:
     database_url: str = "sqlite:///./gateway.db"
-    policies_dir: Path = Path("policies")
-    locales_dir: Path = Path("locales")
+    policies_dir: Path = shipped("policies")  # the shipped files: the checkout's, else the package's copy
+    locales_dir: Path = shipped("locales")
     public_url: str | None = None  # as providers see us; signatures are computed on it
     host: str = "127.0.0.1"
     port: int = 8080
@@ -204,6 +205,15 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             return False
         raise SettingsError(f"GATEWAY_{name}={raw!r} must be true or false")
 
+    def folder(name: str, default: Path, remedy: str) -> Path:
+        """A folder the gateway reads files from: a missing one is one error, not one per file."""
+        raw = get(name)
+        if raw is None:
+            return default
+        if not Path(raw).is_dir():
+            raise SettingsError(f"GATEWAY_{name}={raw!r}: no such folder ({remedy})")
+        return Path(raw)
+
     provider = get("DEFAULT_PROVIDER")
     if provider not in (None, *PROVIDER_SLUGS):
         raise SettingsError(f"GATEWAY_DEFAULT_PROVIDER={provider!r} must be one of {', '.join(PROVIDER_SLUGS)}")
@@ -216,8 +226,10 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         raise SettingsError(f"GATEWAY_LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}")
     settings = Settings(
         database_url=database_url,
-        policies_dir=Path(get("POLICIES_DIR") or defaults.policies_dir),
-        locales_dir=Path(get("LOCALES_DIR") or defaults.locales_dir),
+        policies_dir=folder("POLICIES_DIR", defaults.policies_dir,
+                            "`gateway policy init DIR` copies the shipped policies to DIR"),
+        locales_dir=folder("LOCALES_DIR", defaults.locales_dir,
+                           "`gateway policy init DIR --locales LDIR` copies the shipped translations to LDIR"),
         public_url=public_url,
         host=get("HOST") or defaults.host,
         port=port,

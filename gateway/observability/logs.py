@@ -21,6 +21,8 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
@@ -28,6 +30,17 @@ from typing import TextIO
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+@contextmanager
+def for_request(request_id: str | None) -> Iterator[None]:
+    """Log lines inside the block carry `request_id`: one request's part of work done for many (a batch)."""
+    token = REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
+
 
 #: E.164 (`+12025550123`, also inside `whatsapp:+…`); international digits without the plus, as
 #: Vonage writes them (`447700900123`); and national forms as people and providers write them:
