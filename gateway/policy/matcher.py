@@ -50,7 +50,13 @@ from dataclasses import dataclass, field, replace
 from babel.languages import get_official_languages
 
 from gateway.policy.model import CountryPolicy, Found, KeywordSet, Kind, Mode, Policy
-from gateway.policy.normalize import fold_diacritics, is_unspaced_script, latin_lookalikes, normalize
+from gateway.policy.normalize import (
+    fold_diacritics,
+    has_latin_lookalikes,
+    is_unspaced_script,
+    latin_lookalikes,
+    normalize,
+)
 
 
 @dataclass(frozen=True)
@@ -121,7 +127,7 @@ class CountryTable:
         found = self.exact.get(normalized)
         if found is None and self.folded:
             found = self.folded.get(fold_diacritics(normalized))
-        if found is None and self.lookalikes and not text.isascii():
+        if found is None and self.lookalikes and not text.isascii() and has_latin_lookalikes(text):
             latin = normalize(latin_lookalikes(text))
             found = self.lookalikes.get(latin) or self.lookalikes.get(fold_diacritics(latin))
         if found is not None or (mode or self.mode) is Mode.EXACT:

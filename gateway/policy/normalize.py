@@ -17,6 +17,7 @@ switch `confusables` on use (policies/README.md).
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
 from functools import cache
@@ -82,11 +83,22 @@ def is_unspaced_script(text: str) -> bool:
     return False
 
 
+def has_latin_lookalikes(text: str) -> bool:
+    """Whether `latin_lookalikes` would change anything: one regex search, so that the many messages
+    in other scripts or accented Latin pay nothing more on the inbound path."""
+    return _lookalike_pattern().search(text) is not None
+
+
 def latin_lookalikes(text: str) -> str:
     """`ЅТОР` (Cyrillic) → `STOP`: letters of other scripts that Unicode's confusables (UTS #39)
     list as looking like a Latin letter become that letter; everything else is kept.  Apply it
     before `normalize`: case matters (Cyrillic Т looks like T, its small т like no Latin letter)."""
     return unicodedata.normalize("NFKC", text).translate(_lookalike_table())
+
+
+@cache
+def _lookalike_pattern() -> re.Pattern[str]:
+    return re.compile("[" + "".join(re.escape(chr(codepoint)) for codepoint in _lookalike_table()) + "]")
 
 
 @cache
