@@ -26,7 +26,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import runtime
-from gateway.accounts import Accounts
+from gateway.accounts import Accounts, SignIns
 from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.api.metrics import metrics
@@ -165,6 +165,8 @@ def create_app(settings: Settings) -> Starlette:
     app.state.core = core
     app.state.accounts = accounts
     app.state.rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+    app.state.sign_ins = SignIns(accounts, settings.auth_failure_burst, settings.auth_failure_account_burst,
+                                 settings.auth_failure_rate)
     app.state.forwarder = None
     app.state.recorded_revision = None
     app.state.provider_secrets = settings.webhook_secrets()

@@ -19,7 +19,7 @@
     │   ├── NotFound                            404 / 20404
     │   ├── MethodNotAllowed                    405 / 20004
     │   ├── PayloadTooLarge                     413 / 21617
-    │   ├── TooManyRequests                     429 / 20429 (the account's API rate limit; Retry-After)
+    │   ├── TooManyRequests                     429 / 20429 (API rate limit, failed sign-ins; Retry-After)
     │   ├── PolicyUnavailable                   503 / 20500 (no valid policy revision is loaded)
     │   ├── DatabaseUnavailable                 503 / 20503 (nothing can be stored now; Retry-After)
     │   └── InternalError                       500 / 20500 (an unexpected exception, by reference)
@@ -220,7 +220,8 @@ class PayloadTooLarge(GatewayError):
 
 
 class TooManyRequests(GatewayError):
-    """The account made more API requests than its rate limit allows (Twilio's 20429)."""
+    """The account made more API requests than its rate limit allows, or the client address failed
+    to sign in too often (Twilio's 20429)."""
 
     status = 429
     code = 20429

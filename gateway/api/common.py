@@ -129,10 +129,19 @@ def app_url(form: Form, name: str, settings: Settings) -> str | None:
     return value
 
 
+def signed_in(request: Request) -> str:
+    """The AccountSid of the request's Basic credentials (API and console alike); 401 otherwise,
+    429 once its client address has failed too often (`accounts.SignIns`)."""
+    address = request.client.host if request.client is not None else ""
+    account_sid: str = request.app.state.sign_ins.authenticate(request.headers.get("authorization"), address,
+                                                               time.monotonic())
+    return account_sid
+
+
 def authenticate(request: Request) -> str:
     """The caller's AccountSid; the path's AccountSid, if any, must be the caller's (else 20404).
     Every authenticated request counts against the account's rate limit (429 beyond it)."""
-    account_sid = request.app.state.accounts.authenticate(request.headers.get("authorization"))
+    account_sid = signed_in(request)
     limiter = request.app.state.rate_limiter
     wait = limiter.take(account_sid, time.monotonic())
     if wait:

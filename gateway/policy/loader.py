@@ -30,9 +30,9 @@ from gateway.policy.windows import read_alpha, read_quiet_hours, read_unregister
 #: Values used to measure replies for the one-segment warning.
 LINT_VARIABLES = {"brand": "B" * 20, "help_contact": "help.example.com"}
 
-_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "alpha_sender", "opt_out_scope", "link_channels",
-                        "unregistered_alpha"},
-             "language": {"language", "fold_diacritics"},
+_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "confusables", "alpha_sender", "opt_out_scope",
+                        "link_channels", "unregistered_alpha"},
+             "language": {"language", "fold_diacritics", "confusables"},
              "country": {"country", "languages", "mode", "alpha_sender", "opt_out_scope", "link_channels",
                          "unregistered_alpha", "quiet_hours"}}
 _SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "exceptions", "long_reply", "replace"}
@@ -132,15 +132,18 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
         return LoadResult(None, errors)
 
     fold: dict[str, bool] = {}
+    confusables: dict[str, bool] = {}  # on unless a file says false: a missed opt-out costs more
     sets: list[KeywordSet] = []
     global_language = _read_language(global_file, "global", errors)
     fold[global_language] = _read_bool(global_file, "fold_diacritics", True, errors)
+    confusables[global_language] = _read_bool(global_file, "confusables", True, errors)
     sets += _read_sets(global_file, global_language, errors, universal=True)
     for language_file in language_files:
         language = _read_language(language_file, "language", errors)
         if language != language_file.path.stem:
             errors.append(language_file.error(f"must be {language_file.path.stem!r}, the file's name", key="language"))
         fold[language] = _read_bool(language_file, "fold_diacritics", True, errors)
+        confusables[language] = _read_bool(language_file, "confusables", True, errors)
         sets += _read_sets(language_file, language, errors)
     known = set(fold)
     countries = {c.country: c for f in country_files if (c := _read_country(f, known, errors))}
@@ -149,7 +152,7 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
     _check_replies(sets + [s for c in countries.values() for s in c.sets],
                    {f.relative: f for f in [global_file, *language_files, *country_files]}, catalogs, errors)
     policy = Policy(revision=digest.hexdigest()[:12], language=global_language, mode=mode, sets=tuple(sets),
-                    fold_diacritics=fold, countries=countries, files=files,
+                    fold_diacritics=fold, confusables=confusables, countries=countries, files=files,
                     alpha_sender=read_alpha(global_file, errors) or AlphaSupport.SUPPORTED,
                     unregistered_alpha=read_unregistered(global_file, errors) or "warn",
                     opt_out_scope=_read_scope(global_file, errors) or "service",
