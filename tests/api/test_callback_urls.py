@@ -100,7 +100,7 @@ def test_a_number_sms_url_of_each_refused_kind_is_21402_and_registers_nothing(st
     account = Account(strict)
     before = account.rows()
     response = account.post(f"/2010-04-01/Accounts/{account.sid}/IncomingPhoneNumbers.json",
-                            {"PhoneNumber": "+12015550124", "Provider": "sim", "SmsUrl": url})
+                            {"PhoneNumber": "+12015550124", "SmsUrl": url})
     assert_refused(response, 400, 21402)
     assert account.rows() == before
 
