@@ -54,7 +54,8 @@ migrate(_URL)
 #: Every provider has credentials and a webhook secret, so a sender of any of them can be registered
 #: and the gateway stays ready (nothing is sent: no workers).
 app = create_app(Settings(database_url=_URL, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
-                          workers=False, simulator=False, simulator_token="token", twilio_auth_token="token",
+                          workers=False, simulator=False, simulator_token="token", simulator_url="http://127.0.0.1:9/sim",
+                          twilio_account_sid="AC" + "0" * 32, twilio_auth_token="token",
                           telnyx_api_key="KEY", telnyx_public_key=TelnyxKeys().public_base64, vonage_api_key="key",
                           vonage_api_secret="secret", vonage_signature_secret="secret", plivo_auth_id="MA",
                           plivo_auth_token="token"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.providers import PROVIDERS
-from gateway.store.db import ping, providers_in_use
+from gateway.store.db import ping, senders_by_provider
+
+log = logging.getLogger("gateway.api.health")
 
 OPENAPI = Path(__file__).resolve().parents[2] / "openapi.yaml"
 
@@ -21,22 +24,26 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Ready when the database answers, a valid policy revision is serving, this process's workers
-    (when it runs them) are alive, and every provider that has numbers registered can have its
-    webhooks verified (one without a secret refuses them all)."""
+    """Ready when the database answers, a valid policy revision is serving and this process's
+    workers (when it runs them) are alive. Nothing an account can create through the API counts:
+    senders left with a provider that has since lost its credentials or webhook secret (no new
+    ones can be registered) are reported in `stranded_senders` and logged, and the instance
+    stays in service for every other sender."""
     state = request.app.state
     reasons: list[str] = []
     missing = state.settings.missing_secrets()
     try:
         ping(state.engine)
         database = "ok"
-        in_use = providers_in_use(state.engine)
+        registered = senders_by_provider(state.engine)
     except SQLAlchemyError as exc:
         database = "unreachable"
         reasons.append(f"database unreachable: {type(exc).__name__}")
-        in_use = set()
-    reasons += [f"webhooks of provider {name} are refused (no secret: set {missing[name]}), "
-                "yet numbers are registered with it" for name in sorted(in_use & missing.keys())]
+        registered = {}
+    unusable = state.settings.unusable_providers()
+    stranded = {name: {"senders": count, "set": unusable[name]}
+                for name, count in sorted(registered.items()) if name in unusable}
+    _log_stranded(state, stranded)
     policy = state.policy
     if policy.matcher is None:
         reasons.append("no valid policy revision loaded")
@@ -53,6 +60,7 @@ async def readyz(request: Request) -> JSONResponse:
         "workers": workers,
         "webhooks": {name: "refused: no secret configured" if name in missing else "verified"
                      for name in sorted(PROVIDERS)},
+        "stranded_senders": stranded,
         # Not a reason to be unready: the gateway still takes messages, routes them to healthy
         # providers and holds the others' until they recover.
         "providers": {name: unhealthy.get(name, {"state": "healthy", "since": None})
@@ -64,6 +72,16 @@ async def readyz(request: Request) -> JSONResponse:
         },
     }
     return JSONResponse(body, status_code=200 if not reasons else 503)
+
+
+def _log_stranded(state: Any, stranded: dict[str, dict[str, Any]]) -> None:
+    """Warn once per change, not on every probe: a readiness probe polls every few seconds."""
+    if stranded == getattr(state, "stranded_logged", {}):
+        return
+    state.stranded_logged = stranded
+    for name, report in stranded.items():
+        log.warning("%d sender(s) are registered with provider %s, which cannot send or have its webhooks "
+                    "verified: set %s (or remove them)", report["senders"], name, report["set"])
 
 
 def _workers(state: Any) -> str:

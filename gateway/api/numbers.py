@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import Form, authenticate, owned, read_form, write_change
+from gateway.api.common import Form, app_url, authenticate, owned, read_form, write_change
 from gateway.compliance.gates import E164
 from gateway.dates import rfc2822
 from gateway.errors import AlreadyRegistered, BadRequest
@@ -69,20 +69,22 @@ async def create(request: Request) -> JSONResponse:
     now = utcnow()
     sender = Sender(sid=new_sid("PN"), account_sid=account_sid, address=address, kind=kind.value, country=country,
                     provider=provider, mps=mps_for(kind, country, form.integer("Mps", 1, 10000)),
-                    sms_url=form.get("SmsUrl") or None, date_created=now, date_updated=now)
+                    sms_url=app_url(form, "SmsUrl", request.app.state.settings), date_created=now, date_updated=now)
     await write_change(request, lambda session: add_sender(session, sender))
     return JSONResponse(number_json(sender), status_code=201)
 
 
 def provider_of(form: Form, settings: Settings) -> str:
-    """The form's `Provider`, one the gateway has credentials for, or the deployment's default."""
+    """The form's `Provider`, or the deployment's default, if this gateway can both send with it and
+    verify its webhooks: a sender of any other provider could only fail its messages and lose
+    its replies and opt-outs."""
     provider = form.get("Provider") or settings.provider_default
     if provider not in PROVIDERS:
         raise BadRequest(f"Provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
-    missing = settings.missing_credentials().get(provider)
+    missing = settings.unusable_providers().get(provider)
     if missing:
-        raise BadRequest(f"Provider {provider!r} has no credentials in this gateway: set {missing} "
-                         "before registering its numbers.")
+        raise BadRequest(f"Provider {provider!r} has no credentials or webhook secret in this gateway: set {missing} "
+                         "before registering its numbers, short codes or alpha senders.")
     return provider
 
 

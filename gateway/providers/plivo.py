@@ -81,24 +81,25 @@ STATUS: dict[str, Status] = {
     "read": Status.READ,
 }
 
-#: Plivo's error codes → the Twilio code an app written for Twilio already handles.
+#: Plivo's message error codes → the Twilio code an app written for Twilio already handles. Each
+#: row, its meaning and its source: docs/provider-error-codes.md (a test holds the two equal);
+#: codes whose meaning Plivo does not publish are not guessed: they are recorded as 30008.
 ERRORS: dict[int, int] = {
-    10: 30007,  # invalid message → filtered
-    20: 30008,  # network error → unknown error
-    30: 30007,  # spam detected → filtered
-    40: 21606,  # invalid source number → From is not a valid sender
-    50: 21211,  # invalid destination number → invalid To
-    60: 30007,  # loop detected → filtered
-    70: 30005,  # destination permanently unavailable → unknown destination handset
-    80: 30003,  # destination temporarily unavailable → unreachable handset
-    90: 30006,  # no route available → landline or unreachable carrier
-    100: 30007,  # prohibited by carrier → filtered
+    10: 30007,  # invalid message, rejected by the carrier
+    20: 30008,  # network error
+    30: 30007,  # spam detected
+    40: 21606,  # invalid source number
+    50: 21211,  # invalid destination number
+    60: 30007,  # loop detected
+    70: 30005,  # destination permanently unavailable
+    80: 30003,  # destination temporarily unavailable
+    90: 30006,  # no route available
+    100: 30007,  # prohibited by carrier
     110: 21617,  # message too long
-    200: 21610,  # the destination sent STOP to this source number
-    300: 30008,  # failed to dispatch
-    420: 30036,  # message expired → validity period expired
-    900: 30002,  # insufficient credit → account suspended
-    910: 30002,  # account disabled
+    200: 21610,  # source number blocked by STOP from the destination
+    201: 21408,  # US toll-free to a Canadian destination is blocked
+    450: 21408,  # destination country barred (Geo Permissions)
+    900: 30002,  # insufficient credit
     1000: 30008,  # unknown error
 }
 

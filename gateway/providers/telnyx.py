@@ -78,20 +78,53 @@ STATUS: dict[str, Status] = {
     "delivery_failed": Status.UNDELIVERED,
 }
 
-#: Telnyx's error codes → the Twilio code an app written for Twilio already handles.
+#: Telnyx's messaging error codes → the Twilio code an app written for Twilio already handles.
+#: Each row, its meaning and its source: docs/provider-error-codes.md (a test holds the two equal).
 ERRORS: dict[int, int] = {
-    40001: 30006,  # not routable (landline) → landline or unreachable carrier
-    40002: 30007,  # blocked as spam (temporary) → filtered
-    40003: 30007,  # blocked as spam (permanent)
-    40004: 30008,  # rejected by destination, no reason → unknown error
-    40005: 30036,  # message expired → validity period expired
-    40006: 30003,  # recipient unavailable → unreachable handset
-    40008: 30005,  # undeliverable → unknown destination handset
+    40001: 30006,  # not routable: a landline or non-routable number
+    40002: 30007,  # blocked as spam, temporary
+    40003: 30007,  # blocked as spam, permanent
+    40004: 30008,  # rejected by destination for an unknown reason
+    40005: 30036,  # message expired during transmission
+    40006: 30003,  # recipient (carrier) server unavailable
+    40007: 30007,  # loop detected
+    40008: 30008,  # undeliverable, general purpose
     40009: 30007,  # invalid message body
-    40300: 21610,  # the recipient sent STOP to this sender
-    40310: 21211,  # invalid 'to' address
-    40311: 21211,  # invalid 'to' address (not SMS-capable)
+    40010: 30034,  # unregistered 10DLC message
+    40011: 30022,  # too many requests upstream
+    40012: 21211,  # invalid destination number
+    40013: 21606,  # invalid source number
+    40014: 30036,  # expired in queue
+    40015: 30007,  # blocked as spam by Telnyx's internal filter
+    40016: 30027,  # T-Mobile 10DLC daily sending limit
+    40017: 30007,  # AT&T 10DLC spam rejection
+    40018: 30022,  # AT&T 10DLC sending limit per minute
+    40100: 21606,  # number not messaging enabled
+    40150: 21606,  # toll-free number not in the registry
+    40151: 21606,  # messaging enablement pending with another provider
+    40300: 21610,  # blocked due to STOP
+    40301: 21612,  # message type unsupported for the 'to' address
+    40302: 21617,  # message too large
+    40304: 21602,  # invalid combination of message content arguments
     40305: 21606,  # invalid 'from' address
+    40306: 21212,  # alpha sender not configured
+    40308: 21621,  # invalid 'from' address for MMS
+    40309: 21408,  # destination region not whitelisted
+    40310: 21211,  # invalid 'to' address
+    40311: 20003,  # invalid messaging profile secret
+    40312: 21606,  # messaging profile disabled
+    40313: 20003,  # missing messaging profile secret
+    40314: 30002,  # messaging disabled on the account
+    40315: 30007,  # unhealthy 'from' address (low deliverability, high spam)
+    40316: 21602,  # no content
+    40317: 30019,  # invalid MMS content (over 10 URLs or 1 MB)
+    40318: 30001,  # message queue full
+    40319: 21612,  # incompatible message type for the 'to' address
+    40320: 21606,  # 'from' address temporarily unusable (purchase pending)
+    40321: 21703,  # no usable numbers on the messaging profile
+    40322: 30007,  # blocked due to content
+    40328: 21617,  # SMS exceeds the recommended size
+    40329: 30032,  # toll-free number not yet verified
 }
 
 

@@ -77,7 +77,8 @@ STATUS: dict[str, Status] = {
     "rejected": Status.FAILED,
 }
 
-#: Receipt `err-code` → the Twilio code an app written for Twilio already handles.
+#: Receipt `err-code` → the Twilio code an app written for Twilio already handles. Each row, its
+#: meaning and its source: docs/provider-error-codes.md (a test holds the two equal).
 RECEIPT_ERRORS: dict[int, int] = {
     1: 30008,  # unknown
     2: 30003,  # absent subscriber, temporary
@@ -87,14 +88,19 @@ RECEIPT_ERRORS: dict[int, int] = {
     6: 30007,  # anti-spam rejection
     7: 30003,  # handset busy
     8: 30008,  # network error
-    9: 21610,  # illegal number: the recipient opted out (Opt-out Assist)
-    10: 30007,  # illegal message
+    9: 21610,  # illegal number: the recipient asked not to receive messages (Opt-out Assist)
+    10: 30008,  # illegal message: an error in a message parameter
     11: 30006,  # unroutable
     12: 30003,  # destination unreachable
-    13: 30007,  # subscriber age restriction
+    13: 30004,  # subscriber age restriction
     14: 30004,  # number blocked by carrier
-    15: 30008,  # prepaid insufficient funds
-    50: 30007,  # entity filter (US 10DLC)
+    15: 30008,  # recipient's prepaid credit insufficient
+    16: 30008,  # gateway quota exceeded (named only)
+    50: 30007,  # entity filter
+    51: 30007,  # header filter
+    52: 30007,  # content filter
+    53: 30007,  # consent filter
+    54: 30008,  # regulation error (named only)
     99: 30008,  # general error
 }
 
@@ -107,8 +113,16 @@ SEND_ERRORS: dict[int, int] = {
     7: 30004,  # number barred
     8: 30002,  # partner account barred
     9: 30002,  # partner quota violation
+    10: 30008,  # too many existing binds
+    11: 20003,  # account not enabled for HTTP
+    12: 21617,  # message too long
+    14: 20003,  # invalid signature
     15: 21606,  # invalid sender address
+    22: 30008,  # invalid network code
+    23: 21609,  # invalid callback URL
     29: 21608,  # non-whitelisted destination (trial account)
+    32: 20003,  # signature and API secret disallowed
+    33: 30005,  # number de-activated
 }
 
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event, select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
@@ -102,10 +102,11 @@ def ping(engine: Engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
-def providers_in_use(engine: Engine) -> set[str]:
-    """The providers some sender is registered with."""
+def senders_by_provider(engine: Engine) -> dict[str, int]:
+    """How many senders are registered with each provider that has some."""
     with engine.connect() as connection:
-        return set(connection.execute(select(col(Sender.provider)).distinct()).scalars())
+        rows = connection.execute(select(col(Sender.provider), func.count()).group_by(col(Sender.provider))).all()
+    return {provider: count for provider, count in rows}
 
 
 def record_revision(engine: Engine, revision: str, files: dict[str, str]) -> None:

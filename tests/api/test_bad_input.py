@@ -24,8 +24,7 @@ class Account:
         service = self.post("/v1/Services", {"FriendlyName": "Acme Dental"})
         assert service.status_code == 201, service.text
         self.service = service.json()["sid"]
-        member = self.post(f"/v1/Services/{self.service}/ShortCodes", {"ShortCode": OUR_SHORT_CODE, "CountryCode": "US",
-                                                                        "Provider": "sim"})
+        member = self.post(f"/v1/Services/{self.service}/ShortCodes", {"ShortCode": OUR_SHORT_CODE, "CountryCode": "US"})
         assert member.status_code == 201, member.text
 
     def post(self, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:

@@ -89,3 +89,18 @@ def test_plivos_invalid_destination_fails_the_message_with_21211(stack, plivo, s
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hello")
     failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
     assert failed.error_code == 21211
+
+
+def test_a_plivo_report_with_error_code_80_stores_30003(stack, plivo, service):
+    """An `undelivered` report with ErrorCode 80 (destination temporarily unavailable) leaves the
+    message undelivered with 30003 (unreachable handset)."""
+    message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi")
+    [sent] = wait_until(lambda: plivo.to(FR_MOBILE))
+    wait_until(lambda: stack.client().messages(message.sid).fetch().status == "sent")
+    report = {"MessageUUID": sent.provider_sid, "To": FR_MOBILE.lstrip("+"), "From": OUR_NUMBER.lstrip("+"),
+              "Type": "sms", "Status": "undelivered", "Units": "1", "TotalRate": "0.0065", "TotalAmount": "0.0065",
+              "MCC": "208", "MNC": "01", "ErrorCode": "80", "Sequence": "3", "ParentMessageUUID": sent.provider_sid,
+              "PartInfo": "1 of 1"}
+    assert plivo_post(sent.callback, report).status_code == 200
+    failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "undelivered" and m)
+    assert failed.error_code == 30003

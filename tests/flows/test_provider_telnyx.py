@@ -96,3 +96,17 @@ def test_telnyxs_invalid_to_address_fails_the_message_with_21211(stack, telnyx, 
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hello")
     failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
     assert failed.error_code == 21211
+
+
+def test_a_finalized_report_with_telnyxs_invalid_destination_40012_stores_21211(stack, telnyx, keys, service):
+    """A `message.finalized` whose errors[0].code is 40012 (invalid destination number) leaves the
+    message undelivered with 21211, as the README promises whichever provider said it."""
+    message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi")
+    [sent] = wait_until(lambda: telnyx.to(FR_MOBILE))
+    payload = {"id": sent.provider_sid, "record_type": "message", "direction": "outbound", "type": "SMS",
+               "from": {"phone_number": OUR_NUMBER}, "to": [{"phone_number": FR_MOBILE, "status": "delivery_failed"}],
+               "text": "Rendez-vous mardi",
+               "errors": [{"code": "40012", "title": "Invalid messaging destination number"}]}
+    assert keys.post(sent.callback, "message.finalized", payload).status_code == 200
+    failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "undelivered" and m)
+    assert failed.error_code == 21211

@@ -166,3 +166,21 @@ def test_a_retried_last_part_changes_nothing_and_a_reused_reference_is_a_new_mes
     wait_until(lambda: len(forwards(stack, FR_MOBILE)) == 2)
     assert [f.field("Body") for f in forwards(stack, FR_MOBILE)] == ["STOP", "START"]
     assert [f.field("OptOutType") for f in forwards(stack, FR_MOBILE)] == ["STOP", "START"]
+
+
+def test_a_vonage_receipt_with_err_code_3_stores_30005_and_the_callback_carries_it(stack, vonage, service):
+    """A `failed` receipt with err-code 3 (absent subscriber, permanent) leaves the message
+    undelivered with 30005, and the app's status callback says so."""
+    message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi",
+                                             status_callback=stack.app.url("/status"))
+    [sent] = wait_until(lambda: vonage.to(FR_MOBILE))
+    receipt = {"msisdn": FR_MOBILE.lstrip("+"), "to": OUR_NUMBER.lstrip("+"), "network-code": "20801",
+               "messageId": sent.provider_sid, "price": "0.05", "status": "failed", "scts": "2612011727",
+               "err-code": "3", "api-key": "a1b2c3d4", "client-ref": message.sid,
+               "message-timestamp": "2026-12-01 17:27:00"}
+    assert httpx.get(sent.callback, params=vonage_signed(receipt)).status_code == 200
+    failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "undelivered" and m)
+    assert failed.error_code == 30005
+    [callback] = stack.app.wait_for(lambda r: r.path == "/status" and r.field("MessageSid") == message.sid
+                                    and r.field("MessageStatus") == "undelivered")
+    assert callback.field("ErrorCode") == "30005"

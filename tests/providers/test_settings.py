@@ -32,9 +32,11 @@ def test_webhook_secrets_are_the_telnyx_public_key_the_vonage_signature_secret_a
 
 def test_missing_credentials_name_the_variables_to_set():
     missing = load_settings({"GATEWAY_VONAGE_API_KEY": "a1b2c3d4"}).missing_credentials()
-    assert missing == {"telnyx": "GATEWAY_TELNYX_API_KEY", "vonage": "GATEWAY_VONAGE_API_SECRET",
+    assert missing == {"sim": "GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)",
+                       "twilio": "GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN",
+                       "telnyx": "GATEWAY_TELNYX_API_KEY", "vonage": "GATEWAY_VONAGE_API_SECRET",
                        "plivo": "GATEWAY_PLIVO_AUTH_ID, GATEWAY_PLIVO_AUTH_TOKEN"}
-    assert load_settings(ENVIRONMENT).missing_credentials() == {}
+    assert set(load_settings(ENVIRONMENT).missing_credentials()) == {"sim", "twilio"}
 
 
 def test_an_unknown_vonage_signature_method_names_its_variable():
