@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
@@ -132,7 +133,9 @@ def opt_out_verdict(session: Session, account_sid: str, scope: str, recipient: A
     return Verdict(OPT_OUT, REFUSE, reason, source, facts, error)
 
 
+@lru_cache(maxsize=4096)
 def _scope_words(scope: str) -> Reason:
+    """The scope as the reasons name it (one per scope, made once: every send names its scope)."""
     if scope == ACCOUNT_WIDE:
         return Reason("scope.account")
     return Reason("scope.service", sid=scope) if scope.startswith("MG") else Reason("scope.number", sid=scope)

@@ -51,6 +51,10 @@ class TrafficType(StrEnum):
     TRANSACTIONAL = "transactional"
 
 
+#: Most sends are transactional: their reason is made once.
+_NOT_SUBJECT = {traffic: Reason("quiet.not_subject", traffic=traffic.value) for traffic in TrafficType}
+
+
 class Action(StrEnum):
     ALLOWED = "allowed"
     HOLD = "hold"
@@ -75,7 +79,7 @@ def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy,
     """The quiet-hours verdict for a send of `traffic` to the E.164 `number` at the aware `at`; `own`
     is the Messaging Service's own windows (`service_windows`), which apply on top of the law's."""
     if traffic is not TrafficType.MARKETING:
-        return Decision(Action.ALLOWED, Reason("quiet.not_subject", traffic=traffic.value))
+        return Decision(Action.ALLOWED, _NOT_SUBJECT[traffic])
     parsed = phonenumbers.parse(number.removeprefix("whatsapp:"), None)
     country = phonenumbers.region_code_for_number(parsed)
     rules = applicable(policy, country, parsed) + ([own] if own is not None else [])
