@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from gateway.compliance.reasons import Reason
 from gateway.compliance.verdicts import GEO_PERMISSIONS, PASS, REFUSE, VALID_NUMBER, Verdict
 from gateway.dates import parse_iso8601
 from gateway.errors import (
@@ -152,8 +153,10 @@ def check_schedule(schedule_type: str | None, send_at: str | None, *, service_si
 def number_verdict(recipient: Address) -> Verdict:
     """The valid-number gate's verdict: `parse_recipient` refused an invalid number before any
     gate ran, so here it says what the number is (country, area code, channel)."""
-    area = f", area code {recipient.area_code}" if recipient.area_code else ""
-    return Verdict(VALID_NUMBER, PASS, f"{recipient.number} is a valid {recipient.country} number{area}",
+    reason = (Reason("number.valid_area", number=recipient.number, country=recipient.country,
+                     area_code=recipient.area_code) if recipient.area_code else
+              Reason("number.valid", number=recipient.number, country=recipient.country))
+    return Verdict(VALID_NUMBER, PASS, reason,
                    f"phonenumbers {phonenumbers.__version__} metadata",
                    {"number": recipient.number, "country": recipient.country, "area_code": recipient.area_code,
                     "channel": recipient.channel})
@@ -163,12 +166,13 @@ def region_verdict(country: str, allowed: frozenset[str] | None, *, reply_to_inb
     """Geo permissions: every country until the service lists some; replies always go (21408).
     `source` names the setting that lists them."""
     if allowed is None:
-        return Verdict(GEO_PERMISSIONS, PASS, "every country is permitted: none is listed", source)
+        return Verdict(GEO_PERMISSIONS, PASS, _NONE_LISTED, source)
     if country in allowed:
-        return Verdict(GEO_PERMISSIONS, PASS, f"{country} is a permitted country", source)
+        return Verdict(GEO_PERMISSIONS, PASS, Reason("geo.permitted", country=country), source)
     if reply_to_inbound:
-        return Verdict(GEO_PERMISSIONS, PASS, f"{country} is not a permitted country, but a reply to the person's "
-                       "own message always goes", source)
-    error = RegionNotPermitted(f"Permission to send an SMS has not been enabled for the region indicated by "
-                               f"the 'To' number ({country}).")
+        return Verdict(GEO_PERMISSIONS, PASS, Reason("geo.reply", country=country), source)
+    error = RegionNotPermitted(Reason("geo.refused", country=country))
     return Verdict(GEO_PERMISSIONS, REFUSE, error.message, source, {}, error)
+
+
+_NONE_LISTED = Reason("geo.none_listed")

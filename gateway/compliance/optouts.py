@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select
@@ -23,6 +24,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, col
 
 from gateway.compliance.gates import WHATSAPP, Address
+from gateway.compliance.reasons import Reason
 from gateway.compliance.verdicts import OPT_OUT, PASS, REFUSE, Verdict
 from gateway.dates import iso8601
 from gateway.dispatch.backlog import Backlog
@@ -110,29 +112,36 @@ def opt_out_verdict(session: Session, account_sid: str, scope: str, recipient: A
             "account": account_sid, "number": recipient.number, "channel": recipient.channel, "scope": scope,
             "everything": ACCOUNT_WIDE}).scalar()
     if found is None:
-        return Verdict(OPT_OUT, PASS, f"{recipient.number} has not opted out of {_scope_words(scope)} "
-                       f"({recipient.channel}) nor of the whole account", f"opt-out state: scope {scope}",
+        return Verdict(OPT_OUT, PASS, Reason("opt_out.clear", number=recipient.number, scope=_scope_words(scope),
+                                             channel=recipient.channel), f"opt-out state: scope {scope}",
                        {"scope": scope})
     event = session.connection().execute(_LAST_OPT_OUT, {
         "account": account_sid, "number": recipient.number, "channel": recipient.channel, "scope": found}).first()
-    error = RecipientUnsubscribed("Attempt to send to unsubscribed recipient.")
+    error = RecipientUnsubscribed(_UNSUBSCRIBED)
     facts: dict[str, Any] = {"scope": found, "event": None}
     source = f"opt-out state: scope {found}"
-    reason = f"{recipient.number} opted out of {_scope_words(found)} ({recipient.channel})"
+    said = {"number": recipient.number, "scope": _scope_words(found), "channel": recipient.channel}
+    reason = Reason("opt_out.opted_out", **said)
     if event is not None:
         facts["event"] = {"id": event.id, "at": iso8601(event.at), "source": event.source, "keyword": event.keyword,
                           "inbound_message_sid": event.inbound_message_sid, "reason": event.reason,
                           "policy_revision": event.policy_revision}
-        how = f"by {event.keyword}" if event.keyword else f"through the {event.source}"
-        reason += f" on {iso8601(event.at)}, {how}"
+        reason = (Reason("opt_out.opted_out_by", **said, at=iso8601(event.at), keyword=event.keyword)
+                  if event.keyword else
+                  Reason("opt_out.opted_out_through", **said, at=iso8601(event.at), source=event.source))
         source = f"consent event {event.id}"
     return Verdict(OPT_OUT, REFUSE, reason, source, facts, error)
 
 
-def _scope_words(scope: str) -> str:
+@lru_cache(maxsize=4096)
+def _scope_words(scope: str) -> Reason:
+    """The scope as the reasons name it (one per scope, made once: every send names its scope)."""
     if scope == ACCOUNT_WIDE:
-        return "the whole account"
-    return f"the Messaging Service {scope}" if scope.startswith("MG") else f"the number {scope}"
+        return Reason("scope.account")
+    return Reason("scope.service", sid=scope) if scope.startswith("MG") else Reason("scope.number", sid=scope)
+
+
+_UNSUBSCRIBED = Reason("opt_out.unsubscribed")
 
 
 @dataclass(frozen=True)

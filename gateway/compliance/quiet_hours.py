@@ -28,6 +28,7 @@ import phonenumbers
 from phonenumbers import geocoder
 from phonenumbers.timezone import time_zones_for_number
 
+from gateway.compliance.reasons import Reason
 from gateway.compliance.verdicts import HOLD, PASS, REFUSE, SKIP
 from gateway.compliance.verdicts import Verdict as GateVerdict
 from gateway.dates import iso8601
@@ -37,6 +38,8 @@ from gateway.policy.windows import parse_window, subdivisions
 
 #: The gate's name in a send's reasons (`compliance.verdicts`).
 QUIET_HOURS = "quiet_hours"
+_INSIDE = Reason("quiet.inside")
+_REPLY = Reason("quiet.reply")
 #: How far ahead a hold may be: beyond it the windows never open in every zone (`refuse`).
 HORIZON = timedelta(days=14)
 
@@ -46,6 +49,10 @@ class TrafficType(StrEnum):
 
     MARKETING = "marketing"
     TRANSACTIONAL = "transactional"
+
+
+#: Most sends are transactional: their reason is made once.
+_NOT_SUBJECT = {traffic: Reason("quiet.not_subject", traffic=traffic.value) for traffic in TrafficType}
 
 
 class Action(StrEnum):
@@ -72,26 +79,25 @@ def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy,
     """The quiet-hours verdict for a send of `traffic` to the E.164 `number` at the aware `at`; `own`
     is the Messaging Service's own windows (`service_windows`), which apply on top of the law's."""
     if traffic is not TrafficType.MARKETING:
-        return Decision(Action.ALLOWED, f"{traffic.value} messages are not subject to quiet hours")
+        return Decision(Action.ALLOWED, _NOT_SUBJECT[traffic])
     parsed = phonenumbers.parse(number.removeprefix("whatsapp:"), None)
     country = phonenumbers.region_code_for_number(parsed)
     rules = applicable(policy, country, parsed) + ([own] if own is not None else [])
     if not rules:
-        return Decision(Action.ALLOWED, f"no send window applies to {country} numbers")
+        return Decision(Action.ALLOWED, Reason("quiet.no_window", country=country))
     zones = tuple(ZoneInfo(name) for name in time_zones_for_number(parsed))
     local = "; ".join(f"{at.astimezone(z):%Y-%m-%d %H:%M} {z.key} ({at.astimezone(z):%a})" for z in zones)
     blocking = _blocking(rules, zones, at)
     if blocking is None:
-        return Decision(Action.ALLOWED, "inside the send window", local, _cite(rules), _describe(rules))
+        return Decision(Action.ALLOWED, _INSIDE, local, _cite(rules), _describe(rules))
     rule, window = _cite([blocking]), _describe([blocking])
     release = next((t for t in _openings(rules, zones, at) if _blocking(rules, zones, t) is None), None)
     if release is None:
-        return Decision(Action.REFUSE, f"the send window never opens in every time zone of {number} within "
-                       f"{HORIZON.days} days", local, rule, window)
+        return Decision(Action.REFUSE, Reason("quiet.never_opens", number=number, days=HORIZON.days), local, rule,
+                        window)
     if blocking.outside is Outside.REFUSE:
-        return Decision(Action.REFUSE, "outside the send window; the policy refuses such sends", local, rule,
-                       window, release)
-    return Decision(Action.HOLD, "outside the send window; held until it opens", local, rule, window, release)
+        return Decision(Action.REFUSE, Reason("quiet.policy_refuses"), local, rule, window, release)
+    return Decision(Action.HOLD, Reason("quiet.held"), local, rule, window, release)
 
 
 def quiet_hours_verdict(number: str, traffic: TrafficType, traffic_source: str, at: datetime, policy: Policy, *,
@@ -100,18 +106,18 @@ def quiet_hours_verdict(number: str, traffic: TrafficType, traffic_source: str, 
     with the error a refusal answers.  A reply to the person's own message (an opt-out
     confirmation, a HELP reply) is never held."""
     if reply:
-        return GateVerdict(QUIET_HOURS, SKIP, "a confirmation or HELP reply to the person's own message is never "
-                           "held", "gateway: reply to an inbound message", {"traffic_type": traffic.value})
+        return GateVerdict(QUIET_HOURS, SKIP, _REPLY, "gateway: reply to an inbound message",
+                           {"traffic_type": traffic.value})
     found = decide(number, traffic, at, policy, own)
     facts = {"traffic_type": traffic.value, "traffic_type_source": traffic_source, "local_time": found.local_time,
              "window": found.window, "until": iso8601(found.release_at)}
     source = found.rule or traffic_source
     if found.action is Action.HOLD:
-        return GateVerdict(QUIET_HOURS, HOLD, f"{found.reason} ({found.window})", source, facts)
+        return GateVerdict(QUIET_HOURS, HOLD, Reason("quiet.held_in", window=found.window), source, facts)
     if found.action is Action.REFUSE:
-        error = OutsideSendWindow(f"Marketing messages to {number} may not be sent now: {found.local_time} is "
-                                  f"outside the send window {found.window} ({found.rule})"
-                                  + (f"; it opens at {iso8601(found.release_at)}." if found.release_at else "."))
+        said = {"number": number, "local_time": found.local_time, "window": found.window, "rule": found.rule}
+        error = OutsideSendWindow(Reason("quiet.refused_until", **said, at=iso8601(found.release_at))
+                                  if found.release_at else Reason("quiet.refused", **said))
         return GateVerdict(QUIET_HOURS, REFUSE, error.message, source, facts, error)
     return GateVerdict(QUIET_HOURS, PASS if found.rule else SKIP, found.reason, source, facts)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from gateway.compliance.reasons import Reason
 from gateway.compliance.verdicts import PASS, REFUSE, SKIP, WARN, Verdict
 from gateway.errors import AlphaNotSupported, SenderIdNotRegistered
 from gateway.policy.model import AlphaSupport, Policy
@@ -48,25 +49,25 @@ def decide_sender_id(policy: Policy, country: str, kind: str, address: str,
                      registered: frozenset[str]) -> SenderIdVerdict:
     """May the sender `address` (of routing kind `kind`) reach numbers of `country`?"""
     if kind != ALPHA:
-        return SenderIdVerdict(SenderIdAction.ALLOWED, None, f"{address} is not an alphanumeric sender ID", None)
+        return SenderIdVerdict(SenderIdAction.ALLOWED, None, Reason("sender_id.not_alpha", address=address), None)
     support = policy.alpha_support(country)
     rule = policy.source_of(country, "alpha_sender")
     if support is AlphaSupport.SUPPORTED:
-        return SenderIdVerdict(SenderIdAction.ALLOWED, support, f"{country} carriers deliver alphanumeric sender "
-                               "IDs", rule)
+        return SenderIdVerdict(SenderIdAction.ALLOWED, support, Reason("sender_id.supported", country=country),
+                               rule)
     if support is AlphaSupport.NOT_SUPPORTED:
-        return SenderIdVerdict(SenderIdAction.REFUSE, support, f"{country} carriers do not deliver alphanumeric "
-                               f"sender IDs such as {address}", rule, UNSUPPORTED_CODE)
+        return SenderIdVerdict(SenderIdAction.REFUSE, support,
+                               Reason("sender_id.unsupported", country=country, address=address), rule,
+                               UNSUPPORTED_CODE)
     if country in registered:
-        return SenderIdVerdict(SenderIdAction.ALLOWED, support, f"{address} is registered for {country}, where "
-                               "alphanumeric sender IDs need registration", rule)
-    reason = (f"{country} carriers require alphanumeric sender IDs to be registered, and {address} is not "
-              f"registered for {country} (its RegisteredCountries)")
+        return SenderIdVerdict(SenderIdAction.ALLOWED, support,
+                               Reason("sender_id.registered", address=address, country=country), rule)
+    reason = Reason("sender_id.unregistered", country=country, address=address)
     if policy.unregistered_alpha_for(country) == "refuse":
         return SenderIdVerdict(SenderIdAction.REFUSE, support, reason,
                                policy.source_of(country, "unregistered_alpha"), UNREGISTERED_CODE)
-    return SenderIdVerdict(SenderIdAction.WARN, support, reason + "; sent, as Twilio does, and the carrier may "
-                           "reject it", rule, UNREGISTERED_CODE)
+    return SenderIdVerdict(SenderIdAction.WARN, support, Reason("sender_id.sent_anyway", reason=reason), rule,
+                           UNREGISTERED_CODE)
 
 
 def alpha_usable(policy: Policy, country: str, registered: frozenset[str]) -> bool:
@@ -88,7 +89,7 @@ def sender_id_verdict(policy: Policy, country: str, kind: str, address: str, reg
     facts = {"alpha_sender": found.support.value if found.support else None, "registered_countries": sorted(registered)}
     if found.action is SenderIdAction.REFUSE:
         error_type = AlphaNotSupported if found.code == UNSUPPORTED_CODE else SenderIdNotRegistered
-        error = error_type(f"The 'From' {address} cannot send to {country}: {found.reason}.")
+        error = error_type(Reason("sender_id.cannot_send", address=address, country=country, reason=found.reason))
         return Verdict(SENDER_ID, REFUSE, found.reason, found.rule or "", facts, error)
     if found.action is SenderIdAction.WARN:
         return Verdict(SENDER_ID, WARN, found.reason, found.rule or "", facts | {"warning_code": found.code})

@@ -7,7 +7,8 @@ gate and routing functions return a `Verdict` instead of only raising, the send 
 raises the first refusing verdict's error, and Explain runs the same functions without
 writing.  So an explanation cannot drift from what the send does.
 
-A verdict names its gate, what it decided, a sentence saying why, and the source that
+A verdict names its gate, what it decided, a sentence saying why (a `compliance.reasons.Reason`,
+kept on the message as its id and parameters), and the source that
 decided it: a policy file and line (``countries/US.toml:4``), a setting of the Messaging
 Service (``service MG…: GeoPermissions``), a consent event, or the request itself.
 """
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from gateway.compliance.reasons import Reason, stored
 from gateway.dates import iso8601
 from gateway.errors import GatewayError
 
@@ -50,7 +52,7 @@ class Verdict:
     error: GatewayError | None = field(default=None, compare=False)  # what a refusal raises
 
     def as_json(self) -> dict[str, Any]:
-        return {"gate": self.gate, "verdict": self.verdict, "reason": self.reason, "source": self.source,
+        return {"gate": self.gate, "verdict": self.verdict, "reason": stored(self.reason), "source": self.source,
                 "code": self.error.code if self.error is not None else None, **self.facts}
 
 
@@ -60,15 +62,19 @@ def refusal(verdicts: Sequence[Verdict]) -> Verdict | None:
 
 
 def outcome(verdicts: Sequence[Verdict], now: datetime) -> dict[str, Any]:
-    """When the send goes out: refused with a code, held until a time, or now."""
+    """When the send goes out: refused with a code, held until a time, or now; its `message` is
+    kept as the verdicts' reasons are (`compliance.reasons.stored`)."""
     refused = refusal(verdicts)
     if refused is not None:
         assert refused.error is not None
-        return {"action": "refuse", "at": None, "code": refused.error.code, "message": refused.error.message,
+        return {"action": "refuse", "at": None, "code": refused.error.code, "message": stored(refused.error.message),
                 "gate": refused.gate}
     held = [v for v in verdicts if v.verdict == HOLD]
     if held:
         last = max(held, key=lambda v: v.facts["until"])
-        return {"action": "hold", "at": last.facts["until"], "code": None, "message": last.reason, "gate": last.gate}
-    return {"action": "send", "at": iso8601(now), "code": None, "message": "queued for its sender now",
-            "gate": None}
+        return {"action": "hold", "at": last.facts["until"], "code": None, "message": stored(last.reason),
+                "gate": last.gate}
+    return {"action": "send", "at": iso8601(now), "code": None, "message": _NOW, "gate": None}
+
+
+_NOW = Reason("outcome.now").stored()

@@ -24,10 +24,22 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
+from gateway.compliance.reasons import N_
+
 DOMAIN = "console"
 SOURCE_LANGUAGE = "en"
 COOKIE = "console_lang"
 TEMPLATES = Path(__file__).parent / "templates"
+#: The words the pages show of stored values (a message's status, a gate's verdict, the error
+#: message the gateway itself gives a message), in the source language: the `word` filter says
+#: them in the page's; any other value is shown as it is.
+WORDS = {
+    "accepted": N_("accepted"), "scheduled": N_("scheduled"), "queued": N_("queued"), "sending": N_("sending"),
+    "sent": N_("sent"), "delivered": N_("delivered"), "undelivered": N_("undelivered"), "failed": N_("failed"),
+    "canceled": N_("canceled"), "read": N_("read"), "received": N_("received"), "unknown": N_("unknown"),
+    "pass": N_("pass"), "refuse": N_("refuse"), "hold": N_("hold"), "warn": N_("warn"), "skip": N_("skip"),
+    "The recipient opted out.": N_("The recipient opted out."),  # compliance.optouts.cancel_pending
+}
 
 
 def parse_accept_language(header: str | None) -> list[str]:
@@ -122,7 +134,8 @@ def _environment(translations: NullTranslations) -> jinja2.Environment:
                                      trim_blocks=True, lstrip_blocks=True)
     # The i18n extension adds install_gettext_translations to the environment at run time.
     environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
-    environment.filters.update(utc=utc, duration=duration)
+    environment.filters.update(utc=utc, duration=duration,
+                               word=lambda value: translations.gettext(WORDS[value]) if value in WORDS else value)
     return environment
 
 

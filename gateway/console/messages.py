@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gateway.api.common import int_or_none
+from gateway.compliance.reasons import readable
 from gateway.console import queries
 from gateway.console.numbers import guess_regions, read_number
 from gateway.console.web import Page
@@ -80,4 +81,5 @@ async def detail(page: Page) -> Response:
     row, events = await run_in_threadpool(read)
     if row is None:
         raise NotFound(page.gettext("No message %(sid)s in this account.", sid=sid))
-    return page.render("message.html", message=row, events=events)
+    why = readable(row.reasons, page.languages.translations(page.language).gettext) if row.reasons else None
+    return page.render("message.html", message=row, events=events, why=why)

@@ -7,8 +7,8 @@ else FriendlyName; `HelpContact`, else the number itself), passed through the se
 Encoding, then counted by `encoding.segment`.  Without a number of the account to write to, the
 demo brand of `/v1/Policy/Test` is used.
 
-("Why did or didn't this person get this message" needs the send-explain API, which does not
-exist yet; the page leaves it out.)
+("Why did or didn't this person get this message" is the send-explain API's answer, before a send,
+and the message page's after it: the page points there.)
 """
 
 from __future__ import annotations

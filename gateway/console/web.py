@@ -103,17 +103,32 @@ def csrf_token(account_sid: str, auth_token: str) -> str:
 
 
 def same_origin(request: Request) -> bool:
-    """False when the browser says the request came from another site (Origin or Sec-Fetch-Site)."""
+    """False when the browser says the request came from another site (Origin or Sec-Fetch-Site).
+    An origin is scheme, host and port: `https://host:port` is another site than `http://host:port`
+    (RFC 6454), so the scheme is compared too, with the scheme the console was reached by (or the
+    public URL's, behind a proxy that ends TLS)."""
     if request.headers.get("sec-fetch-site") == "cross-site":
         return False
     origin = request.headers.get("origin")
     if origin is None:  # not sent by a browser's cross-site form: every current browser sends Origin there
         return True
-    ours = {request.headers.get("host", "")}
+    ours = {_origin(request.url.scheme, request.headers.get("host", ""))}
     public = request.app.state.settings.public_url
     if public:
-        ours.add(urlsplit(public).netloc)
-    return urlsplit(origin).netloc in ours
+        parts = urlsplit(public)
+        ours.add(_origin(parts.scheme, parts.netloc))
+    parts = urlsplit(origin)
+    return _origin(parts.scheme, parts.netloc) in ours
+
+
+def _origin(scheme: str, netloc: str) -> tuple[str, str]:
+    """An origin to compare: the scheme and host in lower case, the scheme's default port left out."""
+    scheme, netloc = scheme.lower(), netloc.lower()
+    default = _DEFAULT_PORTS.get(scheme)
+    return scheme, netloc.removesuffix(default) if default else netloc
+
+
+_DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 
 
 def console_languages(request: Request) -> Languages:

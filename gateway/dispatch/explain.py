@@ -2,8 +2,10 @@
 `GET /v1/Messages/{Sid}/Explain` and `gateway explain` answer.
 
 The reasons themselves come from `dispatch.submit.Plan.reasons`, the plan the send acts on;
-this module only frames them (the request they answer, the message they belong to) and
-writes them out for people, so the API and the command say the same thing.
+this module only frames them (the request they answer, the message they belong to), says each
+kept reason in English (`compliance.reasons.readable`: a message keeps them as ids and
+parameters, or as English text when it was sent before they were) and writes them out for
+people, so the API and the command say the same thing.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from gateway.compliance.reasons import readable
 from gateway.dispatch.submit import SendRequest
 from gateway.store.tables import Message
 
@@ -18,14 +21,14 @@ from gateway.store.tables import Message
 def for_request(send: SendRequest, reasons: dict[str, Any]) -> dict[str, Any]:
     """A would-be send's explanation: the request it answers, then the reasons."""
     return {"account_sid": send.account_sid, "to": send.to, "from": send.sender,
-            "messaging_service_sid": send.service_sid, **reasons}
+            "messaging_service_sid": send.service_sid, **readable(reasons)}
 
 
 def for_message(message: Message) -> dict[str, Any]:
     """A stored message's explanation: the message, then the reasons its send recorded."""
     assert message.reasons is not None
     return {"sid": message.sid, "account_sid": message.account_sid, "to": message.to, "from": message.sender,
-            "messaging_service_sid": message.service_sid, "status": message.status, **message.reasons}
+            "messaging_service_sid": message.service_sid, "status": message.status, **readable(message.reasons)}
 
 
 #: A gate's fields every gate has, shown on its first two lines; the rest are what it found.

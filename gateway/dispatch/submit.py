@@ -21,6 +21,7 @@ from gateway import routing
 from gateway.compliance.gates import Address, number_verdict, parse_recipient, region_verdict
 from gateway.compliance.optouts import opt_out_verdict, scope_of
 from gateway.compliance.quiet_hours import TrafficType, quiet_hours_verdict, service_windows
+from gateway.compliance.reasons import Reason
 from gateway.compliance.sender_id import alpha_usable, registered_countries, sender_id_verdict
 from gateway.compliance.verdicts import HOLD, PASS, QUEUE, REFUSE, ROUTE, SCHEDULE, SKIP, Verdict, outcome, refusal
 from gateway.dates import iso8601
@@ -201,8 +202,9 @@ def plan_send(session: Session, request: SendRequest, context: SubmitContext, no
     counted = segment(request.body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
     if request.hold is not None:
-        verdicts.append(Verdict(SCHEDULE, HOLD, f"the app scheduled it for {iso8601(request.hold.until)}",
-                                request.hold.reason, {"until": iso8601(request.hold.until)}))
+        until = iso8601(request.hold.until)
+        verdicts.append(Verdict(SCHEDULE, HOLD, Reason("schedule.at", at=until), request.hold.reason,
+                                {"until": until}))
     if sender is None:
         verdicts.append(_NO_QUEUE)
     elif any(v.verdict == HOLD for v in verdicts):
@@ -274,12 +276,11 @@ def _policy_verdicts(request: SendRequest, recipient: Address, service: Service 
     return verdicts
 
 
-_CONFIRMATION_GOES = Verdict("opt_out", SKIP, "the confirmation of the person's own opt-out always goes",
-                             "gateway: STOP confirmation")
-_NO_SCOPE = Verdict("opt_out", SKIP, "no sender and no Messaging Service, so no opt-out scope to check",
-                    "routing refused")
-_NO_QUEUE = Verdict(QUEUE, SKIP, "no sender, so no queue", "routing refused")
-_HELD_QUEUE = Verdict(QUEUE, SKIP, "held: it joins its sender's queue when it comes due", "hold")
+_CONFIRMATION_GOES = Verdict("opt_out", SKIP, Reason("opt_out.confirmation"), "gateway: STOP confirmation")
+_NO_SCOPE = Verdict("opt_out", SKIP, Reason("opt_out.no_scope"), "routing refused")
+_PINNED = Reason("route.pinned")
+_NO_QUEUE = Verdict(QUEUE, SKIP, Reason("queue.none"), "routing refused")
+_HELD_QUEUE = Verdict(QUEUE, SKIP, Reason("queue.held"), "hold")
 
 
 def _queue_verdict(sender: Sender, segments: int, validity: int, backlog: Backlog) -> Verdict:
@@ -288,11 +289,11 @@ def _queue_verdict(sender: Sender, segments: int, validity: int, backlog: Backlo
     facts = {"queued_segments": queued, "capacity_segments": capacity}
     source = f"sender {sender.sid}: Mps {sender.mps} x ValidityPeriod {validity} s"
     if queued + segments > capacity:
-        error = QueueOverflow(f"The sender {sender.address} has {queued} segments queued, more than it can send "
-                              f"at {sender.mps} MPS within {validity} seconds.")
+        error = QueueOverflow(Reason("queue.overflow", sender=sender.address, queued=queued, mps=sender.mps,
+                                     validity=validity))
         return Verdict(QUEUE, REFUSE, error.message, source, facts, error)
-    return Verdict(QUEUE, PASS, f"{queued} segments queued; {sender.mps} MPS sends {capacity} within {validity} s",
-                   source, facts)
+    return Verdict(QUEUE, PASS, Reason("queue.room", queued=queued, mps=sender.mps, capacity=capacity,
+                                       validity=validity), source, facts)
 
 
 def _service(session: Session, request: SendRequest, context: SubmitContext) -> Service | None:
@@ -312,10 +313,10 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
     if request.sender is not None:
         sender = context.directory.sender(session, request.account_sid, request.sender)
         if sender is None or (service is not None and sender.service_sid != service.sid):
-            where = f"the Messaging Service {service.sid}" if service else "this account"
-            error = FromNotOwned(f"The 'From' number {request.sender} is not a sender of {where}.")
+            where = Reason("scope.service", sid=service.sid) if service else Reason("where.account")
+            error = FromNotOwned(Reason("route.not_owned", sender=request.sender, where=where))
             return None, False, None, Verdict(ROUTE, REFUSE, error.message, "request: From", {}, error)
-        return sender, False, None, _route_verdict(sender, "from", f"the request names From {sender.address}",
+        return sender, False, None, _route_verdict(sender, "from", Reason("route.from", sender=sender.address),
                                                    "request: From")
     assert service is not None  # the API requires From or MessagingServiceSid
     pool = context.directory.pool(session, service.sid)
@@ -330,7 +331,7 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
         if mapping is not None and mapping.pinned and mapping.sender_sid in pool:
             sender = pool[mapping.sender_sid]  # staff chose it: routing never moves it
             return sender, False, None, _route_verdict(
-                sender, "pinned", "staff pinned this recipient to this sender; routing never moves it",
+                sender, "pinned", _PINNED,
                 f"service {service.sid}: StickySenders/{recipient.address} (pinned)")
     load = context.sticky.of(session, service.sid) if service.sticky_sender else context.backlog.segments
     alpha_allowed = context.alpha_allowed(recipient.country) and (context.policy is None or all(
@@ -345,15 +346,15 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
             load=load,
             avoid=[s.sid for s in pool.values() if s.provider in context.unhealthy] if context.unhealthy else ())
     except routing.Unroutable as exc:
-        unroutable = NoSenderAvailable(str(exc))
+        unroutable = NoSenderAvailable(exc.reason)
         return None, False, None, Verdict(ROUTE, REFUSE, unroutable.message,
                                           f"service {service.sid}: a pool of {len(pool)} senders", {}, unroutable)
     sender = pool[route.sender.sid]
     reason = routing.WHY[route.rule]
     if not alpha_allowed and context.policy is not None and any(s.kind == routing.SenderKind.ALPHA
                                                                 for s in pool.values()):
-        reason += (f"; alphanumeric senders may not reach {recipient.country} numbers "
-                   f"({context.policy.source_of(recipient.country, 'alpha_sender')})")
+        reason = Reason("route.no_alpha", rule=reason, country=recipient.country,
+                        source=context.policy.source_of(recipient.country, "alpha_sender"))
     return sender, route.new_sticky, mapping.sender_sid if mapping else None, _route_verdict(
         sender, route.rule.value, reason, _rule_source(route.rule, service, recipient, context))
 

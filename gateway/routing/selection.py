@@ -50,6 +50,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 
+from gateway.compliance.reasons import Reason
+
 
 class SenderKind(StrEnum):
     LONG_CODE = "long_code"
@@ -74,19 +76,9 @@ class Rule(StrEnum):
     WHATSAPP = "whatsapp"
 
 
-#: Each rule in words, for explanations of a route (``POST /v1/Messages/Explain``).
-WHY: dict[Rule, str] = {
-    Rule.STICKY: "the sender this recipient already gets messages from (Sticky Sender)",
-    Rule.ALPHA: "an alphanumeric sender: the recipient's country allows them and the pool has no short code "
-                "of that country",
-    Rule.SHORT_CODE: "a short code of the recipient's country, which comes before every number",
-    Rule.AREA_CODE: "a number with the recipient's area code (Area Code Geomatch)",
-    Rule.OVERLAY: "a number of an area code overlaying the recipient's (Area Code Geomatch)",
-    Rule.COUNTRY: "a number of the recipient's country (Country Code Geomatch)",
-    Rule.US_FALLBACK: "a US number: the pool has no number of the recipient's country",
-    Rule.ANY_NUMBER: "a number of another country: the pool has none of the recipient's country and no US number",
-    Rule.WHATSAPP: "a WhatsApp sender, of the recipient's country when the pool has one",
-}
+#: Each rule in words, for explanations of a route (``POST /v1/Messages/Explain``): the sentences
+#: are `compliance.reasons`' ``route.<rule>``, where the console's catalog finds them.
+WHY: dict[Rule, Reason] = {rule: Reason(f"route.{rule.value}") for rule in Rule}
 
 
 @dataclass(frozen=True)
@@ -124,7 +116,11 @@ class Route:
 
 
 class Unroutable(Exception):
-    """No sender in the pool can reach the recipient (the caller answers Twilio 21703)."""
+    """No sender in the pool can reach the recipient (the caller answers Twilio 21703), and why."""
+
+    def __init__(self, reason: Reason) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 _WHATSAPP_PREFIX = "whatsapp:"
@@ -240,7 +236,7 @@ def _choose_whatsapp(
     local = [c for c in usable if c.country == recipient.country]
     if pick := _least_loaded(local or usable, load):
         return pick, Rule.WHATSAPP
-    raise Unroutable("no WhatsApp sender in the pool")
+    raise Unroutable(Reason("route.no_whatsapp"))
 
 
 def _choose_sms(
@@ -250,10 +246,7 @@ def _choose_sms(
     for rule, tier in _sms_tiers(usable, recipient, geomatch, alpha_allowed):
         if pick := _least_loaded(tier, load):
             return pick, rule
-    raise Unroutable(
-        f"no sender in the pool can reach {recipient.country} numbers: no usable alpha sender,"
-        f" no {recipient.country} short code, and no phone number of any country"
-    )
+    raise Unroutable(Reason("route.unreachable", country=recipient.country))
 
 
 def _sms_tiers(

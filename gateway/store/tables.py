@@ -19,7 +19,7 @@ from sqlmodel import Field, SQLModel
 
 
 class PackedJSON(TypeDecorator[dict[str, Any]]):
-    """A JSON object kept deflated.  A message's reasons are about 2 KB of repetitive prose and
+    """A JSON object kept deflated.  A message's reasons are about 2 KB of reason ids, their parameters and
     sids, written once with every message and read only when someone asks why: deflated they take
     about a third, which the message table's size and its write path feel, and nothing queries
     inside them."""

@@ -152,3 +152,45 @@ def test_every_page_renders_and_is_saved_as_a_screenshot(signed_in, stack, servi
         signed_in.screenshot(path=str(shots / f"{name}.png"), full_page=True)
     print(f"\nconsole screenshots: {shots}")
     assert sorted(p.stem for p in shots.glob("*.png")) == sorted(pages)
+
+
+@pytest.fixture
+def narrow(browser, stack):  # type: ignore[no-untyped-def]
+    """A signed-in tab 320 CSS pixels wide (WCAG 2.1, 1.4.10 Reflow), gathering the browser console's errors."""
+    context = browser.new_context(http_credentials={"username": stack.account_sid, "password": stack.auth_token},
+                                  base_url=stack.url, locale="en-US", viewport={"width": 320, "height": 640})
+    context.set_default_timeout(STEP_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.errors = errors  # type: ignore[attr-defined]
+    yield page
+    context.close()
+
+
+def _every_page(stack, stop) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Each kind of console page, with data on it: an opted-out number, a message, a long tester text."""
+    stop(US_MOBILE, "STOP")
+    sid = stack.client().messages.list(to=US_MOBILE)[0].sid
+    long_text = "Please%20stop%20sending%20me%20these%20messages%20" * 6
+    return {"overview": "/console/", "numbers": "/console/numbers", "number": f"/console/numbers/{US_MOBILE}",
+            "tester": f"/console/tester?text={long_text}&from=%2B{FR_MOBILE[1:]}", "queues": "/console/queues",
+            "messages": "/console/messages", "message": f"/console/messages/{sid}",
+            "message-fr": f"/console/messages/{sid}?lang=fr"}
+
+
+def test_every_page_reflows_at_320_css_pixels(narrow, stack, service, stop):
+    """Nothing scrolls sideways at 320 px: the page is no wider than the window."""
+    for name, path in _every_page(stack, stop).items():
+        narrow.goto(path)
+        width = narrow.evaluate("document.documentElement.scrollWidth")
+        narrow.screenshot(path=f"/tmp/console-320-{name}.png", full_page=True)
+        assert width <= 320, f"{name} ({path}) is {width} px wide"
+
+
+def test_no_page_logs_an_error_in_the_browser_console(narrow, stack, service, stop):
+    """Not even the first page's request for an icon."""
+    for path in _every_page(stack, stop).values():
+        narrow.goto(path)
+        narrow.wait_for_load_state("networkidle")
+    assert narrow.errors == []  # type: ignore[attr-defined]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from babel.messages.extract import extract_from_dir
+from babel.messages.extract import extract_from_dir, extract_from_file
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
@@ -12,6 +12,8 @@ from tests.conftest import ROOT
 
 CONSOLE = ROOT / "gateway" / "console"
 TEMPLATE = ROOT / "locales" / "console.pot"
+#: The sentences of a message's reasons, which the console shows in the reader's language.
+REASONS = ROOT / "gateway" / "compliance" / "reasons.py"
 
 
 def _ids(path: Path) -> set[object]:
@@ -20,11 +22,13 @@ def _ids(path: Path) -> set[object]:
 
 
 def test_console_pot_holds_every_string_of_the_console():
-    """locales/console.pot is what `pybabel extract -F gateway/console/babel.cfg` finds today."""
+    """locales/console.pot is what `pybabel extract -F gateway/console/babel.cfg` finds today in the
+    console and the reasons' sentences."""
     with (CONSOLE / "babel.cfg").open() as handle:
         method_map, options_map = parse_mapping_cfg(handle)
-    found = {message if isinstance(message, str) else tuple(message)
-             for _, _, message, _, _ in extract_from_dir(CONSOLE, method_map, options_map)}
+    extracted = [message for _, _, message, _, _ in extract_from_dir(CONSOLE, method_map, options_map)]
+    extracted += [message for _, message, _, _ in extract_from_file("python", REASONS)]
+    found = {message if isinstance(message, str) else tuple(message) for message in extracted}
     assert found == _ids(TEMPLATE)
 
 

@@ -102,6 +102,29 @@ def test_a_consent_change_posted_from_another_site_changes_nothing(stack, servic
     assert "Acme Dental sms opted out" in text(console(stack, f"/console/numbers/{US_MOBILE}"))
 
 
+def test_a_consent_change_posted_from_the_same_host_over_https_changes_nothing(stack, service, stop):
+    """An origin is scheme, host and port: https on the console's own host and port is another site."""
+    stop(US_MOBILE, "STOP")
+    token = csrf(console(stack, f"/console/numbers/{US_MOBILE}"))
+    ours = httpx.URL(stack.url)
+    answer = post(stack, f"/console/numbers/{US_MOBILE}/consent", {
+        "csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "x"},
+        headers={"Origin": f"https://{ours.host}:{ours.port}"})
+    assert answer.status_code == 403
+    assert "Acme Dental sms opted out" in text(console(stack, f"/console/numbers/{US_MOBILE}"))
+
+
+def test_a_consent_change_posted_from_the_consoles_own_origin_is_applied(stack, service, stop):
+    stop(US_MOBILE, "STOP")
+    token = csrf(console(stack, f"/console/numbers/{US_MOBILE}"))
+    ours = httpx.URL(stack.url)
+    answer = post(stack, f"/console/numbers/{US_MOBILE}/consent", {
+        "csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "called back"},
+        headers={"Origin": f"HTTP://{ours.host}:{ours.port}"})
+    assert answer.status_code == 303
+    assert "Acme Dental sms opted in" in text(console(stack, f"/console/numbers/{US_MOBILE}"))
+
+
 def test_a_consent_change_needs_a_reason(stack, service, stop):
     stop(US_MOBILE, "STOP")
     token = csrf(console(stack, f"/console/numbers/{US_MOBILE}"))
