@@ -124,3 +124,28 @@ def test_reasonable_mode_corpus_passes_policy_test_batch_expect():
                                 "--expect"], capture_output=True, text=True, cwd=ROOT, timeout=60)
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert len(completed.stdout.splitlines()) == len(REPLIES_IN_REASONABLE_MODE)
+
+
+def _comment_for(lines: list[str], index: int) -> str:
+    """The comment a TOML line carries: at its end, or the comment lines right above it."""
+    own = lines[index].partition("#")[2].strip()
+    above = []
+    for line in reversed(lines[:index]):
+        if not line.startswith("#"):
+            break
+        above.append(line.lstrip("# ").strip())
+    return " ".join([own, *reversed(above)]).strip()
+
+
+SOURCED = [(path.relative_to(ROOT).as_posix(), number) for path in sorted((ROOT / "policies").rglob("*.toml"))
+           for number, line in enumerate(path.read_text("utf-8").splitlines())
+           if line.startswith(("[quiet_hours", "alpha_sender")) or (number == 0 and "countries" in path.parts)]
+
+
+@pytest.mark.parametrize(("file", "index"), SOURCED, ids=[f"{f}:{i + 1}" for f, i in SOURCED])
+def test_every_shipped_rule_names_its_source(file, index):
+    """Each quiet-hours table, alpha-sender rule and country file says where it comes from (a statute,
+    a regulator's or carrier's page, the reference notes), or that no public source was found: an
+    operator must be able to check what the gateway enforces."""
+    lines = (ROOT / file).read_text("utf-8").splitlines()
+    assert _comment_for(lines, index), f"{file}:{index + 1} {lines[index]!r} names no source"

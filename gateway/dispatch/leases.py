@@ -13,7 +13,9 @@ lapse after at most `ttl` and the next worker to look takes them.
 Messages a pacer has claimed are `sending`.  A holder's claims first put back
 in the queue the sender's `sending` messages that none of its sends holds: a
 previous holder is gone, and re-sending carries the same idempotency key (the
-sid).
+sid).  A previous holder's, only a few seconds after the takeover: one whose
+lease lapsed while the database was away may still be writing what the
+provider answered it (`worker.ADOPT_AFTER`).
 
 Every function runs inside the caller's transaction (a writer job), so a lease
 and the claims made under it commit together.
@@ -25,7 +27,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, select, update
+from sqlalchemy import bindparam, case, delete, select, update
 from sqlmodel import Session
 
 from gateway.dates import utcnow
@@ -49,13 +51,15 @@ COOLING = timedelta(seconds=1)
 
 
 def _upsert(insert: Any) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE only where the lease lapsed or is ours; RETURNING what we got."""
+    """INSERT … ON CONFLICT DO UPDATE only where the lease lapsed or is ours; RETURNING what we got.
+    `acquired_at` moves only when the owner changes: it dates the takeover (see `worker.ADOPT_AFTER`)."""
     statement = insert(_L).values(sender_sid=bindparam("sender"), owner=bindparam("owner"),
                                   expires_at=bindparam("expires"), acquired_at=bindparam("now"))
     return statement.on_conflict_do_update(
         index_elements=[_L.c.sender_sid],
         set_={"owner": statement.excluded.owner, "expires_at": statement.excluded.expires_at,
-              "acquired_at": statement.excluded.acquired_at},
+              "acquired_at": case((_L.c.owner == statement.excluded.owner, _L.c.acquired_at),
+                                  else_=statement.excluded.acquired_at)},
         where=(_L.c.expires_at < statement.excluded.acquired_at) | (_L.c.owner == statement.excluded.owner),
     ).returning(_L.c.sender_sid)
 

@@ -24,6 +24,15 @@ seconds before the lease lapses.
 Recovery: messages left `sending` by a dead worker are queued again by the next
 holder of their sender's lease and re-sent with the same idempotency key (the
 sid), so a provider that honours the key delivers each once.
+
+An answer the provider gave is never thrown away: when the database cannot take
+its write (down, restarting, locked), the send keeps it and writes it again with
+backoff until the database answers, the message staying in its pacer's
+`in_flight` (so this worker's claims do not queue it again) and its sender's
+lease renewed as soon as the database is back.  A worker that took the lease
+over from another one waits `ADOPT_AFTER` seconds before queueing the other's
+`sending` messages again, the time a live holder needs to write the outcomes it
+kept through the outage.  Only a request whose answer never came is repeated.
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 import httpx2
 from sqlalchemy import bindparam, func, or_, select, update
@@ -57,9 +66,9 @@ from gateway.observability.logs import REQUEST_ID
 from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials, OutboundMessage, ProviderError, Rejected, Retryable, Throttled
 from gateway.providers.health import ProviderHealth
-from gateway.store.db import utcnow
+from gateway.store.db import UNAVAILABLE, utcnow
 from gateway.store.tables import AnyRow, Message, Sender, SenderLease, core_table
-from gateway.store.writer import Writer
+from gateway.store.writer import Job, Writer
 from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.dispatch")
@@ -85,6 +94,16 @@ REQUEST_BUDGET = 1.0
 #: After giving messages back, a pacer claims again this long before the window opens, so the
 #: claim's round trip does not delay the send.
 CLAIM_AHEAD = 0.1
+#: An outcome the database could not take is written again after this many seconds, doubling up
+#: to `RECORD_RETRY_CAP`: the database is back within a second of answering again.
+RECORD_RETRY = 0.05
+RECORD_RETRY_CAP = 1.0
+#: A worker that took a sender's lease from another owner queues that owner's `sending` messages
+#: again only this long after the takeover: the other may be alive, its lease lapsed through a
+#: database outage, and still writing the answers it kept (at least every `RECORD_RETRY_CAP`).
+ADOPT_AFTER = 3 * RECORD_RETRY_CAP
+#: At shutdown, seconds given to requests in flight and to outcomes still waiting for the database.
+STOP_WAIT = 10.0
 
 
 @dataclass
@@ -126,6 +145,7 @@ class Dispatcher:
         self._due = False  # held messages may have come due: release them in the keeper's next pass
         self._stopping = False
         self._slots = asyncio.Semaphore(IN_FLIGHT)
+        self._unrecorded: dict[str, str] = {}  # sid → the provider's answer, while the database cannot take it
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -148,7 +168,13 @@ class Dispatcher:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._sends:
-            await asyncio.wait(self._sends, timeout=10)
+            await asyncio.wait(self._sends, timeout=STOP_WAIT)
+        for sid, outcome in self._unrecorded.items():
+            log.critical("shutdown: the provider's answer for %s (%s) is lost, the database did not take it "
+                         "within %gs; the message stays `sending` and its sender's next holder sends it again",
+                         sid, outcome, STOP_WAIT)
+        for task in self._sends:
+            task.cancel()
         try:
             await self.writer.run(lambda session: leases.release(session, None, owner=self.owner, requeue=True))
         except Exception as exc:  # the database is gone: the leases lapse by themselves
@@ -206,7 +232,8 @@ class Dispatcher:
                 await asyncio.sleep(self.poll)
 
     async def _renew(self, started: float) -> None:
-        held = [sid for sid, pacer in self._pacers.items() if pacer.lease_until and pacer.running()]
+        held = [sid for sid, pacer in self._pacers.items()
+                if pacer.lease_until and (pacer.running() or pacer.in_flight)]  # in flight: answers to write
         if not held:
             return
         kept = await self.writer.run(lambda session: leases.renew(session, held, owner=self.owner, now=utcnow(),
@@ -267,8 +294,7 @@ class Dispatcher:
             if claimed is None:
                 pacer.lease_until = 0.0
                 return  # the lease is not ours any more
-            pacer.orphans = False
-            batch, next_due = claimed
+            batch, next_due, pacer.orphans = claimed
             gave_back = False
             for index, message in enumerate(batch):
                 reply_waiting = pacer.news.is_set() and message.priority > 0
@@ -392,23 +418,46 @@ class Dispatcher:
         except Rejected as rejected:
             code, text = rejected.code, rejected.message
             log.info("%s failed: the provider refused it with %s", message.sid, code)
-            await self.writer.run(lambda session: _transition(session, message.sid, Status.FAILED, self.backlog,
-                                                              error_code=code, error_message=text),
-                                  clean_on_error=True)
+            await self._record(message.sid, f"refused with {code}",
+                               lambda session: _transition(session, message.sid, Status.FAILED, self.backlog,
+                                                           error_code=code, error_message=text),
+                               clean=True)
         except Exception:  # a bug must not lose the message: it stays queued and is retried
             log.exception("send of %s failed unexpectedly", message.sid)
             await self._retry(message, Retryable("unexpected error"))
         else:
-            await self.writer.run(lambda session: _transition(session, message.sid, Status.SENT, self.backlog,
-                                                              provider_sid=result.provider_sid),
-                                  clean_on_error=True)  # status writes raise no GatewayError: no savepoint
+            await self._record(message.sid, f"accepted as {result.provider_sid}",
+                               lambda session: _transition(session, message.sid, Status.SENT, self.backlog,
+                                                           provider_sid=result.provider_sid),
+                               clean=True)  # status writes raise no GatewayError: no savepoint
             metrics.sent(pacer.sender.sid, message.num_segments)
             log.debug("%s sent to %s via %s as %s", message.sid, message.to, provider.name, result.provider_sid)
 
     async def _retry(self, message: Row[Any], exc: Retryable) -> None:
         delay = backoff(message.attempts + 1, exc.retry_after, jitter=random.uniform(0, 0.5))
         log.info("retrying %s in %.1fs: %s", message.sid, delay, exc)
-        await self.writer.run(lambda session: _reschedule(session, message.sid, delay, self.backlog))
+        await self._record(message.sid, f"retry: {exc}",
+                           lambda session: _reschedule(session, message.sid, delay, self.backlog))
+
+    async def _record(self, sid: str, outcome: str, job: Job[object], *, clean: bool = False) -> None:
+        """Write a send's outcome, again and again while the database is unavailable: thrown away, it
+        would leave the message `sending`, to be queued and sent again, a second SMS to the person
+        when the provider had accepted the first.  The caller's message stays in its pacer's
+        `in_flight` meanwhile."""
+        delay = RECORD_RETRY
+        while True:
+            try:
+                await self.writer.run(job, clean_on_error=clean)
+                break
+            except UNAVAILABLE as exc:
+                if sid not in self._unrecorded:
+                    log.error("the database did not take the outcome of %s (%s): %s; writing it again until it "
+                              "does", sid, outcome, exc)
+                self._unrecorded[sid] = outcome
+            await asyncio.sleep(delay)
+            delay = min(2 * delay, RECORD_RETRY_CAP)
+        if self._unrecorded.pop(sid, None) is not None:
+            log.warning("the outcome of %s (%s) is recorded after the database came back", sid, outcome)
 
 
 def _load_sender(engine: Engine, sender_sid: str) -> Sender | None:
@@ -429,13 +478,15 @@ def _with_work(engine: Engine, owner: str, now: datetime) -> list[str]:
         return list(connection.execute(_WITH_WORK, {"owner": owner, "now": now}).scalars())
 
 
-_HOLDS = (select(_L.c.sender_sid).where(_L.c.sender_sid == bindparam("sender"), _L.c.owner == bindparam("owner"),
+_HOLDS = (select(_L.c.acquired_at).where(_L.c.sender_sid == bindparam("sender"), _L.c.owner == bindparam("owner"),
                                         _L.c.expires_at > bindparam("now"))
           .with_for_update())  # a takeover waits for this claim, or this claim sees the takeover
 #: Claimed messages of the sender that no send of this worker holds: a dead worker's, or ones this
 #: worker lost track of (a pacer that stopped on an error).
 _ORPHANS = leases.BACK_TO_QUEUE.where(_M.c.sender_sid == bindparam("of_sender"),
                                       _M.c.sid.not_in(bindparam("in_flight", expanding=True)))
+_AN_ORPHAN = select(_M.c.seq).where(_M.c.sender_sid == bindparam("of_sender"), _M.c.status == Status.SENDING.value,
+                                    _M.c.sid.not_in(bindparam("in_flight", expanding=True))).limit(1)
 _DUE = (select(_M.c.seq, _M.c.sid, _M.c.sender, _M.c.to, _M.c.body, _M.c.media, _M.c.provider, _M.c.expires_at,
                _M.c.attempts, _M.c.num_segments, _M.c.priority, _M.c.request_id)
         .where(_M.c.sender_sid == bindparam("sender"), _M.c.status == Status.QUEUED.value,
@@ -449,27 +500,42 @@ _NEXT_DUE = select(func.min(_M.c.next_attempt_at)).where(_M.c.sender_sid == bind
                                                         _M.c.status == Status.QUEUED.value)
 
 
+class _Claim(NamedTuple):
+    batch: list[AnyRow]
+    next_due: float | None  # seconds until the pacer should claim again though nothing woke it
+    orphans: bool  # orphans of an earlier holder wait for `ADOPT_AFTER`: a later claim queues them
+
+
 def _claim(session: Session, sender_sid: str, owner: str, limit: int,
-           in_flight: frozenset[str] | None) -> tuple[list[AnyRow], float | None] | None:
-    """Claim the next due messages of a sender (None: the lease is not ours); when the batch
-    is not full, also the seconds until a retry is due.  Given `in_flight` (a pacer's first
-    claim, or one after a lost write), the sender's `sending` messages outside it are orphans
-    of an earlier holder or pacer, queued again first: every batch before was sent or given back."""
+           in_flight: frozenset[str] | None) -> _Claim | None:
+    """Claim the next due messages of a sender (None: the lease is not ours); when the batch is
+    not full, also the seconds until a retry is due.  Given `in_flight` (a pacer's first claim,
+    or one after a lost write), the sender's `sending` messages outside it are orphans of an
+    earlier holder or pacer, queued again first: every batch before was sent or given back.
+    An earlier holder's only once the lease is `ADOPT_AFTER` seconds ours (see the module)."""
     now = utcnow()
     connection = session.connection()
-    if connection.execute(_HOLDS, {"sender": sender_sid, "owner": owner, "now": now}).first() is None:
+    acquired_at = connection.execute(_HOLDS, {"sender": sender_sid, "owner": owner, "now": now}).scalar()
+    if acquired_at is None:
         return None
+    adopt_in: float | None = None  # seconds until an earlier holder's orphans may be queued again
     if in_flight is not None:
-        connection.execute(_ORPHANS, {"of_sender": sender_sid, "in_flight": sorted(in_flight)})
+        orphans = {"of_sender": sender_sid, "in_flight": sorted(in_flight)}
+        adopt_in = (acquired_at - now).total_seconds() + ADOPT_AFTER
+        if adopt_in <= 0:
+            connection.execute(_ORPHANS, orphans)
+            adopt_in = None
+        elif connection.execute(_AN_ORPHAN, orphans).first() is None:
+            adopt_in = None
     batch = list(connection.execute(_DUE, {"sender": sender_sid, "now": now, "limit": limit}).all())
     if batch:
         connection.execute(_MARK_SENDING, {"seqs": [row.seq for row in batch]})
     if len(batch) >= limit:
-        return batch, None
+        return _Claim(batch, None, adopt_in is not None)
     later = connection.execute(_NEXT_DUE, {"sender": sender_sid}).scalar()
-    if later is None or later <= now:
-        return batch, None
-    return batch, (later - now).total_seconds()
+    due = (later - now).total_seconds() if later is not None and later > now else None
+    wait = min((w for w in (due, adopt_in) if w is not None), default=None)
+    return _Claim(batch, wait, adopt_in is not None)
 
 
 def _unclaim(session: Session, seqs: list[int]) -> None:

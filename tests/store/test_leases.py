@@ -17,7 +17,7 @@ from sqlmodel import Session
 from gateway.accounts import Accounts
 from gateway.dispatch import leases
 from gateway.dispatch.outbox import insert_message
-from gateway.dispatch.worker import _claim
+from gateway.dispatch.worker import ADOPT_AFTER, _claim
 from gateway.ids import new_sid
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Message, Sender, SenderLease
@@ -79,28 +79,50 @@ def test_a_lapsed_lease_is_taken_over(engine):
     assert acquire(engine, "worker-b", SENDER, at_offset=TTL + 0.1) == [SENDER]
 
 
+def claim(engine: Engine, owner: str, in_flight: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
+    with unit_of_work(engine) as session:
+        return _claim(session, SENDER, owner, limit=10, in_flight=in_flight)
+
+
 def test_the_new_holders_first_claim_queues_again_what_the_last_holder_left_sending(engine):
     assert statuses(engine) == ["queued", "sending", "sending"]
-    acquire(engine, "worker-b", SENDER)
-    with unit_of_work(engine) as session:
-        claimed = _claim(session, SENDER, "worker-b", limit=10, in_flight=frozenset())
-    assert claimed is not None and len(claimed[0]) == 3
+    acquire(engine, "worker-a", SENDER, at_offset=-2 * TTL)
+    acquire(engine, "worker-b", SENDER, at_offset=-ADOPT_AFTER - 0.1)  # worker-a's lease had lapsed
+    claimed = claim(engine, "worker-b")
+    assert claimed is not None and len(claimed.batch) == 3 and not claimed.orphans
     assert statuses(engine) == ["sending", "sending", "sending"]
+
+
+def test_the_last_holders_sending_messages_wait_a_while_after_a_takeover(engine):
+    """Its lease may have lapsed only because the database was away, and it may still be writing what
+    the provider answered: sent again now, such a message would reach the person twice."""
+    acquire(engine, "worker-a", SENDER, at_offset=-2 * TTL)
+    acquire(engine, "worker-b", SENDER)
+    claimed = claim(engine, "worker-b")
+    assert claimed is not None and len(claimed.batch) == 1 and claimed.orphans
+    assert claimed.next_due is not None and 0 < claimed.next_due <= ADOPT_AFTER
+    assert statuses(engine) == ["sending", "sending", "sending"]
+
+
+def test_the_holder_taking_its_own_lease_again_is_no_takeover(engine):
+    acquire(engine, "worker-a", SENDER, at_offset=-ADOPT_AFTER - 0.1)
+    acquire(engine, "worker-a", SENDER)
+    with Session(engine) as session:
+        lease = session.get(SenderLease, SENDER)
+    assert lease is not None and lease.acquired_at < utcnow() - timedelta(seconds=ADOPT_AFTER)
 
 
 def test_a_claim_leaves_this_workers_sends_in_flight_alone(engine):
     acquire(engine, "worker-a", SENDER)
     with Session(engine) as session:
         in_flight = frozenset(session.execute(select(Message.sid).where(Message.status == "sending")).scalars())
-    with unit_of_work(engine) as session:
-        claimed = _claim(session, SENDER, "worker-a", limit=10, in_flight=in_flight)
-    assert claimed is not None and len(claimed[0]) == 1  # only the queued one; nothing is sent twice
+    claimed = claim(engine, "worker-a", in_flight)
+    assert claimed is not None and len(claimed.batch) == 1  # only the queued one; nothing is sent twice
 
 
 def test_a_claim_without_the_lease_claims_nothing(engine):
     acquire(engine, "worker-a", SENDER)
-    with unit_of_work(engine) as session:
-        assert _claim(session, SENDER, "worker-b", limit=10, in_flight=frozenset()) is None
+    assert claim(engine, "worker-b") is None
     assert statuses(engine) == ["queued", "sending", "sending"]
 
 
