@@ -21,6 +21,7 @@ from gateway.policy.evaluate import evaluate
 from gateway.policy.loader import load_policies
 from gateway.policy.matcher import Matcher
 from gateway.policy.model import Mode
+from gateway.providers import MODULES
 from gateway.settings import Settings, load_settings
 from gateway.store.db import MigrationBlocked
 from gateway.tokens import token_cipher
@@ -107,6 +108,9 @@ def _parser() -> argparse.ArgumentParser:
                                              "`gateway serve` wrote beside the SQLite database)")
     sim_inbound.set_defaults(handler=_sim_inbound)
 
+    providers = commands.add_parser("providers", help="list the providers and what each still needs")
+    providers.set_defaults(handler=_providers)
+
     deliveries = commands.add_parser("deliveries", help="app deliveries that gave up").add_subparsers(
         required=True, metavar="ACTION")
     dead = deliveries.add_parser("dead", help="list dead letters as JSON lines")
@@ -173,6 +177,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["GATEWAY_METRICS_TOKEN"] = settings.metrics_token
     uvicorn.run("gateway.app:from_environment", factory=True, workers=args.workers, host=settings.host,
                 port=settings.port, log_level="info", access_log=False, log_config=None)
+    return 0
+
+
+def _providers(args: argparse.Namespace, settings: Settings) -> int:
+    """One line per registered provider: ready (it can send and its webhooks are verified, so its
+    numbers may be registered), or the variables still to set."""
+    unusable = settings.unusable_providers()
+    for name in sorted(MODULES):
+        print(f"{name}: {f'set {unusable[name]}' if name in unusable else 'ready'}")
     return 0
 
 
