@@ -137,7 +137,9 @@ class Gateway:
                     # every process of the deployment seals and opens auth tokens with one key
                     "GATEWAY_SECRET_KEY": Fernet.generate_key().decode(),
                     # one account drives the whole load: the benchmarks measure the gateway, not its rate limit
-                    "GATEWAY_API_RATE_LIMIT": "1000000", "GATEWAY_API_RATE_BURST": "1000000", **(env or {})}
+                    "GATEWAY_API_RATE_LIMIT": "1000000", "GATEWAY_API_RATE_BURST": "1000000",
+                    # the stand-in apps and providers listen on loopback, which callbacks may not reach by default
+                    "GATEWAY_CALLBACK_ALLOW_NETWORKS": "127.0.0.0/8", **(env or {})}
         created = subprocess.run([PYTHON, "-m", "gateway.cli", "accounts", "create", "--json"], cwd=ROOT,
                                  env={**os.environ, **self.env}, capture_output=True, text=True, check=True)
         account = json.loads(created.stdout)

@@ -5,6 +5,16 @@ are stored sealed (`gateway.tokens`) and opened on first use; what was opened is
 `CACHE_SECONDS`, so a token rotated by another process (`gateway accounts rotate-token`) is seen
 here within that time.  A rotation may give the previous token a grace period, during which both
 authenticate; the forwarder signs with the current one.
+
+An AccountSid that does not exist costs what an existing one does: the row is looked up, a dummy
+sealed token is opened and compared, and the answer is cached as long, so the time of a 401 does
+not say whether the account exists.  (An account made by another process after someone tried
+its sid here authenticates here `CACHE_SECONDS` later.)
+
+Failed sign-ins are budgeted by `SignIns`, per client address and per AccountSid from that
+address (token buckets, `gateway.ratelimit`): past either budget the address is answered 429
+without its credentials being checked, so a right guess could not be told from a wrong one,
+while the owner, from any other address, still gets in.
 """
 
 from __future__ import annotations
@@ -13,9 +23,10 @@ import base64
 import binascii
 import hmac
 import logging
+import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -23,8 +34,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from gateway.dates import utcnow
-from gateway.errors import AuthenticationFailed, NotFound
+from gateway.errors import AuthenticationFailed, NotFound, TooManyRequests
 from gateway.ids import new_sid, new_token
+from gateway.ratelimit import RateLimiter
 from gateway.store.db import unit_of_work
 from gateway.store.tables import Account
 from gateway.tokens import InvalidToken, TokenCipher
@@ -33,6 +45,10 @@ log = logging.getLogger("gateway.accounts")
 
 #: Seconds an opened token is trusted before the account row is read again.
 CACHE_SECONDS = 5.0
+#: Opened tokens kept at most (unknown sids are cached too, and anyone may make those up).
+CACHE_SIZE = 10_000
+#: Failure budgets kept at most, by address and by (AccountSid, address): full ones go first.
+BUDGETS_KEPT = 100_000
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,7 @@ class _Opened:
     current: str
     previous: str | None
     previous_until: datetime | None
+    exists: bool = True  # False: a stand-in for an AccountSid that no account has
 
     def accepts(self, password: str, now: datetime) -> bool:
         ok = hmac.compare_digest(self.current.encode(), password.encode())
@@ -65,6 +82,9 @@ class Accounts:
         self.cache_seconds = cache_seconds
         self._opened: dict[str, _Opened] = {}
         self._lock = threading.Lock()
+        nobody = new_token()  # what an unknown AccountSid's "token" is compared with: no one knows it
+        self._nobody = _Opened(0.0, nobody, None, None, exists=False)
+        self._nobody_sealed = cipher.seal(nobody)
 
     def create(self, name: str = "") -> Issued:
         token = new_token()
@@ -109,38 +129,36 @@ class Accounts:
     def token_of(self, account_sid: str) -> str | None:
         """The account's current token in clear (the forwarder signs with it); None for no such account."""
         opened = self._open(account_sid)
-        return opened.current if opened is not None else None
+        return opened.current if opened.exists else None
 
     def authenticate(self, authorization: str | None) -> str:
         """The AccountSid of a valid `Authorization: Basic …` header, else 401/20003."""
-        if not authorization or not authorization[:6].lower() == "basic ":
-            raise _refused()
-        try:
-            user, _, password = base64.b64decode(authorization[6:], validate=True).decode().partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            raise _refused() from None
-        opened = self._open(user) if user.startswith("AC") else None
-        if opened is None or not opened.accepts(password, utcnow()):
+        user, password = basic_credentials(authorization)
+        opened = self._open(user) if user.startswith("AC") else self._nobody
+        if not opened.accepts(password, utcnow()) or not opened.exists:
             raise _refused()
         return user
 
-    def _open(self, account_sid: str) -> _Opened | None:
+    def _open(self, account_sid: str) -> _Opened:
+        """The account's tokens in clear, from the cache or its row.  No such account (or one whose
+        token no key opens) costs the same and is cached the same: see the module's docstring."""
         opened = self._opened.get(account_sid)
         now = time.monotonic()
         if opened is not None and now - opened.read_at < self.cache_seconds:
             return opened
         with Session(self.engine) as session:
             account = session.get(Account, account_sid)
-        if account is None:
-            return None
-        current = self._unseal(account_sid, account.auth_token, "auth token")
-        if current is None:
-            return None
-        expires = account.previous_token_expires
-        in_grace = expires is not None and utcnow() < expires
-        previous = self._unseal(account_sid, account.previous_token, "previous auth token") if in_grace else None
-        opened = _Opened(now, current, previous, expires)
+        current = self._unseal(account_sid, account.auth_token if account else self._nobody_sealed, "auth token")
+        if account is None or current is None:
+            opened = replace(self._nobody, read_at=now)
+        else:
+            expires = account.previous_token_expires
+            in_grace = expires is not None and utcnow() < expires
+            previous = self._unseal(account_sid, account.previous_token, "previous auth token") if in_grace else None
+            opened = _Opened(now, current, previous, expires)
         with self._lock:
+            if len(self._opened) >= CACHE_SIZE:
+                self._opened.clear()
             self._opened[account_sid] = opened
         return opened
 
@@ -158,3 +176,52 @@ class Accounts:
 
 def _refused() -> AuthenticationFailed:
     return AuthenticationFailed("Authentication Error - invalid username or password.")
+
+
+def basic_credentials(authorization: str | None) -> tuple[str, str]:
+    """The user and password of an `Authorization: Basic …` header, else 401/20003."""
+    if not authorization or not authorization[:6].lower() == "basic ":
+        raise _refused()
+    try:
+        user, _, password = base64.b64decode(authorization[6:], validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise _refused() from None
+    return user, password
+
+
+class SignIns:
+    """Sign-in for the API and the console: `Accounts.authenticate` behind budgets of failures.
+
+    A client address may fail `burst` times, and fail as one AccountSid `account_burst` times; each
+    budget comes back at `rate` failures a second.  Past either, the address is answered 429 (20429,
+    `Retry-After`) before its credentials are looked at.  No budget is kept per AccountSid alone:
+    whoever knows a sid could then lock its owner out.  The budgets live in the process that answers,
+    as the API rate limit's do."""
+
+    def __init__(self, accounts: Accounts, burst: int, account_burst: int, rate: float) -> None:
+        self.accounts = accounts
+        self.rate = rate
+        self._addresses = RateLimiter(rate, burst, max_keys=BUDGETS_KEPT)
+        self._pairs = RateLimiter(rate, account_burst, max_keys=BUDGETS_KEPT)
+
+    def authenticate(self, authorization: str | None, address: str, now: float) -> str:
+        """The AccountSid of valid credentials; 401 for others, counted; 429 once a budget is spent.
+        A request without credentials guesses nothing (a browser's first one to the console): 401,
+        uncounted."""
+        if not authorization:
+            return self.accounts.authenticate(authorization)
+        try:
+            pair = f"{basic_credentials(authorization)[0][:64]} {address}"
+        except AuthenticationFailed:
+            pair = f" {address}"
+        wait = max(self._addresses.wait(address, now), self._pairs.wait(pair, now))
+        if wait:
+            raise TooManyRequests("Too Many Requests: too many failed sign-ins from this address "
+                                  "(GATEWAY_AUTH_FAILURE_BURST, GATEWAY_AUTH_FAILURE_ACCOUNT_BURST); "
+                                  "try again later.", math.ceil(wait))
+        try:
+            return self.accounts.authenticate(authorization)
+        except AuthenticationFailed:
+            self._addresses.take(address, now)
+            self._pairs.take(pair, now)
+            raise

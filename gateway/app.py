@@ -27,11 +27,11 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import runtime
-from gateway.accounts import Accounts
+from gateway.accounts import Accounts, SignIns
 from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.api.metrics import metrics
-from gateway.console import mount as console_mount
+from gateway.console import routes as console_routes
 from gateway.dates import CLOCK
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
@@ -102,7 +102,7 @@ def routes() -> list[Route | Mount]:
         Route("/v1/DeadLetters", dead_letters.listing, methods=["GET"]),
         Route("/v1/DeadLetters/Replay", dead_letters.replay_all, methods=["POST"]),
         Route("/v1/DeadLetters/{id}/Replay", dead_letters.replay_one, methods=["POST"]),
-        console_mount(),  # /console: the compliance console (HTML; gateway/console)
+        *console_routes(),  # /console: the compliance console (HTML; gateway/console)
     ]
 
 
@@ -171,6 +171,8 @@ def create_app(settings: Settings) -> Starlette:
     app.state.core = core
     app.state.accounts = accounts
     app.state.rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+    app.state.sign_ins = SignIns(accounts, settings.auth_failure_burst, settings.auth_failure_account_burst,
+                                 settings.auth_failure_rate)
     app.state.forwarder = None
     app.state.recorded_revision = None
     app.state.provider_secrets = settings.webhook_secrets()

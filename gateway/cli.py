@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -23,15 +24,20 @@ from gateway.policy.matcher import Matcher
 from gateway.policy.model import Mode
 from gateway.providers import MODULES
 from gateway.settings import Settings, load_settings
+from gateway.shipped import NotEmpty, Shipped, copy_to
 from gateway.store.db import MigrationBlocked
 from gateway.tokens import token_cipher
+
+log = logging.getLogger("gateway.cli")
+ONE_PROCESS = "needs PostgreSQL (GATEWAY_DATABASE_URL=postgresql+psycopg://...); SQLite serves one process"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        settings = load_settings()
+        # `policy init` makes the folders GATEWAY_POLICIES_DIR / GATEWAY_LOCALES_DIR may already name
+        settings = load_settings() if getattr(args, "reads_settings", True) else Settings()
     except SettingsError as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 2
@@ -48,6 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gateway", description="optout-gateway: opt-out compliance and routing")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(required=True, metavar="COMMAND")
 
     serve = commands.add_parser("serve", help="apply migrations and run the HTTP server")
@@ -84,6 +91,12 @@ def _parser() -> argparse.ArgumentParser:
 
     policy = commands.add_parser("policy", help="check and try the policy files").add_subparsers(
         required=True, metavar="ACTION")
+    init = policy.add_parser("init", help="copy the shipped policy files to DIR for editing (serve them with "
+                                          "GATEWAY_POLICIES_DIR=DIR)")
+    init.add_argument("directory", metavar="DIR", type=Path, help="a new or empty folder")
+    init.add_argument("--locales", metavar="LDIR", type=Path,
+                      help="also copy the shipped translations to LDIR (serve them with GATEWAY_LOCALES_DIR=LDIR)")
+    init.set_defaults(handler=_policy_init, reads_settings=False)
     check = policy.add_parser("check", help="validate the policy files (exit 1 on errors)")
     check.add_argument("directory", nargs="?", type=Path)
     check.set_defaults(handler=_policy_check)
@@ -131,6 +144,16 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    """The installed distribution's version (run from a checkout that was never installed: none)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("optout-gateway")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import os
     import secrets
@@ -142,8 +165,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print("gateway: --workers must be at least 1", file=sys.stderr)
         return 2
     if args.workers > 1 and settings.embedded:
-        print("gateway: --workers N > 1 needs PostgreSQL (GATEWAY_DATABASE_URL=postgresql+psycopg://...); "
-              "SQLite serves one process", file=sys.stderr)
+        print(f"gateway: --workers N > 1 {ONE_PROCESS}", file=sys.stderr)
         return 2
     if args.workers > 1 and settings.workers and settings.worker_id:
         print("gateway: GATEWAY_WORKER_ID names one worker; with --workers N > 1 every process would share it "
@@ -151,6 +173,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     _log_setup(settings)
     token_cipher(settings)  # no key for the auth tokens: say so before any process starts
+    listener = _listen(settings.host, settings.port)  # before any banner: a busy port prints no credentials
+    if listener is None:
+        return 1
     metrics_directory(settings, serving=True)
     from gateway.app import create_app  # imports prometheus_client: only now that its directory is chosen
 
@@ -160,13 +185,16 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if settings.simulator:
         settings = _simulator_token(settings)
     if args.demo:
-        from gateway.demo import ensure_demo
+        from gateway.demo import DEMO_CALLBACKS, ensure_demo
 
-        settings = settings.with_(metrics_token=settings.metrics_token or secrets.token_urlsafe(18))
+        settings = settings.with_(metrics_token=settings.metrics_token or secrets.token_urlsafe(18),
+                                  callback_allow_networks=settings.callback_allow_networks or DEMO_CALLBACKS)
         print(ensure_demo(settings), flush=True)
+    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": "info",
+                               "access_log": False, "log_config": None}  # uvicorn's lines through the gateway's
+    print(f"Listening on {settings.local_url}", flush=True)
     if args.workers == 1:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
-                    access_log=False, log_config=None)  # uvicorn's lines through the gateway's handler
+        uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run(sockets=[listener])
         return 0
     # Each process builds its app from the environment: pass the command line's choices on.
     os.environ.update(GATEWAY_HOST=settings.host, GATEWAY_PORT=str(settings.port),
@@ -175,8 +203,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["GATEWAY_SIMULATOR_TOKEN"] = settings.simulator_token
     if settings.metrics_token:
         os.environ["GATEWAY_METRICS_TOKEN"] = settings.metrics_token
-    uvicorn.run("gateway.app:from_environment", factory=True, workers=args.workers, host=settings.host,
-                port=settings.port, log_level="info", access_log=False, log_config=None)
+    if settings.callback_allow_networks:
+        os.environ["GATEWAY_CALLBACK_ALLOW_NETWORKS"] = settings.callback_allow_networks
+    from uvicorn.supervisors import Multiprocess
+
+    Multiprocess(uvicorn.Config("gateway.app:from_environment", factory=True, workers=args.workers, **options),
+                 sockets=[listener]).run()
     return 0
 
 
@@ -189,27 +221,50 @@ def _providers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _listen(host: str, port: int) -> Any:
+    """The server's socket, bound (uvicorn listens on it); None, having said why, when the address is taken."""
+    import socket
+
+    listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        listener.bind((host, port))
+    except OSError as exc:
+        listener.close()
+        print(f"gateway serve: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr)
+        return None
+    listener.set_inheritable(True)  # the --workers processes serve it too
+    return listener
+
+
 def _simulator_token(settings: Settings) -> Settings:
     """A fresh random token per start unless GATEWAY_SIMULATOR_TOKEN names one, left (owner-only)
     beside the SQLite file so that `gateway sim inbound` can sign with it."""
     import os
     import secrets
 
-    if not settings.simulator_token:
+    given = settings.simulator_token is not None
+    if not given:
         settings = settings.with_(simulator_token=secrets.token_urlsafe(18))
     path = settings.simulator_token_file
     if path is not None:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w") as handle:
             handle.write(settings.simulator_token or "")
-    print(f"Provider simulator on at /sim; it signs with {settings.simulator_token}"
-          + (f" (written to {path})" if path is not None else ""), flush=True)
+    # A log line, never the token itself: logs travel further than the owner-only file.
+    log.info("provider simulator on at /sim; it signs with %s",
+             f"the token in {path}" if path is not None else
+             "GATEWAY_SIMULATOR_TOKEN" if given else "a random token (set GATEWAY_SIMULATOR_TOKEN to sign with it)")
     return settings
 
 
 def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
+    if settings.embedded:
+        print(f"gateway: `gateway worker` {ONE_PROCESS} (`gateway serve` runs dispatch and forwarding itself)",
+              file=sys.stderr)
+        return 2
     _log_setup(settings)
     token_cipher(settings)  # no key for the auth tokens: say so before anything starts
     metrics_directory(settings, serving=False)
@@ -290,6 +345,23 @@ def _migrate_database(settings: Settings) -> None:
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
     _migrate_database(settings)
     print(f"database at {settings.database_url} is up to date")
+    return 0
+
+
+def _policy_init(args: argparse.Namespace, settings: Settings) -> int:
+    copies: dict[Shipped, Path] = {"policies": args.directory}
+    if args.locales is not None:
+        copies["locales"] = args.locales
+    try:
+        copy_to(copies)
+    except NotEmpty as exc:
+        print(f"gateway policy init: {exc}; nothing copied (no file is ever overwritten: choose a new folder)",
+              file=sys.stderr)
+        return 1
+    print(f"copied the shipped policies to {args.directory}: edit them there, check them with "
+          f"`gateway policy check {args.directory}`, serve them with GATEWAY_POLICIES_DIR={args.directory}")
+    if args.locales is not None:
+        print(f"copied the shipped translations to {args.locales}: serve them with GATEWAY_LOCALES_DIR={args.locales}")
     return 0
 
 
@@ -396,8 +468,16 @@ def _sim_inbound(args: argparse.Namespace, settings: Settings) -> int:
     except httpx2.HTTPError as exc:
         print(f"gateway sim inbound: {url}: {exc}", file=sys.stderr)
         return 1
-    print(f"{response.status_code} {response.text}")
-    return 0 if response.status_code == 200 else 1
+    if response.status_code == 200:
+        print(f"{response.status_code} {response.text}")
+        return 0
+    # Refused: say by whom, since a gateway on another port (or another gateway) may be the one that answered.
+    print(f"gateway sim inbound: {url} answered {response.status_code} {response.text}", file=sys.stderr)
+    if response.status_code == 403:
+        print("gateway sim inbound: is the gateway you started listening there, with this simulator token? "
+              "`gateway serve --demo` prints the `sim inbound` line for its own address; or pass --url and --token",
+              file=sys.stderr)
+    return 1
 
 
 def _deliveries_dead(args: argparse.Namespace, settings: Settings) -> int:

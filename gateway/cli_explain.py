@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from typing import Any
 
@@ -37,8 +38,8 @@ exit status: 0 the message goes (or went) out or is held; 1 it is (or was) refus
 
 examples:
   gateway explain --account AC… --service MG… --to +12125550100 --body "Sale today"
-  gateway explain --account AC… --service MG… --to +12125550100 --param TrafficType=marketing \\
-      --at 2026-12-04T21:30:00-05:00
+  gateway explain --account AC… --service MG… --to +12125550100 --body "Sale today" \\
+      --param TrafficType=marketing --at 2026-12-04T21:30:00-05:00
   gateway explain --account AC… --message SM… --json"""
 
 
@@ -96,11 +97,18 @@ def explain_command(args: argparse.Namespace, settings: Settings) -> int:
                 return _fail(f"{exc.code}: {exc.message}")
     finally:
         engine.dispose()
-    if args.json:
-        print(json.dumps(answer, indent=2, ensure_ascii=False))
-    else:
-        print(explain.render(answer), end="")
+    _emit(json.dumps(answer, indent=2, ensure_ascii=False) + "\n" if args.json else explain.render(answer))
     return 1 if answer["outcome"]["action"] == "refuse" else 0
+
+
+def _emit(text: str) -> None:
+    """Print `text`; a reader that stopped early (`gateway explain --json | head`) is no error."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python would flush stdout again at exit and print a traceback: point it at /dev/null.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _explain_send(args: argparse.Namespace, settings: Settings, engine: Any) -> dict[str, Any]:

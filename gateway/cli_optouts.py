@@ -1,8 +1,10 @@
 """`gateway optouts export|import FILE --account AC…`: opt-out lists as CSV, for compliance staff.
 
 State is per account, so both actions name the account.  Import reports each bad row on stderr
-as `FILE:LINE: message`, skips it and goes on; it exits 0 when every row was imported, 1 when
-some were skipped and 2 when it could not start (unknown account or service, bad header).
+as `FILE:LINE: message`, skips it and goes on.  It counts the rows that changed consent
+(imported) apart from those that did not (unchanged: already in that state, or older than it),
+which record nothing.  It exits 0 when no row was skipped, 1 when some were and 2 when it could
+not start (unknown account or service, bad header).
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def import_optouts(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     finally:
         engine.dispose()
-    print(f"imported {result.imported}, skipped {result.skipped}")
+    print(f"imported {result.imported}, unchanged {result.unchanged}, skipped {result.skipped}")
     return 1 if result.skipped else 0
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
+import sys
+from pathlib import Path
+
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -16,6 +20,20 @@ from gateway.tokens import token_cipher
 
 DEMO_NAME = "demo"
 DEMO_NUMBER = "+12015550123"  # phonenumbers' US example number
+#: Where a demo's callbacks may go unless GATEWAY_CALLBACK_ALLOW_NETWORKS says: the app being tried
+#: out runs on the same machine (the gateway's own port stays refused).
+DEMO_CALLBACKS = "127.0.0.0/8,::1/128"
+
+
+def _command() -> str:
+    """How this shell reaches the `gateway` command that runs: `.venv/bin/gateway` under `make run`."""
+    program = Path(sys.argv[0])
+    if program.name != "gateway":
+        return "gateway"  # python -m gateway.cli
+    try:
+        return shlex.quote(str(program.resolve().relative_to(Path.cwd())))
+    except ValueError:
+        return shlex.quote(str(program))
 
 
 def ensure_demo(settings: Settings) -> str:
@@ -45,5 +63,7 @@ def ensure_demo(settings: Settings) -> str:
             f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json \\\n"
             f"       --data-urlencode To=+447400123456 --data-urlencode MessagingServiceSid={service_sid} "
             f"--data-urlencode Body='Hello from optout-gateway'\n"
+            f"Text it as a person would (signed with the simulator's token):\n"
+            f"  {_command()} sim inbound --url {base} --from +33612345678 --to {DEMO_NUMBER} 'Arrêt'\n"
             + (f"Metrics (GATEWAY_METRICS_TOKEN):\n  curl -H 'Authorization: Bearer {settings.metrics_token}' "
                f"{base}/metrics\n" if settings.metrics_token else ""))

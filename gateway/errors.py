@@ -5,6 +5,7 @@
     │   ├── BadRequest                          400 / 21100 (a parameter is wrong)
     │   │   ├── ToRequired 21604 · FromRequired 21603 · InvalidTo 21211 · InvalidFrom 21212
     │   │   ├── FromNotOwned 21606 · BodyRequired 21602 · BodyTooLong 21617 · InvalidMediaUrl 21620
+    │   │   ├── InvalidUrl 21402 (InboundRequestUrl, FallbackUrl, SmsUrl) · InvalidStatusCallback 21609
     │   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
     │   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
     │   │   ├── AlreadyRegistered 21422 (an address the account, or another account, has)
@@ -18,7 +19,7 @@
     │   ├── NotFound                            404 / 20404
     │   ├── MethodNotAllowed                    405 / 20004
     │   ├── PayloadTooLarge                     413 / 21617
-    │   ├── TooManyRequests                     429 / 20429 (the account's API rate limit; Retry-After)
+    │   ├── TooManyRequests                     429 / 20429 (API rate limit, failed sign-ins; Retry-After)
     │   ├── PolicyUnavailable                   503 / 20500 (no valid policy revision is loaded)
     │   ├── DatabaseUnavailable                 503 / 20503 (nothing can be stored now; Retry-After)
     │   └── InternalError                       500 / 20500 (an unexpected exception, by reference)
@@ -114,6 +115,19 @@ class InvalidMediaUrl(BadRequest):
     code = 21620
 
 
+class InvalidUrl(BadRequest):
+    """An app's URL (a service's InboundRequestUrl or FallbackUrl, a number's SmsUrl) that is no
+    absolute http(s) URL, or whose destination the callback policy refuses (Twilio's "Invalid URL")."""
+
+    code = 21402
+
+
+class InvalidStatusCallback(BadRequest):
+    """A StatusCallback (a message's, a notification's or a service's) refused as `InvalidUrl` is."""
+
+    code = 21609
+
+
 class InvalidValidityPeriod(BadRequest):
     code = 21624
 
@@ -206,7 +220,8 @@ class PayloadTooLarge(GatewayError):
 
 
 class TooManyRequests(GatewayError):
-    """The account made more API requests than its rate limit allows (Twilio's 20429)."""
+    """The account made more API requests than its rate limit allows, or the client address failed
+    to sign in too often (Twilio's 20429)."""
 
     status = 429
     code = 20429

@@ -1,4 +1,5 @@
-"""The per-account API rate limit: one token bucket per account.  Pure: time comes in as a number.
+"""Token buckets: the per-account API rate limit, and the budget of failed sign-ins (`gateway.accounts`).
+Pure: time comes in as a number.
 
 A bucket holds up to `burst` tokens and refills at `rate` tokens per second; each API request
 takes one.  So an account may make `burst` requests at once, then `rate` per second on average;
@@ -24,25 +25,51 @@ class TokenBucket:
 
     def take(self, now: float) -> float:
         """Take a token: 0.0 when one was there, else the seconds until one will be (none taken)."""
+        wait = self.wait(now)
+        if not wait:
+            self.tokens -= 1.0
+        return wait
+
+    def wait(self, now: float) -> float:
+        """0.0 when a token is there, else the seconds until one will be; nothing is taken."""
         self.tokens = min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate)
         self.updated = now
-        if self.tokens >= 1.0:
-            self.tokens -= 1.0
-            return 0.0
-        return (1.0 - self.tokens) / self.rate
+        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
+
+    def full(self, now: float) -> bool:
+        return self.tokens + max(0.0, now - self.updated) * self.rate >= self.burst
 
 
 @dataclass
 class RateLimiter:
-    """Token buckets by key (an AccountSid), each starting full."""
+    """Token buckets by key (an AccountSid; a client address), each starting full.
+
+    With `max_keys`, keys that anyone may make up (addresses) cannot grow the table without end:
+    past that many, buckets that have refilled are dropped (a full bucket is the same as none),
+    then, if that was not enough, the oldest ones."""
 
     rate: float
     burst: int
+    max_keys: int | None = None
     _buckets: dict[str, TokenBucket] = field(default_factory=dict)
 
     def take(self, key: str, now: float) -> float:
         """0.0 when `key` may make a request now (and it is counted), else the seconds to wait."""
         bucket = self._buckets.get(key)
         if bucket is None:
+            self._make_room(now)
             bucket = self._buckets[key] = TokenBucket(self.rate, float(self.burst), float(self.burst), now)
         return bucket.take(now)
+
+    def wait(self, key: str, now: float) -> float:
+        """0.0 when `key` could make a request now, else the seconds to wait; nothing is counted."""
+        bucket = self._buckets.get(key)
+        return bucket.wait(now) if bucket is not None else 0.0
+
+    def _make_room(self, now: float) -> None:
+        if self.max_keys is None or len(self._buckets) < self.max_keys:
+            return
+        for key in [key for key, bucket in self._buckets.items() if bucket.full(now)]:
+            del self._buckets[key]
+        while len(self._buckets) >= self.max_keys:
+            del self._buckets[next(iter(self._buckets))]

@@ -31,6 +31,7 @@ from gateway.dispatch import leases
 from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.core import Core
 from gateway.dispatch.worker import Dispatcher
+from gateway.forwarding.destinations import Destinations, GuardedTransport, destinations
 from gateway.forwarding.worker import Forwarder, unclaim
 from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, PROVIDERS
@@ -62,16 +63,21 @@ def request_deadline(settings: Settings) -> float:
     return settings.http_connect_timeout + 2 * settings.http_timeout
 
 
-def http_client(settings: Settings) -> httpx2.AsyncClient:
-    return httpx2.AsyncClient(timeout=http_timeout(settings),
-                              limits=httpx2.Limits(max_connections=64, max_keepalive_connections=64))
+def http_client(settings: Settings, policy: Destinations | None = None) -> httpx2.AsyncClient:
+    """The client for providers (`policy` None) or for apps: connecting only where the callback
+    destination policy allows, directly, never following a redirect (see `forwarding.destinations`)."""
+    limits = httpx2.Limits(max_connections=64, max_keepalive_connections=64)
+    transport = GuardedTransport(policy, limits=limits) if policy is not None else None
+    return httpx2.AsyncClient(timeout=http_timeout(settings), limits=limits, transport=transport,
+                              follow_redirects=False)
 
 
 @contextlib.asynccontextmanager
 async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core, accounts: Accounts,
                   client: httpx2.AsyncClient) -> AsyncIterator[Forwarder]:
-    """Run a dispatcher and a forwarder until the block ends; then they stop, finish what is in
-    flight and hand back their leases and claims."""
+    """Run a dispatcher (sending with `client`) and a forwarder (with a client of its own, guarded by
+    the callback destination policy) until the block ends; then they stop, finish what is in flight
+    and hand back their leases and claims."""
     owner = worker_name(settings)
     if settings.embedded or settings.worker_id:
         earlier = None if settings.embedded else owner
@@ -85,11 +91,12 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
             log.error("could not take back what an earlier run left claimed: %s", exc)
     base = settings.public_url or settings.local_url
     credentials = {name: module.credentials(settings) for name, module in MODULES.items()}
+    apps = http_client(settings, destinations(settings))  # the forwarder's: apps' URLs are guarded
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
     dispatcher = Dispatcher(engine, writer, core.backlog, credentials,
                             lambda provider, sid: _callback(base, provider, sid), client, reads,
                             owner=owner, lease_ttl=settings.lease_ttl, health=core.health)
-    forwarder = Forwarder(writer, accounts.token_of, client,
+    forwarder = Forwarder(writer, accounts.token_of, apps,
                           secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
                           owner=owner, deadline=request_deadline(settings),
                           max_age=timedelta(seconds=settings.forward_retry_horizon),
@@ -105,6 +112,7 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
         await dispatcher.stop()
         await forwarder.stop()
         reads.shutdown(wait=True)
+        await apps.aclose()
 
 
 async def recount(writer: Writer, core: Core, interval: float = 1.0) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -13,6 +14,7 @@ from gateway.compliance.gates import MAX_SCHEDULE_AHEAD
 from gateway.errors import SettingsError
 from gateway.providers import MODULES, ProviderSettings
 from gateway.providers.module import variable
+from gateway.shipped import shipped
 
 MIN_LEASE_TTL = 3.0
 LOG_FORMATS = ("text", "json")
@@ -21,8 +23,8 @@ LOG_FORMATS = ("text", "json")
 @dataclass(frozen=True)
 class Settings(ProviderSettings):  # each provider's fields are declared by its module (gateway/providers)
     database_url: str = "sqlite:///./gateway.db"
-    policies_dir: Path = Path("policies")
-    locales_dir: Path = Path("locales")
+    policies_dir: Path = shipped("policies")  # the shipped files: the checkout's, else the package's copy
+    locales_dir: Path = shipped("locales")
     public_url: str | None = None  # as providers see us; signatures are computed on it
     host: str = "127.0.0.1"
     port: int = 8080
@@ -39,6 +41,9 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
     webhook_max_bytes: int = 65536  # provider webhook bodies above this are answered 413
     api_rate_limit: float = 1000.0  # API requests per second per account, in each process (429 beyond)
     api_rate_burst: int = 2000  # API requests an account may make at once before the rate applies
+    auth_failure_burst: int = 20  # failed sign-ins one client address may make before 429
+    auth_failure_account_burst: int = 5  # failed sign-ins as one AccountSid from one address before 429
+    auth_failure_rate: float = 0.1  # failed sign-ins a second given back to those budgets
     http_connect_timeout: float = 5.0  # seconds to connect to a provider or app, and to wait for a pooled connection
     http_timeout: float = 10.0  # seconds to send a request's body, and to wait for each part of the answer
     secret_key: str | None = None  # Fernet keys encrypting auth tokens at rest: "new,old,…"; see `tokens`
@@ -50,6 +55,7 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
     metrics_token: str | None = None  # the bearer token /metrics asks for; /metrics is off without one
     metrics_dir: Path | None = None  # where the processes of one machine share their metrics (see observability)
     log_format: str = "text"  # text | json
+    callback_allow_networks: str = ""  # CIDR networks app callbacks may reach beyond public addresses: "10.0.0.0/8,…"
 
     @property
     def embedded(self) -> bool:
@@ -113,6 +119,17 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
             table[prefix.strip()] = int(code)
         return table
 
+    def callback_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """The networks of GATEWAY_CALLBACK_ALLOW_NETWORKS (see `forwarding.destinations`)."""
+        networks = []
+        for item in filter(None, (part.strip() for part in self.callback_allow_networks.split(","))):
+            try:
+                networks.append(ipaddress.ip_network(item, strict=False))
+            except ValueError:
+                raise SettingsError(f"GATEWAY_CALLBACK_ALLOW_NETWORKS: {item!r} is not a CIDR network "
+                                    "(e.g. 10.0.0.0/8 or fd00::/8)") from None
+        return tuple(networks)
+
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **changes)
 
@@ -161,6 +178,15 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             return False
         raise SettingsError(f"GATEWAY_{name}={raw!r} must be true or false")
 
+    def folder(name: str, default: Path, remedy: str) -> Path:
+        """A folder the gateway reads files from: a missing one is one error, not one per file."""
+        raw = get(name)
+        if raw is None:
+            return default
+        if not Path(raw).is_dir():
+            raise SettingsError(f"GATEWAY_{name}={raw!r}: no such folder ({remedy})")
+        return Path(raw)
+
     provider = get("DEFAULT_PROVIDER")
     if provider not in (None, *MODULES):
         raise SettingsError(f"GATEWAY_DEFAULT_PROVIDER={provider!r} must be one of {', '.join(MODULES)}")
@@ -182,8 +208,10 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         raise SettingsError(f"GATEWAY_LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}")
     settings = settings_type()(
         database_url=database_url,
-        policies_dir=Path(get("POLICIES_DIR") or defaults.policies_dir),
-        locales_dir=Path(get("LOCALES_DIR") or defaults.locales_dir),
+        policies_dir=folder("POLICIES_DIR", defaults.policies_dir,
+                            "`gateway policy init DIR` copies the shipped policies to DIR"),
+        locales_dir=folder("LOCALES_DIR", defaults.locales_dir,
+                           "`gateway policy init DIR --locales LDIR` copies the shipped translations to LDIR"),
         public_url=public_url,
         host=get("HOST") or defaults.host,
         port=port,
@@ -201,6 +229,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         webhook_max_bytes=int(number("WEBHOOK_MAX_BYTES", int, defaults.webhook_max_bytes)),
         api_rate_limit=number("API_RATE_LIMIT", float, defaults.api_rate_limit),
         api_rate_burst=int(number("API_RATE_BURST", int, defaults.api_rate_burst)),
+        auth_failure_burst=int(number("AUTH_FAILURE_BURST", int, defaults.auth_failure_burst)),
+        auth_failure_account_burst=int(number("AUTH_FAILURE_ACCOUNT_BURST", int, defaults.auth_failure_account_burst)),
+        auth_failure_rate=number("AUTH_FAILURE_RATE", float, defaults.auth_failure_rate),
         http_connect_timeout=number("HTTP_CONNECT_TIMEOUT", float, defaults.http_connect_timeout),
         http_timeout=number("HTTP_TIMEOUT", float, defaults.http_timeout),
         secret_key=get("SECRET_KEY"),
@@ -212,6 +243,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         metrics_token=get("METRICS_TOKEN"),
         metrics_dir=Path(metrics_dir) if (metrics_dir := get("METRICS_DIR")) else None,
         log_format=log_format,
+        callback_allow_networks=get("CALLBACK_ALLOW_NETWORKS") or "",
     )
     if settings.lease_ttl < MIN_LEASE_TTL:
         raise SettingsError(f"GATEWAY_LEASE_TTL={settings.lease_ttl:g} must be at least {MIN_LEASE_TTL:g} seconds "
@@ -222,6 +254,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     if settings.worker_id is not None and len(settings.worker_id) > 48:
         raise SettingsError("GATEWAY_WORKER_ID must be at most 48 characters")
     settings.failures()  # a bad table stops the start, naming the variable
+    settings.callback_networks()  # and so does a bad network
     return settings
 
 

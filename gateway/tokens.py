@@ -7,9 +7,10 @@ Keys.  `GATEWAY_SECRET_KEY` holds one or more Fernet keys, comma-separated, newe
 first encrypts, every one decrypts (`MultiFernet`).  A key is rotated by putting a new one first,
 running `gateway accounts reencrypt`, then removing the old one.  Without the variable,
 `GATEWAY_SECRET_KEY_FILE` names a file holding the keys, one a line; on SQLite the default file
-is `<database>.secret-key` beside the database, made (owner-only) at first use, as the
-simulator's token is.  PostgreSQL needs one or the other: its processes run on several machines,
-which must all hold the same key, and a file one of them made would not be on the others.
+is `<database>.secret-key` beside the database, and the file (that one or the one named) is made
+(owner-only) at first use, as the simulator's token is.  PostgreSQL needs one or the other, and
+its file must exist: its processes run on several machines, which must all hold the same key,
+and a file one of them made would not be on the others.
 There is never a plaintext fallback.  Make a key with:
 
     python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
@@ -68,15 +69,18 @@ def key_file(settings: Settings) -> Path | None:
 
 
 def token_cipher(settings: Settings) -> TokenCipher:
-    """The cipher for this deployment's tokens, from GATEWAY_SECRET_KEY or the key file (made, with a
-    new key, when it is SQLite's default and missing); a SettingsError says what to set otherwise."""
+    """The cipher for this deployment's tokens, from GATEWAY_SECRET_KEY or the key file (on SQLite made,
+    with a new key, when missing); a SettingsError says what to set otherwise."""
     if settings.secret_key:
         return TokenCipher([k.strip() for k in settings.secret_key.split(",") if k.strip()], "GATEWAY_SECRET_KEY")
     path = key_file(settings)
     if path is None:
         raise SettingsError("GATEWAY_SECRET_KEY (or GATEWAY_SECRET_KEY_FILE) must be set: auth tokens are stored "
                             "encrypted, and every process on this database must use the same key")
-    if settings.secret_key_file is None and not path.exists():
+    if not path.exists():
+        if not settings.embedded:
+            raise SettingsError(f"GATEWAY_SECRET_KEY_FILE={str(path)!r}: no such file; with PostgreSQL it must "
+                                "exist (every process must read the same keys): write the keys there, one a line")
         _write_new_key(path)
     try:
         lines = path.read_text(encoding="ascii").split()
@@ -89,7 +93,10 @@ def _write_new_key(path: Path) -> None:
     """A new key, owner-only, put in place with link(2): of two processes starting at once, one
     key wins and neither reads a half-written file."""
     draft = path.with_name(f"{path.name}.{os.getpid()}.new")
-    descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise SettingsError(f"GATEWAY_SECRET_KEY_FILE: cannot make {path}: {exc.strerror}") from None
     with os.fdopen(descriptor, "w") as handle:
         handle.write(Fernet.generate_key().decode() + "\n")
     try:

@@ -6,10 +6,13 @@ millions never sits in memory; `source` is the source of the row's latest consen
 Import is built for lists of millions (a carrier's or a former provider's opt-out file), so it
 does not go through `record_consent` row by row, but takes the same steps set by set:
 
-1. per chunk of rows, one transaction: the consent events appended with one executemany
-   (source "import"), and the `opt_out` state upserted with one executemany of the dialect's
-   `INSERT … ON CONFLICT DO UPDATE`; a row older than the state it meets does not overwrite it
-   (the latest change wins, so an old list cannot undo a newer START);
+1. per chunk of rows, one transaction: the states the rows meet read by number, a few hundred
+   numbers a query; then, for the rows that change consent, the consent events appended with one
+   executemany (source "import") and the `opt_out` state upserted with one executemany of the
+   dialect's `INSERT … ON CONFLICT DO UPDATE`.  As with `record_consent`, a row that does not
+   change consent records nothing: one in the state the number is already in (so importing an
+   export again is a no-op, and the export keeps each row's own source), and one older than the
+   state it meets (the latest change wins, so an old list cannot undo a newer START);
 2. at the end, one query for still-pending messages to numbers the import left opted out (it
    scans the account's messages once, so it runs once, not per chunk), each affected
    (number, scope) then canceled by `cancel_pending` (there are few).
@@ -237,8 +240,9 @@ def _parse_time(value: str, now: datetime) -> datetime:
 
 @dataclass(frozen=True)
 class ImportResult:
-    imported: int
-    skipped: int
+    imported: int  # rows that changed consent
+    unchanged: int  # valid rows that did not: already in that state, or older than it
+    skipped: int  # bad rows
 
 
 def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, service_sid: str | None = None,
@@ -258,7 +262,7 @@ def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, servic
     columns = read_header(header)
     default = service_sid or ACCOUNT_WIDE
     backlog = backlog if backlog is not None else Backlog()
-    imported = skipped = 0
+    imported = valid = skipped = 0
     chunk: list[Row] = []
     with Session(writer_engine(engine), expire_on_commit=False) as session:  # takes the write lock up front
         watermark = session.connection().execute(select(func.max(_E.c.id))).scalar() or 0
@@ -273,13 +277,15 @@ def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, servic
                 skipped += 1
                 continue
             if len(chunk) >= chunk_size:
-                imported += _write_chunk(session, account_sid, chunk, now, backlog)
+                valid += len(chunk)
+                imported += _write_chunk(session, account_sid, chunk)
                 chunk = []
         if chunk:
-            imported += _write_chunk(session, account_sid, chunk, now, backlog)
+            valid += len(chunk)
+            imported += _write_chunk(session, account_sid, chunk)
         with session.begin():
             _cancel_pending(session, account_sid, watermark, now, backlog)
-    return ImportResult(imported, skipped)
+    return ImportResult(imported, valid - imported, skipped)
 
 
 def check_account(connection: Connection, account_sid: str) -> None:
@@ -296,9 +302,41 @@ def _scopes(engine: Engine, account_sid: str) -> frozenset[str]:
         return frozenset([*services, *senders])
 
 
-def _write_chunk(session: Session, account_sid: str, rows: list[Row], now: datetime, backlog: Backlog) -> int:
+_STATE_READ = 500  # numbers per query reading the states a chunk meets (SQLite binds at most 32,766)
+_STATES_OF = select(_S.c.service_sid, _S.c.number, _S.c.channel, _S.c.opted_out, _S.c.date_updated).where(
+    _S.c.account_sid == bindparam("account"), _S.c.number.in_(bindparam("numbers", expanding=True)))
+
+StateKey = tuple[str, str, str]  # (scope, number, channel)
+
+
+def _changes(connection: Connection, account_sid: str, rows: list[Row]) -> list[Row]:
+    """The rows that change consent, in file order: each is compared with the state before it,
+    the one in the database or the one an earlier row of the chunk left."""
+    numbers = sorted({row.number for row in rows})
+    current: dict[StateKey, tuple[bool, datetime]] = {}
+    for start in range(0, len(numbers), _STATE_READ):
+        for found in connection.execute(_STATES_OF, {"account": account_sid,
+                                                     "numbers": numbers[start:start + _STATE_READ]}):
+            at = found.date_updated
+            current[(found.service_sid, found.number, found.channel)] = (
+                found.opted_out, at.replace(tzinfo=UTC) if at.tzinfo is None else at)
+    changes = []
+    for row in rows:
+        key = (row.scope, row.number, row.channel)
+        before = current.get(key)
+        if before is None or (before[0] != row.opted_out and before[1] <= row.at):
+            current[key] = (row.opted_out, row.at)
+            changes.append(row)
+    return changes
+
+
+def _write_chunk(session: Session, account_sid: str, chunk: list[Row]) -> int:
+    """Record the chunk's changes of consent; returns how many rows changed it."""
     with session.begin():
         connection = session.connection()
+        rows = _changes(connection, account_sid, chunk)
+        if not rows:
+            return 0
         connection.execute(insert(_E), [
             {"account_sid": account_sid, "scope": row.scope, "number": row.number, "channel": row.channel,
              "opted_out": row.opted_out, "keyword": None, "language": None, "inbound_message_sid": None,

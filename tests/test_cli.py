@@ -130,8 +130,67 @@ def test_a_forward_retry_horizon_of_zero_is_refused(capsys, monkeypatch):
     assert code == 2 and "GATEWAY_FORWARD_RETRY_HORIZON='0' must be positive" in err
 
 
+def test_a_callback_network_that_is_no_cidr_network_is_refused_naming_the_variable(capsys, monkeypatch):
+    monkeypatch.setenv("GATEWAY_CALLBACK_ALLOW_NETWORKS", "10.0.0.0/8, intranet")
+    code, _, err = run(capsys, "worker")
+    assert code == 2 and "GATEWAY_CALLBACK_ALLOW_NETWORKS: 'intranet' is not a CIDR network" in err
+
+
 def test_one_worker_name_for_several_serve_processes_is_refused(capsys, monkeypatch):
     monkeypatch.setenv("GATEWAY_DATABASE_URL", "postgresql+psycopg://gateway@127.0.0.1:9/none")
     monkeypatch.setenv("GATEWAY_WORKER_ID", "worker-a")
     code, _, err = run(capsys, "serve", "--workers", "2")
     assert code == 2 and "every process would share it" in err
+
+
+def test_version_prints_the_installed_version(capsys):
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0 and capsys.readouterr().out == f"gateway {version('optout-gateway')}\n"
+
+
+def test_worker_refuses_sqlite_naming_postgresql(capsys, monkeypatch, tmp_path):
+    """SQLite serves one process: `gateway serve` runs dispatch and forwarding itself."""
+    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'gateway.db'}")
+    code, _, err = run(capsys, "worker")
+    assert code == 2 and "`gateway worker` needs PostgreSQL" in err and "SQLite serves one process" in err
+    assert not (tmp_path / "gateway.db").exists()  # refused before touching anything
+
+
+def test_a_missing_locales_folder_is_one_error_naming_the_variable(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GATEWAY_LOCALES_DIR", str(tmp_path / "nonexistent"))
+    code, out, err = run(capsys, "policy", "check")
+    assert code == 2 and out == ""
+    assert err.splitlines() == [f"gateway: GATEWAY_LOCALES_DIR='{tmp_path / 'nonexistent'}': no such folder "
+                                "(`gateway policy init DIR --locales LDIR` copies the shipped translations to LDIR)"]
+
+
+def test_a_missing_policies_folder_is_one_error_naming_the_variable(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("GATEWAY_POLICIES_DIR", str(tmp_path / "nonexistent"))
+    code, _, err = run(capsys, "policy", "check")
+    assert code == 2 and f"GATEWAY_POLICIES_DIR='{tmp_path / 'nonexistent'}': no such folder" in err
+
+
+def test_policy_init_copies_the_shipped_policies_and_translations_for_editing(capsys, monkeypatch, tmp_path):
+    """Made even while the variables already name the new folders (staff set them first)."""
+    policies, locales = tmp_path / "policies", tmp_path / "locales"
+    monkeypatch.setenv("GATEWAY_POLICIES_DIR", str(policies))
+    monkeypatch.setenv("GATEWAY_LOCALES_DIR", str(locales))
+    code, out, _ = run(capsys, "policy", "init", str(policies), "--locales", str(locales))
+    assert code == 0 and f"GATEWAY_POLICIES_DIR={policies}" in out and f"GATEWAY_LOCALES_DIR={locales}" in out
+    assert (policies / "global.toml").read_text() == (ROOT / "policies" / "global.toml").read_text()
+    assert (locales / "fr" / "LC_MESSAGES" / "gateway.po").is_file()
+    code, out, _ = run(capsys, "policy", "check")
+    assert code == 0 and f"{policies}: valid" in out
+
+
+def test_policy_init_refuses_a_folder_with_files_and_copies_nothing(capsys, tmp_path):
+    """One destination holding files stops the whole copy: no file is overwritten, no half copy is left."""
+    fresh, edited = tmp_path / "fresh", tmp_path / "edited"
+    edited.mkdir()
+    (edited / "global.toml").write_text("# staff's own edits\n")
+    code, _, err = run(capsys, "policy", "init", str(fresh), "--locales", str(edited))
+    assert code == 1 and f"{edited} is not an empty folder; nothing copied" in err
+    assert (edited / "global.toml").read_text() == "# staff's own edits\n" and not fresh.exists()

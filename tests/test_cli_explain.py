@@ -130,3 +130,28 @@ def test_explain_help_describes_every_option_and_the_exit_status(capsys):
         assert option in out, option
     assert "exit status: 0 the message goes (or went) out or is held; 1 it is (or was) refused;" in out
     assert "Nothing is written." in out and "gateway explain --account AC… --message SM… --json" in out
+
+
+def test_sender_id_gate_of_a_routed_sender_names_the_sender_not_the_request(gateway, capsys):
+    """With only MessagingServiceSid, routing chose the sender: the sender-ID gate's source is that
+    sender and its kind, not a `From` the request never had."""
+    code, out, _ = run(capsys, "--account", gateway.account, "--service", gateway.service, "--to", US_MOBILE,
+                       "--body", "Hi", "--at", AT, "--json")
+    [gate] = [g for g in json.loads(out)["gates"] if g["gate"] == "sender_id"]
+    assert (code, gate["verdict"], gate["source"]) == (0, "skip", f"sender {US_SENDER} (long_code)")
+
+
+def test_explain_into_a_closed_pipe_exits_without_a_traceback(gateway):
+    """`gateway explain --json | head` whose reader is gone: no BrokenPipeError traceback on stderr."""
+    import os
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "explain", "--account", gateway.account, "--service", gateway.service,
+         "--to", US_MOBILE, "--body", "Hi", "--at", AT, "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(), cwd=ROOT)
+    assert process.stdout is not None
+    process.stdout.close()  # the reader is gone before the command writes
+    _, err = process.communicate(timeout=60)
+    assert (process.returncode, err.decode()) == (0, "")

@@ -82,6 +82,33 @@ def test_sqlite_without_a_key_makes_an_owner_only_key_file_beside_the_database_a
     assert token_cipher(settings).open(sealed) == "a token"
 
 
+def test_sqlite_makes_the_key_file_the_setting_names_when_it_is_missing(tmp_path):
+    """As the settings table says: on SQLite the key file, the named one too, is made at first use."""
+    path = tmp_path / "keys"
+    settings = load_settings({"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
+                              "GATEWAY_SECRET_KEY_FILE": str(path)})
+    sealed = token_cipher(settings).seal("a token")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert token_cipher(settings).open(sealed) == "a token"
+
+
+def test_a_key_file_in_a_missing_folder_is_a_settings_error_naming_the_variable_and_the_file(tmp_path):
+    path = tmp_path / "nowhere" / "keys"
+    settings = load_settings({"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
+                              "GATEWAY_SECRET_KEY_FILE": str(path)})
+    with pytest.raises(SettingsError, match=f"GATEWAY_SECRET_KEY_FILE: cannot make {path}: No such file"):
+        token_cipher(settings)
+
+
+def test_postgresql_with_a_missing_key_file_is_a_settings_error_saying_it_must_exist(tmp_path):
+    """A file one process made would hold a key the other machines lack: it is never made up."""
+    path = tmp_path / "keys"
+    settings = load_settings({"GATEWAY_DATABASE_URL": "postgresql://h/db", "GATEWAY_SECRET_KEY_FILE": str(path)})
+    with pytest.raises(SettingsError, match=f"GATEWAY_SECRET_KEY_FILE='{path}': no such file; with PostgreSQL it must exist"):
+        token_cipher(settings)
+    assert not path.exists()
+
+
 def test_postgresql_without_a_key_is_a_settings_error_naming_the_variable():
     """Processes on several machines must share the key: no file is made up, and nothing is stored in clear."""
     settings = Settings(database_url="postgresql+psycopg://gateway@127.0.0.1:9/gateway")

@@ -89,7 +89,41 @@ def test_export_round_trips_through_import(database, tmp_path, capsys):
 
     assert without_source(again) == without_source(exported.read_text()) and len(again.splitlines()) == 5
     assert all(line.endswith(",import") for line in again.splitlines()[1:])
-    assert "imported 4, skipped 0" in capsys.readouterr().out
+    assert "imported 4, unchanged 0, skipped 0" in capsys.readouterr().out
+
+
+def test_importing_an_export_into_its_own_account_changes_nothing(database, tmp_path, capsys):
+    """Every row is already the number's state: counted unchanged, no consent event, and the next
+    export is the same file, each row keeping its own source."""
+    settings, engine = database
+    moment = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+    consent(engine, FR_MOBILE, True, moment)
+    consent(engine, DE_MOBILE, True, moment, scope=SERVICE)
+    consent(engine, GB_MOBILE, True, moment)
+    consent(engine, GB_MOBILE, False, moment + timedelta(days=1))
+    exported = tmp_path / "out.csv"
+    assert run(settings, "export", str(exported), "--account", ACCOUNT) == 0
+    with engine.connect() as connection:
+        events = connection.execute(select(ConsentEvent)).all()
+    assert run(settings, "import", str(exported), "--account", ACCOUNT) == 0
+    assert "imported 0, unchanged 3, skipped 0" in capsys.readouterr().out
+    with engine.connect() as connection:
+        assert connection.execute(select(ConsentEvent)).all() == events
+    assert "".join(csv_chunks(engine, ACCOUNT)) == exported.read_text()
+
+
+def test_a_file_changing_a_number_twice_records_both_changes_in_order(database):
+    """Within one chunk each row is compared with the state the row before it left: out, in, in
+    is two changes and one unchanged row, and the number ends opted in."""
+    _, engine = database
+    result = import_csv(engine, ACCOUNT, [HEADER, f"{US_MOBILE},,sms,opted_out,2024-05-01T00:00:00Z,x\n",
+                                          f"{US_MOBILE},,sms,opted_in,2024-05-02T00:00:00Z,x\n",
+                                          f"{US_MOBILE},,sms,opted_in,2024-05-03T00:00:00Z,x\n"],
+                        now=utcnow(), report=pytest.fail)
+    assert (result.imported, result.unchanged) == (2, 1)
+    with engine.connect() as connection:
+        assert [e.opted_out for e in connection.execute(select(ConsentEvent).order_by(ConsentEvent.id))] == [True, False]
+    assert states(engine) == {(US_MOBILE, "*", "sms", False)}
 
 
 def test_import_reports_bad_rows_with_line_numbers_and_keeps_going(database, tmp_path, capsys):
@@ -110,7 +144,7 @@ def test_import_reports_bad_rows_with_line_numbers_and_keeps_going(database, tmp
     for line, why in ((3, "invalid phone number"), (4, "unknown state"), (5, "unknown scope"),
                       (6, "expected 6 columns"), (7, "invalid time")):
         assert f"{source}:{line}: {why}" in captured.err
-    assert "imported 2, skipped 5" in captured.out
+    assert "imported 2, unchanged 0, skipped 5" in captured.out
     assert states(engine) == {(US_MOBILE, "*", "sms", True), (DE_MOBILE, "*", "sms", True)}
 
 
@@ -149,6 +183,17 @@ def test_import_does_not_undo_a_newer_change(database):
     import_csv(engine, ACCOUNT, [HEADER, f"{US_MOBILE},,sms,opted_out,2024-05-01T00:00:00Z,carrier\n"],
                now=utcnow(), report=pytest.fail)
     assert states(engine) == {(US_MOBILE, "*", "sms", False)}
+
+
+def test_an_imported_row_older_than_the_state_records_nothing(database):
+    """The row that cannot change the state is counted unchanged and appends no event."""
+    _, engine = database
+    consent(engine, US_MOBILE, False, datetime(2024, 6, 1, tzinfo=UTC))
+    result = import_csv(engine, ACCOUNT, [HEADER, f"{US_MOBILE},,sms,opted_out,2024-05-01T00:00:00Z,carrier\n"],
+                        now=utcnow(), report=pytest.fail)
+    assert (result.imported, result.unchanged) == (0, 1)
+    with engine.connect() as connection:
+        assert [e.source for e in connection.execute(select(ConsentEvent))] == ["keyword"]
 
 
 def test_import_cancels_messages_queued_to_imported_numbers(database):

@@ -14,7 +14,17 @@ from sqlmodel import Session, SQLModel
 from starlette.requests import Request
 
 from gateway.compliance.quiet_hours import TrafficType
-from gateway.errors import BadRequest, BodyTooLong, NotFound, PayloadTooLarge, TooManyRequests
+from gateway.errors import (
+    BadRequest,
+    BodyTooLong,
+    InvalidStatusCallback,
+    InvalidUrl,
+    NotFound,
+    PayloadTooLarge,
+    TooManyRequests,
+)
+from gateway.forwarding.destinations import destinations
+from gateway.settings import Settings
 
 T = TypeVar("T")
 MAX_BODY = 1024 * 1024
@@ -23,6 +33,9 @@ MAX_PAGE_SIZE = 1000
 MAX_INTEGER = 2**63 - 1  # the largest value of a BIGINT column
 MAX_FIELD = 4096  # characters in one form value: more than any field needs (Body: 1600)
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, except tab, LF and CR
+#: The fields holding an app's URL, each with the error that refuses it (also when too long for a field).
+URL_FIELDS: dict[str, type[BadRequest]] = {"StatusCallback": InvalidStatusCallback, "InboundRequestUrl": InvalidUrl,
+                                           "FallbackUrl": InvalidUrl, "SmsUrl": InvalidUrl}
 
 
 class Form:
@@ -102,15 +115,33 @@ def checked_fields(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
         if CONTROL.search(name) or CONTROL.search(value):
             raise BadRequest(f"The field {name[:64]!r} contains a control character.")
         if len(value) > MAX_FIELD:
-            error = BodyTooLong if name == "Body" else BadRequest
+            error = BodyTooLong if name == "Body" else URL_FIELDS.get(name, BadRequest)
             raise error(f"The field {name[:64]!r} is longer than {MAX_FIELD} characters.")
     return pairs
+
+
+def app_url(form: Form, name: str, settings: Settings) -> str | None:
+    """The form's `name`, a URL the gateway will call (None when absent or empty), once the callback
+    destination policy (`forwarding.destinations`) lets it be saved; refused with its field's code."""
+    value = form.get(name) or None
+    if value is not None and (reason := destinations(settings).check_url(value)) is not None:
+        raise URL_FIELDS[name](f"Invalid '{name}' URL: {reason}.")
+    return value
+
+
+def signed_in(request: Request) -> str:
+    """The AccountSid of the request's Basic credentials (API and console alike); 401 otherwise,
+    429 once its client address has failed too often (`accounts.SignIns`)."""
+    address = request.client.host if request.client is not None else ""
+    account_sid: str = request.app.state.sign_ins.authenticate(request.headers.get("authorization"), address,
+                                                               time.monotonic())
+    return account_sid
 
 
 def authenticate(request: Request) -> str:
     """The caller's AccountSid; the path's AccountSid, if any, must be the caller's (else 20404).
     Every authenticated request counts against the account's rate limit (429 beyond it)."""
-    account_sid = request.app.state.accounts.authenticate(request.headers.get("authorization"))
+    account_sid = signed_in(request)
     limiter = request.app.state.rate_limiter
     wait = limiter.take(account_sid, time.monotonic())
     if wait:

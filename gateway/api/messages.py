@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse
 
 from gateway.api.common import (
     Form,
+    app_url,
     authenticate,
     decode_token,
     encode_token,
@@ -86,7 +87,7 @@ def send_request(account_sid: str, form: Form, settings: Settings, now: datetime
     return SendRequest(
         account_sid=account_sid, to=recipient.address, body=body,
         sender=check_sender_syntax(sender) if sender else None, service_sid=service_sid, media_urls=media,
-        status_callback=form.get("StatusCallback") or None, validity_period=validity,
+        status_callback=app_url(form, "StatusCallback", settings), validity_period=validity,
         smart_encoded=form.boolean("SmartEncoded"), traffic_type=traffic_type(form),
         hold=Hold(send_at, SCHEDULED_BY_APP) if send_at is not None else None)
 

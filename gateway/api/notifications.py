@@ -15,7 +15,7 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.api.common import authenticate, owned, read_form
+from gateway.api.common import app_url, authenticate, owned, read_form
 from gateway.compliance.gates import check_content
 from gateway.dates import iso8601, utcnow
 from gateway.dispatch.core import Core
@@ -51,7 +51,7 @@ async def create(request: Request) -> JSONResponse:
         raise BadRequest(f"At most {MAX_BINDINGS} ToBinding entries per request.")
     body = form.get("Body") or ""
     check_content(body, ())
-    callback = form.get("StatusCallback") or None
+    callback = app_url(form, "StatusCallback", request.app.state.settings)
     addresses = [_address(b) for b in bindings]
     core: Core = request.app.state.core
     results = await core.send_many([SendRequest(account_sid=account_sid, to=to, body=body, service_sid=service_sid,

@@ -15,7 +15,7 @@ from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import Form, authenticate, owned, read_form, write_change
+from gateway.api.common import Form, app_url, authenticate, owned, read_form, write_change
 from gateway.compliance.gates import E164
 from gateway.dates import rfc2822
 from gateway.errors import AlreadyRegistered, BadRequest
@@ -69,7 +69,7 @@ async def create(request: Request) -> JSONResponse:
     now = utcnow()
     sender = Sender(sid=new_sid("PN"), account_sid=account_sid, address=address, kind=kind.value, country=country,
                     provider=provider, mps=mps_for(kind, country, form.integer("Mps", 1, 10000)),
-                    sms_url=form.get("SmsUrl") or None, date_created=now, date_updated=now)
+                    sms_url=app_url(form, "SmsUrl", request.app.state.settings), date_created=now, date_updated=now)
     await write_change(request, lambda session: add_sender(session, sender))
     return JSONResponse(number_json(sender), status_code=201)
 

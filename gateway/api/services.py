@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 
 from gateway.api.common import (
     Form,
+    app_url,
     authenticate,
     base_url,
     country_codes,
@@ -32,13 +33,15 @@ from gateway.errors import AlreadyRegistered, BadRequest, NotFound, NumberInAnot
 from gateway.ids import new_sid
 from gateway.routing import SenderKind
 from gateway.senders import mps_for
+from gateway.settings import Settings
 from gateway.store.tables import Sender, Service, StickyMapping
 
-#: Form field → (column, parser).  Booleans and ints are checked; URLs are kept as given.
+#: Form field → (column, parser).  Booleans and ints are checked; the app's URLs ("callback") must pass
+#: the callback destination policy; other text ("url") is kept as given.
 _FIELDS: dict[str, tuple[str, str]] = {
-    "FriendlyName": ("friendly_name", "text"), "InboundRequestUrl": ("inbound_request_url", "url"),
-    "InboundMethod": ("inbound_method", "method"), "FallbackUrl": ("fallback_url", "url"),
-    "FallbackMethod": ("fallback_method", "method"), "StatusCallback": ("status_callback", "url"),
+    "FriendlyName": ("friendly_name", "text"), "InboundRequestUrl": ("inbound_request_url", "callback"),
+    "InboundMethod": ("inbound_method", "method"), "FallbackUrl": ("fallback_url", "callback"),
+    "FallbackMethod": ("fallback_method", "method"), "StatusCallback": ("status_callback", "callback"),
     "StickySender": ("sticky_sender", "bool"), "AreaCodeGeomatch": ("area_code_geomatch", "bool"),
     "SmartEncoding": ("smart_encoding", "bool"), "ValidityPeriod": ("validity_period", "validity"),
     "UseInboundWebhookOnNumber": ("use_inbound_webhook_on_number", "bool"),
@@ -91,7 +94,7 @@ def member_json(sender: Sender, base: str) -> dict[str, Any]:
     return body
 
 
-def _apply(service: Service, form: Form) -> None:
+def _apply(service: Service, form: Form, settings: Settings) -> None:
     for name, (column, kind) in _FIELDS.items():
         if name not in form:
             continue
@@ -105,6 +108,8 @@ def _apply(service: Service, form: Form) -> None:
             value = (value or "POST").upper()
             if value not in ("GET", "POST"):
                 raise BadRequest(f"{name} must be GET or POST.")
+        elif kind == "callback":
+            value = app_url(form, name, settings)
         elif kind == "url":
             value = value or None
         elif kind == "format" and value not in ("twilio", "json"):
@@ -141,7 +146,7 @@ async def create(request: Request) -> JSONResponse:
     now = utcnow()
     service = Service(sid=new_sid("MG"), account_sid=account_sid, friendly_name="", date_created=now,
                       date_updated=now)
-    _apply(service, form)
+    _apply(service, form, request.app.state.settings)
     await write_change(request, lambda session: session.add(service))
     return JSONResponse(service_json(service, base_url(request)), status_code=201)
 
@@ -168,7 +173,7 @@ async def update_service(request: Request) -> JSONResponse:
 
     def job(session: Session) -> Service:
         service = owned_service(session, account_sid, request.path_params["sid"])
-        _apply(service, form)
+        _apply(service, form, request.app.state.settings)
         service.date_updated = utcnow()
         session.add(service)
         return service

@@ -40,7 +40,7 @@ from gateway.ids import new_sid
 from gateway.lifecycle import Status
 from gateway.locales import Catalogs
 from gateway.observability import metrics
-from gateway.observability.logs import REQUEST_ID
+from gateway.observability.logs import REQUEST_ID, for_request
 from gateway.policy.evaluate import country_of
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Kind, Policy
@@ -152,7 +152,8 @@ def receive_batch(session: Session, arrivals: Sequence[Arrival],
             results[index] = Received(seen[key], duplicate=True)
             continue
         try:
-            sender = _receiving(session, arrival.provider, arrival.message.to, arrival.context)
+            with for_request(arrival.request_id):  # the batch holds many requests' messages
+                sender = _receiving(session, arrival.provider, arrival.message.to, arrival.context)
         except GatewayError as exc:
             results[index] = exc
             continue
@@ -166,7 +167,9 @@ def receive_batch(session: Session, arrivals: Sequence[Arrival],
     rows = _Rows()
     for index, arrival, sender, person in accepted:
         message_sid = seen[(arrival.provider, arrival.message.provider_sid)]
-        results[index] = _receive_one(session, arrival, sender, person, message_sid, states, confirmed, rows, window)
+        with for_request(arrival.request_id):
+            results[index] = _receive_one(session, arrival, sender, person, message_sid, states, confirmed, rows,
+                                          window)
     if accepted:
         _write(session, rows, accepted[0][1].context.backlog)
     return [result for result in results if result is not None]

@@ -92,4 +92,6 @@ def sender_id_verdict(policy: Policy, country: str, kind: str, address: str, reg
         return Verdict(SENDER_ID, REFUSE, found.reason, found.rule or "", facts, error)
     if found.action is SenderIdAction.WARN:
         return Verdict(SENDER_ID, WARN, found.reason, found.rule or "", facts | {"warning_code": found.code})
-    return Verdict(SENDER_ID, PASS if found.support else SKIP, found.reason, found.rule or "request: From", facts)
+    # Not alphanumeric: the sender's kind decided, whether the request named it or routing chose it.
+    return Verdict(SENDER_ID, PASS if found.support else SKIP, found.reason, found.rule or f"sender {address} ({kind})",
+                   facts)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from gateway.console import messages, numbers, overview, queues, tester
@@ -30,9 +30,16 @@ async def _stylesheet(current: Page) -> Response:
     return Response(STYLESHEET, media_type="text/css; charset=utf-8")
 
 
-def mount() -> Mount:
-    """The console's routes, to be served under `/console`."""
-    return Mount("/console", routes=[
+async def _to_overview(current: Page) -> Response:
+    """`/console` without its slash: signed in first, so that no URL of the console answers before
+    the 401 that makes the browser ask (a plain trailing-slash redirect would)."""
+    query = current.request.url.query
+    return RedirectResponse("/console/" + (f"?{query}" if query else ""), status_code=307)
+
+
+def routes() -> list[Route | Mount]:
+    """The console's routes: `/console` and everything under it."""
+    return [Route("/console", page(_to_overview), methods=["GET"]), Mount("/console", routes=[
         Route("/", page(overview.show), methods=["GET"]),
         Route("/console.css", page(_stylesheet), methods=["GET"]),
         Route("/numbers", page(numbers.search), methods=["GET"]),
@@ -43,4 +50,4 @@ def mount() -> Mount:
         Route("/queues/dead-letters/{id}/replay", page(queues.replay_one), methods=["POST"]),
         Route("/messages", page(messages.listing), methods=["GET"]),
         Route("/messages/{sid}", page(messages.detail), methods=["GET"]),
-    ])
+    ])]

@@ -1,8 +1,10 @@
 """What every console page shares: sign-in, the CSRF defence, the language, rendering and headers.
 
 Sign-in is HTTP Basic with the account's AccountSid and AuthToken, checked exactly as the API
-checks them (`Accounts.authenticate`).  Without them every console URL, stylesheet included,
-answers 401 with `WWW-Authenticate`, so the browser asks; nothing is readable before that.
+checks them (`api.common.signed_in`), failures counted against the same budgets.  Without them
+every console URL, stylesheet included, answers 401 with `WWW-Authenticate`, so the browser asks;
+nothing is readable before that.  An address past its budget of failures gets the API's 429
+(Twilio's JSON, `Retry-After`), not the prompt again.
 
 Forms that change something (opt-out, opt-in, replay) are POSTs carrying a token tied to the
 credentials: an HMAC of the AccountSid under the account's AuthToken.  A browser sends Basic
@@ -31,7 +33,7 @@ from babel.numbers import format_decimal, format_percent
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from gateway.api.common import read_body
+from gateway.api.common import read_body, signed_in
 from gateway.console.i18n import COOKIE, Languages
 from gateway.errors import AuthenticationFailed, GatewayError
 
@@ -148,7 +150,7 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 async def _answer(request: Request, handler: Handler, languages: Languages, language: str) -> Response:
     accounts = request.app.state.accounts
     try:
-        account_sid = accounts.authenticate(request.headers.get("authorization"))
+        account_sid = signed_in(request)
     except AuthenticationFailed:
         html = languages.environment(language).get_template("signin.html").render(language=language)
         return HTMLResponse(html, status_code=401,

@@ -26,5 +26,5 @@ def delivery_row(*, kind: str, account_sid: str, ordering_key: str, url: str, pa
 
 def enqueue(session: Session, **request: Any) -> None:
     """Queue one request (`delivery_row`'s fields); it is delivered after the transaction commits, in
-    order per key."""
+    order per account and `ordering_key`."""
     session.connection().execute(INSERT_DELIVERY, delivery_row(**request))

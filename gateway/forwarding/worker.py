@@ -2,16 +2,22 @@
 
 Each request is signed with X-Twilio-Signature using the account's auth
 token, over the URL exactly as configured and every parameter, so app code
-that validates Twilio's signatures accepts ours unchanged.  Requests sharing an
-ordering key (a message's status callbacks) go one at a time in id order.
+that validates Twilio's signatures accepts ours unchanged.  Requests of one
+account sharing an ordering key (a message's status callbacks, a person's
+forwards) go one at a time in id order; a key never spans accounts, so one
+tenant's failing app holds back no other tenant's requests.
 Connection errors, timeouts, 408, 429 and 5xx are retried with exponential
-backoff and jitter for up to `max_age`; other answers are final.
+backoff and jitter for up to `max_age`; other answers are final, as is a URL
+that cannot be requested at all.  What the request ran into is recorded as a
+generic reason (`FAILURES`), which tenants see; the client's own words, which
+name hosts and ports inside the gateway's network, go only to the log.
 
 Any number of forwarders share one outbox.  Each claims the first pending
-request of each key with `FOR UPDATE SKIP LOCKED` and hides it from the others
-for `claim_for` seconds (its `next_attempt_at` moves forward, so the key's later
-requests wait too).  If the forwarder dies, the claim lapses and another one
-delivers the request again, with the same id: delivery is at least once.
+request of each account's key with `FOR UPDATE SKIP LOCKED` and hides it from
+the others for `claim_for` seconds (its `next_attempt_at` moves forward, so the
+key's later requests wait too).  If the forwarder dies, the claim lapses and
+another one delivers the request again, with the same id: delivery is at least
+once.
 """
 
 from __future__ import annotations
@@ -47,6 +53,14 @@ log = logging.getLogger("gateway.forwarding")
 CONCURRENCY = 64
 _D = core_table(Delivery)
 RETRYABLE = frozenset({408, 425, 429})
+# A request that got no answer: (what it ran into, worth retrying, the reason recorded), first match.
+FAILURES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], bool, str], ...] = (
+    ((httpx2.InvalidURL, httpx2.UnsupportedProtocol), False, "invalid URL"),
+    ((httpx2.TimeoutException, TimeoutError), True, "timeout"),
+    (httpx2.ConnectError, True, "connect failed"),
+    (httpx2.TransportError, True, "connection error"),
+)
+UNEXPECTED = (True, "request failed")  # anything else: a bug or the database while signing; logged in full
 
 
 class Forwarder:
@@ -119,15 +133,20 @@ class Forwarder:
             self._wake.set()
 
     async def _attempt(self, delivery: Row[Any], url: str, method: str) -> tuple[bool, bool, str | None]:
-        """One request: (delivered, worth retrying, error)."""
-        request = self._build(delivery, url, method)
+        """One request: (delivered, worth retrying, reason).  Whatever building or sending it raises
+        is its outcome, so every attempt is recorded and its key moves on."""
         started = time.perf_counter()
         try:
+            request = self._build(delivery, url, method)
             async with asyncio.timeout(self.deadline):
                 response = await self.client.send(request)
-        except (httpx2.HTTPError, TimeoutError) as exc:
+        except Exception as exc:
             metrics.delivery_attempt(delivery.kind, None, time.perf_counter() - started)
-            return False, True, f"{type(exc).__name__}: {exc}"
+            known = next(((retry, reason) for kinds, retry, reason in FAILURES if isinstance(exc, kinds)), None)
+            retry, reason = known or UNEXPECTED
+            log.warning("delivery %s attempt failed: %s (%s: %s)", delivery.id, reason, type(exc).__name__, exc,
+                        exc_info=known is None)
+            return False, retry, reason
         metrics.delivery_attempt(delivery.kind, response.status_code, time.perf_counter() - started)
         if response.status_code < 400:
             return True, False, None
@@ -175,7 +194,7 @@ class Forwarder:
 
 
 _FIRST_OF_EACH_KEY = (select(func.min(_D.c.id)).where(_D.c.state == "pending")
-                      .group_by(_D.c.ordering_key).scalar_subquery())
+                      .group_by(_D.c.account_sid, _D.c.ordering_key).scalar_subquery())
 _CLAIMABLE = (select(_D).where(_D.c.id.in_(_FIRST_OF_EACH_KEY), _D.c.next_attempt_at <= bindparam("now"))
               .order_by(_D.c.id).limit(bindparam("limit")).with_for_update(skip_locked=True))
 _RECORD = update(_D).where(_D.c.id == bindparam("ref"), _D.c.claimed_by == bindparam("owner"))
@@ -184,7 +203,7 @@ _CLAIM = (update(_D).where(_D.c.id.in_(bindparam("ids", expanding=True)))
 
 
 def _claim(session: Session, owner: str, claim_for: float, limit: int) -> list[Row[Any]]:
-    """The first pending delivery of each key that is due, hidden from other forwarders for a while."""
+    """The first pending delivery of each account's key that is due, hidden from other forwarders for a while."""
     now = utcnow()
     connection = session.connection()
     rows = list(connection.execute(_CLAIMABLE, {"now": now, "limit": limit}).all())

@@ -10,6 +10,9 @@ Phone numbers are personal data.  At INFO and above every number in a line is ma
 its country code (when it has one) and its last digits, enough to match a complaint ("my
 number ends in 0123") without keeping the number; DEBUG lines, for a developer's machine,
 show them whole.
+
+A URL's credentials (`https://user:password@app.example/hook`, which Twilio's URLs may carry for
+HTTP Basic) never reach a line, at any level: the URL is logged with `user:password@` removed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import TextIO
@@ -25,6 +30,17 @@ from typing import TextIO
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE
 
 REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+
+@contextmanager
+def for_request(request_id: str | None) -> Iterator[None]:
+    """Log lines inside the block carry `request_id`: one request's part of work done for many (a batch)."""
+    token = REQUEST_ID.set(request_id)
+    try:
+        yield
+    finally:
+        REQUEST_ID.reset(token)
+
 
 #: E.164 (`+12025550123`, also inside `whatsapp:+…`); international digits without the plus, as
 #: Vonage writes them (`447700900123`); and national forms as people and providers write them:
@@ -62,6 +78,15 @@ def _mask_one(found: re.Match[str]) -> str:
     return "".join(out)
 
 
+#: `scheme://userinfo@`: what a URL's credentials look like wherever a line holds one.
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s]*@")
+
+
+def redact(text: str) -> str:
+    """Every URL in `text` without its `user:password@` part."""
+    return _USERINFO.sub(r"\1", text)
+
+
 class RequestIdFilter(logging.Filter):
     """Give every record the request id of the code that logged it (`-` for none)."""
 
@@ -86,6 +111,21 @@ class PhoneMask(logging.Filter):
         return True
 
 
+class UrlCredentials(logging.Filter):
+    """Remove credentials from the URLs in records at every level: the message and any traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = redact(message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time (UTC, ISO 8601), level, logger, request_id, message, and the
     traceback as `exception` when there is one."""
@@ -105,9 +145,10 @@ TEXT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s"
 
 
 def install(handler: logging.Handler) -> None:
-    """The gateway's filters on a handler: request ids first, then masking."""
+    """The gateway's filters on a handler: request ids first, then masking and redaction."""
     handler.addFilter(RequestIdFilter())
     handler.addFilter(PhoneMask())
+    handler.addFilter(UrlCredentials())  # last: it also redacts the traceback PhoneMask rendered
 
 
 def configure(log_format: str, stream: TextIO = sys.stderr) -> None:

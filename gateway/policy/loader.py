@@ -30,9 +30,9 @@ from gateway.policy.windows import read_alpha, read_quiet_hours, read_unregister
 #: Values used to measure replies for the one-segment warning.
 LINT_VARIABLES = {"brand": "B" * 20, "help_contact": "help.example.com"}
 
-_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "alpha_sender", "opt_out_scope", "link_channels",
-                        "unregistered_alpha"},
-             "language": {"language", "fold_diacritics"},
+_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "confusables", "alpha_sender", "opt_out_scope",
+                        "link_channels", "unregistered_alpha"},
+             "language": {"language", "fold_diacritics", "confusables"},
              "country": {"country", "languages", "mode", "alpha_sender", "opt_out_scope", "link_channels",
                          "unregistered_alpha", "quiet_hours"}}
 _SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "exceptions", "long_reply", "replace"}
@@ -62,11 +62,7 @@ class _Locator:
     def line(self, section: str | None = None, key: str | None = None, value: str | None = None) -> int:
         start, end = 0, len(self.lines)
         if section is not None:
-            for number, text in enumerate(self.lines):
-                header = self._HEADER.match(text)
-                if header and header.group(1).replace(" ", "") == section:
-                    start = number
-                    break
+            start = self._table(section) or 0
         for number in range(start + (1 if section else 0), len(self.lines)):
             if self._HEADER.match(self.lines[number]):
                 end = number
@@ -74,11 +70,19 @@ class _Locator:
         found = start
         if key is not None:
             pattern = re.compile(rf"^\s*{re.escape(key)}\s*=")
-            found = next((n for n in range(start, end) if pattern.match(self.lines[n])), start)
+            line = next((n for n in range(start, end) if pattern.match(self.lines[n])), None)
+            if line is None:
+                line = self._table(f"{section}.{key}" if section else key)
+            found = start if line is None else line
         if value is not None:
             quoted = (f'"{value}"', f"'{value}'")
             found = next((n for n in range(found, end) if any(q in self.lines[n] for q in quoted)), found)
         return found + 1
+
+    def _table(self, name: str) -> int | None:
+        """The index of the line `[name]`; a key that is a table (`[quiet_hours.ZZ]`) is found here."""
+        return next((number for number, text in enumerate(self.lines)
+                     if (header := self._HEADER.match(text)) and header.group(1).replace(" ", "") == name), None)
 
 
 @dataclass
@@ -111,7 +115,8 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             where = re.search(r"line (\d+)", str(exc))
-            line = int(where.group(1)) if where else 1
+            # tomllib says "at end of document" for an error on the last line, which may be unfinished
+            line = int(where.group(1)) if where else max(1, len(text.splitlines()))
             errors.append(PolicyError(relative, line, "(syntax)", f"invalid TOML: {exc}"))
             return None
         return _File(path, relative, data, _Locator(text))
@@ -127,15 +132,18 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
         return LoadResult(None, errors)
 
     fold: dict[str, bool] = {}
+    confusables: dict[str, bool] = {}  # on unless a file says false: a missed opt-out costs more
     sets: list[KeywordSet] = []
     global_language = _read_language(global_file, "global", errors)
     fold[global_language] = _read_bool(global_file, "fold_diacritics", True, errors)
+    confusables[global_language] = _read_bool(global_file, "confusables", True, errors)
     sets += _read_sets(global_file, global_language, errors, universal=True)
     for language_file in language_files:
         language = _read_language(language_file, "language", errors)
         if language != language_file.path.stem:
             errors.append(language_file.error(f"must be {language_file.path.stem!r}, the file's name", key="language"))
         fold[language] = _read_bool(language_file, "fold_diacritics", True, errors)
+        confusables[language] = _read_bool(language_file, "confusables", True, errors)
         sets += _read_sets(language_file, language, errors)
     known = set(fold)
     countries = {c.country: c for f in country_files if (c := _read_country(f, known, errors))}
@@ -144,7 +152,7 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
     _check_replies(sets + [s for c in countries.values() for s in c.sets],
                    {f.relative: f for f in [global_file, *language_files, *country_files]}, catalogs, errors)
     policy = Policy(revision=digest.hexdigest()[:12], language=global_language, mode=mode, sets=tuple(sets),
-                    fold_diacritics=fold, countries=countries, files=files,
+                    fold_diacritics=fold, confusables=confusables, countries=countries, files=files,
                     alpha_sender=read_alpha(global_file, errors) or AlphaSupport.SUPPORTED,
                     unregistered_alpha=read_unregistered(global_file, errors) or "warn",
                     opt_out_scope=_read_scope(global_file, errors) or "service",

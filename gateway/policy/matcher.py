@@ -15,7 +15,13 @@ language answers is decided once per country, at compile time:
    file's first, then alphabetical, so the choice is stable.
 
 A message is then matched with one dict lookup (exact), plus, for languages
-that allow it, one lookup of its diacritic-folded form (ARRÊT = ARRET).  In
+that allow it, one lookup of its diacritic-folded form (ARRÊT = ARRET).  A
+message that is not ASCII and matched nothing gets one more: its letters of
+other scripts that look Latin (`normalize.latin_lookalikes`: Cyrillic ЅТОР, a
+Greek omicron) read as Latin, against the opt-out keywords of languages whose
+`confusables` switch is on.  Only the message is read so, and only keywords it
+leaves unchanged (Latin-script ones) are looked up: a Russian СТОП is never
+folded, and a look-alike never opts anyone in.  In
 reasonable mode, opt-out keywords and phrases are also looked for as whole
 words inside the message; opt-in and help never are, so nobody is opted in by
 free text.
@@ -44,7 +50,13 @@ from dataclasses import dataclass, field, replace
 from babel.languages import get_official_languages
 
 from gateway.policy.model import CountryPolicy, Found, KeywordSet, Kind, Mode, Policy
-from gateway.policy.normalize import fold_diacritics, is_unspaced_script, normalize
+from gateway.policy.normalize import (
+    fold_diacritics,
+    has_latin_lookalikes,
+    is_unspaced_script,
+    latin_lookalikes,
+    normalize,
+)
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,7 @@ class CountryTable:
     substrings: tuple[tuple[str, Match], ...]  # unspaced scripts
     words: dict[str, dict[Kind, str]]  # language → first keyword of each kind, for replies
     guards: dict[Occurrence, tuple[_Guard, ...]] = field(default_factory=dict)  # occurrence → exceptions around it
+    lookalikes: dict[str, Match] = field(default_factory=dict)  # opt-outs a message may spell with look-alikes
 
     def match(self, text: str, mode: Mode | None = None) -> Match | None:
         """What `text` means; `examine` also says which exception it met.  Kept apart because
@@ -114,6 +127,9 @@ class CountryTable:
         found = self.exact.get(normalized)
         if found is None and self.folded:
             found = self.folded.get(fold_diacritics(normalized))
+        if found is None and self.lookalikes and not text.isascii() and has_latin_lookalikes(text):
+            latin = normalize(latin_lookalikes(text))
+            found = self.lookalikes.get(latin) or self.lookalikes.get(fold_diacritics(latin))
         if found is not None or (mode or self.mode) is Mode.EXACT:
             return found
         return self._inside(normalized).match
@@ -122,7 +138,7 @@ class CountryTable:
         """The whole message as a keyword first (a message that is only the keyword is never an
         exception); then, in reasonable mode, opt-out keywords and phrases inside it."""
         normalized = normalize(text)
-        found = self.match(normalized, Mode.EXACT) if normalized else None  # normalizing is idempotent
+        found = self.match(text, Mode.EXACT) if normalized else None  # as typed: look-alikes need its case
         if found is not None or not normalized or (mode or self.mode) is Mode.EXACT:
             return Finding(found)
         return self._inside(normalized)
@@ -274,6 +290,9 @@ def compile_country(policy: Policy, code: str | None) -> CountryTable:
 
     exact = {key: resolve(found) for key, found in entries.items()}
     folded = {fkey: exact[key] for fkey, key in folded_keys.items()}
+    lookalikes = {form: exact[key] for key, found in entries.items() if found[0].kind is Kind.STOP
+                  for entry in found if policy.confusables.get(entry.language, False)
+                  and latin_lookalikes(key) == key for form in _forms(key, folding.get(entry.language, False))}
     phrases: dict[str, list[tuple[tuple[str, ...], Match]]] = {}
     substrings: list[tuple[str, Match]] = []
     for key, entry, how in searched:
@@ -295,6 +314,7 @@ def compile_country(policy: Policy, code: str | None) -> CountryTable:
         substrings=tuple(substrings),
         words=words,
         guards=_guards(exceptions, phrases, [needle for needle, _ in substrings]),
+        lookalikes=lookalikes,
     )
 
 

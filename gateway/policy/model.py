@@ -134,6 +134,7 @@ class Policy:
     mode: Mode
     sets: tuple[KeywordSet, ...]  # global first, then each language file
     fold_diacritics: dict[str, bool] = field(default_factory=dict)
+    confusables: dict[str, bool] = field(default_factory=dict)  # language → look-alike letters of other scripts count
     countries: dict[str, CountryPolicy] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)  # relative path → text, for the audit trail
     alpha_sender: AlphaSupport = AlphaSupport.SUPPORTED  # the global default

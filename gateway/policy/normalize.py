@@ -1,17 +1,29 @@
 """Text normalization shared by keywords and messages, so both sides agree.
 
 Messages arrive in every shape: `Stop.`, ` stop!! `, `STOP 🛑`, `ｓｔｏｐ`
-(fullwidth), `Arrêt`.  Normalizing applies NFKC (fullwidth and compatibility
-forms), case folding, turns punctuation, symbols (emoji included), controls and
-separators into spaces, and collapses whitespace runs.  Diacritic folding is a
-separate step because only some languages allow it (Hindi vowel signs are
-combining marks that change the word).
+(fullwidth), `Arrêt`, `S\u200bTOP`.  Normalizing applies NFKC (fullwidth and
+compatibility forms), case folding, drops invisible format characters (Unicode
+category Cf: zero-width space and joiners, soft hyphen, word joiner, BOM,
+direction marks), turns punctuation, symbols (emoji included), controls and
+separators into spaces, and collapses whitespace runs.  A format character is
+dropped, not made a space, because it is invisible: `S\u200bTOP` reads STOP.
+Diacritic folding is a separate step because only some languages allow it (Hindi
+vowel signs are combining marks that change the word).
+
+Letters of other scripts that look Latin (Cyrillic `ЅТОР`, a Greek omicron in
+`STΟP`) are yet another step, `latin_lookalikes`, which only languages that
+switch `confusables` on use (policies/README.md).
 """
 
 from __future__ import annotations
 
+import re
 import string
 import unicodedata
+from functools import cache
+
+from confusable_homoglyphs.categories import alias
+from confusable_homoglyphs.confusables import confusables_data
 
 _ASCII_SPACES = str.maketrans({c: " " for c in string.punctuation + "\t\n\r\x0b\x0c"})
 
@@ -25,8 +37,10 @@ class _SeparatorTable(dict[int, str | None]):
 
     def __missing__(self, codepoint: int) -> str | None:
         category = unicodedata.category(chr(codepoint))
-        if codepoint in _ALWAYS_DROP or category[0] in "PSZC":
-            value: str | None = " "
+        if category == "Cf":
+            value: str | None = None
+        elif codepoint in _ALWAYS_DROP or category[0] in "PSZC":
+            value = " "
         else:
             value = chr(codepoint)
         self[codepoint] = value
@@ -67,3 +81,41 @@ def is_unspaced_script(text: str) -> bool:
         if name.startswith(("CJK", "HIRAGANA", "KATAKANA", "THAI", "LAO", "KHMER", "MYANMAR")):
             return True
     return False
+
+
+def has_latin_lookalikes(text: str) -> bool:
+    """Whether `latin_lookalikes` would change anything: one regex search, so that the many messages
+    in other scripts or accented Latin pay nothing more on the inbound path."""
+    return _lookalike_pattern().search(text) is not None
+
+
+def latin_lookalikes(text: str) -> str:
+    """`ЅТОР` (Cyrillic) → `STOP`: letters of other scripts that Unicode's confusables (UTS #39)
+    list as looking like a Latin letter become that letter; everything else is kept.  Apply it
+    before `normalize`: case matters (Cyrillic Т looks like T, its small т like no Latin letter)."""
+    return unicodedata.normalize("NFKC", text).translate(_lookalike_table())
+
+
+@cache
+def _lookalike_pattern() -> re.Pattern[str]:
+    return re.compile("[" + "".join(re.escape(chr(codepoint)) for codepoint in _lookalike_table()) + "]")
+
+
+@cache
+def _lookalike_table() -> dict[int, str]:
+    """Code point → ASCII letter, for the non-Latin letters whose confusable is one ASCII letter.
+    UTS #39's prototype of the vertical stroke is `l`; for a capital (Greek Ι, Cyrillic І) it is
+    read `I`, which is what the capital stands beside in a word.  Built once (about 0.3 s), when a
+    policy first needs it."""
+    table: dict[int, str] = {}
+    for char, entries in confusables_data.items():
+        if len(char) != 1 or not unicodedata.category(char).startswith("L"):
+            continue
+        if alias(char) in ("LATIN", "COMMON", "INHERITED"):
+            continue
+        targets = {entry["c"] for entry in entries if entry["c"].isascii() and entry["c"].isalpha()}
+        if unicodedata.category(char) == "Lu":
+            targets = {"I" if target == "l" else target for target in targets}
+        if len(targets) == 1:
+            table[ord(char)] = targets.pop()
+    return table

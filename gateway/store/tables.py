@@ -260,7 +260,7 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(max_length=16)  # status_callback
     account_sid: str = Field(max_length=34)
-    ordering_key: str = Field(index=True, max_length=64)  # one at a time, in id order, per key
+    ordering_key: str = Field(index=True, max_length=64)  # one at a time, in id order, per account and key
     url: str
     method: str = Field(default="POST", max_length=4)
     params: str  # JSON list of [name, value]

@@ -27,12 +27,13 @@ when the winner's row is visible, so it takes the "already there" path.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import queue
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import groupby
 from typing import Any, TypeVar
 
@@ -60,6 +61,8 @@ class _Pending:
     clean_on_error: bool = False
     handler: BatchHandler[Any, Any] | None = None  # with `item`, instead of `job`
     item: Any = None
+    #: The submitter's context: a job's log lines carry the request id of the request it serves.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
 _STOP = object()
@@ -141,9 +144,9 @@ class Writer:
                     self.before_batch(session)
                 for handler, neighbours in groupby(batch, key=lambda pending: pending.handler):
                     if handler is None:
-                        runs = [[_run_job(session, pending)] for pending in neighbours]
+                        runs = [[pending.context.run(_run_job, session, pending)] for pending in neighbours]
                     else:
-                        runs = [_run_group(session, handler, [pending.item for pending in neighbours])]
+                        runs = [_run_group(session, handler, list(neighbours))]
                     for run in runs:
                         outcomes += run
                         # Flushed objects stay usable by their caller, detached; an identity map that
@@ -170,18 +173,21 @@ class Writer:
             pending.loop.call_soon_threadsafe(_settle, pending.future, ok, value)
 
 
-def _run_group(session: Session, handler: BatchHandler[Any, Any], items: list[Any]) -> list[tuple[bool, Any]]:
-    """One handler call for the group in a SAVEPOINT; if it fails, each item alone, as a job."""
+def _run_group(session: Session, handler: BatchHandler[Any, Any], group: list[_Pending]) -> list[tuple[bool, Any]]:
+    """One handler call for the group in a SAVEPOINT; if it fails, each item alone, as a job (in its
+    submitter's context: the handler tells the items of a larger group apart itself)."""
+    items = [pending.item for pending in group]
+
     def job(session: Session) -> Any:
         return handler(session, items)
 
-    outcome = _in_savepoint(session, job) if len(items) > 1 else _retried(session, job)
+    outcome = _in_savepoint(session, job) if len(group) > 1 else group[0].context.run(_retried, session, job)
     if outcome[0]:
         return [(not isinstance(result, GatewayError), result) for result in outcome[1]]
-    if len(items) == 1:
+    if len(group) == 1:
         return [outcome]
-    log.warning("batch of %d items failed (%s); running them one by one", len(items), outcome[1])
-    return [result for item in items for result in _run_group(session, handler, [item])]
+    log.warning("batch of %d items failed (%s); running them one by one", len(group), outcome[1])
+    return [result for pending in group for result in _run_group(session, handler, [pending])]
 
 
 def _run_job(session: Session, pending: _Pending) -> tuple[bool, Any]:

@@ -18,7 +18,7 @@ from tests.console.conftest import console, csrf, post, text
 from tests.flows.test_outbound import US_SENDER
 from tests.poll import wait_until
 
-PAGES = ["/console/", "/console/numbers", f"/console/numbers/{US_MOBILE}", "/console/tester?text=STOP",
+PAGES = ["/console", "/console/", "/console/numbers", f"/console/numbers/{US_MOBILE}", "/console/tester?text=STOP",
          "/console/queues", "/console/messages", "/console/console.css"]
 
 
@@ -30,6 +30,12 @@ def test_every_console_page_asks_the_browser_for_credentials(stack, service, sto
         assert response.status_code == 401, path
         assert response.headers["www-authenticate"].startswith('Basic realm="optout-gateway console"'), path
         assert US_MOBILE not in response.text and stack.account_sid not in response.text, path
+
+
+def test_console_without_its_slash_leads_a_signed_in_browser_to_the_overview(stack):
+    """/console answers 401 like every console URL; signed in, it redirects to /console/."""
+    response = console(stack, "/console?lang=fr")
+    assert (response.status_code, response.headers["location"]) == (307, "/console/?lang=fr")
 
 
 def test_a_wrong_auth_token_is_refused_like_no_credentials(stack):

@@ -21,6 +21,7 @@ from tests.flows.standins import AppServer, app_server
 
 PROVIDER_TOKEN = "provider-secret-token"
 METRICS_TOKEN = "metrics-scraper-token"
+STANDINS = "127.0.0.0/8"  # the stand-in apps' network, which the callback policy refuses by default
 
 
 @dataclass
@@ -70,7 +71,7 @@ def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
                             port=port, public_url=f"http://127.0.0.1:{port}", default_provider="twilio",
                             simulator=False, secret_key=SECRET_KEY, twilio_account_sid="AC" + "1" * 32,
                             twilio_auth_token=PROVIDER_TOKEN, twilio_base_url=provider_url,
-                            metrics_token=METRICS_TOKEN)
+                            metrics_token=METRICS_TOKEN, callback_allow_networks=STANDINS)
         marker = request.node.get_closest_marker("gateway")
         if marker is not None:
             settings = settings.with_(**marker.kwargs)

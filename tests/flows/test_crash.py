@@ -57,6 +57,8 @@ class Deployment:
 
 @pytest.fixture
 def deployment(request: pytest.FixtureRequest, database_url: str, tmp_path) -> Iterator[Deployment]:  # type: ignore[no-untyped-def]
+    if request.param == "worker" and database_url.startswith("sqlite"):
+        pytest.skip("`gateway worker` refuses SQLite, which serves one process")
     simulator = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=0.2))
     with serve(simulator) as provider_url, app_server() as app:
         gateway = Gateway(tmp_path, provider_url, database_url, env={"GATEWAY_LEASE_TTL": "3"})

@@ -8,6 +8,7 @@ scrape after its action with one before it.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -19,10 +20,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session, select
+from twilio.request_validator import RequestValidator
 
+from bench.harness import Gateway
 from gateway.observability import logs
 from gateway.store.tables import Message
-from tests.conftest import FR_MOBILE, US_MOBILE
+from tests.conftest import FR_MOBILE, GB_MOBILE, US_MOBILE
 from tests.flows.conftest import METRICS_TOKEN
 from tests.flows.test_inbound import inbound
 from tests.flows.test_outbound import US_SENDER, _register
@@ -31,6 +34,7 @@ from tests.poll import wait_until
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 UNKNOWN_NUMBER = "+12015550199"  # no account registered it
 REJECTED = "+33699100000"  # the stand-in Twilio refuses numbers starting +336991 with 21614
+SIM_TOKEN = "observed-simulator-token"  # signs webhooks for the simulator, which holds no number of the stack
 
 
 def scrape(stack) -> Samples:  # type: ignore[no-untyped-def]
@@ -291,6 +295,81 @@ def test_json_log_lines_carry_the_request_id_and_masked_numbers(stack, service, 
     assert refused[0]["request_id"] == request_id and refused[0]["level"] == "WARNING"
     assert refused[0]["logger"] == "gateway.webhooks" and refused[0]["time"].endswith("+00:00")
     assert UNKNOWN_NUMBER not in json_log.getvalue()
+
+
+def sim_signed(stack, kind: str, params: dict[str, str], request_id: str,  # type: ignore[no-untyped-def]
+               query: str = "") -> tuple[str, dict[str, str], dict[str, str]]:
+    """A webhook as the simulator signs it: url, form and headers (with the caller's request id)."""
+    url = f"{stack.settings.public_url}/webhooks/sim/{kind}{query}"
+    signature = RequestValidator(SIM_TOKEN).compute_signature(url, params)
+    return url, params, {"X-Twilio-Signature": signature, "X-Request-Id": request_id}
+
+
+def text_to_the_twilio_number(stack, request_id: str):  # type: ignore[no-untyped-def]
+    return sim_signed(stack, "inbound", {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32,
+                                         "From": US_MOBILE, "To": US_SENDER, "Body": "STOP", "NumMedia": "0"},
+                      request_id)
+
+
+def json_lines(stream: io.StringIO, containing: str) -> list[dict[str, str]]:
+    return [line for line in map(json.loads, stream.getvalue().splitlines()) if containing in line["message"]]
+
+
+@pytest.mark.gateway(simulator=True, simulator_token=SIM_TOKEN)
+def test_an_inbound_refused_with_20403_is_logged_with_its_request_id(stack, service, json_log):
+    """The refusal is decided in the writer's thread, away from the request: its line still carries the id."""
+    request_id = f"carrier-{uuid.uuid4().hex}"
+    url, form, headers = text_to_the_twilio_number(stack, request_id)
+    response = httpx.post(url, data=form, headers=headers)
+    assert (response.status_code, response.json()["code"]) == (403, 20403)
+    assert response.headers["x-request-id"] == request_id
+    refused = json_lines(json_log, "is registered with provider twilio")
+    assert [line["request_id"] for line in refused] == [request_id]
+
+
+@pytest.mark.gateway(simulator=True, simulator_token=SIM_TOKEN)
+def test_inbound_refusals_written_in_one_batch_each_carry_their_own_request_id(stack, service, json_log):
+    """Webhooks arriving together are decided in one call for the batch; each line names its own request."""
+    ids = [f"carrier-{n}-{uuid.uuid4().hex}" for n in range(32)]
+
+    async def post_all() -> list[int]:
+        async with httpx.AsyncClient() as client:
+            posts = [text_to_the_twilio_number(stack, request_id) for request_id in ids]
+            answers = await asyncio.gather(*(client.post(url, data=form, headers=headers)
+                                             for url, form, headers in posts))
+        return [answer.status_code for answer in answers]
+
+    assert asyncio.run(post_all()) == [403] * len(ids)
+    refused = json_lines(json_log, "is registered with provider twilio")
+    assert sorted(line["request_id"] for line in refused) == sorted(ids)
+
+
+@pytest.mark.gateway(simulator=True, simulator_token=SIM_TOKEN)
+def test_a_status_report_refused_with_20403_is_logged_with_its_request_id(stack, service, json_log):
+    sent = send(stack, service, GB_MOBILE).json()["sid"]
+    wait_until(lambda: [r for r in stack.provider.received if r.to == GB_MOBILE])
+    request_id = f"carrier-{uuid.uuid4().hex}"
+    url, form, headers = sim_signed(stack, "status", {"MessageSid": "SM" + uuid.uuid4().hex,
+                                                      "MessageStatus": "undelivered", "ErrorCode": "30003"},
+                                    request_id, query=f"?ref={sent}")
+    response = httpx.post(url, data=form, headers=headers)
+    assert (response.status_code, response.json()["code"]) == (403, 20403)
+    refused = json_lines(json_log, "is carried by provider twilio")
+    assert [line["request_id"] for line in refused] == [request_id]
+
+
+def test_a_json_log_start_with_the_simulator_is_all_json_and_names_its_token_file_not_the_token(tmp_path):
+    """Every line `gateway serve` writes is one JSON object; the simulator's token stays in its owner-only file."""
+    gateway = Gateway(tmp_path, env={"GATEWAY_SIMULATOR": "true", "GATEWAY_LOG_FORMAT": "json"})
+    node = gateway.node()
+    with node:
+        token = (tmp_path / "gateway.db.sim-token").read_text()
+    lines = [json.loads(line) for line in node.log.read_text().splitlines()]
+    assert [line["message"] for line in lines
+            if line["message"].startswith("provider simulator on")] == [
+        f"provider simulator on at /sim; it signs with the token in {tmp_path / 'gateway.db.sim-token'}"]
+    secrets = [token, gateway.env["GATEWAY_SECRET_KEY"], gateway.env["GATEWAY_TWILIO_AUTH_TOKEN"]]
+    assert not [secret for secret in secrets if secret in node.log.read_text()]
 
 
 # Readiness

@@ -50,3 +50,27 @@ def test_an_opt_out_past_an_exception_is_recorded_with_that_exception(stack, ser
     assert (forward.field("OptOutType"), forward.field("OptOutMatch")) == ("STOP", "phrase")
     [event] = _history(stack, US_MOBILE)
     assert (event["keyword"], event["match"], event["exception"]) == ("STOP TEXTING", "phrase", "CANCEL MY APPOINTMENT")
+
+
+def test_a_stop_with_a_zero_width_space_inside_opts_out(stack, service):  # noqa: F811
+    """'S\\u200bTOP' through Twilio's webhook opts the person out: the invisible character is dropped."""
+    inbound(stack, US_MOBILE, "S\u200bTOP")
+    [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
+    assert (forward.field("OptOutType"), forward.field("OptOutMatch")) == ("STOP", "exact")
+    assert [e["keyword"] for e in _history(stack, US_MOBILE)] == ["STOP"]
+
+
+def test_a_stop_with_a_soft_hyphen_inside_opts_out(stack, service):  # noqa: F811
+    """'ST\\u00adOP' through Twilio's webhook opts the person out."""
+    inbound(stack, US_MOBILE, "ST\u00adOP")
+    [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
+    assert forward.field("OptOutType") == "STOP"
+    assert [e["keyword"] for e in _history(stack, US_MOBILE)] == ["STOP"]
+
+
+def test_a_stop_in_cyrillic_lookalike_letters_opts_out_under_the_shipped_policy(stack, service):  # noqa: F811
+    """'ЅТОР' (Cyrillic Ѕ, Т, О, Р) opts out: the shipped policy leaves confusables on for English."""
+    inbound(stack, US_MOBILE, "ЅТОР")
+    [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
+    assert forward.field("OptOutType") == "STOP"
+    assert [e["keyword"] for e in _history(stack, US_MOBILE)] == ["STOP"]

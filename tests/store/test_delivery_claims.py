@@ -67,3 +67,11 @@ def test_a_claim_in_progress_is_skipped_not_waited_for(postgres):
                 assert _claim(second, "worker-b", 30.0, limit=10) == []
     finally:
         engine.dispose()
+
+
+def test_the_same_key_in_another_account_is_claimed_beside_it(engine):
+    """Keys never span accounts: a person's forward to account B does not wait behind their forward to A."""
+    with unit_of_work(engine) as session:
+        enqueue(session, kind="inbound_forward", account_sid="AC" + "1" * 32, ordering_key=FR_MOBILE,
+                url="http://127.0.0.1:9/app", params=[("From", FR_MOBILE)], now=utcnow())
+    assert claim(engine, "worker-a") == [(1, FR_MOBILE), (3, DE_MOBILE), (5, FR_MOBILE)]

@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlmodel import SQLModel
 
 import gateway.store.tables  # noqa: F401 (registers the tables)
 from gateway.cli import main
+from gateway.forwarding.outbox import delivery_row
 from gateway.store.db import make_engine, migrate
-from gateway.store.tables import Account, Sender
+from gateway.store.tables import Account, Delivery, Sender
 
 
 def test_migrations_build_exactly_the_declared_tables(database_url):
@@ -44,3 +45,26 @@ def test_migrate_stops_and_names_a_number_two_accounts_registered_with_one_provi
     assert main(["migrate"]) == 1
     error = capsys.readouterr().err
     assert "+12015550124 (twilio)" in error and "PN" + "a" * 32 in error and "PN" + "b" * 32 in error
+
+
+def test_migrate_rewrites_recorded_delivery_errors_in_the_generic_words_tenants_see(database_url):
+    """Dead letters recorded before showed the HTTP client's words, which map the gateway's network."""
+    migrate(database_url, "0014")
+    engine = make_engine(database_url)
+    recorded = {"ConnectError: [Errno 111] Connection refused": "connect failed",
+                "ReadTimeout: timed out; fallback: HTTP 502": "timeout; fallback: HTTP 502",
+                "HTTP 500; fallback: RemoteProtocolError: Server disconnected": "HTTP 500; fallback: connection error",
+                "UnsupportedProtocol: Request URL has an unsupported protocol 'ftp://'.": "invalid URL",
+                "TimeoutError: ": "timeout", "HTTP 401": "HTTP 401"}
+    try:
+        row = delivery_row(kind="inbound_forward", account_sid="AC" + "a" * 32, ordering_key="+12015550124",
+                           url="http://10.0.0.5:8080/inbound", params=[], now=datetime.now(UTC))
+        with engine.begin() as connection:
+            for error in recorded:
+                connection.execute(insert(Delivery.__table__), row | {"state": "dead", "last_error": error})
+        migrate(database_url)
+        with engine.connect() as connection:
+            shown = connection.execute(select(Delivery.__table__.c.last_error).order_by(Delivery.__table__.c.id))
+            assert list(shown.scalars()) == list(recorded.values())
+    finally:
+        engine.dispose()

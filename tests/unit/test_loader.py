@@ -226,3 +226,32 @@ def test_long_reply_in_a_country_file_is_an_error(policy_tree):
     country = 'country = "MX"\nlanguages = ["es"]\n\n[es.opt_out]\nkeywords = ["CANCELA"]\nlong_reply = "why"\n'
     assert "countries/MX.toml:6: es.opt_out.long_reply: is for global.toml and the language files, whose replies the " \
            "checker measures" in messages(load(policy_tree, {"languages/es.toml": SPANISH, "countries/MX.toml": country}))
+
+
+def _shipped_with(tmp_path, name, appended):
+    """The shipped policy tree with `appended` added at the end of `name`; returns its load and
+    the number of the first appended line."""
+    import shutil
+
+    from tests.conftest import ROOT
+
+    policies = tmp_path / "policies"
+    shutil.copytree(ROOT / "policies", policies)
+    path = policies / name
+    text = path.read_text()
+    path.write_text(text + appended)
+    return load_policies(policies, Catalogs.load(ROOT / "locales")), len(text.splitlines()) + 1
+
+
+def test_a_syntax_error_on_the_last_line_is_reported_there(tmp_path):
+    """tomllib says "at end of document" for an unfinished last line: the error names that line, not line 1."""
+    result, line = _shipped_with(tmp_path, "countries/CA.toml", "mode = ")
+    [error] = result.errors
+    assert (error.file, error.line, error.key) == ("countries/CA.toml", line, "(syntax)")
+
+
+def test_an_unknown_state_table_is_reported_at_its_header(tmp_path):
+    """A `[quiet_hours.ZZ]` table is a key of `[quiet_hours]`: the error names the table's own line."""
+    result, line = _shipped_with(tmp_path, "countries/US.toml", '\n[quiet_hours.ZZ]\nwindows = ["Mon-Sun 08:00-20:00"]\n')
+    [error] = result.errors
+    assert (error.file, error.line, error.key) == ("countries/US.toml", line + 1, "quiet_hours.ZZ")

@@ -8,7 +8,7 @@ from gateway.locales import Catalogs
 from gateway.policy.loader import load_policies
 from gateway.policy.matcher import Matcher
 from gateway.policy.model import Found, Kind, Mode
-from tests.conftest import language_file
+from tests.conftest import MINIMAL_GLOBAL, language_file
 
 FRENCH = language_file("fr", '"ARRET", "ARRÊT", "STOP"', '"COMMENCER"', '"AIDE"')
 SPANISH = language_file("es", '"ALTO", "BAJA"', '"INICIO"', '"AYUDA"')
@@ -293,3 +293,44 @@ def test_an_account_wide_keyword_beats_a_phrase_in_the_same_message(matcher):
     m = matcher({"countries/US.toml": US_REASONABLE.replace('["en", "es"]', '["en"]')})
     match = m.match("STOPALL and please remove me", "US")
     assert (match.keyword, match.account_wide, match.found) == ("STOPALL", True, Found.EMBEDDED)
+
+
+RUSSIAN = language_file("ru", '"СТОП", "ОТМЕНА"', '"СТАРТ"', '"ПОМОЩЬ"')
+
+
+def with_confusables(on: bool) -> str:
+    return MINIMAL_GLOBAL.replace('language = "en"', f'language = "en"\n    confusables = {"true" if on else "false"}')
+
+
+def test_cyrillic_lookalike_stop_opts_out_where_the_switch_is_on(matcher):
+    """'ЅТОР' in Cyrillic letters matches STOP when global.toml's confusables is on."""
+    match = matcher({"global.toml": with_confusables(True)}).match("ЅТОР", "US")
+    assert (match.kind, match.keyword) == (Kind.STOP, "STOP")
+
+
+def test_cyrillic_lookalike_stop_is_not_a_keyword_where_the_switch_is_off(matcher):
+    """With confusables = false the same message is ordinary text."""
+    assert matcher({"global.toml": with_confusables(False)}).match("ЅТОР", "US") is None
+
+
+def test_the_switch_is_on_when_a_file_does_not_say(matcher):
+    """A missed opt-out costs more than a wrong one: a policy that says nothing folds look-alikes."""
+    assert matcher({}).match("STΟP", "US").kind is Kind.STOP
+
+
+def test_a_lookalike_never_opts_in(matcher):
+    """'ЅТАRТ' with Cyrillic letters is not START: look-alikes count for opt-outs only."""
+    assert matcher({"global.toml": with_confusables(True)}).match("ЅТАRТ", "US") is None
+
+
+def test_russian_keywords_are_not_folded_when_russian_switches_confusables_on(matcher):
+    """With the switch on for ru, СТОП and ОТМЕНА still match as Russian, and 'CTOП' in mixed letters does not."""
+    russian = RUSSIAN.replace("fold_diacritics = true", "fold_diacritics = true\nconfusables = true")
+    built = matcher({"languages/ru.toml": russian})
+    assert (built.match("стоп", "RU").keyword, built.match("Отмена", "RU").keyword) == ("СТОП", "ОТМЕНА")
+    assert built.match("CTOП", "RU") is None
+
+
+def test_a_zero_width_space_inside_stop_opts_out(matcher):
+    """'S\u200bTOP' matches STOP whatever the switch."""
+    assert matcher({"global.toml": with_confusables(False)}).match("S\u200bTOP", "US").kind is Kind.STOP

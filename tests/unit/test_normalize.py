@@ -5,7 +5,7 @@ import string
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.policy.normalize import fold_diacritics, is_unspaced_script, normalize
+from gateway.policy.normalize import fold_diacritics, is_unspaced_script, latin_lookalikes, normalize
 
 
 def test_case_and_surrounding_whitespace_are_ignored():
@@ -66,3 +66,54 @@ def test_letters_with_built_in_accents_fold_too():
     assert fold_diacritics("yardım") == fold_diacritics(normalize("YARDIM")) == "yardim"
     assert fold_diacritics("wysyłaj") == "wysylaj"
     assert fold_diacritics("hjælp") == "hjaelp"
+
+
+def test_a_zero_width_space_inside_a_word_is_dropped():
+    """'S\u200bTOP' (pasted from a web page that breaks words invisibly) reads STOP, not 's top'."""
+    assert normalize("S\u200bTOP") == "stop"
+
+
+def test_a_soft_hyphen_inside_a_word_is_dropped():
+    """'ST\u00adOP' (a word-processor's hyphenation point) reads STOP."""
+    assert normalize("ST\u00adOP") == "stop"
+
+
+def test_joiners_word_joiner_and_byte_order_mark_are_dropped():
+    """Zero-width joiner and non-joiner, the word joiner and a leading BOM leave the letters alone."""
+    assert normalize("\ufeffS\u200dT\u200cO\u2060P") == "stop"
+
+
+def test_direction_marks_around_an_arabic_keyword_are_dropped():
+    """A phone's right-to-left mark around 'إلغاء' (cancel) leaves the word as the policy writes it."""
+    assert normalize("\u200fإلغاء\u200f") == normalize("إلغاء") == "إلغاء"
+
+
+def test_a_persian_zero_width_non_joiner_is_dropped_on_both_sides():
+    """'نمی\u200cخواهم' is normalized the same with or without its ZWNJ, so a keyword written either way matches."""
+    assert normalize("نمی\u200cخواهم") == normalize("نمیخواهم")
+
+
+def test_cyrillic_capitals_that_look_latin_read_as_latin():
+    """'ЅТОР' typed on a Cyrillic layout (Ѕ, Т, О, Р) reads STOP."""
+    assert normalize(latin_lookalikes("ЅТОР")) == "stop"
+
+
+def test_a_greek_omicron_inside_stop_reads_as_o():
+    """'STΟP' and 'stοp' with Greek omicrons read STOP."""
+    assert normalize(latin_lookalikes("STΟP")) == normalize(latin_lookalikes("stοp")) == "stop"
+
+
+def test_a_capital_that_looks_like_a_stroke_reads_as_i():
+    """Greek Ι and Cyrillic І in 'QUΙT', 'QUІT' read I (UTS #39's prototype `l` is for small letters)."""
+    assert normalize(latin_lookalikes("QUΙT")) == normalize(latin_lookalikes("QUІT")) == "quit"
+
+
+def test_russian_words_keep_their_own_letters():
+    """СТОП has two letters with no Latin look-alike (Т's small form aside): it never becomes a Latin word."""
+    assert normalize(latin_lookalikes("стоп")) == "cтoп"
+    assert normalize(latin_lookalikes("СТОП")) == "ctoп"
+
+
+def test_latin_text_is_unchanged_by_lookalikes():
+    """Accented Latin letters are Latin: 'Arrêt' stays 'Arrêt'."""
+    assert latin_lookalikes("Arrêt") == "Arrêt"
