@@ -1,9 +1,13 @@
 """Long inbound messages whose provider sends each part alone (Vonage): joined before any decision.
 
+A provider module opts in with `reassembly_wait` (Vonage's: GATEWAY_VONAGE_CONCAT_WAIT); its
+adapter's `parse_inbound` sets `part` on each part, and the webhook edge hands parts to the app's
+`Reassembly`, whose timers the app's lifespan starts and cancels.
+
 Each part is stored (`inbound_part`) as it arrives, in any order, and answered at once. The
 part that completes its group returns the joined message, which then goes through the inbound
 path like any other, so STOP in a three-part message is one message and one decision. A group
-still incomplete after GATEWAY_VONAGE_CONCAT_WAIT seconds is joined from the parts that came
+still incomplete after the provider's wait is joined from the parts that came
 (a timer per part stored, and one at every start, so a restart loses nothing) and a part
 arriving after that is logged and dropped.
 
@@ -17,20 +21,97 @@ joins it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from gateway.errors import Forbidden, NotFound
 from gateway.providers.base import InboundMessage, twilio_fields
+from gateway.store.db import utcnow
 from gateway.store.tables import InboundPart
+from gateway.store.writer import Writer
 
 log = logging.getLogger("gateway.webhooks")
 
 KEEP_JOINED = timedelta(days=1)  # Vonage retries a webhook for 24 h
+
+
+class Reassembly:
+    """The parts of long messages of the providers that opted in (provider → seconds awaited), and
+    the timers that join an incomplete one when its wait ends: one per part stored and one per
+    provider at start (a restart loses nothing). `stop` cancels the timers and the flushes running."""
+
+    def __init__(self, writer: Writer, waits: Mapping[str, float],
+                 receive: Callable[[str, InboundMessage], Awaitable[None]]) -> None:
+        self.writer = writer
+        self.waits = dict(waits)
+        self.receive = receive  # records a joined message as the webhook edge records a whole one
+        self._timers: set[asyncio.TimerHandle] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        """Join what came of long messages whose parts stopped coming before a restart."""
+        for provider in self.waits:
+            self._flush_later(provider)
+
+    async def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    @property
+    def pending(self) -> int:
+        """Timers not yet fired and flushes still running."""
+        return len(self._timers) + len(self._tasks)
+
+    async def hold(self, provider: str, message: InboundMessage) -> InboundMessage | None:
+        """Store one part; the whole message once every part is in, else None (and a timer for the wait)."""
+        joined = await self.writer.run(lambda session: hold(session, provider, message, utcnow()))
+        if joined is None:
+            self._flush_later(provider)
+        return joined
+
+    def _flush_later(self, provider: str) -> None:
+        loop = asyncio.get_running_loop()
+
+        def start() -> None:
+            self._timers.discard(handle)
+            task = loop.create_task(self._flush(provider))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        handle = loop.call_later(self.waits[provider] + 0.05, start)
+        self._timers.add(handle)
+
+    async def _flush(self, provider: str) -> None:
+        wait = self.waits[provider]
+        try:
+            due = await self.writer.run(lambda session: flush(session, provider, wait, utcnow()))
+        except Exception:  # the next part's timer, or the next start's, tries again
+            log.exception("joining incomplete long messages failed")
+            return
+        for group, message in due:
+            try:
+                await self.receive(provider, message)
+            except (NotFound, Forbidden) as exc:  # refused like any webhook to that number: dropped
+                log.warning("%s long message %s from %s refused: %s", provider, group[3], group[1], exc)
+            except Exception:
+                log.exception("recording the long message %s from %s failed; the next flush retries", group[3],
+                              group[1])
+                try:
+                    await self.writer.run(partial(release, group=group))
+                except Exception:  # the database is gone: the group stays marked, as the log says
+                    log.exception("could not release the long message %s from %s", group[3], group[1])
 
 
 def hold(session: Session, provider: str, message: InboundMessage, now: datetime) -> InboundMessage | None:
@@ -63,10 +144,11 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
 Group = tuple[str, str, str, str]  # provider, sender, to, ref
 
 
-def flush(session: Session, wait: float, now: datetime) -> list[tuple[Group, InboundMessage]]:
-    """Join the groups whose wait has ended from the parts that came; forget day-old joined groups."""
-    session.execute(delete(InboundPart).where(col(InboundPart.joined_at) < now - KEEP_JOINED))
-    waiting = list(session.exec(select(InboundPart).where(col(InboundPart.joined_at).is_(None))))
+def flush(session: Session, provider: str, wait: float, now: datetime) -> list[tuple[Group, InboundMessage]]:
+    """Join the provider's groups whose wait has ended from the parts that came; forget its day-old joined groups."""
+    mine = col(InboundPart.provider) == provider
+    session.execute(delete(InboundPart).where(mine, col(InboundPart.joined_at) < now - KEEP_JOINED))
+    waiting = list(session.exec(select(InboundPart).where(mine, col(InboundPart.joined_at).is_(None))))
     groups: dict[Group, list[InboundPart]] = {}
     for row in waiting:
         groups.setdefault((row.provider, row.sender, row.to, row.ref), []).append(row)
