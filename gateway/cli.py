@@ -192,7 +192,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(ensure_demo(settings), flush=True)
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": "info",
                                "access_log": False, "log_config": None}  # uvicorn's lines through the gateway's
-    print(f"Listening on {settings.local_url}", flush=True)
+    log.info("Listening on %s", settings.local_url)  # a log line: JSON under GATEWAY_LOG_FORMAT=json
     if args.workers == 1:
         uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run(sockets=[listener])
         return 0
