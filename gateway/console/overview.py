@@ -57,7 +57,7 @@ def read_overview(session: Session, account_sid: str) -> tuple[Overview, datetim
     start = window_start(now.date())
     recent = window_start(now.date(), days=1)
     connection = session.connection()
-    key = (id(connection.engine), account_sid)
+    key = (id(session.get_bind()), account_sid)
     settled = _SETTLED.get(key)
     if settled is None or settled.start != start or now - settled.read_at > SETTLED_TTL:
         settled = _Settled(start, now, message_totals(connection, account_sid, start, recent),
