@@ -27,14 +27,14 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
-from sqlalchemy import delete, update
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from gateway.errors import Forbidden, NotFound
 from gateway.providers.base import InboundMessage, twilio_fields
+from gateway.store import inbound_parts
 from gateway.store.db import utcnow
+from gateway.store.inbound_parts import Group
 from gateway.store.tables import InboundPart
 from gateway.store.writer import Writer
 
@@ -122,7 +122,7 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
     existing = session.get(InboundPart, (*key, part.number))
     if existing is not None and existing.provider_sid != message.provider_sid and existing.joined_at is not None:
         # Not a retry (another message id): the sender reused the reference of a message already joined.
-        session.execute(delete(InboundPart).where(*_in_group(key)))
+        inbound_parts.forget(session, key)
         session.expunge(existing)
         existing = None
     if existing is None:
@@ -130,7 +130,7 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
                                 number=part.number, total=part.total, provider_sid=message.provider_sid,
                                 body=message.body, raw=json.dumps(message.raw), received_at=now))
         session.flush()
-    rows = list(session.exec(select(InboundPart).where(*_in_group(key))))
+    rows = inbound_parts.parts(session, key)
     complete = len({row.number for row in rows}) >= part.total
     if not complete:
         if any(row.joined_at is not None for row in rows):
@@ -141,14 +141,10 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
     return join(rows)
 
 
-Group = tuple[str, str, str, str]  # provider, sender, to, ref
-
-
 def flush(session: Session, provider: str, wait: float, now: datetime) -> list[tuple[Group, InboundMessage]]:
     """Join the provider's groups whose wait has ended from the parts that came; forget its day-old joined groups."""
-    mine = col(InboundPart.provider) == provider
-    session.execute(delete(InboundPart).where(mine, col(InboundPart.joined_at) < now - KEEP_JOINED))
-    waiting = list(session.exec(select(InboundPart).where(mine, col(InboundPart.joined_at).is_(None))))
+    inbound_parts.forget_joined_before(session, provider, now - KEEP_JOINED)
+    waiting = inbound_parts.waiting(session, provider)
     groups: dict[Group, list[InboundPart]] = {}
     for row in waiting:
         groups.setdefault((row.provider, row.sender, row.to, row.ref), []).append(row)
@@ -164,7 +160,7 @@ def flush(session: Session, provider: str, wait: float, now: datetime) -> list[t
 
 def release(session: Session, group: Group) -> None:
     """Undo `flush`'s mark on a group whose joined message could not be recorded: the next flush retries."""
-    session.execute(update(InboundPart).where(*_in_group(group)).values(joined_at=None))
+    inbound_parts.unmark_joined(session, group)
 
 
 def join(rows: list[InboundPart]) -> InboundMessage:
@@ -181,12 +177,4 @@ def join(rows: list[InboundPart]) -> InboundMessage:
 
 def _mark_joined(session: Session, rows: list[InboundPart], now: datetime) -> None:
     first = rows[0]
-    session.execute(update(InboundPart).where(*_in_group((first.provider, first.sender, first.to, first.ref)),
-                                              col(InboundPart.joined_at).is_(None)).values(joined_at=now))
-
-
-def _in_group(group: Group) -> tuple[Any, ...]:
-    """The conditions that select one long message's parts."""
-    provider, sender, to, ref = group
-    return (col(InboundPart.provider) == provider, col(InboundPart.sender) == sender, col(InboundPart.to) == to,
-            col(InboundPart.ref) == ref)
+    inbound_parts.mark_joined(session, (first.provider, first.sender, first.to, first.ref), now)
