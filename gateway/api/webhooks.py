@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from typing import TypeVar
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl
 
 from sqlmodel import Session
 from starlette.applications import Starlette
@@ -45,8 +45,9 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 MAX_ADDRESS = 64  # the longest number, short code, alpha sender or message id a column holds
 
 
-async def raw_request(request: Request, limit: int) -> RawRequest:
-    """The request as the provider sent it, on the public URL the provider called; at most `limit` bytes."""
+async def raw_request(request: Request, limit: int) -> tuple[RawRequest, bool]:
+    """The request as the provider sent it, on the public URL the provider called; at most `limit`
+    bytes.  With it, whether its text is UTF-8 (refused only once its signature holds: 403 before 400)."""
     body = await read_body(request, limit, f"Webhook bodies are limited to {limit} bytes (GATEWAY_WEBHOOK_MAX_BYTES).")
     public = request.app.state.settings.public_url
     url = f"{public}{request.url.path}" if public else f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
@@ -54,8 +55,32 @@ async def raw_request(request: Request, limit: int) -> RawRequest:
         url += f"?{request.url.query}"
     # A GET webhook (Vonage may use one) carries its fields in the query string; a JSON body
     # (Telnyx) parses to no useful fields and its adapter reads `body` instead.
-    form = parse_form(request.url.query.encode()) if request.method == "GET" else parse_form(body)
-    return RawRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, form)
+    if request.method == "GET":
+        form, utf8 = _form(request.url.query.encode())
+    else:
+        form, utf8 = _form(body)
+        if "json" in request.headers.get("content-type", ""):  # its parser checks what escapes would mean
+            utf8 = _is_utf8(body)
+        if utf8 and request.url.query:
+            utf8 = _form(request.url.query.encode())[1]
+    return RawRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, form), utf8
+
+
+def _form(data: bytes) -> tuple[tuple[tuple[str, str], ...], bool]:
+    """`parse_form(data)`, and whether its bytes, raw or percent-escaped, are all UTF-8: one parse
+    in the usual case, a second (with U+FFFD for what is not UTF-8) only for a malformed one."""
+    try:
+        return tuple(parse_qsl(data.decode("utf-8"), keep_blank_values=True, errors="strict")), True
+    except UnicodeDecodeError:
+        return parse_form(data), False
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def _verified(request: Request, parse: Callable[[Provider, RawRequest], list[T]]) -> list[T]:
@@ -68,7 +93,7 @@ async def _verified(request: Request, parse: Callable[[Provider, RawRequest], li
     if provider is None:
         raise NotFound(f"No provider named {name!r}.")
     settings = request.app.state.settings
-    raw = await raw_request(request, settings.webhook_max_bytes)
+    raw, utf8 = await raw_request(request, settings.webhook_max_bytes)
     secret = request.app.state.provider_secrets.get(name)
     if not secret:
         log.warning("%s webhook refused: no secret configured (%s)", name, settings.missing_secrets().get(name))
@@ -80,7 +105,8 @@ async def _verified(request: Request, parse: Callable[[Provider, RawRequest], li
         log.warning("%s webhook refused: %s", name, exc)
         raise Forbidden(f"Webhook refused: {exc}.", code=20003) from None
     try:
-        _check_utf8(raw)
+        if not utf8:  # stored, it would read as U+FFFD
+            raise MalformedWebhook("not UTF-8")
         items = parse(provider, raw)
         for item in items:
             _check_fields(item)
@@ -88,18 +114,6 @@ async def _verified(request: Request, parse: Callable[[Provider, RawRequest], li
         log.warning("%s webhook malformed: %s", name, exc)
         raise BadRequest(f"Malformed {name} webhook: {exc}.") from None
     return items
-
-
-def _check_utf8(raw: RawRequest) -> None:
-    """A form's bytes, raw or percent-escaped, must be UTF-8 (else stored as U+FFFD); a JSON body's
-    are checked by its parser."""
-    try:
-        text = raw.body.decode("utf-8")
-        if "json" not in raw.headers.get("content-type", ""):
-            parse_qsl(text, errors="strict")
-        parse_qsl(urlsplit(raw.public_url).query, errors="strict")
-    except UnicodeDecodeError:
-        raise MalformedWebhook("not UTF-8") from None
 
 
 def _check_fields(item: InboundMessage | StatusEvent) -> None:
