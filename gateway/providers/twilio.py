@@ -28,10 +28,10 @@ terminates TLS or rewrites paths changes it): the edge builds `public_url` from 
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -92,29 +92,35 @@ def compute_signature(url: str, params: Iterable[tuple[str, str]] | Mapping[str,
     Names in code-point order; a repeated name contributes each distinct value, sorted, as both
     official SDKs do. The URL is used byte for byte (scheme, host, port, path, query).
     """
-    pairs = params.items() if isinstance(params, Mapping) else params
-    values: defaultdict[str, set[str]] = defaultdict(set)
-    for name, value in pairs:
-        values[name].add(value)
-    signed = url + "".join(name + value for name in sorted(values) for value in sorted(values[name]))
-    digest = hmac.new(token.encode("utf-8"), signed.encode("utf-8"), hashlib.sha1).digest()
-    return base64.b64encode(digest).decode("ascii")
+    return _sign(url + signed_fields(params.items() if isinstance(params, Mapping) else params), token)
 
 
-def url_variants(url: str) -> list[str]:
-    """The URL as given, without its port, and with the scheme's default port (twilio-python's rule)."""
+def signed_fields(pairs: Iterable[tuple[str, str]]) -> str:
+    """What the signature covers after the URL: the distinct (name, value) pairs in order (by name,
+    then value), concatenated.  The same for every URL variant, so `verify` builds it once."""
+    return "".join(name + value for name, value in sorted(set(pairs)))
+
+
+def _sign(text: str, token: str) -> str:
+    return base64.b64encode(hmac.digest(token.encode("utf-8"), text.encode("utf-8"), "sha1")).decode("ascii")
+
+
+@functools.lru_cache(maxsize=64)
+def url_variants(url: str) -> tuple[str, ...]:
+    """The URL as given, without its port, and with the scheme's default port (twilio-python's rule).
+    Kept per URL: an inbound webhook's URL is the same on every request."""
     parts = urlsplit(url)
     try:
         port = parts.port
     except ValueError:  # a port that is not a number: only the URL as given can match
-        return [url]
+        return (url,)
     if port is not None:
         bare = parts.netloc.rsplit(":", 1)[0]
-        return [url, urlunsplit(parts._replace(netloc=bare))]
+        return url, urlunsplit(parts._replace(netloc=bare))
     default = _DEFAULT_PORTS.get(parts.scheme)
     if default is None:
-        return [url]
-    return [url, urlunsplit(parts._replace(netloc=f"{parts.netloc}:{default}"))]
+        return (url,)
+    return url, urlunsplit(parts._replace(netloc=f"{parts.netloc}:{default}"))
 
 
 @dataclass(frozen=True)
@@ -131,17 +137,18 @@ class TwilioProvider:
         signature = raw.headers.get(SIGNATURE_HEADER)
         if not signature:
             raise WebhookRejected("missing X-Twilio-Signature")
-        params: Iterable[tuple[str, str]] = raw.form
-        query = parse_qs(urlsplit(raw.public_url).query)
+        fields = ""
+        query = parse_qs(urlsplit(raw.public_url).query) if "bodySHA256" in raw.public_url else {}
         if "bodySHA256" in query:
             # JSON-bodied webhooks: the URL carries the body's hash and is signed alone.
             expected_hash = hashlib.sha256(raw.body).hexdigest()
             if not hmac.compare_digest(expected_hash.encode(), query["bodySHA256"][0].encode()):
                 raise WebhookRejected("bodySHA256 does not match the body")
-            params = ()
+        else:
+            fields = signed_fields(raw.form)
         given = signature.encode("utf-8")
         for url in url_variants(raw.public_url):
-            if hmac.compare_digest(compute_signature(url, params, secret).encode("ascii"), given):
+            if hmac.compare_digest(_sign(url + fields, secret).encode("ascii"), given):
                 return
         raise WebhookRejected("X-Twilio-Signature does not match")
 
