@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import email.utils
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.dates import Clock, utcnow
+from gateway.dates import Clock, rfc2822, utcnow
 
 EVENING_IN_NEW_YORK = datetime(2026, 3, 10, 21, 30, tzinfo=ZoneInfo("America/New_York"))
 
@@ -54,3 +57,9 @@ def test_utcnow_reads_the_process_clock(clock: Clock) -> None:
     """`utcnow()`, which every part of the gateway calls, follows the shared clock."""
     clock.set(EVENING_IN_NEW_YORK)
     assert timedelta(0) <= utcnow() - EVENING_IN_NEW_YORK < timedelta(seconds=1)
+
+
+@given(st.datetimes(timezones=st.sampled_from([UTC, ZoneInfo("America/New_York"), ZoneInfo("Asia/Kolkata")])))
+def test_rfc2822_writes_what_the_email_module_writes_in_utc(moment: datetime) -> None:
+    """Twilio's date format, hand-written for speed, is exactly the standard library's, seconds truncated."""
+    assert rfc2822(moment) == email.utils.format_datetime(moment.astimezone(UTC).replace(microsecond=0))
