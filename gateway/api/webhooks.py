@@ -156,9 +156,12 @@ async def receive(app: Starlette, name: str, messages: list[InboundMessage]) -> 
     context = core.context()
     now = utcnow()
     writer = app.state.writer
+    arrivals = [Arrival(name, message, matcher.policy, matcher.table, catalogs, context, now) for message in messages]
     try:  # each message joins the writer's next inbound batch (one set of statements for all waiting)
-        results = await asyncio.gather(*(writer.run_batched(receive_batch, Arrival(
-            name, message, matcher.policy, matcher.table, catalogs, context, now)) for message in messages))
+        if len(arrivals) == 1:  # nearly always: awaited directly, without gather's task (9 µs)
+            results = [await writer.run_batched(receive_batch, arrivals[0])]
+        else:
+            results = await asyncio.gather(*(writer.run_batched(receive_batch, arrival) for arrival in arrivals))
     except NotFound:
         log.warning("%s inbound message to an unknown number %s refused", name, messages[0].to if messages else "?")
         raise
