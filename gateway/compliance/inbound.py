@@ -41,7 +41,6 @@ from gateway.lifecycle import Status
 from gateway.locales import Catalogs
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID, for_request
-from gateway.policy.evaluate import country_of
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Kind, Policy
 from gateway.providers.base import InboundMessage
@@ -194,7 +193,7 @@ def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Add
     match: Match | None = None
     decision, table = Decision(None), None
     if person is not None:
-        country = country_of(person.number)
+        country = person.country  # parse_recipient's, not a second parse of the number (19 µs)
         table = arrival.table_for(country)
         match = table.match(inbound.body)
         opted_out = states[(sender.account_sid, person.number)]
