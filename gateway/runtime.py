@@ -20,6 +20,7 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx2
@@ -28,11 +29,11 @@ from sqlmodel import Session
 
 from gateway.accounts import Accounts
 from gateway.dispatch import leases
-from gateway.dispatch.backlog import Backlog, StickyLoad
-from gateway.dispatch.core import Core
 from gateway.dispatch.worker import Dispatcher
 from gateway.forwarding.destinations import Destinations, GuardedTransport, destinations
 from gateway.forwarding.worker import Forwarder, unclaim
+from gateway.orchestration.core import Core
+from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials
@@ -45,6 +46,17 @@ from gateway.tokens import token_cipher
 
 log = logging.getLogger("gateway")
 
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The workers of a running process: the health check asks whether both still run."""
+
+    dispatcher: Dispatcher
+    forwarder: Forwarder
+
+    def running(self) -> bool:
+        return self.dispatcher.running() and self.forwarder.running()
 
 
 def worker_name(settings: Settings) -> str:
@@ -75,7 +87,7 @@ def http_client(settings: Settings, policy: Destinations | None = None) -> httpx
 
 @contextlib.asynccontextmanager
 async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core, accounts: Accounts,
-                  client: httpx2.AsyncClient) -> AsyncIterator[Forwarder]:
+                  client: httpx2.AsyncClient) -> AsyncIterator[Workers]:
     """Run a dispatcher (sending with `client`) and a forwarder (with a client of its own, guarded by
     the callback destination policy) until the block ends; then they stop, finish what is in flight
     and hand back their leases and claims."""
@@ -108,14 +120,13 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
                           owner=owner, deadline=request_deadline(settings),
                           max_age=timedelta(seconds=settings.forward_retry_horizon),
                           claim_for=2 * request_deadline(settings) + settings.lease_ttl)  # a request and its fallback
-    core.dispatcher, core.forwarder = dispatcher, forwarder
     forwarder.start()
     await dispatcher.start()
     log.info("worker %s started", owner)
     try:
-        yield forwarder
+        with core.doorbell.listening(dispatcher.notify, forwarder.notify):
+            yield Workers(dispatcher, forwarder)
     finally:
-        core.dispatcher = core.forwarder = None
         await dispatcher.stop()
         await forwarder.stop()
         reads.shutdown(wait=True)

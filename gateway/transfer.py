@@ -43,10 +43,11 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col
 
 from gateway.compliance.gates import WHATSAPP
-from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, cancel_pending, upsert_states
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, upsert_states
 from gateway.dates import iso8601
-from gateway.dispatch.backlog import Backlog
 from gateway.lifecycle import Status
+from gateway.orchestration.consent import cancel_pending
+from gateway.outbox.backlog import Backlog
 from gateway.store.db import writer_engine
 from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Sender, Service, core_table
 

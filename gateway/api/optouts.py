@@ -19,9 +19,10 @@ from starlette.routing import Route
 
 from gateway.api.common import Form, authenticate, base_url, page_number, page_size, query_string, read_form
 from gateway.compliance.gates import Address, parse_recipient
-from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, record_consent
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent
 from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest, InvalidTo, NotFound
+from gateway.orchestration.consent import record_consent
 from gateway.store.tables import ConsentEvent, OptOut, Sender, Service, core_table
 from gateway.transfer import (
     ACCOUNT_LABEL,

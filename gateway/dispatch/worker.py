@@ -55,14 +55,14 @@ from sqlmodel import Session, col
 from gateway.compliance.optouts import OPT_OUT_CODE
 from gateway.dates import CLOCK, Clock
 from gateway.dispatch import leases
-from gateway.dispatch.backlog import Backlog
 from gateway.dispatch.holds import opted_out_meanwhile, release_due
-from gateway.dispatch.outbox import set_status
-from gateway.dispatch.pacing import SlidingWindow, backoff
 from gateway.errors import UNKNOWN_ERROR, VALIDITY_EXPIRED
 from gateway.lifecycle import Status
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
+from gateway.outbox.backlog import Backlog
+from gateway.outbox.messages import set_status
+from gateway.pacing import SlidingWindow, backoff
 from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials, OutboundMessage, ProviderError, Rejected, Retryable, Throttled
 from gateway.providers.health import ProviderHealth

@@ -12,11 +12,11 @@ import httpx2
 import pytest
 from sqlmodel import Session, select
 
-from gateway.dispatch.backlog import Backlog
-from gateway.dispatch.outbox import insert_message
 from gateway.dispatch.worker import _DUE, Dispatcher, _Pacer
 from gateway.ids import new_sid
 from gateway.lifecycle import Status
+from gateway.outbox.backlog import Backlog
+from gateway.outbox.messages import insert_message
 from gateway.providers.base import Credentials
 from gateway.providers.health import ProviderHealth
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow

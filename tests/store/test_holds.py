@@ -13,15 +13,16 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from gateway.accounts import Accounts
-from gateway.compliance.optouts import Consent, record_consent
-from gateway.dispatch.backlog import Backlog, StickyLoad
-from gateway.dispatch.core import send_batch
+from gateway.compliance.optouts import Consent
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.holds import release_due
 from gateway.dispatch.submit import SendRequest, SubmitContext
 from gateway.dispatch.worker import Dispatcher, _reschedule
 from gateway.ids import new_sid
 from gateway.lifecycle import SCHEDULED_BY_APP, Hold
+from gateway.orchestration.consent import record_consent
+from gateway.orchestration.core import send_batch
+from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.providers.base import Credentials
 from gateway.store import holds
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow

@@ -16,9 +16,9 @@ from sqlmodel import Session
 
 from gateway.accounts import Accounts
 from gateway.dispatch import leases
-from gateway.dispatch.outbox import insert_message
 from gateway.dispatch.worker import ADOPT_AFTER, _claim
 from gateway.ids import new_sid
+from gateway.outbox.messages import insert_message
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Message, Sender, SenderLease
 from tests.conftest import TEST_CIPHER, US_MOBILE
