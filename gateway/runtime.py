@@ -3,7 +3,7 @@
 `gateway serve` runs them beside the HTTP API (unless GATEWAY_WORKERS=false);
 `gateway worker` runs only them.  Any number of processes may run them on one
 PostgreSQL database: senders are shared out through leases and the outbox
-through claims (see `dispatch.leases`, `forwarding.worker`).  On SQLite one
+through claims (see `store.leases`, `forwarding.worker`).  On SQLite one
 process runs workers, so at its start whatever an earlier life of it left
 claimed is taken back at once; on PostgreSQL that happens only for a worker
 with a stable `GATEWAY_WORKER_ID` (others wait for the leases to lapse).
@@ -28,7 +28,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from gateway.accounts import Accounts
-from gateway.dispatch import leases
+from gateway.dispatch.request import ProviderRequests
 from gateway.dispatch.worker import Dispatcher
 from gateway.forwarding.destinations import Destinations, GuardedTransport, destinations
 from gateway.forwarding.worker import Forwarder, unclaim
@@ -39,6 +39,7 @@ from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials
 from gateway.providers.health import ProviderHealth
 from gateway.settings import Settings
+from gateway.store import leases
 from gateway.store.db import make_engine
 from gateway.store.tables import Service
 from gateway.store.writer import Writer
@@ -112,9 +113,9 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
     }
     apps = http_client(settings, destinations(settings))  # the forwarder's: apps' URLs are guarded
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
-    dispatcher = Dispatcher(engine, writer, core.backlog, credentials,
-                            lambda provider, sid: _callback(base, provider, sid), client, reads,
-                            owner=owner, lease_ttl=settings.lease_ttl, health=core.health)
+    requests = ProviderRequests(client, PROVIDERS, credentials, lambda provider, sid: _callback(base, provider, sid),
+                                health=core.health)
+    dispatcher = Dispatcher(engine, writer, core.backlog, requests, reads, owner=owner, lease_ttl=settings.lease_ttl)
     forwarder = Forwarder(writer, accounts.token_of, apps,
                           secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
                           owner=owner, deadline=request_deadline(settings),
