@@ -19,63 +19,18 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, select
-from sqlalchemy.engine import Connection
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from gateway.compliance.gates import Address
 from gateway.compliance.reasons import Reason
 from gateway.compliance.verdicts import OPT_OUT, PASS, REFUSE, Verdict
 from gateway.dates import iso8601
 from gateway.errors import RecipientUnsubscribed
-from gateway.store.db import per_dialect
-from gateway.store.tables import ConsentEvent, OptOut, core_table
-
-REPLY_DIRECTION = "outbound-reply"
+from gateway.store import consent as consent_rows
 
 ACCOUNT_WIDE = "*"
 OPT_OUT_CODE = 21610
 CHANNELS = ("sms", "whatsapp")
-
-#: Built once: every send runs it, and building a statement costs more than running it.
-_OPTED_OUT = select(col(OptOut.service_sid)).where(
-    col(OptOut.account_sid) == bindparam("account"), col(OptOut.number) == bindparam("number"),
-    col(OptOut.channel) == bindparam("channel"),
-    col(OptOut.service_sid).in_([bindparam("scope"), bindparam("everything")]),
-    col(OptOut.opted_out).is_(True),
-).limit(1)
-_S = core_table(OptOut)
-_E = core_table(ConsentEvent)
-#: The event that opted a number out of a scope: read only when a send is refused for it.
-_LAST_OPT_OUT = select(_E.c.id, _E.c.at, _E.c.source, _E.c.keyword, _E.c.inbound_message_sid, _E.c.reason,
-                       _E.c.policy_revision).where(
-    _E.c.account_sid == bindparam("account"), _E.c.number == bindparam("number"),
-    _E.c.channel == bindparam("channel"), _E.c.scope == bindparam("scope"), _E.c.opted_out.is_(True),
-).order_by(_E.c.id.desc()).limit(1)
-
-
-def _state_upsert(insert: Any, *, only_changes: bool = False) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE of a consent state; an older change leaves a newer state alone.
-
-    With `only_changes`, a row already in the wanted state is left alone too, so whether the
-    statement returns a row says whether consent changed; on PostgreSQL a concurrent transaction's change to the
-    same key is waited for and then seen, so two processes cannot both record the same opt-out."""
-    statement = insert(_S)
-    newer = _S.c.date_updated <= statement.excluded.date_updated
-    return statement.on_conflict_do_update(
-        index_elements=[_S.c.account_sid, _S.c.service_sid, _S.c.number, _S.c.channel],
-        set_={"opted_out": statement.excluded.opted_out, "date_updated": statement.excluded.date_updated},
-        where=(newer & (_S.c.opted_out != statement.excluded.opted_out)) if only_changes else newer)
-
-
-_STATE_UPSERTS = per_dialect(_state_upsert)
-#: RETURNING, not rowcount, tells whether it changed: psycopg reports -1 for an upsert's rowcount.
-_STATE_CHANGES = per_dialect(lambda insert: _state_upsert(insert, only_changes=True).returning(_S.c.opted_out))
-
-
-def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Write consent states (one statement, however many rows), in SQLite or PostgreSQL."""
-    connection.execute(_STATE_UPSERTS[connection.dialect.name], rows)
 
 
 def scope_of(service_sid: str | None, sender_sid: str) -> str:
@@ -92,15 +47,13 @@ def opt_out_verdict(session: Session, account_sid: str, scope: str, recipient: A
         states = known.get((account_sid, recipient.number), ())
         found = next((s for s in (scope, ACCOUNT_WIDE) if (s, recipient.channel) in states), None)
     else:
-        found = session.connection().execute(_OPTED_OUT, {
-            "account": account_sid, "number": recipient.number, "channel": recipient.channel, "scope": scope,
-            "everything": ACCOUNT_WIDE}).scalar()
+        found = consent_rows.opted_out_of(session.connection(), account_sid, recipient.number, recipient.channel,
+                                          scope, ACCOUNT_WIDE)
     if found is None:
         return Verdict(OPT_OUT, PASS, Reason("opt_out.clear", number=recipient.number, scope=_scope_words(scope),
                                              channel=recipient.channel), f"opt-out state: scope {scope}",
                        {"scope": scope})
-    event = session.connection().execute(_LAST_OPT_OUT, {
-        "account": account_sid, "number": recipient.number, "channel": recipient.channel, "scope": found}).first()
+    event = consent_rows.last_opt_out(session.connection(), account_sid, recipient.number, recipient.channel, found)
     error = RecipientUnsubscribed(_UNSUBSCRIBED)
     facts: dict[str, Any] = {"scope": found, "event": None}
     source = f"opt-out state: scope {found}"

@@ -27,12 +27,13 @@ from starlette.responses import Response
 from gateway.api.common import base_url
 from gateway.api.optouts import event_json, number_events, opt_out_json
 from gateway.compliance.gates import channel_of
-from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, REPLY_DIRECTION, Consent
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent
 from gateway.console import queries
 from gateway.console.i18n import parse_accept_language
 from gateway.console.web import Page, read_form, see_other, url
 from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest
+from gateway.lifecycle import REPLY_DIRECTION
 from gateway.orchestration.consent import record_consent
 from gateway.transfer import ACCOUNT_LABEL, select_states
 

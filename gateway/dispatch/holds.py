@@ -27,10 +27,10 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session, col
 
 from gateway.compliance.gates import WHATSAPP, parse_recipient, region_verdict
-from gateway.compliance.optouts import REPLY_DIRECTION, opt_out_verdict, scope_of
+from gateway.compliance.optouts import opt_out_verdict, scope_of
 from gateway.compliance.verdicts import refusal
 from gateway.errors import GatewayError, NotCancelable
-from gateway.lifecycle import Status
+from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.observability import metrics
 from gateway.outbox.backlog import Backlog
 from gateway.outbox.deliveries import INSERT_DELIVERY, delivery_row

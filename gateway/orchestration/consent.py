@@ -6,35 +6,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from gateway.compliance.gates import WHATSAPP
-from gateway.compliance.optouts import (
-    _STATE_CHANGES,
-    ACCOUNT_WIDE,
-    OPT_OUT_CODE,
-    REPLY_DIRECTION,
-    Consent,
-    event_row,
-    state_row,
-)
+from gateway.compliance.optouts import ACCOUNT_WIDE, OPT_OUT_CODE, Consent, event_row, state_row
 from gateway.lifecycle import Status
 from gateway.observability import metrics
 from gateway.outbox.backlog import Backlog
 from gateway.outbox.messages import set_status
-from gateway.store.tables import ConsentEvent, Message, core_table
-
-_EVENT = insert(core_table(ConsentEvent))
-#: What an opt-out cancels: the app's traffic, never the gateway's own replies (the confirmation of
-#: this very opt-out, or of a STOP a moment earlier, is the answer to it).  Read for many numbers at
-#: once; the scope is checked in Python (`cancel_pending`).
-_PENDING = select(col(Message.sid), col(Message.account_sid), col(Message.to), col(Message.service_sid),
-                  col(Message.sender_sid)).where(
-    col(Message.account_sid).in_(bindparam("accounts", expanding=True)),
-    col(Message.to).in_(bindparam("addresses", expanding=True)),  # ix_message_recipient
-    col(Message.status).in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)),
-    col(Message.direction) != REPLY_DIRECTION)
+from gateway.store import consent as consent_rows
 
 
 def record_consent(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str] | None:
@@ -44,10 +24,9 @@ def record_consent(session: Session, consent: Consent, *, now: datetime, backlog
     Returns None for no change, else the sids of the messages it canceled (their status callbacks
     are queued)."""
     connection = session.connection()
-    changed = connection.execute(_STATE_CHANGES[connection.dialect.name], state_row(consent, now)).first()
-    if changed is None:
+    if not consent_rows.change_state(connection, state_row(consent, now)):
         return None
-    connection.execute(_EVENT, event_row(consent, now))
+    consent_rows.write_events(connection, [event_row(consent, now)])
     metrics.consent_changed(session, consent.scope, consent.opted_out, consent.source)
     if not consent.opted_out:
         return []
@@ -61,8 +40,8 @@ def cancel_pending(session: Session, opt_outs: list[tuple[Consent, datetime]], *
     for consent, now in opt_outs:
         address = WHATSAPP + consent.number if consent.channel == "whatsapp" else consent.number
         wanted.setdefault((consent.account_sid, address), []).append((consent, now))
-    rows = session.connection().execute(_PENDING, {"accounts": sorted({account for account, _ in wanted}),
-                                                   "addresses": sorted({address for _, address in wanted})}).all()
+    rows = consent_rows.pending_to(session.connection(), sorted({account for account, _ in wanted}),
+                                   sorted({address for _, address in wanted}))
     canceled = []
     for row in rows:
         for consent, now in wanted.get((row.account_sid, row.to), ()):

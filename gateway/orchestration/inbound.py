@@ -21,11 +21,11 @@ from sqlmodel import Session
 
 from gateway.compliance.gates import WHATSAPP, Address, parse_recipient
 from gateway.compliance.inbound import CONFIRMATION_WINDOW, Decision, decide
-from gateway.compliance.optouts import REPLY_DIRECTION, Consent, event_row, scope_of, state_row, upsert_states
+from gateway.compliance.optouts import Consent, event_row, scope_of, state_row
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
 from gateway.errors import Forbidden, GatewayError, NotFound
 from gateway.ids import new_sid
-from gateway.lifecycle import Status
+from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.locales import Catalogs
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID, for_request
@@ -182,12 +182,14 @@ def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Add
 def _write(session: Session, rows: _Rows, backlog: Backlog) -> None:
     """One statement per table for the whole batch, then the cancellations its opt-outs cause."""
     connection = session.connection()
-    for statement, batch in ((consent_rows.INSERT_RECEIPTS, rows.receipts), (INSERT_MESSAGE, rows.messages),
-                             (consent_rows.INSERT_EVENTS, rows.events), (INSERT_DELIVERY, rows.deliveries)):
+    for statement, batch in ((consent_rows.INSERT_RECEIPTS, rows.receipts), (INSERT_MESSAGE, rows.messages)):
         if batch:
             connection.execute(statement, batch)
+    consent_rows.write_events(connection, rows.events)
+    if rows.deliveries:
+        connection.execute(INSERT_DELIVERY, rows.deliveries)
     if rows.states:
-        upsert_states(connection, list(rows.states.values()))
+        consent_rows.upsert_states(connection, list(rows.states.values()))
     consent_rows.write_confirmations(connection, list(rows.confirmations.values()))
     if rows.opt_outs:
         cancel_pending(session, rows.opt_outs, backlog=backlog)
