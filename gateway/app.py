@@ -4,7 +4,8 @@ Nothing happens at import: `create_app(settings)` builds everything, so tests
 build as many isolated apps as they like.  The lifespan starts, in order, the
 writer (group commit), the policy watcher, the simulator (when mounted) and
 the dispatch and forwarding workers (`gateway.runtime`), and stops them in
-reverse.
+reverse; the timers joining long inbound messages (`providers.reassembly`) are
+cancelled at the end.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ from gateway.observability.http import Observed
 from gateway.orchestration.core import Core
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
-from gateway.providers import configured
+from gateway.providers import MODULES, configured
 from gateway.providers.health import ProviderHealth
+from gateway.providers.reassembly import Reassembly
 from gateway.providers.simulator import SimulatorConfig, create_simulator
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, load_settings
@@ -118,6 +120,9 @@ def create_app(settings: Settings) -> Starlette:
     simulator = create_simulator(SimulatorConfig(
         auth_token=settings.simulator_token or "", delay=settings.simulator_delay,
         failures=settings.failures(), timeout=runtime.http_timeout(settings))) if settings.simulator else None
+    reassembly = Reassembly(writer, {name: module.reassembly_wait(settings) for name, module in MODULES.items()
+                                     if module.reassembly_wait is not None},
+                            lambda provider, message: webhooks.receive(app, provider, [message]))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -125,7 +130,7 @@ def create_app(settings: Settings) -> Starlette:
         policy.reload()
         _remember_revision(app)
         writer.start()
-        webhooks.flush_parts_later(app)  # long messages whose parts stopped coming before a restart
+        reassembly.start()
         with Session(engine) as session:
             try:
                 core.backlog.load(session)
@@ -148,6 +153,7 @@ def create_app(settings: Settings) -> Starlette:
                 for task in tasks:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                await reassembly.stop()
         writer.stop()
         engine.dispose()
 
@@ -172,6 +178,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.recorded_revision = None
     app.state.provider_secrets = settings.webhook_secrets()
     app.state.providers = configured(settings)
+    app.state.reassembly = reassembly
     return app
 
 

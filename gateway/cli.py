@@ -22,6 +22,7 @@ from gateway.policy.evaluate import evaluate
 from gateway.policy.loader import load_policies
 from gateway.policy.matcher import Matcher
 from gateway.policy.model import Mode
+from gateway.providers import MODULES
 from gateway.settings import Settings, load_settings
 from gateway.shipped import NotEmpty, Shipped, copy_to
 from gateway.store.db import MigrationBlocked
@@ -120,6 +121,9 @@ def _parser() -> argparse.ArgumentParser:
                                              "`gateway serve` wrote beside the SQLite database)")
     sim_inbound.set_defaults(handler=_sim_inbound)
 
+    providers = commands.add_parser("providers", help="list the providers and what each still needs")
+    providers.set_defaults(handler=_providers)
+
     deliveries = commands.add_parser("deliveries", help="app deliveries that gave up").add_subparsers(
         required=True, metavar="ACTION")
     dead = deliveries.add_parser("dead", help="list dead letters as JSON lines")
@@ -188,7 +192,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(ensure_demo(settings), flush=True)
     options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": "info",
                                "access_log": False, "log_config": None}  # uvicorn's lines through the gateway's
-    print(f"Listening on {settings.local_url}", flush=True)
+    log.info("Listening on %s", settings.local_url)  # a log line: JSON under GATEWAY_LOG_FORMAT=json
     if args.workers == 1:
         uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run(sockets=[listener])
         return 0
@@ -205,6 +209,15 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
 
     Multiprocess(uvicorn.Config("gateway.app:from_environment", factory=True, workers=args.workers, **options),
                  sockets=[listener]).run()
+    return 0
+
+
+def _providers(args: argparse.Namespace, settings: Settings) -> int:
+    """One line per registered provider: ready (it can send and its webhooks are verified, so its
+    numbers may be registered), or the variables still to set."""
+    unusable = settings.unusable_providers()
+    for name in sorted(MODULES):
+        print(f"{name}: {f'set {unusable[name]}' if name in unusable else 'ready'}")
     return 0
 
 

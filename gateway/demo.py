@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from pathlib import Path
@@ -37,7 +38,10 @@ def _command() -> str:
 
 
 def ensure_demo(settings: Settings) -> str:
-    """Create (once) the demo account, service and sender; return what to print."""
+    """Create (once) the demo account, service and sender; return what to print: the banner, or
+    with `GATEWAY_LOG_FORMAT=json` the same facts as one JSON object, so that every line the
+    process writes parses as JSON (the banner exists to show the demo's credentials; it is the
+    command's answer, not a log line, and production never runs `--demo`)."""
     base = settings.public_url or settings.local_url
     engine = make_engine(settings.database_url)
     accounts = Accounts(engine, token_cipher(settings))
@@ -56,6 +60,12 @@ def ensure_demo(settings: Settings) -> str:
                                service_sid=service.sid, date_created=now, date_updated=now))
         service_sid = service.sid
     engine.dispose()
+    if settings.log_format == "json":
+        return json.dumps({"demo": {
+            "account_sid": account.sid, "auth_token": account.auth_token, "service_sid": service_sid,
+            "sender": DEMO_NUMBER, "url": base,
+            "sim_inbound": f"{_command()} sim inbound --url {base} --from +33612345678 --to {DEMO_NUMBER} 'Arrêt'",
+            **({"metrics_token": settings.metrics_token} if settings.metrics_token else {})}}, ensure_ascii=False)
     return (f"\nDemo account (provider simulator; nothing leaves this machine):\n"
             f"  account_sid {account.sid}\n  auth_token  {account.auth_token}\n"
             f"  service     {service_sid} (sender {DEMO_NUMBER}, 10 MPS)\n"

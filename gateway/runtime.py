@@ -35,8 +35,7 @@ from gateway.forwarding.worker import Forwarder, unclaim
 from gateway.orchestration.core import Core
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
-from gateway.providers import PROVIDERS
-from gateway.providers.base import Credentials
+from gateway.providers import MODULES, PROVIDERS
 from gateway.providers.health import ProviderHealth
 from gateway.settings import Settings
 from gateway.store import leases
@@ -104,13 +103,7 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
         except Exception as exc:  # database down: the earlier leases and claims lapse by themselves
             log.error("could not take back what an earlier run left claimed: %s", exc)
     base = settings.public_url or settings.local_url
-    credentials = {
-        "sim": Credentials("AC" + "0" * 32, settings.simulator_token or "", settings.simulator_url or f"{base}/sim"),
-        "twilio": Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url),
-        "telnyx": Credentials("", settings.telnyx_api_key, settings.telnyx_base_url),
-        "vonage": Credentials(settings.vonage_api_key, settings.vonage_api_secret, settings.vonage_base_url),
-        "plivo": Credentials(settings.plivo_auth_id, settings.plivo_auth_token, settings.plivo_base_url),
-    }
+    credentials = {name: module.credentials(settings) for name, module in MODULES.items()}
     apps = http_client(settings, destinations(settings))  # the forwarder's: apps' URLs are guarded
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
     requests = ProviderRequests(client, PROVIDERS, credentials, lambda provider, sid: _callback(base, provider, sid),

@@ -12,16 +12,16 @@ from urllib.parse import urlsplit
 
 from gateway.errors import SettingsError
 from gateway.lifecycle import MAX_SCHEDULE_AHEAD
+from gateway.providers import MODULES, ProviderSettings
+from gateway.providers.module import variable
 from gateway.shipped import shipped
 
 MIN_LEASE_TTL = 3.0
-PROVIDER_SLUGS = ("sim", "twilio", "telnyx", "vonage", "plivo")  # the keys of providers.PROVIDERS
 LOG_FORMATS = ("text", "json")
-VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(ProviderSettings):  # each provider's fields are declared by its module (gateway/providers)
     database_url: str = "sqlite:///./gateway.db"
     policies_dir: Path = shipped("policies")  # the shipped files: the checkout's, else the package's copy
     locales_dir: Path = shipped("locales")
@@ -35,21 +35,6 @@ class Settings:
     simulator_token: str | None = None  # signs the simulator's webhooks; random per start when unset
     simulator_delay: float = 0.5  # seconds between the simulator's status callbacks
     simulator_failures: str = ""  # "+1500=30003,+44770=21614": To prefix = error code
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
-    twilio_base_url: str = "https://api.twilio.com"
-    telnyx_api_key: str = ""
-    telnyx_public_key: str = ""  # base64 Ed25519 key from the Mission Control portal; checks webhooks
-    telnyx_base_url: str = "https://api.telnyx.com"
-    vonage_api_key: str = ""
-    vonage_api_secret: str = ""
-    vonage_signature_secret: str = ""
-    vonage_signature_method: str = "md5hash"  # md5hash | md5 | sha1 | sha256 | sha512, as in Vonage's dashboard
-    vonage_base_url: str = "https://rest.nexmo.com"
-    vonage_concat_wait: float = 60.0  # seconds the parts of a long inbound message are awaited
-    plivo_auth_id: str = ""
-    plivo_auth_token: str = ""
-    plivo_base_url: str = "https://api.plivo.com"
     provider_failure_window: float = 10.0  # seconds of only timeouts/5xx before a provider is unhealthy
     provider_probe_interval: float = 5.0  # seconds between half-open probes of an unhealthy provider
     simulator_url: str | None = None  # where the sim provider sends; default: this gateway's /sim
@@ -100,33 +85,18 @@ class Settings:
 
     def webhook_secrets(self) -> dict[str, str]:
         """Each provider's webhook-signing secret; a provider without one has its webhooks refused."""
-        secrets = {"sim": self.simulator_token or "", "twilio": self.twilio_auth_token,
-                   "telnyx": self.telnyx_public_key, "vonage": self.vonage_signature_secret,
-                   "plivo": self.plivo_auth_token}
+        secrets = {name: module.secret(self)[1] for name, module in MODULES.items()}
         return {name: secret for name, secret in secrets.items() if secret}
 
     def missing_secrets(self) -> dict[str, str]:
         """Provider → the variable that would enable its webhooks, for those without a secret."""
-        needed = {"sim": "GATEWAY_SIMULATOR_TOKEN (or GATEWAY_SIMULATOR=true)", "twilio": "GATEWAY_TWILIO_AUTH_TOKEN",
-                  "telnyx": "GATEWAY_TELNYX_PUBLIC_KEY", "vonage": "GATEWAY_VONAGE_SIGNATURE_SECRET",
-                  "plivo": "GATEWAY_PLIVO_AUTH_TOKEN"}
-        have = self.webhook_secrets()
-        return {name: variable for name, variable in needed.items() if name not in have}
+        needed = {name: module.secret(self) for name, module in MODULES.items()}
+        return {name: variable for name, (variable, secret) in needed.items() if not secret}
 
     def missing_credentials(self) -> dict[str, str]:
         """Provider → the variables it still needs to send, for those that cannot."""
-        needed: dict[str, dict[str, str]] = {
-            "sim": {"GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)":
-                    "on" if self.simulator or self.simulator_url else ""},
-            "twilio": {"GATEWAY_TWILIO_ACCOUNT_SID": self.twilio_account_sid,
-                       "GATEWAY_TWILIO_AUTH_TOKEN": self.twilio_auth_token},
-            "telnyx": {"GATEWAY_TELNYX_API_KEY": self.telnyx_api_key},
-            "vonage": {"GATEWAY_VONAGE_API_KEY": self.vonage_api_key,
-                       "GATEWAY_VONAGE_API_SECRET": self.vonage_api_secret},
-            "plivo": {"GATEWAY_PLIVO_AUTH_ID": self.plivo_auth_id, "GATEWAY_PLIVO_AUTH_TOKEN": self.plivo_auth_token},
-        }
-        return {name: ", ".join(variable for variable, value in variables.items() if not value)
-                for name, variables in needed.items() if not all(variables.values())}
+        needed = {name: module.missing_to_send(self) for name, module in MODULES.items()}
+        return {name: ", ".join(variables) for name, variables in needed.items() if variables}
 
     def unusable_providers(self) -> dict[str, str]:
         """Provider → every variable it lacks to both send and have its webhooks verified: a number
@@ -218,16 +188,25 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         return Path(raw)
 
     provider = get("DEFAULT_PROVIDER")
-    if provider not in (None, *PROVIDER_SLUGS):
-        raise SettingsError(f"GATEWAY_DEFAULT_PROVIDER={provider!r} must be one of {', '.join(PROVIDER_SLUGS)}")
-    vonage_method = (get("VONAGE_SIGNATURE_METHOD") or defaults.vonage_signature_method).lower()
-    if vonage_method not in VONAGE_SIGNATURE_METHODS:
-        raise SettingsError(f"GATEWAY_VONAGE_SIGNATURE_METHOD={vonage_method!r} must be one of "
-                            f"{', '.join(VONAGE_SIGNATURE_METHODS)}")
+    if provider not in (None, *MODULES):
+        raise SettingsError(f"GATEWAY_DEFAULT_PROVIDER={provider!r} must be one of {', '.join(MODULES)}")
+    providers: dict[str, Any] = {}  # every provider module's settings, as it declares them
+    for field in (field for module in MODULES.values() for field in module.fields()):
+        if isinstance(field.default, float):
+            providers[field.name] = number(field.name.upper(), float, field.default)
+            continue
+        value = get(field.name.upper()) or str(field.default)
+        if field.metadata["url"]:
+            value = value.rstrip("/")
+        if choices := field.metadata["choices"]:
+            value = value.lower()
+            if value not in choices:
+                raise SettingsError(f"{variable(field)}={value!r} must be one of {', '.join(choices)}")
+        providers[field.name] = value
     log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
     if log_format not in LOG_FORMATS:
         raise SettingsError(f"GATEWAY_LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}")
-    settings = Settings(
+    settings = settings_type()(
         database_url=database_url,
         policies_dir=folder("POLICIES_DIR", defaults.policies_dir,
                             "`gateway policy init DIR` copies the shipped policies to DIR"),
@@ -243,21 +222,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         simulator_token=get("SIMULATOR_TOKEN"),
         simulator_delay=number("SIMULATOR_DELAY", float, defaults.simulator_delay),
         simulator_failures=get("SIMULATOR_FAILURES") or "",
-        twilio_account_sid=get("TWILIO_ACCOUNT_SID") or "",
-        twilio_auth_token=get("TWILIO_AUTH_TOKEN") or "",
-        twilio_base_url=(get("TWILIO_BASE_URL") or defaults.twilio_base_url).rstrip("/"),
-        telnyx_api_key=get("TELNYX_API_KEY") or "",
-        telnyx_public_key=get("TELNYX_PUBLIC_KEY") or "",
-        telnyx_base_url=(get("TELNYX_BASE_URL") or defaults.telnyx_base_url).rstrip("/"),
-        vonage_api_key=get("VONAGE_API_KEY") or "",
-        vonage_api_secret=get("VONAGE_API_SECRET") or "",
-        vonage_signature_secret=get("VONAGE_SIGNATURE_SECRET") or "",
-        vonage_signature_method=vonage_method,
-        vonage_base_url=(get("VONAGE_BASE_URL") or defaults.vonage_base_url).rstrip("/"),
-        vonage_concat_wait=number("VONAGE_CONCAT_WAIT", float, defaults.vonage_concat_wait),
-        plivo_auth_id=get("PLIVO_AUTH_ID") or "",
-        plivo_auth_token=get("PLIVO_AUTH_TOKEN") or "",
-        plivo_base_url=(get("PLIVO_BASE_URL") or defaults.plivo_base_url).rstrip("/"),
+        **providers,
         provider_failure_window=number("PROVIDER_FAILURE_WINDOW", float, defaults.provider_failure_window),
         provider_probe_interval=number("PROVIDER_PROBE_INTERVAL", float, defaults.provider_probe_interval),
         simulator_url=(get("SIMULATOR_URL") or "").rstrip("/") or None,
@@ -291,3 +256,14 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     settings.failures()  # a bad table stops the start, naming the variable
     settings.callback_networks()  # and so does a bad network
     return settings
+
+
+def settings_type() -> type[Settings]:
+    """`Settings`, which inherits every built-in module's settings class; for a module registered
+    without being listed in `ProviderSettings` (a test's fake provider), a subclass with its fields."""
+    extra = tuple(module.settings for module in MODULES.values()
+                  if module.settings is not None and not issubclass(Settings, module.settings))
+    if not extra:
+        return Settings
+    combined: type[Settings] = dataclass(frozen=True)(type("Settings", (Settings, *extra), {}))
+    return combined

@@ -22,13 +22,6 @@ from pathlib import Path
 
 GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
 
-#: Until the "offloop" branch lands, the HTTP edges still write some statements of their own.  These
-#: entries go (the constant empties) when it merges.
-EDGES_NOT_YET_MOVED: frozenset[str] = frozenset({
-    "gateway.api.messages", "gateway.api.multipart", "gateway.api.numbers", "gateway.api.optouts",
-    "gateway.api.pool", "gateway.api.services", "gateway.console.queries",
-})
-
 #: Modules outside the store that still build statements (this branch moves them, step by step).
 NOT_YET_MOVED: frozenset[str] = frozenset({
     "gateway.accounts", "gateway.cli_explain", "gateway.demo",
@@ -36,6 +29,13 @@ NOT_YET_MOVED: frozenset[str] = frozenset({
     "gateway.forwarding.dead_letters", "gateway.forwarding.worker",
     "gateway.orchestration.core", "gateway.outbox.backlog",
     "gateway.outbox.deliveries", "gateway.outbox.messages", "gateway.transfer",
+})
+
+#: Imports that point up, brought in by branches merged alongside this one; each goes when its cause does.
+KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset({
+    ("providers", "settings"),  # `Settings` as a type (under TYPE_CHECKING) while settings reads providers' MODULES
+    ("store", "compliance"),  # store.messages takes compliance.gates.WHATSAPP, a constant that belongs lower
+    ("store", "transfer"),  # store.optouts pages through transfer.select_states: those statements belong in the store
 })
 
 _STATEMENT_PACKAGES = ("sqlalchemy.sql", "sqlalchemy.dialects")
@@ -141,19 +141,24 @@ def _builds_statements(module: str, tree: ast.Module, is_package: bool) -> list[
 def test_imports_between_packages_form_no_cycle() -> None:
     """No package imports, directly or around a loop, a package that imports it."""
     edges = _graph()
-    cycles = _cycles(set(edges))
+    cycles = _cycles(set(edges) - KNOWN_UPWARD)
     report = [f"cycle through {', '.join(cycle)}:\n" + "\n".join(
         f"  {a} → {b}: {sites[0]}" + (f" (and {len(sites) - 1} more)" if len(sites) > 1 else "")
-        for (a, b), sites in sorted(edges.items()) if a in cycle and b in cycle)
+        for (a, b), sites in sorted(edges.items()) if a in cycle and b in cycle and (a, b) not in KNOWN_UPWARD)
         for cycle in cycles]
     assert not report, "\n".join(report)
 
 
+def test_known_upward_imports_still_exist() -> None:
+    """An upward import that is gone leaves the list, so the list only shrinks."""
+    gone = KNOWN_UPWARD - set(_graph())
+    assert not gone, f"gone, remove from KNOWN_UPWARD: {sorted(gone)}"
+
+
 def test_only_the_store_builds_statements() -> None:
     """Outside `gateway/store/`, no module imports the statement API or runs SQL text."""
-    allowed = EDGES_NOT_YET_MOVED | NOT_YET_MOVED
     found = [site for module, (tree, is_package) in _modules().items()
-             if not module.startswith("gateway.store") and module not in allowed
+             if not module.startswith("gateway.store") and module not in NOT_YET_MOVED
              for site in _builds_statements(module, tree, is_package)]
     assert not found, "statements outside gateway/store/:\n" + "\n".join(found)
 
@@ -161,6 +166,6 @@ def test_only_the_store_builds_statements() -> None:
 def test_listed_modules_still_build_statements() -> None:
     """A module that no longer builds statements leaves the list, so the list only shrinks."""
     modules = _modules()
-    stale = sorted(m for m in EDGES_NOT_YET_MOVED | NOT_YET_MOVED if m not in modules or
+    stale = sorted(m for m in NOT_YET_MOVED if m not in modules or
                    not _builds_statements(m, *modules[m]))
     assert not stale, f"no longer build statements, remove from the lists: {stale}"

@@ -7,7 +7,7 @@ import math
 import re
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from sqlmodel import Session, SQLModel
@@ -25,8 +25,10 @@ from gateway.errors import (
 )
 from gateway.forwarding.destinations import destinations
 from gateway.settings import Settings
+from gateway.store import reads
 
 T = TypeVar("T")
+P = ParamSpec("P")
 MAX_BODY = 1024 * 1024
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -165,6 +167,12 @@ async def write_change(request: Request, job: Callable[[Session], T]) -> T:
 
     result: T = await request.app.state.writer.run(changing)
     return result
+
+
+async def read(request: Request, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(session, ...)` off the event loop (`store.reads`): the only way routes read the database,
+    so a slow page never holds the webhooks and sends of this process."""
+    return await reads.read(request.app.state.engine, fn, *args, **kwargs)
 
 
 def base_url(request: Request) -> str:

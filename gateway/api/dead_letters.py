@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.api.common import authenticate, base_url, int_or_none, page_size, read_form
+from gateway.api.common import authenticate, base_url, int_or_none, page_size, read, read_form
 from gateway.errors import NotFound
 from gateway.forwarding.dead_letters import dead_letter_json, list_dead, replay
 
@@ -15,8 +14,7 @@ async def listing(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     form = await read_form(request)
     size = page_size(form)
-    with Session(request.app.state.engine) as session:
-        rows = list_dead(session, account_sid, after=int_or_none(form.get("After")), limit=size + 1)
+    rows = await read(request, list_dead, account_sid, after=int_or_none(form.get("After")), limit=size + 1)
     more, rows = len(rows) > size, rows[:size]
     base = f"{base_url(request)}/v1/DeadLetters"
     next_url = f"{base}?PageSize={size}&After={rows[-1].id}" if more and rows else None

@@ -7,9 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from gateway.api.common import read
 from gateway.providers import PROVIDERS
 from gateway.store.db import ping, senders_by_provider
 
@@ -33,9 +35,8 @@ async def readyz(request: Request) -> JSONResponse:
     reasons: list[str] = []
     missing = state.settings.missing_secrets()
     try:
-        ping(state.engine)
+        registered = await read(request, _registered)
         database = "ok"
-        registered = senders_by_provider(state.engine)
     except SQLAlchemyError as exc:
         database = "unreachable"
         reasons.append(f"database unreachable: {type(exc).__name__}")
@@ -72,6 +73,13 @@ async def readyz(request: Request) -> JSONResponse:
         },
     }
     return JSONResponse(body, status_code=200 if not reasons else 503)
+
+
+def _registered(session: Session) -> dict[str, int]:
+    """How many senders each provider has, once the database answered a ping."""
+    connection = session.connection()
+    ping(connection)
+    return senders_by_provider(connection)
 
 
 def _log_stranded(state: Any, stranded: dict[str, dict[str, Any]]) -> None:

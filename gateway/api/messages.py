@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import QueryableAttribute, defer
-from sqlmodel import Session, col
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
@@ -20,6 +17,7 @@ from gateway.api.common import (
     page_number,
     page_size,
     query_string,
+    read,
     read_form,
     traffic_type,
 )
@@ -38,6 +36,7 @@ from gateway.lifecycle import SCHEDULED_BY_APP, Hold, Status
 from gateway.orchestration.core import Core
 from gateway.outbox.payloads import API_VERSION
 from gateway.settings import Settings
+from gateway.store.messages import account_message, message_page
 from gateway.store.tables import Message
 
 
@@ -110,7 +109,7 @@ async def update(request: Request) -> JSONResponse:
     sid = request.path_params["sid"]
     form = await read_form(request)
     if form.get("Status") != Status.CANCELED.value or "Body" in form:
-        _own_message(request, account_sid, sid)  # another account's message is not found, whatever was asked
+        await _own_message(request, account_sid, sid)  # another account's message is not found, whatever was asked
         raise BadRequest("A message can only be updated with Status=canceled, to cancel it while it is scheduled.")
     core: Core = request.app.state.core
     message = await core.cancel(account_sid, sid)
@@ -144,9 +143,7 @@ async def fetch_reasons(request: Request) -> JSONResponse:
     """The reasons a message's send recorded: what Explain answered, kept from the moment it was sent."""
     account_sid = authenticate(request)
     sid = request.path_params["sid"]
-    with Session(request.app.state.engine) as session:
-        message = session.execute(select(Message).where(col(Message.sid) == sid,
-                                                        col(Message.account_sid) == account_sid)).scalar_one_or_none()
+    message = await read(request, account_message, account_sid, sid)
     if message is None or message.reasons is None:
         raise NotFound("The requested resource was not found: no message of this account has this sid, or the "
                        "gateway kept no reasons for it (inbound messages have none)")
@@ -155,14 +152,12 @@ async def fetch_reasons(request: Request) -> JSONResponse:
 
 async def fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    return JSONResponse(message_json(_own_message(request, account_sid, request.path_params["sid"])))
+    return JSONResponse(message_json(await _own_message(request, account_sid, request.path_params["sid"])))
 
 
-def _own_message(request: Request, account_sid: str, sid: str) -> Message:
+async def _own_message(request: Request, account_sid: str, sid: str) -> Message:
     """The account's message `sid`; 404 (20404) for another account's, as for none."""
-    with Session(request.app.state.engine) as session:
-        message: Message | None = session.execute(select(Message).where(
-            col(Message.sid) == sid, col(Message.account_sid) == account_sid)).scalar_one_or_none()
+    message = await read(request, account_message, account_sid, sid)
     if message is None:
         raise _not_found(account_sid, sid)
     return message
@@ -172,33 +167,17 @@ def _not_found(account_sid: str, sid: str) -> NotFound:
     return NotFound(f"The requested resource /{API_VERSION}/Accounts/{account_sid}/Messages/{sid}.json was not found")
 
 
-#: The reasons column as the ORM's loader options take it.
-_REASONS = cast("QueryableAttribute[Any]", Message.reasons)
-
-
 async def listing(request: Request) -> JSONResponse:
     """Newest first, Twilio's paging: `next_page_uri` relative, with a PageToken, null on the last page."""
     account_sid = authenticate(request)
     form = await read_form(request)
     size, page, cursor = page_size(form), page_number(form), decode_token(form.get("PageToken"))
-    # A message's reasons (its Explain) are not part of Twilio's Message: a page never reads them.
-    query = select(Message).options(defer(_REASONS)).where(col(Message.account_sid) == account_sid)
-    filters: list[tuple[str, str | None]] = []
-    for name, column in (("To", col(Message.to)), ("From", col(Message.sender))):
-        value = form.get(name)
-        if value:
-            query = query.where(column == value)
-            filters.append((name, value))
-    for name, bound in (("DateSent", None), ("DateSent>", "after"), ("DateSent<", "before")):
-        value = form.get(name)
-        if value:
-            query = _date_filter(query, name, value, bound)
-            filters.append((name, value))
-    if cursor is not None:
-        query = query.where(col(Message.seq) < cursor)
-    query = query.order_by(col(Message.seq).desc()).limit(size + 1)
-    with Session(request.app.state.engine) as session:
-        rows = list(session.execute(query).scalars())
+    filters: list[tuple[str, str]] = [(name, value) for name in ("To", "From", "DateSent", "DateSent>", "DateSent<")
+                                      if (value := form.get(name))]
+    chosen = dict(filters)
+    sent_within = [_date_range(name, value) for name, value in filters if name.startswith("DateSent")]
+    rows = await read(request, message_page, account_sid, to=chosen.get("To"), sender=chosen.get("From"),
+                      sent_within=sent_within, before_seq=cursor, limit=size + 1)
     more, rows = len(rows) > size, rows[:size]
     base = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
     paging = [*filters, ("PageSize", size)]
@@ -221,10 +200,11 @@ async def listing(request: Request) -> JSONResponse:
     })
 
 
-def _date_filter(query: Any, name: str, value: str, bound: str | None) -> Any:
-    """DateSent filters accept `YYYY-MM-DD` (Twilio's docs) and full datetimes (what the SDK sends).
-    `DateSent` itself means a day, as at Twilio: the SDK turns `date_sent=date(…)` into that day's
-    midnight, so a datetime there stands for its (UTC) day."""
+def _date_range(name: str, value: str) -> tuple[datetime | None, datetime | None]:
+    """The DateSent filter's (first, last) moments.  They accept `YYYY-MM-DD` (Twilio's docs) and full
+    datetimes (what the SDK sends).  `DateSent` itself means a day, as at Twilio: the SDK turns
+    `date_sent=date(…)` into that day's midnight, so a datetime there stands for its (UTC) day."""
+    bound = {"DateSent>": "after", "DateSent<": "before"}.get(name)
     try:
         if len(value) == 10:
             day = datetime.strptime(value, "%Y-%m-%d").date()
@@ -237,7 +217,7 @@ def _date_filter(query: Any, name: str, value: str, bound: str | None) -> Any:
     except ValueError:
         raise BadRequest(f"{name} must be a date (YYYY-MM-DD) or an ISO 8601 datetime, not {value!r}.") from None
     if bound == "after":
-        return query.where(col(Message.date_sent) >= start)
+        return start, None
     if bound == "before":
-        return query.where(col(Message.date_sent) <= end)
-    return query.where(col(Message.date_sent) >= start, col(Message.date_sent) <= end)
+        return None, end
+    return start, end

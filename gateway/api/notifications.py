@@ -11,11 +11,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from gateway.api.common import app_url, authenticate, owned, read_form
+from gateway.api.common import app_url, authenticate, owned, read, read_form
 from gateway.compliance.gates import check_content
 from gateway.dates import iso8601, utcnow
 from gateway.dispatch.submit import SendRequest
@@ -42,8 +41,7 @@ async def create(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     form = await read_form(request)
     service_sid = request.path_params["sid"]
-    with Session(request.app.state.engine) as session:
-        owned(session, Service, account_sid, service_sid)  # another account's service is not there at all
+    await read(request, owned, Service, account_sid, service_sid)  # another account's service is not there at all
     bindings = form.getlist("ToBinding")
     if not bindings:
         raise ToRequired("At least one ToBinding is required.")

@@ -10,12 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import delete, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import Form, app_url, authenticate, owned, read_form, write_change
+from gateway.api.common import Form, app_url, authenticate, owned, read, read_form, write_change
 from gateway.compliance.gates import E164
 from gateway.dates import rfc2822
 from gateway.errors import AlreadyRegistered, BadRequest
@@ -25,8 +24,9 @@ from gateway.providers import PROVIDERS
 from gateway.routing import SenderKind
 from gateway.senders import classify_number, mps_for
 from gateway.settings import Settings
+from gateway.store import senders
 from gateway.store.db import utcnow
-from gateway.store.tables import Sender, StickyMapping
+from gateway.store.tables import Sender
 
 
 def number_json(sender: Sender) -> dict[str, Any]:
@@ -91,15 +91,10 @@ def provider_of(form: Form, settings: Settings) -> str:
 def add_sender(session: Session, sender: Sender) -> None:
     """Register a sender, refusing an address the account already has, and a number or short code
     another account has with the same provider: inbound traffic must find exactly one owner."""
-    taken = session.execute(select(col(Sender.sid)).where(col(Sender.account_sid) == sender.account_sid,
-                                                          col(Sender.address) == sender.address)).first()
-    if taken is not None:
+    if senders.address_of_account(session, sender.account_sid, sender.address):
         raise AlreadyRegistered(f"{sender.address} is already registered to this account.")
     if sender.kind != SenderKind.ALPHA:  # alpha senders receive nothing, so several accounts may use one name
-        elsewhere = session.execute(select(col(Sender.sid)).where(col(Sender.address) == sender.address,
-                                                                  col(Sender.provider) == sender.provider,
-                                                                  col(Sender.kind) != SenderKind.ALPHA.value)).first()
-        if elsewhere is not None:
+        if senders.receiving_address_with(session, sender.address, sender.provider):
             raise AlreadyRegistered(f"{sender.address} is already registered with provider {sender.provider!r} by "
                                     "another account; a number belongs to one account.")
     session.add(sender)
@@ -107,19 +102,15 @@ def add_sender(session: Session, sender: Sender) -> None:
 
 async def fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    with Session(request.app.state.engine) as session:
-        return JSONResponse(number_json(owned(session, Sender, account_sid, request.path_params["sid"])))
+    return JSONResponse(number_json(await read(request, owned, Sender, account_sid, request.path_params["sid"])))
 
 
 async def listing(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    with Session(request.app.state.engine) as session:
-        senders = session.execute(select(Sender).where(col(Sender.account_sid) == account_sid,
-                                                       col(Sender.sid).startswith("PN"))
-                                  .order_by(col(Sender.date_created))).scalars().all()
+    found = await read(request, senders.numbers, account_sid)
     uri = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers.json"
-    return JSONResponse({"incoming_phone_numbers": [number_json(s) for s in senders], "end": max(0, len(senders) - 1),
-                         "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": len(senders),
+    return JSONResponse({"incoming_phone_numbers": [number_json(s) for s in found], "end": max(0, len(found) - 1),
+                         "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": len(found),
                          "previous_page_uri": None, "start": 0, "uri": uri})
 
 
@@ -127,9 +118,7 @@ async def remove(request: Request) -> Response:
     account_sid = authenticate(request)
     sid = request.path_params["sid"]
     def job(session: Session) -> None:
-        sender = owned(session, Sender, account_sid, sid)
-        session.execute(delete(StickyMapping).where(col(StickyMapping.sender_sid) == sid))
-        session.delete(sender)
+        senders.remove_sender(session, owned(session, Sender, account_sid, sid))
 
     await write_change(request, job)
     return Response(status_code=204)

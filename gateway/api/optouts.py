@@ -10,20 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.engine import Connection, Row
-from sqlmodel import Session, col
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, StreamingResponse
 from starlette.routing import Route
 
-from gateway.api.common import Form, authenticate, base_url, page_number, page_size, query_string, read_form
+from gateway.api.common import Form, authenticate, base_url, page_number, page_size, query_string, read, read_form
 from gateway.compliance.gates import Address, parse_recipient
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent
 from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest, InvalidTo, NotFound
 from gateway.orchestration.consent import record_consent
-from gateway.store.tables import ConsentEvent, OptOut, Sender, Service, core_table
+from gateway.store.optouts import is_opted_out, number_events, number_states, states_page
+from gateway.store.senders import is_scope
 from gateway.transfer import (
     ACCOUNT_LABEL,
     STATES,
@@ -31,12 +30,8 @@ from gateway.transfer import (
     decode_cursor,
     encode_cursor,
     scope_label,
-    select_states,
     state_label,
 )
-
-_S = core_table(OptOut)
-_E = core_table(ConsentEvent)
 
 
 def opt_out_json(row: Any, base: str) -> dict[str, Any]:
@@ -53,16 +48,10 @@ def event_json(row: Any) -> dict[str, Any]:
             "date": iso8601(row.at)}
 
 
-def number_events(connection: Connection, account_sid: str, number: str) -> list[Row[Any]]:
-    """The number's consent events, newest first (`ix_consent_event_number`)."""
-    return list(connection.execute(select(_E).where(_E.c.account_sid == account_sid, _E.c.number == number)
-                                   .order_by(_E.c.at.desc(), _E.c.id.desc())))
-
-
-def number_record(connection: Connection, account_sid: str, number: str, base: str) -> dict[str, Any] | None:
-    """The number's state in every scope and channel (`ix_opt_out_number`), and its consent events
-    newest first."""
-    states = connection.execute(select_states(account_sid, number=number)).all()
+def number_record(session: Session, account_sid: str, number: str, base: str) -> dict[str, Any] | None:
+    """The number's state in every scope and channel, and its consent events newest first."""
+    connection = session.connection()
+    states = number_states(connection, account_sid, number)
     events = number_events(connection, account_sid, number)
     if not states and not events:
         return None
@@ -95,11 +84,8 @@ def _scope(session: Session, account_sid: str, value: str | None) -> str:
     """ServiceSid: absent or `account` means account-wide; otherwise a service or sender of the account (20404)."""
     if not value or value in (ACCOUNT_LABEL, ACCOUNT_WIDE):
         return ACCOUNT_WIDE
-    for table in (Service, Sender):
-        found = session.execute(select(col(table.sid)).where(col(table.sid) == value,
-                                                             col(table.account_sid) == account_sid)).first()
-        if found is not None:
-            return value
+    if is_scope(session, account_sid, value):
+        return value
     raise NotFound(f"The requested resource /v1/Services/{value} was not found")
 
 
@@ -131,10 +117,9 @@ async def listing(request: Request) -> JSONResponse:
     if scope is not None:
         filters.append(("ServiceSid", scope))
         scope = ACCOUNT_WIDE if scope == ACCOUNT_LABEL else scope
-    query = select_states(account_sid, after=after, scope=scope, number=address.number if address else None,
-                          channel=channel, opted_out=STATES[state] if state else None).limit(size + 1)
-    with Session(request.app.state.engine) as session:
-        rows = session.execute(query).all()
+    rows = await read(request, states_page, account_sid, after=after, scope=scope,
+                      number=address.number if address else None, channel=channel,
+                      opted_out=STATES[state] if state else None, limit=size + 1)
     more, rows = len(rows) > size, rows[:size]
     base = base_url(request)
     url = f"{base}/v1/OptOuts"
@@ -154,8 +139,7 @@ async def listing(request: Request) -> JSONResponse:
 async def fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     address = _address(request.path_params["number"])
-    with request.app.state.engine.connect() as connection:
-        record = number_record(connection, account_sid, address.number, base_url(request))
+    record = await read(request, number_record, account_sid, address.number, base_url(request))
     if record is None:
         raise NotFound(f"The requested resource /v1/OptOuts/{address.number} was not found")
     return JSONResponse(record)
@@ -185,10 +169,7 @@ async def _change(request: Request, account_sid: str, form: Form, raw_number: st
     def job(session: Session) -> list[str] | None:
         scope = _scope(session, account_sid, form.get("ServiceSid"))
         if not opted_out:
-            current = session.connection().execute(select(_S.c.opted_out).where(
-                _S.c.account_sid == account_sid, _S.c.service_sid == scope, _S.c.number == address.number,
-                _S.c.channel == channel)).scalar()
-            if not current:
+            if not is_opted_out(session.connection(), account_sid, scope, address.number, channel):
                 raise NotFound(f"{address.number} is not opted out of {scope_label(scope)} on {channel}.")
         consent = Consent(account_sid, scope, address.number, channel, opted_out=opted_out, source="api",
                           reason=reason)
@@ -197,8 +178,7 @@ async def _change(request: Request, account_sid: str, form: Form, raw_number: st
     await request.app.state.writer.run(job)
     if request.app.state.forwarder is not None:
         request.app.state.forwarder.notify()  # the canceled messages' status callbacks
-    with request.app.state.engine.connect() as connection:
-        record = number_record(connection, account_sid, address.number, base_url(request))
+    record = await read(request, number_record, account_sid, address.number, base_url(request))
     return JSONResponse(record, status_code=status)
 
 

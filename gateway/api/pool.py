@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import unquote
 
-from sqlalchemy import delete, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from gateway.api.common import authenticate, base_url, country_codes, read_form, v1_page, write_change
+from gateway.api.common import authenticate, base_url, country_codes, read, read_form, v1_page, write_change
 from gateway.api.services import owned_service
 from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest, NotFound
+from gateway.store import senders
 from gateway.store.tables import Sender, Service, StickyMapping
 
 
@@ -30,8 +30,7 @@ def _geo_json(service: Service) -> dict[str, Any]:
 
 async def geo_fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    with Session(request.app.state.engine) as session:
-        return JSONResponse(_geo_json(owned_service(session, account_sid, request.path_params["sid"])))
+    return JSONResponse(_geo_json(await read(request, owned_service, account_sid, request.path_params["sid"])))
 
 
 async def geo_update(request: Request) -> JSONResponse:
@@ -59,13 +58,12 @@ async def sticky_list(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     service_sid = request.path_params["sid"]
     to = request.query_params.get("To")
-    with Session(request.app.state.engine) as session:
+
+    def mappings(session: Session) -> list[tuple[StickyMapping, Sender]]:
         owned_service(session, account_sid, service_sid)
-        query = select(StickyMapping, Sender).join(Sender, col(Sender.sid) == StickyMapping.sender_sid).where(
-            col(StickyMapping.service_sid) == service_sid)
-        if to:
-            query = query.where(col(StickyMapping.recipient) == to)
-        rows = session.execute(query.order_by(StickyMapping.recipient).limit(1000)).all()
+        return senders.sticky_mappings(session, service_sid, to)
+
+    rows = await read(request, mappings)
     base = base_url(request)
     return JSONResponse(v1_page("sticky_senders", [_sticky_json(m, s) for m, s in rows],
                               f"{base}/v1/Services/{service_sid}/StickySenders"))
@@ -74,12 +72,15 @@ async def sticky_list(request: Request) -> JSONResponse:
 async def sticky_fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
-    with Session(request.app.state.engine) as session:
+
+    def mapping(session: Session) -> tuple[StickyMapping, Sender | None]:
         owned_service(session, account_sid, service_sid)
-        mapping = session.get(StickyMapping, (service_sid, to))
-        if mapping is None:
+        found = session.get(StickyMapping, (service_sid, to))
+        if found is None:
             raise NotFound(f"No sticky sender for {to} in {service_sid}.")
-        return JSONResponse(_sticky_json(mapping, session.get(Sender, mapping.sender_sid)))
+        return found, session.get(Sender, found.sender_sid)
+
+    return JSONResponse(_sticky_json(*await read(request, mapping)))
 
 
 async def sticky_pin(request: Request) -> JSONResponse:
@@ -91,9 +92,7 @@ async def sticky_pin(request: Request) -> JSONResponse:
 
     def job(session: Session) -> tuple[StickyMapping, Sender]:
         owned_service(session, account_sid, service_sid)
-        sender = session.execute(select(Sender).where(col(Sender.service_sid) == service_sid,
-                                                      (col(Sender.sid) == wanted) | (col(Sender.address) == wanted))
-                                 ).scalar()
+        sender = senders.pool_member(session, service_sid, wanted)
         if sender is None:
             raise BadRequest(f"Sender {wanted!r} is not in the pool of {service_sid}.")
         mapping = session.get(StickyMapping, (service_sid, to)) or StickyMapping(
@@ -112,8 +111,7 @@ async def sticky_reset(request: Request) -> Response:
 
     def job(session: Session) -> None:
         owned_service(session, account_sid, service_sid)
-        session.execute(delete(StickyMapping).where(col(StickyMapping.service_sid) == service_sid,
-                                                    col(StickyMapping.recipient) == to))
+        senders.forget_sticky(session, service_sid=service_sid, recipient=to)
 
     await write_change(request, job)
     return Response(status_code=204)

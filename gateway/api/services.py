@@ -6,9 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, col
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -19,6 +18,7 @@ from gateway.api.common import (
     base_url,
     country_codes,
     owned,
+    read,
     read_form,
     traffic_type,
     v1_page,
@@ -34,7 +34,8 @@ from gateway.ids import new_sid
 from gateway.routing import SenderKind
 from gateway.senders import mps_for
 from gateway.settings import Settings
-from gateway.store.tables import Sender, Service, StickyMapping
+from gateway.store import senders
+from gateway.store.tables import Sender, Service
 
 #: Form field → (column, parser).  Booleans and ints are checked; the app's URLs ("callback") must pass
 #: the callback destination policy; other text ("url") is kept as given.
@@ -153,17 +154,14 @@ async def create(request: Request) -> JSONResponse:
 
 async def listing(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    with Session(request.app.state.engine) as session:
-        services = session.execute(select(Service).where(col(Service.account_sid) == account_sid)
-                                   .order_by(col(Service.date_created))).scalars().all()
+    services = await read(request, senders.services, account_sid)
     base = base_url(request)
     return JSONResponse(v1_page("services", [service_json(s, base) for s in services], f"{base}/v1/Services"))
 
 
 async def fetch(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    with Session(request.app.state.engine) as session:
-        service = owned_service(session, account_sid, request.path_params["sid"])
+    service = await read(request, owned_service, account_sid, request.path_params["sid"])
     return JSONResponse(service_json(service, base_url(request)))
 
 
@@ -186,10 +184,7 @@ async def remove(request: Request) -> Response:
     sid = request.path_params["sid"]
 
     def job(session: Session) -> None:
-        service = owned_service(session, account_sid, sid)
-        session.execute(delete(StickyMapping).where(col(StickyMapping.service_sid) == sid))
-        session.execute(update(Sender).where(col(Sender.service_sid) == sid).values(service_sid=None))
-        session.delete(service)
+        senders.remove_service(session, owned_service(session, account_sid, sid))
 
     await write_change(request, job)
     return Response(status_code=204)
@@ -259,45 +254,44 @@ def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now
         raise BadRequest(f"AlphaSender must be 1-11 letters, digits, spaces or -+_& with at least one letter, "
                          f"not {alpha!r}.")
     registered = country_codes(form, "RegisteredCountries")
-    existing = session.execute(select(col(Sender.sid)).where(col(Sender.service_sid) == service_sid,
-                                                             col(Sender.kind) == "alpha")).first()
-    if existing is not None:
+    if senders.has_alpha(session, service_sid):
         raise OneAlphaSenderPerService("A Messaging Service can have only one alpha sender.")
     return Sender(sid=new_sid("AI"), account_sid=account_sid, address=alpha, kind="alpha", country=None,
                   provider=provider, mps=mps_for(SenderKind.ALPHA, None, form.integer("Mps", 1, 10000)),
                   registered_countries=",".join(registered) or None, date_created=now, date_updated=now)
 
 
-def _members(session: Session, service_sid: str, pool: str) -> list[Sender]:
-    kinds = _POOLS[pool][1]
-    return list(session.execute(select(Sender).where(col(Sender.service_sid) == service_sid,
-                                                     col(Sender.kind).in_(kinds))
-                                .order_by(col(Sender.date_created))).scalars())
-
-
 async def list_members(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     pool, service_sid, base = _pool_name(request), request.path_params["sid"], base_url(request)
-    with Session(request.app.state.engine) as session:
+
+    def members(session: Session) -> list[Sender]:
         owned_service(session, account_sid, service_sid)
-        members = _members(session, service_sid, pool)
-    return JSONResponse(v1_page(_POOLS[pool][0], [member_json(m, base) for m in members],
+        return senders.pool(session, service_sid, _POOLS[pool][1])
+
+    return JSONResponse(v1_page(_POOLS[pool][0], [member_json(m, base) for m in await read(request, members)],
                               f"{base}/v1/Services/{service_sid}/{pool}"))
 
 
 def _member(session: Session, request: Request, account_sid: str) -> Sender:
-    pool, service_sid = _pool_name(request), request.path_params["sid"]
+    pool, service_sid, sid = _pool_name(request), request.path_params["sid"], request.path_params["member"]
+    return pool_member(session, account_sid, service_sid, pool, sid)
+
+
+def pool_member(session: Session, account_sid: str, service_sid: str, pool: str, sid: str) -> Sender:
+    """The sender `sid` in the account's service's pool `pool`; 20404 otherwise."""
     owned_service(session, account_sid, service_sid)
-    sender = session.get(Sender, request.path_params["member"])
+    sender = session.get(Sender, sid)
     if sender is None or sender.service_sid != service_sid or sender.kind not in _POOLS[pool][1]:
-        raise NotFound(f"The requested resource {request.path_params['member']} was not found")
+        raise NotFound(f"The requested resource {sid} was not found")
     return sender
 
 
 async def fetch_member(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    with Session(request.app.state.engine) as session:
-        return JSONResponse(member_json(_member(session, request, account_sid), base_url(request)))
+    member = await read(request, pool_member, account_sid, request.path_params["sid"], _pool_name(request),
+                        request.path_params["member"])
+    return JSONResponse(member_json(member, base_url(request)))
 
 
 async def update_alpha(request: Request) -> JSONResponse:
@@ -324,10 +318,10 @@ async def remove_member(request: Request) -> Response:
 
     def job(session: Session) -> None:
         sender = _member(session, request, account_sid)
-        session.execute(delete(StickyMapping).where(col(StickyMapping.sender_sid) == sender.sid))
         if sender.kind in ("short_code", "alpha"):
-            session.delete(sender)
+            senders.remove_sender(session, sender)
         else:
+            senders.forget_sticky(session, sender_sid=sender.sid)
             sender.service_sid, sender.date_updated = None, utcnow()
             session.add(sender)
 

@@ -18,7 +18,6 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api import multipart
 from gateway.api.common import CONTROL, MAX_FIELD, read_body
 from gateway.errors import BadRequest, Forbidden, NotFound, PolicyUnavailable
 from gateway.observability import metrics
@@ -120,24 +119,20 @@ async def inbound(request: Request) -> Response:
     """A person's message: verified, recorded with all its effects, then answered with empty TwiML.
 
     Parts of a long message (Vonage) are stored and answered at once; the part that completes
-    its message hands on the joined message (gateway/api/multipart.py)."""
+    its message hands on the joined message (gateway/providers/reassembly.py)."""
     messages = await _verified(request, lambda provider, raw: provider.parse_inbound(raw))
     name = request.path_params["provider"]
     app = request.app
     whole = [message for message in messages if message.part is None]
     for message in messages:
-        if message.part is not None:
-            joined = await app.state.writer.run(lambda session, m=message: multipart.hold(session, name, m, utcnow()))
-            if joined is not None:
-                whole.append(joined)
-            else:
-                flush_parts_later(app)
+        if message.part is not None and (joined := await app.state.reassembly.hold(name, message)) is not None:
+            whole.append(joined)
     if whole:
-        await _receive(app, name, whole)
+        await receive(app, name, whole)
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-async def _receive(app: Starlette, name: str, messages: list[InboundMessage]) -> None:
+async def receive(app: Starlette, name: str, messages: list[InboundMessage]) -> None:
     """Record whole messages and all they cause, one inbound batch of the writer for each."""
     state: PolicyState = app.state.policy
     core: Core = app.state.core
@@ -159,41 +154,6 @@ async def _receive(app: Starlette, name: str, messages: list[InboundMessage]) ->
             metrics.inbound(name, result.opt_out_type, result.language)
         log.info("inbound %s%s%s", result.message_sid, f" {result.opt_out_type}" if result.opt_out_type else "",
                  " (retry, already processed)" if result.duplicate else "")
-
-
-def flush_parts_later(app: Starlette) -> None:
-    """Join what came of an incomplete long message once its wait ends (one timer per part stored)."""
-    wait = app.state.settings.vonage_concat_wait
-
-    async def flush() -> None:
-        try:
-            due = await app.state.writer.run(lambda session: multipart.flush(session, wait, utcnow()))
-        except Exception:  # the next part's timer, or the next start's, tries again
-            log.exception("joining incomplete long messages failed")
-            return
-        for group, message in due:
-            try:
-                await _receive(app, group[0], [message])
-            except (NotFound, Forbidden) as exc:  # refused like any webhook to that number: dropped
-                log.warning("%s long message %s from %s refused: %s", group[0], group[3], group[1], exc)
-            except Exception:
-                log.exception("recording the long message %s from %s failed; the next flush retries", group[3],
-                              group[1])
-                try:
-                    await app.state.writer.run(lambda session, group=group: multipart.release(session, group))
-                except Exception:  # the database is gone: the group stays marked, as the log says
-                    log.exception("could not release the long message %s from %s", group[3], group[1])
-
-    def start() -> None:
-        task = loop.create_task(flush())
-        _background.add(task)
-        task.add_done_callback(_background.discard)
-
-    loop = asyncio.get_running_loop()
-    loop.call_later(wait + 0.05, start)
-
-
-_background: set[asyncio.Task[None]] = set()  # keeps running flushes referenced until they end
 
 
 async def status(request: Request) -> Response:

@@ -9,8 +9,9 @@
     /console/messages                recent messages, filtered → /console/messages/{sid}: its event log
 
 Jinja2 templates and one stylesheet, no script and no build step.  `web.py` holds what every page
-shares (sign-in, CSRF, language, headers), `queries.py` the console's own SQL, `figures.py` and
-`charts.py` the pure parts of the overview.
+shares (sign-in, CSRF, language, headers, and `Page.read`, the pages' only way to the database, off
+the event loop), `figures.py` and `charts.py` the pure parts of the overview.  The statements are
+the store's (`store.messages`, `store.traffic`, `store.senders`, `store.optouts`, `store.queue_stats`).
 """
 
 from __future__ import annotations

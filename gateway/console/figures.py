@@ -93,7 +93,7 @@ class Overview:
 
 def summarize(days: Sequence[str], messages: Iterable[Any], consents: Iterable[Any], errors: Iterable[Any],
               latencies: Sequence[float], service_names: Mapping[str, str]) -> Overview:
-    """The overview from `queries.message_totals`, `consent_totals`, `error_totals` and `send_latencies`."""
+    """The overview from `store.traffic.message_totals`, `consent_totals`, `error_totals` and `send_latencies`."""
     index = {day: position for position, day in enumerate(days)}
     overview = Overview(list(days), {name: [0] * len(days) for name in ("inbound", "outbound", "opt_outs", "opt_ins")})
     delivered_by_service: defaultdict[str, int] = defaultdict(int)

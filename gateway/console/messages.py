@@ -6,16 +6,16 @@ import base64
 from datetime import datetime
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from sqlmodel import Session
 from starlette.responses import Response
 
 from gateway.api.common import int_or_none
 from gateway.compliance.reasons import readable
-from gateway.console import queries
 from gateway.console.numbers import guess_regions, read_number
 from gateway.console.web import Page
 from gateway.errors import BadRequest, NotFound
 from gateway.lifecycle import Status
+from gateway.store import messages
 
 DIRECTIONS = ("inbound", "outbound-api", "outbound-reply")
 STATUSES = tuple(s.value for s in Status if s is not Status.UNKNOWN)
@@ -37,6 +37,13 @@ def decode_cursor(token: str | None) -> tuple[datetime, int] | None:
     return (before, number) if number is not None else None
 
 
+def _with_events(session: Session, account_sid: str, sid: str) -> tuple[Any, list[Any]]:
+    """The account's message `sid` (None if it has none) and its event log."""
+    connection = session.connection()
+    row = messages.message(connection, account_sid, sid)
+    return row, messages.message_events(connection, sid) if row is not None else []
+
+
 async def listing(page: Page) -> Response:
     params = page.request.query_params
     status = params.get("status") or None
@@ -54,16 +61,11 @@ async def listing(page: Page) -> Response:
             if not found:
                 raise BadRequest(page.gettext("%(number)s is not a valid phone number.", number=typed))
             numbers[name] = found[0]
-    chosen = queries.MessageFilter(status=status, direction=direction, error_code=error_code,
+    chosen = messages.MessageFilter(status=status, direction=direction, error_code=error_code,
                                    to=numbers.get("to"), sender=numbers.get("from"),
                                    before=decode_cursor(params.get("before")))
-
-    def read() -> list[Any]:
-        with page.engine.connect() as connection:
-            return queries.recent_messages(connection, page.account_sid, chosen)
-
-    rows = await run_in_threadpool(read)
-    more, rows = len(rows) > queries.PAGE, rows[:queries.PAGE]
+    rows = await page.read(messages.recent_messages, page.account_sid, chosen)
+    more, rows = len(rows) > messages.PAGE, rows[:messages.PAGE]
     return page.render("messages.html", rows=rows, next_cursor=encode_cursor(rows[-1]) if more else None,
                        statuses=STATUSES, directions=DIRECTIONS,
                        filters={"status": status or "", "direction": direction or "", "error": error,
@@ -72,13 +74,7 @@ async def listing(page: Page) -> Response:
 
 async def detail(page: Page) -> Response:
     sid = page.request.path_params["sid"]
-
-    def read() -> tuple[Any, list[Any]]:
-        with page.engine.connect() as connection:
-            row = queries.message(connection, page.account_sid, sid)
-            return row, queries.message_events(connection, sid) if row is not None else []
-
-    row, events = await run_in_threadpool(read)
+    row, events = await page.read(_with_events, page.account_sid, sid)
     if row is None:
         raise NotFound(page.gettext("No message %(sid)s in this account.", sid=sid))
     why = readable(row.reasons, page.languages.translations(page.language).gettext) if row.reasons else None

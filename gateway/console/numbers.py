@@ -5,8 +5,8 @@ local way (`(201) 555-0123`, `06 12 34 56 78`) it is read in the country chosen 
 or else tried in the countries of the browser's languages, then those of the account's senders, and kept
 where it is a valid number.  One reading opens the number; several are offered to choose from.
 
-The state and history are read and shaped by the API's own functions (`transfer.select_states`
-and `api.optouts.number_events`, which `number_record` uses; `ix_opt_out_number` serves both).
+The state and history are read as the API reads them (`store.optouts`, which `api.optouts.number_record`
+uses) and shaped by the API's own functions.
 
 Under each opt-out the page lists the messages to the number from that moment (to the second)
 until it opted back in, in that scope and channel: the confirmation is expected, a canceled
@@ -21,21 +21,22 @@ from typing import Any
 
 import phonenumbers
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gateway.api.common import base_url
-from gateway.api.optouts import event_json, number_events, opt_out_json
+from gateway.api.optouts import event_json, opt_out_json
 from gateway.compliance.gates import channel_of
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent
-from gateway.console import queries
 from gateway.console.i18n import parse_accept_language
 from gateway.console.web import Page, read_form, see_other, url
 from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest
 from gateway.lifecycle import REPLY_DIRECTION
 from gateway.orchestration.consent import record_consent
-from gateway.transfer import ACCOUNT_LABEL, select_states
+from gateway.store.messages import message_bodies, messages_to
+from gateway.store.optouts import number_events, number_states
+from gateway.store.senders import Scope, scopes, sender_countries
+from gateway.transfer import ACCOUNT_LABEL
 
 MAX_REASON = 1000
 SOURCE = "console"
@@ -122,18 +123,25 @@ def _verdict(row: Any) -> str:
     return "sent"
 
 
+def _number(session: Session, account_sid: str, number: str, base: str) -> tuple[
+        list[dict[str, Any]], list[dict[str, Any]], list[Any], dict[str, str], list[Scope]]:
+    """The number's states and events as the API shows them, its messages, the words it opted out
+    with, and the scopes an opt-out can have."""
+    connection = session.connection()
+    events = number_events(connection, account_sid, number)
+    bodies = message_bodies(connection, account_sid, (e.inbound_message_sid for e in events))
+    return ([opt_out_json(s, base) for s in number_states(connection, account_sid, number)],
+            [event_json(e) for e in events], messages_to(connection, account_sid, number), bodies,
+            scopes(session, account_sid))
+
+
 async def search(page: Page) -> Response:
     query = page.request.query_params.get("q", "").strip()
     region = page.request.query_params.get("region") or None
     if not query:
         return page.render("numbers.html", q="", region=region, candidates=[], regions=_region_choices())
-
-    def read() -> list[str]:
-        with page.engine.connect() as connection:
-            countries = queries.sender_countries(connection, page.account_sid)
-        return read_number(query, guess_regions(region, page.request.headers.get("accept-language"), countries))
-
-    candidates = await run_in_threadpool(read)
+    countries = await page.read(sender_countries, page.account_sid)
+    candidates = read_number(query, guess_regions(region, page.request.headers.get("accept-language"), countries))
     if len(candidates) == 1:
         return see_other(url(f"/console/numbers/{candidates[0]}", lang=page.request.query_params.get("lang")))
     return page.render("numbers.html", q=query, region=region, candidates=candidates, regions=_region_choices(),
@@ -147,20 +155,10 @@ def _region_choices() -> list[str]:
 async def show(page: Page) -> Response:
     number = _path_number(page)
     base = base_url(page.request)
-
-    def read() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any], dict[str, str], list[queries.Scope]]:
-        with page.engine.connect() as connection:
-            scopes = queries.scopes(connection, page.account_sid)
-            events = number_events(connection, page.account_sid, number)
-            states = connection.execute(select_states(page.account_sid, number=number)).all()
-            bodies = queries.message_bodies(connection, page.account_sid, (e.inbound_message_sid for e in events))
-            return ([opt_out_json(s, base) for s in states], [event_json(e) for e in events],
-                    queries.messages_to(connection, page.account_sid, number), bodies, scopes)
-
-    states, events, messages, bodies, scopes = await run_in_threadpool(read)
-    labels = {s.sid: s.label for s in scopes} | {ACCOUNT_LABEL: page.gettext("whole account")}
+    states, events, messages, bodies, choices = await page.read(_number, page.account_sid, number, base)
+    labels = {s.sid: s.label for s in choices} | {ACCOUNT_LABEL: page.gettext("whole account")}
     return page.render("number.html", e164=number, states=states, events=events, bodies=bodies, labels=labels,
-                       windows=windows(events, messages), scopes=scopes, channels=CHANNELS,
+                       windows=windows(events, messages), scopes=choices, channels=CHANNELS,
                        done=page.request.query_params.get("done"),
                        national=_national(number))
 
@@ -183,7 +181,7 @@ async def change(page: Page) -> Response:
 
     def job(session: Session) -> list[str] | None:
         """The scope is checked in the writer's transaction (no read on the event loop), before writing."""
-        known = {s.sid for s in queries.scopes(session.connection(), page.account_sid)} | {ACCOUNT_WIDE}
+        known = {s.sid for s in scopes(session, page.account_sid)} | {ACCOUNT_WIDE}
         if scope not in known:
             raise BadRequest(unknown_scope)
         return record_consent(session, consent, now=utcnow(), backlog=backlog)

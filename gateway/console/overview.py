@@ -14,15 +14,22 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from sqlmodel import Session
 from starlette.responses import Response
 
-from gateway.console import queries
 from gateway.console.charts import daily_bars
 from gateway.console.figures import Overview, summarize, window_days, window_start
 from gateway.console.web import Page
 from gateway.dates import utcnow
 from gateway.policy.watcher import PolicyState
+from gateway.store.senders import scopes
+from gateway.store.traffic import (
+    consent_totals,
+    error_totals,
+    message_totals,
+    recent_consent_totals,
+    send_latencies,
+)
 
 SERIES = ("inbound", "outbound", "opt_outs", "opt_ins")
 LATENCY_WINDOW = timedelta(days=1)
@@ -44,32 +51,32 @@ _SETTLED: dict[tuple[int, str], _Settled] = {}
 _LOCK = threading.Lock()
 
 
-def read_overview(engine: Any, account_sid: str) -> tuple[Overview, datetime]:
+def read_overview(session: Session, account_sid: str) -> tuple[Overview, datetime]:
     """Everything the page shows, and when its settled days were read."""
     now = utcnow()
     start = window_start(now.date())
     recent = window_start(now.date(), days=1)
-    with engine.connect() as connection:
-        key = (id(engine), account_sid)
-        settled = _SETTLED.get(key)
-        if settled is None or settled.start != start or now - settled.read_at > SETTLED_TTL:
-            settled = _Settled(start, now, queries.message_totals(connection, account_sid, start, recent),
-                               queries.consent_totals(connection, account_sid, start, recent),
-                               queries.error_totals(connection, account_sid, start, recent))
-            with _LOCK:
-                _SETTLED[key] = settled
-        far = now + timedelta(days=1)
-        names = {s.sid: s.label for s in queries.scopes(connection, account_sid) if s.kind == "service"}
-        overview = summarize(
-            window_days(now.date()), settled.messages + queries.message_totals(connection, account_sid, recent, far),
-            settled.consents + queries.recent_consent_totals(connection, account_sid, recent),
-            settled.errors + queries.error_totals(connection, account_sid, recent, far),
-            queries.send_latencies(connection, account_sid, now - LATENCY_WINDOW), names)
+    connection = session.connection()
+    key = (id(session.get_bind()), account_sid)
+    settled = _SETTLED.get(key)
+    if settled is None or settled.start != start or now - settled.read_at > SETTLED_TTL:
+        settled = _Settled(start, now, message_totals(connection, account_sid, start, recent),
+                           consent_totals(connection, account_sid, start, recent),
+                           error_totals(connection, account_sid, start, recent))
+        with _LOCK:
+            _SETTLED[key] = settled
+    far = now + timedelta(days=1)
+    names = {s.sid: s.label for s in scopes(session, account_sid) if s.kind == "service"}
+    overview = summarize(
+        window_days(now.date()), settled.messages + message_totals(connection, account_sid, recent, far),
+        settled.consents + recent_consent_totals(connection, account_sid, recent),
+        settled.errors + error_totals(connection, account_sid, recent, far),
+        send_latencies(connection, account_sid, now - LATENCY_WINDOW), names)
     return overview, settled.read_at
 
 
 async def show(page: Page) -> Response:
-    overview, settled_at = await run_in_threadpool(read_overview, page.engine, page.account_sid)
+    overview, settled_at = await page.read(read_overview, page.account_sid)
     labels = {"inbound": page.gettext("Inbound"), "outbound": page.gettext("Outbound"),
               "opt_outs": page.gettext("Opt-outs"), "opt_ins": page.gettext("Opt-ins")}
     charts = [(name, labels[name], sum(overview.series[name]),

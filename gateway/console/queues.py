@@ -16,15 +16,15 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session
-from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from gateway.api.common import int_or_none
-from gateway.console import queries
 from gateway.console.web import Page, see_other, url
 from gateway.dates import utcnow
 from gateway.errors import NotFound
 from gateway.forwarding.dead_letters import dead_letter_json, list_dead, replay
+from gateway.store.queue_stats import oldest_queued, sent_since
+from gateway.store.senders import senders
 
 RATE_WINDOW = timedelta(seconds=60)
 DEAD_LETTERS_SHOWN = 100
@@ -46,26 +46,24 @@ class SenderQueue:
         return self.segments / self.mps if self.mps else 0.0
 
 
-def read_queues(engine: Any, backlog: Any, account_sid: str, now: datetime) -> tuple[list[SenderQueue], list[Any]]:
-    with engine.connect() as connection:
-        senders = queries.senders(connection, account_sid)
-        sent = queries.sent_since(connection, account_sid, now - RATE_WINDOW)
-        rows = []
-        for sender in senders:
-            waiting = backlog.messages.get(sender.sid, 0)
-            oldest = queries.oldest_queued(connection, sender.sid) if waiting else None
-            rows.append(SenderQueue(sender.sid, sender.address, sender.kind, sender.mps, waiting,
-                                    backlog.segments.get(sender.sid, 0),
-                                    sent.get(sender.sid, (0, 0))[1] / RATE_WINDOW.total_seconds(),
-                                    (now - oldest).total_seconds() if oldest else None))
-    with Session(engine) as session:
-        dead = [dead_letter_json(d) for d in list_dead(session, account_sid, limit=DEAD_LETTERS_SHOWN)]
+def read_queues(session: Session, backlog: Any, account_sid: str, now: datetime) -> tuple[list[SenderQueue], list[Any]]:
+    connection = session.connection()
+    sent = sent_since(connection, account_sid, now - RATE_WINDOW)
+    rows = []
+    for sender in senders(session, account_sid):
+        waiting = backlog.messages.get(sender.sid, 0)
+        oldest = oldest_queued(connection, sender.sid) if waiting else None
+        rows.append(SenderQueue(sender.sid, sender.address, sender.kind, sender.mps, waiting,
+                                backlog.segments.get(sender.sid, 0),
+                                sent.get(sender.sid, (0, 0))[1] / RATE_WINDOW.total_seconds(),
+                                (now - oldest).total_seconds() if oldest else None))
+    dead = [dead_letter_json(d) for d in list_dead(session, account_sid, limit=DEAD_LETTERS_SHOWN)]
     return rows, dead
 
 
 async def show(page: Page) -> Response:
     backlog = page.request.app.state.core.backlog
-    rows, dead = await run_in_threadpool(read_queues, page.engine, backlog, page.account_sid, utcnow())
+    rows, dead = await page.read(read_queues, backlog, page.account_sid, utcnow())
     return page.render("queues.html", senders=rows, dead=dead, replayed=page.request.query_params.get("replayed"))
 
 

@@ -15,18 +15,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.concurrency import run_in_threadpool
+from sqlmodel import Session
 from starlette.responses import Response
 
 from gateway.api.policy import DEMO_VARIABLES
-from gateway.console import queries
 from gateway.console.numbers import guess_regions, read_number
 from gateway.console.web import Page
 from gateway.encoding import segment
 from gateway.policy.evaluate import country_of, evaluate
 from gateway.policy.model import Mode
 from gateway.policy.watcher import PolicyState
-from gateway.store.tables import Service, core_table
+from gateway.store import senders as registry
+from gateway.store.tables import Service
 
 MAX_TEXT = 1600
 
@@ -52,22 +52,8 @@ async def show(page: Page) -> Response:
     text = params.get("text", "")[:MAX_TEXT]
     typed_from = params.get("from", "").strip()
     state: PolicyState = page.request.app.state.policy
-
-    def read() -> tuple[list[Any], str, list[str], Service | None]:
-        with page.engine.connect() as connection:
-            senders = [s for s in queries.senders(connection, page.account_sid) if s.kind != "alpha"]
-            countries = queries.sender_countries(connection, page.account_sid)
-            to = params.get("to", senders[0].address if senders else "")
-            chosen = next((s for s in senders if s.address == to), None)
-            service = None
-            if chosen is not None and chosen.service_sid:
-                row = connection.execute(core_table(Service).select().where(
-                    core_table(Service).c.sid == chosen.service_sid)).first()
-                service = Service(**row._mapping) if row is not None else None
-        guesses = read_number(typed_from, guess_regions(None, page.request.headers.get("accept-language"), countries))
-        return senders, to, guesses, service
-
-    senders, to, guesses, service = await run_in_threadpool(read)
+    senders, countries, to, service = await page.read(_read, page.account_sid, params.get("to"))
+    guesses = read_number(typed_from, guess_regions(None, page.request.headers.get("accept-language"), countries))
     sender = guesses[0] if guesses else None
     error = None
     if typed_from and sender is None:
@@ -79,6 +65,16 @@ async def show(page: Page) -> Response:
         results = [(mode.value, decide(state, text, sender, mode, variables, smart)) for mode in Mode]
     return page.render("tester.html", text=text, typed_from=typed_from, sender=sender, to=to, senders=senders,
                        results=results, error=error, service=service)
+
+
+def _read(session: Session, account_sid: str, to: str | None) -> tuple[list[Any], list[str], str, Service | None]:
+    """The account's senders that receive, its senders' countries, the number written to (the
+    first sender's unless `to` is given) and its service, if any."""
+    senders = [s for s in registry.senders(session, account_sid) if s.kind != "alpha"]
+    to = to if to is not None else senders[0].address if senders else ""
+    chosen = next((s for s in senders if s.address == to), None)
+    service = registry.service(session, chosen.service_sid) if chosen is not None and chosen.service_sid else None
+    return senders, registry.sender_countries(session, account_sid), to, service
 
 
 def _variables(to: str | None, service: Service | None) -> dict[str, str]:

@@ -26,17 +26,21 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from babel.numbers import format_decimal, format_percent
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from gateway.api.common import read_body, signed_in
 from gateway.console.i18n import COOKIE, Languages
 from gateway.errors import AuthenticationFailed, GatewayError
+from gateway.store import reads
 
+P = ParamSpec("P")
+T = TypeVar("T")
 REALM = "optout-gateway console"
 MAX_FORM = 64 * 1024
 SECURITY_HEADERS = {
@@ -60,9 +64,9 @@ class Page:
     language: str
     languages: Languages
 
-    @property
-    def engine(self) -> Any:
-        return self.request.app.state.engine
+    async def read(self, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`fn(session, ...)` off the event loop (`store.reads`): the only way pages read the database."""
+        return await reads.read(self.request.app.state.engine, fn, *args, **kwargs)
 
     @property
     def csrf(self) -> str:

@@ -1,26 +1,52 @@
-"""Provider adapters, by slug. The registry is this explicit dict: adding a provider means adding
-a line here (see ADDING.md), never import-time registration."""
+"""Provider modules, by slug. The registry is the explicit dict `MODULES`: adding a provider means
+one module and a line here (see ADDING.md), never import-time registration. Everything that
+lists, configures or checks providers reads it."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.providers import plivo, sim, telnyx, twilio, vonage
 from gateway.providers.base import Provider
+from gateway.providers.module import ProviderModule
 
 if TYPE_CHECKING:
     from gateway.settings import Settings
 
-PROVIDERS: dict[str, Provider] = {
-    "twilio": twilio.PROVIDER,
-    "sim": sim.PROVIDER,
-    "telnyx": telnyx.PROVIDER,
-    "vonage": vonage.PROVIDER,
-    "plivo": plivo.PROVIDER,
+MODULES: dict[str, ProviderModule] = {
+    "twilio": twilio.MODULE,
+    "sim": sim.MODULE,
+    "telnyx": telnyx.MODULE,
+    "vonage": vonage.MODULE,
+    "plivo": plivo.MODULE,
 }
 
 
+@dataclass(frozen=True)
+class ProviderSettings(twilio.TwilioSettings, telnyx.TelnyxSettings, vonage.VonageSettings, plivo.PlivoSettings):
+    """Every registered module's settings class, inherited by `gateway.settings.Settings`: its provider
+    fields are typed and stay constructor keywords (`Settings(twilio_auth_token=...)`). A test holds
+    this list equal to the modules' (a module missing here still works: `load_settings` adds it)."""
+
+
+class _Adapters(Mapping[str, Provider]):
+    """The modules' adapters, read through `MODULES` (so a module registered later is seen too)."""
+
+    def __getitem__(self, name: str) -> Provider:
+        return MODULES[name].adapter
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(MODULES)
+
+    def __len__(self) -> int:
+        return len(MODULES)
+
+
+PROVIDERS: Mapping[str, Provider] = _Adapters()
+
+
 def configured(settings: Settings) -> dict[str, Provider]:
-    """The registry with the deployment's choices applied (Vonage's signature algorithm)."""
-    return PROVIDERS | {"vonage": replace(vonage.PROVIDER, method=settings.vonage_signature_method)}
+    """The adapters with the deployment's choices applied (Vonage's signature method)."""
+    return {name: module.configured(settings) for name, module in MODULES.items()}

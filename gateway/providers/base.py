@@ -72,7 +72,7 @@ class InboundMessage:
     `twilio_fields(...)` (so an app written for Twilio reads them unchanged) followed by the
     provider's own fields as received, each named "<provider>.<field>", for the audit.
     `part` is set on one part of a long message: the edge joins the parts before anything
-    is decided (gateway/api/multipart.py)."""
+    is decided (gateway/providers/reassembly.py)."""
 
     provider_sid: str  # the provider's message id: the idempotency key of the webhook
     sender: str  # From, as the provider wrote it ("+E164" or "whatsapp:+E164")

@@ -39,6 +39,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import httpx2
@@ -64,6 +65,10 @@ from gateway.providers.base import (
     status_of,
     twilio_fields,
 )
+from gateway.providers.module import ProviderModule, setting
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -207,6 +212,16 @@ def _rejection_code(status: int, text: str) -> int:
     return status
 
 
+@dataclass(frozen=True)
+class PlivoSettings:
+    plivo_auth_id: str = setting("", send=True)
+    plivo_auth_token: str = setting("", send=True, verify=True, secret=True)
+    plivo_base_url: str = setting("https://api.plivo.com", url=True)
+
+
+def _credentials(settings: Settings) -> Credentials:
+    return Credentials(settings.plivo_auth_id, settings.plivo_auth_token, settings.plivo_base_url)
 
 
 PROVIDER = PlivoProvider()
+MODULE = ProviderModule(PROVIDER, _credentials, PlivoSettings)

@@ -36,7 +36,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx2
 from cryptography.exceptions import InvalidSignature
@@ -61,6 +61,10 @@ from gateway.providers.base import (
     status_of,
     twilio_fields,
 )
+from gateway.providers.module import ProviderModule, setting
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -256,6 +260,16 @@ def _code(value: object) -> int | None:
     return int(text) if text.isdigit() else None
 
 
+@dataclass(frozen=True)
+class TelnyxSettings:
+    telnyx_api_key: str = setting("", send=True, secret=True)
+    telnyx_public_key: str = setting("", verify=True)  # base64 Ed25519 key from the Mission Control portal
+    telnyx_base_url: str = setting("https://api.telnyx.com", url=True)
+
+
+def _credentials(settings: Settings) -> Credentials:
+    return Credentials("", settings.telnyx_api_key, settings.telnyx_base_url)
 
 
 PROVIDER = TelnyxProvider()
+MODULE = ProviderModule(PROVIDER, _credentials, TelnyxSettings)

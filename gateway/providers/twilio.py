@@ -34,6 +34,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 import httpx2
@@ -55,6 +56,10 @@ from gateway.providers.base import (
     response_json,
     status_of,
 )
+from gateway.providers.module import ProviderModule, setting
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -219,5 +224,16 @@ def _message(response: httpx2.Response) -> str:
     return message if isinstance(message, str) and message else response.reason_phrase or str(response.status_code)
 
 
+@dataclass(frozen=True)
+class TwilioSettings:
+    twilio_account_sid: str = setting("", send=True)
+    twilio_auth_token: str = setting("", send=True, verify=True, secret=True)
+    twilio_base_url: str = setting("https://api.twilio.com", url=True)
+
+
+def _credentials(settings: Settings) -> Credentials:
+    return Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url)
+
 
 PROVIDER = TwilioProvider()
+MODULE = ProviderModule(PROVIDER, _credentials, TwilioSettings)

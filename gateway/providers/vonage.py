@@ -14,7 +14,7 @@ One part of a long inbound message as Vonage sends it (signed, method GET, ids s
 
 Numbers arrive without "+"; we add it. The parts of a long message arrive as separate
 webhooks, in any order; `parse_inbound` returns each with its `Part`, and the edge
-(`gateway/api/multipart.py`) joins them before any keyword is matched. `keyword` is only the
+(`gateway/providers/reassembly.py`) joins them before any keyword is matched. `keyword` is only the
 first word of the text and is ignored (kept in `raw`).
 
 `sig` (signature secret; the algorithm is chosen in Vonage's dashboard, GATEWAY_VONAGE_SIGNATURE_METHOD):
@@ -31,7 +31,8 @@ import hmac
 import logging
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx2
@@ -61,11 +62,14 @@ from gateway.providers.base import (
     status_of,
     twilio_fields,
 )
-from gateway.settings import VONAGE_SIGNATURE_METHODS
+from gateway.providers.module import ProviderModule, setting
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
-METHODS = VONAGE_SIGNATURE_METHODS  # the algorithms GATEWAY_VONAGE_SIGNATURE_METHOD may name
+METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")  # what GATEWAY_VONAGE_SIGNATURE_METHOD may name
 
 #: Delivery-receipt `status` words.
 STATUS: dict[str, Status] = {
@@ -237,6 +241,21 @@ class VonageProvider:
                        f"vonage {code}: {text}")
 
 
+@dataclass(frozen=True)
+class VonageSettings:
+    vonage_api_key: str = setting("", send=True)
+    vonage_api_secret: str = setting("", send=True, secret=True)
+    vonage_signature_secret: str = setting("", verify=True, secret=True)
+    vonage_signature_method: str = setting("md5hash", choices=METHODS)  # as chosen in Vonage's dashboard
+    vonage_base_url: str = setting("https://rest.nexmo.com", url=True)
+    vonage_concat_wait: float = setting(60.0)  # seconds the parts of a long inbound message are awaited
+
+
+def _credentials(settings: Settings) -> Credentials:
+    return Credentials(settings.vonage_api_key, settings.vonage_api_secret, settings.vonage_base_url)
 
 
 PROVIDER = VonageProvider()
+MODULE = ProviderModule(PROVIDER, _credentials, VonageSettings,
+                        configure=lambda settings: replace(PROVIDER, method=settings.vonage_signature_method),
+                        reassembly_wait=lambda settings: settings.vonage_concat_wait)

@@ -18,7 +18,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, col, create_engine
@@ -97,15 +97,13 @@ def unit_of_work(engine: Engine) -> Iterator[Session]:
             yield session
 
 
-def ping(engine: Engine) -> None:
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+def ping(connection: Connection) -> None:
+    connection.execute(text("SELECT 1"))
 
 
-def senders_by_provider(engine: Engine) -> dict[str, int]:
+def senders_by_provider(connection: Connection) -> dict[str, int]:
     """How many senders are registered with each provider that has some."""
-    with engine.connect() as connection:
-        rows = connection.execute(select(col(Sender.provider), func.count()).group_by(col(Sender.provider))).all()
+    rows = connection.execute(select(col(Sender.provider), func.count()).group_by(col(Sender.provider))).all()
     return {provider: count for provider, count in rows}
 
 

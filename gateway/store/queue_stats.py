@@ -1,15 +1,18 @@
-"""The queue as a whole, for `/metrics`: per sender, what waits and since when."""
+"""The queue: as a whole for `/metrics` (per sender, what waits and since when), and one account's
+senders for the console's queue page."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Row
 
 from gateway.lifecycle import Status
-from gateway.store.tables import Message, Sender, core_table
+from gateway.store.tables import Message, MessageEvent, Sender, core_table
+from gateway.store.traffic import tail_floor
 
 _M = core_table(Message)
 _S = core_table(Sender)
@@ -24,3 +27,37 @@ _BY_SENDER = select(_WAITING.c.sender_sid, _WAITING.c.messages, _WAITING.c.oldes
 def queue_by_sender(connection: Connection) -> Sequence[Row[Any, Any, Any, Any]]:
     """(sender_sid, messages, oldest, mps) for each sender with messages queued or being sent."""
     return connection.execute(_BY_SENDER).all()
+
+
+# -- one account's senders, for the console's queue page --------------------------------------
+
+PRIORITIES = (0, 1)  # replies and confirmations, then bulk (`Message.priority`)
+_V = core_table(MessageEvent)
+
+
+def oldest_queued(connection: Connection, sender_sid: str) -> datetime | None:
+    """When the sender's oldest waiting message was accepted: the head of each priority's queue
+    (the first row of `ix_message_queue` per priority)."""
+    heads = []
+    for priority in PRIORITIES:
+        first = (select(func.min(_M.c.seq)).where(_M.c.sender_sid == sender_sid, _M.c.status == "queued",
+                                                  _M.c.priority == priority).scalar_subquery())
+        row = connection.execute(select(_M.c.date_created).where(_M.c.seq == first)).first()
+        if row is not None:
+            heads.append(row[0])
+    return min(heads) if heads else None
+
+
+def sent_since(connection: Connection, account_sid: str, since: datetime) -> dict[str, tuple[int, int]]:
+    """Messages and segments each of the account's senders handed to its provider since `since`.
+
+    Reads `message_event` backwards from its newest row, a chunk at a time, and stops at the first
+    chunk wholly older than `since` (ids follow time closely; a whole chunk absorbs the small
+    disorder of concurrent writers), so the cost follows the traffic of that time."""
+    floor = tail_floor(connection, _V, _V.c.at, since)
+    rows = connection.execute(
+        select(_M.c.sender_sid, func.count(), func.sum(_M.c.num_segments))
+        .select_from(_V.join(_M, _M.c.sid == _V.c.message_sid))
+        .where(_V.c.id >= floor, _V.c.status == "sent", _V.c.at >= since, _M.c.account_sid == account_sid)
+        .group_by(_M.c.sender_sid))
+    return {sender_sid: (int(messages), int(segments)) for sender_sid, messages, segments in rows}

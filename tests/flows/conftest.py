@@ -34,13 +34,15 @@ class Stack:
     auth_token: str
     app_state: Any = None  # the gateway's app.state, for tests that tune a worker
     _engine: Any = None
-    _start: Callable[[], Any] | None = None
+    _start: Callable[[Settings], Any] | None = None
 
-    def restart(self) -> None:
+    def restart(self, **changes: Any) -> None:
         """Stop the gateway (as a redeploy does: in-flight work finishes, leases go back) and start
-        a new one with the same settings on the same database and port."""
+        a new one on the same database and port, with the same settings but for `changes` (an
+        operator's edit between deploys, such as a secret removed)."""
         assert self._start is not None
-        self.app_state = self._start()
+        self.settings = self.settings.with_(**changes)
+        self.app_state = self._start(self.settings)
 
     def engine(self) -> Any:
         """An engine on the gateway's database, for tests that look inside; disposed with the stack."""
@@ -81,14 +83,14 @@ def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
             overrides = {}
         settings = settings.with_(**overrides)
         with ExitStack() as running:
-            def start() -> Any:
+            def start(settings: Settings) -> Any:
                 """(Re)start the gateway: the one running stops first."""
                 running.close()
                 gateway = create_app(settings)
                 running.enter_context(serve(gateway, port=port))
                 return gateway.state
 
-            state = start()
+            state = start(settings)
             account = state.accounts.create("tests")
             stack = Stack(f"http://127.0.0.1:{port}", settings, simulator.state.sim, app, account.sid,
                           account.auth_token, state, _start=start)

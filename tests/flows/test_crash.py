@@ -31,6 +31,7 @@ from gateway.store.tables import OptOut
 from tests.flows.server import serve
 from tests.flows.standins import AppServer, app_server
 from tests.poll import wait_until
+from tests.postgres import new_database
 
 TOKEN = "bench-token"  # the harness gives the gateway this Twilio auth token
 SENDERS = [f"+1201555{n:04d}" for n in range(200, 205)]
@@ -56,13 +57,14 @@ class Deployment:
 
 
 @pytest.fixture
-def deployment(request: pytest.FixtureRequest, database_url: str, tmp_path) -> Iterator[Deployment]:  # type: ignore[no-untyped-def]
-    if request.param == "worker" and database_url.startswith("sqlite"):
-        pytest.skip("`gateway worker` refuses SQLite, which serves one process")
+def deployment(request: pytest.FixtureRequest, tmp_path) -> Iterator[Deployment]:  # type: ignore[no-untyped-def]
+    kind, store = request.param
+    database_url = (f"sqlite:///{tmp_path / 'gateway.db'}" if store == "sqlite"
+                    else new_database(request.getfixturevalue("postgres")))
     simulator = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=0.2))
     with serve(simulator) as provider_url, app_server() as app:
         gateway = Gateway(tmp_path, provider_url, database_url, env={"GATEWAY_LEASE_TTL": "3"})
-        if request.param == "gateway":
+        if kind == "gateway":
             nodes = [gateway.node(worker_id="gateway-1")]
         else:
             nodes = [gateway.node(workers=False), gateway.worker(worker_id="worker-1")]
@@ -144,7 +146,9 @@ def _drain(missing: Callable[[], str], context: str, timeout: float = 120.0) -> 
                message=lambda: f"the gateway did not drain in time: {missing()} ({context})")
 
 
-@pytest.mark.parametrize("deployment", ["gateway", "worker"], indirect=True)
+# `gateway worker` beside `serve` needs PostgreSQL (SQLite serves one process: the worker refuses it).
+@pytest.mark.parametrize("deployment", [("gateway", "sqlite"), ("gateway", "postgresql"), ("worker", "postgresql")],
+                         ids=["sqlite-gateway", "postgresql-gateway", "postgresql-worker"], indirect=True)
 def test_kill_9_under_load_loses_nothing_and_repeats_nothing(deployment: Deployment) -> None:
     seed = random.randrange(1 << 30)
     victim = deployment.nodes[-1]

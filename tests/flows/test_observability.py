@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlmodel import Session, select
 from twilio.request_validator import RequestValidator
 
-from bench.harness import Gateway
+from bench.harness import Gateway, Node
 from gateway.observability import logs
 from gateway.store.tables import Message
 from tests.conftest import FR_MOBILE, GB_MOBILE, US_MOBILE
@@ -370,6 +370,20 @@ def test_a_json_log_start_with_the_simulator_is_all_json_and_names_its_token_fil
         f"provider simulator on at /sim; it signs with the token in {tmp_path / 'gateway.db.sim-token'}"]
     secrets = [token, gateway.env["GATEWAY_SECRET_KEY"], gateway.env["GATEWAY_TWILIO_AUTH_TOKEN"]]
     assert not [secret for secret in secrets if secret in node.log.read_text()]
+
+
+def test_a_json_log_demo_start_writes_only_json_lines(tmp_path):
+    """`serve --demo` under GATEWAY_LOG_FORMAT=json: its banner is one JSON object (the demo's
+    account, to try it with), every other line a log record; the simulator's token is in no line."""
+    gateway = Gateway(tmp_path, env={"GATEWAY_LOG_FORMAT": "json"})
+    node = Node([*gateway.node().args, "--demo"], gateway.env, tmp_path / "demo.log", f"{gateway.url}/healthz")
+    with node:
+        token = (tmp_path / "gateway.db.sim-token").read_text()
+    lines = [json.loads(line) for line in node.log.read_text().splitlines() if line]
+    demo = [line["demo"] for line in lines if "demo" in line]
+    assert len(demo) == 1 and demo[0]["account_sid"].startswith("AC") and demo[0]["url"] == gateway.url
+    assert any(line.get("message") == f"Listening on {gateway.url}" for line in lines)
+    assert token not in node.log.read_text()
 
 
 # Readiness

@@ -104,9 +104,11 @@ def test_two_workers_keep_every_sender_within_its_mps_and_one_finishes_after_the
     assert 0 < at_kill < MESSAGES, "the kill was not mid-run"
 
 
-def test_a_stopped_worker_hands_back_its_senders_and_claims(database_url, tmp_path):
+def test_a_stopped_worker_hands_back_its_senders_and_claims(postgres, tmp_path):
     """SIGTERM: sends in flight finish, claimed messages go back to the queue, the lease cools for a
-    second instead of lapsing after GATEWAY_LEASE_TTL, so the next worker need not wait."""
+    second instead of lapsing after GATEWAY_LEASE_TTL, so the next worker need not wait.  On
+    PostgreSQL: `gateway worker` beside `serve` refuses SQLite, which serves one process."""
+    database_url = new_database(postgres)
     simulator = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=0.2))
     provider = simulator.state.sim
     with serve(simulator) as provider_url:

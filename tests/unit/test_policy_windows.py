@@ -50,10 +50,10 @@ def test_an_unknown_day_is_an_error(policy_tree):
         policy_tree, text)[0]
 
 
-def test_a_state_table_must_name_a_state_of_the_country(policy_tree):
+def test_a_state_table_must_name_a_state_of_the_country_at_its_header_line(policy_tree):
     text = US + '[quiet_hours]\nwindows = ["Mon-Sun 08:00-21:00"]\n\n[quiet_hours.XX]\nwindows = ["Mon-Sun 08:00-20:00"]\n'
     [error] = errors(policy_tree, text)
-    assert error.startswith("countries/US.toml:3: quiet_hours.XX: unknown key (expected windows, closed_on_holidays, "
+    assert error.startswith("countries/US.toml:6: quiet_hours.XX: unknown key (expected windows, closed_on_holidays, "
                             "outside, or a [quiet_hours.<state>] table named by a subdivision code of US")
 
 

@@ -1,4 +1,4 @@
-"""The console's own reads, on a small database of known rows."""
+"""The queue page's reads, on a small database of known rows."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from sqlalchemy import insert
 
-from gateway.console import queries
 from gateway.outbox.messages import insert_message
+from gateway.store import queue_stats
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Account, MessageEvent, Sender
 from tests.conftest import DE_MOBILE, FR_MOBILE, GB_MOBILE
@@ -40,5 +40,5 @@ def test_sent_since_counts_each_senders_messages_and_segments_of_the_window_for_
             session.connection().execute(insert(MessageEvent.__table__), {  # type: ignore[attr-defined]
                 "message_sid": sid, "status": "sent", "source": "dispatch", "applied": True, "at": at})
     with engine.connect() as connection:
-        assert queries.sent_since(connection, ACCOUNT, now - timedelta(minutes=1)) == {"PN" + "a" * 32: (2, 3)}
+        assert queue_stats.sent_since(connection, ACCOUNT, now - timedelta(minutes=1)) == {"PN" + "a" * 32: (2, 3)}
     engine.dispose()

@@ -1,0 +1,79 @@
+"""What a provider module declares besides its adapter: its settings, what it needs to send and to
+verify webhooks, its credentials, and whether the gateway joins its long inbound messages.
+
+The registry (`gateway.providers.MODULES`) holds one `ProviderModule` per slug, and everything
+else follows from it: `Settings`' provider fields and `load_settings`, the missing-credentials
+and registration rule, `/readyz`, the webhook edge, the dispatcher's credentials, the CLI and
+the `Provider` enums of openapi.yaml (held equal by a test). See ADDING.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from gateway.providers.base import Credentials, Provider
+
+if TYPE_CHECKING:
+    from gateway.settings import Settings
+
+
+def setting(default: str | float, *, send: bool = False, verify: bool = False, secret: bool = False,
+            url: bool = False, choices: tuple[str, ...] = ()) -> Any:
+    """A field of a provider's settings dataclass, read from GATEWAY_<FIELD NAME IN CAPITALS>.
+
+    `send`: needed to send (empty → the provider cannot). `verify`: the webhook-signing secret (one
+    per provider). `secret`: kept out of `repr`. `url`: a trailing "/" is dropped. `choices`: the
+    value, lower-cased, must be one of them. A float default makes it a positive number."""
+    return dataclasses.field(default=default, repr=not secret,
+                             metadata={"send": send, "verify": verify, "url": url, "choices": choices})
+
+
+def variable(field: dataclasses.Field[Any]) -> str:
+    return f"GATEWAY_{field.name.upper()}"
+
+
+@dataclass(frozen=True)
+class ProviderModule:
+    """One provider: its adapter and all the gateway needs to know to configure and check it."""
+
+    adapter: Provider
+    #: The settings the dispatcher sends with (account, token, base URL).
+    credentials: Callable[[Settings], Credentials]
+    #: The frozen dataclass declaring its `<slug>_*` fields with `setting(...)`; `Settings` inherits it.
+    settings: type[Any] | None = None
+    #: The adapter with the deployment's choices applied (Vonage's signature method).
+    configure: Callable[[Settings], Provider] | None = None
+    #: Seconds the parts of a long inbound message are awaited, for a provider whose parts the gateway
+    #: joins (`gateway.providers.reassembly`); None when the provider joins them itself.
+    reassembly_wait: Callable[[Settings], float] | None = None
+    #: For a provider whose needs are not fields of its own (the simulator's are core settings):
+    #: variable (as shown to operators) → its value, to send; and (variable, value) of its webhook secret.
+    needs_to_send: Callable[[Settings], Mapping[str, object]] | None = None
+    webhook_secret: tuple[str, Callable[[Settings], str]] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.adapter.name
+
+    def fields(self) -> tuple[dataclasses.Field[Any], ...]:
+        return dataclasses.fields(self.settings) if self.settings is not None else ()
+
+    def configured(self, settings: Settings) -> Provider:
+        return self.configure(settings) if self.configure is not None else self.adapter
+
+    def secret(self, settings: Settings) -> tuple[str, str]:
+        """(the variable that holds the webhook secret, its value in `settings`)."""
+        if self.webhook_secret is not None:
+            label, value = self.webhook_secret
+            return label, value(settings)
+        [field] = [field for field in self.fields() if field.metadata["verify"]]
+        return variable(field), getattr(settings, field.name)
+
+    def missing_to_send(self, settings: Settings) -> list[str]:
+        """The variables still unset that sending needs."""
+        needs = (self.needs_to_send(settings) if self.needs_to_send is not None else
+                 {variable(field): getattr(settings, field.name) for field in self.fields() if field.metadata["send"]})
+        return [name for name, value in needs.items() if not value]

@@ -1,0 +1,46 @@
+"""Reads for the HTTP edges, run off the event loop.
+
+An endpoint that read the database on the event loop held every other request of its process
+for as long as its statement ran: a deep page of opt-outs delayed every webhook and send.  So
+the API and the console read only through `read`, which runs a function of a Session in a worker
+thread (as the writer runs every write on its own thread, `writer.py`) and awaits its result.
+
+At most READERS reads of a process run at once (per event loop); the others wait for a thread
+without holding a pooled connection, so a burst of slow pages cannot take the connections the
+writer, dispatch and forwarding need (the pool keeps 5, and up to 10 more).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+from weakref import WeakKeyDictionary
+
+import anyio.to_thread
+from anyio import CapacityLimiter
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+P = ParamSpec("P")
+T = TypeVar("T")
+READERS = 4
+_LIMITERS: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
+
+
+async def read(engine: Engine, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """`fn(session, *args, **kwargs)` in a worker thread, in a session of its own that is closed
+    (its transaction rolled back) before the result is returned; ORM objects come back detached,
+    their loaded attributes readable."""
+    loop = asyncio.get_running_loop()
+    limiter = _LIMITERS.get(loop)
+    if limiter is None:  # one per loop: a limiter wakes its waiters on the loop they wait in
+        limiter = _LIMITERS[loop] = CapacityLimiter(READERS)
+    return await anyio.to_thread.run_sync(functools.partial(_in_session, engine, fn, *args, **kwargs),
+                                          limiter=limiter)
+
+
+def _in_session(engine: Engine, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+    with Session(engine) as session:
+        return fn(session, *args, **kwargs)
