@@ -25,6 +25,7 @@ REFUSED = {
     "empty host": "http://",
     "underscore in host": "https://my_app.example.com/hook",
     "too long": "https://example.com/" + "a" * 3981,
+    "port zero": "https://app.example.com:0/hook",
     "longer than any field": "https://example.com/" + "a" * 5000,
     "loopback": "http://127.0.0.1:9000/hook",
     "localhost": "http://localhost:9000/hook",
