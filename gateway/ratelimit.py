@@ -14,7 +14,6 @@ operators, and a bucket is four numbers.
 from __future__ import annotations
 
 import itertools
-
 from dataclasses import dataclass, field
 
 
