@@ -2,7 +2,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test venv dev-venv bench clean
+.PHONY: run test check venv dev-venv bench clean
 
 $(BIN)/gateway: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,17 @@ dev-venv: $(VENV)/.dev
 run: $(BIN)/gateway
 	$(BIN)/gateway serve --demo
 
+# The whole suite, both databases, spread over every core (pytest-xdist): each worker process
+# starts its own throwaway PostgreSQL server and servers on free ports, so tests never share state.
 test: $(VENV)/.dev
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
+
+# The inner loop (under two minutes): lint, types, and the tests that need no server process.
+check: $(VENV)/.dev
+	$(BIN)/ruff check gateway tests bench
+	$(BIN)/python -m mypy
+	$(BIN)/python -m pytest -q -n auto tests/unit tests/api tests/providers tests/store
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/match.py

@@ -20,7 +20,6 @@ while the owner, from any other address, still gets in.
 from __future__ import annotations
 
 import base64
-import binascii
 import hmac
 import logging
 import math
@@ -184,7 +183,7 @@ def basic_credentials(authorization: str | None) -> tuple[str, str]:
         raise _refused()
     try:
         user, _, password = base64.b64decode(authorization[6:], validate=True).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
+    except ValueError:  # not ASCII, not base64 (binascii.Error), not UTF-8 (UnicodeDecodeError)
         raise _refused() from None
     return user, password
 

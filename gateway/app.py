@@ -33,12 +33,12 @@ from gateway.api import policy as policy_api
 from gateway.api.metrics import metrics
 from gateway.console import routes as console_routes
 from gateway.dates import CLOCK
-from gateway.dispatch.backlog import Backlog, StickyLoad
-from gateway.dispatch.core import Core
 from gateway.errors import HTTP_CODES, DatabaseUnavailable, GatewayError, InternalError, more_info
 from gateway.ids import new_token
 from gateway.observability import logs
 from gateway.observability.http import Observed
+from gateway.orchestration.core import Core
+from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, configured
 from gateway.providers.health import ProviderHealth
@@ -146,8 +146,9 @@ def create_app(settings: Settings) -> Starlette:
             if simulator is not None:
                 await stack.enter_async_context(simulator.state.sim.running())
             if settings.workers:
-                app.state.forwarder = await stack.enter_async_context(
+                app.state.workers = await stack.enter_async_context(
                     runtime.workers(settings, engine, writer, core, accounts, client))
+                app.state.forwarder = app.state.workers.forwarder
             try:
                 yield
             finally:
@@ -175,7 +176,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
     app.state.sign_ins = SignIns(accounts, settings.auth_failure_burst, settings.auth_failure_account_burst,
                                  settings.auth_failure_rate)
-    app.state.forwarder = None
+    app.state.workers = app.state.forwarder = None
     app.state.recorded_revision = None
     app.state.provider_secrets = settings.webhook_secrets()
     app.state.providers = configured(settings)

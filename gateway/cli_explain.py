@@ -120,9 +120,9 @@ def _explain_send(args: argparse.Namespace, settings: Settings, engine: Any) -> 
     from gateway.api.messages import send_request
     from gateway.dates import parse_iso8601, utcnow
     from gateway.dispatch import explain
-    from gateway.dispatch.backlog import Backlog, StickyLoad
-    from gateway.dispatch.core import Core
     from gateway.errors import BadRequest, NotFound, PolicyUnavailable, ServiceNotFound
+    from gateway.orchestration.core import Core
+    from gateway.outbox.backlog import Backlog, StickyLoad
     from gateway.policy.watcher import PolicyState
     from gateway.store.writer import Writer
 

@@ -9,7 +9,7 @@ lists (a WhatsApp `read` after `delivered`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 
@@ -45,6 +45,10 @@ _AFTER_TERMINAL: dict[Status, frozenset[Status]] = {
 PENDING = frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.QUEUED})
 
 
+#: The direction of the gateway's own replies (confirmations): an opt-out never cancels them.
+REPLY_DIRECTION = "outbound-reply"
+#: How far ahead a message may be scheduled (Twilio: E/35115, 35 days).
+MAX_SCHEDULE_AHEAD = timedelta(days=35)
 #: `Hold.reason` of a message the app scheduled (`ScheduleType=fixed`, `SendAt`).
 SCHEDULED_BY_APP = "request: SendAt"
 

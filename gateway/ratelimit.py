@@ -13,6 +13,7 @@ operators, and a bucket is four numbers.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 
@@ -46,7 +47,9 @@ class RateLimiter:
 
     With `max_keys`, keys that anyone may make up (addresses) cannot grow the table without end:
     past that many, buckets that have refilled are dropped (a full bucket is the same as none),
-    then, if that was not enough, the oldest ones."""
+    then, if that freed less than a tenth of the table, the oldest ones up to a tenth. Making room
+    walks the table, so it must free enough to be rare: freeing one key per walk would let a
+    stream of new addresses cost a walk of the whole table per request."""
 
     rate: float
     burst: int
@@ -71,5 +74,7 @@ class RateLimiter:
             return
         for key in [key for key, bucket in self._buckets.items() if bucket.full(now)]:
             del self._buckets[key]
-        while len(self._buckets) >= self.max_keys:
-            del self._buckets[next(iter(self._buckets))]
+        room = max(1, self.max_keys // 10)
+        if len(self._buckets) > self.max_keys - room:
+            for key in list(itertools.islice(self._buckets, len(self._buckets) - (self.max_keys - room))):
+                del self._buckets[key]

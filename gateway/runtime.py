@@ -3,7 +3,7 @@
 `gateway serve` runs them beside the HTTP API (unless GATEWAY_WORKERS=false);
 `gateway worker` runs only them.  Any number of processes may run them on one
 PostgreSQL database: senders are shared out through leases and the outbox
-through claims (see `dispatch.leases`, `forwarding.worker`).  On SQLite one
+through claims (see `store.leases`, `forwarding.worker`).  On SQLite one
 process runs workers, so at its start whatever an earlier life of it left
 claimed is taken back at once; on PostgreSQL that happens only for a worker
 with a stable `GATEWAY_WORKER_ID` (others wait for the leases to lapse).
@@ -20,6 +20,7 @@ import signal
 import socket
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import timedelta
 
 import httpx2
@@ -27,16 +28,17 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from gateway.accounts import Accounts
-from gateway.dispatch import leases
-from gateway.dispatch.backlog import Backlog, StickyLoad
-from gateway.dispatch.core import Core
+from gateway.dispatch.request import ProviderRequests
 from gateway.dispatch.worker import Dispatcher
 from gateway.forwarding.destinations import Destinations, GuardedTransport, destinations
 from gateway.forwarding.worker import Forwarder, unclaim
+from gateway.orchestration.core import Core
+from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, PROVIDERS
 from gateway.providers.health import ProviderHealth
 from gateway.settings import Settings
+from gateway.store import leases
 from gateway.store.db import make_engine
 from gateway.store.tables import Service
 from gateway.store.writer import Writer
@@ -44,6 +46,17 @@ from gateway.tokens import token_cipher
 
 log = logging.getLogger("gateway")
 
+
+
+@dataclass(frozen=True)
+class Workers:
+    """The workers of a running process: the health check asks whether both still run."""
+
+    dispatcher: Dispatcher
+    forwarder: Forwarder
+
+    def running(self) -> bool:
+        return self.dispatcher.running() and self.forwarder.running()
 
 
 def worker_name(settings: Settings) -> str:
@@ -74,7 +87,7 @@ def http_client(settings: Settings, policy: Destinations | None = None) -> httpx
 
 @contextlib.asynccontextmanager
 async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core, accounts: Accounts,
-                  client: httpx2.AsyncClient) -> AsyncIterator[Forwarder]:
+                  client: httpx2.AsyncClient) -> AsyncIterator[Workers]:
     """Run a dispatcher (sending with `client`) and a forwarder (with a client of its own, guarded by
     the callback destination policy) until the block ends; then they stop, finish what is in flight
     and hand back their leases and claims."""
@@ -93,22 +106,21 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
     credentials = {name: module.credentials(settings) for name, module in MODULES.items()}
     apps = http_client(settings, destinations(settings))  # the forwarder's: apps' URLs are guarded
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
-    dispatcher = Dispatcher(engine, writer, core.backlog, credentials,
-                            lambda provider, sid: _callback(base, provider, sid), client, reads,
-                            owner=owner, lease_ttl=settings.lease_ttl, health=core.health)
+    requests = ProviderRequests(client, PROVIDERS, credentials, lambda provider, sid: _callback(base, provider, sid),
+                                health=core.health)
+    dispatcher = Dispatcher(engine, writer, core.backlog, requests, reads, owner=owner, lease_ttl=settings.lease_ttl)
     forwarder = Forwarder(writer, accounts.token_of, apps,
                           secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
                           owner=owner, deadline=request_deadline(settings),
                           max_age=timedelta(seconds=settings.forward_retry_horizon),
                           claim_for=2 * request_deadline(settings) + settings.lease_ttl)  # a request and its fallback
-    core.dispatcher, core.forwarder = dispatcher, forwarder
     forwarder.start()
     await dispatcher.start()
     log.info("worker %s started", owner)
     try:
-        yield forwarder
+        with core.doorbell.listening(dispatcher.notify, forwarder.notify):
+            yield Workers(dispatcher, forwarder)
     finally:
-        core.dispatcher = core.forwarder = None
         await dispatcher.stop()
         await forwarder.stop()
         reads.shutdown(wait=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import phonenumbers
 
-from gateway.dispatch.pacing import default_mps
+from gateway.pacing import default_mps
 from gateway.routing import SenderKind
 
 _TYPES = {

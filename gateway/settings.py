@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.compliance.gates import MAX_SCHEDULE_AHEAD
 from gateway.errors import SettingsError
+from gateway.lifecycle import MAX_SCHEDULE_AHEAD
 from gateway.providers import MODULES, ProviderSettings
 from gateway.providers.module import variable
 from gateway.shipped import shipped

@@ -38,15 +38,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import phonenumbers
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, insert, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, or_, select, tuple_
 from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col
 
 from gateway.compliance.gates import WHATSAPP
-from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, cancel_pending, upsert_states
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, event_row, state_row
 from gateway.dates import iso8601
-from gateway.dispatch.backlog import Backlog
 from gateway.lifecycle import Status
+from gateway.orchestration.consent import cancel_pending
+from gateway.outbox.backlog import Backlog
+from gateway.store import consent as consent_rows
 from gateway.store.db import writer_engine
 from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Sender, Service, core_table
 
@@ -337,13 +339,10 @@ def _write_chunk(session: Session, account_sid: str, chunk: list[Row]) -> int:
         rows = _changes(connection, account_sid, chunk)
         if not rows:
             return 0
-        connection.execute(insert(_E), [
-            {"account_sid": account_sid, "scope": row.scope, "number": row.number, "channel": row.channel,
-             "opted_out": row.opted_out, "keyword": None, "language": None, "inbound_message_sid": None,
-             "policy_revision": None, "source": "import", "reason": None, "at": row.at} for row in rows])
-        upsert_states(connection, [
-            {"account_sid": account_sid, "service_sid": row.scope, "number": row.number, "channel": row.channel,
-             "opted_out": row.opted_out, "date_updated": row.at} for row in rows])
+        changes = [(Consent(account_sid, row.scope, row.number, row.channel, row.opted_out, "import"), row.at)
+                   for row in rows]
+        consent_rows.write_events(connection, [event_row(consent, at) for consent, at in changes])
+        consent_rows.upsert_states(connection, [state_row(consent, at) for consent, at in changes])
     return len(rows)
 
 

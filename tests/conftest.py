@@ -11,11 +11,13 @@ import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import write_po
 from cryptography.fernet import Fernet
+from sqlalchemy.engine import Engine
 
 from gateway.dates import CLOCK, Clock
 from gateway.locales import REPLIES, Catalogs
 from gateway.policy.loader import load_policies
 from gateway.policy.matcher import Matcher
+from gateway.store.db import make_engine, migrate
 from gateway.tokens import TokenCipher
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,6 +71,15 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'gateway.db'}"
     return new_database(request.getfixturevalue("postgres"))
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on the migrated database; a test's several `Accounts` on it stand for processes."""
+    migrate(database_url)
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture(scope="session")

@@ -16,7 +16,6 @@ from sqlalchemy.engine import Engine
 
 from gateway.accounts import Accounts, SignIns
 from gateway.errors import AuthenticationFailed, TooManyRequests
-from gateway.store.db import make_engine, migrate
 from gateway.tokens import TokenCipher
 
 UNKNOWN_SID = "AC" + "d" * 32
@@ -37,13 +36,6 @@ class CountingCipher(TokenCipher):
 def basic(sid: str, token: str) -> str:
     return "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode()
 
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    migrate(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @contextmanager

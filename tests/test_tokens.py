@@ -6,7 +6,7 @@ import base64
 import json
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -40,14 +40,6 @@ def stored_token(url: str, sid: str) -> str:
     finally:
         engine.dispose()
 
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """One engine on the migrated database, shared by the test's `Accounts` (each standing for a process)."""
-    migrate(database_url)
-    engine = make_engine(database_url)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.engine import Engine
 
 from gateway.cli_optouts import register
-from gateway.compliance.optouts import Consent, record_consent
-from gateway.dispatch.backlog import Backlog
+from gateway.compliance.optouts import Consent
+from gateway.orchestration.consent import record_consent
+from gateway.outbox.backlog import Backlog
 from gateway.settings import Settings
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Service

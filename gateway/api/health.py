@@ -97,9 +97,7 @@ def _workers(state: Any) -> str:
     (GATEWAY_WORKERS=false: `gateway worker` processes dispatch and forward)."""
     if not state.settings.workers:
         return "off"
-    dispatcher, forwarder = state.core.dispatcher, state.core.forwarder
-    alive = dispatcher is not None and forwarder is not None and dispatcher.running() and forwarder.running()
-    return "running" if alive else "stopped"
+    return "running" if state.workers is not None and state.workers.running() else "stopped"
 
 
 async def openapi(request: Request) -> Response:

@@ -30,11 +30,11 @@ from gateway.compliance.gates import (
 )
 from gateway.dates import parse_iso8601, rfc2822, utcnow
 from gateway.dispatch import explain
-from gateway.dispatch.core import Core
 from gateway.dispatch.submit import SendRequest
 from gateway.errors import BadRequest, FromRequired, NotFound, ServiceNotFound
-from gateway.forwarding.payload import API_VERSION
 from gateway.lifecycle import SCHEDULED_BY_APP, Hold, Status
+from gateway.orchestration.core import Core
+from gateway.outbox.payloads import API_VERSION
 from gateway.settings import Settings
 from gateway.store.messages import account_message, message_page
 from gateway.store.tables import Message

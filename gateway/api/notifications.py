@@ -17,10 +17,10 @@ from starlette.responses import JSONResponse
 from gateway.api.common import app_url, authenticate, owned, read, read_form
 from gateway.compliance.gates import check_content
 from gateway.dates import iso8601, utcnow
-from gateway.dispatch.core import Core
 from gateway.dispatch.submit import SendRequest
 from gateway.errors import BadRequest, GatewayError, ToRequired
 from gateway.ids import new_sid
+from gateway.orchestration.core import Core
 from gateway.store.tables import Service
 
 MAX_BINDINGS = 10_000

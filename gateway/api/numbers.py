@@ -18,8 +18,8 @@ from gateway.api.common import Form, app_url, authenticate, owned, read, read_fo
 from gateway.compliance.gates import E164
 from gateway.dates import rfc2822
 from gateway.errors import AlreadyRegistered, BadRequest
-from gateway.forwarding.payload import API_VERSION
 from gateway.ids import new_sid
+from gateway.outbox.payloads import API_VERSION
 from gateway.providers import PROVIDERS
 from gateway.routing import SenderKind
 from gateway.senders import classify_number, mps_for

@@ -17,9 +17,10 @@ from starlette.routing import Route
 
 from gateway.api.common import Form, authenticate, base_url, page_number, page_size, query_string, read, read_form
 from gateway.compliance.gates import Address, parse_recipient
-from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, record_consent
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent
 from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest, InvalidTo, NotFound
+from gateway.orchestration.consent import record_consent
 from gateway.store.optouts import is_opted_out, number_events, number_states, states_page
 from gateway.store.senders import is_scope
 from gateway.transfer import (

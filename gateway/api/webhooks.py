@@ -19,12 +19,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.common import CONTROL, MAX_FIELD, read_body
-from gateway.compliance.inbound import Arrival, receive_batch
-from gateway.dispatch.backlog import Backlog
-from gateway.dispatch.core import Core
-from gateway.dispatch.outbox import reported_message, set_status
 from gateway.errors import BadRequest, Forbidden, NotFound, PolicyUnavailable
 from gateway.observability import metrics
+from gateway.orchestration.core import Core
+from gateway.orchestration.inbound import Arrival, receive_batch
+from gateway.outbox.backlog import Backlog
+from gateway.outbox.messages import reported_message, set_status
 from gateway.policy.watcher import PolicyState
 from gateway.providers.base import (
     InboundMessage,

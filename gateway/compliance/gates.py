@@ -31,12 +31,11 @@ from gateway.errors import (
     SendAtOutOfWindow,
     ToRequired,
 )
+from gateway.lifecycle import MAX_SCHEDULE_AHEAD
 
 MAX_BODY = 1600
 MAX_MEDIA = 10
 MAX_VALIDITY = 36000
-#: How far ahead a message may be scheduled (Twilio: E/35115, 35 days).
-MAX_SCHEDULE_AHEAD = timedelta(days=35)
 WHATSAPP = "whatsapp:"
 #: Twilio's alphanumeric sender rule (1-11 of A-Z a-z 0-9 space - + _ &, not digits only) and short codes.
 ALPHA_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")

@@ -5,7 +5,7 @@ service; a plain number's opt-out covers that number.  `*` is the account-wide
 scope that STOPALL (or an account-scoped policy) writes.  State is kept per
 channel: an SMS STOP does not silence WhatsApp unless the policy links them.
 
-Every change goes through `record_consent`, which updates the derived state,
+Every change goes through `orchestration.consent.record_consent`, which updates the derived state,
 appends the audit event and, for an opt-out, cancels the app's messages still
 waiting to go to that number in that scope (Twilio would send them anyway).
 A "change" to the state the number is already in records nothing.
@@ -19,79 +19,18 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
-from sqlalchemy.engine import Connection
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from gateway.compliance.gates import WHATSAPP, Address
+from gateway.compliance.gates import Address
 from gateway.compliance.reasons import Reason
 from gateway.compliance.verdicts import OPT_OUT, PASS, REFUSE, Verdict
 from gateway.dates import iso8601
-from gateway.dispatch.backlog import Backlog
-from gateway.dispatch.outbox import set_status
 from gateway.errors import RecipientUnsubscribed
-from gateway.lifecycle import Status
-from gateway.observability import metrics
-from gateway.store.db import per_dialect
-from gateway.store.tables import ConsentEvent, Message, OptOut, core_table
-
-REPLY_DIRECTION = "outbound-reply"
+from gateway.store import consent as consent_rows
 
 ACCOUNT_WIDE = "*"
 OPT_OUT_CODE = 21610
 CHANNELS = ("sms", "whatsapp")
-
-#: Built once: every send runs it, and building a statement costs more than running it.
-_OPTED_OUT = select(col(OptOut.service_sid)).where(
-    col(OptOut.account_sid) == bindparam("account"), col(OptOut.number) == bindparam("number"),
-    col(OptOut.channel) == bindparam("channel"),
-    col(OptOut.service_sid).in_([bindparam("scope"), bindparam("everything")]),
-    col(OptOut.opted_out).is_(True),
-).limit(1)
-_S = core_table(OptOut)
-_E = core_table(ConsentEvent)
-#: The event that opted a number out of a scope: read only when a send is refused for it.
-_LAST_OPT_OUT = select(_E.c.id, _E.c.at, _E.c.source, _E.c.keyword, _E.c.inbound_message_sid, _E.c.reason,
-                       _E.c.policy_revision).where(
-    _E.c.account_sid == bindparam("account"), _E.c.number == bindparam("number"),
-    _E.c.channel == bindparam("channel"), _E.c.scope == bindparam("scope"), _E.c.opted_out.is_(True),
-).order_by(_E.c.id.desc()).limit(1)
-
-
-def _state_upsert(insert: Any, *, only_changes: bool = False) -> Any:
-    """INSERT … ON CONFLICT DO UPDATE of a consent state; an older change leaves a newer state alone.
-
-    With `only_changes`, a row already in the wanted state is left alone too, so whether the
-    statement returns a row says whether consent changed; on PostgreSQL a concurrent transaction's change to the
-    same key is waited for and then seen, so two processes cannot both record the same opt-out."""
-    statement = insert(_S)
-    newer = _S.c.date_updated <= statement.excluded.date_updated
-    return statement.on_conflict_do_update(
-        index_elements=[_S.c.account_sid, _S.c.service_sid, _S.c.number, _S.c.channel],
-        set_={"opted_out": statement.excluded.opted_out, "date_updated": statement.excluded.date_updated},
-        where=(newer & (_S.c.opted_out != statement.excluded.opted_out)) if only_changes else newer)
-
-
-_STATE_UPSERTS = per_dialect(_state_upsert)
-#: RETURNING, not rowcount, tells whether it changed: psycopg reports -1 for an upsert's rowcount.
-_STATE_CHANGES = per_dialect(lambda insert: _state_upsert(insert, only_changes=True).returning(_S.c.opted_out))
-
-
-def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
-    """Write consent states (one statement, however many rows), in SQLite or PostgreSQL."""
-    connection.execute(_STATE_UPSERTS[connection.dialect.name], rows)
-
-
-_EVENT = insert(core_table(ConsentEvent))
-#: What an opt-out cancels: the app's traffic, never the gateway's own replies (the confirmation of
-#: this very opt-out, or of a STOP a moment earlier, is the answer to it).  Read for many numbers at
-#: once; the scope is checked in Python (`cancel_pending`).
-_PENDING = select(col(Message.sid), col(Message.account_sid), col(Message.to), col(Message.service_sid),
-                  col(Message.sender_sid)).where(
-    col(Message.account_sid).in_(bindparam("accounts", expanding=True)),
-    col(Message.to).in_(bindparam("addresses", expanding=True)),  # ix_message_recipient
-    col(Message.status).in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)),
-    col(Message.direction) != REPLY_DIRECTION)
 
 
 def scope_of(service_sid: str | None, sender_sid: str) -> str:
@@ -108,15 +47,13 @@ def opt_out_verdict(session: Session, account_sid: str, scope: str, recipient: A
         states = known.get((account_sid, recipient.number), ())
         found = next((s for s in (scope, ACCOUNT_WIDE) if (s, recipient.channel) in states), None)
     else:
-        found = session.connection().execute(_OPTED_OUT, {
-            "account": account_sid, "number": recipient.number, "channel": recipient.channel, "scope": scope,
-            "everything": ACCOUNT_WIDE}).scalar()
+        found = consent_rows.opted_out_of(session.connection(), account_sid, recipient.number, recipient.channel,
+                                          scope, ACCOUNT_WIDE)
     if found is None:
         return Verdict(OPT_OUT, PASS, Reason("opt_out.clear", number=recipient.number, scope=_scope_words(scope),
                                              channel=recipient.channel), f"opt-out state: scope {scope}",
                        {"scope": scope})
-    event = session.connection().execute(_LAST_OPT_OUT, {
-        "account": account_sid, "number": recipient.number, "channel": recipient.channel, "scope": found}).first()
+    event = consent_rows.last_opt_out(session.connection(), account_sid, recipient.number, recipient.channel, found)
     error = RecipientUnsubscribed(_UNSUBSCRIBED)
     facts: dict[str, Any] = {"scope": found, "event": None}
     source = f"opt-out state: scope {found}"
@@ -176,42 +113,3 @@ def state_row(consent: Consent, now: datetime) -> dict[str, Any]:
     """The consent state a change leaves, as its `opt_out` row."""
     return {"account_sid": consent.account_sid, "service_sid": consent.scope, "number": consent.number,
             "channel": consent.channel, "opted_out": consent.opted_out, "date_updated": now}
-
-
-def record_consent(session: Session, consent: Consent, *, now: datetime, backlog: Backlog) -> list[str] | None:
-    """Update the state, append the event, and cancel what is pending after an opt-out, when the
-    state changes; a number already in the wanted state is left as it is and nothing is recorded.
-
-    Returns None for no change, else the sids of the messages it canceled (their status callbacks
-    are queued)."""
-    connection = session.connection()
-    changed = connection.execute(_STATE_CHANGES[connection.dialect.name], state_row(consent, now)).first()
-    if changed is None:
-        return None
-    connection.execute(_EVENT, event_row(consent, now))
-    metrics.consent_changed(session, consent.scope, consent.opted_out, consent.source)
-    if not consent.opted_out:
-        return []
-    return cancel_pending(session, [(consent, now)], backlog=backlog)
-
-
-def cancel_pending(session: Session, opt_outs: list[tuple[Consent, datetime]], *, backlog: Backlog) -> list[str]:
-    """Cancel the app's messages still waiting to go to each opted-out number in its consent's
-    scope, with 21610, reading what waits for all the numbers at once; returns the canceled sids."""
-    wanted: dict[tuple[str, str], list[tuple[Consent, datetime]]] = {}
-    for consent, now in opt_outs:
-        address = WHATSAPP + consent.number if consent.channel == "whatsapp" else consent.number
-        wanted.setdefault((consent.account_sid, address), []).append((consent, now))
-    rows = session.connection().execute(_PENDING, {"accounts": sorted({account for account, _ in wanted}),
-                                                   "addresses": sorted({address for _, address in wanted})}).all()
-    canceled = []
-    for row in rows:
-        for consent, now in wanted.get((row.account_sid, row.to), ()):
-            in_scope = consent.scope in (ACCOUNT_WIDE, row.service_sid) or (
-                row.service_sid is None and row.sender_sid == consent.scope)
-            if in_scope:
-                if set_status(session, row.sid, Status.CANCELED, now=now, source="opt-out", backlog=backlog,
-                              error_code=OPT_OUT_CODE, error_message="The recipient opted out."):
-                    canceled.append(row.sid)
-                break
-    return canceled

@@ -38,7 +38,7 @@ WORDS = {
     "sent": N_("sent"), "delivered": N_("delivered"), "undelivered": N_("undelivered"), "failed": N_("failed"),
     "canceled": N_("canceled"), "read": N_("read"), "received": N_("received"), "unknown": N_("unknown"),
     "pass": N_("pass"), "refuse": N_("refuse"), "hold": N_("hold"), "warn": N_("warn"), "skip": N_("skip"),
-    "The recipient opted out.": N_("The recipient opted out."),  # compliance.optouts.cancel_pending
+    "The recipient opted out.": N_("The recipient opted out."),  # orchestration.consent.cancel_pending
 }
 
 

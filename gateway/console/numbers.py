@@ -26,11 +26,13 @@ from starlette.responses import Response
 from gateway.api.common import base_url
 from gateway.api.optouts import event_json, opt_out_json
 from gateway.compliance.gates import channel_of
-from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, REPLY_DIRECTION, Consent, record_consent
+from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent
 from gateway.console.i18n import parse_accept_language
 from gateway.console.web import Page, read_form, see_other, url
 from gateway.dates import iso8601, utcnow
 from gateway.errors import BadRequest
+from gateway.lifecycle import REPLY_DIRECTION
+from gateway.orchestration.consent import record_consent
 from gateway.store.messages import message_bodies, messages_to
 from gateway.store.optouts import number_events, number_states
 from gateway.store.senders import Scope, scopes, sender_countries

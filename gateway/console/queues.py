@@ -1,7 +1,7 @@
 """The queues page: per sender, what waits and how fast it goes; app webhooks that gave up, with replay.
 
 - **Backlog**: messages and segments queued or being sent, from the process's own counts
-  (`dispatch.backlog.Backlog`, exact here and reloaded every second where other processes share
+  (`outbox.backlog.Backlog`, exact here and reloaded every second where other processes share
   the database), the same figures the 21611 gate uses.
 - **MPS**: the sender's configured rate, in segments per second.
 - **Achieved**: segments handed to the provider in the last 60 seconds ÷ 60.

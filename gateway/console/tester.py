@@ -78,7 +78,7 @@ def _read(session: Session, account_sid: str, to: str | None) -> tuple[list[Any]
 
 
 def _variables(to: str | None, service: Service | None) -> dict[str, str]:
-    """What the inbound pipeline fills a confirmation with (`compliance.inbound._confirm`)."""
+    """What the inbound pipeline fills a confirmation with (`orchestration.inbound._confirm`)."""
     if to is None:
         return dict(DEMO_VARIABLES)
     return {"brand": (service.brand or service.friendly_name) if service else to,

@@ -11,7 +11,7 @@ checks whose answer can change while a message waits (the recipient's opt-out in
 message's scope, the service's geo permissions), fails the refused ones with the gate's code
 and a status callback each, and queues the rest set by set: one UPDATE, one insert of their
 events and one of their `queued` status callbacks (the callback Twilio sends when a scheduled
-message is queued).  An opt-out cancels held messages at once (`compliance.optouts.
+message is queued).  An opt-out cancels held messages at once (`orchestration.consent.
 cancel_pending`); the gate here catches a change that reached the database another way.
 """
 
@@ -27,15 +27,15 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session, col
 
 from gateway.compliance.gates import WHATSAPP, parse_recipient, region_verdict
-from gateway.compliance.optouts import REPLY_DIRECTION, opt_out_verdict, scope_of
+from gateway.compliance.optouts import opt_out_verdict, scope_of
 from gateway.compliance.verdicts import refusal
-from gateway.dispatch.backlog import Backlog
-from gateway.dispatch.outbox import set_status
 from gateway.errors import GatewayError, NotCancelable
-from gateway.forwarding.outbox import INSERT_DELIVERY, delivery_row
-from gateway.forwarding.payload import status_callback_params
-from gateway.lifecycle import Status
+from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.observability import metrics
+from gateway.outbox.backlog import Backlog
+from gateway.outbox.deliveries import INSERT_DELIVERY, delivery_row
+from gateway.outbox.messages import set_status
+from gateway.outbox.payloads import status_callback_params
 from gateway.store import holds
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message
@@ -70,7 +70,7 @@ def regate(session: Session, row: Row[Any], opted_out: Mapping[tuple[str, str], 
 
 def opted_out_meanwhile(session: Session, message: Message) -> bool:
     """Whether the recipient of an app message that comes back from its provider for a retry has
-    opted out while it was in flight.  An opt-out cancels what waits (`compliance.optouts.
+    opted out while it was in flight.  An opt-out cancels what waits (`orchestration.consent.
     cancel_pending`), not what a worker has claimed; without this check a message that was in
     flight at the STOP would go out at its retry."""
     if message.direction == REPLY_DIRECTION or message.sender_sid is None:  # a STOP's confirmation still goes

@@ -25,15 +25,15 @@ from gateway.compliance.reasons import Reason
 from gateway.compliance.sender_id import alpha_usable, registered_countries, sender_id_verdict
 from gateway.compliance.verdicts import HOLD, PASS, QUEUE, REFUSE, ROUTE, SCHEDULE, SKIP, Verdict, outcome, refusal
 from gateway.dates import iso8601
-from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
-from gateway.dispatch.outbox import insert_message
 from gateway.encoding import Segmentation, segment
 from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
 from gateway.lifecycle import Hold, Status
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
+from gateway.outbox.backlog import Backlog, StickyLoad
+from gateway.outbox.messages import insert_message
 from gateway.policy.model import Policy
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service, StickyMapping, core_table

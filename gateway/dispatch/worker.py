@@ -1,7 +1,7 @@
 """The dispatch worker: drains the queue toward providers, each sender at its MPS.
 
 Theory.  One pacer task per sender with work, in one worker of the whole
-deployment: the worker must hold the sender's lease (`dispatch.leases`).  The
+deployment: the worker must hold the sender's lease (`store.leases`).  The
 pacer claims a small batch of due messages (replies first, then arrival order;
 about two seconds of the sender's traffic) by marking them `sending`, in one
 transaction that also checks the lease; it waits for its `SlidingWindow` to
@@ -33,6 +33,10 @@ lease renewed as soon as the database is back.  A worker that took the lease
 over from another one waits `ADOPT_AFTER` seconds before queueing the other's
 `sending` messages again, the time a live holder needs to write the outcomes it
 kept through the outage.  Only a request whose answer never came is repeated.
+
+What this module leaves to others: the claims' statements (`store.claims`, `store.leases`), the
+guarded provider request (`dispatch.request`), what an outcome writes (`dispatch.outcomes`).
+Time comes from the injected `clock`, read when a job runs.
 """
 
 from __future__ import annotations
@@ -41,47 +45,36 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
-import httpx2
-from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.engine import Engine, Row
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from gateway.compliance.optouts import OPT_OUT_CODE
 from gateway.dates import CLOCK, Clock
-from gateway.dispatch import leases
-from gateway.dispatch.backlog import Backlog
-from gateway.dispatch.holds import opted_out_meanwhile, release_due
-from gateway.dispatch.outbox import set_status
-from gateway.dispatch.pacing import SlidingWindow, backoff
-from gateway.errors import UNKNOWN_ERROR, VALIDITY_EXPIRED
+from gateway.dispatch import outcomes
+from gateway.dispatch.holds import release_due
+from gateway.dispatch.request import ProviderRequests, Unhealthy
+from gateway.errors import UNKNOWN_ERROR
 from gateway.lifecycle import Status
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
-from gateway.providers import PROVIDERS
-from gateway.providers.base import Credentials, OutboundMessage, ProviderError, Rejected, Retryable, Throttled
-from gateway.providers.health import ProviderHealth
-from gateway.store.db import UNAVAILABLE, utcnow
-from gateway.store.tables import AnyRow, Message, Sender, SenderLease, core_table
+from gateway.outbox.backlog import Backlog
+from gateway.pacing import SlidingWindow, backoff
+from gateway.providers.base import Rejected, Retryable, Throttled
+from gateway.store import claims, leases
+from gateway.store.db import UNAVAILABLE
+from gateway.store.tables import Sender
 from gateway.store.writer import Job, Writer
 from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.dispatch")
-_M = core_table(Message)
-_L = core_table(SenderLease)
-_S = core_table(Sender)
 
 T = TypeVar("T")
 BATCH = 100
 IN_FLIGHT_PER_SENDER = 16
-#: Requests to providers in flight at once, all senders together.  Measured: an async HTTP client
-#: gets through more requests per second with a few dozen in flight than with hundreds.
-IN_FLIGHT = 32
 #: A holder stops starting sends this long before its lease would lapse by its own clock, so its
 #: last sends are answered and out of the one-second window before anyone else can take over.
 LEASE_MARGIN = 2.0
@@ -89,8 +82,6 @@ LEASE_MARGIN = 2.0
 #: (a provider's Retry-After, a long message at a low MPS) give them back to the queue, where an
 #: opt-out still cancels them.
 HOLD = 2.0
-#: A provider request starts only with at least this many seconds left before the lease's deadline.
-REQUEST_BUDGET = 1.0
 #: After giving messages back, a pacer claims again this long before the window opens, so the
 #: claim's round trip does not delay the send.
 CLAIM_AHEAD = 0.1
@@ -125,15 +116,12 @@ class _Pacer:
 
 
 class Dispatcher:
-    def __init__(self, engine: Engine, writer: Writer, backlog: Backlog, credentials: Mapping[str, Credentials],
-                 callback_url: Callable[[str, str], str], client: httpx2.AsyncClient,
+    def __init__(self, engine: Engine, writer: Writer, backlog: Backlog, requests: ProviderRequests,
                  reads: Executor | None = None, *, owner: str, lease_ttl: float = 10.0, poll: float = 0.25,
-                 health: ProviderHealth | None = None, clock: Clock = CLOCK, sweep: float = 1.0) -> None:
-        self.engine, self.writer, self.backlog = engine, writer, backlog
+                 clock: Clock = CLOCK, sweep: float = 1.0) -> None:
+        self.engine, self.writer, self.backlog, self.requests = engine, writer, backlog, requests
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
-        self.credentials, self.callback_url, self.client = credentials, callback_url, client
         self.owner, self.lease_ttl, self.poll = owner, lease_ttl, poll
-        self.health = health  # each provider's circuit breaker, fed with every request's outcome
         self._pacers: dict[str, _Pacer] = {}
         self._sends: set[asyncio.Task[None]] = set()
         self._keeper: asyncio.Task[None] | None = None
@@ -144,7 +132,6 @@ class Dispatcher:
         self._unsubscribe: Callable[[], None] | None = None
         self._due = False  # held messages may have come due: release them in the keeper's next pass
         self._stopping = False
-        self._slots = asyncio.Semaphore(IN_FLIGHT)
         self._unrecorded: dict[str, str] = {}  # sid → the provider's answer, while the database cannot take it
 
     async def start(self) -> None:
@@ -176,7 +163,8 @@ class Dispatcher:
         for task in self._sends:
             task.cancel()
         try:
-            await self.writer.run(lambda session: leases.release(session, None, owner=self.owner, requeue=True))
+            await self.writer.run(lambda session: leases.release(session, None, owner=self.owner, requeue=True,
+                                                                 now=self._clock.now()))
         except Exception as exc:  # the database is gone: the leases lapse by themselves
             log.warning("could not release the sender leases: %s", exc)
 
@@ -214,18 +202,20 @@ class Dispatcher:
                     next_renewal = now + self.lease_ttl / 3
                 found, self._wanted = self._wanted, set()
                 if now >= next_poll:
-                    found |= set(await self._read(_with_work, self.engine, self.owner, utcnow()))
+                    found |= set(await self._read(_with_work, self.engine, self.owner, self._clock))
                     next_poll = now + self.poll
                 if self._due or now >= next_sweep:
                     self._due = False
-                    released = await self.writer.run(lambda session: release_due(session, utcnow(), self.backlog))
+                    released = await self.writer.run(
+                        lambda session: release_due(session, self._clock.now(), self.backlog))
                     found |= released.senders
                     if released.more:  # a full batch: the next pass takes more at once
                         self._due = True
                         self._poke.set()
                 await self._take(found - {sid for sid, p in self._pacers.items() if p.running()}, now)
                 if now >= next_sweep:
-                    await self.writer.run(lambda session: _expire(session, self.backlog))
+                    await self.writer.run(lambda session: outcomes.expire(session, self.backlog,
+                                                                          now=self._clock.now()))
                     next_sweep = now + self.sweep
             except Exception as exc:  # database down: keep trying; pacers stop when their leases end
                 log.error("dispatch keeper: %s", exc)
@@ -236,8 +226,8 @@ class Dispatcher:
                 if pacer.lease_until and (pacer.running() or pacer.in_flight)]  # in flight: answers to write
         if not held:
             return
-        kept = await self.writer.run(lambda session: leases.renew(session, held, owner=self.owner, now=utcnow(),
-                                                                  ttl=self.lease_ttl))
+        kept = await self.writer.run(lambda session: leases.renew(session, held, owner=self.owner,
+                                                                  now=self._clock.now(), ttl=self.lease_ttl))
         for sid in held:
             pacer = self._pacers[sid]
             if sid in kept:
@@ -252,7 +242,7 @@ class Dispatcher:
         if not candidates or self._stopping:
             return
         taken = await self.writer.run(lambda session: leases.acquire(
-            session, sorted(candidates), owner=self.owner, now=utcnow(), ttl=self.lease_ttl))
+            session, sorted(candidates), owner=self.owner, now=self._clock.now(), ttl=self.lease_ttl))
         for sid in taken:
             pacer = self._pacers.get(sid)
             if pacer is None:
@@ -289,8 +279,8 @@ class Dispatcher:
             if loop.time() >= pacer.lease_until:
                 return  # the lease was not renewed in time: another worker may take the sender
             in_flight = frozenset(pacer.in_flight) if pacer.orphans else None
-            claimed = await self.writer.run(
-                functools.partial(_claim, sender_sid=sender_sid, owner=self.owner, limit=limit, in_flight=in_flight))
+            claimed = await self.writer.run(lambda session, in_flight=in_flight: claims.claim(  # type: ignore[misc]
+                session, sender_sid, self.owner, limit, in_flight, now=self._clock.now(), adopt_after=ADOPT_AFTER))
             if claimed is None:
                 pacer.lease_until = 0.0
                 return  # the lease is not ours any more
@@ -301,7 +291,7 @@ class Dispatcher:
                 later = None if reply_waiting else await self._admit(pacer, message.num_segments)
                 if reply_waiting or later is not None:
                     rest = [m.seq for m in batch[index:]]  # back to the queue, where an opt-out can cancel it
-                    await self.writer.run(functools.partial(_unclaim, seqs=rest))
+                    await self.writer.run(functools.partial(claims.unclaim, seqs=rest))
                     gave_back = True
                     if later is not None:
                         if later >= pacer.lease_until:
@@ -323,7 +313,7 @@ class Dispatcher:
             elif not pacer.in_flight:
                 pacer.lease_until = 0.0
                 self.writer.submit(lambda session: leases.release(session, [sender_sid], owner=self.owner,
-                                                                  requeue=False))
+                                                                  requeue=False, now=self._clock.now()))
                 return  # idle: the keeper starts a new pacer when work comes
             await pacer.wake.wait()
 
@@ -362,54 +352,16 @@ class Dispatcher:
 
     async def _send_and_record(self, pacer: _Pacer, message: Row[Any]) -> None:
         """One provider request and its outcome's write."""
+        assert pacer.sender is not None
+        sender = pacer.sender
         try:
-            assert pacer.sender is not None
-            provider = PROVIDERS[message.provider or pacer.sender.provider]
-            outbound = OutboundMessage(
-                sid=message.sid, sender=message.sender or pacer.sender.address, to=message.to, body=message.body,
-                media_urls=tuple(u for u in message.media.split("\n") if u),
-                status_callback=self.callback_url(provider.name, message.sid),
-                validity_period=max(1, int((message.expires_at - utcnow()).total_seconds())))
-            loop = asyncio.get_running_loop()
-            if self.health is not None and not self.health.allow(provider.name, loop.time()):
-                # The provider is unhealthy: the sender's queue waits for the next probe, paced.
-                pacer.paused_until = max(pacer.paused_until, self.health.next_probe(provider.name))
-                raise Retryable(f"provider {provider.name} is unhealthy; waiting for its next probe",
-                                max(0.0, pacer.paused_until - loop.time()))
-            try:
-                async with self._slots:
-                    # The request ends a second before the lease could lapse in the database, so no
-                    # send of this worker can reach the provider in the next holder's first second.
-                    # The deadline is read once a slot is ours (the lease may have been renewed while
-                    # we waited), and a request that could not be answered before it is not started:
-                    # one cut off in flight has an unknown outcome, and its retry is a second request
-                    # to the provider for the same message.
-                    deadline = pacer.lease_until + LEASE_MARGIN - 1.0
-                    if deadline - asyncio.get_running_loop().time() < REQUEST_BUDGET:
-                        raise Retryable("the sender's lease ends before a request could be answered")
-                    request = provider.build_send(outbound, self.credentials[provider.name])
-                    if message.request_id:
-                        request.headers["X-Request-Id"] = message.request_id
-                    started = loop.time()
-                    async with asyncio.timeout_at(deadline):
-                        response = await self.client.send(request)
-                metrics.provider_answered(provider.name, loop.time() - started)
-                if self.health is not None:
-                    (self.health.failure if response.status_code >= 500 else self.health.success)(
-                        provider.name, loop.time())
-                try:
-                    result = provider.read_send(response)
-                except ProviderError as exc:
-                    metrics.provider_failed(provider.name, "throttled" if isinstance(exc, Throttled) else
-                                            "server_error" if isinstance(exc, Retryable) else "rejected")
-                    raise
-            except (httpx2.TransportError, TimeoutError) as exc:
-                metrics.provider_failed(provider.name, "timeout" if isinstance(exc, (TimeoutError,
-                                                                                    httpx2.TimeoutException))
-                                        else "transport")
-                if self.health is not None:
-                    self.health.failure(provider.name, loop.time())
-                raise Retryable(f"{type(exc).__name__}: {exc}") from exc
+            # The request ends a second before the lease could lapse in the database, so no send of
+            # this worker can reach the provider in the next holder's first second.
+            result = await self.requests.send(message, sender, now=self._clock.now(), paused_until=pacer.paused_until,
+                                              deadline=lambda: pacer.lease_until + LEASE_MARGIN - 1.0)
+        except Unhealthy as exc:  # the sender's queue waits for the provider's next probe, paced
+            pacer.paused_until = exc.until
+            await self._retry(message, exc)
         except Throttled as exc:
             pacer.paused_until = asyncio.get_running_loop().time() + (exc.retry_after or 1.0)
             await self._retry(message, exc)
@@ -419,25 +371,29 @@ class Dispatcher:
             code, text = rejected.code, rejected.message
             log.info("%s failed: the provider refused it with %s", message.sid, code)
             await self._record(message.sid, f"refused with {code}",
-                               lambda session: _transition(session, message.sid, Status.FAILED, self.backlog,
-                                                           error_code=code, error_message=text),
+                               lambda session: outcomes.transition(session, message.sid, Status.FAILED, self.backlog,
+                                                                   now=self._clock.now(), error_code=code,
+                                                                   error_message=text),
                                clean=True)
         except Exception:  # a bug must not lose the message: it stays queued and is retried
             log.exception("send of %s failed unexpectedly", message.sid)
             await self._retry(message, Retryable("unexpected error"))
         else:
             await self._record(message.sid, f"accepted as {result.provider_sid}",
-                               lambda session: _transition(session, message.sid, Status.SENT, self.backlog,
-                                                           provider_sid=result.provider_sid),
+                               lambda session: outcomes.transition(session, message.sid, Status.SENT, self.backlog,
+                                                                   now=self._clock.now(),
+                                                                   provider_sid=result.provider_sid),
                                clean=True)  # status writes raise no GatewayError: no savepoint
-            metrics.sent(pacer.sender.sid, message.num_segments)
-            log.debug("%s sent to %s via %s as %s", message.sid, message.to, provider.name, result.provider_sid)
+            metrics.sent(sender.sid, message.num_segments)
+            log.debug("%s sent to %s via %s as %s", message.sid, message.to,
+                      self.requests.provider_of(message, sender).name, result.provider_sid)
 
     async def _retry(self, message: Row[Any], exc: Retryable) -> None:
         delay = backoff(message.attempts + 1, exc.retry_after, jitter=random.uniform(0, 0.5))
         log.info("retrying %s in %.1fs: %s", message.sid, delay, exc)
         await self._record(message.sid, f"retry: {exc}",
-                           lambda session: _reschedule(session, message.sid, delay, self.backlog))
+                           lambda session: outcomes.reschedule(session, message.sid, delay, self.backlog,
+                                                               now=self._clock.now()))
 
     async def _record(self, sid: str, outcome: str, job: Job[object], *, clean: bool = False) -> None:
         """Write a send's outcome, again and again while the database is unavailable: thrown away, it
@@ -465,122 +421,9 @@ def _load_sender(engine: Engine, sender_sid: str) -> Sender | None:
         return session.get(Sender, sender_sid)
 
 
-#: Senders with messages waiting (or claimed by a worker) whose lease is free, lapsed or ours.
-_WITH_WORK = select(_S.c.sid).where(
-    select(_M.c.seq).where(_M.c.sender_sid == _S.c.sid,
-                           _M.c.status.in_((Status.QUEUED.value, Status.SENDING.value))).exists(),
-    ~select(_L.c.sender_sid).where(_L.c.sender_sid == _S.c.sid, _L.c.owner != bindparam("owner"),
-                                   _L.c.expires_at >= bindparam("now")).exists())
-
-
-def _with_work(engine: Engine, owner: str, now: datetime) -> list[str]:
+def _with_work(engine: Engine, owner: str, clock: Clock) -> list[str]:
     with engine.connect() as connection:
-        return list(connection.execute(_WITH_WORK, {"owner": owner, "now": now}).scalars())
-
-
-_HOLDS = (select(_L.c.acquired_at).where(_L.c.sender_sid == bindparam("sender"), _L.c.owner == bindparam("owner"),
-                                        _L.c.expires_at > bindparam("now"))
-          .with_for_update())  # a takeover waits for this claim, or this claim sees the takeover
-#: Claimed messages of the sender that no send of this worker holds: a dead worker's, or ones this
-#: worker lost track of (a pacer that stopped on an error).
-_ORPHANS = leases.BACK_TO_QUEUE.where(_M.c.sender_sid == bindparam("of_sender"),
-                                      _M.c.sid.not_in(bindparam("in_flight", expanding=True)))
-_AN_ORPHAN = select(_M.c.seq).where(_M.c.sender_sid == bindparam("of_sender"), _M.c.status == Status.SENDING.value,
-                                    _M.c.sid.not_in(bindparam("in_flight", expanding=True))).limit(1)
-_DUE = (select(_M.c.seq, _M.c.sid, _M.c.sender, _M.c.to, _M.c.body, _M.c.media, _M.c.provider, _M.c.expires_at,
-               _M.c.attempts, _M.c.num_segments, _M.c.priority, _M.c.request_id)
-        .where(_M.c.sender_sid == bindparam("sender"), _M.c.status == Status.QUEUED.value,
-               or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= bindparam("now")))
-        .order_by(_M.c.priority, _M.c.seq).limit(bindparam("limit"))
-        .with_for_update(skip_locked=True))  # rows an opt-out is canceling right now wait for the next round
-_MARK_SENDING = update(_M).where(_M.c.seq.in_(bindparam("seqs", expanding=True))).values(
-    status=Status.SENDING.value)
-_UNCLAIM = leases.BACK_TO_QUEUE.where(_M.c.seq.in_(bindparam("seqs", expanding=True)))
-_NEXT_DUE = select(func.min(_M.c.next_attempt_at)).where(_M.c.sender_sid == bindparam("sender"),
-                                                        _M.c.status == Status.QUEUED.value)
-
-
-class _Claim(NamedTuple):
-    batch: list[AnyRow]
-    next_due: float | None  # seconds until the pacer should claim again though nothing woke it
-    orphans: bool  # orphans of an earlier holder wait for `ADOPT_AFTER`: a later claim queues them
-
-
-def _claim(session: Session, sender_sid: str, owner: str, limit: int,
-           in_flight: frozenset[str] | None) -> _Claim | None:
-    """Claim the next due messages of a sender (None: the lease is not ours); when the batch is
-    not full, also the seconds until a retry is due.  Given `in_flight` (a pacer's first claim,
-    or one after a lost write), the sender's `sending` messages outside it are orphans of an
-    earlier holder or pacer, queued again first: every batch before was sent or given back.
-    An earlier holder's only once the lease is `ADOPT_AFTER` seconds ours (see the module)."""
-    now = utcnow()
-    connection = session.connection()
-    acquired_at = connection.execute(_HOLDS, {"sender": sender_sid, "owner": owner, "now": now}).scalar()
-    if acquired_at is None:
-        return None
-    adopt_in: float | None = None  # seconds until an earlier holder's orphans may be queued again
-    if in_flight is not None:
-        orphans = {"of_sender": sender_sid, "in_flight": sorted(in_flight)}
-        adopt_in = (acquired_at - now).total_seconds() + ADOPT_AFTER
-        if adopt_in <= 0:
-            connection.execute(_ORPHANS, orphans)
-            adopt_in = None
-        elif connection.execute(_AN_ORPHAN, orphans).first() is None:
-            adopt_in = None
-    batch = list(connection.execute(_DUE, {"sender": sender_sid, "now": now, "limit": limit}).all())
-    if batch:
-        connection.execute(_MARK_SENDING, {"seqs": [row.seq for row in batch]})
-    if len(batch) >= limit:
-        return _Claim(batch, None, adopt_in is not None)
-    later = connection.execute(_NEXT_DUE, {"sender": sender_sid}).scalar()
-    due = (later - now).total_seconds() if later is not None and later > now else None
-    wait = min((w for w in (due, adopt_in) if w is not None), default=None)
-    return _Claim(batch, wait, adopt_in is not None)
-
-
-def _unclaim(session: Session, seqs: list[int]) -> None:
-    session.connection().execute(_UNCLAIM, {"seqs": seqs})
-
-
-def _transition(session: Session, sid: str, status: Status, backlog: Backlog, *, error_code: int | None = None,
-                error_message: str | None = None, provider_sid: str | None = None) -> bool:
-    return set_status(session, sid, status, now=utcnow(), source="dispatch", backlog=backlog, error_code=error_code,
-               error_message=error_message, provider_sid=provider_sid)
-
-
-def _reschedule(session: Session, sid: str, delay: float, backlog: Backlog) -> None:
-    message = session.execute(select(Message).where(col(Message.sid) == sid)).scalar_one()
-    now = utcnow()
-    message.attempts += 1
-    message.next_attempt_at = now + timedelta(seconds=delay)
-    if message.next_attempt_at >= message.expires_at:
-        session.add(message)
-        session.flush()
-        set_status(session, sid, Status.FAILED, now=now, source="expiry", backlog=backlog,
-                   error_code=VALIDITY_EXPIRED, error_message="Validity period expired before the provider took it.")
-        return
-    if message.status == Status.SENDING.value:
-        message.status = Status.QUEUED.value  # not a lifecycle move: back in line, same idempotency key
-        session.add(message)
-        session.flush()
-        if opted_out_meanwhile(session, message):
-            set_status(session, sid, Status.CANCELED, now=now, source="opt-out", backlog=backlog,
-                       error_code=OPT_OUT_CODE, error_message="The recipient opted out.")
-        return
-    session.add(message)
-
-
-#: Queued messages past their validity; a row another worker is failing right now is skipped.
-_EXPIRED = (select(_M.c.sid).where(_M.c.status == Status.QUEUED.value, _M.c.expires_at <= bindparam("now"))
-            .limit(1000).with_for_update(skip_locked=True))
-
-
-def _expire(session: Session, backlog: Backlog) -> None:
-    now = utcnow()
-    expired = session.connection().execute(_EXPIRED, {"now": now}).scalars().all()
-    for sid in expired:
-        set_status(session, sid, Status.FAILED, now=now, source="expiry", backlog=backlog,
-                   error_code=VALIDITY_EXPIRED, error_message="Validity period expired.")
+        return claims.senders_with_work(connection, owner, clock.now())
 
 
 __all__ = ["Dispatcher", "UNKNOWN_ERROR"]

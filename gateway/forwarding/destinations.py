@@ -119,7 +119,7 @@ class Destinations:
         if parsed.scheme not in ("http", "https"):
             return "it must be an absolute http or https URL"
         host = parsed.raw_host.decode("ascii", "replace").lower()
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        port = parsed.port if parsed.port is not None else 443 if parsed.scheme == "https" else 80
         if not 0 < port < 65536:
             return "its port is not a TCP port"
         address = literal_address(host) if ":" in host or _is_name(host) else None

@@ -39,10 +39,10 @@ from sqlalchemy.engine import Row
 from sqlmodel import Session
 
 from gateway.dates import iso8601, utcnow
-from gateway.dispatch.pacing import backoff
 from gateway.forwarding.signing import standard_webhook_headers
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
+from gateway.pacing import backoff
 from gateway.providers.twilio import compute_signature
 from gateway.store.tables import Delivery, core_table
 from gateway.store.writer import Writer

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import contextlib
 import hmac
 import logging
@@ -166,7 +165,7 @@ class Simulator:
             return False
         try:
             _, _, password = base64.b64decode(encoded, validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
+        except ValueError:  # not ASCII, not base64 (binascii.Error), not UTF-8 (UnicodeDecodeError)
             return False
         return hmac.compare_digest(password.encode(), self.config.auth_token.encode())
 

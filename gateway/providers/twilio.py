@@ -224,8 +224,6 @@ def _error_code(fields: Mapping[str, str]) -> int | None:
         return None
 
 
-
-
 def _message(response: httpx2.Response) -> str:
     message = response_json(response).get("message")
     return message if isinstance(message, str) and message else response.reason_phrase or str(response.status_code)

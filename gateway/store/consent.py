@@ -1,4 +1,6 @@
-"""The inbound path's statements, set-oriented: a batch of N inbound messages reads receipts,
+"""Consent's statements: the audit trail's one writer, the states, what a send's opt-out check reads.
+
+The inbound path's are set-oriented: a batch of N inbound messages reads receipts,
 consent states and confirmation slots in one statement each, and writes each table with one
 `executemany`, whatever N is.
 
@@ -20,8 +22,9 @@ from sqlalchemy import String, bindparam, insert, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
+from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.store.db import per_dialect
-from gateway.store.tables import Confirmation, ConsentEvent, InboundReceipt, OptOut, core_table
+from gateway.store.tables import AnyRow, Confirmation, ConsentEvent, InboundReceipt, Message, OptOut, core_table
 
 _R = core_table(InboundReceipt)
 _S = core_table(OptOut)
@@ -38,7 +41,83 @@ _LOCKS = {"postgresql": text("SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTI
     bindparam("numbers", type_=postgresql.ARRAY(String)))}
 
 INSERT_RECEIPTS = insert(_R)
-INSERT_EVENTS = insert(core_table(ConsentEvent))
+_E = core_table(ConsentEvent)
+_INSERT_EVENTS = insert(_E)
+_M = core_table(Message)
+#: Built once: every send runs it, and building a statement costs more than running it.
+_OPTED_OUT_OF = select(_S.c.service_sid).where(
+    _S.c.account_sid == bindparam("account"), _S.c.number == bindparam("number"), _S.c.channel == bindparam("channel"),
+    _S.c.service_sid.in_([bindparam("scope"), bindparam("everything")]), _S.c.opted_out.is_(True)).limit(1)
+#: The event that opted a number out of a scope: read only when a send is refused for it.
+_LAST_OPT_OUT = select(_E.c.id, _E.c.at, _E.c.source, _E.c.keyword, _E.c.inbound_message_sid, _E.c.reason,
+                       _E.c.policy_revision).where(
+    _E.c.account_sid == bindparam("account"), _E.c.number == bindparam("number"),
+    _E.c.channel == bindparam("channel"), _E.c.scope == bindparam("scope"), _E.c.opted_out.is_(True),
+).order_by(_E.c.id.desc()).limit(1)
+#: What an opt-out cancels: the app's traffic, never the gateway's own replies (the confirmation of
+#: this very opt-out, or of a STOP a moment earlier, is the answer to it).  Read for many numbers at
+#: once; the caller checks the scope.
+_PENDING = select(_M.c.sid, _M.c.account_sid, _M.c.to, _M.c.service_sid, _M.c.sender_sid).where(
+    _M.c.account_sid.in_(bindparam("accounts", expanding=True)),
+    _M.c.to.in_(bindparam("addresses", expanding=True)),  # ix_message_recipient
+    _M.c.status.in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)),
+    _M.c.direction != REPLY_DIRECTION)
+
+
+def _state_upsert(insert: Any, *, only_changes: bool = False) -> Any:
+    """INSERT … ON CONFLICT DO UPDATE of a consent state; an older change leaves a newer state alone.
+
+    With `only_changes`, a row already in the wanted state is left alone too, so whether the
+    statement returns a row says whether consent changed; on PostgreSQL a concurrent transaction's change to the
+    same key is waited for and then seen, so two processes cannot both record the same opt-out."""
+    statement = insert(_S)
+    newer = _S.c.date_updated <= statement.excluded.date_updated
+    return statement.on_conflict_do_update(
+        index_elements=[_S.c.account_sid, _S.c.service_sid, _S.c.number, _S.c.channel],
+        set_={"opted_out": statement.excluded.opted_out, "date_updated": statement.excluded.date_updated},
+        where=(newer & (_S.c.opted_out != statement.excluded.opted_out)) if only_changes else newer)
+
+
+_STATE_UPSERTS = per_dialect(_state_upsert)
+#: RETURNING, not rowcount, tells whether it changed: psycopg reports -1 for an upsert's rowcount.
+_STATE_CHANGES = per_dialect(lambda insert: _state_upsert(insert, only_changes=True).returning(_S.c.opted_out))
+
+
+def write_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Append consent events (`compliance.optouts.event_row`): the one writer of the audit trail,
+    for keywords, the API, the console and imports alike."""
+    if rows:
+        connection.execute(_INSERT_EVENTS, rows)
+
+
+def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write consent states (one statement, however many rows), in SQLite or PostgreSQL."""
+    connection.execute(_STATE_UPSERTS[connection.dialect.name], rows)
+
+
+def change_state(connection: Connection, row: dict[str, Any]) -> bool:
+    """Write one consent state unless the number is already in it; whether it changed."""
+    return connection.execute(_STATE_CHANGES[connection.dialect.name], row).first() is not None
+
+
+def opted_out_of(connection: Connection, account_sid: str, number: str, channel: str, scope: str,
+                 everything: str) -> str | None:
+    """Which of `scope` and `everything` (the account-wide scope) the number is opted out of, if any."""
+    found: str | None = connection.execute(_OPTED_OUT_OF, {
+        "account": account_sid, "number": number, "channel": channel, "scope": scope,
+        "everything": everything}).scalar()
+    return found
+
+
+def last_opt_out(connection: Connection, account_sid: str, number: str, channel: str, scope: str) -> AnyRow | None:
+    """The consent event that opted the number out of `scope`, the latest one."""
+    return connection.execute(_LAST_OPT_OUT, {"account": account_sid, "number": number, "channel": channel,
+                                              "scope": scope}).first()
+
+
+def pending_to(connection: Connection, accounts: list[str], addresses: list[str]) -> list[AnyRow]:
+    """The app's messages still waiting to go to these accounts' addresses."""
+    return list(connection.execute(_PENDING, {"accounts": accounts, "addresses": addresses}).all())
 
 
 def _confirmation_upsert(insert: Any) -> Any:

@@ -23,8 +23,10 @@ REFUSED = {
     "no scheme": "example.com/hook",
     "no host": "http:///hook",
     "empty host": "http://",
+    "unclosed IPv6 bracket": "http://[::1/hook",
     "underscore in host": "https://my_app.example.com/hook",
     "too long": "https://example.com/" + "a" * 3981,
+    "port zero": "https://app.example.com:0/hook",
     "longer than any field": "https://example.com/" + "a" * 5000,
     "loopback": "http://127.0.0.1:9000/hook",
     "localhost": "http://localhost:9000/hook",
@@ -140,6 +142,15 @@ def test_the_gateways_own_listening_address_is_refused_even_inside_an_allowed_ne
     assert_refused(send(account, f"http://127.0.0.1:{OWN_PORT}/metrics"), 400, 21609)
     assert_refused(send(account, f"http://localhost:{OWN_PORT}/metrics"), 400, 21609)
     assert send(account, "http://127.0.0.1:9000/status").status_code == 201  # another port there is an app
+
+
+def test_a_gateway_listening_on_every_address_refuses_loopback_at_its_own_port(settings):
+    """Bound to 0.0.0.0, the gateway answers on every loopback address at its port, allowed network or not."""
+    everywhere = settings.with_(host="0.0.0.0", port=OWN_PORT, callback_allow_networks="127.0.0.0/8")
+    for client in make_client(everywhere):
+        account = Account(client)
+        assert_refused(send(account, f"http://127.0.0.2:{OWN_PORT}/metrics"), 400, 21609)
+        assert send(account, "http://127.0.0.2:9000/status").status_code == 201
 
 
 def test_a_url_under_the_gateways_public_url_is_refused(settings):

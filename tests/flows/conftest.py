@@ -35,6 +35,7 @@ class Stack:
     app_state: Any = None  # the gateway's app.state, for tests that tune a worker
     _engine: Any = None
     _start: Callable[[Settings], Any] | None = None
+    _stop: Callable[[], None] | None = None
 
     def restart(self, **changes: Any) -> None:
         """Stop the gateway (as a redeploy does: in-flight work finishes, leases go back) and start
@@ -43,6 +44,11 @@ class Stack:
         assert self._start is not None
         self.settings = self.settings.with_(**changes)
         self.app_state = self._start(self.settings)
+
+    def stop(self) -> None:
+        """Stop the gateway as a redeploy does, without starting another (for what shutdown does)."""
+        assert self._stop is not None
+        self._stop()
 
     def engine(self) -> Any:
         """An engine on the gateway's database, for tests that look inside; disposed with the stack."""
@@ -93,7 +99,7 @@ def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
             state = start(settings)
             account = state.accounts.create("tests")
             stack = Stack(f"http://127.0.0.1:{port}", settings, simulator.state.sim, app, account.sid,
-                          account.auth_token, state, _start=start)
+                          account.auth_token, state, _start=start, _stop=running.close)
             yield stack
             if stack._engine is not None:
                 stack._engine.dispose()

@@ -68,6 +68,16 @@ def test_a_saved_name_that_resolves_to_loopback_is_never_connected_to(stack: Sta
     assert "127.0.0.1" not in str(dead["last_error"]) and "localhost" not in str(dead["last_error"])
 
 
+@pytest.mark.gateway(forward_retry_horizon=1.0)
+def test_a_host_that_does_not_resolve_is_a_connect_failed_dead_letter_not_naming_it(stack: Stack) -> None:
+    """`.invalid` never resolves (RFC 6761): the attempt fails at connect time like a refused
+    connection, and the tenant's dead letter says only that."""
+    service_for(stack, InboundRequestUrl="https://app.invalid/inbound")
+    assert inbound(stack, US_MOBILE, "Hello?").status_code == 200
+    [dead] = wait_until(lambda: dead_letters(stack), message=lambda: deliveries(stack))
+    assert dead["last_error"] == "connect failed"
+
+
 def test_a_name_resolving_into_an_allowed_network_is_reached_under_its_own_host(stack: Stack) -> None:
     """With 127.0.0.0/8 allowed (the fixtures' setting), `localhost` is reached at a checked address,
     and the app sees the Host it was given."""

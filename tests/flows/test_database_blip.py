@@ -9,6 +9,7 @@ timeout) for `OUTAGE` seconds starting while the requests wait, so every answer 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections import Counter
@@ -22,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway.dispatch import worker
 from gateway.providers.twilio import IDEMPOTENCY_HEADER
 from gateway.store.tables import Message
 from tests.flows.server import serve
@@ -75,3 +77,25 @@ def test_an_answer_that_came_while_the_database_was_away_is_recorded_and_not_sen
                message=lambda: statuses(stack, sids))
     time.sleep(HOLD + 0.5)  # long enough for a repeated request to have reached the stand-in
     assert seen == dict.fromkeys(sids, 1)
+
+
+def test_an_answer_the_database_never_took_is_reported_lost_when_the_gateway_stops(stack, requests, caplog,
+                                                                                   monkeypatch):
+    """Shutdown waits `STOP_WAIT` for the database, then names the answer it could not record and
+    stops, instead of hanging on it; the message stays `sending` for the sender's next holder."""
+    _, seen = requests
+    monkeypatch.setattr(worker, "STOP_WAIT", 0.5)
+    caplog.set_level(logging.WARNING, logger="gateway.dispatch")
+    _register(stack, US_SENDER, mps=20)
+    sid = send(stack, f"lost {uuid.uuid4().hex[:6]}").json()["sid"]
+    wait_until(lambda: sid in seen, timeout=10, message=lambda: dict(seen))
+    with database_down(stack.settings.database_url):
+        wait_until(lambda: f"did not take the outcome of {sid}" in caplog.text, timeout=10,
+                   message=lambda: caplog.text)
+        started = time.monotonic()
+        stack.stop()
+        stopped_in = time.monotonic() - started
+    lost = [r for r in caplog.records if r.levelno == logging.CRITICAL and sid in r.getMessage()]
+    assert len(lost) == 1 and "accepted as SM" in lost[0].getMessage()
+    assert stopped_in < 5
+    assert statuses(stack, [sid]) == {sid: "sending"}

@@ -101,3 +101,13 @@ def test_requests_without_credentials_spend_no_budget(stack, from_address):
     attacker = from_address[ATTACKER]
     assert {attacker.get("/console/").status_code for _ in range(ADDRESS_BURST + 1)} == {401}
     assert services(attacker, stack.account_sid, stack.auth_token).status_code == 200
+
+
+@LIMITS
+def test_credentials_that_are_not_ascii_base64_are_a_counted_401(stack, from_address):
+    """Latin-1 bytes after `Basic ` (a header may carry them) are a wrong guess like any other, never a 500."""
+    attacker = from_address[ATTACKER]
+    garbled = {"Authorization": b"Basic \xe9t\xe9"}
+    statuses = [attacker.get("/v1/Services", headers=garbled).status_code for _ in range(ACCOUNT_BURST)]
+    assert statuses == [401] * ACCOUNT_BURST
+    assert attacker.get("/v1/Services", headers=garbled).status_code == 429

@@ -210,3 +210,12 @@ def test_twilio_sdk_can_send_through_the_simulator(simulator: tuple[Simulator, s
     created = client.messages.create(to=US_MOBILE, from_=SENDER, body="hello")
     assert (created.sid[:2], created.status, created.to) == ("SM", "queued", US_MOBILE)
     assert created.date_created is not None
+
+
+def test_credentials_that_are_not_ascii_base64_are_refused_with_401(simulator: tuple[Simulator, str]) -> None:
+    """Latin-1 bytes after `Basic ` are wrong credentials, not a 500 (the demo serves the simulator)."""
+    _, base = simulator
+    response = httpx2.post(f"{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+                           data={"From": SENDER, "To": US_MOBILE, "Body": "hi"},
+                           headers={"Authorization": b"Basic \xe9t\xe9"})
+    assert (response.status_code, response.json()["code"]) == (401, 20003)

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from gateway.forwarding.outbox import enqueue
 from gateway.forwarding.worker import _claim
+from gateway.outbox.deliveries import enqueue
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from tests.conftest import DE_MOBILE, FR_MOBILE
 

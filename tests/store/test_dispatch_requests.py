@@ -12,13 +12,16 @@ import httpx2
 import pytest
 from sqlmodel import Session, select
 
-from gateway.dispatch.backlog import Backlog
-from gateway.dispatch.outbox import insert_message
-from gateway.dispatch.worker import _DUE, Dispatcher, _Pacer
+from gateway.dispatch.request import ProviderRequests
+from gateway.dispatch.worker import Dispatcher, _Pacer
 from gateway.ids import new_sid
 from gateway.lifecycle import Status
+from gateway.outbox.backlog import Backlog
+from gateway.outbox.messages import insert_message
+from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials
 from gateway.providers.health import ProviderHealth
+from gateway.store.claims import DUE
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Account, Message, Sender
 from gateway.store.writer import Writer
@@ -44,7 +47,7 @@ def queued(tmp_path) -> Iterator[dict[str, Any]]:  # type: ignore[no-untyped-def
                        sender=SENDER, to=GB_MOBILE, body="Your table is ready", status=Status.QUEUED.value,
                        provider="twilio", expires_at=now + timedelta(hours=1), date_created=now)
     with Session(engine) as session:
-        row = session.connection().execute(_DUE, {"sender": "PN" + "a" * 32, "now": utcnow(), "limit": 1}).one()
+        row = session.connection().execute(DUE, {"sender": "PN" + "a" * 32, "now": utcnow(), "limit": 1}).one()
     yield {"engine": engine, "row": row}
     engine.dispose()
 
@@ -56,9 +59,10 @@ def dispatch_one(engine: Any, row: Any, *, lease_left: float, transport: httpx2.
         writer = Writer(engine)
         writer.start()
         async with httpx2.AsyncClient(transport=transport) as client:
-            dispatcher = Dispatcher(engine, writer, Backlog(), {"twilio": Credentials("AC1", "token", "http://p")},
-                                    lambda provider, sid: f"http://gw/webhooks/{provider}/status?ref={sid}", client,
-                                    owner="test", health=health)
+            requests = ProviderRequests(client, PROVIDERS, {"twilio": Credentials("AC1", "token", "http://p")},
+                                        lambda provider, sid: f"http://gw/webhooks/{provider}/status?ref={sid}",
+                                        health=health)
+            dispatcher = Dispatcher(engine, writer, Backlog(), requests, owner="test")
             pacer = _Pacer(sender=None, lease_until=asyncio.get_running_loop().time() + lease_left)
             with Session(engine) as session:
                 pacer.sender = session.exec(select(Sender)).one()

@@ -13,15 +13,19 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from gateway.accounts import Accounts
-from gateway.compliance.optouts import Consent, record_consent
-from gateway.dispatch.backlog import Backlog, StickyLoad
-from gateway.dispatch.core import send_batch
+from gateway.compliance.optouts import Consent
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.holds import release_due
+from gateway.dispatch.outcomes import reschedule
+from gateway.dispatch.request import ProviderRequests
 from gateway.dispatch.submit import SendRequest, SubmitContext
-from gateway.dispatch.worker import Dispatcher, _reschedule
+from gateway.dispatch.worker import Dispatcher
 from gateway.ids import new_sid
 from gateway.lifecycle import SCHEDULED_BY_APP, Hold
+from gateway.orchestration.consent import record_consent
+from gateway.orchestration.core import send_batch
+from gateway.outbox.backlog import Backlog, StickyLoad
+from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials
 from gateway.store import holds
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
@@ -90,8 +94,9 @@ def test_the_dispatcher_releases_what_a_clock_move_made_due_at_once(gateway, clo
         gateway["writer"].start()
         failing = httpx2.MockTransport(lambda request: httpx2.Response(503))  # sends are retried later: no matter
         async with httpx2.AsyncClient(transport=failing) as client:
-            dispatcher = Dispatcher(engine, gateway["writer"], Backlog(), {"twilio": Credentials("AC1", "t", "http://p")},
-                                    lambda provider, sid: "http://gw/status", client, owner="keeper", sweep=3600)
+            requests = ProviderRequests(client, PROVIDERS, {"twilio": Credentials("AC1", "t", "http://p")},
+                                        lambda provider, sid: "http://gw/status")
+            dispatcher = Dispatcher(engine, gateway["writer"], Backlog(), requests, owner="keeper", sweep=3600)
             await dispatcher.start()
             try:
                 await asyncio.to_thread(wait_until, lambda: status(already_due.sid) != "scheduled")  # the first sweep
@@ -161,7 +166,7 @@ def test_an_app_message_in_flight_at_an_opt_out_is_canceled_when_it_comes_back_f
     with Session(engine) as session:
         assert session.exec(select(Message.status).where(Message.sid == message.sid)).one() == "sending"  # in flight
     with unit_of_work(engine) as session:
-        _reschedule(session, message.sid, 30.0, backlog)  # the provider answered 429: back in line
+        reschedule(session, message.sid, 30.0, backlog, now=utcnow())  # the provider answered 429: back in line
     with Session(engine) as session:
         row = session.exec(select(Message).where(Message.sid == message.sid)).one()
     assert (row.status, row.error_code) == ("canceled", 21610)

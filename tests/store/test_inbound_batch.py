@@ -13,12 +13,12 @@ import pytest
 from sqlmodel import Session, select
 
 from gateway.accounts import Accounts
-from gateway.compliance.inbound import Arrival, Received, receive_batch
-from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.submit import SubmitContext
 from gateway.errors import NotFound
 from gateway.ids import new_sid
+from gateway.orchestration.inbound import Arrival, Received, receive_batch
+from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.providers.base import InboundMessage
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import ConsentEvent, Delivery, InboundReceipt, Message, OptOut, Sender, Service

@@ -15,10 +15,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from gateway.accounts import Accounts
-from gateway.dispatch import leases
-from gateway.dispatch.outbox import insert_message
-from gateway.dispatch.worker import ADOPT_AFTER, _claim
+from gateway.dispatch.worker import ADOPT_AFTER
 from gateway.ids import new_sid
+from gateway.outbox.messages import insert_message
+from gateway.store import leases
+from gateway.store.claims import claim as claim_due
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Message, Sender, SenderLease
 from tests.conftest import TEST_CIPHER, US_MOBILE
@@ -81,7 +82,7 @@ def test_a_lapsed_lease_is_taken_over(engine):
 
 def claim(engine: Engine, owner: str, in_flight: frozenset[str] = frozenset()):  # type: ignore[no-untyped-def]
     with unit_of_work(engine) as session:
-        return _claim(session, SENDER, owner, limit=10, in_flight=in_flight)
+        return claim_due(session, SENDER, owner, 10, in_flight, now=utcnow(), adopt_after=ADOPT_AFTER)
 
 
 def test_the_new_holders_first_claim_queues_again_what_the_last_holder_left_sending(engine):
@@ -138,7 +139,7 @@ def test_a_released_lease_passes_to_another_worker_only_after_a_second(engine):
     """The holder's last sends still count at the provider for a second."""
     acquire(engine, "worker-a", SENDER)
     with unit_of_work(engine) as session:
-        leases.release(session, [SENDER], owner="worker-a", requeue=False)
+        leases.release(session, [SENDER], owner="worker-a", requeue=False, now=utcnow())
     assert acquire(engine, "worker-b", SENDER) == []
     assert acquire(engine, "worker-b", SENDER, at_offset=1.1) == [SENDER]
 
@@ -147,7 +148,7 @@ def test_release_at_shutdown_queues_the_unsent_claims(engine):
     acquire(engine, "worker-a", SENDER)
     with unit_of_work(engine) as session:
         session.connection().execute(Message.__table__.update().values(status="sending"))  # type: ignore[attr-defined]
-        leases.release(session, [SENDER], owner="worker-a", requeue=True)
+        leases.release(session, [SENDER], owner="worker-a", requeue=True, now=utcnow())
     assert statuses(engine) == ["queued", "queued", "queued"]
 
 

@@ -11,7 +11,7 @@ from sqlmodel import SQLModel
 
 import gateway.store.tables  # noqa: F401 (registers the tables)
 from gateway.cli import main
-from gateway.forwarding.outbox import delivery_row
+from gateway.outbox.deliveries import delivery_row
 from gateway.store.db import make_engine, migrate
 from gateway.store.tables import Account, Delivery, Sender
 

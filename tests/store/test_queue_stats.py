@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import insert
 
-from gateway.dispatch.outbox import insert_message
+from gateway.outbox.messages import insert_message
 from gateway.store import queue_stats
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
 from gateway.store.tables import Account, MessageEvent, Sender

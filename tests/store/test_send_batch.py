@@ -7,12 +7,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from gateway.compliance.optouts import Consent, record_consent
-from gateway.dispatch.backlog import Backlog, StickyLoad
-from gateway.dispatch.core import send_batch
+from gateway.compliance.optouts import Consent
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.submit import SendRequest, SubmitContext
 from gateway.errors import RecipientUnsubscribed
+from gateway.orchestration.consent import record_consent
+from gateway.orchestration.core import send_batch
+from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.store.db import unit_of_work, utcnow
 from gateway.store.tables import Message, Service, StickyMapping
 from tests.conftest import DE_MOBILE, FR_MOBILE, US_MOBILE

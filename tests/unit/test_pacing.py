@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.dispatch.pacing import SlidingWindow, backoff, default_mps
+from gateway.pacing import SlidingWindow, backoff, default_mps
 
 
 def simulate(mps: int, sizes: list[int], latency: float = 0.0) -> list[tuple[float, int]]:

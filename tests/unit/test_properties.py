@@ -7,7 +7,6 @@ import phonenumbers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.dispatch.pacing import SlidingWindow, backoff
 from gateway.encoding import (
     GSM7,
     GSM7_ALL,
@@ -19,6 +18,7 @@ from gateway.encoding import (
     UCS2_SINGLE,
     segment,
 )
+from gateway.pacing import SlidingWindow, backoff
 from gateway.policy.matcher import Matcher
 from gateway.routing import Candidate, Recipient, SenderKind, Unroutable, area_code, choose_sender
 

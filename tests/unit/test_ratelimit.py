@@ -43,3 +43,25 @@ def test_each_account_has_its_own_bucket():
     limiter = RateLimiter(rate=1.0, burst=1)
     limiter.take(ACCOUNT_A, 0.0)
     assert limiter.take(ACCOUNT_A, 0.0) > 0 and limiter.take(ACCOUNT_B, 0.0) == 0.0
+
+
+def test_a_full_table_of_spent_budgets_drops_the_oldest_tenth_so_new_keys_rarely_walk_it():
+    """Addresses anyone may make up: at the cap, with no bucket refilled, the oldest tenth go at
+    once (not one per new key, which would walk the whole table on every request)."""
+    limiter = RateLimiter(rate=0.1, burst=1, max_keys=100)
+    for n in range(100):
+        limiter.take(f"10.0.0.{n}", now=0.0)  # every bucket spent: none is full
+    limiter.take("192.0.2.1", now=1.0)
+    kept = set(limiter._buckets)
+    assert "192.0.2.1" in kept and len(kept) == 91
+    assert not {f"10.0.0.{n}" for n in range(10)} & kept  # the oldest tenth
+    assert {f"10.0.0.{n}" for n in range(10, 100)} <= kept
+
+
+def test_at_the_cap_refilled_buckets_go_before_any_spent_one():
+    limiter = RateLimiter(rate=1.0, burst=1, max_keys=4)
+    limiter.take("spent-long-ago", now=0.0)  # full again by t=10
+    for key in ("a", "b", "c"):
+        limiter.take(key, now=10.0)
+    limiter.take("new", now=10.0)
+    assert set(limiter._buckets) == {"a", "b", "c", "new"}

@@ -6,8 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from gateway.compliance.gates import MAX_SCHEDULE_AHEAD, check_schedule
+from gateway.compliance.gates import check_schedule
 from gateway.errors import SendAtOutOfWindow, SettingsError
+from gateway.lifecycle import MAX_SCHEDULE_AHEAD
 from gateway.settings import load_settings
 
 NOW = datetime(2026, 3, 11, 1, 30, tzinfo=UTC)

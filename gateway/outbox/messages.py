@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlmodel import Session
 
-from gateway.dispatch.backlog import Backlog
 from gateway.errors import Forbidden
-from gateway.forwarding.outbox import enqueue
-from gateway.forwarding.payload import status_callback_params
 from gateway.lifecycle import Status, advances
 from gateway.observability import metrics
+from gateway.outbox.backlog import Backlog
+from gateway.outbox.deliveries import enqueue
+from gateway.outbox.payloads import status_callback_params
 from gateway.store.tables import Message, MessageEvent, core_table
 
 log = logging.getLogger("gateway.webhooks")

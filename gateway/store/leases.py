@@ -15,7 +15,7 @@ in the queue the sender's `sending` messages that none of its sends holds: a
 previous holder is gone, and re-sending carries the same idempotency key (the
 sid).  A previous holder's, only a few seconds after the takeover: one whose
 lease lapsed while the database was away may still be writing what the
-provider answered it (`worker.ADOPT_AFTER`).
+provider answered it (`dispatch.worker.ADOPT_AFTER`).
 
 Every function runs inside the caller's transaction (a writer job), so a lease
 and the claims made under it commit together.
@@ -30,7 +30,6 @@ from typing import Any
 from sqlalchemy import bindparam, case, delete, select, update
 from sqlmodel import Session
 
-from gateway.dates import utcnow
 from gateway.lifecycle import Status
 from gateway.store.db import per_dialect
 from gateway.store.tables import Message, SenderLease, core_table
@@ -52,7 +51,7 @@ COOLING = timedelta(seconds=1)
 
 def _upsert(insert: Any) -> Any:
     """INSERT … ON CONFLICT DO UPDATE only where the lease lapsed or is ours; RETURNING what we got.
-    `acquired_at` moves only when the owner changes: it dates the takeover (see `worker.ADOPT_AFTER`)."""
+    `acquired_at` moves only when the owner changes: it dates the takeover (see `dispatch.worker.ADOPT_AFTER`)."""
     statement = insert(_L).values(sender_sid=bindparam("sender"), owner=bindparam("owner"),
                                   expires_at=bindparam("expires"), acquired_at=bindparam("now"))
     return statement.on_conflict_do_update(
@@ -87,7 +86,7 @@ def renew(session: Session, senders: Sequence[str], *, owner: str, now: datetime
     return set(rows)
 
 
-def release(session: Session, senders: Sequence[str] | None, *, owner: str, requeue: bool) -> None:
+def release(session: Session, senders: Sequence[str] | None, *, owner: str, requeue: bool, now: datetime) -> None:
     """Give leases up (`None`: all of `owner`'s), usable by others after `COOLING`.  `requeue`
     returns their claimed, unsent messages to the queue (shutdown); an idle pacer has none."""
     connection = session.connection()
@@ -97,7 +96,7 @@ def release(session: Session, senders: Sequence[str] | None, *, owner: str, requ
         return
     if requeue:
         connection.execute(_REQUEUE, {"senders": list(senders)})
-    connection.execute(_COOL, {"holder": owner, "senders": list(senders), "until": utcnow() + COOLING})
+    connection.execute(_COOL, {"holder": owner, "senders": list(senders), "until": now + COOLING})
 
 
 def release_everything(session: Session, *, owner: str | None) -> None:

@@ -16,13 +16,12 @@ from sqlmodel import Session
 
 from gateway.dates import utcnow
 from gateway.dispatch import holds
-from gateway.dispatch.backlog import Backlog, StickyLoad
 from gateway.dispatch.directory import Directory
-from gateway.dispatch.outbox import INSERT_MESSAGE
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, plan_send, prefetch
-from gateway.dispatch.worker import Dispatcher
 from gateway.errors import GatewayError
-from gateway.forwarding.worker import Forwarder
+from gateway.outbox.backlog import Backlog, StickyLoad
+from gateway.outbox.doorbell import Doorbell
+from gateway.outbox.messages import INSERT_MESSAGE
 from gateway.policy.watcher import PolicyState
 from gateway.providers.health import ProviderHealth
 from gateway.store.tables import Generation, Message, core_table
@@ -36,8 +35,7 @@ class Core:
     sticky: StickyLoad
     policy: PolicyState
     directory: Directory = field(default_factory=Directory)
-    dispatcher: Dispatcher | None = None
-    forwarder: Forwarder | None = None
+    doorbell: Doorbell = field(default_factory=Doorbell)  # the workers of this process listen, while they run
     seen: int | None = None  # the config generation the caches belong to
     health: ProviderHealth | None = None  # fed by the dispatcher; routing avoids unhealthy providers
 
@@ -61,8 +59,7 @@ class Core:
         its `canceled` status callback goes out at once."""
         message = await self.writer.run(lambda session: holds.cancel(session, account_sid, sid, utcnow(), self.backlog),
                                         clean_on_error=True)  # refusals come before the first write
-        if self.forwarder is not None:
-            self.forwarder.notify()
+        self.doorbell.ring()
         return message
 
     async def explain(self, request: SendRequest, at: datetime | None = None) -> dict[str, Any]:
@@ -109,11 +106,7 @@ class Core:
 
     def wake(self, context: SubmitContext) -> None:
         """After a commit: start the pacers of senders that got work, and the forwarder."""
-        if self.dispatcher is not None:
-            for sender_sid in context.touched:
-                self.dispatcher.notify(sender_sid)
-        if self.forwarder is not None:
-            self.forwarder.notify()
+        self.doorbell.ring(context.touched)
 
 
 def send_batch(session: Session, items: list[tuple[SendRequest, SubmitContext, datetime]]
