@@ -26,7 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.engine import Row
 from sqlmodel import Session, col
 
-from gateway.compliance.gates import WHATSAPP, parse_recipient, region_verdict
+from gateway.channels import WHATSAPP
+from gateway.compliance.gates import parse_recipient, region_verdict
 from gateway.compliance.optouts import opt_out_verdict, scope_of
 from gateway.compliance.verdicts import refusal
 from gateway.errors import GatewayError, NotCancelable

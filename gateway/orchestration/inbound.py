@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gateway.compliance.gates import WHATSAPP, Address, parse_recipient
+from gateway.channels import WHATSAPP
+from gateway.compliance.gates import Address, parse_recipient
 from gateway.compliance.inbound import CONFIRMATION_WINDOW, Decision, decide
 from gateway.compliance.optouts import Consent, event_row, scope_of, state_row
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
