@@ -33,7 +33,6 @@ NOT_YET_MOVED: frozenset[str] = frozenset({
 
 #: Imports that point up, brought in by branches merged alongside this one; each goes when its cause does.
 KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset({
-    ("providers", "settings"),  # `Settings` as a type (under TYPE_CHECKING) while settings reads providers' MODULES
 })
 
 _STATEMENT_PACKAGES = ("sqlalchemy.sql", "sqlalchemy.dialects")
