@@ -26,9 +26,8 @@ GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
 NOT_YET_MOVED: frozenset[str] = frozenset({
     "gateway.accounts", "gateway.cli_explain", "gateway.demo",
     "gateway.dispatch.directory", "gateway.dispatch.holds", "gateway.dispatch.submit",
-    "gateway.forwarding.dead_letters", "gateway.forwarding.worker",
     "gateway.orchestration.core", "gateway.outbox.backlog",
-    "gateway.outbox.deliveries", "gateway.outbox.messages",
+    "gateway.outbox.messages",
 })
 
 #: Imports that point up, brought in by branches merged alongside this one; each goes when its cause does.

@@ -34,9 +34,10 @@ from gateway.errors import GatewayError, NotCancelable
 from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.observability import metrics
 from gateway.outbox.backlog import Backlog
-from gateway.outbox.deliveries import INSERT_DELIVERY, delivery_row
+from gateway.outbox.deliveries import delivery_row
 from gateway.outbox.messages import set_status
 from gateway.outbox.payloads import status_callback_params
+from gateway.store import deliveries as delivery_rows
 from gateway.store import holds
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message
@@ -109,7 +110,7 @@ def release_due(session: Session, now: datetime, backlog: Backlog, limit: int = 
                                                                 to=row.to, status=Status.QUEUED, error_code=None))
                      for row in going if row.status_callback]
         if callbacks:
-            connection.execute(INSERT_DELIVERY, callbacks)
+            delivery_rows.write(connection, callbacks)
         for row in going:
             backlog.add(row.sender_sid, row.num_segments)
             metrics.status_changed(session, Status.QUEUED.value, None)

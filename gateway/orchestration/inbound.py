@@ -32,13 +32,14 @@ from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID, for_request
 from gateway.orchestration.consent import cancel_pending
 from gateway.outbox.backlog import Backlog
-from gateway.outbox.deliveries import INSERT_DELIVERY, delivery_row
+from gateway.outbox.deliveries import delivery_row
 from gateway.outbox.messages import INSERT_MESSAGE, message_row
 from gateway.policy.evaluate import country_of
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Policy
 from gateway.providers.base import InboundMessage
 from gateway.store import consent as consent_rows
+from gateway.store import deliveries as delivery_rows
 from gateway.store.tables import Sender, Service
 
 log = logging.getLogger("gateway.inbound")
@@ -188,7 +189,7 @@ def _write(session: Session, rows: _Rows, backlog: Backlog) -> None:
             connection.execute(statement, batch)
     consent_rows.write_events(connection, rows.events)
     if rows.deliveries:
-        connection.execute(INSERT_DELIVERY, rows.deliveries)
+        delivery_rows.write(connection, rows.deliveries)
     if rows.states:
         consent_rows.upsert_states(connection, list(rows.states.values()))
     consent_rows.write_confirmations(connection, list(rows.confirmations.values()))
