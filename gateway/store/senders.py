@@ -87,6 +87,30 @@ def senders(session: Session, account_sid: str) -> list[Row[Any]]:
         .where(_SENDER.c.account_sid == account_sid).order_by(_SENDER.c.address)))
 
 
+def first_service(session: Session, account_sid: str) -> Service | None:
+    """One of the account's services (the demo's account has one)."""
+    return session.execute(select(Service).where(col(Service.account_sid) == account_sid)).scalars().first()
+
+
+def service_members(session: Session, service_sid: str) -> list[Sender]:
+    """Every sender of the service's pool."""
+    return list(session.execute(select(Sender).where(col(Sender.service_sid) == service_sid)).scalars())
+
+
+def receiving(session: Session, address: str) -> list[Sender]:
+    """The senders that can receive at `address`, one per provider at most (`uq_sender_receiving`):
+    alphanumeric senders cannot."""
+    return list(session.execute(select(Sender).where(col(Sender.address) == address,
+                                                     col(Sender.kind) != ALPHA)).scalars())
+
+
+def account_sender(session: Session, account_sid: str, address: str) -> Sender | None:
+    """The account's sender at `address`."""
+    found: Sender | None = session.execute(select(Sender).where(
+        col(Sender.account_sid) == account_sid, col(Sender.address) == address)).scalar_one_or_none()
+    return found
+
+
 def service(session: Session, sid: str) -> Service | None:
     """The service `sid` (the caller knows it is its account's)."""
     return session.get(Service, sid)
