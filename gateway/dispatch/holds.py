@@ -22,9 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Row
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from gateway.channels import WHATSAPP
 from gateway.compliance.gates import parse_recipient, region_verdict
@@ -126,6 +125,4 @@ def cancel(session: Session, account_sid: str, sid: str, now: datetime, backlog:
     if status != Status.SCHEDULED.value:
         raise NotCancelable(f"The message {sid} cannot be canceled: it is {status}, no longer scheduled.")
     set_status(session, sid, Status.CANCELED, now=now, source="api", backlog=backlog)
-    canceled: Message = session.execute(select(Message).where(col(Message.sid) == sid)
-                                        .execution_options(populate_existing=True)).scalar_one()
-    return canceled
+    return holds.reloaded(session, sid)

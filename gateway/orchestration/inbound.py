@@ -33,13 +33,14 @@ from gateway.observability.logs import REQUEST_ID, for_request
 from gateway.orchestration.consent import cancel_pending
 from gateway.outbox.backlog import Backlog
 from gateway.outbox.deliveries import delivery_row
-from gateway.outbox.messages import INSERT_MESSAGE, message_row
+from gateway.outbox.messages import message_row
 from gateway.policy.evaluate import country_of
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Policy
 from gateway.providers.base import InboundMessage
 from gateway.store import consent as consent_rows
 from gateway.store import deliveries as delivery_rows
+from gateway.store import queue
 from gateway.store.tables import Sender, Service
 
 log = logging.getLogger("gateway.inbound")
@@ -184,9 +185,10 @@ def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Add
 def _write(session: Session, rows: _Rows, backlog: Backlog) -> None:
     """One statement per table for the whole batch, then the cancellations its opt-outs cause."""
     connection = session.connection()
-    for statement, batch in ((consent_rows.INSERT_RECEIPTS, rows.receipts), (INSERT_MESSAGE, rows.messages)):
-        if batch:
-            connection.execute(statement, batch)
+    if rows.receipts:
+        connection.execute(consent_rows.INSERT_RECEIPTS, rows.receipts)
+    if rows.messages:
+        queue.insert_messages(connection, rows.messages)
     consent_rows.write_events(connection, rows.events)
     if rows.deliveries:
         delivery_rows.write(connection, rows.deliveries)

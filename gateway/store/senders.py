@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlmodel import Session, col
 
-from gateway.store.tables import Sender, Service, StickyMapping, core_table
+from gateway.store.tables import Generation, Sender, Service, StickyMapping, core_table
 
 _SENDER = core_table(Sender)
 _SERVICE = core_table(Service)
@@ -177,3 +177,18 @@ def remove_sender(session: Session, sender: Sender) -> None:
     """Delete a sender and its sticky mappings."""
     forget_sticky(session, sender_sid=sender.sid)
     session.delete(sender)
+
+
+# -- the configuration's generation: bumped by every change above, read by every process's caches --
+
+_G = core_table(Generation)
+_GENERATION = select(_G.c.value).where(_G.c.name == "config")
+_BUMP = update(_G).where(_G.c.name == "config").values(value=_G.c.value + 1)
+
+
+def generation(connection: Connection) -> int | None:
+    return connection.execute(_GENERATION).scalar()
+
+
+def bump_generation(connection: Connection) -> None:
+    connection.execute(_BUMP)
