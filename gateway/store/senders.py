@@ -6,13 +6,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlmodel import Session, col
 
-from gateway.store.tables import Generation, Sender, Service, StickyMapping, core_table
+from gateway.store.tables import AnyRow, Generation, Sender, Service, StickyMapping, core_table
 
 _SENDER = core_table(Sender)
 _SERVICE = core_table(Service)
@@ -177,6 +178,41 @@ def remove_sender(session: Session, sender: Sender) -> None:
     """Delete a sender and its sticky mappings."""
     forget_sticky(session, sender_sid=sender.sid)
     session.delete(sender)
+
+
+# -- sticky mappings on the send path ----------------------------------------------------------------
+# Built once: on the hot path, building a statement costs more than running it.  Their parameters
+# never take a column's name: in an INSERT or UPDATE such a name is SQLAlchemy's own
+# (tests/store/test_statements.py compiles and runs every prebuilt statement on both backends).
+
+_K = core_table(StickyMapping)
+_INSERT_STICKY = insert(_K)
+_STICKY = select(_K.c.sender_sid, _K.c.pinned).where(_K.c.service_sid == bindparam("service"),
+                                                     _K.c.recipient == bindparam("to"))
+_STICKIES = select(_K.c.service_sid, _K.c.recipient, _K.c.sender_sid, _K.c.pinned).where(
+    _K.c.service_sid.in_(bindparam("services", expanding=True)),
+    _K.c.recipient.in_(bindparam("recipients", expanding=True)))
+_MOVE_STICKY = update(_K).where(_K.c.service_sid == bindparam("service"), _K.c.recipient == bindparam("to")).values(
+    sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
+
+
+def sticky(connection: Connection, service_sid: str, recipient: str) -> AnyRow | None:
+    """(sender_sid, pinned) of the service's mapping for `recipient`, if any."""
+    return connection.execute(_STICKY, {"service": service_sid, "to": recipient}).first()
+
+
+def stickies(connection: Connection, services: list[str], recipients: list[str]) -> list[AnyRow]:
+    """The mappings of any of `services` to any of `recipients` (a send batch's, read at once)."""
+    return list(connection.execute(_STICKIES, {"services": services, "recipients": recipients}))
+
+
+def add_sticky(connection: Connection, row: dict[str, Any]) -> None:
+    connection.execute(_INSERT_STICKY, row)
+
+
+def move_sticky(connection: Connection, service_sid: str, recipient: str, sender_sid: str, now: datetime) -> None:
+    """Point the service's mapping for `recipient` at `sender_sid`, unpinned."""
+    connection.execute(_MOVE_STICKY, {"service": service_sid, "to": recipient, "sender": sender_sid, "now": now})
 
 
 # -- the configuration's generation: bumped by every change above, read by every process's caches --
