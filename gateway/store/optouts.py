@@ -78,7 +78,6 @@ def export_chunk(connection: Connection, account_sid: str, after: Cursor | None,
     return list(connection.execute(_select_states(account_sid, after=after, with_source=True).limit(limit)))
 
 
-
 def account_exists(connection: Connection, account_sid: str) -> bool:
     return connection.execute(select(_A.c.sid).where(_A.c.sid == account_sid)).first() is not None
 

@@ -1,6 +1,7 @@
 """An account's senders, Messaging Services and sticky mappings: the reads of the API and the
 console, and the statements of the registry's writer jobs (`api.numbers`, `api.services`,
-`api.pool`)."""
+`api.pool`); what routing reads and writes on the send path (`dispatch.directory`,
+`dispatch.submit`); and the configuration generation that tells processes to drop those caches."""
 
 from __future__ import annotations
 
