@@ -69,13 +69,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def explain_command(args: argparse.Namespace, settings: Settings) -> int:
-    from sqlalchemy import select
     from sqlmodel import Session
 
     from gateway.dispatch import explain
     from gateway.errors import GatewayError
     from gateway.store.db import make_engine
-    from gateway.store.tables import Account, Message
+    from gateway.store.messages import account_message
+    from gateway.store.tables import Account
 
     engine = make_engine(settings.database_url)
     try:
@@ -83,8 +83,7 @@ def explain_command(args: argparse.Namespace, settings: Settings) -> int:
             if session.get(Account, args.account) is None:
                 return _fail(f"there is no account {args.account}")
             if args.message:
-                message = session.execute(select(Message).where(Message.sid == args.message,
-                                                                Message.account_sid == args.account)).scalar()
+                message = account_message(session, args.account, args.message)
         if args.message:
             if message is None or message.reasons is None:
                 return _fail(f"account {args.account} has no message {args.message} with recorded reasons "

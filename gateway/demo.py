@@ -7,15 +7,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from sqlalchemy import select
-from sqlmodel import col
-
 from gateway.accounts import Accounts
 from gateway.dates import utcnow
 from gateway.ids import new_sid
 from gateway.senders import classify_number, mps_for
 from gateway.settings import Settings
 from gateway.store.db import make_engine, unit_of_work
+from gateway.store.senders import first_service
 from gateway.store.tables import Sender, Service
 from gateway.tokens import token_cipher
 
@@ -47,7 +45,7 @@ def ensure_demo(settings: Settings) -> str:
     accounts = Accounts(engine, token_cipher(settings))
     account = accounts.named(DEMO_NAME) or accounts.create(DEMO_NAME)
     with unit_of_work(engine) as session:
-        service = session.execute(select(Service).where(col(Service.account_sid) == account.sid)).scalars().first()
+        service = first_service(session, account.sid)
         if service is None:
             now = utcnow()
             service = Service(sid=new_sid("MG"), account_sid=account.sid, friendly_name="Demo service",

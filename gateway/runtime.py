@@ -31,14 +31,14 @@ from gateway.accounts import Accounts
 from gateway.dispatch.request import ProviderRequests
 from gateway.dispatch.worker import Dispatcher
 from gateway.forwarding.destinations import Destinations, GuardedTransport, destinations
-from gateway.forwarding.worker import Forwarder, unclaim
+from gateway.forwarding.worker import Forwarder
 from gateway.orchestration.core import Core
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, PROVIDERS
 from gateway.providers.health import ProviderHealth
 from gateway.settings import Settings
-from gateway.store import leases
+from gateway.store import deliveries, leases
 from gateway.store.db import make_engine
 from gateway.store.tables import Service
 from gateway.store.writer import Writer
@@ -96,7 +96,7 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
         earlier = None if settings.embedded else owner
         def take_back(session: Session) -> None:
             leases.release_everything(session, owner=earlier)
-            unclaim(session, earlier)
+            deliveries.unclaim(session, earlier)
 
         try:
             await writer.run(take_back)

@@ -35,22 +35,20 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import phonenumbers
-from sqlalchemy import ColumnElement, Select, and_, bindparam, case, exists, func, or_, select, tuple_
 from sqlalchemy.engine import Connection, Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from gateway.compliance.gates import WHATSAPP
+from gateway.channels import WHATSAPP
 from gateway.compliance.optouts import ACCOUNT_WIDE, CHANNELS, Consent, event_row, state_row
 from gateway.dates import iso8601
-from gateway.lifecycle import Status
 from gateway.orchestration.consent import cancel_pending
 from gateway.outbox.backlog import Backlog
 from gateway.store import consent as consent_rows
+from gateway.store import optouts as optout_rows
 from gateway.store.db import writer_engine
-from gateway.store.tables import Account, ConsentEvent, Message, OptOut, Sender, Service, core_table
+from gateway.store.optouts import Cursor
 
 HEADER = ("phone_number", "scope", "channel", "state", "time", "source")
 ACCOUNT_LABEL = "account"  # how "*" (account-wide) reads in JSON and CSV
@@ -59,11 +57,6 @@ STATES = {OPTED_OUT: True, OPTED_IN: False}
 IMPORT_CHUNK = 50_000
 EXPORT_CHUNK = 5_000
 
-_S = core_table(OptOut)
-_E = core_table(ConsentEvent)
-_M = core_table(Message)
-_KEY = (_S.c.service_sid, _S.c.number, _S.c.channel)  # the stable order: the primary key after account_sid
-_PENDING = (Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)
 _COUNTRY_CODES = phonenumbers.COUNTRY_CODE_TO_REGION_CODE
 
 
@@ -76,28 +69,6 @@ def state_label(opted_out: bool) -> str:
 
 
 # --- reading the state, for the API and the export --------------------------------------------
-
-Cursor = tuple[str, str, str]  # (scope, number, channel)
-
-
-def select_states(account_sid: str, *, after: Cursor | None = None, scope: str | None = None,
-                  number: str | None = None, channel: str | None = None, opted_out: bool | None = None,
-                  with_source: bool = False) -> Select[Any]:
-    """The account's opt-out rows in key order, after `after`, filtered by what is given."""
-    columns: list[ColumnElement[Any]] = [_S.c.account_sid, *_KEY, _S.c.opted_out, _S.c.date_updated]
-    if with_source:
-        columns.append(select(_E.c.source).where(
-            _E.c.account_sid == _S.c.account_sid, _E.c.number == _S.c.number, _E.c.scope == _S.c.service_sid,
-            _E.c.channel == _S.c.channel).order_by(_E.c.id.desc()).limit(1).scalar_subquery().label("source"))
-    query = select(*columns).where(_S.c.account_sid == account_sid)
-    for column, value in ((_S.c.service_sid, scope), (_S.c.number, number), (_S.c.channel, channel),
-                          (_S.c.opted_out, opted_out)):
-        if value is not None:
-            query = query.where(column == value)
-    if after is not None:
-        query = query.where(tuple_(*_KEY) > tuple_(*after))
-    return query.order_by(*_KEY)
-
 
 def encode_cursor(cursor: Cursor) -> str:
     """A PageToken for a composite key (`api.common.encode_token` carries integers only)."""
@@ -128,8 +99,7 @@ def csv_chunks(engine: Engine, account_sid: str, *, chunk_size: int = EXPORT_CHU
     after: Cursor | None = None
     while True:
         with engine.connect() as connection:
-            rows = connection.execute(select_states(account_sid, after=after, with_source=True)
-                                      .limit(chunk_size)).all()
+            rows = optout_rows.export_chunk(connection, account_sid, after, chunk_size)
         writer.writerows((row.number, scope_label(row.service_sid), row.channel, state_label(row.opted_out),
                           iso8601(row.date_updated), row.source or "") for row in rows)
         yield buffer.getvalue()
@@ -254,7 +224,9 @@ def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, servic
 
     An empty scope cell means `service_sid`, or the whole account without it.  Raises
     `TransferError` before writing anything when the account, the service or the header is wrong."""
-    scopes = _scopes(engine, account_sid)
+    with engine.connect() as connection:
+        check_account(connection, account_sid)
+        scopes = optout_rows.account_scopes(connection, account_sid)
     if service_sid is not None and service_sid not in scopes:
         raise TransferError(f"{service_sid} is not a Messaging Service or sender of account {account_sid}")
     reader = csv.reader(lines)
@@ -267,7 +239,7 @@ def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, servic
     imported = valid = skipped = 0
     chunk: list[Row] = []
     with Session(writer_engine(engine), expire_on_commit=False) as session:  # takes the write lock up front
-        watermark = session.connection().execute(select(func.max(_E.c.id))).scalar() or 0
+        watermark = optout_rows.last_event_id(session.connection())
         session.commit()
         for fields in reader:
             if not fields:
@@ -291,22 +263,13 @@ def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, servic
 
 
 def check_account(connection: Connection, account_sid: str) -> None:
-    if connection.execute(select(col(Account.sid)).where(col(Account.sid) == account_sid)).first() is None:
+    if not optout_rows.account_exists(connection, account_sid):
         raise TransferError(f"account {account_sid} does not exist")
 
 
-def _scopes(engine: Engine, account_sid: str) -> frozenset[str]:
-    """The account's service and sender sids; raises `TransferError` for an unknown account."""
-    with engine.connect() as connection:
-        check_account(connection, account_sid)
-        services = connection.execute(select(col(Service.sid)).where(col(Service.account_sid) == account_sid)).scalars()
-        senders = connection.execute(select(col(Sender.sid)).where(col(Sender.account_sid) == account_sid)).scalars()
-        return frozenset([*services, *senders])
 
 
 _STATE_READ = 500  # numbers per query reading the states a chunk meets (SQLite binds at most 32,766)
-_STATES_OF = select(_S.c.service_sid, _S.c.number, _S.c.channel, _S.c.opted_out, _S.c.date_updated).where(
-    _S.c.account_sid == bindparam("account"), _S.c.number.in_(bindparam("numbers", expanding=True)))
 
 StateKey = tuple[str, str, str]  # (scope, number, channel)
 
@@ -317,8 +280,7 @@ def _changes(connection: Connection, account_sid: str, rows: list[Row]) -> list[
     numbers = sorted({row.number for row in rows})
     current: dict[StateKey, tuple[bool, datetime]] = {}
     for start in range(0, len(numbers), _STATE_READ):
-        for found in connection.execute(_STATES_OF, {"account": account_sid,
-                                                     "numbers": numbers[start:start + _STATE_READ]}):
+        for found in optout_rows.states_of(connection, account_sid, numbers[start:start + _STATE_READ]):
             at = found.date_updated
             current[(found.service_sid, found.number, found.channel)] = (
                 found.opted_out, at.replace(tzinfo=UTC) if at.tzinfo is None else at)
@@ -348,28 +310,7 @@ def _write_chunk(session: Session, account_sid: str, chunk: list[Row]) -> int:
 
 def _cancel_pending(session: Session, account_sid: str, watermark: int, now: datetime, backlog: Backlog) -> None:
     """Cancel what waits to go to numbers that import events after `watermark` left opted out."""
-    found = session.connection().execute(_AFFECTED, {"account": account_sid, "watermark": watermark}).all()
+    found = optout_rows.imported_opt_outs(session.connection(), account_sid, watermark, ACCOUNT_WIDE)
     if found:
         cancel_pending(session, [(Consent(account_sid, scope, number, channel, opted_out=True, source="import"), now)
                                  for number, scope, channel in found], backlog=backlog)
-
-
-def _affected_query() -> Select[Any]:
-    """(number, scope, channel) of pending messages whose recipient an import event after the
-    watermark left opted out: driven by the few pending messages, through the event index."""
-    is_whatsapp = _M.c.to.startswith(WHATSAPP)
-    bare = case((is_whatsapp, func.substr(_M.c.to, len(WHATSAPP) + 1)), else_=_M.c.to)
-    channel = case((is_whatsapp, "whatsapp"), else_="sms")
-    still_out = exists().where(_S.c.account_sid == _E.c.account_sid, _S.c.service_sid == _E.c.scope,
-                               _S.c.number == _E.c.number, _S.c.channel == _E.c.channel,
-                               _S.c.opted_out.is_(True))
-    return (select(_E.c.number, _E.c.scope, _E.c.channel).distinct()
-            .select_from(_M.join(_E, and_(_E.c.account_sid == _M.c.account_sid, _E.c.number == bare)))
-            .where(_M.c.account_sid == bindparam("account"), _M.c.status.in_(_PENDING),
-                   _E.c.id > bindparam("watermark"), _E.c.source == "import", _E.c.channel == channel,
-                   or_(_E.c.scope == ACCOUNT_WIDE, _E.c.scope == _M.c.service_sid,
-                       and_(_M.c.service_sid.is_(None), _E.c.scope == _M.c.sender_sid)),
-                   still_out))
-
-
-_AFFECTED = _affected_query()

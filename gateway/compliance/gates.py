@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 
 import phonenumbers
 
+from gateway.channels import WHATSAPP
 from gateway.compliance.reasons import Reason
 from gateway.compliance.verdicts import GEO_PERMISSIONS, PASS, REFUSE, VALID_NUMBER, Verdict
 from gateway.dates import parse_iso8601
@@ -36,7 +37,6 @@ from gateway.lifecycle import MAX_SCHEDULE_AHEAD
 MAX_BODY = 1600
 MAX_MEDIA = 10
 MAX_VALIDITY = 36000
-WHATSAPP = "whatsapp:"
 #: Twilio's alphanumeric sender rule (1-11 of A-Z a-z 0-9 space - + _ &, not digits only) and short codes.
 ALPHA_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
 SHORT_CODE = re.compile(r"^[0-9]{3,8}$")

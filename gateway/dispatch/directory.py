@@ -7,10 +7,9 @@ Entries are detached copies: nothing here is ever written back.
 
 from __future__ import annotations
 
-from sqlalchemy import select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from gateway.routing import SenderKind
+from gateway.store import senders
 from gateway.store.tables import Sender, Service
 
 
@@ -38,7 +37,7 @@ class Directory:
     def pool(self, session: Session, service_sid: str) -> dict[str, Sender]:
         pool = self._pools.get(service_sid)
         if pool is None:
-            members = list(session.execute(select(Sender).where(col(Sender.service_sid) == service_sid)).scalars())
+            members = senders.service_members(session, service_sid)
             for member in members:
                 session.expunge(member)
             pool = self._pools[service_sid] = {m.sid: m for m in members}
@@ -49,8 +48,7 @@ class Directory:
         is not known yet). A number has one owner per provider (`uq_sender_receiving`)."""
         found = self._receiving.get(address)
         if found is None:
-            rows = session.execute(select(Sender).where(col(Sender.address) == address,
-                                                        col(Sender.kind) != SenderKind.ALPHA.value)).scalars().all()
+            rows = senders.receiving(session, address)
             for row in rows:
                 session.expunge(row)
             found = self._receiving[address] = {row.provider: row for row in rows}
@@ -59,8 +57,7 @@ class Directory:
     def sender(self, session: Session, account_sid: str, address: str) -> Sender | None:
         key = (account_sid, address)
         if key not in self._senders:
-            found = session.execute(select(Sender).where(col(Sender.account_sid) == account_sid,
-                                                         col(Sender.address) == address)).scalar_one_or_none()
+            found = senders.account_sender(session, account_sid, address)
             if found is not None:
                 session.expunge(found)
             self._senders[key] = found

@@ -22,20 +22,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.engine import Row
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from gateway.compliance.gates import WHATSAPP, parse_recipient, region_verdict
+from gateway.channels import WHATSAPP
+from gateway.compliance.gates import parse_recipient, region_verdict
 from gateway.compliance.optouts import opt_out_verdict, scope_of
 from gateway.compliance.verdicts import refusal
 from gateway.errors import GatewayError, NotCancelable
 from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.observability import metrics
 from gateway.outbox.backlog import Backlog
-from gateway.outbox.deliveries import INSERT_DELIVERY, delivery_row
+from gateway.outbox.deliveries import delivery_row
 from gateway.outbox.messages import set_status
 from gateway.outbox.payloads import status_callback_params
+from gateway.store import deliveries as delivery_rows
 from gateway.store import holds
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message
@@ -108,7 +109,7 @@ def release_due(session: Session, now: datetime, backlog: Backlog, limit: int = 
                                                                 to=row.to, status=Status.QUEUED, error_code=None))
                      for row in going if row.status_callback]
         if callbacks:
-            connection.execute(INSERT_DELIVERY, callbacks)
+            delivery_rows.write(connection, callbacks)
         for row in going:
             backlog.add(row.sender_sid, row.num_segments)
             metrics.status_changed(session, Status.QUEUED.value, None)
@@ -124,6 +125,4 @@ def cancel(session: Session, account_sid: str, sid: str, now: datetime, backlog:
     if status != Status.SCHEDULED.value:
         raise NotCancelable(f"The message {sid} cannot be canceled: it is {status}, no longer scheduled.")
     set_status(session, sid, Status.CANCELED, now=now, source="api", backlog=backlog)
-    canceled: Message = session.execute(select(Message).where(col(Message.sid) == sid)
-                                        .execution_options(populate_existing=True)).scalar_one()
-    return canceled
+    return holds.reloaded(session, sid)

@@ -14,8 +14,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from gateway import routing
 from gateway.compliance.gates import Address, number_verdict, parse_recipient, region_verdict
@@ -35,24 +34,11 @@ from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.messages import insert_message
 from gateway.policy.model import Policy
+from gateway.store import senders as sender_rows
 from gateway.store.consent import opted_out_states
-from gateway.store.tables import Message, Sender, Service, StickyMapping, core_table
+from gateway.store.tables import Message, Sender, Service
 
 DEFAULT_VALIDITY = 36000
-
-# Statements built once: on the hot path, building a statement costs more than running it.  Their
-# parameters never take a column's name: in an INSERT or UPDATE such a name is SQLAlchemy's own
-# (tests/test_statements.py compiles and runs every prebuilt statement on both backends).
-_INSERT_STICKY = insert(core_table(StickyMapping))
-_STICKY = select(col(StickyMapping.sender_sid), col(StickyMapping.pinned)).where(
-    col(StickyMapping.service_sid) == bindparam("service"), col(StickyMapping.recipient) == bindparam("to"))
-_STICKIES = select(col(StickyMapping.service_sid), col(StickyMapping.recipient), col(StickyMapping.sender_sid),
-                   col(StickyMapping.pinned)).where(
-    col(StickyMapping.service_sid).in_(bindparam("services", expanding=True)),
-    col(StickyMapping.recipient).in_(bindparam("recipients", expanding=True)))
-_MOVE_STICKY = update(core_table(StickyMapping)).where(
-    col(StickyMapping.service_sid) == bindparam("service"), col(StickyMapping.recipient) == bindparam("to")
-).values(sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
 
 
 @dataclass(frozen=True)
@@ -107,8 +93,7 @@ def prefetch(session: Session, requests: Sequence[SendRequest]) -> Prefetched:
     connection = session.connection()
     sticky: dict[tuple[str, str], StickyRow | None] = dict.fromkeys(keys)
     if keys:
-        rows = connection.execute(_STICKIES, {"services": sorted({k[0] for k in keys}),
-                                              "recipients": sorted({k[1] for k in keys})})
+        rows = sender_rows.stickies(connection, sorted({k[0] for k in keys}), sorted({k[1] for k in keys}))
         for row in rows:
             if (row.service_sid, row.recipient) in sticky:
                 sticky[(row.service_sid, row.recipient)] = StickyRow(row.sender_sid, row.pinned)
@@ -326,7 +311,7 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
         if prefetched is not None and key in prefetched.sticky:
             mapping = prefetched.sticky[key]
         else:
-            found = session.connection().execute(_STICKY, {"service": service.sid, "to": recipient.address}).first()
+            found = sender_rows.sticky(session.connection(), service.sid, recipient.address)
             mapping = StickyRow(found.sender_sid, found.pinned) if found is not None else None
         if mapping is not None and mapping.pinned and mapping.sender_sid in pool:
             sender = pool[mapping.sender_sid]  # staff chose it: routing never moves it
@@ -382,11 +367,10 @@ def _remember(session: Session, service_sid: str, recipient: str, sender_sid: st
     values = {"service_sid": service_sid, "recipient": recipient, "sender_sid": sender_sid, "pinned": False,
               "date_updated": now}
     if previous is None:
-        session.connection().execute(_INSERT_STICKY, values)
+        sender_rows.add_sticky(session.connection(), values)
     else:
         counts[previous] -= 1
-        session.connection().execute(_MOVE_STICKY, {"service": service_sid, "to": recipient, "sender": sender_sid,
-                                                    "now": now})
+        sender_rows.move_sticky(session.connection(), service_sid, recipient, sender_sid, now)
     counts[sender_sid] += 1
 
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.engine import CursorResult
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from gateway.dates import iso8601, utcnow
+from gateway.store import deliveries
 from gateway.store.tables import Delivery
 
 
@@ -22,22 +21,9 @@ def dead_letter_json(delivery: Delivery) -> dict[str, Any]:
 
 def list_dead(session: Session, account_sid: str | None, *, after: int | None = None,
               limit: int = 50) -> list[Delivery]:
-    query = select(Delivery).where(col(Delivery.state) == "dead")
-    if account_sid is not None:
-        query = query.where(col(Delivery.account_sid) == account_sid)
-    if after is not None:
-        query = query.where(col(Delivery.id) > after)
-    return list(session.execute(query.order_by(col(Delivery.id)).limit(limit)).scalars())
+    return deliveries.dead(session, account_sid, after=after, limit=limit)
 
 
 def replay(session: Session, account_sid: str | None, ids: list[int] | None) -> int:
     """Put dead letters back in the outbox with a fresh retry window; returns how many."""
-    now = utcnow()
-    statement = update(Delivery).where(col(Delivery.state) == "dead")
-    if account_sid is not None:
-        statement = statement.where(col(Delivery.account_sid) == account_sid)
-    if ids is not None:
-        statement = statement.where(col(Delivery.id).in_(ids))
-    result = cast(CursorResult[Any], session.execute(statement.values(  # an UPDATE's result is a CursorResult
-        state="pending", attempts=0, next_attempt_at=now, date_created=now, date_updated=now, last_error=None)))
-    return int(result.rowcount or 0)
+    return deliveries.revive(session, account_sid, ids, utcnow())

@@ -34,7 +34,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx2
-from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.engine import Row
 from sqlmodel import Session
 
@@ -44,14 +43,13 @@ from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
 from gateway.pacing import backoff
 from gateway.providers.twilio import compute_signature
-from gateway.store.tables import Delivery, core_table
+from gateway.store import deliveries
 from gateway.store.writer import Writer
 from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.forwarding")
 
 CONCURRENCY = 64
-_D = core_table(Delivery)
 RETRYABLE = frozenset({408, 425, 429})
 # A request that got no answer: (what it ran into, worth retrying, the reason recorded), first match.
 FAILURES: tuple[tuple[type[Exception] | tuple[type[Exception], ...], bool, str], ...] = (
@@ -89,7 +87,7 @@ class Forwarder:
         if self._sends:
             await asyncio.wait(self._sends, timeout=10)
         try:
-            await self.writer.run(lambda session: unclaim(session, self.owner))
+            await self.writer.run(lambda session: deliveries.unclaim(session, self.owner))
         except Exception as exc:  # the database is gone: the claims lapse by themselves
             log.warning("could not hand back delivery claims: %s", exc)
 
@@ -104,8 +102,8 @@ class Forwarder:
             self._wake.clear()
             free = CONCURRENCY - self._active  # claim only what starts now: a claim's time runs
             try:
-                due = await self.writer.run(functools.partial(_claim, owner=self.owner, claim_for=self.claim_for,
-                                                              limit=free)) if free > 0 else []
+                due = await self.writer.run(functools.partial(
+                    deliveries.claim, owner=self.owner, claim_for=self.claim_for, limit=free)) if free > 0 else []
             except Exception:
                 log.exception("claiming from the outbox failed")
                 due = []
@@ -188,34 +186,7 @@ class Forwarder:
             values["state"] = "dead"
             log.warning("delivery %s to %s is a dead letter after %d attempts: %s", delivery.id, delivery.url,
                         attempts, error)
-        recorded = session.connection().execute(_RECORD.values(**values), {"ref": delivery.id, "owner": self.owner})
-        if recorded.rowcount and values.get("state") == "dead":
+        recorded = deliveries.record(session.connection(), delivery.id, self.owner, values)
+        if recorded and values.get("state") == "dead":
             metrics.dead_letter(session, delivery.kind)
 
-
-_FIRST_OF_EACH_KEY = (select(func.min(_D.c.id)).where(_D.c.state == "pending")
-                      .group_by(_D.c.account_sid, _D.c.ordering_key).scalar_subquery())
-_CLAIMABLE = (select(_D).where(_D.c.id.in_(_FIRST_OF_EACH_KEY), _D.c.next_attempt_at <= bindparam("now"))
-              .order_by(_D.c.id).limit(bindparam("limit")).with_for_update(skip_locked=True))
-_RECORD = update(_D).where(_D.c.id == bindparam("ref"), _D.c.claimed_by == bindparam("owner"))
-_CLAIM = (update(_D).where(_D.c.id.in_(bindparam("ids", expanding=True)))
-          .values(claimed_by=bindparam("owner"), next_attempt_at=bindparam("until")))
-
-
-def _claim(session: Session, owner: str, claim_for: float, limit: int) -> list[Row[Any]]:
-    """The first pending delivery of each account's key that is due, hidden from other forwarders for a while."""
-    now = utcnow()
-    connection = session.connection()
-    rows = list(connection.execute(_CLAIMABLE, {"now": now, "limit": limit}).all())
-    if rows:
-        connection.execute(_CLAIM, {"ids": [d.id for d in rows], "owner": owner,
-                                    "until": now + timedelta(seconds=claim_for)})
-    return rows
-
-
-def unclaim(session: Session, owner: str | None) -> None:
-    """Hand back `owner`'s claims (None: everyone's, at the start of SQLite's only worker), due now."""
-    claimed = update(_D).where(_D.c.state == "pending", _D.c.claimed_by.is_not(None))
-    if owner is not None:
-        claimed = claimed.where(_D.c.claimed_by == owner)
-    session.connection().execute(claimed.values(claimed_by=None, next_attempt_at=utcnow()))

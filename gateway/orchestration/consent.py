@@ -8,7 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from gateway.compliance.gates import WHATSAPP
+from gateway.channels import WHATSAPP
 from gateway.compliance.optouts import ACCOUNT_WIDE, OPT_OUT_CODE, Consent, event_row, state_row
 from gateway.lifecycle import Status
 from gateway.observability import metrics

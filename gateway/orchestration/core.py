@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlmodel import Session
 
 from gateway.dates import utcnow
@@ -21,10 +20,10 @@ from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, pl
 from gateway.errors import GatewayError
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.doorbell import Doorbell
-from gateway.outbox.messages import INSERT_MESSAGE
 from gateway.policy.watcher import PolicyState
 from gateway.providers.health import ProviderHealth
-from gateway.store.tables import Generation, Message, core_table
+from gateway.store import queue, senders
+from gateway.store.tables import Message
 from gateway.store.writer import Writer
 
 
@@ -85,14 +84,14 @@ class Core:
     def changed(self, session: Session) -> None:
         """A service, pool or sender changed: drop what routing cached, here and (through the
         config generation) in every other process.  Call it inside the writer job."""
-        session.connection().execute(_BUMP)
+        senders.bump_generation(session.connection())
         self.sync(session)
 
     def sync(self, session: Session) -> None:
         """Drop the caches if another process changed the configuration.  Where API processes
         share the database, the writer runs this first in every transaction, so routing never
         uses a pool older than the last commit."""
-        generation = session.connection().execute(_GENERATION).scalar()
+        generation = senders.generation(session.connection())
         if generation != self.seen:
             self.directory.clear()
             self.sticky.clear()
@@ -123,10 +122,6 @@ def send_batch(session: Session, items: list[tuple[SendRequest, SubmitContext, d
         except GatewayError as exc:
             results.append(exc)
     if rows:
-        session.connection().execute(INSERT_MESSAGE, rows)
+        queue.insert_messages(session.connection(), rows)
     return results
 
-
-_G = core_table(Generation)
-_GENERATION = select(_G.c.value).where(_G.c.name == "config")
-_BUMP = update(_G).where(_G.c.name == "config").values(value=_G.c.value + 1)

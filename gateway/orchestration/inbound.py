@@ -19,7 +19,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from gateway.compliance.gates import WHATSAPP, Address, parse_recipient
+from gateway.channels import WHATSAPP
+from gateway.compliance.gates import Address, parse_recipient
 from gateway.compliance.inbound import CONFIRMATION_WINDOW, Decision, decide
 from gateway.compliance.optouts import Consent, event_row, scope_of, state_row
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send
@@ -31,12 +32,14 @@ from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID, for_request
 from gateway.orchestration.consent import cancel_pending
 from gateway.outbox.backlog import Backlog
-from gateway.outbox.deliveries import INSERT_DELIVERY, delivery_row
-from gateway.outbox.messages import INSERT_MESSAGE, message_row
+from gateway.outbox.deliveries import delivery_row
+from gateway.outbox.messages import message_row
 from gateway.policy.matcher import CountryTable, Match
 from gateway.policy.model import Policy
 from gateway.providers.base import InboundMessage
 from gateway.store import consent as consent_rows
+from gateway.store import deliveries as delivery_rows
+from gateway.store import queue
 from gateway.store.tables import Sender, Service
 
 log = logging.getLogger("gateway.inbound")
@@ -181,12 +184,13 @@ def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Add
 def _write(session: Session, rows: _Rows, backlog: Backlog) -> None:
     """One statement per table for the whole batch, then the cancellations its opt-outs cause."""
     connection = session.connection()
-    for statement, batch in ((consent_rows.INSERT_RECEIPTS, rows.receipts), (INSERT_MESSAGE, rows.messages)):
-        if batch:
-            connection.execute(statement, batch)
+    if rows.receipts:
+        connection.execute(consent_rows.INSERT_RECEIPTS, rows.receipts)
+    if rows.messages:
+        queue.insert_messages(connection, rows.messages)
     consent_rows.write_events(connection, rows.events)
     if rows.deliveries:
-        connection.execute(INSERT_DELIVERY, rows.deliveries)
+        delivery_rows.write(connection, rows.deliveries)
     if rows.states:
         consent_rows.upsert_states(connection, list(rows.states.values()))
     consent_rows.write_confirmations(connection, list(rows.confirmations.values()))

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from sqlalchemy import func, select
-from sqlmodel import Session, col
+from sqlmodel import Session
 
-from gateway.store.tables import Message, StickyMapping
+from gateway.store import queue_stats
 
 
 class Backlog:
@@ -24,11 +23,7 @@ class Backlog:
         self.messages: defaultdict[str, int] = defaultdict(int)
 
     def load(self, session: Session) -> None:
-        rows = session.execute(
-            select(col(Message.sender_sid), func.count(), func.sum(Message.num_segments))
-            .where(col(Message.status).in_(("queued", "sending")))
-            .group_by(Message.sender_sid)
-        ).all()
+        rows = queue_stats.backlog(session.connection())
         self.segments.clear()
         self.messages.clear()
         for sender_sid, count, segments in rows:
@@ -54,10 +49,8 @@ class StickyLoad:
     def of(self, session: Session, service_sid: str) -> defaultdict[str, int]:
         counts = self._services.get(service_sid)
         if counts is None:
-            rows = session.execute(select(col(StickyMapping.sender_sid), func.count())
-                                   .where(col(StickyMapping.service_sid) == service_sid)
-                                   .group_by(StickyMapping.sender_sid)).all()
-            counts = self._services[service_sid] = defaultdict(int, {sid: int(n) for sid, n in rows})
+            counts = self._services[service_sid] = defaultdict(int, queue_stats.sticky_counts(
+                session.connection(), service_sid))
         return counts
 
     def clear(self) -> None:

@@ -6,12 +6,9 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
 from sqlmodel import Session
 
-from gateway.store.tables import Delivery, core_table
-
-INSERT_DELIVERY = insert(core_table(Delivery))
+from gateway.store import deliveries
 
 
 def delivery_row(*, kind: str, account_sid: str, ordering_key: str, url: str, params: list[tuple[str, str]],
@@ -27,4 +24,4 @@ def delivery_row(*, kind: str, account_sid: str, ordering_key: str, url: str, pa
 def enqueue(session: Session, **request: Any) -> None:
     """Queue one request (`delivery_row`'s fields); it is delivered after the transaction commits, in
     order per account and `ordering_key`."""
-    session.connection().execute(INSERT_DELIVERY, delivery_row(**request))
+    deliveries.write(session.connection(), delivery_row(**request))

@@ -6,16 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from gateway.providers import plivo, sim, telnyx, twilio, vonage
 from gateway.providers.base import Provider
 from gateway.providers.module import ProviderModule
 
-if TYPE_CHECKING:
-    from gateway.settings import Settings
-
-MODULES: dict[str, ProviderModule] = {
+MODULES: dict[str, ProviderModule[Any]] = {
     "twilio": twilio.MODULE,
     "sim": sim.MODULE,
     "telnyx": telnyx.MODULE,
@@ -47,6 +44,7 @@ class _Adapters(Mapping[str, Provider]):
 PROVIDERS: Mapping[str, Provider] = _Adapters()
 
 
-def configured(settings: Settings) -> dict[str, Provider]:
-    """The adapters with the deployment's choices applied (Vonage's signature method)."""
+def configured(settings: ProviderSettings) -> dict[str, Provider]:
+    """The adapters with the deployment's choices applied (Vonage's signature method): `settings`
+    is `gateway.settings.Settings`, which inherits every module's settings."""
     return {name: module.configured(settings) for name, module in MODULES.items()}

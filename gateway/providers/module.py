@@ -12,12 +12,14 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Generic, TypeVar
 
 from gateway.providers.base import Credentials, Provider
 
-if TYPE_CHECKING:
-    from gateway.settings import Settings
+#: The settings a module reads: its own dataclass, which `gateway.settings.Settings` inherits, or for
+#: the simulator a protocol of the core settings it needs.  Providers sit below settings, so they
+#: name only what they read, never `Settings` itself.
+S = TypeVar("S")
 
 
 def setting(default: str | float, *, send: bool = False, verify: bool = False, secret: bool = False,
@@ -36,23 +38,23 @@ def variable(field: dataclasses.Field[Any]) -> str:
 
 
 @dataclass(frozen=True)
-class ProviderModule:
+class ProviderModule(Generic[S]):
     """One provider: its adapter and all the gateway needs to know to configure and check it."""
 
     adapter: Provider
     #: The settings the dispatcher sends with (account, token, base URL).
-    credentials: Callable[[Settings], Credentials]
+    credentials: Callable[[S], Credentials]
     #: The frozen dataclass declaring its `<slug>_*` fields with `setting(...)`; `Settings` inherits it.
     settings: type[Any] | None = None
     #: The adapter with the deployment's choices applied (Vonage's signature method).
-    configure: Callable[[Settings], Provider] | None = None
+    configure: Callable[[S], Provider] | None = None
     #: Seconds the parts of a long inbound message are awaited, for a provider whose parts the gateway
     #: joins (`gateway.providers.reassembly`); None when the provider joins them itself.
-    reassembly_wait: Callable[[Settings], float] | None = None
+    reassembly_wait: Callable[[S], float] | None = None
     #: For a provider whose needs are not fields of its own (the simulator's are core settings):
     #: variable (as shown to operators) → its value, to send; and (variable, value) of its webhook secret.
-    needs_to_send: Callable[[Settings], Mapping[str, object]] | None = None
-    webhook_secret: tuple[str, Callable[[Settings], str]] | None = None
+    needs_to_send: Callable[[S], Mapping[str, object]] | None = None
+    webhook_secret: tuple[str, Callable[[S], str]] | None = None
 
     @property
     def name(self) -> str:
@@ -61,10 +63,10 @@ class ProviderModule:
     def fields(self) -> tuple[dataclasses.Field[Any], ...]:
         return dataclasses.fields(self.settings) if self.settings is not None else ()
 
-    def configured(self, settings: Settings) -> Provider:
+    def configured(self, settings: S) -> Provider:
         return self.configure(settings) if self.configure is not None else self.adapter
 
-    def secret(self, settings: Settings) -> tuple[str, str]:
+    def secret(self, settings: S) -> tuple[str, str]:
         """(the variable that holds the webhook secret, its value in `settings`)."""
         if self.webhook_secret is not None:
             label, value = self.webhook_secret
@@ -72,7 +74,7 @@ class ProviderModule:
         [field] = [field for field in self.fields() if field.metadata["verify"]]
         return variable(field), getattr(settings, field.name)
 
-    def missing_to_send(self, settings: Settings) -> list[str]:
+    def missing_to_send(self, settings: S) -> list[str]:
         """The variables still unset that sending needs."""
         needs = (self.needs_to_send(settings) if self.needs_to_send is not None else
                  {variable(field): getattr(settings, field.name) for field in self.fields() if field.metadata["send"]})

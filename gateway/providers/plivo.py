@@ -39,7 +39,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
 
 import httpx2
@@ -66,9 +65,6 @@ from gateway.providers.base import (
     twilio_fields,
 )
 from gateway.providers.module import ProviderModule, setting
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +215,7 @@ class PlivoSettings:
     plivo_base_url: str = setting("https://api.plivo.com", url=True)
 
 
-def _credentials(settings: Settings) -> Credentials:
+def _credentials(settings: PlivoSettings) -> Credentials:
     return Credentials(settings.plivo_auth_id, settings.plivo_auth_token, settings.plivo_base_url)
 
 

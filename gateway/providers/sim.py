@@ -6,25 +6,37 @@ at /sim reads them too), so the module says what it needs in terms of them."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from gateway.providers.base import Credentials
 from gateway.providers.module import ProviderModule
 from gateway.providers.twilio import TwilioProvider
 
-if TYPE_CHECKING:
-    from gateway.settings import Settings
-
 PROVIDER = TwilioProvider(name="sim")
 
 
-def _credentials(settings: Settings) -> Credentials:
+class SimulatorSettings(Protocol):
+    """The core settings the module reads (`gateway.settings.Settings` has them)."""
+
+    @property
+    def public_url(self) -> str | None: ...
+    @property
+    def local_url(self) -> str: ...
+    @property
+    def simulator(self) -> bool: ...
+    @property
+    def simulator_url(self) -> str | None: ...
+    @property
+    def simulator_token(self) -> str | None: ...
+
+
+def _credentials(settings: SimulatorSettings) -> Credentials:
     """The mounted simulator's, or the one GATEWAY_SIMULATOR_URL names."""
     base = settings.public_url or settings.local_url
     return Credentials("AC" + "0" * 32, settings.simulator_token or "", settings.simulator_url or f"{base}/sim")
 
 
-MODULE = ProviderModule(
+MODULE = ProviderModule[SimulatorSettings](
     PROVIDER, _credentials,
     needs_to_send=lambda settings: {"GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)":
                                     settings.simulator or settings.simulator_url},

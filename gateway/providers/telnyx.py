@@ -36,7 +36,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx2
 from cryptography.exceptions import InvalidSignature
@@ -62,9 +62,6 @@ from gateway.providers.base import (
     twilio_fields,
 )
 from gateway.providers.module import ProviderModule, setting
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -267,7 +264,7 @@ class TelnyxSettings:
     telnyx_base_url: str = setting("https://api.telnyx.com", url=True)
 
 
-def _credentials(settings: Settings) -> Credentials:
+def _credentials(settings: TelnyxSettings) -> Credentials:
     return Credentials("", settings.telnyx_api_key, settings.telnyx_base_url)
 
 

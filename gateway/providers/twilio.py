@@ -34,7 +34,6 @@ import hmac
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, quote, urlencode, urlsplit, urlunsplit
 
 import httpx2
@@ -57,9 +56,6 @@ from gateway.providers.base import (
     status_of,
 )
 from gateway.providers.module import ProviderModule, setting
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -236,7 +232,7 @@ class TwilioSettings:
     twilio_base_url: str = setting("https://api.twilio.com", url=True)
 
 
-def _credentials(settings: Settings) -> Credentials:
+def _credentials(settings: TwilioSettings) -> Credentials:
     return Credentials(settings.twilio_account_sid, settings.twilio_auth_token, settings.twilio_base_url)
 
 

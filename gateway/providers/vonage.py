@@ -32,7 +32,6 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 import httpx2
@@ -63,9 +62,6 @@ from gateway.providers.base import (
     twilio_fields,
 )
 from gateway.providers.module import ProviderModule, setting
-
-if TYPE_CHECKING:
-    from gateway.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +247,7 @@ class VonageSettings:
     vonage_concat_wait: float = setting(60.0)  # seconds the parts of a long inbound message are awaited
 
 
-def _credentials(settings: Settings) -> Credentials:
+def _credentials(settings: VonageSettings) -> Credentials:
     return Credentials(settings.vonage_api_key, settings.vonage_api_secret, settings.vonage_base_url)
 
 

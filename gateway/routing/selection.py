@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from importlib import resources
 
+from gateway.channels import WHATSAPP
 from gateway.compliance.reasons import Reason
 
 
@@ -103,7 +104,7 @@ class Recipient:
     @property
     def channel(self) -> str:
         """``"whatsapp"`` for a ``whatsapp:`` address, else ``"sms"``."""
-        return "whatsapp" if self.address.startswith(_WHATSAPP_PREFIX) else "sms"
+        return "whatsapp" if self.address.startswith(WHATSAPP) else "sms"
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,6 @@ class Unroutable(Exception):
         self.reason = reason
 
 
-_WHATSAPP_PREFIX = "whatsapp:"
 _NANP = frozenset({"US", "CA"})
 _NUMBERS = frozenset({SenderKind.LONG_CODE, SenderKind.MOBILE, SenderKind.TOLL_FREE})
 # Order of number kinds inside the country and US-fallback tiers.  Canada: toll-free
@@ -281,7 +281,7 @@ def _area_code_of(address: str, given: str | None, country: str | None) -> str |
     """The NANP area code given, else read from a US/CA address; None elsewhere."""
     if country not in _NANP:
         return None
-    return given or area_code(address.removeprefix(_WHATSAPP_PREFIX))
+    return given or area_code(address.removeprefix(WHATSAPP))
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection, Row
+from sqlmodel import Session, col
 
 from gateway.lifecycle import Status
 from gateway.store.tables import Message, MessageEvent, Service, core_table
@@ -53,3 +54,10 @@ def status_of(connection: Connection, account_sid: str, sid: str) -> str | None:
     """An account's message's status, locked until the transaction ends; None if it has no such message."""
     found = connection.execute(_STATUS_OF, {"ref": sid, "account": account_sid}).scalar()
     return None if found is None else str(found)
+
+
+def reloaded(session: Session, sid: str) -> Message:
+    """Message `sid` as the transaction now has it (a canceled hold, its answer), not as cached."""
+    found: Message = session.execute(select(Message).where(col(Message.sid) == sid)
+                                     .execution_options(populate_existing=True)).scalar_one()
+    return found

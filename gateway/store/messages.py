@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
-from gateway.compliance.gates import WHATSAPP
+from gateway.channels import WHATSAPP
 from gateway.store.tables import Message, MessageEvent, core_table
 
 _M = core_table(Message)

@@ -1,5 +1,5 @@
-"""The queue: as a whole for `/metrics` (per sender, what waits and since when), and one account's
-senders for the console's queue page."""
+"""The queue: as a whole for `/metrics` (per sender, what waits and since when), one account's
+senders for the console's queue page, and the counts `outbox.backlog` keeps in memory."""
 
 from __future__ import annotations
 
@@ -7,15 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.engine import Connection, Row
 
 from gateway.lifecycle import Status
-from gateway.store.tables import Message, MessageEvent, Sender, core_table
+from gateway.store.tables import Message, MessageEvent, Sender, StickyMapping, core_table
 from gateway.store.traffic import tail_floor
 
 _M = core_table(Message)
 _S = core_table(Sender)
+_K = core_table(StickyMapping)
 
 _WAITING = (select(_M.c.sender_sid, func.count().label("messages"), func.min(_M.c.date_created).label("oldest"))
             .where(_M.c.status.in_((Status.QUEUED.value, Status.SENDING.value)))  # ix_message_expiry
@@ -61,3 +62,21 @@ def sent_since(connection: Connection, account_sid: str, since: datetime) -> dic
         .where(_V.c.id >= floor, _V.c.status == "sent", _V.c.at >= since, _M.c.account_sid == account_sid)
         .group_by(_M.c.sender_sid))
     return {sender_sid: (int(messages), int(segments)) for sender_sid, messages, segments in rows}
+
+
+_BACKLOG = (select(_M.c.sender_sid, func.count(), func.sum(_M.c.num_segments))
+            .where(_M.c.status.in_((Status.QUEUED.value, Status.SENDING.value))).group_by(_M.c.sender_sid))
+
+
+def backlog(connection: Connection) -> Sequence[Row[Any, Any, Any]]:
+    """(sender sid, messages, segments) of what is queued or sending, per sender."""
+    return connection.execute(_BACKLOG).all()
+
+
+_STICKY = select(_K.c.sender_sid, func.count()).where(_K.c.service_sid == bindparam("service")).group_by(
+    _K.c.sender_sid)
+
+
+def sticky_counts(connection: Connection, service_sid: str) -> dict[str, int]:
+    """The service's sticky mappings per sender."""
+    return {sid: int(n) for sid, n in connection.execute(_STICKY, {"service": service_sid})}

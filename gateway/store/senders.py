@@ -1,18 +1,20 @@
 """An account's senders, Messaging Services and sticky mappings: the reads of the API and the
 console, and the statements of the registry's writer jobs (`api.numbers`, `api.services`,
-`api.pool`)."""
+`api.pool`); what routing reads and writes on the send path (`dispatch.directory`,
+`dispatch.submit`); and the configuration generation that tells processes to drop those caches."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
-from sqlalchemy.engine import Row
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.engine import Connection, Row
 from sqlmodel import Session, col
 
-from gateway.store.tables import Sender, Service, StickyMapping, core_table
+from gateway.store.tables import AnyRow, Generation, Sender, Service, StickyMapping, core_table
 
 _SENDER = core_table(Sender)
 _SERVICE = core_table(Service)
@@ -87,6 +89,30 @@ def senders(session: Session, account_sid: str) -> list[Row[Any]]:
         .where(_SENDER.c.account_sid == account_sid).order_by(_SENDER.c.address)))
 
 
+def first_service(session: Session, account_sid: str) -> Service | None:
+    """One of the account's services (the demo's account has one)."""
+    return session.execute(select(Service).where(col(Service.account_sid) == account_sid)).scalars().first()
+
+
+def service_members(session: Session, service_sid: str) -> list[Sender]:
+    """Every sender of the service's pool."""
+    return list(session.execute(select(Sender).where(col(Sender.service_sid) == service_sid)).scalars())
+
+
+def receiving(session: Session, address: str) -> list[Sender]:
+    """The senders that can receive at `address`, one per provider at most (`uq_sender_receiving`):
+    alphanumeric senders cannot."""
+    return list(session.execute(select(Sender).where(col(Sender.address) == address,
+                                                     col(Sender.kind) != ALPHA)).scalars())
+
+
+def account_sender(session: Session, account_sid: str, address: str) -> Sender | None:
+    """The account's sender at `address`."""
+    found: Sender | None = session.execute(select(Sender).where(
+        col(Sender.account_sid) == account_sid, col(Sender.address) == address)).scalar_one_or_none()
+    return found
+
+
 def service(session: Session, sid: str) -> Service | None:
     """The service `sid` (the caller knows it is its account's)."""
     return session.get(Service, sid)
@@ -153,3 +179,53 @@ def remove_sender(session: Session, sender: Sender) -> None:
     """Delete a sender and its sticky mappings."""
     forget_sticky(session, sender_sid=sender.sid)
     session.delete(sender)
+
+
+# -- sticky mappings on the send path ----------------------------------------------------------------
+# Built once: on the hot path, building a statement costs more than running it.  Their parameters
+# never take a column's name: in an INSERT or UPDATE such a name is SQLAlchemy's own
+# (tests/store/test_statements.py compiles and runs every prebuilt statement on both backends).
+
+_K = core_table(StickyMapping)
+_INSERT_STICKY = insert(_K)
+_STICKY = select(_K.c.sender_sid, _K.c.pinned).where(_K.c.service_sid == bindparam("service"),
+                                                     _K.c.recipient == bindparam("to"))
+_STICKIES = select(_K.c.service_sid, _K.c.recipient, _K.c.sender_sid, _K.c.pinned).where(
+    _K.c.service_sid.in_(bindparam("services", expanding=True)),
+    _K.c.recipient.in_(bindparam("recipients", expanding=True)))
+_MOVE_STICKY = update(_K).where(_K.c.service_sid == bindparam("service"), _K.c.recipient == bindparam("to")).values(
+    sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
+
+
+def sticky(connection: Connection, service_sid: str, recipient: str) -> AnyRow | None:
+    """(sender_sid, pinned) of the service's mapping for `recipient`, if any."""
+    return connection.execute(_STICKY, {"service": service_sid, "to": recipient}).first()
+
+
+def stickies(connection: Connection, services: list[str], recipients: list[str]) -> list[AnyRow]:
+    """The mappings of any of `services` to any of `recipients` (a send batch's, read at once)."""
+    return list(connection.execute(_STICKIES, {"services": services, "recipients": recipients}))
+
+
+def add_sticky(connection: Connection, row: dict[str, Any]) -> None:
+    connection.execute(_INSERT_STICKY, row)
+
+
+def move_sticky(connection: Connection, service_sid: str, recipient: str, sender_sid: str, now: datetime) -> None:
+    """Point the service's mapping for `recipient` at `sender_sid`, unpinned."""
+    connection.execute(_MOVE_STICKY, {"service": service_sid, "to": recipient, "sender": sender_sid, "now": now})
+
+
+# -- the configuration's generation: bumped by every change above, read by every process's caches --
+
+_G = core_table(Generation)
+_GENERATION = select(_G.c.value).where(_G.c.name == "config")
+_BUMP = update(_G).where(_G.c.name == "config").values(value=_G.c.value + 1)
+
+
+def generation(connection: Connection) -> int | None:
+    return connection.execute(_GENERATION).scalar()
+
+
+def bump_generation(connection: Connection) -> None:
+    connection.execute(_BUMP)

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.engine import Connection, Row
 
-from gateway.compliance.gates import WHATSAPP
+from gateway.channels import WHATSAPP
 from gateway.store.tables import ConsentEvent, Message, core_table
 
 _M = core_table(Message)

@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from gateway.forwarding.worker import _claim
 from gateway.outbox.deliveries import enqueue
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
+from gateway.store.deliveries import claim as take
 from tests.conftest import DE_MOBILE, FR_MOBILE
 
 
@@ -28,7 +28,7 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 def claim(engine: Engine, owner: str, claim_for: float = 30.0) -> list[tuple[int | None, str]]:
     with unit_of_work(engine) as session:
-        return [(d.id, d.ordering_key) for d in _claim(session, owner, claim_for, limit=10)]
+        return [(d.id, d.ordering_key) for d in take(session, owner, claim_for, limit=10)]
 
 
 def test_a_forwarder_claims_the_first_request_of_each_key(engine):
@@ -59,12 +59,12 @@ def test_a_claim_in_progress_is_skipped_not_waited_for(postgres):
                         url="http://127.0.0.1:9/app", params=[], now=utcnow())
         with Session(engine) as first, first.begin():
             first.connection().exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-            assert [d.ordering_key for d in _claim(first, "worker-a", 30.0, limit=10)] == [FR_MOBILE, DE_MOBILE]
+            assert [d.ordering_key for d in take(first, "worker-a", 30.0, limit=10)] == [FR_MOBILE, DE_MOBILE]
             # worker-a's transaction is still open, holding both rows: a concurrent claim skips
             # them (with a lock wait it would fail on lock_timeout instead).
             with Session(engine) as second, second.begin():
                 second.connection().exec_driver_sql("SET LOCAL lock_timeout = '2s'")
-                assert _claim(second, "worker-b", 30.0, limit=10) == []
+                assert take(second, "worker-b", 30.0, limit=10) == []
     finally:
         engine.dispose()
 
