@@ -28,14 +28,14 @@ import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from gateway.dates import utcnow
 from gateway.errors import AuthenticationFailed, NotFound, TooManyRequests
 from gateway.ids import new_sid, new_token
 from gateway.ratelimit import RateLimiter
+from gateway.store import accounts as rows
 from gateway.store.db import unit_of_work
 from gateway.store.tables import Account
 from gateway.tokens import InvalidToken, TokenCipher
@@ -96,7 +96,7 @@ class Accounts:
     def named(self, name: str) -> Issued | None:
         """The first account with this friendly name and its token (the demo's, reused across restarts)."""
         with Session(self.engine) as session:
-            sid = session.execute(select(col(Account.sid)).where(col(Account.friendly_name) == name)).scalars().first()
+            sid = rows.sid_named(session, name)
         token = self.token_of(sid) if sid is not None else None
         return Issued(sid, token) if sid is not None and token is not None else None
 
@@ -118,7 +118,7 @@ class Accounts:
     def reencrypt(self) -> int:
         """Seal every stored token again with the newest key (after a key was added); how many accounts."""
         with unit_of_work(self.engine) as session:
-            accounts = list(session.execute(select(Account).with_for_update()).scalars())
+            accounts = rows.locked_all(session)
             for account in accounts:
                 account.auth_token = self.cipher.reseal(account.auth_token)
                 if account.previous_token is not None:

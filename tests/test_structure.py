@@ -22,15 +22,6 @@ from pathlib import Path
 
 GATEWAY = Path(__file__).resolve().parent.parent / "gateway"
 
-#: Modules outside the store that still build statements (this branch moves them, step by step).
-NOT_YET_MOVED: frozenset[str] = frozenset({
-    "gateway.accounts",
-})
-
-#: Imports that point up, brought in by branches merged alongside this one; each goes when its cause does.
-KNOWN_UPWARD: frozenset[tuple[str, str]] = frozenset({
-})
-
 _STATEMENT_PACKAGES = ("sqlalchemy.sql", "sqlalchemy.dialects")
 _SQLMODEL_STATEMENTS = frozenset({"select", "col"})
 _TEXT_RUNNERS = frozenset({"execute", "exec"})
@@ -134,31 +125,18 @@ def _builds_statements(module: str, tree: ast.Module, is_package: bool) -> list[
 def test_imports_between_packages_form_no_cycle() -> None:
     """No package imports, directly or around a loop, a package that imports it."""
     edges = _graph()
-    cycles = _cycles(set(edges) - KNOWN_UPWARD)
+    cycles = _cycles(set(edges))
     report = [f"cycle through {', '.join(cycle)}:\n" + "\n".join(
         f"  {a} → {b}: {sites[0]}" + (f" (and {len(sites) - 1} more)" if len(sites) > 1 else "")
-        for (a, b), sites in sorted(edges.items()) if a in cycle and b in cycle and (a, b) not in KNOWN_UPWARD)
+        for (a, b), sites in sorted(edges.items()) if a in cycle and b in cycle)
         for cycle in cycles]
     assert not report, "\n".join(report)
-
-
-def test_known_upward_imports_still_exist() -> None:
-    """An upward import that is gone leaves the list, so the list only shrinks."""
-    gone = KNOWN_UPWARD - set(_graph())
-    assert not gone, f"gone, remove from KNOWN_UPWARD: {sorted(gone)}"
 
 
 def test_only_the_store_builds_statements() -> None:
     """Outside `gateway/store/`, no module imports the statement API or runs SQL text."""
     found = [site for module, (tree, is_package) in _modules().items()
-             if not module.startswith("gateway.store") and module not in NOT_YET_MOVED
+             if not module.startswith("gateway.store")
              for site in _builds_statements(module, tree, is_package)]
     assert not found, "statements outside gateway/store/:\n" + "\n".join(found)
 
-
-def test_listed_modules_still_build_statements() -> None:
-    """A module that no longer builds statements leaves the list, so the list only shrinks."""
-    modules = _modules()
-    stale = sorted(m for m in NOT_YET_MOVED if m not in modules or
-                   not _builds_statements(m, *modules[m]))
-    assert not stale, f"no longer build statements, remove from the lists: {stale}"
