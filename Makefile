@@ -23,11 +23,14 @@ run: $(BIN)/gateway
 # The whole suite, both databases, spread over every core (pytest-xdist): each worker process
 # starts its own throwaway PostgreSQL server and servers on free ports, so tests never share state.
 test: $(VENV)/.dev
+	$(BIN)/ruff format --check gateway tests bench
+	$(BIN)/ruff check gateway tests bench
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q -n auto
 
 # The inner loop (under two minutes): lint, types, and the tests that need no server process.
 check: $(VENV)/.dev
+	$(BIN)/ruff format --check gateway tests bench
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -q -n auto tests/unit tests/api tests/providers tests/store

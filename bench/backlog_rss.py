@@ -62,16 +62,26 @@ def peak_rss_kib(pid: int) -> int:
 
 def queue(gateway: Gateway, senders: list[str], count: int) -> float:
     """Queue `count` sends through the gateway's own send path, in this process; seconds taken."""
-    settings = Settings(database_url=gateway.database, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
-                        workers=False, secret_key=gateway.env["GATEWAY_SECRET_KEY"])
+    settings = Settings(
+        database_url=gateway.database,
+        policies_dir=ROOT / "policies",
+        locales_dir=ROOT / "locales",
+        workers=False,
+        secret_key=gateway.env["GATEWAY_SECRET_KEY"],
+    )
     app = create_app(settings)
     started = time.perf_counter()
     with TestClient(app):  # the lifespan: policy loaded, writer running
         core = app.state.core
 
         async def send(index: int) -> None:
-            form = Form([("From", senders[index % len(senders)]), ("To", RECIPIENTS[index % len(RECIPIENTS)]),
-                         ("Body", f"Your appointment is confirmed for Tuesday at 9:00 (#{index}).")])
+            form = Form(
+                [
+                    ("From", senders[index % len(senders)]),
+                    ("To", RECIPIENTS[index % len(RECIPIENTS)]),
+                    ("Body", f"Your appointment is confirmed for Tuesday at 9:00 (#{index})."),
+                ]
+            )
             await core.send(send_request(gateway.account_sid, form, settings, utcnow()))
 
         async def all_of_them() -> None:
@@ -95,8 +105,10 @@ def run(provider_url: str, senders: list[str], messages: int, seconds: float) ->
     with deployment(provider_url, senders) as gateway:
         if messages:
             took = queue(gateway, senders, messages)
-            print(f"  queued {messages:,} messages through the send path in {took:.1f} s "
-                  f"({messages / took:,.0f}/s)", flush=True)
+            print(
+                f"  queued {messages:,} messages through the send path in {took:.1f} s ({messages / took:,.0f}/s)",
+                flush=True,
+            )
         with gateway.node(workers=True) as node:
             assert node.proc is not None
             time.sleep(seconds)

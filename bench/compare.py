@@ -32,8 +32,13 @@ FIGURES: dict[str, tuple[str, re.Pattern[str]]] = {
 
 def run(directory: Path, module: str, args: argparse.Namespace) -> str:
     extra = ["--senders", str(args.senders), "--per-sender", "20"] if module == "send" else []
-    done = subprocess.run([sys.executable, "-m", f"bench.{module}", "--seconds", str(args.seconds), *extra],
-                          cwd=directory, capture_output=True, text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", f"bench.{module}", "--seconds", str(args.seconds), *extra],
+        cwd=directory,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     if done.returncode != 0:
         raise SystemExit(f"bench.{module} failed in {directory}:\n{done.stdout}\n{done.stderr}")
     return done.stdout
@@ -65,8 +70,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="gateway-compare-") as temp:
         old_tree = Path(temp) / "ref"
-        subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old_tree), args.ref],
-                       check=True)
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old_tree), args.ref], check=True
+        )
         try:
             samples: dict[str, dict[str, list[float]]] = {"old": {}, "new": {}}
             for round_ in range(args.rounds):
@@ -74,8 +80,11 @@ def main() -> None:
                 for side, directory in sides if round_ % 2 == 0 else reversed(sides):
                     for name, value in measure(directory, args).items():
                         samples[side].setdefault(name, []).append(value)
-                    print(f"round {round_ + 1} {side}: " + ", ".join(
-                        f"{name} {values[-1]:,.0f}" for name, values in samples[side].items()), flush=True)
+                    print(
+                        f"round {round_ + 1} {side}: "
+                        + ", ".join(f"{name} {values[-1]:,.0f}" for name, values in samples[side].items()),
+                        flush=True,
+                    )
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old_tree)], check=False)
 
@@ -87,8 +96,9 @@ def main() -> None:
             continue
         ratio = statistics.median(new) / statistics.median(old)
         flag = "   LOSS over 10 %: fix or explain" if ratio < 0.9 else ""
-        print(f"{name:<16} {statistics.median(old):>9,.0f} → {statistics.median(new):>9,.0f}   "
-              f"new/old {ratio:.2f}{flag}")
+        print(
+            f"{name:<16} {statistics.median(old):>9,.0f} → {statistics.median(new):>9,.0f}   new/old {ratio:.2f}{flag}"
+        )
 
 
 if __name__ == "__main__":

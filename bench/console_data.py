@@ -54,8 +54,20 @@ from gateway.tokens import token_cipher  # noqa: E402
 
 CHUNK = 20_000
 SENDERS = ("+12015550124", "+14165550199", "+447700900123", "+33612345679", "+4915123456780")
-LANGUAGES = {"US": "en", "CA": "en", "GB": "en", "FR": "fr", "DE": "de", "ES": "es", "IT": "it", "BR": "pt",
-             "MX": "es", "JP": "ja", "IN": "en", "AU": "en"}
+LANGUAGES = {
+    "US": "en",
+    "CA": "en",
+    "GB": "en",
+    "FR": "fr",
+    "DE": "de",
+    "ES": "es",
+    "IT": "it",
+    "BR": "pt",
+    "MX": "es",
+    "JP": "ja",
+    "IN": "en",
+    "AU": "en",
+}
 KEYWORDS = {"en": "STOP", "fr": "ARRÊT", "de": "STOPP", "es": "BAJA", "it": "ALT", "pt": "PARAR", "ja": "停止"}
 ERRORS = (30003, 30005, 30006, 21614)
 
@@ -71,19 +83,39 @@ def generate(url: str, count: int, rng: random.Random) -> tuple[str, str, list[s
     now = utcnow()
     prefixes = templates(rng)
     service_sid = _sid("MG", 1)
-    sender_rows = [{"sid": _sid("PN", i + 1), "account_sid": account.sid, "address": address, "kind": "long_code",
-                    "country": phonenumbers.region_code_for_number(phonenumbers.parse(address)), "provider": "sim",
-                    "mps": 10, "service_sid": service_sid, "date_created": now, "date_updated": now}
-                   for i, address in enumerate(SENDERS)]
+    sender_rows = [
+        {
+            "sid": _sid("PN", i + 1),
+            "account_sid": account.sid,
+            "address": address,
+            "kind": "long_code",
+            "country": phonenumbers.region_code_for_number(phonenumbers.parse(address)),
+            "provider": "sim",
+            "mps": 10,
+            "service_sid": service_sid,
+            "date_created": now,
+            "date_updated": now,
+        }
+        for i, address in enumerate(SENDERS)
+    ]
     regions = {p: phonenumbers.region_code_for_number(phonenumbers.parse(p + "000000")) for p in prefixes}
     drawn = dict.fromkeys(f"{rng.choice(prefixes)}{rng.randrange(10**6):06d}" for _ in range(count * 11 // 10))
     numbers = list(drawn)[:count]
     sample = numbers[:: max(1, count // 500)]
     started = time.perf_counter()
     with engine.begin() as connection:
-        connection.execute(insert(Service.__table__), [{  # type: ignore[attr-defined]
-            "sid": service_sid, "account_sid": account.sid, "friendly_name": "Acme Dental", "date_created": now,
-            "date_updated": now}])
+        connection.execute(
+            insert(Service.__table__),
+            [
+                {  # type: ignore[attr-defined]
+                    "sid": service_sid,
+                    "account_sid": account.sid,
+                    "friendly_name": "Acme Dental",
+                    "date_created": now,
+                    "date_updated": now,
+                }
+            ],
+        )
         connection.execute(insert(Sender.__table__), sender_rows)  # type: ignore[attr-defined]
     span = timedelta(days=60).total_seconds()
     for start in range(0, count, CHUNK):
@@ -93,37 +125,85 @@ def generate(url: str, count: int, rng: random.Random) -> tuple[str, str, list[s
             language = LANGUAGES.get(regions[number[:-6]] or "", "en")
             scope = "*" if index % 4 == 0 else service_sid
             at = now - timedelta(seconds=span * (1 - index / count))
-            events.append({"account_sid": account.sid, "scope": scope, "number": number, "channel": "sms",
-                           "opted_out": True, "keyword": KEYWORDS.get(language, "STOP"), "language": language,
-                           "inbound_message_sid": _sid("SM", 10**9 + index), "policy_revision": "bench0000001",
-                           "source": "keyword", "reason": None, "at": at})
+            events.append(
+                {
+                    "account_sid": account.sid,
+                    "scope": scope,
+                    "number": number,
+                    "channel": "sms",
+                    "opted_out": True,
+                    "keyword": KEYWORDS.get(language, "STOP"),
+                    "language": language,
+                    "inbound_message_sid": _sid("SM", 10**9 + index),
+                    "policy_revision": "bench0000001",
+                    "source": "keyword",
+                    "reason": None,
+                    "at": at,
+                }
+            )
             opted_in = index % 10 == 7
             if opted_in:
-                events.append({**events[-1], "opted_out": False, "keyword": "START", "inbound_message_sid": None,
-                               "at": at + timedelta(hours=1)})
-            states.append({"account_sid": account.sid, "service_sid": scope, "number": number, "channel": "sms",
-                           "opted_out": not opted_in, "date_updated": at})
+                events.append(
+                    {
+                        **events[-1],
+                        "opted_out": False,
+                        "keyword": "START",
+                        "inbound_message_sid": None,
+                        "at": at + timedelta(hours=1),
+                    }
+                )
+            states.append(
+                {
+                    "account_sid": account.sid,
+                    "service_sid": scope,
+                    "number": number,
+                    "channel": "sms",
+                    "opted_out": not opted_in,
+                    "date_updated": at,
+                }
+            )
         with engine.begin() as connection:
             connection.execute(insert(OptOut.__table__), states)  # type: ignore[attr-defined]
             connection.execute(insert(ConsentEvent.__table__), events)  # type: ignore[attr-defined]
     print(f"{count:,} opt-outs with their consent events in {time.perf_counter() - started:.0f} s")
     started = time.perf_counter()
     for start in range(0, count, CHUNK):
-        rows = [_message(account.sid, service_sid, index, count, numbers, rng, now, span)
-                for index in range(start, min(start + CHUNK, count))]
+        rows = [
+            _message(account.sid, service_sid, index, count, numbers, rng, now, span)
+            for index in range(start, min(start + CHUNK, count))
+        ]
         with engine.begin() as connection:
             connection.execute(insert(Message.__table__), rows)  # type: ignore[attr-defined]
     with engine.begin() as connection:  # the last minute's sends, for the queue page
-        connection.execute(insert(MessageEvent.__table__), [  # type: ignore[attr-defined]
-            {"message_sid": _sid("SM", count - 1 - i), "status": "sent", "error_code": None, "source": "dispatch",
-             "applied": True, "at": now - timedelta(seconds=i * 0.1)} for i in range(600)])
+        connection.execute(
+            insert(MessageEvent.__table__),
+            [  # type: ignore[attr-defined]
+                {
+                    "message_sid": _sid("SM", count - 1 - i),
+                    "status": "sent",
+                    "error_code": None,
+                    "source": "dispatch",
+                    "applied": True,
+                    "at": now - timedelta(seconds=i * 0.1),
+                }
+                for i in range(600)
+            ],
+        )
     print(f"{count:,} messages in {time.perf_counter() - started:.0f} s")
     engine.dispose()
     return account.sid, account.auth_token, sample
 
 
-def _message(account_sid: str, service_sid: str, index: int, count: int, numbers: list[str], rng: random.Random,
-             now: Any, span: float) -> dict[str, Any]:
+def _message(
+    account_sid: str,
+    service_sid: str,
+    index: int,
+    count: int,
+    numbers: list[str],
+    rng: random.Random,
+    now: Any,
+    span: float,
+) -> dict[str, Any]:
     created = now - timedelta(seconds=span * (1 - index / count))
     sender = SENDERS[index % len(SENDERS)]
     person = numbers[rng.randrange(len(numbers))] if index % 10 == 0 else f"+1201555{rng.randrange(10**4):04d}"
@@ -136,14 +216,25 @@ def _message(account_sid: str, service_sid: str, index: int, count: int, numbers
     elif index % 23 == 0:
         status, error = rng.choice(("undelivered", "failed")), rng.choice(ERRORS)
     inbound = direction == "inbound"
-    return {"sid": _sid("SM", index), "account_sid": account_sid, "service_sid": service_sid,
-            "sender_sid": _sid("PN", index % len(SENDERS) + 1), "direction": direction,
-            "sender": person if inbound else sender, "to": sender if inbound else person,
-            "body": "STOP" if inbound else "Your appointment is on Tuesday at 9:00. Reply STOP to opt out.",
-            "status": status, "priority": 0 if direction == "outbound-reply" else 1, "num_segments": 1,
-            "encoding": "GSM-7", "error_code": error, "expires_at": created + timedelta(hours=10),
-            "date_created": created, "date_updated": created,
-            "date_sent": None if inbound else created + timedelta(seconds=rng.uniform(0.2, 4))}
+    return {
+        "sid": _sid("SM", index),
+        "account_sid": account_sid,
+        "service_sid": service_sid,
+        "sender_sid": _sid("PN", index % len(SENDERS) + 1),
+        "direction": direction,
+        "sender": person if inbound else sender,
+        "to": sender if inbound else person,
+        "body": "STOP" if inbound else "Your appointment is on Tuesday at 9:00. Reply STOP to opt out.",
+        "status": status,
+        "priority": 0 if direction == "outbound-reply" else 1,
+        "num_segments": 1,
+        "encoding": "GSM-7",
+        "error_code": error,
+        "expires_at": created + timedelta(hours=10),
+        "date_created": created,
+        "date_updated": created,
+        "date_sent": None if inbound else created + timedelta(seconds=rng.uniform(0.2, 4)),
+    }
 
 
 @contextmanager
@@ -187,8 +278,10 @@ def measure(client: Any, auth: str, paths: list[str], *, follow: bool = False) -
 def report(name: str, figures: list[float]) -> None:
     ordered = sorted(figures)
     p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
-    print(f"{name:<44} n={len(figures):>4}  p50 {statistics.median(figures):7.1f} ms  p95 {p95:7.1f} ms  "
-          f"max {ordered[-1]:7.1f} ms")
+    print(
+        f"{name:<44} n={len(figures):>4}  p50 {statistics.median(figures):7.1f} ms  p95 {p95:7.1f} ms  "
+        f"max {ordered[-1]:7.1f} ms"
+    )
 
 
 def main() -> None:
@@ -211,13 +304,21 @@ def main() -> None:
             account_sid, token, sample = generate(url, args.rows, rng)
             if marker is not None:
                 marker.write_text(" ".join([account_sid, token, *sample]))
-        app = create_app(Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
-                                  workers=False, simulator=False))
+        app = create_app(
+            Settings(
+                database_url=url,
+                policies_dir=ROOT / "policies",
+                locales_dir=ROOT / "locales",
+                workers=False,
+                simulator=False,
+            )
+        )
         client = stack.enter_context(TestClient(app))
         auth = "Basic " + base64.b64encode(f"{account_sid}:{token}".encode()).decode()
         picks = [sample[rng.randrange(len(sample))] for _ in range(args.searches)]
-        national = [phonenumbers.format_number(phonenumbers.parse(n), phonenumbers.PhoneNumberFormat.NATIONAL)
-                    for n in picks]
+        national = [
+            phonenumbers.format_number(phonenumbers.parse(n), phonenumbers.PhoneNumberFormat.NATIONAL) for n in picks
+        ]
         regions = [phonenumbers.region_code_for_number(phonenumbers.parse(n)) for n in picks]
         report("overview, first view (29 settled days read)", measure(client, auth, ["/console/"]))
         searches = [console_url("/console/numbers", q=q, region=r) for q, r in zip(national, regions, strict=True)]

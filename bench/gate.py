@@ -43,12 +43,30 @@ def fill(url: str, rows: int) -> None:
     now = datetime.now(UTC)
     table = OptOut.__table__  # type: ignore[attr-defined]
     with engine.begin() as connection:
-        connection.execute(insert(Account.__table__), [{"sid": a, "auth_token": "t" * 32, "friendly_name": "",  # type: ignore[attr-defined]
-                                                        "date_created": now} for a in ACCOUNTS])
+        connection.execute(
+            insert(Account.__table__),
+            [
+                {
+                    "sid": a,
+                    "auth_token": "t" * 32,
+                    "friendly_name": "",  # type: ignore[attr-defined]
+                    "date_created": now,
+                }
+                for a in ACCOUNTS
+            ],
+        )
     for start in range(0, rows, CHUNK):
-        batch = [{"account_sid": ACCOUNTS[i % 10], "service_sid": "*" if i % 7 == 0 else SERVICES[i % 50],
-                  "number": number(i), "channel": "whatsapp" if i % 11 == 0 else "sms", "opted_out": i % 10 != 0,
-                  "date_updated": now} for i in range(start, min(rows, start + CHUNK))]
+        batch = [
+            {
+                "account_sid": ACCOUNTS[i % 10],
+                "service_sid": "*" if i % 7 == 0 else SERVICES[i % 50],
+                "number": number(i),
+                "channel": "whatsapp" if i % 11 == 0 else "sms",
+                "opted_out": i % 10 != 0,
+                "date_updated": now,
+            }
+            for i in range(start, min(rows, start + CHUNK))
+        ]
         with engine.begin() as connection:
             connection.execute(insert(table), batch)
     engine.dispose()
@@ -94,9 +112,11 @@ def main() -> None:
     for run in range(1, args.runs + 1):
         base_p50, base_p99 = summary(check_latencies(small_url, 1_000, args.checks))
         p50, p99 = summary(check_latencies(large_url, args.rows, args.checks))
-        print(f"run {run}: baseline, 1,000 opt-out rows: p50 {base_p50:.3f} ms, p99 {base_p99:.3f} ms; "
-              f"{args.rows:,} rows: p50 {p50:.3f} ms, p99 {p99:.3f} ms (aim p99 < 1 ms); "
-              f"p99 ratio {p99 / base_p99:.2f}")
+        print(
+            f"run {run}: baseline, 1,000 opt-out rows: p50 {base_p50:.3f} ms, p99 {base_p99:.3f} ms; "
+            f"{args.rows:,} rows: p50 {p50:.3f} ms, p99 {p99:.3f} ms (aim p99 < 1 ms); "
+            f"p99 ratio {p99 / base_p99:.2f}"
+        )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ def wait_http(url: str, timeout: float = 20.0) -> None:
 
 
 @contextmanager
-def process(args: list[str], env: dict[str, str], url: str,
-            log: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+def process(
+    args: list[str], env: dict[str, str], url: str, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
     output = open(log, "ab") if log else subprocess.DEVNULL  # noqa: SIM115 (closed with the process)
     proc = subprocess.Popen(args, env={**os.environ, **env}, cwd=ROOT, stdout=output, stderr=output)
     try:
@@ -67,8 +68,11 @@ def process(args: list[str], env: dict[str, str], url: str,
 @contextmanager
 def baseline() -> Iterator[int]:
     port = free_port()
-    with process([PYTHON, "-m", "uvicorn", "bench.baseline:app", "--port", str(port), "--log-level", "warning"],
-                 {}, f"http://127.0.0.1:{port}/"):
+    with process(
+        [PYTHON, "-m", "uvicorn", "bench.baseline:app", "--port", str(port), "--log-level", "warning"],
+        {},
+        f"http://127.0.0.1:{port}/",
+    ):
         yield port
 
 
@@ -82,8 +86,9 @@ class Node:
     def start(self, timeout: float = 30.0) -> None:
         mark = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as output:
-            self.proc = subprocess.Popen(self.args, env={**os.environ, **self.env}, cwd=ROOT, stdout=output,
-                                         stderr=output)
+            self.proc = subprocess.Popen(
+                self.args, env={**os.environ, **self.env}, cwd=ROOT, stdout=output, stderr=output
+            )
         if self.ready_url is not None:
             wait_http(self.ready_url, timeout)
             return
@@ -121,27 +126,46 @@ class Gateway:
     """A gateway deployment for tests and benchmarks: a database with an account, and the
     processes (`node`, `worker`) that serve it, all with the same settings."""
 
-    def __init__(self, directory: Path, provider_url: str | None = None, database_url: str | None = None,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        provider_url: str | None = None,
+        database_url: str | None = None,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.directory = directory
         self.database = database_url or f"sqlite:///{directory / 'gateway.db'}"
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.provider_url = provider_url
-        self.env = {"GATEWAY_DATABASE_URL": self.database, "GATEWAY_PORT": str(self.port),
-                    "GATEWAY_PUBLIC_URL": self.url,
-                    "GATEWAY_POLICIES_DIR": str(ROOT / "policies"), "GATEWAY_LOCALES_DIR": str(ROOT / "locales"),
-                    "GATEWAY_DEFAULT_PROVIDER": "twilio", "GATEWAY_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
-                    "GATEWAY_TWILIO_AUTH_TOKEN": "bench-token", "GATEWAY_SIMULATOR": "0",
-                    "GATEWAY_TWILIO_BASE_URL": provider_url or "http://127.0.0.1:9",
-                    # every process of the deployment seals and opens auth tokens with one key
-                    "GATEWAY_SECRET_KEY": Fernet.generate_key().decode(),
-                    # one account drives the whole load: the benchmarks measure the gateway, not its rate limit
-                    "GATEWAY_API_RATE_LIMIT": "1000000", "GATEWAY_API_RATE_BURST": "1000000",
-                    # the stand-in apps and providers listen on loopback, which callbacks may not reach by default
-                    "GATEWAY_CALLBACK_ALLOW_NETWORKS": "127.0.0.0/8", **(env or {})}
-        created = subprocess.run([PYTHON, "-m", "gateway.cli", "accounts", "create", "--json"], cwd=ROOT,
-                                 env={**os.environ, **self.env}, capture_output=True, text=True, check=True)
+        self.env = {
+            "GATEWAY_DATABASE_URL": self.database,
+            "GATEWAY_PORT": str(self.port),
+            "GATEWAY_PUBLIC_URL": self.url,
+            "GATEWAY_POLICIES_DIR": str(ROOT / "policies"),
+            "GATEWAY_LOCALES_DIR": str(ROOT / "locales"),
+            "GATEWAY_DEFAULT_PROVIDER": "twilio",
+            "GATEWAY_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+            "GATEWAY_TWILIO_AUTH_TOKEN": "bench-token",
+            "GATEWAY_SIMULATOR": "0",
+            "GATEWAY_TWILIO_BASE_URL": provider_url or "http://127.0.0.1:9",
+            # every process of the deployment seals and opens auth tokens with one key
+            "GATEWAY_SECRET_KEY": Fernet.generate_key().decode(),
+            # one account drives the whole load: the benchmarks measure the gateway, not its rate limit
+            "GATEWAY_API_RATE_LIMIT": "1000000",
+            "GATEWAY_API_RATE_BURST": "1000000",
+            # the stand-in apps and providers listen on loopback, which callbacks may not reach by default
+            "GATEWAY_CALLBACK_ALLOW_NETWORKS": "127.0.0.0/8",
+            **(env or {}),
+        }
+        created = subprocess.run(
+            [PYTHON, "-m", "gateway.cli", "accounts", "create", "--json"],
+            cwd=ROOT,
+            env={**os.environ, **self.env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         account = json.loads(created.stdout)
         self.account_sid, self.auth_token = account["account_sid"], account["auth_token"]
         self._names = 0
@@ -151,8 +175,12 @@ class Gateway:
         env = {**self.env, "GATEWAY_WORKERS": "1" if workers else "0"}
         if worker_id:
             env["GATEWAY_WORKER_ID"] = worker_id
-        return Node([PYTHON, "-m", "gateway.cli", "serve", "--workers", str(processes)], env,
-                    self._log("serve"), f"{self.url}/healthz")
+        return Node(
+            [PYTHON, "-m", "gateway.cli", "serve", "--workers", str(processes)],
+            env,
+            self._log("serve"),
+            f"{self.url}/healthz",
+        )
 
     def worker(self, worker_id: str | None = None) -> Node:
         """`gateway worker` (not started)."""
@@ -174,8 +202,10 @@ class Gateway:
         return response.json()  # type: ignore[no-any-return]
 
     def register(self, number: str, mps: int) -> dict[str, Any]:
-        return self.post(f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers.json",
-                         {"PhoneNumber": number, "Mps": str(mps), "Provider": "twilio"})
+        return self.post(
+            f"/2010-04-01/Accounts/{self.account_sid}/IncomingPhoneNumbers.json",
+            {"PhoneNumber": number, "Mps": str(mps), "Provider": "twilio"},
+        )
 
 
 class StandInProvider:
@@ -201,8 +231,12 @@ class StandInProvider:
             self.forwards += 1
             return Response(status_code=204)
 
-        self.app = Starlette(routes=[Route("/2010-04-01/Accounts/{sid}/Messages.json", create, methods=["POST"]),
-                                     Route("/app", app_webhook, methods=["POST"])])
+        self.app = Starlette(
+            routes=[
+                Route("/2010-04-01/Accounts/{sid}/Messages.json", create, methods=["POST"]),
+                Route("/app", app_webhook, methods=["POST"]),
+            ]
+        )
 
     @property
     def repeats(self) -> int:

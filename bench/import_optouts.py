@@ -71,9 +71,18 @@ def queue_messages(engine: object, account_sid: str, listed: list[str], rng: ran
     with unit_of_work(engine) as session:  # type: ignore[arg-type]
         for index in range(1000):
             to = listed[index % len(listed)] if index % 10 == 0 else f"+1201555{rng.randrange(10**4):04d}"
-            session.add(Message(sid=f"SM{index:032x}", account_sid=account_sid, sender_sid="PN" + "0" * 32,
-                                to=to, status="queued", expires_at=now + timedelta(hours=1), date_created=now,
-                                date_updated=now))
+            session.add(
+                Message(
+                    sid=f"SM{index:032x}",
+                    account_sid=account_sid,
+                    sender_sid="PN" + "0" * 32,
+                    to=to,
+                    status="queued",
+                    expires_at=now + timedelta(hours=1),
+                    date_created=now,
+                    date_updated=now,
+                )
+            )
 
 
 def main() -> None:
@@ -91,14 +100,17 @@ def main() -> None:
         bad: list[str] = []
         started = time.perf_counter()
         with csv_path.open(encoding="utf-8", newline="") as source:
-            result = import_csv(engine, account.sid, source, now=utcnow(),
-                                report=lambda line, message: bad.append(f"{line}: {message}"))
+            result = import_csv(
+                engine, account.sid, source, now=utcnow(), report=lambda line, message: bad.append(f"{line}: {message}")
+            )
         elapsed = time.perf_counter() - started
         with engine.connect() as connection:
             canceled = connection.exec_driver_sql("SELECT count(*) FROM message WHERE status = 'canceled'").scalar()
         engine.dispose()
-    print(f"{result.imported:,} rows imported, {result.skipped:,} skipped, {canceled} queued messages canceled "
-          f"in {elapsed:.1f} s: {result.imported / elapsed:,.0f} rows/s")
+    print(
+        f"{result.imported:,} rows imported, {result.skipped:,} skipped, {canceled} queued messages canceled "
+        f"in {elapsed:.1f} s: {result.imported / elapsed:,.0f} rows/s"
+    )
     for line in bad[:5]:
         print("  bad row", line)
 

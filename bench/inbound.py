@@ -34,9 +34,16 @@ def signed_stops(url: str, senders: list[str], count: int) -> list[tuple[bytes, 
     in advance so the load generator spends its time sending."""
     bodies = []
     for index, person in enumerate(people(count)):
-        params = [("MessageSid", "SM" + uuid.uuid4().hex), ("AccountSid", "AC" + "1" * 32), ("From", person),
-                  ("To", senders[index % len(senders)]), ("Body", "STOP"), ("NumMedia", "0"),
-                  ("SmsStatus", "received"), ("ApiVersion", "2010-04-01")]
+        params = [
+            ("MessageSid", "SM" + uuid.uuid4().hex),
+            ("AccountSid", "AC" + "1" * 32),
+            ("From", person),
+            ("To", senders[index % len(senders)]),
+            ("Body", "STOP"),
+            ("NumMedia", "0"),
+            ("SmsStatus", "received"),
+            ("ApiVersion", "2010-04-01"),
+        ]
         bodies.append((urlencode(params).encode(), compute_signature(url, params, TOKEN)))
     return bodies
 
@@ -50,8 +57,15 @@ def main() -> None:
     gateway = Gateway(temp_dir())
     bodies = signed_stops(f"{gateway.url}/webhooks/twilio/inbound", [SENDER], 60_000)
     with baseline() as port:
-        base = asyncio.run(hammer("127.0.0.1", port, lambda i: post("/x", bodies[i % len(bodies)][0]),
-                                  connections=args.connections, duration=args.seconds))
+        base = asyncio.run(
+            hammer(
+                "127.0.0.1",
+                port,
+                lambda i: post("/x", bodies[i % len(bodies)][0]),
+                connections=args.connections,
+                duration=args.seconds,
+            )
+        )
     print(base.line("baseline: bare Starlette form POST"))
     with gateway.running(workers=False):
         service = gateway.post("/v1/Services", {"FriendlyName": "Acme", "InboundRequestUrl": "http://127.0.0.1:9/app"})
@@ -62,11 +76,14 @@ def main() -> None:
             body, signature = bodies[i % len(bodies)]
             return post("/webhooks/twilio/inbound", body, {"X-Twilio-Signature": signature})
 
-        result = asyncio.run(hammer("127.0.0.1", gateway.port, request, connections=args.connections,
-                                    duration=args.seconds, warmup=0))
+        result = asyncio.run(
+            hammer("127.0.0.1", gateway.port, request, connections=args.connections, duration=args.seconds, warmup=0)
+        )
     print(result.line("inbound STOP webhook, end to end"), dict(result.statuses))
-    print(f"inbound / baseline: {result.rate / base.rate:.2f}   "
-          "(aim >= 0.35, stretch 0.5; p99 aim <= 25 ms at 64 connections)")
+    print(
+        f"inbound / baseline: {result.rate / base.rate:.2f}   "
+        "(aim >= 0.35, stretch 0.5; p99 aim <= 25 ms at 64 connections)"
+    )
 
 
 if __name__ == "__main__":

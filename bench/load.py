@@ -33,18 +33,25 @@ class Result:
         return statistics.quantiles(self.latencies, n=100)[int(q) - 1] * 1000
 
     def line(self, label: str) -> str:
-        return (f"{label:<44} {self.rate:>9,.0f} req/s   p50 {self.percentile(50):6.2f} ms   "
-                f"p99 {self.percentile(99):6.2f} ms   non-2xx {sum(n for s, n in self.statuses.items() if s >= 300)}")
+        return (
+            f"{label:<44} {self.rate:>9,.0f} req/s   p50 {self.percentile(50):6.2f} ms   "
+            f"p99 {self.percentile(99):6.2f} ms   non-2xx {sum(n for s, n in self.statuses.items() if s >= 300)}"
+        )
 
 
 def post(path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/x-www-form-urlencoded",
-             f"Content-Length: {len(body)}"] + [f"{k}: {v}" for k, v in (headers or {}).items()]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/x-www-form-urlencoded",
+        f"Content-Length: {len(body)}",
+    ] + [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-async def _worker(host: str, port: int, make: Callable[[int], bytes], deadline: float, result: Result,
-                  counter: list[int]) -> None:
+async def _worker(
+    host: str, port: int, make: Callable[[int], bytes], deadline: float, result: Result, counter: list[int]
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while time.perf_counter() < deadline:
@@ -73,8 +80,15 @@ async def _worker(host: str, port: int, make: Callable[[int], bytes], deadline: 
         writer.close()
 
 
-async def hammer(host: str, port: int, make: Callable[[int], bytes], *, connections: int = 64,
-                 duration: float = 5.0, warmup: float = 1.0) -> Result:
+async def hammer(
+    host: str,
+    port: int,
+    make: Callable[[int], bytes],
+    *,
+    connections: int = 64,
+    duration: float = 5.0,
+    warmup: float = 1.0,
+) -> Result:
     """Run `duration` seconds of load after `warmup` seconds whose results are discarded."""
     if warmup:
         await hammer(host, port, make, connections=connections, duration=warmup, warmup=0)

@@ -25,11 +25,40 @@ from gateway.policy.normalize import normalize
 
 ROOT = Path(__file__).resolve().parent.parent
 TEXTS = [
-    "STOP", "stop", " Stop. ", "STOP 🛑", "Arrêt", "ARRET", "Stopp", "Alto", "AYUDA", "HELP", "start", "UNSTOP",
-    "配信停止", "退订", "수신거부", "СТОП", "إلغاء", "SAIR", "Pare", "CANCELLA", "opt-out", "OPT OUT",
-    "Yes I'll be there at 5", "Thanks! See you tomorrow", "Can you call me back?", "ok", "👍",
-    "Where is my order #12345?", "Please stop texting me", "What time do you open on Sunday?",
-    "Gracias, nos vemos mañana", "Merci beaucoup, à demain", "Danke, bis morgen!", "ありがとうございます",
+    "STOP",
+    "stop",
+    " Stop. ",
+    "STOP 🛑",
+    "Arrêt",
+    "ARRET",
+    "Stopp",
+    "Alto",
+    "AYUDA",
+    "HELP",
+    "start",
+    "UNSTOP",
+    "配信停止",
+    "退订",
+    "수신거부",
+    "СТОП",
+    "إلغاء",
+    "SAIR",
+    "Pare",
+    "CANCELLA",
+    "opt-out",
+    "OPT OUT",
+    "Yes I'll be there at 5",
+    "Thanks! See you tomorrow",
+    "Can you call me back?",
+    "ok",
+    "👍",
+    "Where is my order #12345?",
+    "Please stop texting me",
+    "What time do you open on Sunday?",
+    "Gracias, nos vemos mañana",
+    "Merci beaucoup, à demain",
+    "Danke, bis morgen!",
+    "ありがとうございます",
     "Is this still available? I want to buy two of them for my family and friends next week",
 ]
 COUNTRIES = [None, "US", "CA", "FR", "DE", "ES", "MX", "BR", "JP", "GB", "CH", "IN"]
@@ -55,12 +84,14 @@ def main() -> None:
     messages = [(rng.choice(TEXTS), rng.choice(COUNTRIES)) for _ in range(args.messages)]
     for country in COUNTRIES:  # compile every country table before timing, as a warm server has
         matcher.table(country)
-    print(f"{args.messages:,} mixed messages, policy revision {matcher.revision}, "
-          f"phonenumbers {phonenumbers.__version__}")
+    print(
+        f"{args.messages:,} mixed messages, policy revision {matcher.revision}, phonenumbers {phonenumbers.__version__}"
+    )
     baseline = run("baseline: normalize() only", lambda text, country: normalize(text), messages)
     exact = run("match, exact mode", lambda text, country: matcher.match(text, country, Mode.EXACT), messages)
-    reasonable = run("match, reasonable mode", lambda text, country: matcher.match(text, country, Mode.REASONABLE),
-                     messages)
+    reasonable = run(
+        "match, reasonable mode", lambda text, country: matcher.match(text, country, Mode.REASONABLE), messages
+    )
     print(f"ratios to baseline: exact {exact / baseline:.2f}, reasonable {reasonable / baseline:.2f}")
 
 

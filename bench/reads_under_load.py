@@ -37,16 +37,43 @@ def seed(gateway: Gateway, rows: int) -> None:
     for start in range(0, rows, CHUNK):
         indexes = range(start, min(start + CHUNK, rows))
         with engine.begin() as connection:
-            connection.execute(insert(core_table(OptOut)), [
-                {"account_sid": gateway.account_sid, "service_sid": "*", "number": f"+1{3000000000 + i}",
-                 "channel": "sms", "opted_out": True, "date_updated": now} for i in indexes])
-            connection.execute(insert(core_table(Message)), [
-                {"sid": f"SM{i:032x}", "account_sid": gateway.account_sid, "direction": "outbound-api",
-                 "sender": SENDER, "to": f"+1{3000000000 + i}", "body": "Your appointment is on Tuesday.",
-                 "status": "undelivered" if i % 23 == 0 else "delivered", "priority": 1, "num_segments": 1,
-                 "encoding": "GSM-7", "error_code": 30003 if i % 23 == 0 else None,
-                 "expires_at": now + timedelta(hours=10), "date_created": now - timedelta(seconds=rows - i),
-                 "date_updated": now, "date_sent": now} for i in indexes])
+            connection.execute(
+                insert(core_table(OptOut)),
+                [
+                    {
+                        "account_sid": gateway.account_sid,
+                        "service_sid": "*",
+                        "number": f"+1{3000000000 + i}",
+                        "channel": "sms",
+                        "opted_out": True,
+                        "date_updated": now,
+                    }
+                    for i in indexes
+                ],
+            )
+            connection.execute(
+                insert(core_table(Message)),
+                [
+                    {
+                        "sid": f"SM{i:032x}",
+                        "account_sid": gateway.account_sid,
+                        "direction": "outbound-api",
+                        "sender": SENDER,
+                        "to": f"+1{3000000000 + i}",
+                        "body": "Your appointment is on Tuesday.",
+                        "status": "undelivered" if i % 23 == 0 else "delivered",
+                        "priority": 1,
+                        "num_segments": 1,
+                        "encoding": "GSM-7",
+                        "error_code": 30003 if i % 23 == 0 else None,
+                        "expires_at": now + timedelta(hours=10),
+                        "date_created": now - timedelta(seconds=rows - i),
+                        "date_updated": now,
+                        "date_sent": now,
+                    }
+                    for i in indexes
+                ],
+            )
     engine.dispose()
 
 
@@ -65,8 +92,9 @@ async def read_pages(client: httpx.AsyncClient, first: str, deadline: float, pag
             url = found.group(1).replace("&amp;", "&") if found else None
 
 
-async def measure(gateway: Gateway, bodies: list[tuple[bytes, str]], args: argparse.Namespace,
-                  readers: int) -> tuple[Result, list[float]]:
+async def measure(
+    gateway: Gateway, bodies: list[tuple[bytes, str]], args: argparse.Namespace, readers: int
+) -> tuple[Result, list[float]]:
     path = "/webhooks/twilio/inbound"
     offset = measure.sent  # type: ignore[attr-defined]
 
@@ -76,12 +104,14 @@ async def measure(gateway: Gateway, bodies: list[tuple[bytes, str]], args: argpa
 
     pages: list[float] = []
     deadline = time.perf_counter() + 1.0 + args.seconds  # hammer's warm-up, then the measured seconds
-    async with httpx.AsyncClient(base_url=gateway.url, auth=(gateway.account_sid, gateway.auth_token),
-                                 timeout=120) as client:
+    async with httpx.AsyncClient(
+        base_url=gateway.url, auth=(gateway.account_sid, gateway.auth_token), timeout=120
+    ) as client:
         firsts = ["/v1/OptOuts?PageSize=1000", "/console/messages?status=undelivered"]
         result, *_ = await asyncio.gather(
             hammer("127.0.0.1", gateway.port, request, connections=args.connections, duration=args.seconds),
-            *(read_pages(client, firsts[n % 2], deadline, pages) for n in range(readers)))
+            *(read_pages(client, firsts[n % 2], deadline, pages) for n in range(readers)),
+        )
     measure.sent += result.requests + 10_000  # type: ignore[attr-defined]
     return result, pages
 

@@ -30,8 +30,9 @@ from bench.send import auth_header, send_body, us_numbers
 from tests.postgres import binaries, new_database, postgres_server
 
 
-def measure(label: str, gateway: Gateway, nodes: list[Node], seconds: float, connections: int,
-            app_url: str) -> tuple[Result, Result]:
+def measure(
+    label: str, gateway: Gateway, nodes: list[Node], seconds: float, connections: int, app_url: str
+) -> tuple[Result, Result]:
     with ExitStack() as running:
         for node in nodes:
             running.enter_context(node)
@@ -41,8 +42,15 @@ def measure(label: str, gateway: Gateway, nodes: list[Node], seconds: float, con
             sid = gateway.register(number, 10000)["sid"]
             gateway.post(f"/v1/Services/{service}/PhoneNumbers", {"PhoneNumberSid": sid})
         path, headers = f"/2010-04-01/Accounts/{gateway.account_sid}/Messages.json", auth_header(gateway)
-        sends = asyncio.run(hammer("127.0.0.1", gateway.port, lambda i: post(path, send_body(service, i), headers),
-                                   connections=connections, duration=seconds))
+        sends = asyncio.run(
+            hammer(
+                "127.0.0.1",
+                gateway.port,
+                lambda i: post(path, send_body(service, i), headers),
+                connections=connections,
+                duration=seconds,
+            )
+        )
         print(sends.line(f"{label}: send API"), flush=True)
         bodies = signed_stops(f"{gateway.url}/webhooks/twilio/inbound", senders, 30_000)
 
@@ -66,20 +74,25 @@ def main() -> None:
     results: dict[str, tuple[Result, Result]] = {}
     with provider.serving() as provider_url, postgres_server() as server:
         sqlite = Gateway(temp_dir(), provider_url)
-        results["a"] = measure("(a) 1 process, SQLite", sqlite, [sqlite.node()], args.seconds, args.connections,
-                               f"{provider_url}/app")
+        results["a"] = measure(
+            "(a) 1 process, SQLite", sqlite, [sqlite.node()], args.seconds, args.connections, f"{provider_url}/app"
+        )
         single = Gateway(temp_dir(), provider_url, new_database(server))
-        results["b"] = measure("(b) 1 process, PostgreSQL", single, [single.node()], args.seconds, args.connections,
-                               f"{provider_url}/app")
+        results["b"] = measure(
+            "(b) 1 process, PostgreSQL", single, [single.node()], args.seconds, args.connections, f"{provider_url}/app"
+        )
         shared = Gateway(temp_dir(), provider_url, new_database(server))
         nodes = [shared.node(workers=False, processes=2), shared.worker(), shared.worker()]
-        results["c"] = measure("(c) 2 API + 2 workers, PostgreSQL", shared, nodes, args.seconds, args.connections,
-                               f"{provider_url}/app")
+        results["c"] = measure(
+            "(c) 2 API + 2 workers, PostgreSQL", shared, nodes, args.seconds, args.connections, f"{provider_url}/app"
+        )
     base_sends, base_stops = results["a"]
     print(f"\n{'deployment':<6} {'send API':>10} {'x (a)':>7} {'inbound':>10} {'x (a)':>7}")
     for name, (sends, stops) in results.items():
-        print(f"({name}){'':<3} {sends.rate:>10,.0f} {sends.rate / base_sends.rate:>7.2f} "
-              f"{stops.rate:>10,.0f} {stops.rate / base_stops.rate:>7.2f}")
+        print(
+            f"({name}){'':<3} {sends.rate:>10,.0f} {sends.rate / base_sends.rate:>7.2f} "
+            f"{stops.rate:>10,.0f} {stops.rate / base_stops.rate:>7.2f}"
+        )
     print("aim: (c) >= 1.6 x (a)")
 
 

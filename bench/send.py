@@ -44,8 +44,13 @@ def us_numbers(count: int) -> list[str]:
 
 
 def send_body(service_sid: str, index: int) -> bytes:
-    return urlencode({"To": RECIPIENTS[index % len(RECIPIENTS)], "MessagingServiceSid": service_sid,
-                      "Body": "Your appointment is confirmed for Tuesday at 9:00. Reply STOP to opt out."}).encode()
+    return urlencode(
+        {
+            "To": RECIPIENTS[index % len(RECIPIENTS)],
+            "MessagingServiceSid": service_sid,
+            "Body": "Your appointment is confirmed for Tuesday at 9:00. Reply STOP to opt out.",
+        }
+    ).encode()
 
 
 def auth_header(gateway: Gateway) -> dict[str, str]:
@@ -65,8 +70,9 @@ def measure_api(seconds: float) -> tuple[float, float]:
             sid = gateway.register(number, 10000)["sid"]
             gateway.post(f"/v1/Services/{service}/PhoneNumbers", {"PhoneNumberSid": sid})
         path, headers = f"/2010-04-01/Accounts/{gateway.account_sid}/Messages.json", auth_header(gateway)
-        api = asyncio.run(hammer("127.0.0.1", gateway.port, lambda i: post(path, send_body(service, i), headers),
-                                 duration=seconds))
+        api = asyncio.run(
+            hammer("127.0.0.1", gateway.port, lambda i: post(path, send_body(service, i), headers), duration=seconds)
+        )
     print(api.line("send API: POST Messages.json via a service"))
     print(f"send API / baseline: {api.rate / base.rate:.2f}   (aim >= 0.4)")
     return base.rate, api.rate
@@ -74,11 +80,15 @@ def measure_api(seconds: float) -> tuple[float, float]:
 
 def enqueue(gateway: Gateway, senders: list[str], per_sender: int) -> None:
     path, headers = f"/2010-04-01/Accounts/{gateway.account_sid}/Messages.json", auth_header(gateway)
-    bodies = [urlencode({"To": RECIPIENTS[i % len(RECIPIENTS)], "From": sender, "Body": f"n{i}"}).encode()
-              for i in range(per_sender) for sender in senders]
+    bodies = [
+        urlencode({"To": RECIPIENTS[i % len(RECIPIENTS)], "From": sender, "Body": f"n{i}"}).encode()
+        for i in range(per_sender)
+        for sender in senders
+    ]
 
     async def run() -> None:
         queue = iter(bodies)
+
         async def one_connection() -> None:
             reader, writer = await asyncio.open_connection("127.0.0.1", gateway.port)
             for body in queue:
@@ -91,6 +101,7 @@ def enqueue(gateway: Gateway, senders: list[str], per_sender: int) -> None:
                 await reader.readexactly(length)
                 assert status == b"201", status
             writer.close()
+
         await asyncio.gather(*(one_connection() for _ in range(32)))
 
     asyncio.run(run())
@@ -112,9 +123,11 @@ def measure_dispatch(senders_count: int, per_sender: int) -> None:
                 time.sleep(0.05)
             arrivals = sorted(t for times in stand_in.arrivals.values() for t in times)
             rate = (len(arrivals) - 1) / (arrivals[-1] - arrivals[0])
-            print(f"dispatch: {len(arrivals):,} requests for {total:,} messages from {senders_count:,} senders at "
-                  f"100 MPS: {rate:,.0f} msg/s   (aim >= 2,000); repeated requests at the provider: "
-                  f"{stand_in.repeats} (aim 0)")
+            print(
+                f"dispatch: {len(arrivals):,} requests for {total:,} messages from {senders_count:,} senders at "
+                f"100 MPS: {rate:,.0f} msg/s   (aim >= 2,000); repeated requests at the provider: "
+                f"{stand_in.repeats} (aim 0)"
+            )
             pacing(gateway, stand_in)
 
 
@@ -135,10 +148,14 @@ def pacing(gateway: Gateway, stand_in: StandInProvider) -> None:
         worst_ratio = max(worst_ratio, worst / mps)
         share = (len(times) - 1) / (times[-1] - times[0]) / mps
         shares.append(share)
-        print(f"  sender at {mps:>3} MPS: {len(times)} messages, worst one-second window {worst} "
-              f"({worst / mps:.2f} of MPS), achieved {share:.3f} of MPS while backlogged")
-    print(f"pacing: worst window / MPS {worst_ratio:.2f} (must be <= 1.0); "
-          f"lowest achieved share {min(shares):.3f} (aim >= 0.98)")
+        print(
+            f"  sender at {mps:>3} MPS: {len(times)} messages, worst one-second window {worst} "
+            f"({worst / mps:.2f} of MPS), achieved {share:.3f} of MPS while backlogged"
+        )
+    print(
+        f"pacing: worst window / MPS {worst_ratio:.2f} (must be <= 1.0); "
+        f"lowest achieved share {min(shares):.3f} (aim >= 0.98)"
+    )
 
 
 def main() -> None:

@@ -87,8 +87,9 @@ class Accounts:
 
     def create(self, name: str = "") -> Issued:
         token = new_token()
-        account = Account(sid=new_sid("AC"), auth_token=self.cipher.seal(token), friendly_name=name,
-                          date_created=utcnow())
+        account = Account(
+            sid=new_sid("AC"), auth_token=self.cipher.seal(token), friendly_name=name, date_created=utcnow()
+        )
         with unit_of_work(self.engine) as session:
             session.add(account)
         return Issued(account.sid, token)
@@ -168,8 +169,11 @@ class Accounts:
         try:
             return self.cipher.open(sealed)
         except InvalidToken:
-            log.error("the %s of %s cannot be decrypted with the configured keys (GATEWAY_SECRET_KEY); "
-                      "it is refused", what, account_sid)
+            log.error(
+                "the %s of %s cannot be decrypted with the configured keys (GATEWAY_SECRET_KEY); it is refused",
+                what,
+                account_sid,
+            )
             return None
 
 
@@ -215,9 +219,12 @@ class SignIns:
             pair = f" {address}"
         wait = max(self._addresses.wait(address, now), self._pairs.wait(pair, now))
         if wait:
-            raise TooManyRequests("Too Many Requests: too many failed sign-ins from this address "
-                                  "(GATEWAY_AUTH_FAILURE_BURST, GATEWAY_AUTH_FAILURE_ACCOUNT_BURST); "
-                                  "try again later.", math.ceil(wait))
+            raise TooManyRequests(
+                "Too Many Requests: too many failed sign-ins from this address "
+                "(GATEWAY_AUTH_FAILURE_BURST, GATEWAY_AUTH_FAILURE_ACCOUNT_BURST); "
+                "try again later.",
+                math.ceil(wait),
+            )
         try:
             return self.accounts.authenticate(authorization)
         except AuthenticationFailed:

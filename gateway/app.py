@@ -114,17 +114,37 @@ def create_app(settings: Settings) -> Starlette:
     engine = make_engine(settings.database_url)
     policy = PolicyState(settings.policies_dir, settings.locales_dir)
     writer = Writer(engine)
-    core = Core(writer, Backlog(), StickyLoad(), policy,
-                health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval))
+    core = Core(
+        writer,
+        Backlog(),
+        StickyLoad(),
+        policy,
+        health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
+    )
     if not settings.embedded:  # other API processes may change services and pools
         writer.before_batch = core.sync
     accounts = Accounts(engine, token_cipher(settings))
-    simulator = create_simulator(SimulatorConfig(
-        auth_token=settings.simulator_token or "", delay=settings.simulator_delay,
-        failures=settings.failures(), timeout=runtime.http_timeout(settings))) if settings.simulator else None
-    reassembly = Reassembly(writer, {name: module.reassembly_wait(settings) for name, module in MODULES.items()
-                                     if module.reassembly_wait is not None},
-                            lambda provider, message: webhooks.receive(app, provider, [message]))
+    simulator = (
+        create_simulator(
+            SimulatorConfig(
+                auth_token=settings.simulator_token or "",
+                delay=settings.simulator_delay,
+                failures=settings.failures(),
+                timeout=runtime.http_timeout(settings),
+            )
+        )
+        if settings.simulator
+        else None
+    )
+    reassembly = Reassembly(
+        writer,
+        {
+            name: module.reassembly_wait(settings)
+            for name, module in MODULES.items()
+            if module.reassembly_wait is not None
+        },
+        lambda provider, message: webhooks.receive(app, provider, [message]),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -147,7 +167,8 @@ def create_app(settings: Settings) -> Starlette:
                 await stack.enter_async_context(simulator.state.sim.running())
             if settings.workers:
                 app.state.workers = await stack.enter_async_context(
-                    runtime.workers(settings, engine, writer, core, accounts, client))
+                    runtime.workers(settings, engine, writer, core, accounts, client)
+                )
                 app.state.forwarder = app.state.workers.forwarder
             try:
                 yield
@@ -162,8 +183,11 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=[*routes(), *([Mount("/sim", simulator)] if simulator is not None else [])],
         middleware=[Middleware(Observed), Middleware(_UnexpectedErrors)],
-        exception_handlers={GatewayError: _gateway_error, HTTPException: _http_error,
-                            **dict.fromkeys(UNAVAILABLE, _database_unavailable)},
+        exception_handlers={
+            GatewayError: _gateway_error,
+            HTTPException: _http_error,
+            **dict.fromkeys(UNAVAILABLE, _database_unavailable),
+        },
         lifespan=lifespan,
     )
     app.state.settings = settings
@@ -174,8 +198,9 @@ def create_app(settings: Settings) -> Starlette:
     app.state.core = core
     app.state.accounts = accounts
     app.state.rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
-    app.state.sign_ins = SignIns(accounts, settings.auth_failure_burst, settings.auth_failure_account_burst,
-                                 settings.auth_failure_rate)
+    app.state.sign_ins = SignIns(
+        accounts, settings.auth_failure_burst, settings.auth_failure_account_burst, settings.auth_failure_rate
+    )
     app.state.workers = app.state.forwarder = None
     app.state.recorded_revision = None
     app.state.provider_secrets = settings.webhook_secrets()
@@ -194,9 +219,12 @@ def _warn_about_webhooks(settings: Settings) -> None:
         log.warning("webhooks of provider %s are refused: no secret configured (set %s)", name, variable)
     if settings.simulator and not settings.loopback_only:
         log.warning("!" * 78)
-        log.warning("THE PROVIDER SIMULATOR IS ON WHILE LISTENING ON %s: anyone who can reach this gateway and "
-                    "learns the simulator token can post inbound messages for its simulated numbers. "
-                    "The simulator is for demos and tests: set GATEWAY_SIMULATOR=false.", settings.host)
+        log.warning(
+            "THE PROVIDER SIMULATOR IS ON WHILE LISTENING ON %s: anyone who can reach this gateway and "
+            "learns the simulator token can post inbound messages for its simulated numbers. "
+            "The simulator is for demos and tests: set GATEWAY_SIMULATOR=false.",
+            settings.host,
+        )
         log.warning("!" * 78)
 
 
@@ -240,16 +268,16 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     """The database refused a connection, a lock or a write (down, restarting, locked past the busy
     timeout, pool exhausted): 503 with Retry-After, so the caller tries again rather than believing
     a request was stored that was not."""
-    log.warning("database unavailable, answering 503 to %s %s: %s", request.method, request.url.path,
-                type(exc).__name__)
+    log.warning(
+        "database unavailable, answering 503 to %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
     return await _gateway_error(request, DatabaseUnavailable("The database is unavailable; try again later."))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = HTTP_CODES.get(exc.status_code, 20500 if exc.status_code >= 500 else 21100)
-    body = {"code": code, "message": exc.detail, "more_info": more_info(code),
-            "status": exc.status_code}
+    body = {"code": code, "message": exc.detail, "more_info": more_info(code), "status": exc.status_code}
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
 
 
@@ -283,6 +311,7 @@ class _UnexpectedErrors:
             if started:
                 raise
             error = InternalError(new_token()[:12])
-            log.exception("unexpected error, reference %s, answering %s %s", error.reference, scope["method"],
-                          scope["path"])
+            log.exception(
+                "unexpected error, reference %s, answering %s %s", error.reference, scope["method"], scope["path"]
+            )
             await JSONResponse(error.body(), status_code=error.status)(scope, receive, send)

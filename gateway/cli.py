@@ -60,12 +60,20 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="apply migrations and run the HTTP server")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
-    serve.add_argument("--demo", action="store_true",
-                       help="turn the provider simulator on, make sure a demo account with a simulated sender "
-                            "exists and print its credentials (what `make run` does)")
-    serve.add_argument("--workers", type=int, default=1, metavar="N",
-                       help="HTTP processes on one port (PostgreSQL only when N > 1); each also runs dispatch and "
-                            "forwarding unless GATEWAY_WORKERS=false")
+    serve.add_argument(
+        "--demo",
+        action="store_true",
+        help="turn the provider simulator on, make sure a demo account with a simulated sender "
+        "exists and print its credentials (what `make run` does)",
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="HTTP processes on one port (PostgreSQL only when N > 1); each also runs dispatch and "
+        "forwarding unless GATEWAY_WORKERS=false",
+    )
     serve.set_defaults(handler=_serve)
 
     worker = commands.add_parser("worker", help="run dispatch and forwarding without HTTP (scale-out)")
@@ -78,24 +86,37 @@ def _parser() -> argparse.ArgumentParser:
     create.set_defaults(handler=_accounts_create)
     rotate = accounts.add_parser("rotate-token", help="give an account a new auth token and print it")
     rotate.add_argument("account_sid", metavar="ACCOUNT_SID")
-    rotate.add_argument("--grace", type=float, default=0.0, metavar="SECONDS",
-                        help="seconds the old token keeps authenticating (default 0: refused at once)")
+    rotate.add_argument(
+        "--grace",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds the old token keeps authenticating (default 0: refused at once)",
+    )
     rotate.add_argument("--json", action="store_true", help="print one JSON object")
     rotate.set_defaults(handler=_accounts_rotate_token)
-    reencrypt = accounts.add_parser("reencrypt", help="encrypt every stored auth token again with the first key "
-                                                      "of GATEWAY_SECRET_KEY (after adding a key)")
+    reencrypt = accounts.add_parser(
+        "reencrypt",
+        help="encrypt every stored auth token again with the first key of GATEWAY_SECRET_KEY (after adding a key)",
+    )
     reencrypt.set_defaults(handler=_accounts_reencrypt)
 
     migrate = commands.add_parser("migrate", help="apply database migrations")
     migrate.set_defaults(handler=_migrate)
 
     policy = commands.add_parser("policy", help="check and try the policy files").add_subparsers(
-        required=True, metavar="ACTION")
-    init = policy.add_parser("init", help="copy the shipped policy files to DIR for editing (serve them with "
-                                          "GATEWAY_POLICIES_DIR=DIR)")
+        required=True, metavar="ACTION"
+    )
+    init = policy.add_parser(
+        "init", help="copy the shipped policy files to DIR for editing (serve them with GATEWAY_POLICIES_DIR=DIR)"
+    )
     init.add_argument("directory", metavar="DIR", type=Path, help="a new or empty folder")
-    init.add_argument("--locales", metavar="LDIR", type=Path,
-                      help="also copy the shipped translations to LDIR (serve them with GATEWAY_LOCALES_DIR=LDIR)")
+    init.add_argument(
+        "--locales",
+        metavar="LDIR",
+        type=Path,
+        help="also copy the shipped translations to LDIR (serve them with GATEWAY_LOCALES_DIR=LDIR)",
+    )
     init.set_defaults(handler=_policy_init, reads_settings=False)
     check = policy.add_parser("check", help="validate the policy files (exit 1 on errors)")
     check.add_argument("directory", nargs="?", type=Path)
@@ -111,21 +132,26 @@ def _parser() -> argparse.ArgumentParser:
     test.set_defaults(handler=_policy_test)
 
     sim = commands.add_parser("sim", help="drive the built-in provider simulator").add_subparsers(
-        required=True, metavar="ACTION")
+        required=True, metavar="ACTION"
+    )
     sim_inbound = sim.add_parser("inbound", help="post a signed inbound message to a running gateway")
     sim_inbound.add_argument("--from", dest="sender", required=True, help="the person's number, E.164")
     sim_inbound.add_argument("--to", required=True, help="one of the gateway's numbers")
     sim_inbound.add_argument("body")
     sim_inbound.add_argument("--url", help="the gateway's base URL (default: GATEWAY_PUBLIC_URL or host:port)")
-    sim_inbound.add_argument("--token", help="the simulator's token (default: GATEWAY_SIMULATOR_TOKEN, else the one "
-                                             "`gateway serve` wrote beside the SQLite database)")
+    sim_inbound.add_argument(
+        "--token",
+        help="the simulator's token (default: GATEWAY_SIMULATOR_TOKEN, else the one "
+        "`gateway serve` wrote beside the SQLite database)",
+    )
     sim_inbound.set_defaults(handler=_sim_inbound)
 
     providers = commands.add_parser("providers", help="list the providers and what each still needs")
     providers.set_defaults(handler=_providers)
 
     deliveries = commands.add_parser("deliveries", help="app deliveries that gave up").add_subparsers(
-        required=True, metavar="ACTION")
+        required=True, metavar="ACTION"
+    )
     dead = deliveries.add_parser("dead", help="list dead letters as JSON lines")
     dead.add_argument("--account", help="only this AccountSid")
     dead.set_defaults(handler=_deliveries_dead)
@@ -168,8 +194,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"gateway: --workers N > 1 {ONE_PROCESS}", file=sys.stderr)
         return 2
     if args.workers > 1 and settings.workers and settings.worker_id:
-        print("gateway: GATEWAY_WORKER_ID names one worker; with --workers N > 1 every process would share it "
-              "(leave it unset, or run `gateway worker` processes with a name each)", file=sys.stderr)
+        print(
+            "gateway: GATEWAY_WORKER_ID names one worker; with --workers N > 1 every process would share it "
+            "(leave it unset, or run `gateway worker` processes with a name each)",
+            file=sys.stderr,
+        )
         return 2
     _log_setup(settings)
     token_cipher(settings)  # no key for the auth tokens: say so before any process starts
@@ -187,18 +216,26 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.demo:
         from gateway.demo import DEMO_CALLBACKS, ensure_demo
 
-        settings = settings.with_(metrics_token=settings.metrics_token or secrets.token_urlsafe(18),
-                                  callback_allow_networks=settings.callback_allow_networks or DEMO_CALLBACKS)
+        settings = settings.with_(
+            metrics_token=settings.metrics_token or secrets.token_urlsafe(18),
+            callback_allow_networks=settings.callback_allow_networks or DEMO_CALLBACKS,
+        )
         print(ensure_demo(settings), flush=True)
-    options: dict[str, Any] = {"host": settings.host, "port": settings.port, "log_level": "info",
-                               "access_log": False, "log_config": None}  # uvicorn's lines through the gateway's
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "log_level": "info",
+        "access_log": False,
+        "log_config": None,
+    }  # uvicorn's lines through the gateway's
     log.info("Listening on %s", settings.local_url)  # a log line: JSON under GATEWAY_LOG_FORMAT=json
     if args.workers == 1:
         uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run(sockets=[listener])
         return 0
     # Each process builds its app from the environment: pass the command line's choices on.
-    os.environ.update(GATEWAY_HOST=settings.host, GATEWAY_PORT=str(settings.port),
-                      GATEWAY_SIMULATOR=str(settings.simulator).lower())
+    os.environ.update(
+        GATEWAY_HOST=settings.host, GATEWAY_PORT=str(settings.port), GATEWAY_SIMULATOR=str(settings.simulator).lower()
+    )
     if settings.simulator_token:
         os.environ["GATEWAY_SIMULATOR_TOKEN"] = settings.simulator_token
     if settings.metrics_token:
@@ -207,8 +244,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["GATEWAY_CALLBACK_ALLOW_NETWORKS"] = settings.callback_allow_networks
     from uvicorn.supervisors import Multiprocess
 
-    Multiprocess(uvicorn.Config("gateway.app:from_environment", factory=True, workers=args.workers, **options),
-                 sockets=[listener]).run()
+    Multiprocess(
+        uvicorn.Config("gateway.app:from_environment", factory=True, workers=args.workers, **options),
+        sockets=[listener],
+    ).run()
     return 0
 
 
@@ -252,9 +291,14 @@ def _simulator_token(settings: Settings) -> Settings:
         with os.fdopen(descriptor, "w") as handle:
             handle.write(settings.simulator_token or "")
     # A log line, never the token itself: logs travel further than the owner-only file.
-    log.info("provider simulator on at /sim; it signs with %s",
-             f"the token in {path}" if path is not None else
-             "GATEWAY_SIMULATOR_TOKEN" if given else "a random token (set GATEWAY_SIMULATOR_TOKEN to sign with it)")
+    log.info(
+        "provider simulator on at /sim; it signs with %s",
+        f"the token in {path}"
+        if path is not None
+        else "GATEWAY_SIMULATOR_TOKEN"
+        if given
+        else "a random token (set GATEWAY_SIMULATOR_TOKEN to sign with it)",
+    )
     return settings
 
 
@@ -262,8 +306,10 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     if settings.embedded:
-        print(f"gateway: `gateway worker` {ONE_PROCESS} (`gateway serve` runs dispatch and forwarding itself)",
-              file=sys.stderr)
+        print(
+            f"gateway: `gateway worker` {ONE_PROCESS} (`gateway serve` runs dispatch and forwarding itself)",
+            file=sys.stderr,
+        )
         return 2
     _log_setup(settings)
     token_cipher(settings)  # no key for the auth tokens: say so before anything starts
@@ -323,9 +369,11 @@ def _accounts_rotate_token(args: argparse.Namespace, settings: Settings) -> int:
         print(f"gateway: no account {args.account_sid}", file=sys.stderr)
         return 1
     _print_credentials(issued, args.json)
-    print(f"running gateways take the new token within {CACHE_SECONDS:g} s; the old one "
-          + (f"authenticates for {args.grace:g} s more" if args.grace else "no longer authenticates"),
-          file=sys.stderr)
+    print(
+        f"running gateways take the new token within {CACHE_SECONDS:g} s; the old one "
+        + (f"authenticates for {args.grace:g} s more" if args.grace else "no longer authenticates"),
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -355,11 +403,15 @@ def _policy_init(args: argparse.Namespace, settings: Settings) -> int:
     try:
         copy_to(copies)
     except NotEmpty as exc:
-        print(f"gateway policy init: {exc}; nothing copied (no file is ever overwritten: choose a new folder)",
-              file=sys.stderr)
+        print(
+            f"gateway policy init: {exc}; nothing copied (no file is ever overwritten: choose a new folder)",
+            file=sys.stderr,
+        )
         return 1
-    print(f"copied the shipped policies to {args.directory}: edit them there, check them with "
-          f"`gateway policy check {args.directory}`, serve them with GATEWAY_POLICIES_DIR={args.directory}")
+    print(
+        f"copied the shipped policies to {args.directory}: edit them there, check them with "
+        f"`gateway policy check {args.directory}`, serve them with GATEWAY_POLICIES_DIR={args.directory}"
+    )
     if args.locales is not None:
         print(f"copied the shipped translations to {args.locales}: serve them with GATEWAY_LOCALES_DIR={args.locales}")
     return 0
@@ -378,8 +430,10 @@ def _policy_check(args: argparse.Namespace, settings: Settings) -> int:
         print(f"{directory}: {len(result.errors)} errors, {len(result.warnings)} warnings", file=sys.stderr)
         return 1
     policy = result.policy
-    print(f"{directory}: valid, revision {policy.revision}, {len(policy.languages)} languages, "
-          f"{len(policy.countries)} countries, {len(result.warnings)} warnings, {len(result.notes)} notes")
+    print(
+        f"{directory}: valid, revision {policy.revision}, {len(policy.languages)} languages, "
+        f"{len(policy.countries)} countries, {len(result.warnings)} warnings, {len(result.notes)} notes"
+    )
     return 0
 
 
@@ -427,8 +481,11 @@ class _Tester:
             result = self.test(case["body"], case.get("from"), case.get("mode"))
             expect = case.get("expect")
             if check and isinstance(expect, dict):
-                differences = {key: {"expected": value, "got": result.get(key)}
-                               for key, value in expect.items() if result.get(key) != value}
+                differences = {
+                    key: {"expected": value, "got": result.get(key)}
+                    for key, value in expect.items()
+                    if result.get(key) != value
+                }
                 if differences:
                     result = dict(result, line=number, differences=differences)
                     failures += 1
@@ -449,22 +506,32 @@ def _sim_inbound(args: argparse.Namespace, settings: Settings) -> int:
 
     base = (args.url or settings.public_url or settings.local_url).rstrip("/")
     url = f"{base}/webhooks/sim/inbound"
-    params = [("MessageSid", "SM" + uuid.uuid4().hex), ("AccountSid", "AC" + "0" * 32), ("From", args.sender),
-              ("To", args.to), ("Body", args.body), ("NumMedia", "0"), ("SmsStatus", "received"),
-              ("ApiVersion", "2010-04-01")]
+    params = [
+        ("MessageSid", "SM" + uuid.uuid4().hex),
+        ("AccountSid", "AC" + "0" * 32),
+        ("From", args.sender),
+        ("To", args.to),
+        ("Body", args.body),
+        ("NumMedia", "0"),
+        ("SmsStatus", "received"),
+        ("ApiVersion", "2010-04-01"),
+    ]
     token = args.token or settings.simulator_token
     path = settings.simulator_token_file
     if not token and path is not None and path.exists():
         token = path.read_text().strip()
     if not token:
-        print("gateway sim inbound: no simulator token: start the gateway with `gateway serve --demo` (it writes "
-              f"{path or 'the token beside an SQLite database'}), or pass --token / GATEWAY_SIMULATOR_TOKEN",
-              file=sys.stderr)
+        print(
+            "gateway sim inbound: no simulator token: start the gateway with `gateway serve --demo` (it writes "
+            f"{path or 'the token beside an SQLite database'}), or pass --token / GATEWAY_SIMULATOR_TOKEN",
+            file=sys.stderr,
+        )
         return 2
     signature = compute_signature(url, params, token)
     try:
-        response = httpx2.post(url, data=dict(params), headers={"X-Twilio-Signature": signature},
-                               timeout=http_timeout(settings))
+        response = httpx2.post(
+            url, data=dict(params), headers={"X-Twilio-Signature": signature}, timeout=http_timeout(settings)
+        )
     except httpx2.HTTPError as exc:
         print(f"gateway sim inbound: {url}: {exc}", file=sys.stderr)
         return 1
@@ -474,9 +541,11 @@ def _sim_inbound(args: argparse.Namespace, settings: Settings) -> int:
     # Refused: say by whom, since a gateway on another port (or another gateway) may be the one that answered.
     print(f"gateway sim inbound: {url} answered {response.status_code} {response.text}", file=sys.stderr)
     if response.status_code == 403:
-        print("gateway sim inbound: is the gateway you started listening there, with this simulator token? "
-              "`gateway serve --demo` prints the `sim inbound` line for its own address; or pass --url and --token",
-              file=sys.stderr)
+        print(
+            "gateway sim inbound: is the gateway you started listening there, with this simulator token? "
+            "`gateway serve --demo` prints the `sim inbound` line for its own address; or pass --url and --token",
+            file=sys.stderr,
+        )
     return 1
 
 
@@ -508,8 +577,17 @@ def _deliveries_replay(args: argparse.Namespace, settings: Settings) -> int:
 
 def _segments(args: argparse.Namespace, settings: Settings) -> int:
     counted = segment(args.text, smart=args.smart)
-    print(json.dumps({"encoding": counted.encoding, "segments": counted.segments,
-                      "characters": counted.characters, "text": counted.text}, ensure_ascii=False))
+    print(
+        json.dumps(
+            {
+                "encoding": counted.encoding,
+                "segments": counted.segments,
+                "characters": counted.characters,
+                "text": counted.text,
+            },
+            ensure_ascii=False,
+        )
+    )
     return 0
 
 

@@ -45,25 +45,44 @@ examples:
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `explain` to the `gateway` command."""
-    explain = commands.add_parser("explain", help="show what a send would do and why (or why a sent message went "
-                                  "as it did)", description=DESCRIPTION, epilog=EPILOG,
-                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    explain.add_argument("--account", required=True, metavar="AC…",
-                         help="the account that sends; an explanation never looks at another account")
-    explain.add_argument("--message", metavar="SM…",
-                         help="explain this sent message from the reasons it recorded (the send options are not used)")
+    explain = commands.add_parser(
+        "explain",
+        help="show what a send would do and why (or why a sent message went as it did)",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    explain.add_argument(
+        "--account",
+        required=True,
+        metavar="AC…",
+        help="the account that sends; an explanation never looks at another account",
+    )
+    explain.add_argument(
+        "--message",
+        metavar="SM…",
+        help="explain this sent message from the reasons it recorded (the send options are not used)",
+    )
     explain.add_argument("--to", metavar="NUMBER", help="To: the recipient, E.164 or whatsapp:+E164")
     explain.add_argument("--from", dest="sender", metavar="SENDER", help="From: a sender of the account")
-    explain.add_argument("--service", metavar="MG…",
-                         help="MessagingServiceSid: the service whose pool chooses the sender")
+    explain.add_argument(
+        "--service", metavar="MG…", help="MessagingServiceSid: the service whose pool chooses the sender"
+    )
     explain.add_argument("--body", default="", help="Body: the text (decides the encoding and segments)")
     explain.add_argument("--media-url", action="append", default=[], metavar="URL", help="MediaUrl (repeatable)")
-    explain.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                         help="any other send parameter as the API spells it (repeatable): ValidityPeriod=600, "
-                              "SmartEncoded=false, TrafficType=marketing, ScheduleType=fixed, SendAt=…")
-    explain.add_argument("--at", metavar="ISO8601",
-                         help="decide at this moment, with its UTC offset, e.g. 2026-12-04T21:30:00-05:00 "
-                              "(default: now)")
+    explain.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="any other send parameter as the API spells it (repeatable): ValidityPeriod=600, "
+        "SmartEncoded=false, TrafficType=marketing, ScheduleType=fixed, SendAt=…",
+    )
+    explain.add_argument(
+        "--at",
+        metavar="ISO8601",
+        help="decide at this moment, with its UTC offset, e.g. 2026-12-04T21:30:00-05:00 (default: now)",
+    )
     explain.add_argument("--json", action="store_true", help="print the JSON the API answers instead of text")
     explain.set_defaults(handler=explain_command)
 
@@ -86,8 +105,10 @@ def explain_command(args: argparse.Namespace, settings: Settings) -> int:
                 message = account_message(session, args.account, args.message)
         if args.message:
             if message is None or message.reasons is None:
-                return _fail(f"account {args.account} has no message {args.message} with recorded reasons "
-                             "(inbound messages have none)")
+                return _fail(
+                    f"account {args.account} has no message {args.message} with recorded reasons "
+                    "(inbound messages have none)"
+                )
             answer = explain.for_message(message)
         else:
             try:
@@ -125,9 +146,16 @@ def _explain_send(args: argparse.Namespace, settings: Settings, engine: Any) -> 
     from gateway.policy.watcher import PolicyState
     from gateway.store.writer import Writer
 
-    pairs = [(name, value) for name, value in (("To", args.to), ("From", args.sender),
-                                               ("MessagingServiceSid", args.service), ("Body", args.body))
-             if value]
+    pairs = [
+        (name, value)
+        for name, value in (
+            ("To", args.to),
+            ("From", args.sender),
+            ("MessagingServiceSid", args.service),
+            ("Body", args.body),
+        )
+        if value
+    ]
     pairs += [("MediaUrl", url) for url in args.media_url]
     for param in args.param:
         name, equals, value = param.partition("=")

@@ -26,7 +26,8 @@ _PROGRESS_STEP = 1 << 20  # characters between progress bar updates
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `optouts export` and `optouts import` to the `gateway` command."""
     actions = commands.add_parser("optouts", help="export and import opt-out lists (CSV)").add_subparsers(
-        required=True, metavar="ACTION")
+        required=True, metavar="ACTION"
+    )
     export = actions.add_parser("export", help="write the account's opt-outs as CSV")
     export.add_argument("file", metavar="FILE", help="where to write; - for stdout")
     export.add_argument("--account", required=True, metavar="AC…", help="the account whose opt-outs to export")
@@ -48,8 +49,11 @@ def export_optouts(args: argparse.Namespace, settings: Settings) -> int:
         with engine.connect() as connection:
             check_account(connection, args.account)
         with ExitStack() as stack:
-            out: TextIO = sys.stdout if args.file == "-" else stack.enter_context(
-                open(args.file, "w", encoding="utf-8", newline=""))
+            out: TextIO = (
+                sys.stdout
+                if args.file == "-"
+                else stack.enter_context(open(args.file, "w", encoding="utf-8", newline=""))
+            )
             rows = -1  # the header
             for chunk in csv_chunks(engine, args.account):
                 out.write(chunk)
@@ -76,13 +80,18 @@ def import_optouts(args: argparse.Namespace, settings: Settings) -> int:
 
     try:
         with ExitStack() as stack:
-            source: TextIO = sys.stdin if args.file == "-" else stack.enter_context(
-                open(args.file, encoding="utf-8-sig", newline=""))
+            source: TextIO = (
+                sys.stdin
+                if args.file == "-"
+                else stack.enter_context(open(args.file, encoding="utf-8-sig", newline=""))
+            )
             total = None if args.file == "-" else Path(args.file).stat().st_size
-            bar = stack.enter_context(tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, disable=None,
-                                           desc="importing"))
-            result = import_csv(engine, args.account, _counted(source, bar), service_sid=args.service,
-                                now=utcnow(), report=report)
+            bar = stack.enter_context(
+                tqdm(total=total, unit="B", unit_scale=True, file=sys.stderr, disable=None, desc="importing")
+            )
+            result = import_csv(
+                engine, args.account, _counted(source, bar), service_sid=args.service, now=utcnow(), report=report
+            )
     except (TransferError, OSError) as exc:
         print(f"gateway optouts import: {name}: {exc}", file=sys.stderr)
         return 2

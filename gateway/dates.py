@@ -85,8 +85,10 @@ def rfc2822(moment: datetime | None) -> str | None:
     if moment is None:
         return None
     m = moment.astimezone(UTC)
-    return (f"{_DAYS[m.weekday()]}, {m.day:02d} {_MONTHS[m.month - 1]} {m.year:04d} "
-            f"{m.hour:02d}:{m.minute:02d}:{m.second:02d} +0000")
+    return (
+        f"{_DAYS[m.weekday()]}, {m.day:02d} {_MONTHS[m.month - 1]} {m.year:04d} "
+        f"{m.hour:02d}:{m.minute:02d}:{m.second:02d} +0000"
+    )
 
 
 def iso8601(moment: datetime | None) -> str | None:

@@ -48,30 +48,62 @@ def ensure_demo(settings: Settings) -> str:
         service = first_service(session, account.sid)
         if service is None:
             now = utcnow()
-            service = Service(sid=new_sid("MG"), account_sid=account.sid, friendly_name="Demo service",
-                              date_created=now, date_updated=now)
+            service = Service(
+                sid=new_sid("MG"),
+                account_sid=account.sid,
+                friendly_name="Demo service",
+                date_created=now,
+                date_updated=now,
+            )
             session.add(service)
             session.flush()  # the sender's foreign key needs the service row first
             kind, country = classify_number(DEMO_NUMBER)
-            session.add(Sender(sid=new_sid("PN"), account_sid=account.sid, address=DEMO_NUMBER, kind=kind.value,
-                               country=country, provider="sim", mps=mps_for(kind, country, 10),
-                               service_sid=service.sid, date_created=now, date_updated=now))
+            session.add(
+                Sender(
+                    sid=new_sid("PN"),
+                    account_sid=account.sid,
+                    address=DEMO_NUMBER,
+                    kind=kind.value,
+                    country=country,
+                    provider="sim",
+                    mps=mps_for(kind, country, 10),
+                    service_sid=service.sid,
+                    date_created=now,
+                    date_updated=now,
+                )
+            )
         service_sid = service.sid
     engine.dispose()
+    sim_inbound = f"{_command()} sim inbound --url {base} --from +33612345678 --to {DEMO_NUMBER} 'Arrêt'"
     if settings.log_format == "json":
-        return json.dumps({"demo": {
-            "account_sid": account.sid, "auth_token": account.auth_token, "service_sid": service_sid,
-            "sender": DEMO_NUMBER, "url": base,
-            "sim_inbound": f"{_command()} sim inbound --url {base} --from +33612345678 --to {DEMO_NUMBER} 'Arrêt'",
-            **({"metrics_token": settings.metrics_token} if settings.metrics_token else {})}}, ensure_ascii=False)
-    return (f"\nDemo account (provider simulator; nothing leaves this machine):\n"
-            f"  account_sid {account.sid}\n  auth_token  {account.auth_token}\n"
-            f"  service     {service_sid} (sender {DEMO_NUMBER}, 10 MPS)\n"
-            f"Try:\n  curl -u {account.sid}:{account.auth_token} "
-            f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json \\\n"
-            f"       --data-urlencode To=+447400123456 --data-urlencode MessagingServiceSid={service_sid} "
-            f"--data-urlencode Body='Hello from optout-gateway'\n"
-            f"Text it as a person would (signed with the simulator's token):\n"
-            f"  {_command()} sim inbound --url {base} --from +33612345678 --to {DEMO_NUMBER} 'Arrêt'\n"
-            + (f"Metrics (GATEWAY_METRICS_TOKEN):\n  curl -H 'Authorization: Bearer {settings.metrics_token}' "
-               f"{base}/metrics\n" if settings.metrics_token else ""))
+        return json.dumps(
+            {
+                "demo": {
+                    "account_sid": account.sid,
+                    "auth_token": account.auth_token,
+                    "service_sid": service_sid,
+                    "sender": DEMO_NUMBER,
+                    "url": base,
+                    "sim_inbound": sim_inbound,
+                    **({"metrics_token": settings.metrics_token} if settings.metrics_token else {}),
+                }
+            },
+            ensure_ascii=False,
+        )
+    return (
+        f"\nDemo account (provider simulator; nothing leaves this machine):\n"
+        f"  account_sid {account.sid}\n  auth_token  {account.auth_token}\n"
+        f"  service     {service_sid} (sender {DEMO_NUMBER}, 10 MPS)\n"
+        f"Try:\n  curl -u {account.sid}:{account.auth_token} "
+        f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json \\\n"
+        f"       --data-urlencode To=+447400123456 --data-urlencode MessagingServiceSid={service_sid} "
+        f"--data-urlencode Body='Hello from optout-gateway'\n"
+        f"Text it as a person would (signed with the simulator's token):\n"
+        f"  {sim_inbound}\n"
+        + (
+            f"Metrics (GATEWAY_METRICS_TOKEN):\n  curl -H 'Authorization: Bearer {settings.metrics_token}' "
+            f"{base}/metrics\n"
+            if settings.metrics_token
+            else ""
+        )
+    )

@@ -147,9 +147,7 @@ def _build_smart_map() -> dict[int, str]:
         ),
         " ": "\u2028\u2029\u2001",
         "       ": "\t",  # Quirk: TAB becomes seven spaces.
-        "": (
-            "\u0010\u0000\u0003\u0004\u0017\u0019\u0011\u0012\u0013\u0014\u2060\u200b\ufeff"
-        ),
+        "": ("\u0010\u0000\u0003\u0004\u0017\u0019\u0011\u0012\u0013\u0014\u2060\u200b\ufeff"),
     }
     # Fullwidth digits and capital letters, and small-capital letters.
     for i in range(10):
@@ -287,9 +285,7 @@ def _should_break(start: int, mid: list[int], nxt: int) -> bool:
     # GB10 lookahead: (E_Base | EBG) Extend* x E_Modifier, otherwise break.
     if _E_MODIFIER in allc:
         i = len(allc) - 1 - allc[::-1].index(_E_MODIFIER)
-        if i > 1 and all(c == _EXTEND for c in allc[1:i]) and start not in (
-            _EXTEND, _E_BASE, _EBG
-        ):
+        if i > 1 and all(c == _EXTEND for c in allc[1:i]) and start not in (_EXTEND, _E_BASE, _EBG):
             return True
     # GB12/GB13 lookahead (both of its return values are truthy breaks).
     if _RI in allc:
@@ -314,11 +310,7 @@ def _should_break(start: int, mid: list[int], nxt: int) -> bool:
         return False
     # GB10, with grapheme-splitter's own way of finding the last non-Extend.
     pni = (len(allc) - 1 - allc[::-1].index(_EXTEND) - 1) if _EXTEND in allc else len(allc) - 2
-    if (
-        allc[pni] in (_E_BASE, _EBG)
-        and all(c == _EXTEND for c in allc[pni + 1 : -1])
-        and nxt == _E_MODIFIER
-    ):
+    if allc[pni] in (_E_BASE, _EBG) and all(c == _EXTEND for c in allc[pni + 1 : -1]) and nxt == _E_MODIFIER:
         return False
     if previous == _ZWJ and nxt in (_GAZ, _EBG):  # GB11 (Unicode 10 form)
         return False
@@ -377,10 +369,7 @@ def _build_slow_ucs2_re() -> re.Pattern[str]:
                 spans[-1] = (spans[-1][0], cp)
             else:
                 spans.append((cp, cp))
-    parts = [
-        re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}"
-        for a, b in spans
-    ]
+    parts = [re.escape(chr(a)) if a == b else f"{re.escape(chr(a))}-{re.escape(chr(b))}" for a, b in spans]
     parts.append("\U00010000-\U0010ffff")
     return re.compile("[" + "".join(parts) + "]")
 

@@ -1,30 +1,30 @@
 """Every failure a caller can act on, and the only place Twilio's codes appear.
 
-    Exception
-    ├── GatewayError(code, status, message)     → Twilio JSON error body
-    │   ├── BadRequest                          400 / 21100 (a parameter is wrong)
-    │   │   ├── ToRequired 21604 · FromRequired 21603 · InvalidTo 21211 · InvalidFrom 21212
-    │   │   ├── FromNotOwned 21606 · BodyRequired 21602 · BodyTooLong 21617 · InvalidMediaUrl 21620
-    │   │   ├── InvalidUrl 21402 (InboundRequestUrl, FallbackUrl, SmsUrl) · InvalidStatusCallback 21609
-    │   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
-    │   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
-    │   │   ├── AlreadyRegistered 21422 (an address the account, or another account, has)
-    │   │   ├── NumberInAnotherService 21710 · OneAlphaSenderPerService 21714
-    │   │   ├── OutsideSendWindow 30004 (marketing outside quiet hours, where the policy refuses)
-    │   │   ├── AlphaNotSupported 21612 · SenderIdNotRegistered 30018 (alpha sender IDs, by country)
-    │   │   ├── SendAtMissing 35111 · SendAtOutOfWindow 35115 · ScheduleNeedsService 35118
-    │   │   └── ScheduleTypeUnsupported 35126 · NotCancelable 30409 (no longer scheduled)
-    │   ├── AuthenticationFailed                401 / 20003
-    │   ├── Forbidden                           403 / 20403
-    │   ├── NotFound                            404 / 20404
-    │   ├── MethodNotAllowed                    405 / 20004
-    │   ├── PayloadTooLarge                     413 / 21617
-    │   ├── TooManyRequests                     429 / 20429 (API rate limit, failed sign-ins; Retry-After)
-    │   ├── PolicyUnavailable                   503 / 20500 (no valid policy revision is loaded)
-    │   ├── DatabaseUnavailable                 503 / 20503 (nothing can be stored now; Retry-After)
-    │   └── InternalError                       500 / 20500 (an unexpected exception, by reference)
-    ├── PolicyError(file, line, key, message)   prints as `file:line: key: message`
-    └── SettingsError                           names the bad GATEWAY_* variable
+Exception
+├── GatewayError(code, status, message)     → Twilio JSON error body
+│   ├── BadRequest                          400 / 21100 (a parameter is wrong)
+│   │   ├── ToRequired 21604 · FromRequired 21603 · InvalidTo 21211 · InvalidFrom 21212
+│   │   ├── FromNotOwned 21606 · BodyRequired 21602 · BodyTooLong 21617 · InvalidMediaUrl 21620
+│   │   ├── InvalidUrl 21402 (InboundRequestUrl, FallbackUrl, SmsUrl) · InvalidStatusCallback 21609
+│   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
+│   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
+│   │   ├── AlreadyRegistered 21422 (an address the account, or another account, has)
+│   │   ├── NumberInAnotherService 21710 · OneAlphaSenderPerService 21714
+│   │   ├── OutsideSendWindow 30004 (marketing outside quiet hours, where the policy refuses)
+│   │   ├── AlphaNotSupported 21612 · SenderIdNotRegistered 30018 (alpha sender IDs, by country)
+│   │   ├── SendAtMissing 35111 · SendAtOutOfWindow 35115 · ScheduleNeedsService 35118
+│   │   └── ScheduleTypeUnsupported 35126 · NotCancelable 30409 (no longer scheduled)
+│   ├── AuthenticationFailed                401 / 20003
+│   ├── Forbidden                           403 / 20403
+│   ├── NotFound                            404 / 20404
+│   ├── MethodNotAllowed                    405 / 20004
+│   ├── PayloadTooLarge                     413 / 21617
+│   ├── TooManyRequests                     429 / 20429 (API rate limit, failed sign-ins; Retry-After)
+│   ├── PolicyUnavailable                   503 / 20500 (no valid policy revision is loaded)
+│   ├── DatabaseUnavailable                 503 / 20503 (nothing can be stored now; Retry-After)
+│   └── InternalError                       500 / 20500 (an unexpected exception, by reference)
+├── PolicyError(file, line, key, message)   prints as `file:line: key: message`
+└── SettingsError                           names the bad GATEWAY_* variable
 """
 
 from __future__ import annotations

@@ -29,9 +29,18 @@ class Status(StrEnum):
     RECEIVED = "received"
     UNKNOWN = "unknown"
 
+
 _RANK: dict[Status, int] = {
-    Status.ACCEPTED: 0, Status.SCHEDULED: 0, Status.QUEUED: 1, Status.SENDING: 2, Status.SENT: 3,
-    Status.DELIVERED: 4, Status.UNDELIVERED: 4, Status.FAILED: 4, Status.CANCELED: 4, Status.READ: 5,
+    Status.ACCEPTED: 0,
+    Status.SCHEDULED: 0,
+    Status.QUEUED: 1,
+    Status.SENDING: 2,
+    Status.SENT: 3,
+    Status.DELIVERED: 4,
+    Status.UNDELIVERED: 4,
+    Status.FAILED: 4,
+    Status.CANCELED: 4,
+    Status.READ: 5,
 }
 #: Terminal statuses and the only moves still allowed from them.
 _AFTER_TERMINAL: dict[Status, frozenset[Status]] = {

@@ -72,8 +72,9 @@ class SlidingWindow:
             self._load -= self._done.popleft()[1]
 
 
-def backoff(attempt: int, retry_after: float | None, *, base: float = 1.0, cap: float = 60.0,
-            jitter: float = 0.0) -> float:
+def backoff(
+    attempt: int, retry_after: float | None, *, base: float = 1.0, cap: float = 60.0, jitter: float = 0.0
+) -> float:
     """Seconds to wait before retry number `attempt` (1-based): the provider's Retry-After
     when it gave one, else exponential from `base`, capped, plus the caller's jitter."""
     if retry_after is not None:

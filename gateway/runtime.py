@@ -47,7 +47,6 @@ from gateway.tokens import token_cipher
 log = logging.getLogger("gateway")
 
 
-
 @dataclass(frozen=True)
 class Workers:
     """The workers of a running process: the health check asks whether both still run."""
@@ -66,8 +65,12 @@ def worker_name(settings: Settings) -> str:
 def http_timeout(settings: Settings) -> httpx2.Timeout:
     """Every outbound request's limits (providers, apps, the simulator's callbacks): a peer that
     accepts and never answers, or stops reading, is cut off instead of holding a worker's slot."""
-    return httpx2.Timeout(connect=settings.http_connect_timeout, read=settings.http_timeout,
-                          write=settings.http_timeout, pool=settings.http_connect_timeout)
+    return httpx2.Timeout(
+        connect=settings.http_connect_timeout,
+        read=settings.http_timeout,
+        write=settings.http_timeout,
+        pool=settings.http_connect_timeout,
+    )
 
 
 def request_deadline(settings: Settings) -> float:
@@ -81,19 +84,22 @@ def http_client(settings: Settings, policy: Destinations | None = None) -> httpx
     destination policy allows, directly, never following a redirect (see `forwarding.destinations`)."""
     limits = httpx2.Limits(max_connections=64, max_keepalive_connections=64)
     transport = GuardedTransport(policy, limits=limits) if policy is not None else None
-    return httpx2.AsyncClient(timeout=http_timeout(settings), limits=limits, transport=transport,
-                              follow_redirects=False)
+    return httpx2.AsyncClient(
+        timeout=http_timeout(settings), limits=limits, transport=transport, follow_redirects=False
+    )
 
 
 @contextlib.asynccontextmanager
-async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core, accounts: Accounts,
-                  client: httpx2.AsyncClient) -> AsyncIterator[Workers]:
+async def workers(
+    settings: Settings, engine: Engine, writer: Writer, core: Core, accounts: Accounts, client: httpx2.AsyncClient
+) -> AsyncIterator[Workers]:
     """Run a dispatcher (sending with `client`) and a forwarder (with a client of its own, guarded by
     the callback destination policy) until the block ends; then they stop, finish what is in flight
     and hand back their leases and claims."""
     owner = worker_name(settings)
     if settings.embedded or settings.worker_id:
         earlier = None if settings.embedded else owner
+
         def take_back(session: Session) -> None:
             leases.release_everything(session, owner=earlier)
             deliveries.unclaim(session, earlier)
@@ -106,14 +112,20 @@ async def workers(settings: Settings, engine: Engine, writer: Writer, core: Core
     credentials = {name: module.credentials(settings) for name, module in MODULES.items()}
     apps = http_client(settings, destinations(settings))  # the forwarder's: apps' URLs are guarded
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
-    requests = ProviderRequests(client, PROVIDERS, credentials, lambda provider, sid: _callback(base, provider, sid),
-                                health=core.health)
+    requests = ProviderRequests(
+        client, PROVIDERS, credentials, lambda provider, sid: _callback(base, provider, sid), health=core.health
+    )
     dispatcher = Dispatcher(engine, writer, core.backlog, requests, reads, owner=owner, lease_ttl=settings.lease_ttl)
-    forwarder = Forwarder(writer, accounts.token_of, apps,
-                          secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
-                          owner=owner, deadline=request_deadline(settings),
-                          max_age=timedelta(seconds=settings.forward_retry_horizon),
-                          claim_for=2 * request_deadline(settings) + settings.lease_ttl)  # a request and its fallback
+    forwarder = Forwarder(
+        writer,
+        accounts.token_of,
+        apps,
+        secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
+        owner=owner,
+        deadline=request_deadline(settings),
+        max_age=timedelta(seconds=settings.forward_retry_horizon),
+        claim_for=2 * request_deadline(settings) + settings.lease_ttl,
+    )  # a request and its fallback
     forwarder.start()
     await dispatcher.start()
     log.info("worker %s started", owner)
@@ -158,8 +170,13 @@ async def run_worker(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     accounts = Accounts(engine, token_cipher(settings))
     writer = Writer(engine)
-    core = Core(writer, Backlog(), StickyLoad(), PolicyState(settings.policies_dir, settings.locales_dir),
-                health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval))
+    core = Core(
+        writer,
+        Backlog(),
+        StickyLoad(),
+        PolicyState(settings.policies_dir, settings.locales_dir),
+        health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -126,8 +126,9 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
             try:
                 networks.append(ipaddress.ip_network(item, strict=False))
             except ValueError:
-                raise SettingsError(f"GATEWAY_CALLBACK_ALLOW_NETWORKS: {item!r} is not a CIDR network "
-                                    "(e.g. 10.0.0.0/8 or fd00::/8)") from None
+                raise SettingsError(
+                    f"GATEWAY_CALLBACK_ALLOW_NETWORKS: {item!r} is not a CIDR network (e.g. 10.0.0.0/8 or fd00::/8)"
+                ) from None
         return tuple(networks)
 
     def with_(self, **changes: Any) -> Settings:
@@ -163,11 +164,14 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         public_url = public_url.rstrip("/")
     database_url = get("DATABASE_URL") or defaults.database_url
     if "://" not in database_url:
-        raise SettingsError(f"GATEWAY_DATABASE_URL={database_url!r} is not a database URL "
-                            "(e.g. sqlite:///./gateway.db or postgresql+psycopg://user@host/db)")
+        raise SettingsError(
+            f"GATEWAY_DATABASE_URL={database_url!r} is not a database URL "
+            "(e.g. sqlite:///./gateway.db or postgresql+psycopg://user@host/db)"
+        )
     port = int(number("PORT", int, defaults.port))
     if port > 65535:
         raise SettingsError(f"GATEWAY_PORT={port} is not a TCP port")
+
     def flag(name: str, default: bool) -> bool:
         raw = get(name)
         if raw is None:
@@ -208,10 +212,14 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         raise SettingsError(f"GATEWAY_LOG_FORMAT={log_format!r} must be one of {', '.join(LOG_FORMATS)}")
     settings = settings_type()(
         database_url=database_url,
-        policies_dir=folder("POLICIES_DIR", defaults.policies_dir,
-                            "`gateway policy init DIR` copies the shipped policies to DIR"),
-        locales_dir=folder("LOCALES_DIR", defaults.locales_dir,
-                           "`gateway policy init DIR --locales LDIR` copies the shipped translations to LDIR"),
+        policies_dir=folder(
+            "POLICIES_DIR", defaults.policies_dir, "`gateway policy init DIR` copies the shipped policies to DIR"
+        ),
+        locales_dir=folder(
+            "LOCALES_DIR",
+            defaults.locales_dir,
+            "`gateway policy init DIR --locales LDIR` copies the shipped translations to LDIR",
+        ),
         public_url=public_url,
         host=get("HOST") or defaults.host,
         port=port,
@@ -246,11 +254,15 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         callback_allow_networks=get("CALLBACK_ALLOW_NETWORKS") or "",
     )
     if settings.lease_ttl < MIN_LEASE_TTL:
-        raise SettingsError(f"GATEWAY_LEASE_TTL={settings.lease_ttl:g} must be at least {MIN_LEASE_TTL:g} seconds "
-                            "(a holder stops sending 2 s before its lease lapses)")
+        raise SettingsError(
+            f"GATEWAY_LEASE_TTL={settings.lease_ttl:g} must be at least {MIN_LEASE_TTL:g} seconds "
+            "(a holder stops sending 2 s before its lease lapses)"
+        )
     if settings.schedule_min_seconds >= MAX_SCHEDULE_AHEAD.total_seconds():
-        raise SettingsError(f"GATEWAY_SCHEDULE_MIN_SECONDS={settings.schedule_min_seconds} leaves no time to schedule "
-                            f"in: SendAt may be at most {MAX_SCHEDULE_AHEAD.days} days ahead")
+        raise SettingsError(
+            f"GATEWAY_SCHEDULE_MIN_SECONDS={settings.schedule_min_seconds} leaves no time to schedule "
+            f"in: SendAt may be at most {MAX_SCHEDULE_AHEAD.days} days ahead"
+        )
     if settings.worker_id is not None and len(settings.worker_id) > 48:
         raise SettingsError("GATEWAY_WORKER_ID must be at most 48 characters")
     settings.failures()  # a bad table stops the start, naming the variable
@@ -261,8 +273,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
 def settings_type() -> type[Settings]:
     """`Settings`, which inherits every built-in module's settings class; for a module registered
     without being listed in `ProviderSettings` (a test's fake provider), a subclass with its fields."""
-    extra = tuple(module.settings for module in MODULES.values()
-                  if module.settings is not None and not issubclass(Settings, module.settings))
+    extra = tuple(
+        module.settings
+        for module in MODULES.values()
+        if module.settings is not None and not issubclass(Settings, module.settings)
+    )
     if not extra:
         return Settings
     combined: type[Settings] = dataclass(frozen=True)(type("Settings", (Settings, *extra), {}))

@@ -39,8 +39,10 @@ class TokenCipher:
             try:
                 fernets.append(Fernet(key.encode()))
             except ValueError:
-                raise SettingsError(f"{source}: {key[:4]}… is not a Fernet key (32 url-safe base64-encoded "
-                                    "bytes); make one with Fernet.generate_key()") from None
+                raise SettingsError(
+                    f"{source}: {key[:4]}… is not a Fernet key (32 url-safe base64-encoded "
+                    "bytes); make one with Fernet.generate_key()"
+                ) from None
         if not fernets:
             raise SettingsError(f"{source} holds no key")
         self._fernet = MultiFernet(fernets)
@@ -75,12 +77,16 @@ def token_cipher(settings: Settings) -> TokenCipher:
         return TokenCipher([k.strip() for k in settings.secret_key.split(",") if k.strip()], "GATEWAY_SECRET_KEY")
     path = key_file(settings)
     if path is None:
-        raise SettingsError("GATEWAY_SECRET_KEY (or GATEWAY_SECRET_KEY_FILE) must be set: auth tokens are stored "
-                            "encrypted, and every process on this database must use the same key")
+        raise SettingsError(
+            "GATEWAY_SECRET_KEY (or GATEWAY_SECRET_KEY_FILE) must be set: auth tokens are stored "
+            "encrypted, and every process on this database must use the same key"
+        )
     if not path.exists():
         if not settings.embedded:
-            raise SettingsError(f"GATEWAY_SECRET_KEY_FILE={str(path)!r}: no such file; with PostgreSQL it must "
-                                "exist (every process must read the same keys): write the keys there, one a line")
+            raise SettingsError(
+                f"GATEWAY_SECRET_KEY_FILE={str(path)!r}: no such file; with PostgreSQL it must "
+                "exist (every process must read the same keys): write the keys there, one a line"
+            )
         _write_new_key(path)
     try:
         lines = path.read_text(encoding="ascii").split()

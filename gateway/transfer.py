@@ -70,6 +70,7 @@ def state_label(opted_out: bool) -> str:
 
 # --- reading the state, for the API and the export --------------------------------------------
 
+
 def encode_cursor(cursor: Cursor) -> str:
     """A PageToken for a composite key (`api.common.encode_token` carries integers only)."""
     return "PA" + base64.urlsafe_b64encode(json.dumps(list(cursor)).encode()).decode().rstrip("=")
@@ -100,8 +101,17 @@ def csv_chunks(engine: Engine, account_sid: str, *, chunk_size: int = EXPORT_CHU
     while True:
         with engine.connect() as connection:
             rows = optout_rows.export_chunk(connection, account_sid, after, chunk_size)
-        writer.writerows((row.number, scope_label(row.service_sid), row.channel, state_label(row.opted_out),
-                          iso8601(row.date_updated), row.source or "") for row in rows)
+        writer.writerows(
+            (
+                row.number,
+                scope_label(row.service_sid),
+                row.channel,
+                state_label(row.opted_out),
+                iso8601(row.date_updated),
+                row.source or "",
+            )
+            for row in rows
+        )
         yield buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
@@ -111,6 +121,7 @@ def csv_chunks(engine: Engine, account_sid: str, *, chunk_size: int = EXPORT_CHU
 
 
 # --- parsing rows: pure --------------------------------------------------------------------------
+
 
 class RowError(ValueError):
     """Why one CSV row cannot be imported."""
@@ -133,7 +144,7 @@ def parse_number(raw: str) -> tuple[str, str] | None:
     """(E.164, channel) of a `+E164` or `whatsapp:+E164` value, or None when it is not a valid number."""
     channel = "sms"
     if raw.startswith(WHATSAPP):
-        raw, channel = raw[len(WHATSAPP):], "whatsapp"
+        raw, channel = raw[len(WHATSAPP) :], "whatsapp"
     digits = raw[1:]
     if raw[:1] == "+" and digits.isascii() and digits.isdigit() and 4 <= len(digits) <= 15:
         for size in (1, 2, 3):  # country codes are prefix-free, as phonenumbers' own extraction relies on
@@ -141,7 +152,8 @@ def parse_number(raw: str) -> tuple[str, str] | None:
             if code in _COUNTRY_CODES:
                 national = digits[size:]
                 if national[:1] not in ("", "0") and phonenumbers.is_valid_number(
-                        phonenumbers.PhoneNumber(country_code=code, national_number=int(national))):
+                    phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+                ):
                     return raw, channel
                 break
     if not raw.startswith("+"):
@@ -160,13 +172,16 @@ def read_header(fields: list[str]) -> dict[str, int]:
     names = [field.strip().lower() for field in fields]
     unknown = [name for name in names if name not in HEADER]
     if unknown or "phone_number" not in names or "state" not in names or len(set(names)) != len(names):
-        raise TransferError(f"the first line must be a header of {','.join(HEADER)} (phone_number and state "
-                            f"required), not {','.join(fields)!r}")
+        raise TransferError(
+            f"the first line must be a header of {','.join(HEADER)} (phone_number and state "
+            f"required), not {','.join(fields)!r}"
+        )
     return {name: index for index, name in enumerate(names)}
 
 
-def parse_row(fields: list[str], columns: dict[str, int], *, scopes: frozenset[str], default_scope: str,
-              now: datetime) -> Row:
+def parse_row(
+    fields: list[str], columns: dict[str, int], *, scopes: frozenset[str], default_scope: str, now: datetime
+) -> Row:
     """One data row as a `Row`; raises `RowError` naming the first problem."""
     if len(fields) != len(columns):
         raise RowError(f"expected {len(columns)} columns, found {len(fields)}")
@@ -210,6 +225,7 @@ def _parse_time(value: str, now: datetime) -> datetime:
 
 # --- importing: I/O ------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class ImportResult:
     imported: int  # rows that changed consent
@@ -217,9 +233,17 @@ class ImportResult:
     skipped: int  # bad rows
 
 
-def import_csv(engine: Engine, account_sid: str, lines: Iterable[str], *, service_sid: str | None = None,
-               now: datetime, report: Callable[[int, str], None], backlog: Backlog | None = None,
-               chunk_size: int = IMPORT_CHUNK) -> ImportResult:
+def import_csv(
+    engine: Engine,
+    account_sid: str,
+    lines: Iterable[str],
+    *,
+    service_sid: str | None = None,
+    now: datetime,
+    report: Callable[[int, str], None],
+    backlog: Backlog | None = None,
+    chunk_size: int = IMPORT_CHUNK,
+) -> ImportResult:
     """Import opt-out rows; bad rows go to `report(line, message)` and are skipped.
 
     An empty scope cell means `service_sid`, or the whole account without it.  Raises
@@ -267,8 +291,6 @@ def check_account(connection: Connection, account_sid: str) -> None:
         raise TransferError(f"account {account_sid} does not exist")
 
 
-
-
 _STATE_READ = 500  # numbers per query reading the states a chunk meets (SQLite binds at most 32,766)
 
 StateKey = tuple[str, str, str]  # (scope, number, channel)
@@ -280,10 +302,12 @@ def _changes(connection: Connection, account_sid: str, rows: list[Row]) -> list[
     numbers = sorted({row.number for row in rows})
     current: dict[StateKey, tuple[bool, datetime]] = {}
     for start in range(0, len(numbers), _STATE_READ):
-        for found in optout_rows.states_of(connection, account_sid, numbers[start:start + _STATE_READ]):
+        for found in optout_rows.states_of(connection, account_sid, numbers[start : start + _STATE_READ]):
             at = found.date_updated
             current[(found.service_sid, found.number, found.channel)] = (
-                found.opted_out, at.replace(tzinfo=UTC) if at.tzinfo is None else at)
+                found.opted_out,
+                at.replace(tzinfo=UTC) if at.tzinfo is None else at,
+            )
     changes = []
     for row in rows:
         key = (row.scope, row.number, row.channel)
@@ -301,8 +325,9 @@ def _write_chunk(session: Session, account_sid: str, chunk: list[Row]) -> int:
         rows = _changes(connection, account_sid, chunk)
         if not rows:
             return 0
-        changes = [(Consent(account_sid, row.scope, row.number, row.channel, row.opted_out, "import"), row.at)
-                   for row in rows]
+        changes = [
+            (Consent(account_sid, row.scope, row.number, row.channel, row.opted_out, "import"), row.at) for row in rows
+        ]
         consent_rows.write_events(connection, [event_row(consent, at) for consent, at in changes])
         consent_rows.upsert_states(connection, [state_row(consent, at) for consent, at in changes])
     return len(rows)
@@ -312,5 +337,11 @@ def _cancel_pending(session: Session, account_sid: str, watermark: int, now: dat
     """Cancel what waits to go to numbers that import events after `watermark` left opted out."""
     found = optout_rows.imported_opt_outs(session.connection(), account_sid, watermark, ACCOUNT_WIDE)
     if found:
-        cancel_pending(session, [(Consent(account_sid, scope, number, channel, opted_out=True, source="import"), now)
-                                 for number, scope, channel in found], backlog=backlog)
+        cancel_pending(
+            session,
+            [
+                (Consent(account_sid, scope, number, channel, opted_out=True, source="import"), now)
+                for number, scope, channel in found
+            ],
+            backlog=backlog,
+        )

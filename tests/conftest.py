@@ -145,8 +145,9 @@ def policy_tree(tmp_path: Path) -> Callable[[Mapping[str, str]], tuple[Path, Pat
             path = policies / relative
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(textwrap.dedent(text), encoding="utf-8")
-        languages = translated if translated is not None else tuple(
-            Path(r).stem for r in files if r.startswith("languages/"))
+        languages = (
+            translated if translated is not None else tuple(Path(r).stem for r in files if r.startswith("languages/"))
+        )
         for language in languages:
             catalog = Catalog(locale=language, domain="gateway")
             for source in REPLIES.values():

@@ -36,8 +36,12 @@ class Demo:
 def demo_environment(directory: Path, port: int) -> dict[str, str]:
     """What a shell next to the demo has: its database and port, and the venv's commands first on PATH."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("GATEWAY_")}
-    env.update(GATEWAY_DATABASE_URL=f"sqlite:///{directory / 'gateway.db'}", GATEWAY_PORT=str(port),
-               GATEWAY_SIMULATOR_DELAY="0.05", PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}")
+    env.update(
+        GATEWAY_DATABASE_URL=f"sqlite:///{directory / 'gateway.db'}",
+        GATEWAY_PORT=str(port),
+        GATEWAY_SIMULATOR_DELAY="0.05",
+        PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+    )
     return env
 
 
@@ -55,8 +59,9 @@ def demo_gateway(directory: Path) -> Iterator[Demo]:
     env = demo_environment(directory, port)
     log_path = directory / "serve.log"
     with log_path.open("w") as log:
-        server = subprocess.Popen([str(VENV_BIN / "gateway"), "serve", "--demo"], cwd=ROOT, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [str(VENV_BIN / "gateway"), "serve", "--demo"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
         try:
             base = f"http://127.0.0.1:{port}"
             wait_until(lambda: server.poll() is not None or _answers(f"{base}/readyz"), timeout=60)

@@ -15,8 +15,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_until(predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05,
-               message: str | Callable[[], object] = "") -> T:
+def wait_until(
+    predicate: Callable[[], T], timeout: float = 10.0, interval: float = 0.05, message: str | Callable[[], object] = ""
+) -> T:
     """Return `predicate()`'s first truthy value, calling it every `interval` seconds; after
     `timeout` seconds fail with an AssertionError carrying `message` (called if callable, so it can
     show what did arrive)."""

@@ -37,15 +37,21 @@ def test_policy_check_fails_with_file_line_key(capsys, tmp_path):
     german.write_text(german.read_text().replace('reply = "help"', 'reply = "hilfe"'))
     code, out, _ = run(capsys, "policy", "check", str(policies))
     assert code == 1
-    assert any(line.startswith("error: languages/de.toml:") and "help.reply: unknown reply 'hilfe'" in line
-               for line in out.splitlines())
+    assert any(
+        line.startswith("error: languages/de.toml:") and "help.reply: unknown reply 'hilfe'" in line
+        for line in out.splitlines()
+    )
 
 
 def test_policy_test_prints_one_json_decision(capsys):
     code, out, _ = run(capsys, "policy", "test", "--from", FR_MOBILE, "Arrêt")
     decision = json.loads(out)
     assert code == 0
-    assert {k: decision[k] for k in ("kind", "language", "country")} == {"kind": "STOP", "language": "fr", "country": "FR"}
+    assert {k: decision[k] for k in ("kind", "language", "country")} == {
+        "kind": "STOP",
+        "language": "fr",
+        "country": "FR",
+    }
     assert decision["reply"] and decision["policy_revision"]
 
 
@@ -56,10 +62,16 @@ def test_policy_test_for_no_keyword_prints_nulls(capsys):
 
 def test_policy_test_batch_with_expect_fails_on_a_difference(capsys, tmp_path):
     cases = tmp_path / "cases.jsonl"
-    cases.write_text("\n".join(json.dumps(c) for c in [
-        {"from": US_MOBILE, "body": "STOP", "expect": {"kind": "STOP"}},
-        {"from": US_MOBILE, "body": "hello", "expect": {"kind": "STOP"}},
-    ]) + "\n")
+    cases.write_text(
+        "\n".join(
+            json.dumps(c)
+            for c in [
+                {"from": US_MOBILE, "body": "STOP", "expect": {"kind": "STOP"}},
+                {"from": US_MOBILE, "body": "hello", "expect": {"kind": "STOP"}},
+            ]
+        )
+        + "\n"
+    )
     code, out, err = run(capsys, "policy", "test", "--batch", str(cases), "--expect")
     results = [json.loads(line) for line in out.splitlines()]
     assert code == 1 and len(results) == 2
@@ -76,9 +88,14 @@ def test_policy_test_batch_reports_bad_lines_with_their_number(capsys, tmp_path)
 
 def test_policy_test_batch_reads_stdin():
     """`--batch -` reads JSON lines from standard input, as a pipeline does."""
-    completed = subprocess.run([sys.executable, "-m", "gateway.cli", "policy", "test", "--batch", "-"],
-                               input=json.dumps({"from": US_MOBILE, "body": "AYUDA"}) + "\n", capture_output=True,
-                               text=True, cwd=ROOT, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "policy", "test", "--batch", "-"],
+        input=json.dumps({"from": US_MOBILE, "body": "AYUDA"}) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     assert json.loads(completed.stdout)["language"] == "es"
 
 
@@ -163,8 +180,10 @@ def test_a_missing_locales_folder_is_one_error_naming_the_variable(capsys, monke
     monkeypatch.setenv("GATEWAY_LOCALES_DIR", str(tmp_path / "nonexistent"))
     code, out, err = run(capsys, "policy", "check")
     assert code == 2 and out == ""
-    assert err.splitlines() == [f"gateway: GATEWAY_LOCALES_DIR='{tmp_path / 'nonexistent'}': no such folder "
-                                "(`gateway policy init DIR --locales LDIR` copies the shipped translations to LDIR)"]
+    assert err.splitlines() == [
+        f"gateway: GATEWAY_LOCALES_DIR='{tmp_path / 'nonexistent'}': no such folder "
+        "(`gateway policy init DIR --locales LDIR` copies the shipped translations to LDIR)"
+    ]
 
 
 def test_a_missing_policies_folder_is_one_error_naming_the_variable(capsys, monkeypatch, tmp_path):

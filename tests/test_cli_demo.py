@@ -34,9 +34,27 @@ def test_the_banner_prints_a_sim_inbound_line_for_its_own_port(demo):
 
 def test_a_refused_sim_inbound_names_the_url_it_posted_to(demo):
     """A gateway that does not know the token answers 403; the command says which URL answered."""
-    done = subprocess.run([str(VENV_BIN / "gateway"), "sim", "inbound", "--url", demo.base, "--token", "not-this-one",
-                           "--from", "+33612345678", "--to", "+12015550123", "Arrêt"], cwd=ROOT, env=demo.env,
-                          capture_output=True, text=True, timeout=30)
+    done = subprocess.run(
+        [
+            str(VENV_BIN / "gateway"),
+            "sim",
+            "inbound",
+            "--url",
+            demo.base,
+            "--token",
+            "not-this-one",
+            "--from",
+            "+33612345678",
+            "--to",
+            "+12015550123",
+            "Arrêt",
+        ],
+        cwd=ROOT,
+        env=demo.env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert done.returncode == 1
     assert f"gateway sim inbound: {demo.base}/webhooks/sim/inbound answered 403 " in done.stderr
 
@@ -47,8 +65,14 @@ def test_serve_demo_on_a_busy_port_fails_before_printing_credentials(tmp_path: P
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", port))
         taken.listen()
-        done = subprocess.run([str(VENV_BIN / "gateway"), "serve", "--demo"], cwd=ROOT,
-                              env=demo_environment(tmp_path, port), capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            [str(VENV_BIN / "gateway"), "serve", "--demo"],
+            cwd=ROOT,
+            env=demo_environment(tmp_path, port),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == 1
     assert f"gateway serve: cannot listen on 127.0.0.1:{port}: Address already in use" in done.stderr
     assert "auth_token" not in done.stdout + done.stderr and "sim-token" not in done.stdout + done.stderr

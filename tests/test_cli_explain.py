@@ -33,12 +33,22 @@ def gateway(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate
     """A gateway (no workers) with one service whose pool is one US number; the command's environment
     points at its database."""
     migrate(database_url)
-    settings = Settings(database_url=database_url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
-                        secret_key=SECRET_KEY, workers=False, simulator=False,
-                        twilio_account_sid="AC" + "0" * 32, twilio_auth_token="token")
-    for name, value in (("GATEWAY_DATABASE_URL", database_url), ("GATEWAY_SECRET_KEY", SECRET_KEY),
-                        ("GATEWAY_POLICIES_DIR", str(ROOT / "policies")),
-                        ("GATEWAY_LOCALES_DIR", str(ROOT / "locales"))):
+    settings = Settings(
+        database_url=database_url,
+        policies_dir=ROOT / "policies",
+        locales_dir=ROOT / "locales",
+        secret_key=SECRET_KEY,
+        workers=False,
+        simulator=False,
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="token",
+    )
+    for name, value in (
+        ("GATEWAY_DATABASE_URL", database_url),
+        ("GATEWAY_SECRET_KEY", SECRET_KEY),
+        ("GATEWAY_POLICIES_DIR", str(ROOT / "policies")),
+        ("GATEWAY_LOCALES_DIR", str(ROOT / "locales")),
+    ):
         monkeypatch.setenv(name, value)
     app = create_app(settings)
     with TestClient(app) as client:
@@ -59,14 +69,29 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def test_explain_prints_outcome_route_gates_and_encoding_for_people(gateway, capsys):
     """The text names the outcome, the sender and its rule, each gate with its source, and the segments."""
-    code, out, _ = run(capsys, "--account", gateway.account, "--service", gateway.service, "--to", US_MOBILE,
-                       "--body", "Your cleaning is Tuesday at 9:00", "--at", AT)
+    code, out, _ = run(
+        capsys,
+        "--account",
+        gateway.account,
+        "--service",
+        gateway.service,
+        "--to",
+        US_MOBILE,
+        "--body",
+        "Your cleaning is Tuesday at 9:00",
+        "--at",
+        AT,
+    )
     assert code == 0
     lines = out.splitlines()
-    assert lines[0] == (f"send to {US_MOBILE} via {gateway.service}, decided 2026-12-04T15:30:00Z "
-                        f"(policy revision {lines[0].split('policy revision ')[1]}")
+    assert lines[0] == (
+        f"send to {US_MOBILE} via {gateway.service}, decided 2026-12-04T15:30:00Z "
+        f"(policy revision {lines[0].split('policy revision ')[1]}"
+    )
     assert lines[1] == "outcome: goes out now (2026-12-04T15:30:00Z)"
-    assert lines[2].startswith(f"route: {US_SENDER} ({gateway.number}, long_code, ") and " by rule area_code: " in lines[2]
+    assert (
+        lines[2].startswith(f"route: {US_SENDER} ({gateway.number}, long_code, ") and " by rule area_code: " in lines[2]
+    )
     assert lines[3] == f"  source: service {gateway.service}: AreaCodeGeomatch"
     assert any(line.split()[:2] == ["opt_out", "pass:"] for line in lines)
     assert lines[-1].startswith("encoding: GSM-7, 1 segment (smart encoding on: ")
@@ -77,18 +102,32 @@ def test_explain_json_is_what_the_api_answers(gateway, capsys):
     params = {"To": US_MOBILE, "MessagingServiceSid": gateway.service, "Body": "Café at 9:00", "At": AT}
     api = gateway.client.post("/v1/Messages/Explain", data=params)
     assert api.status_code == 200, api.text
-    code, out, _ = run(capsys, "--account", gateway.account, "--service", gateway.service, "--to", US_MOBILE,
-                       "--body", "Café at 9:00", "--at", AT, "--json")
+    code, out, _ = run(
+        capsys,
+        "--account",
+        gateway.account,
+        "--service",
+        gateway.service,
+        "--to",
+        US_MOBILE,
+        "--body",
+        "Café at 9:00",
+        "--at",
+        AT,
+        "--json",
+    )
     assert code == 0 and json.loads(out) == api.json()
 
 
 def test_explain_of_an_opted_out_number_exits_1_naming_the_scope(gateway, capsys):
     """After an opt-out from the service, the command says refused with 21610 and exits 1."""
-    response = gateway.client.post("/v1/OptOuts", data={"PhoneNumber": US_MOBILE, "ServiceSid": gateway.service,
-                                                        "Reason": "asked by phone"})
+    response = gateway.client.post(
+        "/v1/OptOuts", data={"PhoneNumber": US_MOBILE, "ServiceSid": gateway.service, "Reason": "asked by phone"}
+    )
     assert response.status_code == 201, response.text
-    code, out, _ = run(capsys, "--account", gateway.account, "--service", gateway.service, "--to", US_MOBILE,
-                       "--body", "Reminder")
+    code, out, _ = run(
+        capsys, "--account", gateway.account, "--service", gateway.service, "--to", US_MOBILE, "--body", "Reminder"
+    )
     assert code == 1
     assert "outcome: refused with 21610 by opt_out: Attempt to send to unsubscribed recipient." in out
     assert f"opted out of the Messaging Service {gateway.service} (sms)" in out
@@ -97,8 +136,10 @@ def test_explain_of_an_opted_out_number_exits_1_naming_the_scope(gateway, capsys
 
 def test_explain_message_prints_the_reasons_it_recorded(gateway, capsys):
     """`--message SM…` prints what GET /v1/Messages/{Sid}/Explain answers for a sent message."""
-    sent = gateway.client.post(f"/2010-04-01/Accounts/{gateway.account}/Messages.json",
-                               data={"To": US_MOBILE, "MessagingServiceSid": gateway.service, "Body": "Hi"})
+    sent = gateway.client.post(
+        f"/2010-04-01/Accounts/{gateway.account}/Messages.json",
+        data={"To": US_MOBILE, "MessagingServiceSid": gateway.service, "Body": "Hi"},
+    )
     assert sent.status_code == 201, sent.text
     code, out, _ = run(capsys, "--account", gateway.account, "--message", sent.json()["sid"], "--json")
     assert code == 0
@@ -108,7 +149,9 @@ def test_explain_message_prints_the_reasons_it_recorded(gateway, capsys):
 def test_explain_of_another_accounts_service_is_refused_with_exit_2(gateway, capsys):
     """A service of another account is not explained: exit 2, nothing printed on stdout."""
     other = gateway.client.app.state.accounts.create("other")  # type: ignore[attr-defined]
-    code, out, err = run(capsys, "--account", other.sid, "--service", gateway.service, "--to", US_MOBILE, "--body", "Hi")
+    code, out, err = run(
+        capsys, "--account", other.sid, "--service", gateway.service, "--to", US_MOBILE, "--body", "Hi"
+    )
     assert (code, out) == (2, "")
     assert err == f"gateway explain: 20404: account {other.sid} has no Messaging Service {gateway.service}\n"
 
@@ -125,8 +168,18 @@ def test_explain_help_describes_every_option_and_the_exit_status(capsys):
         main(["explain", "--help"])
     out = capsys.readouterr().out
     assert exit_.value.code == 0
-    for option in ("--account AC…", "--message SM…", "--to NUMBER", "--from SENDER", "--service MG…", "--body BODY",
-                   "--media-url URL", "--param NAME=VALUE", "--at ISO8601", "--json"):
+    for option in (
+        "--account AC…",
+        "--message SM…",
+        "--to NUMBER",
+        "--from SENDER",
+        "--service MG…",
+        "--body BODY",
+        "--media-url URL",
+        "--param NAME=VALUE",
+        "--at ISO8601",
+        "--json",
+    ):
         assert option in out, option
     assert "exit status: 0 the message goes (or went) out or is held; 1 it is (or was) refused;" in out
     assert "Nothing is written." in out and "gateway explain --account AC… --message SM… --json" in out
@@ -135,8 +188,20 @@ def test_explain_help_describes_every_option_and_the_exit_status(capsys):
 def test_sender_id_gate_of_a_routed_sender_names_the_sender_not_the_request(gateway, capsys):
     """With only MessagingServiceSid, routing chose the sender: the sender-ID gate's source is that
     sender and its kind, not a `From` the request never had."""
-    code, out, _ = run(capsys, "--account", gateway.account, "--service", gateway.service, "--to", US_MOBILE,
-                       "--body", "Hi", "--at", AT, "--json")
+    code, out, _ = run(
+        capsys,
+        "--account",
+        gateway.account,
+        "--service",
+        gateway.service,
+        "--to",
+        US_MOBILE,
+        "--body",
+        "Hi",
+        "--at",
+        AT,
+        "--json",
+    )
     [gate] = [g for g in json.loads(out)["gates"] if g["gate"] == "sender_id"]
     assert (code, gate["verdict"], gate["source"]) == (0, "skip", f"sender {US_SENDER} (long_code)")
 
@@ -148,9 +213,28 @@ def test_explain_into_a_closed_pipe_exits_without_a_traceback(gateway):
     import sys
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "explain", "--account", gateway.account, "--service", gateway.service,
-         "--to", US_MOBILE, "--body", "Hi", "--at", AT, "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy(), cwd=ROOT)
+        [
+            sys.executable,
+            "-m",
+            "gateway.cli",
+            "explain",
+            "--account",
+            gateway.account,
+            "--service",
+            gateway.service,
+            "--to",
+            US_MOBILE,
+            "--body",
+            "Hi",
+            "--at",
+            AT,
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+        cwd=ROOT,
+    )
     assert process.stdout is not None
     process.stdout.close()  # the reader is gone before the command writes
     _, err = process.communicate(timeout=60)

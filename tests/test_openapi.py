@@ -53,20 +53,39 @@ _URL = f"sqlite:///{_DIRECTORY / 'gateway.db'}"
 migrate(_URL)
 #: Every provider has credentials and a webhook secret, so a sender of any of them can be registered
 #: and the gateway stays ready (nothing is sent: no workers).
-app = create_app(Settings(database_url=_URL, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
-                          workers=False, simulator=False, simulator_token="token", simulator_url="http://127.0.0.1:9/sim",
-                          twilio_account_sid="AC" + "0" * 32, twilio_auth_token="token",
-                          telnyx_api_key="KEY", telnyx_public_key=TelnyxKeys().public_base64, vonage_api_key="key",
-                          vonage_api_secret="secret", vonage_signature_secret="secret", plivo_auth_id="MA",
-                          plivo_auth_token="token"))
+app = create_app(
+    Settings(
+        database_url=_URL,
+        policies_dir=ROOT / "policies",
+        locales_dir=ROOT / "locales",
+        workers=False,
+        simulator=False,
+        simulator_token="token",
+        simulator_url="http://127.0.0.1:9/sim",
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="token",
+        telnyx_api_key="KEY",
+        telnyx_public_key=TelnyxKeys().public_base64,
+        vonage_api_key="key",
+        vonage_api_secret="secret",
+        vonage_signature_secret="secret",
+        plivo_auth_id="MA",
+        plivo_auth_token="token",
+    )
+)
 _lifespan = TestClient(app)
 _lifespan.__enter__()  # starts the writer and loads the policy; the process exit ends it
 account = app.state.accounts.create("schemathesis")
 AUTH = "Basic " + base64.b64encode(f"{account.sid}:{account.auth_token}".encode()).decode()
 
 schema = schemathesis.openapi.from_asgi("/openapi.yaml", app)
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance,
-          response_headers_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+]
 
 
 def deleted_resources_are_gone(ctx: Any, response: Any, case: Any) -> bool | None:
@@ -85,10 +104,12 @@ STATEFUL_CHECKS = [*CHECKS, deleted_resources_are_gone]
 US_NUMBER, GB_NUMBER = "+12025550142", "+441212345678"
 STANDING_SERVICE = "MG" + "5" * 32  # a service that can reach them, made by `_start_afresh`
 REALISTIC = {
-    "POST /2010-04-01/Accounts/{AccountSid}/Messages.json": {"MessagingServiceSid": (STANDING_SERVICE,),
-                                                             "To": (US_MOBILE, CA_MOBILE, GB_MOBILE, FR_MOBILE),
-                                                             "Body": ("See you Tuesday", "Rendez-vous mardi à 9 h"),
-                                                             "MediaUrl": (None, ["https://demo.example/map.png"])},
+    "POST /2010-04-01/Accounts/{AccountSid}/Messages.json": {
+        "MessagingServiceSid": (STANDING_SERVICE,),
+        "To": (US_MOBILE, CA_MOBILE, GB_MOBILE, FR_MOBILE),
+        "Body": ("See you Tuesday", "Rendez-vous mardi à 9 h"),
+        "MediaUrl": (None, ["https://demo.example/map.png"]),
+    },
     "POST /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json": {"PhoneNumber": (US_NUMBER, GB_NUMBER)},
     "POST /v1/OptOuts": {"PhoneNumber": (US_MOBILE, GB_MOBILE, f"whatsapp:{FR_MOBILE}"), "Reason": ("asked by phone",)},
     "POST /v1/Services/{Sid}/ShortCodes": {"ShortCode": ("12345", "24680"), "CountryCode": ("US", "CA")},
@@ -104,8 +125,10 @@ def flatmap_body(context: Any, body: Any) -> Any:
     if not fields or not isinstance(body, dict):
         return st.just(body)
     realistic = st.fixed_dictionaries({name: st.sampled_from(values) for name, values in fields.items()})
-    return st.one_of(st.just(body), realistic.map(
-        lambda values: {name: value for name, value in values.items() if value is not None}))
+    return st.one_of(
+        st.just(body),
+        realistic.map(lambda values: {name: value for name, value in values.items() if value is not None}),
+    )
 
 
 def _as_account(case: Any) -> None:
@@ -134,14 +157,29 @@ def _start_afresh(session: Session) -> None:
         if table.name not in _KEPT:
             session.execute(table.delete())
     now = utcnow()
-    session.add(Service(sid=STANDING_SERVICE, account_sid=account.sid, friendly_name="Standing", date_created=now,
-                        date_updated=now))
+    session.add(
+        Service(
+            sid=STANDING_SERVICE, account_sid=account.sid, friendly_name="Standing", date_created=now, date_updated=now
+        )
+    )
     session.flush()
-    for number, (address, kind, country) in enumerate((("10101", "short_code", "US"), ("20202", "short_code", "CA"),
-                                                       ("ACME", "alpha", None))):
-        session.add(Sender(sid=f"SC{number:032d}", account_sid=account.sid, address=address, kind=kind,
-                           country=country, provider="twilio", mps=100, service_sid=STANDING_SERVICE,
-                           date_created=now, date_updated=now))
+    for number, (address, kind, country) in enumerate(
+        (("10101", "short_code", "US"), ("20202", "short_code", "CA"), ("ACME", "alpha", None))
+    ):
+        session.add(
+            Sender(
+                sid=f"SC{number:032d}",
+                account_sid=account.sid,
+                address=address,
+                kind=kind,
+                country=country,
+                provider="twilio",
+                mps=100,
+                service_sid=STANDING_SERVICE,
+                date_created=now,
+                date_updated=now,
+            )
+        )
     app.state.core.changed(session)  # routing's caches and the queue counts follow
     app.state.core.recount(session)
 
@@ -175,20 +213,24 @@ class LinkedWorkflows(schema.as_state_machine()):  # type: ignore[misc]
         return super().call(case, **kwargs)
 
     def validate_response(self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any) -> None:
-        case.validate_response(response, checks=STATEFUL_CHECKS, transport_kwargs=kwargs or None,
-                               recorder=self.recorder)
+        case.validate_response(
+            response, checks=STATEFUL_CHECKS, transport_kwargs=kwargs or None, recorder=self.recorder
+        )
 
 
 TestLinkedWorkflows = LinkedWorkflows.TestCase
-TestLinkedWorkflows.settings = settings(max_examples=300, stateful_step_count=12, deadline=None,
-                                        suppress_health_check=list(HealthCheck))
+TestLinkedWorkflows.settings = settings(
+    max_examples=300, stateful_step_count=12, deadline=None, suppress_health_check=list(HealthCheck)
+)
 
 
 def test_the_fuzzing_sent_at_least_5000_requests(request: pytest.FixtureRequest) -> None:
     """The runs above sent at least MIN_REQUESTS requests (it runs after them: same module, file order)."""
     selected = request.session.items
-    if not (any(getattr(item, "originalname", None) == "test_api_conforms_to_openapi" for item in selected)
-            and any(getattr(item, "cls", None) is TestLinkedWorkflows for item in selected)):
+    if not (
+        any(getattr(item, "originalname", None) == "test_api_conforms_to_openapi" for item in selected)
+        and any(getattr(item, "cls", None) is TestLinkedWorkflows for item in selected)
+    ):
         pytest.skip("the fuzzing runs of this module were not selected")
     print(f"schemathesis sent {sent['requests']} requests")
     assert sent["requests"] >= MIN_REQUESTS
@@ -197,8 +239,10 @@ def test_the_fuzzing_sent_at_least_5000_requests(request: pytest.FixtureRequest)
 def test_every_route_is_described_in_openapi() -> None:
     """openapi.yaml lists each route the app serves, with its methods; the console's HTML pages
     (README, "Compliance console") are not an API and are not in it."""
-    described = {path: {m.upper() for m in item if m != "parameters"}
-                 for path, item in yaml.safe_load((ROOT / "openapi.yaml").read_text())["paths"].items()}
+    described = {
+        path: {m.upper() for m in item if m != "parameters"}
+        for path, item in yaml.safe_load((ROOT / "openapi.yaml").read_text())["paths"].items()
+    }
     normalized = {re.sub(r"\{[^}]+\}", "{}", path): methods for path, methods in described.items()}
     for route in routes():
         if isinstance(route, Mount) or route.path == "/console":

@@ -34,8 +34,9 @@ from tests.conftest import ROOT
 from tests.demo import Demo, demo_gateway
 
 EXAMPLE_TIMEOUT = 20  # seconds for one example
-MARKED = re.compile(r"^<!-- runnable(?::(?P<options>.*?))? -->\n```(?P<language>\w+)\n(?P<code>.*?)^```$",
-                    re.MULTILINE | re.DOTALL)
+MARKED = re.compile(
+    r"^<!-- runnable(?::(?P<options>.*?))? -->\n```(?P<language>\w+)\n(?P<code>.*?)^```$", re.MULTILINE | re.DOTALL
+)
 EXPECT = re.compile(r"""expect (?:"([^"]*)"|'([^']*)')""")
 EXAMPLE_NUMBER = "+12015550199"  # a second demo number, for the SDK example's own service
 
@@ -57,9 +58,15 @@ def marked_examples(path: Path) -> list[Example]:
         options = found["options"] or ""
         status = re.search(r"\bexit (\d+)", options)
         line = text.count("\n", 0, found.start()) + 1
-        examples.append(Example(f"{path.relative_to(ROOT)}:{line}", found["language"], found["code"],
-                                int(status[1]) if status else 0,
-                                tuple(a or b for a, b in EXPECT.findall(options))))
+        examples.append(
+            Example(
+                f"{path.relative_to(ROOT)}:{line}",
+                found["language"],
+                found["code"],
+                int(status[1]) if status else 0,
+                tuple(a or b for a, b in EXPECT.findall(options)),
+            )
+        )
     return examples
 
 
@@ -98,8 +105,11 @@ def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
     with demo_gateway(tmp_path_factory.mktemp("demo")) as demo:
         auth = (demo.account_sid, demo.auth_token)
         accounts = f"{demo.base}/2010-04-01/Accounts/{demo.account_sid}"
-        sent = httpx.post(f"{accounts}/Messages.json", auth=auth, data={
-            "To": "+447400123456", "MessagingServiceSid": demo.service_sid, "Body": "Hello"})
+        sent = httpx.post(
+            f"{accounts}/Messages.json",
+            auth=auth,
+            data={"To": "+447400123456", "MessagingServiceSid": demo.service_sid, "Body": "Hello"},
+        )
         number = httpx.post(f"{accounts}/IncomingPhoneNumbers.json", auth=auth, data={"PhoneNumber": EXAMPLE_NUMBER})
         assert sent.status_code == number.status_code == 201, (sent.text, number.text)
         yield Context(demo, sent.json()["sid"], number.json()["sid"])
@@ -118,10 +128,20 @@ service = client.messaging.v1.services(os.environ["SERVICE_SID"]).fetch()
 
 def run_example(example: Example, context: Context) -> None:
     demo = context.demo
-    code = (example.code.replace("http://127.0.0.1:8080", demo.base).replace("AC…", demo.account_sid)
-            .replace("MG…", demo.service_sid).replace("SM…", context.message_sid))
-    env = {**demo.env, "ACCOUNT_SID": demo.account_sid, "AUTH_TOKEN": demo.auth_token,
-           "SERVICE_SID": demo.service_sid, "GATEWAY": demo.base, "NUMBER_SID": context.number_sid}
+    code = (
+        example.code.replace("http://127.0.0.1:8080", demo.base)
+        .replace("AC…", demo.account_sid)
+        .replace("MG…", demo.service_sid)
+        .replace("SM…", context.message_sid)
+    )
+    env = {
+        **demo.env,
+        "ACCOUNT_SID": demo.account_sid,
+        "AUTH_TOKEN": demo.auth_token,
+        "SERVICE_SID": demo.service_sid,
+        "GATEWAY": demo.base,
+        "NUMBER_SID": context.number_sid,
+    }
     if example.language == "python":
         command = [sys.executable, "-c", PRELUDE + code]
     else:
@@ -140,7 +160,10 @@ def test_the_readmes_mark_their_examples_and_the_help_shows_some():
 
 
 # One module-wide demo gateway, examples in the order a reader meets them: README, --help, policies.
-@pytest.mark.parametrize("example", README_EXAMPLES + HELP_EXAMPLES + POLICY_EXAMPLES,
-                         ids=lambda e: f"{e.where}:{e.code.splitlines()[0][:40]}")
+@pytest.mark.parametrize(
+    "example",
+    README_EXAMPLES + HELP_EXAMPLES + POLICY_EXAMPLES,
+    ids=lambda e: f"{e.where}:{e.code.splitlines()[0][:40]}",
+)
 def test_documented_example_does_what_the_documentation_says(example: Example, context: Context) -> None:
     run_example(example, context)

@@ -23,8 +23,27 @@ CASES = [json.loads(line) for line in (ROOT / "tests" / "data" / "keywords.jsonl
 REASONABLE = ROOT / "tests" / "data" / "reasonable.jsonl"
 REPLIES_IN_REASONABLE_MODE = [json.loads(line) for line in REASONABLE.read_text("utf-8").splitlines()]
 VARIABLES = {"brand": "Acme Dental", "help_contact": "acme.example/help"}
-LANGUAGES = ["en", "es", "fr", "de", "it", "pt", "nl", "pl", "sv", "da", "no", "fi", "ja", "zh", "ko", "ar", "tr", "ru",
-             "hi"]
+LANGUAGES = [
+    "en",
+    "es",
+    "fr",
+    "de",
+    "it",
+    "pt",
+    "nl",
+    "pl",
+    "sv",
+    "da",
+    "no",
+    "fi",
+    "ja",
+    "zh",
+    "ko",
+    "ar",
+    "tr",
+    "ru",
+    "hi",
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c['from']}:{c['body']}" for c in CASES])
@@ -97,8 +116,11 @@ def test_only_replies_whose_file_says_why_take_two_segments():
     """The shipped notes are the opt-in and help replies of UCS-2 scripts, each with its reason."""
     result = load_policies(ROOT / "policies", Catalogs.load(ROOT / "locales"))
     noted = sorted((n.file, n.key) for n in result.notes)
-    assert noted == sorted((f"languages/{language}.toml", f"{kind}.long_reply")
-                           for language in ("ar", "hi", "ru", "tr") for kind in ("opt_in", "help"))
+    assert noted == sorted(
+        (f"languages/{language}.toml", f"{kind}.long_reply")
+        for language in ("ar", "hi", "ru", "tr")
+        for kind in ("opt_in", "help")
+    )
     assert all("2 segments" in n.message and "UCS-2, 70 characters a segment" in n.message for n in result.notes)
 
 
@@ -120,8 +142,13 @@ def test_reasonable_mode_corpus_has_40_english_and_20_spanish_replies_half_of_th
 
 def test_reasonable_mode_corpus_passes_policy_test_batch_expect():
     """CI runs the table through the command staff use: `gateway policy test --batch FILE --expect`."""
-    completed = subprocess.run([sys.executable, "-m", "gateway.cli", "policy", "test", "--batch", str(REASONABLE),
-                                "--expect"], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    completed = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "policy", "test", "--batch", str(REASONABLE), "--expect"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert completed.returncode == 0, completed.stdout + completed.stderr
     assert len(completed.stdout.splitlines()) == len(REPLIES_IN_REASONABLE_MODE)
 
@@ -137,9 +164,12 @@ def _comment_for(lines: list[str], index: int) -> str:
     return " ".join([own, *reversed(above)]).strip()
 
 
-SOURCED = [(path.relative_to(ROOT).as_posix(), number) for path in sorted((ROOT / "policies").rglob("*.toml"))
-           for number, line in enumerate(path.read_text("utf-8").splitlines())
-           if line.startswith(("[quiet_hours", "alpha_sender")) or (number == 0 and "countries" in path.parts)]
+SOURCED = [
+    (path.relative_to(ROOT).as_posix(), number)
+    for path in sorted((ROOT / "policies").rglob("*.toml"))
+    for number, line in enumerate(path.read_text("utf-8").splitlines())
+    if line.startswith(("[quiet_hours", "alpha_sender")) or (number == 0 and "countries" in path.parts)
+]
 
 
 @pytest.mark.parametrize(("file", "index"), SOURCED, ids=[f"{f}:{i + 1}" for f, i in SOURCED])

@@ -37,7 +37,6 @@ def basic(sid: str, token: str) -> str:
     return "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode()
 
 
-
 @contextmanager
 def statements(engine: Engine) -> Iterator[list[str]]:
     """Every SQL statement the engine runs inside the block."""
@@ -76,8 +75,9 @@ def test_an_unknown_account_sid_costs_the_reads_and_decryptions_of_a_known_one(e
 
 def test_a_spent_budget_comes_back_after_retry_after(engine):
     """Past its budget an address is told when to come back; then its next failure is a 401 again."""
-    sign_ins = SignIns(Accounts(engine, CountingCipher([Fernet.generate_key().decode()], "test")),
-                       burst=10, account_burst=2, rate=0.5)
+    sign_ins = SignIns(
+        Accounts(engine, CountingCipher([Fernet.generate_key().decode()], "test")), burst=10, account_burst=2, rate=0.5
+    )
     for now in (0.0, 0.1):
         with pytest.raises(AuthenticationFailed):
             sign_ins.authenticate(basic(UNKNOWN_SID, WRONG_TOKEN), ADDRESS, now)

@@ -48,7 +48,7 @@ def _imports(module: str, is_package: bool, tree: ast.Module) -> list[tuple[str,
             found += [(alias.name, [], node.lineno) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
             if node.level:
-                base = package.split(".")[:len(package.split(".")) - node.level + 1]
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -111,8 +111,11 @@ def _builds_statements(module: str, tree: ast.Module, is_package: bool) -> list[
     """Where the module writes SQL, by the rule of this file's docstring."""
     found = []
     for target, names, line in _imports(module, is_package, tree):
-        if target == "sqlalchemy" or target.startswith(_STATEMENT_PACKAGES) or (
-                target == "sqlmodel" and _SQLMODEL_STATEMENTS & set(names)):
+        if (
+            target == "sqlalchemy"
+            or target.startswith(_STATEMENT_PACKAGES)
+            or (target == "sqlmodel" and _SQLMODEL_STATEMENTS & set(names))
+        ):
             found.append(f"{module}:{line} imports {', '.join(names) or target} from {target}")
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
@@ -126,17 +129,24 @@ def test_imports_between_packages_form_no_cycle() -> None:
     """No package imports, directly or around a loop, a package that imports it."""
     edges = _graph()
     cycles = _cycles(set(edges))
-    report = [f"cycle through {', '.join(cycle)}:\n" + "\n".join(
-        f"  {a} → {b}: {sites[0]}" + (f" (and {len(sites) - 1} more)" if len(sites) > 1 else "")
-        for (a, b), sites in sorted(edges.items()) if a in cycle and b in cycle)
-        for cycle in cycles]
+    report = [
+        f"cycle through {', '.join(cycle)}:\n"
+        + "\n".join(
+            f"  {a} → {b}: {sites[0]}" + (f" (and {len(sites) - 1} more)" if len(sites) > 1 else "")
+            for (a, b), sites in sorted(edges.items())
+            if a in cycle and b in cycle
+        )
+        for cycle in cycles
+    ]
     assert not report, "\n".join(report)
 
 
 def test_only_the_store_builds_statements() -> None:
     """Outside `gateway/store/`, no module imports the statement API or runs SQL text."""
-    found = [site for module, (tree, is_package) in _modules().items()
-             if not module.startswith("gateway.store")
-             for site in _builds_statements(module, tree, is_package)]
+    found = [
+        site
+        for module, (tree, is_package) in _modules().items()
+        if not module.startswith("gateway.store")
+        for site in _builds_statements(module, tree, is_package)
+    ]
     assert not found, "statements outside gateway/store/:\n" + "\n".join(found)
-

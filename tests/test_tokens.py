@@ -41,7 +41,6 @@ def stored_token(url: str, sid: str) -> str:
         engine.dispose()
 
 
-
 @pytest.fixture
 def settings(database_url: str, engine: Engine) -> Settings:
     """Settings as the environment gives them: PostgreSQL with a key, SQLite with none (its key file)."""
@@ -77,8 +76,9 @@ def test_sqlite_without_a_key_makes_an_owner_only_key_file_beside_the_database_a
 def test_sqlite_makes_the_key_file_the_setting_names_when_it_is_missing(tmp_path):
     """As the settings table says: on SQLite the key file, the named one too, is made at first use."""
     path = tmp_path / "keys"
-    settings = load_settings({"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
-                              "GATEWAY_SECRET_KEY_FILE": str(path)})
+    settings = load_settings(
+        {"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}", "GATEWAY_SECRET_KEY_FILE": str(path)}
+    )
     sealed = token_cipher(settings).seal("a token")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert token_cipher(settings).open(sealed) == "a token"
@@ -86,8 +86,9 @@ def test_sqlite_makes_the_key_file_the_setting_names_when_it_is_missing(tmp_path
 
 def test_a_key_file_in_a_missing_folder_is_a_settings_error_naming_the_variable_and_the_file(tmp_path):
     path = tmp_path / "nowhere" / "keys"
-    settings = load_settings({"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}",
-                              "GATEWAY_SECRET_KEY_FILE": str(path)})
+    settings = load_settings(
+        {"GATEWAY_DATABASE_URL": f"sqlite:///{tmp_path / 'gateway.db'}", "GATEWAY_SECRET_KEY_FILE": str(path)}
+    )
     with pytest.raises(SettingsError, match=f"GATEWAY_SECRET_KEY_FILE: cannot make {path}: No such file"):
         token_cipher(settings)
 
@@ -96,7 +97,9 @@ def test_postgresql_with_a_missing_key_file_is_a_settings_error_saying_it_must_e
     """A file one process made would hold a key the other machines lack: it is never made up."""
     path = tmp_path / "keys"
     settings = load_settings({"GATEWAY_DATABASE_URL": "postgresql://h/db", "GATEWAY_SECRET_KEY_FILE": str(path)})
-    with pytest.raises(SettingsError, match=f"GATEWAY_SECRET_KEY_FILE='{path}': no such file; with PostgreSQL it must exist"):
+    with pytest.raises(
+        SettingsError, match=f"GATEWAY_SECRET_KEY_FILE='{path}': no such file; with PostgreSQL it must exist"
+    ):
         token_cipher(settings)
     assert not path.exists()
 
@@ -118,8 +121,9 @@ def test_a_key_file_setting_is_read_one_key_a_line(tmp_path: Path):
     """GATEWAY_SECRET_KEY_FILE serves PostgreSQL deployments that keep keys in a mounted file."""
     first, second = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     (tmp_path / "keys").write_text(f"{first}\n{second}\n")
-    settings = load_settings({"GATEWAY_SECRET_KEY_FILE": str(tmp_path / "keys"),
-                              "GATEWAY_DATABASE_URL": "postgresql://h/db"})
+    settings = load_settings(
+        {"GATEWAY_SECRET_KEY_FILE": str(tmp_path / "keys"), "GATEWAY_DATABASE_URL": "postgresql://h/db"}
+    )
     assert token_cipher(settings).open(Fernet(second.encode()).encrypt(b"older").decode()) == "older"
 
 
@@ -138,8 +142,11 @@ def test_migrate_seals_the_tokens_stored_in_clear_before(database_url, monkeypat
     engine = make_engine(database_url)
     sid = "AC" + "a" * 32
     with engine.begin() as connection:
-        connection.execute(insert(Account.__table__).values(sid=sid, auth_token=OLD_TOKEN, friendly_name="",
-                                                            date_created=datetime.now(UTC)))
+        connection.execute(
+            insert(Account.__table__).values(
+                sid=sid, auth_token=OLD_TOKEN, friendly_name="", date_created=datetime.now(UTC)
+            )
+        )
     key = Fernet.generate_key().decode()
     monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
     monkeypatch.setenv("GATEWAY_SECRET_KEY", key)
@@ -158,8 +165,11 @@ def test_migrate_with_tokens_in_clear_and_no_key_stops_saying_what_to_set(postgr
     migrate(url, "0010")
     engine = make_engine(url)
     with engine.begin() as connection:
-        connection.execute(insert(Account.__table__).values(sid="AC" + "a" * 32, auth_token=OLD_TOKEN,
-                                                            friendly_name="", date_created=datetime.now(UTC)))
+        connection.execute(
+            insert(Account.__table__).values(
+                sid="AC" + "a" * 32, auth_token=OLD_TOKEN, friendly_name="", date_created=datetime.now(UTC)
+            )
+        )
     engine.dispose()
     monkeypatch.setenv("GATEWAY_DATABASE_URL", url)
     monkeypatch.delenv("GATEWAY_SECRET_KEY", raising=False)
@@ -167,8 +177,9 @@ def test_migrate_with_tokens_in_clear_and_no_key_stops_saying_what_to_set(postgr
     assert "GATEWAY_SECRET_KEY (or GATEWAY_SECRET_KEY_FILE) must be set" in capsys.readouterr().err
 
 
-def test_rotate_token_prints_a_new_token_that_authenticates_and_refuses_the_old(settings, accounts_of, monkeypatch,
-                                                                             capsys):
+def test_rotate_token_prints_a_new_token_that_authenticates_and_refuses_the_old(
+    settings, accounts_of, monkeypatch, capsys
+):
     """`gateway accounts rotate-token AC…` without a grace period: the old token stops at once."""
     issued = accounts_of().create("Acme")
     monkeypatch.setenv("GATEWAY_DATABASE_URL", settings.database_url)

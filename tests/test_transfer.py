@@ -35,8 +35,7 @@ def make_database(url: str) -> tuple[Settings, Engine]:
     with unit_of_work(engine) as session:
         session.add(Account(sid=ACCOUNT, auth_token="t" * 32, date_created=now))
         session.flush()
-        session.add(Service(sid=SERVICE, account_sid=ACCOUNT, friendly_name="Acme", date_created=now,
-                            date_updated=now))
+        session.add(Service(sid=SERVICE, account_sid=ACCOUNT, friendly_name="Acme", date_created=now, date_updated=now))
     return Settings(database_url=url), engine
 
 
@@ -57,11 +56,22 @@ def run(settings: Settings, *argv: str) -> int:
     return result
 
 
-def consent(engine: Engine, number: str, opted_out: bool, at: datetime, scope: str = "*",
-            channel: str = "sms") -> None:
+def consent(engine: Engine, number: str, opted_out: bool, at: datetime, scope: str = "*", channel: str = "sms") -> None:
     with unit_of_work(engine) as session:
-        record_consent(session, Consent(ACCOUNT, scope, number, channel, opted_out=opted_out, source="keyword",
-                                        keyword="STOP" if opted_out else "START"), now=at, backlog=Backlog())
+        record_consent(
+            session,
+            Consent(
+                ACCOUNT,
+                scope,
+                number,
+                channel,
+                opted_out=opted_out,
+                source="keyword",
+                keyword="STOP" if opted_out else "START",
+            ),
+            now=at,
+            backlog=Backlog(),
+        )
 
 
 def states(engine: Engine) -> set[tuple[str, str, str, bool]]:
@@ -117,13 +127,24 @@ def test_a_file_changing_a_number_twice_records_both_changes_in_order(database):
     """Within one chunk each row is compared with the state the row before it left: out, in, in
     is two changes and one unchanged row, and the number ends opted in."""
     _, engine = database
-    result = import_csv(engine, ACCOUNT, [HEADER, f"{US_MOBILE},,sms,opted_out,2024-05-01T00:00:00Z,x\n",
-                                          f"{US_MOBILE},,sms,opted_in,2024-05-02T00:00:00Z,x\n",
-                                          f"{US_MOBILE},,sms,opted_in,2024-05-03T00:00:00Z,x\n"],
-                        now=utcnow(), report=pytest.fail)
+    result = import_csv(
+        engine,
+        ACCOUNT,
+        [
+            HEADER,
+            f"{US_MOBILE},,sms,opted_out,2024-05-01T00:00:00Z,x\n",
+            f"{US_MOBILE},,sms,opted_in,2024-05-02T00:00:00Z,x\n",
+            f"{US_MOBILE},,sms,opted_in,2024-05-03T00:00:00Z,x\n",
+        ],
+        now=utcnow(),
+        report=pytest.fail,
+    )
     assert (result.imported, result.unchanged) == (2, 1)
     with engine.connect() as connection:
-        assert [e.opted_out for e in connection.execute(select(ConsentEvent).order_by(ConsentEvent.id))] == [True, False]
+        assert [e.opted_out for e in connection.execute(select(ConsentEvent).order_by(ConsentEvent.id))] == [
+            True,
+            False,
+        ]
     assert states(engine) == {(US_MOBILE, "*", "sms", False)}
 
 
@@ -131,19 +152,30 @@ def test_import_reports_bad_rows_with_line_numbers_and_keeps_going(database, tmp
     """Each bad row is reported as FILE:LINE: why, skipped, and the rows after it are still imported."""
     settings, engine = database
     source = tmp_path / "list.csv"
-    source.write_text(HEADER + "\n".join([
-        f"{US_MOBILE},,sms,opted_out,,carrier",
-        "+15558675310,,sms,opted_out,,carrier",
-        f"{FR_MOBILE},,sms,unsubscribed,,carrier",
-        f"{FR_MOBILE},MG{'9' * 32},sms,opted_out,,carrier",
-        f"{FR_MOBILE},,sms,opted_out",
-        f"{FR_MOBILE},,sms,opted_out,last tuesday,carrier",
-        f"{DE_MOBILE},,sms,opted_out,2024-05-01T12:00:00Z,carrier",
-    ]) + "\n")
+    source.write_text(
+        HEADER
+        + "\n".join(
+            [
+                f"{US_MOBILE},,sms,opted_out,,carrier",
+                "+15558675310,,sms,opted_out,,carrier",
+                f"{FR_MOBILE},,sms,unsubscribed,,carrier",
+                f"{FR_MOBILE},MG{'9' * 32},sms,opted_out,,carrier",
+                f"{FR_MOBILE},,sms,opted_out",
+                f"{FR_MOBILE},,sms,opted_out,last tuesday,carrier",
+                f"{DE_MOBILE},,sms,opted_out,2024-05-01T12:00:00Z,carrier",
+            ]
+        )
+        + "\n"
+    )
     assert run(settings, "import", str(source), "--account", ACCOUNT) == 1
     captured = capsys.readouterr()
-    for line, why in ((3, "invalid phone number"), (4, "unknown state"), (5, "unknown scope"),
-                      (6, "expected 6 columns"), (7, "invalid time")):
+    for line, why in (
+        (3, "invalid phone number"),
+        (4, "unknown state"),
+        (5, "unknown scope"),
+        (6, "expected 6 columns"),
+        (7, "invalid time"),
+    ):
         assert f"{source}:{line}: {why}" in captured.err
     assert "imported 2, unchanged 0, skipped 5" in captured.out
     assert states(engine) == {(US_MOBILE, "*", "sms", True), (DE_MOBILE, "*", "sms", True)}
@@ -170,8 +202,13 @@ def test_empty_scope_takes_the_service_option(database, tmp_path, capsys):
 def test_import_writes_events_with_source_import(database):
     """Every imported row appends a consent event with source import, at the row's time."""
     _, engine = database
-    import_csv(engine, ACCOUNT, [HEADER, f"{US_MOBILE},,,opted_out,2024-05-01T12:00:00Z,carrier\n"],
-               now=utcnow(), report=pytest.fail)
+    import_csv(
+        engine,
+        ACCOUNT,
+        [HEADER, f"{US_MOBILE},,,opted_out,2024-05-01T12:00:00Z,carrier\n"],
+        now=utcnow(),
+        report=pytest.fail,
+    )
     with engine.connect() as connection:
         [event] = connection.execute(select(ConsentEvent)).all()
     assert (event.source, event.opted_out, event.at) == ("import", True, datetime(2024, 5, 1, 12, tzinfo=UTC))
@@ -181,8 +218,13 @@ def test_import_does_not_undo_a_newer_change(database):
     """An imported opt-out older than the number's latest START leaves the number opted in."""
     _, engine = database
     consent(engine, US_MOBILE, False, datetime(2024, 6, 1, tzinfo=UTC))
-    import_csv(engine, ACCOUNT, [HEADER, f"{US_MOBILE},,sms,opted_out,2024-05-01T00:00:00Z,carrier\n"],
-               now=utcnow(), report=pytest.fail)
+    import_csv(
+        engine,
+        ACCOUNT,
+        [HEADER, f"{US_MOBILE},,sms,opted_out,2024-05-01T00:00:00Z,carrier\n"],
+        now=utcnow(),
+        report=pytest.fail,
+    )
     assert states(engine) == {(US_MOBILE, "*", "sms", False)}
 
 
@@ -190,8 +232,13 @@ def test_an_imported_row_older_than_the_state_records_nothing(database):
     """The row that cannot change the state is counted unchanged and appends no event."""
     _, engine = database
     consent(engine, US_MOBILE, False, datetime(2024, 6, 1, tzinfo=UTC))
-    result = import_csv(engine, ACCOUNT, [HEADER, f"{US_MOBILE},,sms,opted_out,2024-05-01T00:00:00Z,carrier\n"],
-                        now=utcnow(), report=pytest.fail)
+    result = import_csv(
+        engine,
+        ACCOUNT,
+        [HEADER, f"{US_MOBILE},,sms,opted_out,2024-05-01T00:00:00Z,carrier\n"],
+        now=utcnow(),
+        report=pytest.fail,
+    )
     assert (result.imported, result.unchanged) == (0, 1)
     with engine.connect() as connection:
         assert [e.source for e in connection.execute(select(ConsentEvent))] == ["keyword"]
@@ -203,9 +250,18 @@ def test_import_cancels_messages_queued_to_imported_numbers(database):
     now = utcnow()
     with unit_of_work(engine) as session:
         for index, to in enumerate((US_MOBILE, GB_MOBILE)):
-            session.add(Message(sid=f"SM{index:032x}", account_sid=ACCOUNT, sender_sid="PN" + "0" * 32, to=to,
-                                status="queued", expires_at=now + timedelta(hours=1), date_created=now,
-                                date_updated=now))
+            session.add(
+                Message(
+                    sid=f"SM{index:032x}",
+                    account_sid=ACCOUNT,
+                    sender_sid="PN" + "0" * 32,
+                    to=to,
+                    status="queued",
+                    expires_at=now + timedelta(hours=1),
+                    date_created=now,
+                    date_updated=now,
+                )
+            )
     import_csv(engine, ACCOUNT, [HEADER, f"{US_MOBILE},,sms,opted_out,,carrier\n"], now=now, report=pytest.fail)
     with engine.connect() as connection:
         found = {(m.to, m.status, m.error_code) for m in connection.execute(select(Message))}
@@ -229,12 +285,16 @@ REGIONS = sorted(phonenumbers.SUPPORTED_REGIONS)
 def test_fast_number_check_agrees_with_phonenumbers_parse(region, digits, kind):
     """The import's canonical-E.164 shortcut accepts exactly what phonenumbers.parse + is_valid_number accept."""
     example = phonenumbers.example_number_for_type(
-        region, phonenumbers.PhoneNumberType.MOBILE if kind else phonenumbers.PhoneNumberType.FIXED_LINE)
+        region, phonenumbers.PhoneNumberType.MOBILE if kind else phonenumbers.PhoneNumberType.FIXED_LINE
+    )
     if example is None:
         return
     text = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
     text = text[:-3] + f"{digits:03d}" if len(text) > 6 else text
     parsed = phonenumbers.parse(text, None)
-    expected = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164) \
-        if phonenumbers.is_valid_number(parsed) else None
+    expected = (
+        phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+        if phonenumbers.is_valid_number(parsed)
+        else None
+    )
     assert (parse_number(text) or (None,))[0] == expected

@@ -32,8 +32,9 @@ def test_updating_the_catalogs_without_an_english_change_writes_nothing(tmp_path
     before = snapshot(tmp_path / "locales")
     for command in commands:
         argv = shlex.split(command)
-        done = subprocess.run([str(VENV_BIN / argv[0]), *argv[1:]], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=60)
+        done = subprocess.run(
+            [str(VENV_BIN / argv[0]), *argv[1:]], cwd=tmp_path, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, f"{command}\n{done.stderr}"
     after = snapshot(tmp_path / "locales")
     assert [name for name in before if before[name] != after.get(name)] == [] and after.keys() == before.keys()

@@ -36,8 +36,12 @@ MAX_INTEGER = 2**63 - 1  # the largest value of a BIGINT column
 MAX_FIELD = 4096  # characters in one form value: more than any field needs (Body: 1600)
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls and DEL, except tab, LF and CR
 #: The fields holding an app's URL, each with the error that refuses it (also when too long for a field).
-URL_FIELDS: dict[str, type[BadRequest]] = {"StatusCallback": InvalidStatusCallback, "InboundRequestUrl": InvalidUrl,
-                                           "FallbackUrl": InvalidUrl, "SmsUrl": InvalidUrl}
+URL_FIELDS: dict[str, type[BadRequest]] = {
+    "StatusCallback": InvalidStatusCallback,
+    "InboundRequestUrl": InvalidUrl,
+    "FallbackUrl": InvalidUrl,
+    "SmsUrl": InvalidUrl,
+}
 
 
 class Form:
@@ -135,8 +139,9 @@ def signed_in(request: Request) -> str:
     """The AccountSid of the request's Basic credentials (API and console alike); 401 otherwise,
     429 once its client address has failed too often (`accounts.SignIns`)."""
     address = request.client.host if request.client is not None else ""
-    account_sid: str = request.app.state.sign_ins.authenticate(request.headers.get("authorization"), address,
-                                                               time.monotonic())
+    account_sid: str = request.app.state.sign_ins.authenticate(
+        request.headers.get("authorization"), address, time.monotonic()
+    )
     return account_sid
 
 
@@ -147,8 +152,11 @@ def authenticate(request: Request) -> str:
     limiter = request.app.state.rate_limiter
     wait = limiter.take(account_sid, time.monotonic())
     if wait:
-        raise TooManyRequests(f"Too Many Requests: this account may make {limiter.rate:g} API requests per second "
-                              f"(GATEWAY_API_RATE_LIMIT) and {limiter.burst} at once.", math.ceil(wait))
+        raise TooManyRequests(
+            f"Too Many Requests: this account may make {limiter.rate:g} API requests per second "
+            f"(GATEWAY_API_RATE_LIMIT) and {limiter.burst} at once.",
+            math.ceil(wait),
+        )
     in_path = request.path_params.get("account_sid")
     if in_path is not None and in_path != account_sid:
         raise NotFound(f"The requested resource /Accounts/{in_path} was not found.")
@@ -182,8 +190,18 @@ def base_url(request: Request) -> str:
 
 def v1_page(key: str, items: list[dict[str, Any]], url: str) -> dict[str, Any]:
     """Messaging v1 paging: `meta.next_page_url` absolute, null on the last page (all items fit one page here)."""
-    return {key: items, "meta": {"page": 0, "page_size": max(len(items), 1), "first_page_url": url,
-                                 "previous_page_url": None, "next_page_url": None, "url": url, "key": key}}
+    return {
+        key: items,
+        "meta": {
+            "page": 0,
+            "page_size": max(len(items), 1),
+            "first_page_url": url,
+            "previous_page_url": None,
+            "next_page_url": None,
+            "url": url,
+            "key": key,
+        },
+    }
 
 
 M = TypeVar("M", bound=SQLModel)

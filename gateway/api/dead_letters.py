@@ -18,8 +18,12 @@ async def listing(request: Request) -> JSONResponse:
     more, rows = len(rows) > size, rows[:size]
     base = f"{base_url(request)}/v1/DeadLetters"
     next_url = f"{base}?PageSize={size}&After={rows[-1].id}" if more and rows else None
-    return JSONResponse({"dead_letters": [dead_letter_json(d) for d in rows],
-                         "meta": {"page_size": size, "url": base, "next_page_url": next_url, "key": "dead_letters"}})
+    return JSONResponse(
+        {
+            "dead_letters": [dead_letter_json(d) for d in rows],
+            "meta": {"page_size": size, "url": base, "next_page_url": next_url, "key": "dead_letters"},
+        }
+    )
 
 
 async def replay_one(request: Request) -> JSONResponse:

@@ -42,16 +42,21 @@ async def readyz(request: Request) -> JSONResponse:
         reasons.append(f"database unreachable: {type(exc).__name__}")
         registered = {}
     unusable = state.settings.unusable_providers()
-    stranded = {name: {"senders": count, "set": unusable[name]}
-                for name, count in sorted(registered.items()) if name in unusable}
+    stranded = {
+        name: {"senders": count, "set": unusable[name]}
+        for name, count in sorted(registered.items())
+        if name in unusable
+    }
     _log_stranded(state, stranded)
     policy = state.policy
     if policy.matcher is None:
         reasons.append("no valid policy revision loaded")
     workers = _workers(state)
     if workers == "stopped":
-        reasons.append("the dispatch or forwarding worker of this process stopped: nothing is sent or forwarded "
-                       "by it (its log says why)")
+        reasons.append(
+            "the dispatch or forwarding worker of this process stopped: nothing is sent or forwarded "
+            "by it (its log says why)"
+        )
     health = state.core.health.report() if state.core.health is not None else {}
     unhealthy = {name: report for name, report in health.items() if report["state"] != "healthy"}
     body = {
@@ -59,13 +64,13 @@ async def readyz(request: Request) -> JSONResponse:
         "reasons": reasons,
         "database": database,
         "workers": workers,
-        "webhooks": {name: "refused: no secret configured" if name in missing else "verified"
-                     for name in sorted(PROVIDERS)},
+        "webhooks": {
+            name: "refused: no secret configured" if name in missing else "verified" for name in sorted(PROVIDERS)
+        },
         "stranded_senders": stranded,
         # Not a reason to be unready: the gateway still takes messages, routes them to healthy
         # providers and holds the others' until they recover.
-        "providers": {name: unhealthy.get(name, {"state": "healthy", "since": None})
-                      for name in sorted(PROVIDERS)},
+        "providers": {name: unhealthy.get(name, {"state": "healthy", "since": None}) for name in sorted(PROVIDERS)},
         "policy": {
             "revision": policy.matcher.revision if policy.matcher else None,
             "errors": [str(e) for e in policy.errors],
@@ -88,8 +93,13 @@ def _log_stranded(state: Any, stranded: dict[str, dict[str, Any]]) -> None:
         return
     state.stranded_logged = stranded
     for name, report in stranded.items():
-        log.warning("%d sender(s) are registered with provider %s, which cannot send or have its webhooks "
-                    "verified: set %s (or remove them)", report["senders"], name, report["set"])
+        log.warning(
+            "%d sender(s) are registered with provider %s, which cannot send or have its webhooks "
+            "verified: set %s (or remove them)",
+            report["senders"],
+            name,
+            report["set"],
+        )
 
 
 def _workers(state: Any) -> str:

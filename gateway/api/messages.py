@@ -81,14 +81,26 @@ def send_request(account_sid: str, form: Form, settings: Settings, now: datetime
     check_content(body, media)
     validity = form.integer("ValidityPeriod", -(2**31), 2**31)
     check_validity(validity)
-    send_at = check_schedule(form.get("ScheduleType") or None, form.get("SendAt") or None, service_sid=service_sid,
-                             now=now, minimum=timedelta(seconds=settings.schedule_min_seconds))
+    send_at = check_schedule(
+        form.get("ScheduleType") or None,
+        form.get("SendAt") or None,
+        service_sid=service_sid,
+        now=now,
+        minimum=timedelta(seconds=settings.schedule_min_seconds),
+    )
     return SendRequest(
-        account_sid=account_sid, to=recipient.address, body=body,
-        sender=check_sender_syntax(sender) if sender else None, service_sid=service_sid, media_urls=media,
-        status_callback=app_url(form, "StatusCallback", settings), validity_period=validity,
-        smart_encoded=form.boolean("SmartEncoded"), traffic_type=traffic_type(form),
-        hold=Hold(send_at, SCHEDULED_BY_APP) if send_at is not None else None)
+        account_sid=account_sid,
+        to=recipient.address,
+        body=body,
+        sender=check_sender_syntax(sender) if sender else None,
+        service_sid=service_sid,
+        media_urls=media,
+        status_callback=app_url(form, "StatusCallback", settings),
+        validity_period=validity,
+        smart_encoded=form.boolean("SmartEncoded"),
+        traffic_type=traffic_type(form),
+        hold=Hold(send_at, SCHEDULED_BY_APP) if send_at is not None else None,
+    )
 
 
 async def create(request: Request) -> JSONResponse:
@@ -134,8 +146,9 @@ async def explain_send(request: Request) -> JSONResponse:
     try:
         reasons = await core.explain(send, moment)
     except ServiceNotFound:
-        raise NotFound("The requested resource was not found: no Messaging Service of this account has this "
-                       "MessagingServiceSid.") from None
+        raise NotFound(
+            "The requested resource was not found: no Messaging Service of this account has this MessagingServiceSid."
+        ) from None
     return JSONResponse(explain.for_request(send, reasons))
 
 
@@ -145,8 +158,10 @@ async def fetch_reasons(request: Request) -> JSONResponse:
     sid = request.path_params["sid"]
     message = await read(request, account_message, account_sid, sid)
     if message is None or message.reasons is None:
-        raise NotFound("The requested resource was not found: no message of this account has this sid, or the "
-                       "gateway kept no reasons for it (inbound messages have none)")
+        raise NotFound(
+            "The requested resource was not found: no message of this account has this sid, or the "
+            "gateway kept no reasons for it (inbound messages have none)"
+        )
     return JSONResponse(explain.for_message(message))
 
 
@@ -172,12 +187,21 @@ async def listing(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     form = await read_form(request)
     size, page, cursor = page_size(form), page_number(form), decode_token(form.get("PageToken"))
-    filters: list[tuple[str, str]] = [(name, value) for name in ("To", "From", "DateSent", "DateSent>", "DateSent<")
-                                      if (value := form.get(name))]
+    filters: list[tuple[str, str]] = [
+        (name, value) for name in ("To", "From", "DateSent", "DateSent>", "DateSent<") if (value := form.get(name))
+    ]
     chosen = dict(filters)
     sent_within = [_date_range(name, value) for name, value in filters if name.startswith("DateSent")]
-    rows = await read(request, message_page, account_sid, to=chosen.get("To"), sender=chosen.get("From"),
-                      sent_within=sent_within, before_seq=cursor, limit=size + 1)
+    rows = await read(
+        request,
+        message_page,
+        account_sid,
+        to=chosen.get("To"),
+        sender=chosen.get("From"),
+        sent_within=sent_within,
+        before_seq=cursor,
+        limit=size + 1,
+    )
     more, rows = len(rows) > size, rows[:size]
     base = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
     paging = [*filters, ("PageSize", size)]
@@ -187,17 +211,19 @@ async def listing(request: Request) -> JSONResponse:
         next_uri = f"{base}?{query_string([*paging, ('Page', page + 1), ('PageToken', encode_token(rows[-1].seq))])}"
     token = [("PageToken", form.get("PageToken"))] if cursor is not None else []
     current = f"{base}?{query_string([*paging, ('Page', page), *token])}"
-    return JSONResponse({
-        "messages": [message_json(m) for m in rows],
-        "end": page * size + len(rows) - 1 if rows else 0,
-        "first_page_uri": first,
-        "next_page_uri": next_uri,
-        "page": page,
-        "page_size": size,
-        "previous_page_uri": None,
-        "start": page * size,
-        "uri": current,
-    })
+    return JSONResponse(
+        {
+            "messages": [message_json(m) for m in rows],
+            "end": page * size + len(rows) - 1 if rows else 0,
+            "first_page_uri": first,
+            "next_page_uri": next_uri,
+            "page": page,
+            "page_size": size,
+            "previous_page_uri": None,
+            "start": page * size,
+            "uri": current,
+        }
+    )
 
 
 def _date_range(name: str, value: str) -> tuple[datetime | None, datetime | None]:

@@ -18,8 +18,7 @@ async def metrics(request: Request) -> Response:
     not an account's, since a scraper is no tenant (the series span all accounts)."""
     token = request.app.state.settings.metrics_token
     if not token:
-        raise Forbidden("/metrics is off: set GATEWAY_METRICS_TOKEN and scrape with "
-                        "`Authorization: Bearer <token>`.")
+        raise Forbidden("/metrics is off: set GATEWAY_METRICS_TOKEN and scrape with `Authorization: Bearer <token>`.")
     scheme, _, given = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), token.encode()):
         raise AuthenticationFailed("/metrics needs `Authorization: Bearer <GATEWAY_METRICS_TOKEN>`.")

@@ -52,19 +52,39 @@ async def create(request: Request) -> JSONResponse:
     callback = app_url(form, "StatusCallback", request.app.state.settings)
     addresses = [_address(b) for b in bindings]
     core: Core = request.app.state.core
-    results = await core.send_many([SendRequest(account_sid=account_sid, to=to, body=body, service_sid=service_sid,
-                                                status_callback=callback) for to in addresses])
+    results = await core.send_many(
+        [
+            SendRequest(account_sid=account_sid, to=to, body=body, service_sid=service_sid, status_callback=callback)
+            for to in addresses
+        ]
+    )
     outcomes: list[dict[str, Any]] = []
     for to, result in zip(addresses, results, strict=True):
         if isinstance(result, GatewayError):
-            outcomes.append({"to": to, "message_sid": None, "status": "failed", "error_code": result.code,
-                             "error_message": result.message})
+            outcomes.append(
+                {
+                    "to": to,
+                    "message_sid": None,
+                    "status": "failed",
+                    "error_code": result.code,
+                    "error_message": result.message,
+                }
+            )
         else:
-            outcomes.append({"to": to, "message_sid": result.sid, "status": "accepted", "error_code": None,
-                             "error_message": None})
+            outcomes.append(
+                {"to": to, "message_sid": result.sid, "status": "accepted", "error_code": None, "error_message": None}
+            )
     accepted = sum(1 for o in outcomes if o["message_sid"])
-    return JSONResponse({
-        "sid": new_sid("NT"), "account_sid": account_sid, "service_sid": service_sid, "body": body,
-        "date_created": iso8601(utcnow()), "accepted": accepted, "failed": len(outcomes) - accepted,
-        "results": outcomes,
-    }, status_code=201)
+    return JSONResponse(
+        {
+            "sid": new_sid("NT"),
+            "account_sid": account_sid,
+            "service_sid": service_sid,
+            "body": body,
+            "date_created": iso8601(utcnow()),
+            "accepted": accepted,
+            "failed": len(outcomes) - accepted,
+            "results": outcomes,
+        },
+        status_code=201,
+    )

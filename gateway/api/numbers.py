@@ -67,9 +67,18 @@ async def create(request: Request) -> JSONResponse:
     provider = provider_of(form, request.app.state.settings)
     kind, country = classify_number(address)
     now = utcnow()
-    sender = Sender(sid=new_sid("PN"), account_sid=account_sid, address=address, kind=kind.value, country=country,
-                    provider=provider, mps=mps_for(kind, country, form.integer("Mps", 1, 10000)),
-                    sms_url=app_url(form, "SmsUrl", request.app.state.settings), date_created=now, date_updated=now)
+    sender = Sender(
+        sid=new_sid("PN"),
+        account_sid=account_sid,
+        address=address,
+        kind=kind.value,
+        country=country,
+        provider=provider,
+        mps=mps_for(kind, country, form.integer("Mps", 1, 10000)),
+        sms_url=app_url(form, "SmsUrl", request.app.state.settings),
+        date_created=now,
+        date_updated=now,
+    )
     await write_change(request, lambda session: add_sender(session, sender))
     return JSONResponse(number_json(sender), status_code=201)
 
@@ -83,8 +92,10 @@ def provider_of(form: Form, settings: Settings) -> str:
         raise BadRequest(f"Provider must be one of {', '.join(PROVIDERS)}, not {provider!r}.")
     missing = settings.unusable_providers().get(provider)
     if missing:
-        raise BadRequest(f"Provider {provider!r} has no credentials or webhook secret in this gateway: set {missing} "
-                         "before registering its numbers, short codes or alpha senders.")
+        raise BadRequest(
+            f"Provider {provider!r} has no credentials or webhook secret in this gateway: set {missing} "
+            "before registering its numbers, short codes or alpha senders."
+        )
     return provider
 
 
@@ -95,8 +106,10 @@ def add_sender(session: Session, sender: Sender) -> None:
         raise AlreadyRegistered(f"{sender.address} is already registered to this account.")
     if sender.kind != SenderKind.ALPHA:  # alpha senders receive nothing, so several accounts may use one name
         if senders.receiving_address_with(session, sender.address, sender.provider):
-            raise AlreadyRegistered(f"{sender.address} is already registered with provider {sender.provider!r} by "
-                                    "another account; a number belongs to one account.")
+            raise AlreadyRegistered(
+                f"{sender.address} is already registered with provider {sender.provider!r} by "
+                "another account; a number belongs to one account."
+            )
     session.add(sender)
 
 
@@ -109,14 +122,25 @@ async def listing(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     found = await read(request, senders.numbers, account_sid)
     uri = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers.json"
-    return JSONResponse({"incoming_phone_numbers": [number_json(s) for s in found], "end": max(0, len(found) - 1),
-                         "first_page_uri": uri, "next_page_uri": None, "page": 0, "page_size": len(found),
-                         "previous_page_uri": None, "start": 0, "uri": uri})
+    return JSONResponse(
+        {
+            "incoming_phone_numbers": [number_json(s) for s in found],
+            "end": max(0, len(found) - 1),
+            "first_page_uri": uri,
+            "next_page_uri": None,
+            "page": 0,
+            "page_size": len(found),
+            "previous_page_uri": None,
+            "start": 0,
+            "uri": uri,
+        }
+    )
 
 
 async def remove(request: Request) -> Response:
     account_sid = authenticate(request)
     sid = request.path_params["sid"]
+
     def job(session: Session) -> None:
         senders.remove_sender(session, owned(session, Sender, account_sid, sid))
 

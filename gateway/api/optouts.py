@@ -35,17 +35,32 @@ from gateway.transfer import (
 
 
 def opt_out_json(row: Any, base: str) -> dict[str, Any]:
-    return {"account_sid": row.account_sid, "phone_number": row.number, "scope": scope_label(row.service_sid),
-            "channel": row.channel, "state": state_label(row.opted_out), "date_updated": iso8601(row.date_updated),
-            "url": f"{base}/v1/OptOuts/{row.number}"}
+    return {
+        "account_sid": row.account_sid,
+        "phone_number": row.number,
+        "scope": scope_label(row.service_sid),
+        "channel": row.channel,
+        "state": state_label(row.opted_out),
+        "date_updated": iso8601(row.date_updated),
+        "url": f"{base}/v1/OptOuts/{row.number}",
+    }
 
 
 def event_json(row: Any) -> dict[str, Any]:
-    return {"kind": "opt_out" if row.opted_out else "opt_in", "scope": scope_label(row.scope),
-            "channel": row.channel, "keyword": row.keyword, "language": row.language,
-            "inbound_message_sid": row.inbound_message_sid, "policy_revision": row.policy_revision,
-            "source": row.source, "reason": row.reason, "match": row.match, "exception": row.exception,
-            "date": iso8601(row.at)}
+    return {
+        "kind": "opt_out" if row.opted_out else "opt_in",
+        "scope": scope_label(row.scope),
+        "channel": row.channel,
+        "keyword": row.keyword,
+        "language": row.language,
+        "inbound_message_sid": row.inbound_message_sid,
+        "policy_revision": row.policy_revision,
+        "source": row.source,
+        "reason": row.reason,
+        "match": row.match,
+        "exception": row.exception,
+        "date": iso8601(row.at),
+    }
 
 
 def number_record(session: Session, account_sid: str, number: str, base: str) -> dict[str, Any] | None:
@@ -55,8 +70,13 @@ def number_record(session: Session, account_sid: str, number: str, base: str) ->
     events = number_events(connection, account_sid, number)
     if not states and not events:
         return None
-    return {"account_sid": account_sid, "phone_number": number, "opt_outs": [opt_out_json(s, base) for s in states],
-            "events": [event_json(e) for e in events], "url": f"{base}/v1/OptOuts/{number}"}
+    return {
+        "account_sid": account_sid,
+        "phone_number": number,
+        "opt_outs": [opt_out_json(s, base) for s in states],
+        "events": [event_json(e) for e in events],
+        "url": f"{base}/v1/OptOuts/{number}",
+    }
 
 
 def _address(value: str | None) -> Address:
@@ -117,9 +137,17 @@ async def listing(request: Request) -> JSONResponse:
     if scope is not None:
         filters.append(("ServiceSid", scope))
         scope = ACCOUNT_WIDE if scope == ACCOUNT_LABEL else scope
-    rows = await read(request, states_page, account_sid, after=after, scope=scope,
-                      number=address.number if address else None, channel=channel,
-                      opted_out=STATES[state] if state else None, limit=size + 1)
+    rows = await read(
+        request,
+        states_page,
+        account_sid,
+        after=after,
+        scope=scope,
+        number=address.number if address else None,
+        channel=channel,
+        opted_out=STATES[state] if state else None,
+        limit=size + 1,
+    )
     more, rows = len(rows) > size, rows[:size]
     base = base_url(request)
     url = f"{base}/v1/OptOuts"
@@ -130,10 +158,20 @@ async def listing(request: Request) -> JSONResponse:
         token = encode_cursor((last.service_sid, last.number, last.channel))
         next_url = f"{url}?{query_string([*paging, ('Page', page + 1), ('PageToken', token)])}"
     current = [("PageToken", form.get("PageToken"))] if after is not None else []
-    return JSONResponse({"opt_outs": [opt_out_json(row, base) for row in rows], "meta": {
-        "page": page, "page_size": size, "first_page_url": f"{url}?{query_string([*paging, ('Page', 0)])}",
-        "previous_page_url": None, "next_page_url": next_url,
-        "url": f"{url}?{query_string([*paging, ('Page', page), *current])}", "key": "opt_outs"}})
+    return JSONResponse(
+        {
+            "opt_outs": [opt_out_json(row, base) for row in rows],
+            "meta": {
+                "page": page,
+                "page_size": size,
+                "first_page_url": f"{url}?{query_string([*paging, ('Page', 0)])}",
+                "previous_page_url": None,
+                "next_page_url": next_url,
+                "url": f"{url}?{query_string([*paging, ('Page', page), *current])}",
+                "key": "opt_outs",
+            },
+        }
+    )
 
 
 async def fetch(request: Request) -> JSONResponse:
@@ -159,8 +197,9 @@ async def remove(request: Request) -> JSONResponse:
     return await _change(request, account_sid, form, request.path_params["number"], opted_out=False, status=200)
 
 
-async def _change(request: Request, account_sid: str, form: Form, raw_number: str | None, *, opted_out: bool,
-                  status: int) -> JSONResponse:
+async def _change(
+    request: Request, account_sid: str, form: Form, raw_number: str | None, *, opted_out: bool, status: int
+) -> JSONResponse:
     address = _address(raw_number)
     channel = _channel(form, address) or "sms"
     reason = _reason(form)
@@ -171,8 +210,7 @@ async def _change(request: Request, account_sid: str, form: Form, raw_number: st
         if not opted_out:
             if not is_opted_out(session.connection(), account_sid, scope, address.number, channel):
                 raise NotFound(f"{address.number} is not opted out of {scope_label(scope)} on {channel}.")
-        consent = Consent(account_sid, scope, address.number, channel, opted_out=opted_out, source="api",
-                          reason=reason)
+        consent = Consent(account_sid, scope, address.number, channel, opted_out=opted_out, source="api", reason=reason)
         return record_consent(session, consent, now=utcnow(), backlog=backlog)
 
     await request.app.state.writer.run(job)
@@ -185,8 +223,11 @@ async def _change(request: Request, account_sid: str, form: Form, raw_number: st
 async def export(request: Request) -> StreamingResponse:
     """The account's opt-outs as CSV, streamed a chunk of rows at a time (`transfer.csv_chunks`)."""
     account_sid = authenticate(request)
-    return StreamingResponse(csv_chunks(request.app.state.engine, account_sid), media_type="text/csv",
-                             headers={"Content-Disposition": 'attachment; filename="optouts.csv"'})
+    return StreamingResponse(
+        csv_chunks(request.app.state.engine, account_sid),
+        media_type="text/csv",
+        headers={"Content-Disposition": 'attachment; filename="optouts.csv"'},
+    )
 
 
 ROUTES: list[Route] = [

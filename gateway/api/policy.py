@@ -24,15 +24,17 @@ async def show(request: Request) -> JSONResponse:
     authenticate(request)
     state: PolicyState = request.app.state.policy
     matcher = state.matcher
-    return JSONResponse({
-        "revision": matcher.revision if matcher else None,
-        "languages": list(matcher.policy.languages) if matcher else [],
-        "countries": sorted(matcher.policy.countries) if matcher else [],
-        "mode": matcher.policy.mode.value if matcher else None,
-        "errors": [str(e) for e in state.errors],
-        "warnings": [str(w) for w in state.warnings],
-        "notes": [str(n) for n in state.notes],
-    })
+    return JSONResponse(
+        {
+            "revision": matcher.revision if matcher else None,
+            "languages": list(matcher.policy.languages) if matcher else [],
+            "countries": sorted(matcher.policy.countries) if matcher else [],
+            "mode": matcher.policy.mode.value if matcher else None,
+            "errors": [str(e) for e in state.errors],
+            "warnings": [str(w) for w in state.warnings],
+            "notes": [str(n) for n in state.notes],
+        }
+    )
 
 
 async def test(request: Request) -> JSONResponse:
@@ -47,7 +49,9 @@ async def test(request: Request) -> JSONResponse:
     state: PolicyState = request.app.state.policy
     if state.matcher is None or state.catalogs is None:
         raise PolicyUnavailable("No valid policy revision is loaded.")
-    variables = DEMO_VARIABLES | {k: value for k, v in (("brand", "Brand"), ("help_contact", "HelpContact"))
-                                  if (value := form.get(v))}
-    return JSONResponse(evaluate(state.matcher, state.catalogs, body, form.get("From"),
-                                 Mode(mode) if mode else None, variables))
+    variables = DEMO_VARIABLES | {
+        k: value for k, v in (("brand", "Brand"), ("help_contact", "HelpContact")) if (value := form.get(v))
+    }
+    return JSONResponse(
+        evaluate(state.matcher, state.catalogs, body, form.get("From"), Mode(mode) if mode else None, variables)
+    )

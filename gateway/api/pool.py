@@ -49,9 +49,14 @@ async def geo_update(request: Request) -> JSONResponse:
 
 
 def _sticky_json(mapping: StickyMapping, sender: Sender | None) -> dict[str, Any]:
-    return {"service_sid": mapping.service_sid, "to": mapping.recipient, "sender_sid": mapping.sender_sid,
-            "sender": sender.address if sender else None, "pinned": mapping.pinned,
-            "date_updated": iso8601(mapping.date_updated)}
+    return {
+        "service_sid": mapping.service_sid,
+        "to": mapping.recipient,
+        "sender_sid": mapping.sender_sid,
+        "sender": sender.address if sender else None,
+        "pinned": mapping.pinned,
+        "date_updated": iso8601(mapping.date_updated),
+    }
 
 
 async def sticky_list(request: Request) -> JSONResponse:
@@ -65,8 +70,11 @@ async def sticky_list(request: Request) -> JSONResponse:
 
     rows = await read(request, mappings)
     base = base_url(request)
-    return JSONResponse(v1_page("sticky_senders", [_sticky_json(m, s) for m, s in rows],
-                              f"{base}/v1/Services/{service_sid}/StickySenders"))
+    return JSONResponse(
+        v1_page(
+            "sticky_senders", [_sticky_json(m, s) for m, s in rows], f"{base}/v1/Services/{service_sid}/StickySenders"
+        )
+    )
 
 
 async def sticky_fetch(request: Request) -> JSONResponse:
@@ -96,7 +104,8 @@ async def sticky_pin(request: Request) -> JSONResponse:
         if sender is None:
             raise BadRequest(f"Sender {wanted!r} is not in the pool of {service_sid}.")
         mapping = session.get(StickyMapping, (service_sid, to)) or StickyMapping(
-            service_sid=service_sid, recipient=to, sender_sid=sender.sid, date_updated=utcnow())
+            service_sid=service_sid, recipient=to, sender_sid=sender.sid, date_updated=utcnow()
+        )
         mapping.sender_sid, mapping.pinned, mapping.date_updated = sender.sid, True, utcnow()
         session.add(mapping)
         return mapping, sender

@@ -40,14 +40,21 @@ from gateway.store.tables import Sender, Service
 #: Form field → (column, parser).  Booleans and ints are checked; the app's URLs ("callback") must pass
 #: the callback destination policy; other text ("url") is kept as given.
 _FIELDS: dict[str, tuple[str, str]] = {
-    "FriendlyName": ("friendly_name", "text"), "InboundRequestUrl": ("inbound_request_url", "callback"),
-    "InboundMethod": ("inbound_method", "method"), "FallbackUrl": ("fallback_url", "callback"),
-    "FallbackMethod": ("fallback_method", "method"), "StatusCallback": ("status_callback", "callback"),
-    "StickySender": ("sticky_sender", "bool"), "AreaCodeGeomatch": ("area_code_geomatch", "bool"),
-    "SmartEncoding": ("smart_encoding", "bool"), "ValidityPeriod": ("validity_period", "validity"),
+    "FriendlyName": ("friendly_name", "text"),
+    "InboundRequestUrl": ("inbound_request_url", "callback"),
+    "InboundMethod": ("inbound_method", "method"),
+    "FallbackUrl": ("fallback_url", "callback"),
+    "FallbackMethod": ("fallback_method", "method"),
+    "StatusCallback": ("status_callback", "callback"),
+    "StickySender": ("sticky_sender", "bool"),
+    "AreaCodeGeomatch": ("area_code_geomatch", "bool"),
+    "SmartEncoding": ("smart_encoding", "bool"),
+    "ValidityPeriod": ("validity_period", "validity"),
     "UseInboundWebhookOnNumber": ("use_inbound_webhook_on_number", "bool"),
     # the gateway's own: what confirmations say, and how inbound forwards are shaped and signed
-    "Brand": ("brand", "url"), "HelpContact": ("help_contact", "url"), "InboundFormat": ("inbound_format", "format"),
+    "Brand": ("brand", "url"),
+    "HelpContact": ("help_contact", "url"),
+    "InboundFormat": ("inbound_format", "format"),
     "WebhookSecret": ("webhook_secret", "url"),
     # the category of sends that name no TrafficType: quiet hours hold only marketing
     "TrafficType": ("traffic_type", "traffic"),
@@ -59,33 +66,59 @@ _FIELDS: dict[str, tuple[str, str]] = {
 def service_json(service: Service, base: str) -> dict[str, Any]:
     url = f"{base}/v1/Services/{service.sid}"
     return {
-        "sid": service.sid, "account_sid": service.account_sid, "friendly_name": service.friendly_name,
-        "inbound_request_url": service.inbound_request_url, "inbound_method": service.inbound_method,
-        "fallback_url": service.fallback_url, "fallback_method": service.fallback_method,
-        "status_callback": service.status_callback, "sticky_sender": service.sticky_sender,
-        "area_code_geomatch": service.area_code_geomatch, "smart_encoding": service.smart_encoding,
-        "validity_period": service.validity_period, "mms_converter": False, "fallback_to_long_code": False,
-        "scan_message_content": "inherit", "synchronous_validation": False, "usecase": "undeclared",
+        "sid": service.sid,
+        "account_sid": service.account_sid,
+        "friendly_name": service.friendly_name,
+        "inbound_request_url": service.inbound_request_url,
+        "inbound_method": service.inbound_method,
+        "fallback_url": service.fallback_url,
+        "fallback_method": service.fallback_method,
+        "status_callback": service.status_callback,
+        "sticky_sender": service.sticky_sender,
+        "area_code_geomatch": service.area_code_geomatch,
+        "smart_encoding": service.smart_encoding,
+        "validity_period": service.validity_period,
+        "mms_converter": False,
+        "fallback_to_long_code": False,
+        "scan_message_content": "inherit",
+        "synchronous_validation": False,
+        "usecase": "undeclared",
         "us_app_to_person_registered": False,
         "use_inbound_webhook_on_number": service.use_inbound_webhook_on_number,
-        "brand": service.brand, "help_contact": service.help_contact, "inbound_format": service.inbound_format,
+        "brand": service.brand,
+        "help_contact": service.help_contact,
+        "inbound_format": service.inbound_format,
         "traffic_type": service.traffic_type,
         "quiet_hours": service.quiet_hours.splitlines() if service.quiet_hours else None,
-        "date_created": iso8601(service.date_created), "date_updated": iso8601(service.date_updated), "url": url,
-        "links": {name: f"{url}/{path}" for name, path in (
-            ("phone_numbers", "PhoneNumbers"), ("short_codes", "ShortCodes"), ("alpha_senders", "AlphaSenders"),
-            ("geo_permissions", "GeoPermissions"), ("sticky_senders", "StickySenders"),
-            ("notifications", "Notifications"))},
+        "date_created": iso8601(service.date_created),
+        "date_updated": iso8601(service.date_updated),
+        "url": url,
+        "links": {
+            name: f"{url}/{path}"
+            for name, path in (
+                ("phone_numbers", "PhoneNumbers"),
+                ("short_codes", "ShortCodes"),
+                ("alpha_senders", "AlphaSenders"),
+                ("geo_permissions", "GeoPermissions"),
+                ("sticky_senders", "StickySenders"),
+                ("notifications", "Notifications"),
+            )
+        },
     }
 
 
 def member_json(sender: Sender, base: str) -> dict[str, Any]:
     path = {"short_code": "ShortCodes", "alpha": "AlphaSenders"}.get(sender.kind, "PhoneNumbers")
     body: dict[str, Any] = {
-        "sid": sender.sid, "account_sid": sender.account_sid, "service_sid": sender.service_sid,
-        "date_created": iso8601(sender.date_created), "date_updated": iso8601(sender.date_updated),
+        "sid": sender.sid,
+        "account_sid": sender.account_sid,
+        "service_sid": sender.service_sid,
+        "date_created": iso8601(sender.date_created),
+        "date_updated": iso8601(sender.date_updated),
         "capabilities": ["SMS"] if sender.kind in ("short_code", "alpha") else ["SMS", "MMS"],
-        "country_code": sender.country, "mps": sender.mps, "type": sender.kind,
+        "country_code": sender.country,
+        "mps": sender.mps,
+        "type": sender.kind,
         "url": f"{base}/v1/Services/{sender.service_sid}/{path}/{sender.sid}",
     }
     key = {"short_code": "short_code", "alpha": "alpha_sender"}.get(sender.kind, "phone_number")
@@ -145,8 +178,7 @@ async def create(request: Request) -> JSONResponse:
     if not form.get("FriendlyName"):
         raise BadRequest("FriendlyName is required.")
     now = utcnow()
-    service = Service(sid=new_sid("MG"), account_sid=account_sid, friendly_name="", date_created=now,
-                      date_updated=now)
+    service = Service(sid=new_sid("MG"), account_sid=account_sid, friendly_name="", date_created=now, date_updated=now)
     _apply(service, form, request.app.state.settings)
     await write_change(request, lambda session: session.add(service))
     return JSONResponse(service_json(service, base_url(request)), status_code=201)
@@ -192,8 +224,11 @@ async def remove(request: Request) -> Response:
 
 # --- the sender pool -------------------------------------------------------------------------
 
-_POOLS = {"PhoneNumbers": ("phone_numbers", ("long_code", "toll_free", "mobile", "whatsapp")),
-          "ShortCodes": ("short_codes", ("short_code",)), "AlphaSenders": ("alpha_senders", ("alpha",))}
+_POOLS = {
+    "PhoneNumbers": ("phone_numbers", ("long_code", "toll_free", "mobile", "whatsapp")),
+    "ShortCodes": ("short_codes", ("short_code",)),
+    "AlphaSenders": ("alpha_senders", ("alpha",)),
+}
 
 
 def _pool_name(request: Request) -> str:
@@ -218,13 +253,15 @@ async def add_member(request: Request) -> JSONResponse:
         if pool == "PhoneNumbers":
             sender = owned(session, Sender, account_sid, form.get("PhoneNumberSid") or "")
             if sender.service_sid not in (None, service_sid):
-                raise NumberInAnotherService(f"{sender.address} is already in Messaging Service "
-                                             f"{sender.service_sid}.")
+                raise NumberInAnotherService(f"{sender.address} is already in Messaging Service {sender.service_sid}.")
             sender.service_sid, sender.date_updated = service_sid, now
             session.add(sender)
             return sender
-        sender = _short_code(account_sid, form, now, provider) if pool == "ShortCodes" else _alpha(
-            session, account_sid, service_sid, form, now, provider)
+        sender = (
+            _short_code(account_sid, form, now, provider)
+            if pool == "ShortCodes"
+            else _alpha(session, account_sid, service_sid, form, now, provider)
+        )
         sender.service_sid = service_sid
         add_sender(session, sender)
         return sender
@@ -244,21 +281,40 @@ def _short_code(account_sid: str, form: Form, now: Any, provider: str) -> Sender
     if not re.fullmatch(r"[A-Z]{2}", country):
         raise BadRequest("CountryCode (ISO 3166 alpha-2, e.g. US) is required for a short code.")
     mps = mps_for(SenderKind.SHORT_CODE, country, form.integer("Mps", 1, 10000))
-    return Sender(sid=new_sid("SC"), account_sid=account_sid, address=code, kind="short_code", country=country,
-                  provider=provider, mps=mps, date_created=now, date_updated=now)
+    return Sender(
+        sid=new_sid("SC"),
+        account_sid=account_sid,
+        address=code,
+        kind="short_code",
+        country=country,
+        provider=provider,
+        mps=mps,
+        date_created=now,
+        date_updated=now,
+    )
 
 
 def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now: Any, provider: str) -> Sender:
     alpha = form.get("AlphaSender") or ""
     if not ALPHA_SENDER.match(alpha):
-        raise BadRequest(f"AlphaSender must be 1-11 letters, digits, spaces or -+_& with at least one letter, "
-                         f"not {alpha!r}.")
+        raise BadRequest(
+            f"AlphaSender must be 1-11 letters, digits, spaces or -+_& with at least one letter, not {alpha!r}."
+        )
     registered = country_codes(form, "RegisteredCountries")
     if senders.has_alpha(session, service_sid):
         raise OneAlphaSenderPerService("A Messaging Service can have only one alpha sender.")
-    return Sender(sid=new_sid("AI"), account_sid=account_sid, address=alpha, kind="alpha", country=None,
-                  provider=provider, mps=mps_for(SenderKind.ALPHA, None, form.integer("Mps", 1, 10000)),
-                  registered_countries=",".join(registered) or None, date_created=now, date_updated=now)
+    return Sender(
+        sid=new_sid("AI"),
+        account_sid=account_sid,
+        address=alpha,
+        kind="alpha",
+        country=None,
+        provider=provider,
+        mps=mps_for(SenderKind.ALPHA, None, form.integer("Mps", 1, 10000)),
+        registered_countries=",".join(registered) or None,
+        date_created=now,
+        date_updated=now,
+    )
 
 
 async def list_members(request: Request) -> JSONResponse:
@@ -269,8 +325,13 @@ async def list_members(request: Request) -> JSONResponse:
         owned_service(session, account_sid, service_sid)
         return senders.pool(session, service_sid, _POOLS[pool][1])
 
-    return JSONResponse(v1_page(_POOLS[pool][0], [member_json(m, base) for m in await read(request, members)],
-                              f"{base}/v1/Services/{service_sid}/{pool}"))
+    return JSONResponse(
+        v1_page(
+            _POOLS[pool][0],
+            [member_json(m, base) for m in await read(request, members)],
+            f"{base}/v1/Services/{service_sid}/{pool}",
+        )
+    )
 
 
 def _member(session: Session, request: Request, account_sid: str) -> Sender:
@@ -289,8 +350,14 @@ def pool_member(session: Session, account_sid: str, service_sid: str, pool: str,
 
 async def fetch_member(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
-    member = await read(request, pool_member, account_sid, request.path_params["sid"], _pool_name(request),
-                        request.path_params["member"])
+    member = await read(
+        request,
+        pool_member,
+        account_sid,
+        request.path_params["sid"],
+        _pool_name(request),
+        request.path_params["member"],
+    )
     return JSONResponse(member_json(member, base_url(request)))
 
 

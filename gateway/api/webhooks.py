@@ -97,8 +97,9 @@ async def _verified(request: Request, parse: Callable[[Provider, RawRequest], li
     secret = request.app.state.provider_secrets.get(name)
     if not secret:
         log.warning("%s webhook refused: no secret configured (%s)", name, settings.missing_secrets().get(name))
-        raise Forbidden(f"Webhooks of provider {name!r} are refused: the gateway has no secret to check them with.",
-                        code=20003)
+        raise Forbidden(
+            f"Webhooks of provider {name!r} are refused: the gateway has no secret to check them with.", code=20003
+        )
     try:
         provider.verify(raw, secret)
     except WebhookRejected as exc:
@@ -169,8 +170,12 @@ async def receive(app: Starlette, name: str, messages: list[InboundMessage]) -> 
     for result in results:
         if not result.duplicate:
             metrics.inbound(name, result.opt_out_type, result.language)
-        log.info("inbound %s%s%s", result.message_sid, f" {result.opt_out_type}" if result.opt_out_type else "",
-                 " (retry, already processed)" if result.duplicate else "")
+        log.info(
+            "inbound %s%s%s",
+            result.message_sid,
+            f" {result.opt_out_type}" if result.opt_out_type else "",
+            " (retry, already processed)" if result.duplicate else "",
+        )
 
 
 async def status(request: Request) -> Response:
@@ -179,20 +184,28 @@ async def status(request: Request) -> Response:
     name = request.path_params["provider"]
     reference = request.query_params.get("ref")
     backlog: Backlog = request.app.state.core.backlog
-    await request.app.state.writer.run(lambda session: _apply(session, name, events, reference, backlog),
-                                       clean_on_error=True)
+    await request.app.state.writer.run(
+        lambda session: _apply(session, name, events, reference, backlog), clean_on_error=True
+    )
     if request.app.state.forwarder is not None:
         request.app.state.forwarder.notify()
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-def _apply(session: Session, provider: str, events: list[StatusEvent], reference: str | None,
-           backlog: Backlog) -> None:
+def _apply(session: Session, provider: str, events: list[StatusEvent], reference: str | None, backlog: Backlog) -> None:
     """Apply each report to its message; all refused (nothing written) if one names another provider's message."""
     now = utcnow()
     found = [reported_message(session, provider, event.reference or reference, event.provider_sid) for event in events]
     for event, sid in zip(events, found, strict=True):
         if sid is None or event.status is Status.UNKNOWN:
             continue  # not ours, or a word we do not know: logged by the adapter, never a crash
-        set_status(session, sid, event.status, now=now, source="provider", backlog=backlog,
-                   error_code=event.error_code, provider_sid=event.provider_sid)
+        set_status(
+            session,
+            sid,
+            event.status,
+            now=now,
+            source="provider",
+            backlog=backlog,
+            error_code=event.error_code,
+            provider_sid=event.provider_sid,
+        )

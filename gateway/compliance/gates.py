@@ -92,13 +92,15 @@ def check_sender_syntax(sender: str) -> str:
         except phonenumbers.NumberParseException:
             parsed = None
         if parsed is None or not phonenumbers.is_possible_number(parsed):
-            raise InvalidFrom(f"The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric "
-                              "sender ID.")
+            raise InvalidFrom(
+                f"The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric sender ID."
+            )
         number = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
         return WHATSAPP + number if sender.startswith(WHATSAPP) else number
     if sender.startswith(WHATSAPP) or not (SHORT_CODE.match(raw) or ALPHA_SENDER.match(raw)):
-        raise InvalidFrom(f"The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric "
-                          "sender ID.")
+        raise InvalidFrom(
+            f"The 'From' number {sender} is not a valid phone number, shortcode, or alphanumeric sender ID."
+        )
     return raw
 
 
@@ -121,8 +123,9 @@ def check_validity(seconds: int | None) -> None:
         raise InvalidValidityPeriod(f"ValidityPeriod must be between 1 and {MAX_VALIDITY} seconds.")
 
 
-def check_schedule(schedule_type: str | None, send_at: str | None, *, service_sid: str | None, now: datetime,
-                   minimum: timedelta) -> datetime | None:
+def check_schedule(
+    schedule_type: str | None, send_at: str | None, *, service_sid: str | None, now: datetime, minimum: timedelta
+) -> datetime | None:
     """The moment a send is scheduled for (aware UTC), or None for a send now.  Twilio's rules:
     `ScheduleType` is only `fixed` (35126; a `SendAt` without it is refused the same way rather than
     sent at once), scheduling needs a Messaging Service (35118) and a `SendAt` (35111), an ISO 8601
@@ -137,8 +140,10 @@ def check_schedule(schedule_type: str | None, send_at: str | None, *, service_si
         raise ScheduleNeedsService("MessagingServiceSid is required to schedule a message.")
     if not send_at:
         raise SendAtMissing("SendAt timestamp is missing: it is required when ScheduleType is 'fixed'.")
-    window = (f"SendAt must be an ISO 8601 time with its UTC offset (2026-05-15T14:30:00Z), between "
-              f"{int(minimum.total_seconds())} seconds and {MAX_SCHEDULE_AHEAD.days} days from now.")
+    window = (
+        f"SendAt must be an ISO 8601 time with its UTC offset (2026-05-15T14:30:00Z), between "
+        f"{int(minimum.total_seconds())} seconds and {MAX_SCHEDULE_AHEAD.days} days from now."
+    )
     try:
         moment = parse_iso8601(send_at)
     except ValueError:
@@ -152,13 +157,23 @@ def check_schedule(schedule_type: str | None, send_at: str | None, *, service_si
 def number_verdict(recipient: Address) -> Verdict:
     """The valid-number gate's verdict: `parse_recipient` refused an invalid number before any
     gate ran, so here it says what the number is (country, area code, channel)."""
-    reason = (Reason("number.valid_area", number=recipient.number, country=recipient.country,
-                     area_code=recipient.area_code) if recipient.area_code else
-              Reason("number.valid", number=recipient.number, country=recipient.country))
-    return Verdict(VALID_NUMBER, PASS, reason,
-                   f"phonenumbers {phonenumbers.__version__} metadata",
-                   {"number": recipient.number, "country": recipient.country, "area_code": recipient.area_code,
-                    "channel": recipient.channel})
+    reason = (
+        Reason("number.valid_area", number=recipient.number, country=recipient.country, area_code=recipient.area_code)
+        if recipient.area_code
+        else Reason("number.valid", number=recipient.number, country=recipient.country)
+    )
+    return Verdict(
+        VALID_NUMBER,
+        PASS,
+        reason,
+        f"phonenumbers {phonenumbers.__version__} metadata",
+        {
+            "number": recipient.number,
+            "country": recipient.country,
+            "area_code": recipient.area_code,
+            "channel": recipient.channel,
+        },
+    )
 
 
 def region_verdict(country: str, allowed: frozenset[str] | None, *, reply_to_inbound: bool, source: str) -> Verdict:

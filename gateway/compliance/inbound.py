@@ -31,9 +31,18 @@ class Decision:
     confirm: bool = False
 
 
-def decide(match: Match | None, *, scope: str, channel: str, account_scope: bool, linked: bool,
-           opted_out: frozenset[tuple[str, str]], last_confirmed: datetime | None, now: datetime,
-           window: timedelta = CONFIRMATION_WINDOW) -> Decision:
+def decide(
+    match: Match | None,
+    *,
+    scope: str,
+    channel: str,
+    account_scope: bool,
+    linked: bool,
+    opted_out: frozenset[tuple[str, str]],
+    last_confirmed: datetime | None,
+    now: datetime,
+    window: timedelta = CONFIRMATION_WINDOW,
+) -> Decision:
     """The rules, with no I/O.
 
     STOP opts out of `scope` (or the whole account for STOPALL or an account-scoped policy), on

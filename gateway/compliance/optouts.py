@@ -37,8 +37,13 @@ def scope_of(service_sid: str | None, sender_sid: str) -> str:
     return service_sid or sender_sid
 
 
-def opt_out_verdict(session: Session, account_sid: str, scope: str, recipient: Address,
-                    known: Mapping[tuple[str, str], set[tuple[str, str]]] | None = None) -> Verdict:
+def opt_out_verdict(
+    session: Session,
+    account_sid: str,
+    scope: str,
+    recipient: Address,
+    known: Mapping[tuple[str, str], set[tuple[str, str]]] | None = None,
+) -> Verdict:
     """Refuse (21610) when the recipient opted out of `scope` or of the whole account, naming the
     scope and the consent event that opted them out.  `known` is the opted-out (scope, channel)
     pairs by (account, number) a send batch read for all its numbers at once
@@ -47,12 +52,17 @@ def opt_out_verdict(session: Session, account_sid: str, scope: str, recipient: A
         states = known.get((account_sid, recipient.number), ())
         found = next((s for s in (scope, ACCOUNT_WIDE) if (s, recipient.channel) in states), None)
     else:
-        found = consent_rows.opted_out_of(session.connection(), account_sid, recipient.number, recipient.channel,
-                                          scope, ACCOUNT_WIDE)
+        found = consent_rows.opted_out_of(
+            session.connection(), account_sid, recipient.number, recipient.channel, scope, ACCOUNT_WIDE
+        )
     if found is None:
-        return Verdict(OPT_OUT, PASS, Reason("opt_out.clear", number=recipient.number, scope=_scope_words(scope),
-                                             channel=recipient.channel), f"opt-out state: scope {scope}",
-                       {"scope": scope})
+        return Verdict(
+            OPT_OUT,
+            PASS,
+            Reason("opt_out.clear", number=recipient.number, scope=_scope_words(scope), channel=recipient.channel),
+            f"opt-out state: scope {scope}",
+            {"scope": scope},
+        )
     event = consent_rows.last_opt_out(session.connection(), account_sid, recipient.number, recipient.channel, found)
     error = RecipientUnsubscribed(_UNSUBSCRIBED)
     facts: dict[str, Any] = {"scope": found, "event": None}
@@ -60,12 +70,20 @@ def opt_out_verdict(session: Session, account_sid: str, scope: str, recipient: A
     said = {"number": recipient.number, "scope": _scope_words(found), "channel": recipient.channel}
     reason = Reason("opt_out.opted_out", **said)
     if event is not None:
-        facts["event"] = {"id": event.id, "at": iso8601(event.at), "source": event.source, "keyword": event.keyword,
-                          "inbound_message_sid": event.inbound_message_sid, "reason": event.reason,
-                          "policy_revision": event.policy_revision}
-        reason = (Reason("opt_out.opted_out_by", **said, at=iso8601(event.at), keyword=event.keyword)
-                  if event.keyword else
-                  Reason("opt_out.opted_out_through", **said, at=iso8601(event.at), source=event.source))
+        facts["event"] = {
+            "id": event.id,
+            "at": iso8601(event.at),
+            "source": event.source,
+            "keyword": event.keyword,
+            "inbound_message_sid": event.inbound_message_sid,
+            "reason": event.reason,
+            "policy_revision": event.policy_revision,
+        }
+        reason = (
+            Reason("opt_out.opted_out_by", **said, at=iso8601(event.at), keyword=event.keyword)
+            if event.keyword
+            else Reason("opt_out.opted_out_through", **said, at=iso8601(event.at), source=event.source)
+        )
         source = f"consent event {event.id}"
     return Verdict(OPT_OUT, REFUSE, reason, source, facts, error)
 
@@ -102,14 +120,31 @@ class Consent:
 
 def event_row(consent: Consent, now: datetime) -> dict[str, Any]:
     """The audit event of a consent change, as its row."""
-    return {"account_sid": consent.account_sid, "scope": consent.scope, "number": consent.number,
-            "channel": consent.channel, "opted_out": consent.opted_out, "keyword": consent.keyword,
-            "language": consent.language, "inbound_message_sid": consent.inbound_message_sid,
-            "policy_revision": consent.policy_revision, "source": consent.source, "reason": consent.reason,
-            "at": now, "match": consent.match, "exception": consent.exception}
+    return {
+        "account_sid": consent.account_sid,
+        "scope": consent.scope,
+        "number": consent.number,
+        "channel": consent.channel,
+        "opted_out": consent.opted_out,
+        "keyword": consent.keyword,
+        "language": consent.language,
+        "inbound_message_sid": consent.inbound_message_sid,
+        "policy_revision": consent.policy_revision,
+        "source": consent.source,
+        "reason": consent.reason,
+        "at": now,
+        "match": consent.match,
+        "exception": consent.exception,
+    }
 
 
 def state_row(consent: Consent, now: datetime) -> dict[str, Any]:
     """The consent state a change leaves, as its `opt_out` row."""
-    return {"account_sid": consent.account_sid, "service_sid": consent.scope, "number": consent.number,
-            "channel": consent.channel, "opted_out": consent.opted_out, "date_updated": now}
+    return {
+        "account_sid": consent.account_sid,
+        "service_sid": consent.scope,
+        "number": consent.number,
+        "channel": consent.channel,
+        "opted_out": consent.opted_out,
+        "date_updated": now,
+    }

@@ -74,8 +74,7 @@ class Decision:
     release_at: datetime | None = None  # hold: when the window opens (UTC)
 
 
-def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy,
-           own: SendWindows | None = None) -> Decision:
+def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy, own: SendWindows | None = None) -> Decision:
     """The quiet-hours verdict for a send of `traffic` to the E.164 `number` at the aware `at`; `own`
     is the Messaging Service's own windows (`service_windows`), which apply on top of the law's."""
     if traffic is not TrafficType.MARKETING:
@@ -93,31 +92,49 @@ def decide(number: str, traffic: TrafficType, at: datetime, policy: Policy,
     rule, window = _cite([blocking]), _describe([blocking])
     release = next((t for t in _openings(rules, zones, at) if _blocking(rules, zones, t) is None), None)
     if release is None:
-        return Decision(Action.REFUSE, Reason("quiet.never_opens", number=number, days=HORIZON.days), local, rule,
-                        window)
+        return Decision(
+            Action.REFUSE, Reason("quiet.never_opens", number=number, days=HORIZON.days), local, rule, window
+        )
     if blocking.outside is Outside.REFUSE:
         return Decision(Action.REFUSE, Reason("quiet.policy_refuses"), local, rule, window, release)
     return Decision(Action.HOLD, Reason("quiet.held"), local, rule, window, release)
 
 
-def quiet_hours_verdict(number: str, traffic: TrafficType, traffic_source: str, at: datetime, policy: Policy, *,
-                        reply: bool, own: SendWindows | None = None) -> GateVerdict:
+def quiet_hours_verdict(
+    number: str,
+    traffic: TrafficType,
+    traffic_source: str,
+    at: datetime,
+    policy: Policy,
+    *,
+    reply: bool,
+    own: SendWindows | None = None,
+) -> GateVerdict:
     """The quiet-hours gate for a send: `decide`'s verdict as the send path and Explain record it,
     with the error a refusal answers.  A reply to the person's own message (an opt-out
     confirmation, a HELP reply) is never held."""
     if reply:
-        return GateVerdict(QUIET_HOURS, SKIP, _REPLY, "gateway: reply to an inbound message",
-                           {"traffic_type": traffic.value})
+        return GateVerdict(
+            QUIET_HOURS, SKIP, _REPLY, "gateway: reply to an inbound message", {"traffic_type": traffic.value}
+        )
     found = decide(number, traffic, at, policy, own)
-    facts = {"traffic_type": traffic.value, "traffic_type_source": traffic_source, "local_time": found.local_time,
-             "window": found.window, "until": iso8601(found.release_at)}
+    facts = {
+        "traffic_type": traffic.value,
+        "traffic_type_source": traffic_source,
+        "local_time": found.local_time,
+        "window": found.window,
+        "until": iso8601(found.release_at),
+    }
     source = found.rule or traffic_source
     if found.action is Action.HOLD:
         return GateVerdict(QUIET_HOURS, HOLD, Reason("quiet.held_in", window=found.window), source, facts)
     if found.action is Action.REFUSE:
         said = {"number": number, "local_time": found.local_time, "window": found.window, "rule": found.rule}
-        error = OutsideSendWindow(Reason("quiet.refused_until", **said, at=iso8601(found.release_at))
-                                  if found.release_at else Reason("quiet.refused", **said))
+        error = OutsideSendWindow(
+            Reason("quiet.refused_until", **said, at=iso8601(found.release_at))
+            if found.release_at
+            else Reason("quiet.refused", **said)
+        )
         return GateVerdict(QUIET_HOURS, REFUSE, error.message, source, facts, error)
     return GateVerdict(QUIET_HOURS, PASS if found.rule else SKIP, found.reason, source, facts)
 
@@ -190,8 +207,12 @@ def _openings(rules: list[SendWindows], zones: tuple[ZoneInfo, ...], at: datetim
         today = at.astimezone(zone).date()
         for offset in range(-1, HORIZON.days + 1):
             day = today + timedelta(days=offset)
-            found.update(_opening(day, window.start, zone) for rule in rules for window in rule.windows
-                         if day.weekday() in window.days)
+            found.update(
+                _opening(day, window.start, zone)
+                for rule in rules
+                for window in rule.windows
+                if day.weekday() in window.days
+            )
     return sorted(t for t in found if at < t <= at + HORIZON)
 
 
@@ -204,5 +225,8 @@ def _cite(rules: list[SendWindows]) -> str:
 
 
 def _describe(rules: list[SendWindows]) -> str:
-    return "; ".join(f"{rule.name}: {', '.join(w.text for w in rule.windows)}"
-                     + (", closed on public holidays" if rule.closed_on_holidays else "") for rule in rules)
+    return "; ".join(
+        f"{rule.name}: {', '.join(w.text for w in rule.windows)}"
+        + (", closed on public holidays" if rule.closed_on_holidays else "")
+        for rule in rules
+    )

@@ -30,27 +30,32 @@ SENTENCES: dict[str, str] = {
     "geo.none_listed": N_("every country is permitted: none is listed"),
     "geo.permitted": N_("%(country)s is a permitted country"),
     "geo.reply": N_("%(country)s is not a permitted country, but a reply to the person's own message always goes"),
-    "geo.refused": N_("Permission to send an SMS has not been enabled for the region indicated by the 'To' number "
-                      "(%(country)s)."),
+    "geo.refused": N_(
+        "Permission to send an SMS has not been enabled for the region indicated by the 'To' number (%(country)s)."
+    ),
     # route: one sentence per routing rule (`routing.WHY`), then the others
     "route.sticky": N_("the sender this recipient already gets messages from (Sticky Sender)"),
-    "route.alpha": N_("an alphanumeric sender: the recipient's country allows them and the pool has no short code "
-                      "of that country"),
+    "route.alpha": N_(
+        "an alphanumeric sender: the recipient's country allows them and the pool has no short code of that country"
+    ),
     "route.short_code": N_("a short code of the recipient's country, which comes before every number"),
     "route.area_code": N_("a number with the recipient's area code (Area Code Geomatch)"),
     "route.overlay": N_("a number of an area code overlaying the recipient's (Area Code Geomatch)"),
     "route.country": N_("a number of the recipient's country (Country Code Geomatch)"),
     "route.us_fallback": N_("a US number: the pool has no number of the recipient's country"),
-    "route.any_number": N_("a number of another country: the pool has none of the recipient's country and no US "
-                           "number"),
+    "route.any_number": N_(
+        "a number of another country: the pool has none of the recipient's country and no US number"
+    ),
     "route.whatsapp": N_("a WhatsApp sender, of the recipient's country when the pool has one"),
     "route.from": N_("the request names From %(sender)s"),
     "route.pinned": N_("staff pinned this recipient to this sender; routing never moves it"),
     "route.no_alpha": N_("%(rule)s; alphanumeric senders may not reach %(country)s numbers (%(source)s)"),
     "route.not_owned": N_("The 'From' number %(sender)s is not a sender of %(where)s."),
     "route.no_whatsapp": N_("no WhatsApp sender in the pool"),
-    "route.unreachable": N_("no sender in the pool can reach %(country)s numbers: no usable alpha sender, no "
-                            "%(country)s short code, and no phone number of any country"),
+    "route.unreachable": N_(
+        "no sender in the pool can reach %(country)s numbers: no usable alpha sender, no "
+        "%(country)s short code, and no phone number of any country"
+    ),
     # opt_out, and the scopes it names
     "scope.account": N_("the whole account"),
     "scope.service": N_("the Messaging Service %(sid)s"),
@@ -59,8 +64,9 @@ SENTENCES: dict[str, str] = {
     "opt_out.clear": N_("%(number)s has not opted out of %(scope)s (%(channel)s) nor of the whole account"),
     "opt_out.opted_out": N_("%(number)s opted out of %(scope)s (%(channel)s)"),
     "opt_out.opted_out_by": N_("%(number)s opted out of %(scope)s (%(channel)s) on %(at)s, by %(keyword)s"),
-    "opt_out.opted_out_through": N_("%(number)s opted out of %(scope)s (%(channel)s) on %(at)s, through the "
-                                    "%(source)s"),
+    "opt_out.opted_out_through": N_(
+        "%(number)s opted out of %(scope)s (%(channel)s) on %(at)s, through the %(source)s"
+    ),
     "opt_out.unsubscribed": N_("Attempt to send to unsubscribed recipient."),
     "opt_out.confirmation": N_("the confirmation of the person's own opt-out always goes"),
     "opt_out.no_scope": N_("no sender and no Messaging Service, so no opt-out scope to check"),
@@ -73,18 +79,25 @@ SENTENCES: dict[str, str] = {
     "quiet.policy_refuses": N_("outside the send window; the policy refuses such sends"),
     "quiet.held": N_("outside the send window; held until it opens"),
     "quiet.held_in": N_("outside the send window; held until it opens (%(window)s)"),
-    "quiet.refused": N_("Marketing messages to %(number)s may not be sent now: %(local_time)s is outside the send "
-                        "window %(window)s (%(rule)s)."),
-    "quiet.refused_until": N_("Marketing messages to %(number)s may not be sent now: %(local_time)s is outside the "
-                              "send window %(window)s (%(rule)s); it opens at %(at)s."),
+    "quiet.refused": N_(
+        "Marketing messages to %(number)s may not be sent now: %(local_time)s is outside the send "
+        "window %(window)s (%(rule)s)."
+    ),
+    "quiet.refused_until": N_(
+        "Marketing messages to %(number)s may not be sent now: %(local_time)s is outside the "
+        "send window %(window)s (%(rule)s); it opens at %(at)s."
+    ),
     # sender_id
     "sender_id.not_alpha": N_("%(address)s is not an alphanumeric sender ID"),
     "sender_id.supported": N_("%(country)s carriers deliver alphanumeric sender IDs"),
     "sender_id.unsupported": N_("%(country)s carriers do not deliver alphanumeric sender IDs such as %(address)s"),
-    "sender_id.registered": N_("%(address)s is registered for %(country)s, where alphanumeric sender IDs need "
-                               "registration"),
-    "sender_id.unregistered": N_("%(country)s carriers require alphanumeric sender IDs to be registered, and "
-                                 "%(address)s is not registered for %(country)s (its RegisteredCountries)"),
+    "sender_id.registered": N_(
+        "%(address)s is registered for %(country)s, where alphanumeric sender IDs need registration"
+    ),
+    "sender_id.unregistered": N_(
+        "%(country)s carriers require alphanumeric sender IDs to be registered, and "
+        "%(address)s is not registered for %(country)s (its RegisteredCountries)"
+    ),
     "sender_id.sent_anyway": N_("%(reason)s; sent, as Twilio does, and the carrier may reject it"),
     "sender_id.cannot_send": N_("The 'From' %(address)s cannot send to %(country)s: %(reason)s."),
     # schedule, queue, outcome
@@ -92,8 +105,10 @@ SENTENCES: dict[str, str] = {
     "queue.none": N_("no sender, so no queue"),
     "queue.held": N_("held: it joins its sender's queue when it comes due"),
     "queue.room": N_("%(queued)s segments queued; %(mps)s MPS sends %(capacity)s within %(validity)s s"),
-    "queue.overflow": N_("The sender %(sender)s has %(queued)s segments queued, more than it can send at %(mps)s "
-                         "MPS within %(validity)s seconds."),
+    "queue.overflow": N_(
+        "The sender %(sender)s has %(queued)s segments queued, more than it can send at %(mps)s "
+        "MPS within %(validity)s seconds."
+    ),
     "outcome.now": N_("queued for its sender now"),
 }
 
@@ -116,8 +131,10 @@ class Reason(str):
         """`[id]`, or `[id, {parameters}]` with parameters that are reasons stored the same way."""
         if not self.args:
             return [self.id]
-        return [self.id, {name: value.stored() if isinstance(value, Reason) else value
-                          for name, value in self.args.items()}]
+        return [
+            self.id,
+            {name: value.stored() if isinstance(value, Reason) else value for name, value in self.args.items()},
+        ]
 
 
 def stored(reason: str) -> Any:
@@ -138,16 +155,20 @@ def render(kept: Any, gettext: Callable[[str], str] | None = None) -> str:
         template = gettext(template)
     if len(kept) < 2:
         return template
-    return template % {name: render(value, gettext) if isinstance(value, list | tuple) else value
-                       for name, value in kept[1].items()}
+    return template % {
+        name: render(value, gettext) if isinstance(value, list | tuple) else value for name, value in kept[1].items()
+    }
 
 
 def readable(reasons: Mapping[str, Any], gettext: Callable[[str], str] | None = None) -> dict[str, Any]:
     """A message's kept reasons with every reason a sentence (the route's, each gate's, the outcome's)."""
     outcome = reasons["outcome"]
-    return {**reasons, "route": _said(reasons["route"], gettext),
-            "gates": [_said(gate, gettext) for gate in reasons["gates"]],
-            "outcome": {**outcome, "message": render(outcome["message"], gettext)}}
+    return {
+        **reasons,
+        "route": _said(reasons["route"], gettext),
+        "gates": [_said(gate, gettext) for gate in reasons["gates"]],
+        "outcome": {**outcome, "message": render(outcome["message"], gettext)},
+    }
 
 
 def _said(gate: Mapping[str, Any], gettext: Callable[[str], str] | None) -> dict[str, Any]:

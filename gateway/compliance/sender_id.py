@@ -45,29 +45,36 @@ class SenderIdVerdict:
     code: int | None = None  # the Twilio code of a warning or refusal
 
 
-def decide_sender_id(policy: Policy, country: str, kind: str, address: str,
-                     registered: frozenset[str]) -> SenderIdVerdict:
+def decide_sender_id(
+    policy: Policy, country: str, kind: str, address: str, registered: frozenset[str]
+) -> SenderIdVerdict:
     """May the sender `address` (of routing kind `kind`) reach numbers of `country`?"""
     if kind != ALPHA:
         return SenderIdVerdict(SenderIdAction.ALLOWED, None, Reason("sender_id.not_alpha", address=address), None)
     support = policy.alpha_support(country)
     rule = policy.source_of(country, "alpha_sender")
     if support is AlphaSupport.SUPPORTED:
-        return SenderIdVerdict(SenderIdAction.ALLOWED, support, Reason("sender_id.supported", country=country),
-                               rule)
+        return SenderIdVerdict(SenderIdAction.ALLOWED, support, Reason("sender_id.supported", country=country), rule)
     if support is AlphaSupport.NOT_SUPPORTED:
-        return SenderIdVerdict(SenderIdAction.REFUSE, support,
-                               Reason("sender_id.unsupported", country=country, address=address), rule,
-                               UNSUPPORTED_CODE)
+        return SenderIdVerdict(
+            SenderIdAction.REFUSE,
+            support,
+            Reason("sender_id.unsupported", country=country, address=address),
+            rule,
+            UNSUPPORTED_CODE,
+        )
     if country in registered:
-        return SenderIdVerdict(SenderIdAction.ALLOWED, support,
-                               Reason("sender_id.registered", address=address, country=country), rule)
+        return SenderIdVerdict(
+            SenderIdAction.ALLOWED, support, Reason("sender_id.registered", address=address, country=country), rule
+        )
     reason = Reason("sender_id.unregistered", country=country, address=address)
     if policy.unregistered_alpha_for(country) == "refuse":
-        return SenderIdVerdict(SenderIdAction.REFUSE, support, reason,
-                               policy.source_of(country, "unregistered_alpha"), UNREGISTERED_CODE)
-    return SenderIdVerdict(SenderIdAction.WARN, support, Reason("sender_id.sent_anyway", reason=reason), rule,
-                           UNREGISTERED_CODE)
+        return SenderIdVerdict(
+            SenderIdAction.REFUSE, support, reason, policy.source_of(country, "unregistered_alpha"), UNREGISTERED_CODE
+        )
+    return SenderIdVerdict(
+        SenderIdAction.WARN, support, Reason("sender_id.sent_anyway", reason=reason), rule, UNREGISTERED_CODE
+    )
 
 
 def alpha_usable(policy: Policy, country: str, registered: frozenset[str]) -> bool:
@@ -94,5 +101,6 @@ def sender_id_verdict(policy: Policy, country: str, kind: str, address: str, reg
     if found.action is SenderIdAction.WARN:
         return Verdict(SENDER_ID, WARN, found.reason, found.rule or "", facts | {"warning_code": found.code})
     # Not alphanumeric: the sender's kind decided, whether the request named it or routing chose it.
-    return Verdict(SENDER_ID, PASS if found.support else SKIP, found.reason, found.rule or f"sender {address} ({kind})",
-                   facts)
+    return Verdict(
+        SENDER_ID, PASS if found.support else SKIP, found.reason, found.rule or f"sender {address} ({kind})", facts
+    )

@@ -52,8 +52,14 @@ class Verdict:
     error: GatewayError | None = field(default=None, compare=False)  # what a refusal raises
 
     def as_json(self) -> dict[str, Any]:
-        return {"gate": self.gate, "verdict": self.verdict, "reason": stored(self.reason), "source": self.source,
-                "code": self.error.code if self.error is not None else None, **self.facts}
+        return {
+            "gate": self.gate,
+            "verdict": self.verdict,
+            "reason": stored(self.reason),
+            "source": self.source,
+            "code": self.error.code if self.error is not None else None,
+            **self.facts,
+        }
 
 
 def refusal(verdicts: Sequence[Verdict]) -> Verdict | None:
@@ -67,13 +73,23 @@ def outcome(verdicts: Sequence[Verdict], now: datetime) -> dict[str, Any]:
     refused = refusal(verdicts)
     if refused is not None:
         assert refused.error is not None
-        return {"action": "refuse", "at": None, "code": refused.error.code, "message": stored(refused.error.message),
-                "gate": refused.gate}
+        return {
+            "action": "refuse",
+            "at": None,
+            "code": refused.error.code,
+            "message": stored(refused.error.message),
+            "gate": refused.gate,
+        }
     held = [v for v in verdicts if v.verdict == HOLD]
     if held:
         last = max(held, key=lambda v: v.facts["until"])
-        return {"action": "hold", "at": last.facts["until"], "code": None, "message": stored(last.reason),
-                "gate": last.gate}
+        return {
+            "action": "hold",
+            "at": last.facts["until"],
+            "code": None,
+            "message": stored(last.reason),
+            "gate": last.gate,
+        }
     return {"action": "send", "at": iso8601(now), "code": None, "message": _NOW, "gate": None}
 
 

@@ -40,15 +40,21 @@ async def _to_overview(current: Page) -> Response:
 
 def routes() -> list[Route | Mount]:
     """The console's routes: `/console` and everything under it."""
-    return [Route("/console", page(_to_overview), methods=["GET"]), Mount("/console", routes=[
-        Route("/", page(overview.show), methods=["GET"]),
-        Route("/console.css", page(_stylesheet), methods=["GET"]),
-        Route("/numbers", page(numbers.search), methods=["GET"]),
-        Route("/numbers/{number}", page(numbers.show), methods=["GET"]),
-        Route("/numbers/{number}/consent", page(numbers.change), methods=["POST"]),
-        Route("/tester", page(tester.show), methods=["GET"]),
-        Route("/queues", page(queues.show), methods=["GET"]),
-        Route("/queues/dead-letters/{id}/replay", page(queues.replay_one), methods=["POST"]),
-        Route("/messages", page(messages.listing), methods=["GET"]),
-        Route("/messages/{sid}", page(messages.detail), methods=["GET"]),
-    ])]
+    return [
+        Route("/console", page(_to_overview), methods=["GET"]),
+        Mount(
+            "/console",
+            routes=[
+                Route("/", page(overview.show), methods=["GET"]),
+                Route("/console.css", page(_stylesheet), methods=["GET"]),
+                Route("/numbers", page(numbers.search), methods=["GET"]),
+                Route("/numbers/{number}", page(numbers.show), methods=["GET"]),
+                Route("/numbers/{number}/consent", page(numbers.change), methods=["POST"]),
+                Route("/tester", page(tester.show), methods=["GET"]),
+                Route("/queues", page(queues.show), methods=["GET"]),
+                Route("/queues/dead-letters/{id}/replay", page(queues.replay_one), methods=["POST"]),
+                Route("/messages", page(messages.listing), methods=["GET"]),
+                Route("/messages/{sid}", page(messages.detail), methods=["GET"]),
+            ],
+        ),
+    ]

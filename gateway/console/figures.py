@@ -91,8 +91,14 @@ class Overview:
         return max(graded, key=_ORDER.__getitem__) if graded else NO_DATA
 
 
-def summarize(days: Sequence[str], messages: Iterable[Any], consents: Iterable[Any], errors: Iterable[Any],
-              latencies: Sequence[float], service_names: Mapping[str, str]) -> Overview:
+def summarize(
+    days: Sequence[str],
+    messages: Iterable[Any],
+    consents: Iterable[Any],
+    errors: Iterable[Any],
+    latencies: Sequence[float],
+    service_names: Mapping[str, str],
+) -> Overview:
     """The overview from `store.traffic.message_totals`, `consent_totals`, `error_totals` and `send_latencies`."""
     index = {day: position for position, day in enumerate(days)}
     overview = Overview(list(days), {name: [0] * len(days) for name in ("inbound", "outbound", "opt_outs", "opt_ins")})
@@ -115,8 +121,10 @@ def summarize(days: Sequence[str], messages: Iterable[Any], consents: Iterable[A
             overview.series["opt_outs" if row.opted_out else "opt_ins"][position] += row.count
         if row.opted_out and row.source == "keyword":
             stops_by_scope[row.scope] += row.count
-    overview.stop_rates = [Rate(service_names[sid], stops_by_scope.get(sid, 0), delivered_by_service.get(sid, 0))
-                           for sid in sorted(service_names, key=service_names.__getitem__)]
+    overview.stop_rates = [
+        Rate(service_names[sid], stops_by_scope.get(sid, 0), delivered_by_service.get(sid, 0))
+        for sid in sorted(service_names, key=service_names.__getitem__)
+    ]
     if stops_by_scope.get(ACCOUNT_WIDE):
         overview.stop_rates.append(Rate(ACCOUNT_WIDE, stops_by_scope[ACCOUNT_WIDE], overview.delivered))
     overview.errors_by_country, overview.errors_by_sender = _errors(errors)

@@ -34,10 +34,23 @@ TEMPLATES = Path(__file__).parent / "templates"
 #: message the gateway itself gives a message), in the source language: the `word` filter says
 #: them in the page's; any other value is shown as it is.
 WORDS = {
-    "accepted": N_("accepted"), "scheduled": N_("scheduled"), "queued": N_("queued"), "sending": N_("sending"),
-    "sent": N_("sent"), "delivered": N_("delivered"), "undelivered": N_("undelivered"), "failed": N_("failed"),
-    "canceled": N_("canceled"), "read": N_("read"), "received": N_("received"), "unknown": N_("unknown"),
-    "pass": N_("pass"), "refuse": N_("refuse"), "hold": N_("hold"), "warn": N_("warn"), "skip": N_("skip"),
+    "accepted": N_("accepted"),
+    "scheduled": N_("scheduled"),
+    "queued": N_("queued"),
+    "sending": N_("sending"),
+    "sent": N_("sent"),
+    "delivered": N_("delivered"),
+    "undelivered": N_("undelivered"),
+    "failed": N_("failed"),
+    "canceled": N_("canceled"),
+    "read": N_("read"),
+    "received": N_("received"),
+    "unknown": N_("unknown"),
+    "pass": N_("pass"),
+    "refuse": N_("refuse"),
+    "hold": N_("hold"),
+    "warn": N_("warn"),
+    "skip": N_("skip"),
     "The recipient opted out.": N_("The recipient opted out."),  # orchestration.consent.cancel_pending
 }
 
@@ -129,13 +142,19 @@ def _translations(path: Path, language: str) -> NullTranslations:
 
 
 def _environment(translations: NullTranslations) -> jinja2.Environment:
-    environment = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
-                                     undefined=jinja2.StrictUndefined, extensions=["jinja2.ext.i18n"],
-                                     trim_blocks=True, lstrip_blocks=True)
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     # The i18n extension adds install_gettext_translations to the environment at run time.
     environment.install_gettext_translations(translations, newstyle=True)  # type: ignore[attr-defined]
-    environment.filters.update(utc=utc, duration=duration,
-                               word=lambda value: translations.gettext(WORDS[value]) if value in WORDS else value)
+    environment.filters.update(
+        utc=utc, duration=duration, word=lambda value: translations.gettext(WORDS[value]) if value in WORDS else value
+    )
     return environment
 
 

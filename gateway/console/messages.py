@@ -61,15 +61,30 @@ async def listing(page: Page) -> Response:
             if not found:
                 raise BadRequest(page.gettext("%(number)s is not a valid phone number.", number=typed))
             numbers[name] = found[0]
-    chosen = messages.MessageFilter(status=status, direction=direction, error_code=error_code,
-                                   to=numbers.get("to"), sender=numbers.get("from"),
-                                   before=decode_cursor(params.get("before")))
+    chosen = messages.MessageFilter(
+        status=status,
+        direction=direction,
+        error_code=error_code,
+        to=numbers.get("to"),
+        sender=numbers.get("from"),
+        before=decode_cursor(params.get("before")),
+    )
     rows = await page.read(messages.recent_messages, page.account_sid, chosen)
-    more, rows = len(rows) > messages.PAGE, rows[:messages.PAGE]
-    return page.render("messages.html", rows=rows, next_cursor=encode_cursor(rows[-1]) if more else None,
-                       statuses=STATUSES, directions=DIRECTIONS,
-                       filters={"status": status or "", "direction": direction or "", "error": error,
-                                "to": params.get("to", ""), "from": params.get("from", "")})
+    more, rows = len(rows) > messages.PAGE, rows[: messages.PAGE]
+    return page.render(
+        "messages.html",
+        rows=rows,
+        next_cursor=encode_cursor(rows[-1]) if more else None,
+        statuses=STATUSES,
+        directions=DIRECTIONS,
+        filters={
+            "status": status or "",
+            "direction": direction or "",
+            "error": error,
+            "to": params.get("to", ""),
+            "from": params.get("from", ""),
+        },
+    )
 
 
 async def detail(page: Page) -> Response:

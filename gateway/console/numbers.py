@@ -97,13 +97,25 @@ def windows(events: Sequence[dict[str, Any]], messages: Sequence[Any]) -> list[W
     for position, event in enumerate(chronological):
         if event["kind"] != "opt_out":
             continue
-        until = next((later["date"] for later in chronological[position + 1:] if later["kind"] == "opt_in"
-                      and later["scope"] == event["scope"] and later["channel"] == event["channel"]), None)
+        until = next(
+            (
+                later["date"]
+                for later in chronological[position + 1 :]
+                if later["kind"] == "opt_in"
+                and later["scope"] == event["scope"]
+                and later["channel"] == event["channel"]
+            ),
+            None,
+        )
         window = Window(event, until)
         for row in reversed(messages):  # oldest first
             moment = iso8601(row.date_sent or row.date_created)
-            if (channel_of(row.to) == event["channel"] and _in_scope(row, event["scope"]) and moment >= event["date"]
-                    and (until is None or moment < until)):
+            if (
+                channel_of(row.to) == event["channel"]
+                and _in_scope(row, event["scope"])
+                and moment >= event["date"]
+                and (until is None or moment < until)
+            ):
                 window.messages.append((row, _verdict(row)))
         found.append(window)
     return list(reversed(found))
@@ -123,16 +135,21 @@ def _verdict(row: Any) -> str:
     return "sent"
 
 
-def _number(session: Session, account_sid: str, number: str, base: str) -> tuple[
-        list[dict[str, Any]], list[dict[str, Any]], list[Any], dict[str, str], list[Scope]]:
+def _number(
+    session: Session, account_sid: str, number: str, base: str
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any], dict[str, str], list[Scope]]:
     """The number's states and events as the API shows them, its messages, the words it opted out
     with, and the scopes an opt-out can have."""
     connection = session.connection()
     events = number_events(connection, account_sid, number)
     bodies = message_bodies(connection, account_sid, (e.inbound_message_sid for e in events))
-    return ([opt_out_json(s, base) for s in number_states(connection, account_sid, number)],
-            [event_json(e) for e in events], messages_to(connection, account_sid, number), bodies,
-            scopes(session, account_sid))
+    return (
+        [opt_out_json(s, base) for s in number_states(connection, account_sid, number)],
+        [event_json(e) for e in events],
+        messages_to(connection, account_sid, number),
+        bodies,
+        scopes(session, account_sid),
+    )
 
 
 async def search(page: Page) -> Response:
@@ -144,8 +161,14 @@ async def search(page: Page) -> Response:
     candidates = read_number(query, guess_regions(region, page.request.headers.get("accept-language"), countries))
     if len(candidates) == 1:
         return see_other(url(f"/console/numbers/{candidates[0]}", lang=page.request.query_params.get("lang")))
-    return page.render("numbers.html", q=query, region=region, candidates=candidates, regions=_region_choices(),
-                       status=200 if candidates else 404)
+    return page.render(
+        "numbers.html",
+        q=query,
+        region=region,
+        candidates=candidates,
+        regions=_region_choices(),
+        status=200 if candidates else 404,
+    )
 
 
 def _region_choices() -> list[str]:
@@ -157,10 +180,19 @@ async def show(page: Page) -> Response:
     base = base_url(page.request)
     states, events, messages, bodies, choices = await page.read(_number, page.account_sid, number, base)
     labels = {s.sid: s.label for s in choices} | {ACCOUNT_LABEL: page.gettext("whole account")}
-    return page.render("number.html", e164=number, states=states, events=events, bodies=bodies, labels=labels,
-                       windows=windows(events, messages), scopes=choices, channels=CHANNELS,
-                       done=page.request.query_params.get("done"),
-                       national=_national(number))
+    return page.render(
+        "number.html",
+        e164=number,
+        states=states,
+        events=events,
+        bodies=bodies,
+        labels=labels,
+        windows=windows(events, messages),
+        scopes=choices,
+        channels=CHANNELS,
+        done=page.request.query_params.get("done"),
+        national=_national(number),
+    )
 
 
 async def change(page: Page) -> Response:

@@ -60,28 +60,52 @@ def read_overview(session: Session, account_sid: str) -> tuple[Overview, datetim
     key = (id(session.get_bind()), account_sid)
     settled = _SETTLED.get(key)
     if settled is None or settled.start != start or now - settled.read_at > SETTLED_TTL:
-        settled = _Settled(start, now, message_totals(connection, account_sid, start, recent),
-                           consent_totals(connection, account_sid, start, recent),
-                           error_totals(connection, account_sid, start, recent))
+        settled = _Settled(
+            start,
+            now,
+            message_totals(connection, account_sid, start, recent),
+            consent_totals(connection, account_sid, start, recent),
+            error_totals(connection, account_sid, start, recent),
+        )
         with _LOCK:
             _SETTLED[key] = settled
     far = now + timedelta(days=1)
     names = {s.sid: s.label for s in scopes(session, account_sid) if s.kind == "service"}
     overview = summarize(
-        window_days(now.date()), settled.messages + message_totals(connection, account_sid, recent, far),
+        window_days(now.date()),
+        settled.messages + message_totals(connection, account_sid, recent, far),
         settled.consents + recent_consent_totals(connection, account_sid, recent),
         settled.errors + error_totals(connection, account_sid, recent, far),
-        send_latencies(connection, account_sid, now - LATENCY_WINDOW), names)
+        send_latencies(connection, account_sid, now - LATENCY_WINDOW),
+        names,
+    )
     return overview, settled.read_at
 
 
 async def show(page: Page) -> Response:
     overview, settled_at = await page.read(read_overview, page.account_sid)
-    labels = {"inbound": page.gettext("Inbound"), "outbound": page.gettext("Outbound"),
-              "opt_outs": page.gettext("Opt-outs"), "opt_ins": page.gettext("Opt-ins")}
-    charts = [(name, labels[name], sum(overview.series[name]),
-               daily_bars(overview.days, overview.series[name], series=name, label=labels[name])) for name in SERIES]
+    labels = {
+        "inbound": page.gettext("Inbound"),
+        "outbound": page.gettext("Outbound"),
+        "opt_outs": page.gettext("Opt-outs"),
+        "opt_ins": page.gettext("Opt-ins"),
+    }
+    charts = [
+        (
+            name,
+            labels[name],
+            sum(overview.series[name]),
+            daily_bars(overview.days, overview.series[name], series=name, label=labels[name]),
+        )
+        for name in SERIES
+    ]
     state: PolicyState = page.request.app.state.policy
-    return page.render("overview.html", overview=overview, charts=charts, settled_at=settled_at,
-                       revision=state.matcher.revision if state.matcher else None,
-                       policy_errors=[str(e) for e in state.errors], policy_warnings=[str(w) for w in state.warnings])
+    return page.render(
+        "overview.html",
+        overview=overview,
+        charts=charts,
+        settled_at=settled_at,
+        revision=state.matcher.revision if state.matcher else None,
+        policy_errors=[str(e) for e in state.errors],
+        policy_warnings=[str(w) for w in state.warnings],
+    )

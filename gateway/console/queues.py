@@ -53,10 +53,18 @@ def read_queues(session: Session, backlog: Any, account_sid: str, now: datetime)
     for sender in senders(session, account_sid):
         waiting = backlog.messages.get(sender.sid, 0)
         oldest = oldest_queued(connection, sender.sid) if waiting else None
-        rows.append(SenderQueue(sender.sid, sender.address, sender.kind, sender.mps, waiting,
-                                backlog.segments.get(sender.sid, 0),
-                                sent.get(sender.sid, (0, 0))[1] / RATE_WINDOW.total_seconds(),
-                                (now - oldest).total_seconds() if oldest else None))
+        rows.append(
+            SenderQueue(
+                sender.sid,
+                sender.address,
+                sender.kind,
+                sender.mps,
+                waiting,
+                backlog.segments.get(sender.sid, 0),
+                sent.get(sender.sid, (0, 0))[1] / RATE_WINDOW.total_seconds(),
+                (now - oldest).total_seconds() if oldest else None,
+            )
+        )
     dead = [dead_letter_json(d) for d in list_dead(session, account_sid, limit=DEAD_LETTERS_SHOWN)]
     return rows, dead
 

@@ -31,8 +31,9 @@ from gateway.store.tables import Service
 MAX_TEXT = 1600
 
 
-def decide(state: PolicyState, text: str, sender: str | None, mode: Mode, variables: dict[str, str],
-           smart: bool) -> dict[str, Any]:
+def decide(
+    state: PolicyState, text: str, sender: str | None, mode: Mode, variables: dict[str, str], smart: bool
+) -> dict[str, Any]:
     """`evaluate`'s answer, with how sure the match was and the reply as sent (text, encoding, segments)."""
     assert state.matcher is not None and state.catalogs is not None
     result = evaluate(state.matcher, state.catalogs, text, sender, mode, variables)
@@ -42,8 +43,7 @@ def decide(state: PolicyState, text: str, sender: str | None, mode: Mode, variab
     result["account_wide"] = bool(getattr(match, "account_wide", False))
     if result["reply"] is not None:
         sent = segment(result["reply"], smart=smart)
-        result.update(sent_text=sent.text, encoding=sent.encoding, segments=sent.segments,
-                      characters=sent.characters)
+        result.update(sent_text=sent.text, encoding=sent.encoding, segments=sent.segments, characters=sent.characters)
     return result
 
 
@@ -63,8 +63,17 @@ async def show(page: Page) -> Response:
         variables = _variables(to if any(s.address == to for s in senders) else None, service)
         smart = bool(service and service.smart_encoding)
         results = [(mode.value, decide(state, text, sender, mode, variables, smart)) for mode in Mode]
-    return page.render("tester.html", text=text, typed_from=typed_from, sender=sender, to=to, senders=senders,
-                       results=results, error=error, service=service)
+    return page.render(
+        "tester.html",
+        text=text,
+        typed_from=typed_from,
+        sender=sender,
+        to=to,
+        senders=senders,
+        results=results,
+        error=error,
+        service=service,
+    )
 
 
 def _read(session: Session, account_sid: str, to: str | None) -> tuple[list[Any], list[str], str, Service | None]:
@@ -81,5 +90,7 @@ def _variables(to: str | None, service: Service | None) -> dict[str, str]:
     """What the inbound pipeline fills a confirmation with (`orchestration.inbound._confirm`)."""
     if to is None:
         return dict(DEMO_VARIABLES)
-    return {"brand": (service.brand or service.friendly_name) if service else to,
-            "help_contact": (service.help_contact if service else None) or to}
+    return {
+        "brand": (service.brand or service.friendly_name) if service else to,
+        "help_contact": (service.help_contact if service else None) or to,
+    }

@@ -45,7 +45,7 @@ REALM = "optout-gateway console"
 MAX_FORM = 64 * 1024
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
-                               "frame-ancestors 'none'; base-uri 'none'",
+    "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",  # no-referrer would make browsers send `Origin: null` with our forms
@@ -79,16 +79,26 @@ class Page:
     def render(self, template: str, status: int = 200, **values: Any) -> HTMLResponse:
         environment = self.languages.environment(self.language)
         html = environment.get_template(template).render(
-            page=self, language=self.language, languages=sorted(self.languages.available()),
-            path=self.request.url.path, query=dict(self.request.query_params), number=self.number,
-            percent=self.percent, url=url, **values)
+            page=self,
+            language=self.language,
+            languages=sorted(self.languages.available()),
+            path=self.request.url.path,
+            query=dict(self.request.query_params),
+            number=self.number,
+            percent=self.percent,
+            url=url,
+            **values,
+        )
         return HTMLResponse(html, status_code=status)
 
     def number(self, value: float | int | None, digits: int = 0) -> str:
         if value is None:
             return "—"
-        return str(format_decimal(round(value, digits), format="#,##0" + ("." + "0" * digits if digits else ""),
-                                  locale=self.language))
+        return str(
+            format_decimal(
+                round(value, digits), format="#,##0" + ("." + "0" * digits if digits else ""), locale=self.language
+            )
+        )
 
     def percent(self, value: float | None, digits: int = 1) -> str:
         if value is None:
@@ -152,15 +162,15 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         started = time.perf_counter()
         languages = console_languages(request)
-        language = languages.choose(request.query_params.get("lang"), request.cookies.get(COOKIE),
-                                    request.headers.get("accept-language"))
+        language = languages.choose(
+            request.query_params.get("lang"), request.cookies.get(COOKIE), request.headers.get("accept-language")
+        )
         response = await _answer(request, handler, languages, language)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
         response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
         if request.query_params.get("lang") == language and request.cookies.get(COOKIE) != language:
-            response.set_cookie(COOKIE, language, max_age=365 * 86400, path="/console", httponly=True,
-                                samesite="lax")
+            response.set_cookie(COOKIE, language, max_age=365 * 86400, path="/console", httponly=True, samesite="lax")
         return response
 
     return endpoint
@@ -172,8 +182,9 @@ async def _answer(request: Request, handler: Handler, languages: Languages, lang
         account_sid = signed_in(request)
     except AuthenticationFailed:
         html = languages.environment(language).get_template("signin.html").render(language=language)
-        return HTMLResponse(html, status_code=401,
-                            headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'})
+        return HTMLResponse(
+            html, status_code=401, headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
+        )
     current = Page(request, account_sid, accounts.token_of(account_sid) or "", language, languages)
     if request.method == "POST":
         refusal = await _refuse_forgery(current)
@@ -188,13 +199,21 @@ async def _answer(request: Request, handler: Handler, languages: Languages, lang
 async def _refuse_forgery(current: Page) -> Response | None:
     request = current.request
     if not same_origin(request):
-        return current.render("error.html", status=403, message=current.gettext(
-            "This form was sent from another site; nothing was changed."))
+        return current.render(
+            "error.html",
+            status=403,
+            message=current.gettext("This form was sent from another site; nothing was changed."),
+        )
     form = await read_form(request)
     if not hmac.compare_digest(form.get("csrf", ""), current.csrf):
-        return current.render("error.html", status=403, message=current.gettext(
-            "This form is out of date or was not sent from the console; nothing was changed. Reload the page "
-            "and try again."))
+        return current.render(
+            "error.html",
+            status=403,
+            message=current.gettext(
+                "This form is out of date or was not sent from the console; nothing was changed. Reload the page "
+                "and try again."
+            ),
+        )
     return None
 
 

@@ -20,15 +20,27 @@ from gateway.store.tables import Message
 
 def for_request(send: SendRequest, reasons: dict[str, Any]) -> dict[str, Any]:
     """A would-be send's explanation: the request it answers, then the reasons."""
-    return {"account_sid": send.account_sid, "to": send.to, "from": send.sender,
-            "messaging_service_sid": send.service_sid, **readable(reasons)}
+    return {
+        "account_sid": send.account_sid,
+        "to": send.to,
+        "from": send.sender,
+        "messaging_service_sid": send.service_sid,
+        **readable(reasons),
+    }
 
 
 def for_message(message: Message) -> dict[str, Any]:
     """A stored message's explanation: the message, then the reasons its send recorded."""
     assert message.reasons is not None
-    return {"sid": message.sid, "account_sid": message.account_sid, "to": message.to, "from": message.sender,
-            "messaging_service_sid": message.service_sid, "status": message.status, **readable(message.reasons)}
+    return {
+        "sid": message.sid,
+        "account_sid": message.account_sid,
+        "to": message.to,
+        "from": message.sender,
+        "messaging_service_sid": message.service_sid,
+        "status": message.status,
+        **readable(message.reasons),
+    }
 
 
 #: A gate's fields every gate has, shown on its first two lines; the rest are what it found.
@@ -40,8 +52,10 @@ def render(explanation: dict[str, Any]) -> str:
     lines = []
     via = explanation["messaging_service_sid"] or explanation["from"]
     title = f"message {explanation['sid']} ({explanation['status']})" if "sid" in explanation else "send"
-    lines.append(f"{title} to {explanation['to']} via {via}, decided {explanation['decided_at']} "
-                 f"(policy revision {explanation['policy_revision'] or 'none'})")
+    lines.append(
+        f"{title} to {explanation['to']} via {via}, decided {explanation['decided_at']} "
+        f"(policy revision {explanation['policy_revision'] or 'none'})"
+    )
     outcome = explanation["outcome"]
     if outcome["action"] == "refuse":
         lines.append(f"outcome: refused with {outcome['code']} by {outcome['gate']}: {outcome['message']}")
@@ -53,8 +67,10 @@ def render(explanation: dict[str, Any]) -> str:
     if route["verdict"] == "refuse":
         lines.append(f"route: none, refused with {route['code']}: {route['reason']}")
     else:
-        lines.append(f"route: {route['sender']} ({route['sender_sid']}, {route['kind']}, {route['provider']}) "
-                     f"by rule {route['rule']}: {route['reason']}")
+        lines.append(
+            f"route: {route['sender']} ({route['sender_sid']}, {route['kind']}, {route['provider']}) "
+            f"by rule {route['rule']}: {route['reason']}"
+        )
     lines.append(f"  source: {route['source']}")
     lines.append("gates:")
     width = max(len(gate["gate"]) for gate in explanation["gates"])
@@ -68,6 +84,8 @@ def render(explanation: dict[str, Any]) -> str:
                 lines.append(f"  {'':<{width}}  {name}: {shown}")
     encoding = explanation["encoding"]
     segments = "segment" if encoding["segments"] == 1 else "segments"
-    lines.append(f"encoding: {encoding['encoding']}, {encoding['segments']} {segments} "
-                 f"(smart encoding {'on' if encoding['smart_encoded'] else 'off'}: {encoding['source']})")
+    lines.append(
+        f"encoding: {encoding['encoding']}, {encoding['segments']} {segments} "
+        f"(smart encoding {'on' if encoding['smart_encoded'] else 'off'}: {encoding['source']})"
+    )
     return "\n".join(lines) + "\n"

@@ -51,8 +51,9 @@ class Released:
     more: bool  # a full batch: more may be due already
 
 
-def regate(session: Session, row: Row[Any], opted_out: Mapping[tuple[str, str], set[tuple[str, str]]]
-           ) -> GatewayError | None:
+def regate(
+    session: Session, row: Row[Any], opted_out: Mapping[tuple[str, str], set[tuple[str, str]]]
+) -> GatewayError | None:
     """The gate again for a held message now due: None to send it, else the refusal.  It runs the
     checks of `dispatch.submit` whose answer can change while a message waits; `opted_out` is what
     `release_due` read for all its numbers at once, so a subscribed recipient costs no statement."""
@@ -61,11 +62,19 @@ def regate(session: Session, row: Row[Any], opted_out: Mapping[tuple[str, str], 
     except GatewayError as invalid:  # numbering metadata changed since: fail it rather than retry forever
         return invalid
     allowed = frozenset(row.allowed_countries.split(",")) if row.allowed_countries else None
-    refused = refusal([
-        region_verdict(recipient.country, allowed, reply_to_inbound=False,
-                       source=f"service {row.service_sid}: GeoPermissions" if row.service_sid else
-                       "no Messaging Service: every country is permitted"),
-        opt_out_verdict(session, row.account_sid, scope_of(row.service_sid, row.sender_sid), recipient, opted_out)])
+    refused = refusal(
+        [
+            region_verdict(
+                recipient.country,
+                allowed,
+                reply_to_inbound=False,
+                source=f"service {row.service_sid}: GeoPermissions"
+                if row.service_sid
+                else "no Messaging Service: every country is permitted",
+            ),
+            opt_out_verdict(session, row.account_sid, scope_of(row.service_sid, row.sender_sid), recipient, opted_out),
+        ]
+    )
     return refused.error if refused is not None else None
 
 
@@ -98,16 +107,39 @@ def release_due(session: Session, now: datetime, backlog: Backlog, limit: int = 
         if refused is None:
             going.append(row)
         else:
-            set_status(session, row.sid, Status.FAILED, now=now, source="hold", backlog=backlog,
-                       error_code=refused.code, error_message=refused.message)
+            set_status(
+                session,
+                row.sid,
+                Status.FAILED,
+                now=now,
+                source="hold",
+                backlog=backlog,
+                error_code=refused.code,
+                error_message=refused.message,
+            )
     if going:
         holds.queue(connection, going, now)
-        callbacks = [delivery_row(kind="status_callback", account_sid=row.account_sid, ordering_key=row.sid,
-                                  url=row.status_callback, now=now, request_id=row.request_id,
-                                  params=status_callback_params(message_sid=row.sid, account_sid=row.account_sid,
-                                                                service_sid=row.service_sid, sender=row.sender,
-                                                                to=row.to, status=Status.QUEUED, error_code=None))
-                     for row in going if row.status_callback]
+        callbacks = [
+            delivery_row(
+                kind="status_callback",
+                account_sid=row.account_sid,
+                ordering_key=row.sid,
+                url=row.status_callback,
+                now=now,
+                request_id=row.request_id,
+                params=status_callback_params(
+                    message_sid=row.sid,
+                    account_sid=row.account_sid,
+                    service_sid=row.service_sid,
+                    sender=row.sender,
+                    to=row.to,
+                    status=Status.QUEUED,
+                    error_code=None,
+                ),
+            )
+            for row in going
+            if row.status_callback
+        ]
         if callbacks:
             delivery_rows.write(connection, callbacks)
         for row in going:

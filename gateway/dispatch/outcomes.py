@@ -16,11 +16,28 @@ from gateway.outbox.messages import set_status
 from gateway.store import claims
 
 
-def transition(session: Session, sid: str, status: Status, backlog: Backlog, *, now: datetime,
-               error_code: int | None = None, error_message: str | None = None,
-               provider_sid: str | None = None) -> bool:
-    return set_status(session, sid, status, now=now, source="dispatch", backlog=backlog, error_code=error_code,
-                      error_message=error_message, provider_sid=provider_sid)
+def transition(
+    session: Session,
+    sid: str,
+    status: Status,
+    backlog: Backlog,
+    *,
+    now: datetime,
+    error_code: int | None = None,
+    error_message: str | None = None,
+    provider_sid: str | None = None,
+) -> bool:
+    return set_status(
+        session,
+        sid,
+        status,
+        now=now,
+        source="dispatch",
+        backlog=backlog,
+        error_code=error_code,
+        error_message=error_message,
+        provider_sid=provider_sid,
+    )
 
 
 def reschedule(session: Session, sid: str, delay: float, backlog: Backlog, *, now: datetime) -> None:
@@ -32,21 +49,45 @@ def reschedule(session: Session, sid: str, delay: float, backlog: Backlog, *, no
     if message.next_attempt_at >= message.expires_at:
         session.add(message)
         session.flush()
-        set_status(session, sid, Status.FAILED, now=now, source="expiry", backlog=backlog,
-                   error_code=VALIDITY_EXPIRED, error_message="Validity period expired before the provider took it.")
+        set_status(
+            session,
+            sid,
+            Status.FAILED,
+            now=now,
+            source="expiry",
+            backlog=backlog,
+            error_code=VALIDITY_EXPIRED,
+            error_message="Validity period expired before the provider took it.",
+        )
         return
     if message.status == Status.SENDING.value:
         message.status = Status.QUEUED.value  # not a lifecycle move: back in line, same idempotency key
         session.add(message)
         session.flush()
         if opted_out_meanwhile(session, message):
-            set_status(session, sid, Status.CANCELED, now=now, source="opt-out", backlog=backlog,
-                       error_code=OPT_OUT_CODE, error_message="The recipient opted out.")
+            set_status(
+                session,
+                sid,
+                Status.CANCELED,
+                now=now,
+                source="opt-out",
+                backlog=backlog,
+                error_code=OPT_OUT_CODE,
+                error_message="The recipient opted out.",
+            )
         return
     session.add(message)
 
 
 def expire(session: Session, backlog: Backlog, *, now: datetime) -> None:
     for sid in claims.expired(session, now):
-        set_status(session, sid, Status.FAILED, now=now, source="expiry", backlog=backlog,
-                   error_code=VALIDITY_EXPIRED, error_message="Validity period expired.")
+        set_status(
+            session,
+            sid,
+            Status.FAILED,
+            now=now,
+            source="expiry",
+            backlog=backlog,
+            error_code=VALIDITY_EXPIRED,
+            error_message="Validity period expired.",
+        )

@@ -44,9 +44,14 @@ class Unhealthy(Retryable):
 
 
 class ProviderRequests:
-    def __init__(self, client: httpx2.AsyncClient, providers: Mapping[str, Provider],
-                 credentials: Mapping[str, Credentials], callback_url: Callable[[str, str], str],
-                 health: ProviderHealth | None = None) -> None:
+    def __init__(
+        self,
+        client: httpx2.AsyncClient,
+        providers: Mapping[str, Provider],
+        credentials: Mapping[str, Credentials],
+        callback_url: Callable[[str, str], str],
+        health: ProviderHealth | None = None,
+    ) -> None:
         self.client, self.providers, self.credentials = client, providers, credentials
         self.callback_url = callback_url  # (provider, sid) → the status callback URL the request carries
         self.health = health  # each provider's circuit breaker, fed with every request's outcome
@@ -55,18 +60,23 @@ class ProviderRequests:
     def provider_of(self, message: Row[Any], sender: Sender) -> Provider:
         return self.providers[message.provider or sender.provider]
 
-    async def send(self, message: Row[Any], sender: Sender, *, now: datetime, paused_until: float,
-                   deadline: Callable[[], float]) -> SendResult:
+    async def send(
+        self, message: Row[Any], sender: Sender, *, now: datetime, paused_until: float, deadline: Callable[[], float]
+    ) -> SendResult:
         """Request `message` from its provider and read the answer.  `deadline()` is the loop time
         by which the request must end (read once a slot is ours: the lease may have been renewed
         while we waited); a request that could not be answered before it is not started, since one
         cut off in flight has an unknown outcome and its retry is a second request for the message."""
         provider = self.provider_of(message, sender)
         outbound = OutboundMessage(
-            sid=message.sid, sender=message.sender or sender.address, to=message.to, body=message.body,
+            sid=message.sid,
+            sender=message.sender or sender.address,
+            to=message.to,
+            body=message.body,
             media_urls=tuple(u for u in message.media.split("\n") if u),
             status_callback=self.callback_url(provider.name, message.sid),
-            validity_period=max(1, int((message.expires_at - now).total_seconds())))
+            validity_period=max(1, int((message.expires_at - now).total_seconds())),
+        )
         loop = asyncio.get_running_loop()
         if self.health is not None and not self.health.allow(provider.name, loop.time()):
             raise Unhealthy(provider.name, max(paused_until, self.health.next_probe(provider.name)), loop.time())
@@ -82,8 +92,9 @@ class ProviderRequests:
                 async with asyncio.timeout_at(end):
                     response = await self.client.send(request)
         except (httpx2.TransportError, TimeoutError) as exc:
-            metrics.provider_failed(provider.name, "timeout" if isinstance(exc, (TimeoutError, httpx2.TimeoutException))
-                                    else "transport")
+            metrics.provider_failed(
+                provider.name, "timeout" if isinstance(exc, (TimeoutError, httpx2.TimeoutException)) else "transport"
+            )
             if self.health is not None:
                 self.health.failure(provider.name, loop.time())
             raise Retryable(f"{type(exc).__name__}: {exc}") from exc
@@ -93,6 +104,12 @@ class ProviderRequests:
         try:
             return provider.read_send(response)
         except ProviderError as exc:
-            metrics.provider_failed(provider.name, "throttled" if isinstance(exc, Throttled) else
-                                    "server_error" if isinstance(exc, Retryable) else "rejected")
+            metrics.provider_failed(
+                provider.name,
+                "throttled"
+                if isinstance(exc, Throttled)
+                else "server_error"
+                if isinstance(exc, Retryable)
+                else "rejected",
+            )
             raise

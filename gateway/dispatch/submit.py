@@ -140,8 +140,12 @@ class Plan:
             "policy_revision": self.policy_revision,
             "route": route.as_json(),
             "gates": [v.as_json() for v in self.verdicts if v.gate != ROUTE],
-            "encoding": {"encoding": self.counted.encoding, "segments": self.counted.segments,
-                         "smart_encoded": self.smart[0], "source": self.smart[1]},
+            "encoding": {
+                "encoding": self.counted.encoding,
+                "segments": self.counted.segments,
+                "smart_encoded": self.smart[0],
+                "source": self.smart[1],
+            },
             "outcome": outcome(self.verdicts, self.now),
         }
 
@@ -155,8 +159,9 @@ class Plan:
         return Hold(datetime.fromisoformat(last.facts["until"]), last.source)
 
 
-def plan_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime,
-              prefetched: Prefetched | None = None) -> Plan:
+def plan_send(
+    session: Session, request: SendRequest, context: SubmitContext, now: datetime, prefetched: Prefetched | None = None
+) -> Plan:
     """Gate, route and encode a send without writing: each check returns its verdict, and every
     check runs even after one refused (an explanation shows them all; the send answers the
     first refusal).  Raises only for what is not a send at all (an unknown service)."""
@@ -166,43 +171,74 @@ def plan_send(session: Session, request: SendRequest, context: SubmitContext, no
     sender, remember, previous, route = _pick_sender(session, request, service, recipient, context, prefetched)
     verdicts.append(route)
     allowed = frozenset(service.allowed_countries.split(",")) if service and service.allowed_countries else None
-    verdicts.append(region_verdict(recipient.country, allowed, reply_to_inbound=request.reply_to_inbound,
-                                   source=f"service {service.sid}: GeoPermissions" if service else
-                                   "no Messaging Service: every country is permitted"))
+    verdicts.append(
+        region_verdict(
+            recipient.country,
+            allowed,
+            reply_to_inbound=request.reply_to_inbound,
+            source=f"service {service.sid}: GeoPermissions"
+            if service
+            else "no Messaging Service: every country is permitted",
+        )
+    )
     if request.allow_opted_out:
         verdicts.append(_CONFIRMATION_GOES)
     elif service is None and sender is None:
         verdicts.append(_NO_SCOPE)
     else:
-        verdicts.append(opt_out_verdict(session, request.account_sid,
-                                        scope_of(service.sid if service else None, sender.sid if sender else ""),
-                                        recipient, prefetched.opted_out if prefetched is not None else None))
+        verdicts.append(
+            opt_out_verdict(
+                session,
+                request.account_sid,
+                scope_of(service.sid if service else None, sender.sid if sender else ""),
+                recipient,
+                prefetched.opted_out if prefetched is not None else None,
+            )
+        )
     if context.policy is not None:
         verdicts += _policy_verdicts(request, recipient, service, sender, context.policy, now)
     if request.smart_encoded is not None:
         smart, smart_source = request.smart_encoded, "request: SmartEncoded"
     else:
-        smart, smart_source = bool(service and service.smart_encoding), (
-            f"service {service.sid}: SmartEncoding" if service else "default: SmartEncoding off")
+        smart, smart_source = (
+            bool(service and service.smart_encoding),
+            (f"service {service.sid}: SmartEncoding" if service else "default: SmartEncoding off"),
+        )
     counted = segment(request.body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
     if request.hold is not None:
         until = iso8601(request.hold.until)
-        verdicts.append(Verdict(SCHEDULE, HOLD, Reason("schedule.at", at=until), request.hold.reason,
-                                {"until": until}))
+        verdicts.append(Verdict(SCHEDULE, HOLD, Reason("schedule.at", at=until), request.hold.reason, {"until": until}))
     if sender is None:
         verdicts.append(_NO_QUEUE)
     elif any(v.verdict == HOLD for v in verdicts):
         verdicts.append(_HELD_QUEUE)
     else:
         verdicts.append(_queue_verdict(sender, counted.segments, validity, context.backlog))
-    return Plan(request, recipient, service, sender, remember, previous, counted,
-                (smart, smart_source), validity, verdicts, now,
-                context.policy.revision if context.policy is not None else None)
+    return Plan(
+        request,
+        recipient,
+        service,
+        sender,
+        remember,
+        previous,
+        counted,
+        (smart, smart_source),
+        validity,
+        verdicts,
+        now,
+        context.policy.revision if context.policy is not None else None,
+    )
 
 
-def enqueue_send(session: Session, request: SendRequest, context: SubmitContext, now: datetime,
-                 defer: list[dict[str, Any]] | None = None, prefetched: Prefetched | None = None) -> Message:
+def enqueue_send(
+    session: Session,
+    request: SendRequest,
+    context: SubmitContext,
+    now: datetime,
+    defer: list[dict[str, Any]] | None = None,
+    prefetched: Prefetched | None = None,
+) -> Message:
     """Plan, then write: a refused send raises its first refusal before any write, so the
     writer needs no savepoint for it (see `Writer.run(..., clean_on_error=True)`).  With `defer`,
     the message row joins a batch's rows instead (the caller inserts them with one `executemany`).
@@ -222,16 +258,30 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
         if prefetched is not None:
             prefetched.sticky[(service.sid, recipient.address)] = StickyRow(sender.sid, False)
     row = insert_message(
-        session, defer, sid=new_sid("SM"), account_sid=request.account_sid,
+        session,
+        defer,
+        sid=new_sid("SM"),
+        account_sid=request.account_sid,
         service_sid=service.sid if service else None,
-        sender_sid=sender.sid, direction=request.direction, sender=sender.address, to=recipient.address,
-        body=counted.text, media="\n".join(request.media_urls),
+        sender_sid=sender.sid,
+        direction=request.direction,
+        sender=sender.address,
+        to=recipient.address,
+        body=counted.text,
+        media="\n".join(request.media_urls),
         status=(Status.SCHEDULED if hold else Status.QUEUED).value,
-        priority=request.priority, num_segments=counted.segments, encoding=counted.encoding,
+        priority=request.priority,
+        num_segments=counted.segments,
+        encoding=counted.encoding,
         status_callback=request.status_callback or (service.status_callback if service else None),
-        provider=sender.provider, expires_at=(hold.until if hold else now) + timedelta(seconds=plan.validity),
-        send_at=hold.until if hold else None, hold_reason=hold.reason if hold else None, date_created=now,
-        reasons=plan.reasons(), request_id=request.request_id)
+        provider=sender.provider,
+        expires_at=(hold.until if hold else now) + timedelta(seconds=plan.validity),
+        send_at=hold.until if hold else None,
+        hold_reason=hold.reason if hold else None,
+        date_created=now,
+        reasons=plan.reasons(),
+        request_id=request.request_id,
+    )
     message = Message.model_construct(**row)  # no validation: every value was just checked
     metrics.status_changed(session, row["status"], None)
     if hold is None:
@@ -240,8 +290,14 @@ def enqueue_send(session: Session, request: SendRequest, context: SubmitContext,
     return message
 
 
-def _policy_verdicts(request: SendRequest, recipient: Address, service: Service | None, sender: Sender | None,
-                     policy: Policy, now: datetime) -> list[Verdict]:
+def _policy_verdicts(
+    request: SendRequest,
+    recipient: Address,
+    service: Service | None,
+    sender: Sender | None,
+    policy: Policy,
+    now: datetime,
+) -> list[Verdict]:
     """Quiet hours for the send's TrafficType (the request's, else the service's, else transactional)
     at the moment it would go (an app-scheduled send: its SendAt), and the sender-ID rules of the
     recipient's country for the sender routing chose."""
@@ -253,11 +309,19 @@ def _policy_verdicts(request: SendRequest, recipient: Address, service: Service 
         traffic, source = TrafficType.TRANSACTIONAL, "default: TrafficType transactional"
     at = request.hold.until if request.hold is not None else now  # a scheduled send is judged when it goes
     own = service_windows(service.sid, service.quiet_hours) if service is not None and service.quiet_hours else None
-    verdicts = [quiet_hours_verdict(recipient.number, traffic, source, at, policy, reply=request.reply_to_inbound,
-                                    own=own)]
+    verdicts = [
+        quiet_hours_verdict(recipient.number, traffic, source, at, policy, reply=request.reply_to_inbound, own=own)
+    ]
     if sender is not None:
-        verdicts.append(sender_id_verdict(policy, recipient.country, sender.kind, sender.address,
-                                          registered_countries(sender.registered_countries)))
+        verdicts.append(
+            sender_id_verdict(
+                policy,
+                recipient.country,
+                sender.kind,
+                sender.address,
+                registered_countries(sender.registered_countries),
+            )
+        )
     return verdicts
 
 
@@ -274,11 +338,17 @@ def _queue_verdict(sender: Sender, segments: int, validity: int, backlog: Backlo
     facts = {"queued_segments": queued, "capacity_segments": capacity}
     source = f"sender {sender.sid}: Mps {sender.mps} x ValidityPeriod {validity} s"
     if queued + segments > capacity:
-        error = QueueOverflow(Reason("queue.overflow", sender=sender.address, queued=queued, mps=sender.mps,
-                                     validity=validity))
+        error = QueueOverflow(
+            Reason("queue.overflow", sender=sender.address, queued=queued, mps=sender.mps, validity=validity)
+        )
         return Verdict(QUEUE, REFUSE, error.message, source, facts, error)
-    return Verdict(QUEUE, PASS, Reason("queue.room", queued=queued, mps=sender.mps, capacity=capacity,
-                                       validity=validity), source, facts)
+    return Verdict(
+        QUEUE,
+        PASS,
+        Reason("queue.room", queued=queued, mps=sender.mps, capacity=capacity, validity=validity),
+        source,
+        facts,
+    )
 
 
 def _service(session: Session, request: SendRequest, context: SubmitContext) -> Service | None:
@@ -290,9 +360,14 @@ def _service(session: Session, request: SendRequest, context: SubmitContext) -> 
     return service
 
 
-def _pick_sender(session: Session, request: SendRequest, service: Service | None, recipient: Address,
-                 context: SubmitContext, prefetched: Prefetched | None
-                 ) -> tuple[Sender | None, bool, str | None, Verdict]:
+def _pick_sender(
+    session: Session,
+    request: SendRequest,
+    service: Service | None,
+    recipient: Address,
+    context: SubmitContext,
+    prefetched: Prefetched | None,
+) -> tuple[Sender | None, bool, str | None, Verdict]:
     """The sender, whether the sticky mapping must be (re)written, the sender it maps to now, and
     routing's verdict (refusing with 21606 or 21703 when there is no sender)."""
     if request.sender is not None:
@@ -301,8 +376,12 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
             where = Reason("scope.service", sid=service.sid) if service else Reason("where.account")
             error = FromNotOwned(Reason("route.not_owned", sender=request.sender, where=where))
             return None, False, None, Verdict(ROUTE, REFUSE, error.message, "request: From", {}, error)
-        return sender, False, None, _route_verdict(sender, "from", Reason("route.from", sender=sender.address),
-                                                   "request: From")
+        return (
+            sender,
+            False,
+            None,
+            _route_verdict(sender, "from", Reason("route.from", sender=sender.address), "request: From"),
+        )
     assert service is not None  # the API requires From or MessagingServiceSid
     pool = context.directory.pool(session, service.sid)
     mapping: StickyRow | None = None
@@ -315,38 +394,84 @@ def _pick_sender(session: Session, request: SendRequest, service: Service | None
             mapping = StickyRow(found.sender_sid, found.pinned) if found is not None else None
         if mapping is not None and mapping.pinned and mapping.sender_sid in pool:
             sender = pool[mapping.sender_sid]  # staff chose it: routing never moves it
-            return sender, False, None, _route_verdict(
-                sender, "pinned", _PINNED,
-                f"service {service.sid}: StickySenders/{recipient.address} (pinned)")
+            return (
+                sender,
+                False,
+                None,
+                _route_verdict(
+                    sender, "pinned", _PINNED, f"service {service.sid}: StickySenders/{recipient.address} (pinned)"
+                ),
+            )
     load = context.sticky.of(session, service.sid) if service.sticky_sender else context.backlog.segments
-    alpha_allowed = context.alpha_allowed(recipient.country) and (context.policy is None or all(
-        alpha_usable(context.policy, recipient.country, registered_countries(s.registered_countries))
-        for s in pool.values() if s.kind == routing.SenderKind.ALPHA))
+    alpha_allowed = context.alpha_allowed(recipient.country) and (
+        context.policy is None
+        or all(
+            alpha_usable(context.policy, recipient.country, registered_countries(s.registered_countries))
+            for s in pool.values()
+            if s.kind == routing.SenderKind.ALPHA
+        )
+    )
     try:
         route = routing.choose_sender(
             [candidate(s.sid, s.address, s.kind, s.country) for s in pool.values()],
             routing.Recipient(recipient.address, recipient.country, recipient.area_code),
-            sticky=mapping.sender_sid if mapping else None, sticky_sender=service.sticky_sender,
-            area_code_geomatch=service.area_code_geomatch, alpha_allowed=alpha_allowed,
+            sticky=mapping.sender_sid if mapping else None,
+            sticky_sender=service.sticky_sender,
+            area_code_geomatch=service.area_code_geomatch,
+            alpha_allowed=alpha_allowed,
             load=load,
-            avoid=[s.sid for s in pool.values() if s.provider in context.unhealthy] if context.unhealthy else ())
+            avoid=[s.sid for s in pool.values() if s.provider in context.unhealthy] if context.unhealthy else (),
+        )
     except routing.Unroutable as exc:
         unroutable = NoSenderAvailable(exc.reason)
-        return None, False, None, Verdict(ROUTE, REFUSE, unroutable.message,
-                                          f"service {service.sid}: a pool of {len(pool)} senders", {}, unroutable)
+        return (
+            None,
+            False,
+            None,
+            Verdict(
+                ROUTE,
+                REFUSE,
+                unroutable.message,
+                f"service {service.sid}: a pool of {len(pool)} senders",
+                {},
+                unroutable,
+            ),
+        )
     sender = pool[route.sender.sid]
     reason = routing.WHY[route.rule]
-    if not alpha_allowed and context.policy is not None and any(s.kind == routing.SenderKind.ALPHA
-                                                                for s in pool.values()):
-        reason = Reason("route.no_alpha", rule=reason, country=recipient.country,
-                        source=context.policy.source_of(recipient.country, "alpha_sender"))
-    return sender, route.new_sticky, mapping.sender_sid if mapping else None, _route_verdict(
-        sender, route.rule.value, reason, _rule_source(route.rule, service, recipient, context))
+    if (
+        not alpha_allowed
+        and context.policy is not None
+        and any(s.kind == routing.SenderKind.ALPHA for s in pool.values())
+    ):
+        reason = Reason(
+            "route.no_alpha",
+            rule=reason,
+            country=recipient.country,
+            source=context.policy.source_of(recipient.country, "alpha_sender"),
+        )
+    return (
+        sender,
+        route.new_sticky,
+        mapping.sender_sid if mapping else None,
+        _route_verdict(sender, route.rule.value, reason, _rule_source(route.rule, service, recipient, context)),
+    )
 
 
 def _route_verdict(sender: Sender, rule: str, reason: str, source: str) -> Verdict:
-    return Verdict(ROUTE, PASS, reason, source, {"sender": sender.address, "sender_sid": sender.sid,
-                                                 "kind": sender.kind, "rule": rule, "provider": sender.provider})
+    return Verdict(
+        ROUTE,
+        PASS,
+        reason,
+        source,
+        {
+            "sender": sender.address,
+            "sender_sid": sender.sid,
+            "kind": sender.kind,
+            "rule": rule,
+            "provider": sender.provider,
+        },
+    )
 
 
 def _rule_source(rule: routing.Rule, service: Service, recipient: Address, context: SubmitContext) -> str:
@@ -361,11 +486,23 @@ def _rule_source(rule: routing.Rule, service: Service, recipient: Address, conte
     return "Twilio's sender selection order (gateway/routing/selection.py)"
 
 
-def _remember(session: Session, service_sid: str, recipient: str, sender_sid: str, previous: str | None,
-              context: SubmitContext, now: datetime) -> None:
+def _remember(
+    session: Session,
+    service_sid: str,
+    recipient: str,
+    sender_sid: str,
+    previous: str | None,
+    context: SubmitContext,
+    now: datetime,
+) -> None:
     counts = context.sticky.of(session, service_sid)
-    values = {"service_sid": service_sid, "recipient": recipient, "sender_sid": sender_sid, "pinned": False,
-              "date_updated": now}
+    values = {
+        "service_sid": service_sid,
+        "recipient": recipient,
+        "sender_sid": sender_sid,
+        "pinned": False,
+        "date_updated": now,
+    }
     if previous is None:
         sender_rows.add_sticky(session.connection(), values)
     else:

@@ -116,9 +116,20 @@ class _Pacer:
 
 
 class Dispatcher:
-    def __init__(self, engine: Engine, writer: Writer, backlog: Backlog, requests: ProviderRequests,
-                 reads: Executor | None = None, *, owner: str, lease_ttl: float = 10.0, poll: float = 0.25,
-                 clock: Clock = CLOCK, sweep: float = 1.0) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        writer: Writer,
+        backlog: Backlog,
+        requests: ProviderRequests,
+        reads: Executor | None = None,
+        *,
+        owner: str,
+        lease_ttl: float = 10.0,
+        poll: float = 0.25,
+        clock: Clock = CLOCK,
+        sweep: float = 1.0,
+    ) -> None:
         self.engine, self.writer, self.backlog, self.requests = engine, writer, backlog, requests
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
         self.owner, self.lease_ttl, self.poll = owner, lease_ttl, poll
@@ -157,14 +168,19 @@ class Dispatcher:
         if self._sends:
             await asyncio.wait(self._sends, timeout=STOP_WAIT)
         for sid, outcome in self._unrecorded.items():
-            log.critical("shutdown: the provider's answer for %s (%s) is lost, the database did not take it "
-                         "within %gs; the message stays `sending` and its sender's next holder sends it again",
-                         sid, outcome, STOP_WAIT)
+            log.critical(
+                "shutdown: the provider's answer for %s (%s) is lost, the database did not take it "
+                "within %gs; the message stays `sending` and its sender's next holder sends it again",
+                sid,
+                outcome,
+                STOP_WAIT,
+            )
         for task in self._sends:
             task.cancel()
         try:
-            await self.writer.run(lambda session: leases.release(session, None, owner=self.owner, requeue=True,
-                                                                 now=self._clock.now()))
+            await self.writer.run(
+                lambda session: leases.release(session, None, owner=self.owner, requeue=True, now=self._clock.now())
+            )
         except Exception as exc:  # the database is gone: the leases lapse by themselves
             log.warning("could not release the sender leases: %s", exc)
 
@@ -207,27 +223,29 @@ class Dispatcher:
                 if self._due or now >= next_sweep:
                     self._due = False
                     released = await self.writer.run(
-                        lambda session: release_due(session, self._clock.now(), self.backlog))
+                        lambda session: release_due(session, self._clock.now(), self.backlog)
+                    )
                     found |= released.senders
                     if released.more:  # a full batch: the next pass takes more at once
                         self._due = True
                         self._poke.set()
                 await self._take(found - {sid for sid, p in self._pacers.items() if p.running()}, now)
                 if now >= next_sweep:
-                    await self.writer.run(lambda session: outcomes.expire(session, self.backlog,
-                                                                          now=self._clock.now()))
+                    await self.writer.run(lambda session: outcomes.expire(session, self.backlog, now=self._clock.now()))
                     next_sweep = now + self.sweep
             except Exception as exc:  # database down: keep trying; pacers stop when their leases end
                 log.error("dispatch keeper: %s", exc)
                 await asyncio.sleep(self.poll)
 
     async def _renew(self, started: float) -> None:
-        held = [sid for sid, pacer in self._pacers.items()
-                if pacer.lease_until and (pacer.running() or pacer.in_flight)]  # in flight: answers to write
+        held = [
+            sid for sid, pacer in self._pacers.items() if pacer.lease_until and (pacer.running() or pacer.in_flight)
+        ]  # in flight: answers to write
         if not held:
             return
-        kept = await self.writer.run(lambda session: leases.renew(session, held, owner=self.owner,
-                                                                  now=self._clock.now(), ttl=self.lease_ttl))
+        kept = await self.writer.run(
+            lambda session: leases.renew(session, held, owner=self.owner, now=self._clock.now(), ttl=self.lease_ttl)
+        )
         for sid in held:
             pacer = self._pacers[sid]
             if sid in kept:
@@ -241,8 +259,11 @@ class Dispatcher:
     async def _take(self, candidates: set[str], started: float) -> None:
         if not candidates or self._stopping:
             return
-        taken = await self.writer.run(lambda session: leases.acquire(
-            session, sorted(candidates), owner=self.owner, now=self._clock.now(), ttl=self.lease_ttl))
+        taken = await self.writer.run(
+            lambda session: leases.acquire(
+                session, sorted(candidates), owner=self.owner, now=self._clock.now(), ttl=self.lease_ttl
+            )
+        )
         for sid in taken:
             pacer = self._pacers.get(sid)
             if pacer is None:
@@ -279,8 +300,11 @@ class Dispatcher:
             if loop.time() >= pacer.lease_until:
                 return  # the lease was not renewed in time: another worker may take the sender
             in_flight = frozenset(pacer.in_flight) if pacer.orphans else None
-            claimed = await self.writer.run(lambda session, in_flight=in_flight: claims.claim(  # type: ignore[misc]
-                session, sender_sid, self.owner, limit, in_flight, now=self._clock.now(), adopt_after=ADOPT_AFTER))
+            claimed = await self.writer.run(
+                lambda session, in_flight=in_flight: claims.claim(  # type: ignore[misc]
+                    session, sender_sid, self.owner, limit, in_flight, now=self._clock.now(), adopt_after=ADOPT_AFTER
+                )
+            )
             if claimed is None:
                 pacer.lease_until = 0.0
                 return  # the lease is not ours any more
@@ -312,8 +336,11 @@ class Dispatcher:
                 pacer.timer = loop.call_later(max(0.01, next_due), pacer.wake.set)
             elif not pacer.in_flight:
                 pacer.lease_until = 0.0
-                self.writer.submit(lambda session: leases.release(session, [sender_sid], owner=self.owner,
-                                                                  requeue=False, now=self._clock.now()))
+                self.writer.submit(
+                    lambda session: leases.release(
+                        session, [sender_sid], owner=self.owner, requeue=False, now=self._clock.now()
+                    )
+                )
                 return  # idle: the keeper starts a new pacer when work comes
             await pacer.wake.wait()
 
@@ -357,8 +384,13 @@ class Dispatcher:
         try:
             # The request ends a second before the lease could lapse in the database, so no send of
             # this worker can reach the provider in the next holder's first second.
-            result = await self.requests.send(message, sender, now=self._clock.now(), paused_until=pacer.paused_until,
-                                              deadline=lambda: pacer.lease_until + LEASE_MARGIN - 1.0)
+            result = await self.requests.send(
+                message,
+                sender,
+                now=self._clock.now(),
+                paused_until=pacer.paused_until,
+                deadline=lambda: pacer.lease_until + LEASE_MARGIN - 1.0,
+            )
         except Unhealthy as exc:  # the sender's queue waits for the provider's next probe, paced
             pacer.paused_until = exc.until
             await self._retry(message, exc)
@@ -370,30 +402,54 @@ class Dispatcher:
         except Rejected as rejected:
             code, text = rejected.code, rejected.message
             log.info("%s failed: the provider refused it with %s", message.sid, code)
-            await self._record(message.sid, f"refused with {code}",
-                               lambda session: outcomes.transition(session, message.sid, Status.FAILED, self.backlog,
-                                                                   now=self._clock.now(), error_code=code,
-                                                                   error_message=text),
-                               clean=True)
+            await self._record(
+                message.sid,
+                f"refused with {code}",
+                lambda session: outcomes.transition(
+                    session,
+                    message.sid,
+                    Status.FAILED,
+                    self.backlog,
+                    now=self._clock.now(),
+                    error_code=code,
+                    error_message=text,
+                ),
+                clean=True,
+            )
         except Exception:  # a bug must not lose the message: it stays queued and is retried
             log.exception("send of %s failed unexpectedly", message.sid)
             await self._retry(message, Retryable("unexpected error"))
         else:
-            await self._record(message.sid, f"accepted as {result.provider_sid}",
-                               lambda session: outcomes.transition(session, message.sid, Status.SENT, self.backlog,
-                                                                   now=self._clock.now(),
-                                                                   provider_sid=result.provider_sid),
-                               clean=True)  # status writes raise no GatewayError: no savepoint
+            await self._record(
+                message.sid,
+                f"accepted as {result.provider_sid}",
+                lambda session: outcomes.transition(
+                    session,
+                    message.sid,
+                    Status.SENT,
+                    self.backlog,
+                    now=self._clock.now(),
+                    provider_sid=result.provider_sid,
+                ),
+                clean=True,
+            )  # status writes raise no GatewayError: no savepoint
             metrics.sent(sender.sid, message.num_segments)
-            log.debug("%s sent to %s via %s as %s", message.sid, message.to,
-                      self.requests.provider_of(message, sender).name, result.provider_sid)
+            log.debug(
+                "%s sent to %s via %s as %s",
+                message.sid,
+                message.to,
+                self.requests.provider_of(message, sender).name,
+                result.provider_sid,
+            )
 
     async def _retry(self, message: Row[Any], exc: Retryable) -> None:
         delay = backoff(message.attempts + 1, exc.retry_after, jitter=random.uniform(0, 0.5))
         log.info("retrying %s in %.1fs: %s", message.sid, delay, exc)
-        await self._record(message.sid, f"retry: {exc}",
-                           lambda session: outcomes.reschedule(session, message.sid, delay, self.backlog,
-                                                               now=self._clock.now()))
+        await self._record(
+            message.sid,
+            f"retry: {exc}",
+            lambda session: outcomes.reschedule(session, message.sid, delay, self.backlog, now=self._clock.now()),
+        )
 
     async def _record(self, sid: str, outcome: str, job: Job[object], *, clean: bool = False) -> None:
         """Write a send's outcome, again and again while the database is unavailable: thrown away, it
@@ -407,8 +463,12 @@ class Dispatcher:
                 break
             except UNAVAILABLE as exc:
                 if sid not in self._unrecorded:
-                    log.error("the database did not take the outcome of %s (%s): %s; writing it again until it "
-                              "does", sid, outcome, exc)
+                    log.error(
+                        "the database did not take the outcome of %s (%s): %s; writing it again until it does",
+                        sid,
+                        outcome,
+                        exc,
+                    )
                 self._unrecorded[sid] = outcome
             await asyncio.sleep(delay)
             delay = min(2 * delay, RECORD_RETRY_CAP)

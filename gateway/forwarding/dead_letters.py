@@ -13,14 +13,24 @@ from gateway.store.tables import Delivery
 
 
 def dead_letter_json(delivery: Delivery) -> dict[str, Any]:
-    return {"id": delivery.id, "account_sid": delivery.account_sid, "kind": delivery.kind, "url": delivery.url,
-            "fallback_url": delivery.fallback_url, "format": delivery.format, "attempts": delivery.attempts,
-            "last_error": delivery.last_error, "params": dict(json.loads(delivery.params)),
-            "date_created": iso8601(delivery.date_created), "date_updated": iso8601(delivery.date_updated)}
+    return {
+        "id": delivery.id,
+        "account_sid": delivery.account_sid,
+        "kind": delivery.kind,
+        "url": delivery.url,
+        "fallback_url": delivery.fallback_url,
+        "format": delivery.format,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error,
+        "params": dict(json.loads(delivery.params)),
+        "date_created": iso8601(delivery.date_created),
+        "date_updated": iso8601(delivery.date_updated),
+    }
 
 
-def list_dead(session: Session, account_sid: str | None, *, after: int | None = None,
-              limit: int = 50) -> list[Delivery]:
+def list_dead(
+    session: Session, account_sid: str | None, *, after: int | None = None, limit: int = 50
+) -> list[Delivery]:
     return deliveries.dead(session, account_sid, after=after, limit=limit)
 
 

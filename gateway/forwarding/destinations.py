@@ -47,15 +47,22 @@ _LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
 _WILDCARDS = {ipaddress.ip_address("0.0.0.0"), ipaddress.ip_address("::")}
 #: IPv6 forms that carry an IPv4 address in their last 32 bits: mapped, compatible (deprecated) and
 #: NAT64's well-known prefix.  The IPv4 address inside is what they reach.
-_EMBEDDING = (ipaddress.ip_network("::ffff:0:0/96"), ipaddress.ip_network("::/96"),
-              ipaddress.ip_network("64:ff9b::/96"))
+_EMBEDDING = (
+    ipaddress.ip_network("::ffff:0:0/96"),
+    ipaddress.ip_network("::/96"),
+    ipaddress.ip_network("64:ff9b::/96"),
+)
 REFUSED = "an address the gateway's callback destination policy refuses"
 
 
 def _plain(address: Address) -> Address:
     """The address a connection really reaches: the IPv4 one inside an IPv4-embedding IPv6 address."""
-    if isinstance(address, ipaddress.IPv6Address) and address not in _WILDCARDS \
-            and any(address in network for network in _EMBEDDING) and address != ipaddress.ip_address("::1"):
+    if (
+        isinstance(address, ipaddress.IPv6Address)
+        and address not in _WILDCARDS
+        and any(address in network for network in _EMBEDDING)
+        and address != ipaddress.ip_address("::1")
+    ):
         return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
     return address
 
@@ -87,8 +94,10 @@ class Destinations:
     @staticmethod
     def _resolved(host: str) -> set[Address]:
         try:
-            return {_plain(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
-                    for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+            return {
+                _plain(ipaddress.ip_address(str(info[4][0]).split("%")[0]))
+                for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+            }
         except OSError:
             return set()
 
@@ -142,8 +151,9 @@ def _is_name(host: str) -> bool:
 def _same_place(url: httpx2.URL, own: httpx2.URL) -> bool:
     """Is `url` under the gateway's public URL (same scheme, host and port, path within its path)?"""
     prefix = own.path.rstrip("/") + "/"
-    return ((url.scheme, url.raw_host.lower(), url.port) == (own.scheme, own.raw_host.lower(), own.port)
-            and (url.path + "/").startswith(prefix))
+    return (url.scheme, url.raw_host.lower(), url.port) == (own.scheme, own.raw_host.lower(), own.port) and (
+        url.path + "/"
+    ).startswith(prefix)
 
 
 def _is_local(address: Address) -> bool:
@@ -169,8 +179,14 @@ class _GuardedBackend(httpcore2.AsyncNetworkBackend):
     def __init__(self, policy: Destinations, inner: httpcore2.AsyncNetworkBackend) -> None:
         self.policy, self.inner = policy, inner
 
-    async def connect_tcp(self, host: str, port: int, timeout: float | None = None,
-                          local_address: str | None = None, socket_options: Any = None) -> httpcore2.AsyncNetworkStream:
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore2.AsyncNetworkStream:
         try:
             with anyio.fail_after(timeout):
                 found = await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -181,14 +197,16 @@ class _GuardedBackend(httpcore2.AsyncNetworkBackend):
             raise httpcore2.ConnectError(f"the callback's host resolves to {REFUSED}")
         for address in addresses:  # the checked addresses, and nothing resolved anew
             try:
-                return await self.inner.connect_tcp(str(address), port, timeout=timeout, local_address=local_address,
-                                                    socket_options=socket_options)
+                return await self.inner.connect_tcp(
+                    str(address), port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
             except httpcore2.ConnectError as exc:
                 failure = exc
         raise failure
 
-    async def connect_unix_socket(self, path: str, timeout: float | None = None,
-                                  socket_options: Any = None) -> httpcore2.AsyncNetworkStream:
+    async def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore2.AsyncNetworkStream:
         raise httpcore2.ConnectError("callbacks are never delivered over a Unix socket")
 
     async def sleep(self, seconds: float) -> None:

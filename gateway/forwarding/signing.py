@@ -18,7 +18,7 @@ SECRET_PREFIX = "whsec_"
 
 def _key(secret: str) -> bytes:
     if secret.startswith(SECRET_PREFIX):
-        return base64.b64decode(secret[len(SECRET_PREFIX):])
+        return base64.b64decode(secret[len(SECRET_PREFIX) :])
     return secret.encode()
 
 

@@ -62,10 +62,19 @@ UNEXPECTED = (True, "request failed")  # anything else: a bug or the database wh
 
 
 class Forwarder:
-    def __init__(self, writer: Writer, token_of: Callable[[str], str | None], client: httpx2.AsyncClient, *,
-                 owner: str, secret_of: Callable[[str, str], str | None] = lambda a, u: None,
-                 max_age: timedelta = timedelta(hours=24), max_backoff: float = 3600.0,
-                 deadline: float = 25.0, claim_for: float = 60.0) -> None:
+    def __init__(
+        self,
+        writer: Writer,
+        token_of: Callable[[str], str | None],
+        client: httpx2.AsyncClient,
+        *,
+        owner: str,
+        secret_of: Callable[[str, str], str | None] = lambda a, u: None,
+        max_age: timedelta = timedelta(hours=24),
+        max_backoff: float = 3600.0,
+        deadline: float = 25.0,
+        claim_for: float = 60.0,
+    ) -> None:
         self.writer, self.token_of, self.client = writer, token_of, client
         self.secret_of = secret_of
         self.max_age, self.max_backoff = max_age, max_backoff
@@ -102,8 +111,13 @@ class Forwarder:
             self._wake.clear()
             free = CONCURRENCY - self._active  # claim only what starts now: a claim's time runs
             try:
-                due = await self.writer.run(functools.partial(
-                    deliveries.claim, owner=self.owner, claim_for=self.claim_for, limit=free)) if free > 0 else []
+                due = (
+                    await self.writer.run(
+                        functools.partial(deliveries.claim, owner=self.owner, claim_for=self.claim_for, limit=free)
+                    )
+                    if free > 0
+                    else []
+                )
             except Exception:
                 log.exception("claiming from the outbox failed")
                 due = []
@@ -120,8 +134,9 @@ class Forwarder:
         try:
             ok, retry, error = await self._attempt(delivery, delivery.url, delivery.method)
             if not ok and delivery.fallback_url:
-                ok, retry, fallback_error = await self._attempt(delivery, delivery.fallback_url,
-                                                                delivery.fallback_method)
+                ok, retry, fallback_error = await self._attempt(
+                    delivery, delivery.fallback_url, delivery.fallback_method
+                )
                 error = f"{error}; fallback: {fallback_error}" if not ok else None
             await self.writer.run(lambda session: self._record(session, delivery, ok, retry, error))
         except Exception:
@@ -142,8 +157,14 @@ class Forwarder:
             metrics.delivery_attempt(delivery.kind, None, time.perf_counter() - started)
             known = next(((retry, reason) for kinds, retry, reason in FAILURES if isinstance(exc, kinds)), None)
             retry, reason = known or UNEXPECTED
-            log.warning("delivery %s attempt failed: %s (%s: %s)", delivery.id, reason, type(exc).__name__, exc,
-                        exc_info=known is None)
+            log.warning(
+                "delivery %s attempt failed: %s (%s: %s)",
+                delivery.id,
+                reason,
+                type(exc).__name__,
+                exc,
+                exc_info=known is None,
+            )
             return False, retry, reason
         metrics.delivery_attempt(delivery.kind, response.status_code, time.perf_counter() - started)
         if response.status_code < 400:
@@ -156,8 +177,10 @@ class Forwarder:
         if delivery.request_id:
             headers["X-Request-Id"] = delivery.request_id
         if delivery.format == "json":
-            body = json.dumps({"type": delivery.kind, "timestamp": iso8601(delivery.date_created),
-                               "data": dict(params)}, ensure_ascii=False).encode()
+            body = json.dumps(
+                {"type": delivery.kind, "timestamp": iso8601(delivery.date_created), "data": dict(params)},
+                ensure_ascii=False,
+            ).encode()
             secret = self.secret_of(delivery.account_sid, dict(params).get("MessagingServiceSid", "")) or ""
             headers |= standard_webhook_headers(secret, f"msg_{delivery.id}", int(time.time()), body)
             headers["Content-Type"] = "application/json"
@@ -175,8 +198,7 @@ class Forwarder:
         """The attempt's outcome; nothing if the claim lapsed and another forwarder has the request."""
         now = utcnow()
         attempts = delivery.attempts + 1
-        values: dict[str, Any] = {"attempts": attempts, "date_updated": now, "last_error": error,
-                                  "claimed_by": None}
+        values: dict[str, Any] = {"attempts": attempts, "date_updated": now, "last_error": error, "claimed_by": None}
         if ok:
             values["state"] = "delivered"
         elif retry and now - delivery.date_created < self.max_age:
@@ -184,9 +206,9 @@ class Forwarder:
             values["next_attempt_at"] = now + timedelta(seconds=delay)
         else:
             values["state"] = "dead"
-            log.warning("delivery %s to %s is a dead letter after %d attempts: %s", delivery.id, delivery.url,
-                        attempts, error)
+            log.warning(
+                "delivery %s to %s is a dead letter after %d attempts: %s", delivery.id, delivery.url, attempts, error
+            )
         recorded = deliveries.record(session.connection(), delivery.id, self.owner, values)
         if recorded and values.get("state") == "dead":
             metrics.dead_letter(session, delivery.kind)
-

@@ -51,7 +51,8 @@ _NUMBER = re.compile(
     r"|\d{10,15}"
     r"|\(\d{3}\) ?\d{3}[-. ]\d{4}|\d{3}[-.]\d{3}[-.]\d{4}"
     r"|0\d{1,4}(?:[ .-]\d{2,6}){1,4}"
-    r")(?!\w|\.\d)")
+    r")(?!\w|\.\d)"
+)
 
 
 def mask(text: str) -> str:
@@ -67,7 +68,7 @@ def _mask_one(found: re.Match[str]) -> str:
     keep = 4 if digits >= 10 else 2
     start = 0
     if number[0] == "+":
-        start = 1 + next((n for n in (1, 2, 3) if int(number[1:1 + n]) in COUNTRY_CODE_TO_REGION_CODE), 0)
+        start = 1 + next((n for n in (1, 2, 3) if int(number[1 : 1 + n]) in COUNTRY_CODE_TO_REGION_CODE), 0)
     out, seen = [], 0
     for index, char in enumerate(number):
         if char.isdigit():
@@ -131,9 +132,13 @@ class JsonFormatter(logging.Formatter):
     traceback as `exception` when there is one."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                 "level": record.levelname, "logger": record.name,
-                 "request_id": getattr(record, "request_id", "-"), "message": record.getMessage()}
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", "-"),
+            "message": record.getMessage(),
+        }
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:

@@ -53,41 +53,70 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _FAST = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _REMOTE = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-HTTP_REQUESTS = Histogram("gateway_http_request_duration_seconds",
-                          "HTTP requests served, by method, route template and status code.",
-                          ["method", "route", "status"], buckets=_FAST)
-INBOUND = Counter("gateway_inbound_messages_total",
-                  "Inbound messages recorded (retried webhooks not counted again), by provider, keyword kind "
-                  "(STOP, START, HELP, or none) and the keyword's language.", ["provider", "kind", "language"])
-OPT_OUTS = Counter("gateway_opt_outs_total", "Consent changes to opted out, by scope (service, number, account) "
-                   "and source (keyword, api, console).", ["scope", "source"])
+HTTP_REQUESTS = Histogram(
+    "gateway_http_request_duration_seconds",
+    "HTTP requests served, by method, route template and status code.",
+    ["method", "route", "status"],
+    buckets=_FAST,
+)
+INBOUND = Counter(
+    "gateway_inbound_messages_total",
+    "Inbound messages recorded (retried webhooks not counted again), by provider, keyword kind "
+    "(STOP, START, HELP, or none) and the keyword's language.",
+    ["provider", "kind", "language"],
+)
+OPT_OUTS = Counter(
+    "gateway_opt_outs_total",
+    "Consent changes to opted out, by scope (service, number, account) and source (keyword, api, console).",
+    ["scope", "source"],
+)
 OPT_INS = Counter("gateway_opt_ins_total", "Consent changes to opted in, by scope and source.", ["scope", "source"])
-OUTBOUND = Counter("gateway_outbound_messages_total",
-                   "Status changes of messages toward phones (queued when accepted, then sent, delivered, "
-                   "undelivered, failed, canceled), by status and error code (empty: none).", ["status", "error_code"])
-SENT_SEGMENTS = Counter("gateway_sender_sent_segments_total",
-                        "Segments the provider accepted, by sender sid: rate() is the sender's achieved MPS.",
-                        ["sender"])
-PROVIDER_REQUESTS = Histogram("gateway_provider_request_duration_seconds",
-                              "Send requests to providers that got an answer, by provider.", ["provider"],
-                              buckets=_REMOTE)
-PROVIDER_ERRORS = Counter("gateway_provider_errors_total",
-                          "Send requests that failed, by provider and reason (transport, timeout, throttled, "
-                          "server_error, rejected).", ["provider", "reason"])
-DELIVERY_ATTEMPTS = Counter("gateway_app_delivery_attempts_total",
-                            "Requests to apps (forwards and status callbacks), by kind and result (delivered, "
-                            "http_4xx, http_5xx, transport).", ["kind", "result"])
-DELIVERY_DURATION = Histogram("gateway_app_delivery_duration_seconds", "Requests to apps, by kind.", ["kind"],
-                              buckets=_REMOTE)
-DEAD_LETTERS = Counter("gateway_app_dead_letters_total", "App deliveries given up (dead letters), by kind.",
-                       ["kind"])
-POLICY_RELOADS = Counter("gateway_policy_reloads_total",
-                         "Policy loads, by result: ok (a valid revision serves) or error (the edit was rejected and "
-                         "the last good revision keeps serving).", ["result"])
-POLICY_REVISION = Gauge("gateway_policy_revision_info", "The policy revision serving (1), by revision.",
-                        ["revision"], multiprocess_mode="livemax")
-POLICY_ERRORS = Gauge("gateway_policy_errors", "Errors of the latest policy edit (0: it serves).",
-                      multiprocess_mode="livemax")
+OUTBOUND = Counter(
+    "gateway_outbound_messages_total",
+    "Status changes of messages toward phones (queued when accepted, then sent, delivered, "
+    "undelivered, failed, canceled), by status and error code (empty: none).",
+    ["status", "error_code"],
+)
+SENT_SEGMENTS = Counter(
+    "gateway_sender_sent_segments_total",
+    "Segments the provider accepted, by sender sid: rate() is the sender's achieved MPS.",
+    ["sender"],
+)
+PROVIDER_REQUESTS = Histogram(
+    "gateway_provider_request_duration_seconds",
+    "Send requests to providers that got an answer, by provider.",
+    ["provider"],
+    buckets=_REMOTE,
+)
+PROVIDER_ERRORS = Counter(
+    "gateway_provider_errors_total",
+    "Send requests that failed, by provider and reason (transport, timeout, throttled, server_error, rejected).",
+    ["provider", "reason"],
+)
+DELIVERY_ATTEMPTS = Counter(
+    "gateway_app_delivery_attempts_total",
+    "Requests to apps (forwards and status callbacks), by kind and result (delivered, http_4xx, http_5xx, transport).",
+    ["kind", "result"],
+)
+DELIVERY_DURATION = Histogram(
+    "gateway_app_delivery_duration_seconds", "Requests to apps, by kind.", ["kind"], buckets=_REMOTE
+)
+DEAD_LETTERS = Counter("gateway_app_dead_letters_total", "App deliveries given up (dead letters), by kind.", ["kind"])
+POLICY_RELOADS = Counter(
+    "gateway_policy_reloads_total",
+    "Policy loads, by result: ok (a valid revision serves) or error (the edit was rejected and "
+    "the last good revision keeps serving).",
+    ["result"],
+)
+POLICY_REVISION = Gauge(
+    "gateway_policy_revision_info",
+    "The policy revision serving (1), by revision.",
+    ["revision"],
+    multiprocess_mode="livemax",
+)
+POLICY_ERRORS = Gauge(
+    "gateway_policy_errors", "Errors of the latest policy edit (0: it serves).", multiprocess_mode="livemax"
+)
 
 
 def http_request(method: str, route: str, status: int, seconds: float) -> None:
@@ -126,8 +155,9 @@ def provider_failed(provider: str, reason: str) -> None:
 
 def delivery_attempt(kind: str, status: int | None, seconds: float) -> None:
     """One request to an app: `status` None when no answer came (connection error, timeout)."""
-    result = ("transport" if status is None else "delivered" if status < 400 else
-              "http_5xx" if status >= 500 else "http_4xx")
+    result = (
+        "transport" if status is None else "delivered" if status < 400 else "http_5xx" if status >= 500 else "http_4xx"
+    )
     DELIVERY_ATTEMPTS.labels(kind, result).inc()
     DELIVERY_DURATION.labels(kind).observe(seconds)
 
@@ -153,12 +183,17 @@ class _Queue(Collector):
         self.engine, self.now = engine, now
 
     def collect(self) -> Iterator[Metric]:
-        depth = GaugeMetricFamily("gateway_queue_messages", "Messages waiting or being sent, by sender sid.",
-                                  labels=["sender"])
-        oldest = GaugeMetricFamily("gateway_queue_oldest_age_seconds",
-                                   "Age of the oldest message waiting, by sender sid.", labels=["sender"])
-        mps = GaugeMetricFamily("gateway_sender_mps", "The sender's configured rate (segments per second), for "
-                                "senders with a queue.", labels=["sender"])
+        depth = GaugeMetricFamily(
+            "gateway_queue_messages", "Messages waiting or being sent, by sender sid.", labels=["sender"]
+        )
+        oldest = GaugeMetricFamily(
+            "gateway_queue_oldest_age_seconds", "Age of the oldest message waiting, by sender sid.", labels=["sender"]
+        )
+        mps = GaugeMetricFamily(
+            "gateway_sender_mps",
+            "The sender's configured rate (segments per second), for senders with a queue.",
+            labels=["sender"],
+        )
         try:
             with self.engine.connect() as connection:
                 rows = queue_by_sender(connection)
@@ -173,8 +208,9 @@ class _Queue(Collector):
             oldest.add_metric([row.sender_sid], max(0.0, (self.now - row.oldest).total_seconds()))
             mps.add_metric([row.sender_sid], row.mps)
         yield from (depth, oldest, mps)
-        yield GaugeMetricFamily("gateway_database_up", "Whether the database answered this scrape's queue query.",
-                                value=up)
+        yield GaugeMetricFamily(
+            "gateway_database_up", "Whether the database answered this scrape's queue query.", value=up
+        )
 
 
 def exposition(engine: Engine) -> bytes:

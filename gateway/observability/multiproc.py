@@ -45,8 +45,10 @@ def metrics_directory(settings: Settings, *, serving: bool) -> Path | None:
         os.environ[ENV] = str(directory)
         return directory
     if not serving:
-        log.info("this worker's metrics are not exported: set GATEWAY_METRICS_DIR to the directory the "
-                 "`gateway serve` processes of this machine use")
+        log.info(
+            "this worker's metrics are not exported: set GATEWAY_METRICS_DIR to the directory the "
+            "`gateway serve` processes of this machine use"
+        )
         return None
     directory = Path(tempfile.mkdtemp(prefix="gateway-metrics-"))
     os.environ[ENV] = str(directory)

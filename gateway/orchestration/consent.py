@@ -40,16 +40,26 @@ def cancel_pending(session: Session, opt_outs: list[tuple[Consent, datetime]], *
     for consent, now in opt_outs:
         address = WHATSAPP + consent.number if consent.channel == "whatsapp" else consent.number
         wanted.setdefault((consent.account_sid, address), []).append((consent, now))
-    rows = consent_rows.pending_to(session.connection(), sorted({account for account, _ in wanted}),
-                                   sorted({address for _, address in wanted}))
+    rows = consent_rows.pending_to(
+        session.connection(), sorted({account for account, _ in wanted}), sorted({address for _, address in wanted})
+    )
     canceled = []
     for row in rows:
         for consent, now in wanted.get((row.account_sid, row.to), ()):
             in_scope = consent.scope in (ACCOUNT_WIDE, row.service_sid) or (
-                row.service_sid is None and row.sender_sid == consent.scope)
+                row.service_sid is None and row.sender_sid == consent.scope
+            )
             if in_scope:
-                if set_status(session, row.sid, Status.CANCELED, now=now, source="opt-out", backlog=backlog,
-                              error_code=OPT_OUT_CODE, error_message="The recipient opted out."):
+                if set_status(
+                    session,
+                    row.sid,
+                    Status.CANCELED,
+                    now=now,
+                    source="opt-out",
+                    backlog=backlog,
+                    error_code=OPT_OUT_CODE,
+                    error_message="The recipient opted out.",
+                ):
                     canceled.append(row.sid)
                 break
     return canceled

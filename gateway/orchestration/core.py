@@ -40,10 +40,14 @@ class Core:
 
     def context(self) -> SubmitContext:
         matcher = self.policy.matcher
-        return SubmitContext(self.backlog, self.sticky, self.directory,
-                             matcher.policy.alpha_allowed if matcher else (lambda country: True),
-                             unhealthy=self.health.unhealthy() if self.health is not None else frozenset(),
-                             policy=matcher.policy if matcher else None)
+        return SubmitContext(
+            self.backlog,
+            self.sticky,
+            self.directory,
+            matcher.policy.alpha_allowed if matcher else (lambda country: True),
+            unhealthy=self.health.unhealthy() if self.health is not None else frozenset(),
+            policy=matcher.policy if matcher else None,
+        )
 
     async def send(self, request: SendRequest) -> Message:
         """Gate, route and enqueue one message; raises the `GatewayError` that refused it.  Sends
@@ -56,8 +60,9 @@ class Core:
     async def cancel(self, account_sid: str, sid: str) -> Message | None:
         """Cancel the account's held message `sid` (None: no such message; 30409: no longer held);
         its `canceled` status callback goes out at once."""
-        message = await self.writer.run(lambda session: holds.cancel(session, account_sid, sid, utcnow(), self.backlog),
-                                        clean_on_error=True)  # refusals come before the first write
+        message = await self.writer.run(
+            lambda session: holds.cancel(session, account_sid, sid, utcnow(), self.backlog), clean_on_error=True
+        )  # refusals come before the first write
         self.doorbell.ring()
         return message
 
@@ -108,8 +113,9 @@ class Core:
         self.doorbell.ring(context.touched)
 
 
-def send_batch(session: Session, items: list[tuple[SendRequest, SubmitContext, datetime]]
-               ) -> list[Message | GatewayError]:
+def send_batch(
+    session: Session, items: list[tuple[SendRequest, SubmitContext, datetime]]
+) -> list[Message | GatewayError]:
     """Each send gated and routed in turn (each sees the sticky mappings and queue counts the ones
     before it left), a refused one writing nothing; opt-out states and sticky mappings read once
     for the batch, the accepted messages inserted together."""
@@ -124,4 +130,3 @@ def send_batch(session: Session, items: list[tuple[SendRequest, SubmitContext, d
     if rows:
         queue.insert_messages(session.connection(), rows)
     return results
-

@@ -82,8 +82,9 @@ class _Rows:
     opt_outs: list[tuple[Consent, datetime]] = field(default_factory=list)  # cancel the app's messages for these
 
 
-def receive_batch(session: Session, arrivals: Sequence[Arrival],
-                  window: timedelta = CONFIRMATION_WINDOW) -> list[Received | GatewayError]:
+def receive_batch(
+    session: Session, arrivals: Sequence[Arrival], window: timedelta = CONFIRMATION_WINDOW
+) -> list[Received | GatewayError]:
     """Record a batch of inbound messages and all they cause, in arrival order, with a few
     statements for the whole batch: read receipts, consent states and confirmation slots once;
     decide each message in turn against what the earlier ones changed (a STOP then a START from
@@ -117,8 +118,9 @@ def receive_batch(session: Session, arrivals: Sequence[Arrival],
     for index, arrival, sender, person in accepted:
         message_sid = seen[(arrival.provider, arrival.message.provider_sid)]
         with for_request(arrival.request_id):
-            results[index] = _receive_one(session, arrival, sender, person, message_sid, states, confirmed, rows,
-                                          window)
+            results[index] = _receive_one(
+                session, arrival, sender, person, message_sid, states, confirmed, rows, window
+            )
     if accepted:
         _write(session, rows, accepted[0][1].context.backlog)
     return [result for result in results if result is not None]
@@ -133,9 +135,17 @@ def _person(sender: str) -> Address | None:
         return None
 
 
-def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Address | None, message_sid: str,
-                 states: defaultdict[tuple[str, str], set[tuple[str, str]]],
-                 confirmed: dict[tuple[str, str, str], datetime], rows: _Rows, window: timedelta) -> Received:
+def _receive_one(
+    session: Session,
+    arrival: Arrival,
+    sender: Sender,
+    person: Address | None,
+    message_sid: str,
+    states: defaultdict[tuple[str, str], set[tuple[str, str]]],
+    confirmed: dict[tuple[str, str, str], datetime],
+    rows: _Rows,
+    window: timedelta,
+) -> Received:
     """Decide one message against the batch's state so far, update that state, and add its rows."""
     inbound, now, policy, context = arrival.message, arrival.now, arrival.policy, arrival.context
     service = context.directory.service(session, sender.service_sid) if sender.service_sid else None
@@ -148,36 +158,88 @@ def _receive_one(session: Session, arrival: Arrival, sender: Sender, person: Add
         match = table.match(inbound.body)
         opted_out = states[(sender.account_sid, person.number)]
         slot = (sender.account_sid, person.number, match.kind.value) if match else None
-        decision = decide(match, scope=scope, channel=person.channel,
-                          account_scope=policy.scope_for(country) == "account", linked=policy.channels_linked(country),
-                          opted_out=frozenset(opted_out), last_confirmed=confirmed.get(slot) if slot else None,
-                          now=now, window=window)
+        decision = decide(
+            match,
+            scope=scope,
+            channel=person.channel,
+            account_scope=policy.scope_for(country) == "account",
+            linked=policy.channels_linked(country),
+            opted_out=frozenset(opted_out),
+            last_confirmed=confirmed.get(slot) if slot else None,
+            now=now,
+            window=window,
+        )
     kind = decision.opt_out_type.value if decision.opt_out_type else None
-    rows.receipts.append({"provider": arrival.provider, "provider_sid": inbound.provider_sid,
-                          "message_sid": message_sid, "date_created": now})
-    rows.messages.append(message_row(
-        sid=message_sid, account_sid=sender.account_sid, service_sid=service.sid if service else None,
-        sender_sid=sender.sid, direction="inbound", sender=person.address if person else inbound.sender,
-        to=sender.address, body=inbound.body, media="\n".join(inbound.media_urls), status=Status.RECEIVED.value,
-        priority=0, opt_out_type=kind, provider=arrival.provider, provider_sid=inbound.provider_sid, expires_at=now,
-        date_created=now, request_id=arrival.request_id))
+    rows.receipts.append(
+        {
+            "provider": arrival.provider,
+            "provider_sid": inbound.provider_sid,
+            "message_sid": message_sid,
+            "date_created": now,
+        }
+    )
+    rows.messages.append(
+        message_row(
+            sid=message_sid,
+            account_sid=sender.account_sid,
+            service_sid=service.sid if service else None,
+            sender_sid=sender.sid,
+            direction="inbound",
+            sender=person.address if person else inbound.sender,
+            to=sender.address,
+            body=inbound.body,
+            media="\n".join(inbound.media_urls),
+            status=Status.RECEIVED.value,
+            priority=0,
+            opt_out_type=kind,
+            provider=arrival.provider,
+            provider_sid=inbound.provider_sid,
+            expires_at=now,
+            date_created=now,
+            request_id=arrival.request_id,
+        )
+    )
     result = Received(message_sid, duplicate=False, opt_out_type=kind, language=match.language if match else None)
     for change in decision.changes:
         assert person is not None and match is not None
-        consent = Consent(sender.account_sid, change.scope, person.number, change.channel, change.opted_out,
-                          "keyword", keyword=match.keyword, language=match.language, inbound_message_sid=message_sid,
-                          policy_revision=policy.revision, match=match.found.value, exception=match.exception)
+        consent = Consent(
+            sender.account_sid,
+            change.scope,
+            person.number,
+            change.channel,
+            change.opted_out,
+            "keyword",
+            keyword=match.keyword,
+            language=match.language,
+            inbound_message_sid=message_sid,
+            policy_revision=policy.revision,
+            match=match.found.value,
+            exception=match.exception,
+        )
         rows.events.append(event_row(consent, now))
         metrics.consent_changed(session, change.scope, change.opted_out, "keyword")
         rows.states[(consent.account_sid, consent.scope, consent.number, consent.channel)] = state_row(consent, now)
-        (states[(sender.account_sid, person.number)].add if change.opted_out else
-         states[(sender.account_sid, person.number)].discard)((change.scope, change.channel))
+        (
+            states[(sender.account_sid, person.number)].add
+            if change.opted_out
+            else states[(sender.account_sid, person.number)].discard
+        )((change.scope, change.channel))
         if change.opted_out:
             rows.opt_outs.append((consent, now))
     if decision.confirm and match is not None and person is not None and table is not None:
         result.reply_sid = _confirm(session, arrival, match, table, sender, service, person.address, confirmed, rows)
-    _forward(rows, sender, service, inbound, message_sid, decision, person.number if person else inbound.sender,
-             now, match, arrival.request_id)
+    _forward(
+        rows,
+        sender,
+        service,
+        inbound,
+        message_sid,
+        decision,
+        person.number if person else inbound.sender,
+        now,
+        match,
+        arrival.request_id,
+    )
     return result
 
 
@@ -206,26 +268,49 @@ def _receiving(session: Session, provider: str, address: str, context: SubmitCon
     if sender is not None:
         return sender
     if registered:
-        log.warning("inbound webhook from provider %s refused: %s is registered with provider %s", provider, address,
-                    ", ".join(sorted(registered)))
+        log.warning(
+            "inbound webhook from provider %s refused: %s is registered with provider %s",
+            provider,
+            address,
+            ", ".join(sorted(registered)),
+        )
         raise Forbidden(f"{address} is not registered with provider {provider!r}; its webhooks are refused.")
     raise NotFound(f"{address} is not a sender registered with this gateway.")
 
 
-def _confirm(session: Session, arrival: Arrival, match: Match, table: CountryTable, sender: Sender,
-             service: Service | None, to: str, confirmed: dict[tuple[str, str, str], datetime],
-             rows: _Rows) -> str | None:
+def _confirm(
+    session: Session,
+    arrival: Arrival,
+    match: Match,
+    table: CountryTable,
+    sender: Sender,
+    service: Service | None,
+    to: str,
+    confirmed: dict[tuple[str, str, str], datetime],
+    rows: _Rows,
+) -> str | None:
     """Queue the matched kind's reply from the number written to, ahead of bulk traffic, and take
     the number's confirmation slot for the window.  The batch's state says the person may get it
     (a START just lifted their opt-out), so the opt-out gate is not asked again."""
     assert match.reply is not None
     number = to.removeprefix(WHATSAPP)
-    variables = {"brand": (service.brand or service.friendly_name) if service else sender.address,
-                 "help_contact": (service.help_contact if service else None) or sender.address}
+    variables = {
+        "brand": (service.brand or service.friendly_name) if service else sender.address,
+        "help_contact": (service.help_contact if service else None) or sender.address,
+    }
     body = arrival.catalogs.render(match.reply, match.language, variables | table.reply_words(match.language))
-    request = SendRequest(account_sid=sender.account_sid, to=to, body=body, sender=sender.address,
-                          service_sid=service.sid if service else None, priority=0, reply_to_inbound=True,
-                          allow_opted_out=True, direction=REPLY_DIRECTION, request_id=arrival.request_id)
+    request = SendRequest(
+        account_sid=sender.account_sid,
+        to=to,
+        body=body,
+        sender=sender.address,
+        service_sid=service.sid if service else None,
+        priority=0,
+        reply_to_inbound=True,
+        allow_opted_out=True,
+        direction=REPLY_DIRECTION,
+        request_id=arrival.request_id,
+    )
     try:
         reply = enqueue_send(session, request, arrival.context, arrival.now, defer=rows.messages)
     except GatewayError as exc:  # the consent change stands; the reply could not be queued
@@ -237,9 +322,18 @@ def _confirm(session: Session, arrival: Arrival, match: Match, table: CountryTab
     return reply.sid
 
 
-def _forward(rows: _Rows, sender: Sender, service: Service | None, inbound: InboundMessage,
-             message_sid: str, decision: Decision, number: str, now: datetime, match: Match | None = None,
-             request_id: str | None = None) -> None:
+def _forward(
+    rows: _Rows,
+    sender: Sender,
+    service: Service | None,
+    inbound: InboundMessage,
+    message_sid: str,
+    decision: Decision,
+    number: str,
+    now: datetime,
+    match: Match | None = None,
+    request_id: str | None = None,
+) -> None:
     """Queue the app's webhook: the number's own when the service says so (or has none), else the service's."""
     if service is None or (service.use_inbound_webhook_on_number and sender.sms_url):
         url, method, fallback, fallback_method, form = sender.sms_url, "POST", None, "POST", "twilio"
@@ -248,8 +342,12 @@ def _forward(rows: _Rows, sender: Sender, service: Service | None, inbound: Inbo
         fallback, fallback_method, form = service.fallback_url, service.fallback_method, service.inbound_format
     if not url:
         return
-    ours = {"MessageSid": message_sid, "SmsSid": message_sid, "SmsMessageSid": message_sid,
-            "AccountSid": sender.account_sid}
+    ours = {
+        "MessageSid": message_sid,
+        "SmsSid": message_sid,
+        "SmsMessageSid": message_sid,
+        "AccountSid": sender.account_sid,
+    }
     params = [(k, ours.get(k, v)) for k, v in inbound.raw if k != "MessagingServiceSid"]
     if service is not None:
         params.append(("MessagingServiceSid", service.sid))
@@ -257,6 +355,18 @@ def _forward(rows: _Rows, sender: Sender, service: Service | None, inbound: Inbo
         params.append(("OptOutType", decision.opt_out_type.value))
         if match is not None:  # how sure: exact | phrase | embedded (the ambiguous one)
             params.append(("OptOutMatch", match.found.value))
-    rows.deliveries.append(delivery_row(kind="inbound_forward", account_sid=sender.account_sid, ordering_key=number,
-                                        url=url, params=params, now=now, method=method, fallback_url=fallback,
-                                        fallback_method=fallback_method, format=form, request_id=request_id))
+    rows.deliveries.append(
+        delivery_row(
+            kind="inbound_forward",
+            account_sid=sender.account_sid,
+            ordering_key=number,
+            url=url,
+            params=params,
+            now=now,
+            method=method,
+            fallback_url=fallback,
+            fallback_method=fallback_method,
+            format=form,
+            request_id=request_id,
+        )
+    )

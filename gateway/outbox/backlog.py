@@ -49,8 +49,9 @@ class StickyLoad:
     def of(self, session: Session, service_sid: str) -> defaultdict[str, int]:
         counts = self._services.get(service_sid)
         if counts is None:
-            counts = self._services[service_sid] = defaultdict(int, queue_stats.sticky_counts(
-                session.connection(), service_sid))
+            counts = self._services[service_sid] = defaultdict(
+                int, queue_stats.sticky_counts(session.connection(), service_sid)
+            )
         return counts
 
     def clear(self) -> None:

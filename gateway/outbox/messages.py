@@ -27,10 +27,27 @@ log = logging.getLogger("gateway.webhooks")
 _IN_QUEUE = frozenset({Status.QUEUED.value, Status.SENDING.value})
 #: Every column a new message row may leave to its kind's default.
 _MESSAGE_DEFAULTS: dict[str, Any] = {
-    "service_sid": None, "sender_sid": None, "direction": "outbound-api", "sender": None, "body": "", "media": "",
-    "priority": 1, "num_segments": 1, "encoding": "GSM-7", "error_code": None, "error_message": None,
-    "status_callback": None, "opt_out_type": None, "provider": None, "provider_sid": None, "attempts": 0,
-    "next_attempt_at": None, "send_at": None, "hold_reason": None, "date_sent": None, "reasons": None,
+    "service_sid": None,
+    "sender_sid": None,
+    "direction": "outbound-api",
+    "sender": None,
+    "body": "",
+    "media": "",
+    "priority": 1,
+    "num_segments": 1,
+    "encoding": "GSM-7",
+    "error_code": None,
+    "error_message": None,
+    "status_callback": None,
+    "opt_out_type": None,
+    "provider": None,
+    "provider_sid": None,
+    "attempts": 0,
+    "next_attempt_at": None,
+    "send_at": None,
+    "hold_reason": None,
+    "date_sent": None,
+    "reasons": None,
     "request_id": None,
 }
 
@@ -61,15 +78,29 @@ def reported_message(session: Session, provider: str, reference: str | None, pro
     if row is None:
         return None
     if row.provider != provider:
-        log.warning("status webhook from provider %s refused: message %s is carried by provider %s", provider,
-                    row.sid, row.provider)
+        log.warning(
+            "status webhook from provider %s refused: message %s is carried by provider %s",
+            provider,
+            row.sid,
+            row.provider,
+        )
         raise Forbidden(f"Message {row.sid} is not carried by provider {provider!r}; its reports are refused.")
     return str(row.sid)
 
 
-def set_status(session: Session, sid: str, status: Status, *, now: datetime, source: str, backlog: Backlog,
-               error_code: int | None = None, error_message: str | None = None,
-               provider_sid: str | None = None, extra: dict[str, Any] | None = None) -> bool:
+def set_status(
+    session: Session,
+    sid: str,
+    status: Status,
+    *,
+    now: datetime,
+    source: str,
+    backlog: Backlog,
+    error_code: int | None = None,
+    error_message: str | None = None,
+    provider_sid: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> bool:
     """Move message `sid` to `status` if that is forward; log the report either way.
 
     `provider_sid` is recorded whenever it is new; `extra` columns are written only with an
@@ -95,9 +126,23 @@ def set_status(session: Session, sid: str, status: Status, *, now: datetime, sou
     if values:
         queue.update_message(connection, sid, values)
     if applied and row.status_callback:
-        params = status_callback_params(message_sid=sid, account_sid=row.account_sid, service_sid=row.service_sid,
-                                        sender=row.sender, to=row.to, status=status,
-                                        error_code=error_code if error_code is not None else row.error_code)
-        enqueue(session, kind="status_callback", account_sid=row.account_sid, ordering_key=sid,
-                url=row.status_callback, params=params, now=now, request_id=row.request_id)
+        params = status_callback_params(
+            message_sid=sid,
+            account_sid=row.account_sid,
+            service_sid=row.service_sid,
+            sender=row.sender,
+            to=row.to,
+            status=status,
+            error_code=error_code if error_code is not None else row.error_code,
+        )
+        enqueue(
+            session,
+            kind="status_callback",
+            account_sid=row.account_sid,
+            ordering_key=sid,
+            url=row.status_callback,
+            params=params,
+            now=now,
+            request_id=row.request_id,
+        )
     return applied

@@ -23,8 +23,9 @@ def country_of(number: str | None) -> str | None:
     return phonenumbers.region_code_for_number(parsed)
 
 
-def evaluate(matcher: Matcher, catalogs: Catalogs, text: str, sender: str | None, mode: Mode | None,
-             variables: Mapping[str, str]) -> dict[str, Any]:
+def evaluate(
+    matcher: Matcher, catalogs: Catalogs, text: str, sender: str | None, mode: Mode | None, variables: Mapping[str, str]
+) -> dict[str, Any]:
     country = country_of(sender)
     table = matcher.table(country)
     finding = table.examine(text, mode)

@@ -30,11 +30,29 @@ from gateway.policy.windows import read_alpha, read_quiet_hours, read_unregister
 #: Values used to measure replies for the one-segment warning.
 LINT_VARIABLES = {"brand": "B" * 20, "help_contact": "help.example.com"}
 
-_TOP_KEYS = {"global": {"language", "mode", "fold_diacritics", "confusables", "alpha_sender", "opt_out_scope",
-                        "link_channels", "unregistered_alpha"},
-             "language": {"language", "fold_diacritics", "confusables"},
-             "country": {"country", "languages", "mode", "alpha_sender", "opt_out_scope", "link_channels",
-                         "unregistered_alpha", "quiet_hours"}}
+_TOP_KEYS = {
+    "global": {
+        "language",
+        "mode",
+        "fold_diacritics",
+        "confusables",
+        "alpha_sender",
+        "opt_out_scope",
+        "link_channels",
+        "unregistered_alpha",
+    },
+    "language": {"language", "fold_diacritics", "confusables"},
+    "country": {
+        "country",
+        "languages",
+        "mode",
+        "alpha_sender",
+        "opt_out_scope",
+        "link_channels",
+        "unregistered_alpha",
+        "quiet_hours",
+    },
+}
 _SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "exceptions", "long_reply", "replace"}
 #: The longest keyword, phrase or exception: what a consent event's `keyword` and `exception` hold.
 MAX_WORDS_LENGTH = 64
@@ -81,8 +99,14 @@ class _Locator:
 
     def _table(self, name: str) -> int | None:
         """The index of the line `[name]`; a key that is a table (`[quiet_hours.ZZ]`) is found here."""
-        return next((number for number, text in enumerate(self.lines)
-                     if (header := self._HEADER.match(text)) and header.group(1).replace(" ", "") == name), None)
+        return next(
+            (
+                number
+                for number, text in enumerate(self.lines)
+                if (header := self._HEADER.match(text)) and header.group(1).replace(" ", "") == name
+            ),
+            None,
+        )
 
 
 @dataclass
@@ -92,8 +116,9 @@ class _File:
     data: dict[str, Any]
     locate: _Locator
 
-    def error(self, message: str, section: str | None = None, key: str | None = None,
-              value: str | None = None) -> PolicyError:
+    def error(
+        self, message: str, section: str | None = None, key: str | None = None, value: str | None = None
+    ) -> PolicyError:
         name = ".".join(k for k in (section, key) if k) or "(file)"
         return PolicyError(self.relative, self.locate.line(section, key, value), name, message)
 
@@ -149,15 +174,27 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
     countries = {c.country: c for f in country_files if (c := _read_country(f, known, errors))}
     mode = _read_mode(global_file, errors) or Mode.EXACT
 
-    _check_replies(sets + [s for c in countries.values() for s in c.sets],
-                   {f.relative: f for f in [global_file, *language_files, *country_files]}, catalogs, errors)
-    policy = Policy(revision=digest.hexdigest()[:12], language=global_language, mode=mode, sets=tuple(sets),
-                    fold_diacritics=fold, confusables=confusables, countries=countries, files=files,
-                    alpha_sender=read_alpha(global_file, errors) or AlphaSupport.SUPPORTED,
-                    unregistered_alpha=read_unregistered(global_file, errors) or "warn",
-                    opt_out_scope=_read_scope(global_file, errors) or "service",
-                    link_channels=_read_bool(global_file, "link_channels", False, errors),
-                    lines=_setting_lines([global_file, *country_files]))
+    _check_replies(
+        sets + [s for c in countries.values() for s in c.sets],
+        {f.relative: f for f in [global_file, *language_files, *country_files]},
+        catalogs,
+        errors,
+    )
+    policy = Policy(
+        revision=digest.hexdigest()[:12],
+        language=global_language,
+        mode=mode,
+        sets=tuple(sets),
+        fold_diacritics=fold,
+        confusables=confusables,
+        countries=countries,
+        files=files,
+        alpha_sender=read_alpha(global_file, errors) or AlphaSupport.SUPPORTED,
+        unregistered_alpha=read_unregistered(global_file, errors) or "warn",
+        opt_out_scope=_read_scope(global_file, errors) or "service",
+        link_channels=_read_bool(global_file, "link_channels", False, errors),
+        lines=_setting_lines([global_file, *country_files]),
+    )
     by_file = {f.relative: f for f in [global_file, *language_files, *country_files]}
     for country in [None, *countries.values()]:  # the same conflict found twice is reported once
         _check_conflicts(effective_sets(policy, country), fold, by_file, errors)
@@ -170,8 +207,11 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
 
 def _setting_lines(files: Iterable[_File]) -> dict[tuple[str, str], int]:
     """(file, key) → the line of each top-level key and table of the files, for `Policy.source_of`."""
-    return {(file.relative, key): file.locate.line(section=key) if isinstance(value, dict)
-            else file.locate.line(key=key) for file in files for key, value in file.data.items()}
+    return {
+        (file.relative, key): file.locate.line(section=key) if isinstance(value, dict) else file.locate.line(key=key)
+        for file in files
+        for key, value in file.data.items()
+    }
 
 
 def _unique(errors: Iterable[PolicyError]) -> list[PolicyError]:
@@ -186,8 +226,9 @@ def _read_language(file: _File, role: str, errors: list[PolicyError]) -> str:
             errors.append(file.error(f"unknown key (expected one of {expected})", key=key))
     language = file.data.get("language")
     if not isinstance(language, str) or not _is_language(language):
-        errors.append(file.error(f"unknown language {language!r}: use a language code such as 'en' or 'pt_BR'",
-                                 key="language"))
+        errors.append(
+            file.error(f"unknown language {language!r}: use a language code such as 'en' or 'pt_BR'", key="language")
+        )
         return str(language)
     return language
 
@@ -230,8 +271,14 @@ def _strings(file: _File, section: str, key: str, errors: list[PolicyError]) -> 
         if not normalize(item):
             errors.append(file.error(f"{item!r} has no letters or digits left after normalization", section, key, item))
         elif len(item.strip()) > MAX_WORDS_LENGTH:
-            errors.append(file.error(f"{item!r} is longer than {MAX_WORDS_LENGTH} characters, the most the audit "
-                                     "trail records", section, key, item))
+            errors.append(
+                file.error(
+                    f"{item!r} is longer than {MAX_WORDS_LENGTH} characters, the most the audit trail records",
+                    section,
+                    key,
+                    item,
+                )
+            )
     return tuple(v.strip() for v in value if normalize(v))
 
 
@@ -242,8 +289,15 @@ def _table(file: _File, section: str) -> dict[str, Any]:
     return table if isinstance(table, dict) else {}
 
 
-def _read_sets(file: _File, language: str, errors: list[PolicyError], *, universal: bool = False,
-               prefix: str = "", required: bool = True) -> list[KeywordSet]:
+def _read_sets(
+    file: _File,
+    language: str,
+    errors: list[PolicyError],
+    *,
+    universal: bool = False,
+    prefix: str = "",
+    required: bool = True,
+) -> list[KeywordSet]:
     sets = []
     for name, kind in SECTIONS.items():
         section = f"{prefix}{name}"
@@ -254,16 +308,23 @@ def _read_sets(file: _File, language: str, errors: list[PolicyError], *, univers
             continue
         for key in table:
             if key not in _SET_KEYS or (key == "replace" and not prefix):
-                errors.append(file.error(f"unknown key (expected keywords, reply, phrases, account_wide, exact_only, "
-                                         f"exceptions, long_reply{', replace' if prefix else ''})", section, key))
+                errors.append(
+                    file.error(
+                        f"unknown key (expected keywords, reply, phrases, account_wide, exact_only, "
+                        f"exceptions, long_reply{', replace' if prefix else ''})",
+                        section,
+                        key,
+                    )
+                )
         keywords = _strings(file, section, "keywords", errors)
         phrases = _strings(file, section, "phrases", errors)
         account_wide = _strings(file, section, "account_wide", errors)
         exact_only = _strings(file, section, "exact_only", errors)
         exceptions = _strings(file, section, "exceptions", errors)
         if kind is not Kind.STOP and (phrases or account_wide or exact_only or exceptions):
-            errors.append(file.error("phrases, account_wide, exact_only and exceptions are for [opt_out] only",
-                                     section))
+            errors.append(
+                file.error("phrases, account_wide, exact_only and exceptions are for [opt_out] only", section)
+            )
         long_reply = _read_long_reply(file, section, table, errors, measured=not prefix)
         for key, words in (("account_wide", account_wide), ("exact_only", exact_only)):
             for word in words:
@@ -271,29 +332,47 @@ def _read_sets(file: _File, language: str, errors: list[PolicyError], *, univers
                     errors.append(file.error(f"{word!r} is not one of this section's keywords", section, key, word))
         reply = table.get("reply")
         if reply is None and required:
-            errors.append(file.error("missing reply: name the confirmation this kind sends (e.g. "
-                                     f"reply = {name!r})", section))
+            errors.append(
+                file.error(f"missing reply: name the confirmation this kind sends (e.g. reply = {name!r})", section)
+            )
         elif reply is not None and reply not in REPLIES:
             errors.append(file.error(f"unknown reply {reply!r} (known: {', '.join(REPLIES)})", section, "reply"))
-        sets.append(KeywordSet(kind, language, keywords, reply if reply in REPLIES else None, file.relative,
-                               phrases, frozenset(account_wide), frozenset(exact_only), universal, exceptions,
-                               long_reply))
+        sets.append(
+            KeywordSet(
+                kind,
+                language,
+                keywords,
+                reply if reply in REPLIES else None,
+                file.relative,
+                phrases,
+                frozenset(account_wide),
+                frozenset(exact_only),
+                universal,
+                exceptions,
+                long_reply,
+            )
+        )
     return sets
 
 
-def _read_long_reply(file: _File, section: str, table: dict[str, Any], errors: list[PolicyError], *,
-                     measured: bool) -> str | None:
+def _read_long_reply(
+    file: _File, section: str, table: dict[str, Any], errors: list[PolicyError], *, measured: bool
+) -> str | None:
     """`long_reply`: why this reply may take more than one segment, in words (the note shows them)."""
     value = table.get("long_reply")
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
-        errors.append(file.error("must say, in words, why the reply needs more than one segment",
-                                 section, "long_reply"))
+        errors.append(
+            file.error("must say, in words, why the reply needs more than one segment", section, "long_reply")
+        )
         return None
     if not measured:
-        errors.append(file.error("is for global.toml and the language files, whose replies the checker measures",
-                                 section, "long_reply"))
+        errors.append(
+            file.error(
+                "is for global.toml and the language files, whose replies the checker measures", section, "long_reply"
+            )
+        )
         return None
     return " ".join(value.split())
 
@@ -301,23 +380,34 @@ def _read_long_reply(file: _File, section: str, table: dict[str, Any], errors: l
 def _read_country(file: _File, known: set[str], errors: list[PolicyError]) -> CountryPolicy | None:
     code = file.data.get("country")
     if code != file.path.stem or code not in phonenumbers.SUPPORTED_REGIONS:
-        errors.append(file.error(f"must be {file.path.stem!r}, the file's name, and an ISO 3166 country code",
-                                 key="country"))
+        errors.append(
+            file.error(f"must be {file.path.stem!r}, the file's name, and an ISO 3166 country code", key="country")
+        )
         return None
     for key, value in file.data.items():
         if key not in _TOP_KEYS["country"] and not (isinstance(value, dict) and key in known):
             hint = f"unknown language {key!r}" if isinstance(value, dict) else "unknown key"
-            errors.append(file.error(f"{hint} (expected country, languages, mode, alpha_sender, unregistered_alpha, "
-                                     f"opt_out_scope, link_channels, [quiet_hours] or [<language>.<kind>] sections "
-                                     f"for a known language)", key=key))
+            errors.append(
+                file.error(
+                    f"{hint} (expected country, languages, mode, alpha_sender, unregistered_alpha, "
+                    f"opt_out_scope, link_channels, [quiet_hours] or [<language>.<kind>] sections "
+                    f"for a known language)",
+                    key=key,
+                )
+            )
     languages = file.data.get("languages")
     if not isinstance(languages, list) or not languages or not all(isinstance(x, str) for x in languages):
         errors.append(file.error("must list at least one language, e.g. languages = ['fr']", key="languages"))
         return None
     for language in languages:
         if language not in known:
-            errors.append(file.error(f"unknown language {language!r}: there is no languages/{language}.toml",
-                                     key="languages", value=language))
+            errors.append(
+                file.error(
+                    f"unknown language {language!r}: there is no languages/{language}.toml",
+                    key="languages",
+                    value=language,
+                )
+            )
     sets: list[KeywordSet] = []
     replaces: set[tuple[str, Kind]] = set()
     for language in (k for k, v in file.data.items() if isinstance(v, dict) and k in known):
@@ -328,9 +418,20 @@ def _read_country(file: _File, known: set[str], errors: list[PolicyError]) -> Co
                 replaces.add((language, kind))
     linked = _read_bool(file, "link_channels", False, errors) if "link_channels" in file.data else None
     quiet_hours, state_hours = read_quiet_hours(file, code, errors)
-    return CountryPolicy(code, tuple(languages), file.relative, _read_mode(file, errors), read_alpha(file, errors),
-                         _read_scope(file, errors), linked, tuple(sets), frozenset(replaces),
-                         read_unregistered(file, errors), quiet_hours, state_hours)
+    return CountryPolicy(
+        code,
+        tuple(languages),
+        file.relative,
+        _read_mode(file, errors),
+        read_alpha(file, errors),
+        _read_scope(file, errors),
+        linked,
+        tuple(sets),
+        frozenset(replaces),
+        read_unregistered(file, errors),
+        quiet_hours,
+        state_hours,
+    )
 
 
 def _read_scope(file: _File, errors: list[PolicyError]) -> str | None:
@@ -341,15 +442,21 @@ def _read_scope(file: _File, errors: list[PolicyError]) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _check_replies(sets: list[KeywordSet], files: dict[str, _File], catalogs: Catalogs,
-                   errors: list[PolicyError]) -> None:
+def _check_replies(
+    sets: list[KeywordSet], files: dict[str, _File], catalogs: Catalogs, errors: list[PolicyError]
+) -> None:
     for keyword_set in sets:
         if keyword_set.reply and not catalogs.has_translation(keyword_set.language, keyword_set.reply):
             file = files[keyword_set.source]
             section = _section_of(file, keyword_set)
-            errors.append(file.error(
-                f"reply {keyword_set.reply!r} has no translation for {keyword_set.language!r}: add it to "
-                f"locales/{keyword_set.language}/LC_MESSAGES/gateway.po", section, "reply"))
+            errors.append(
+                file.error(
+                    f"reply {keyword_set.reply!r} has no translation for {keyword_set.language!r}: add it to "
+                    f"locales/{keyword_set.language}/LC_MESSAGES/gateway.po",
+                    section,
+                    "reply",
+                )
+            )
 
 
 def _section_of(file: _File, keyword_set: KeywordSet) -> str:
@@ -357,8 +464,9 @@ def _section_of(file: _File, keyword_set: KeywordSet) -> str:
     return f"{keyword_set.language}.{name}" if file.relative.startswith("countries/") else name
 
 
-def _check_conflicts(sets: list[KeywordSet], fold: dict[str, bool], files: dict[str, _File],
-                     errors: list[PolicyError]) -> None:
+def _check_conflicts(
+    sets: list[KeywordSet], fold: dict[str, bool], files: dict[str, _File], errors: list[PolicyError]
+) -> None:
     """A keyword (or, where accents fold, its unaccented form) may mean only one kind."""
     seen: dict[str, tuple[Kind, KeywordSet, str]] = {}
     for keyword_set in sets:
@@ -373,10 +481,15 @@ def _check_conflicts(sets: list[KeywordSet], fold: dict[str, bool], files: dict[
                 line = other_file.locate.line(_section_of(other_file, previous[1]), "keywords", previous[2])
                 other = f"{other_file.relative}:{line}"
                 file = files[keyword_set.source]
-                errors.append(file.error(
-                    f"{word!r} is a {kind} keyword here but {previous[2]!r} is a {previous[0]} keyword in {other} "
-                    f"({previous[1].language}); a keyword can mean only one thing",
-                    _section_of(file, keyword_set), "phrases" if word in keyword_set.phrases else "keywords", word))
+                errors.append(
+                    file.error(
+                        f"{word!r} is a {kind} keyword here but {previous[2]!r} is a {previous[0]} keyword in {other} "
+                        f"({previous[1].language}); a keyword can mean only one thing",
+                        _section_of(file, keyword_set),
+                        "phrases" if word in keyword_set.phrases else "keywords",
+                        word,
+                    )
+                )
 
 
 def _check_exceptions(policy: Policy, files: dict[str, _File], errors: list[PolicyError]) -> None:
@@ -386,28 +499,49 @@ def _check_exceptions(policy: Policy, files: dict[str, _File], errors: list[Poli
     sets = list(policy.sets) + [s for c in policy.countries.values() for s in c.sets]
     if not any(s.exceptions for s in sets):
         return
-    searched = {form for s in sets if s.kind is Kind.STOP for word in (*s.keywords, *s.phrases)
-                for form in (normalize(word), fold_diacritics(normalize(word)))}
+    searched = {
+        form
+        for s in sets
+        if s.kind is Kind.STOP
+        for word in (*s.keywords, *s.phrases)
+        for form in (normalize(word), fold_diacritics(normalize(word)))
+    }
     own_words = [code for code, country in policy.countries.items() if country.sets]  # the others match as None
-    live = {guard.exception for code in [None, *own_words]
-            for guards in compile_country(policy, code).guards.values() for guard in guards}
+    live = {
+        guard.exception
+        for code in [None, *own_words]
+        for guards in compile_country(policy, code).guards.values()
+        for guard in guards
+    }
     for keyword_set in sets:
         file = files[keyword_set.source]
         section = _section_of(file, keyword_set)
         for exception in keyword_set.exceptions:
             if normalize(exception) in searched:
-                errors.append(file.error(
-                    f"{exception!r} is itself an opt-out keyword or phrase: an exception must say more than the "
-                    "words it neutralises (for a keyword that counts only as the whole message, use exact_only)",
-                    section, "exceptions", exception))
+                errors.append(
+                    file.error(
+                        f"{exception!r} is itself an opt-out keyword or phrase: an exception must say more than the "
+                        "words it neutralises (for a keyword that counts only as the whole message, use exact_only)",
+                        section,
+                        "exceptions",
+                        exception,
+                    )
+                )
             elif exception not in live:
-                errors.append(file.error(
-                    f"{exception!r} contains no opt-out keyword or phrase that is looked for inside messages, so "
-                    "it can never apply", section, "exceptions", exception))
+                errors.append(
+                    file.error(
+                        f"{exception!r} contains no opt-out keyword or phrase that is looked for inside messages, so "
+                        "it can never apply",
+                        section,
+                        "exceptions",
+                        exception,
+                    )
+                )
 
 
-def _segment_warnings(policy: Policy, catalogs: Catalogs,
-                      files: dict[str, _File]) -> tuple[list[PolicyError], list[PolicyError]]:
+def _segment_warnings(
+    policy: Policy, catalogs: Catalogs, files: dict[str, _File]
+) -> tuple[list[PolicyError], list[PolicyError]]:
     """A reply over one segment with a 20-character brand is a warning, or a note where the file's
     `long_reply` says why; a `long_reply` on a reply that fits is a warning (it would hide a change)."""
     warnings, notes = [], []
@@ -420,13 +554,21 @@ def _segment_warnings(policy: Policy, catalogs: Catalogs,
         counted = segment(text)
         file = files[keyword_set.source]
         section = _section_of(file, keyword_set)
-        size = (f"reply {keyword_set.reply!r} in {keyword_set.language!r} is {counted.segments} segments "
-                f"({counted.encoding}, {counted.characters} characters with a 20-character brand)")
+        size = (
+            f"reply {keyword_set.reply!r} in {keyword_set.language!r} is {counted.segments} segments "
+            f"({counted.encoding}, {counted.characters} characters with a 20-character brand)"
+        )
         if counted.segments > 1 and keyword_set.long_reply:
             notes.append(file.error(f"{size}: {keyword_set.long_reply}", section, "long_reply"))
         elif counted.segments > 1:
             warnings.append(file.error(size, section, "reply"))
         elif keyword_set.long_reply:
-            warnings.append(file.error(f"reply {keyword_set.reply!r} in {keyword_set.language!r} fits one segment "
-                                       "now: remove long_reply, so a longer text warns again", section, "long_reply"))
+            warnings.append(
+                file.error(
+                    f"reply {keyword_set.reply!r} in {keyword_set.language!r} fits one segment "
+                    "now: remove long_reply, so a longer text warns again",
+                    section,
+                    "long_reply",
+                )
+            )
     return _unique(warnings), _unique(notes)

@@ -146,8 +146,11 @@ class CountryTable:
     def reply_words(self, language: str) -> dict[str, str]:
         """The keywords a reply in `language` tells people to send (`{{ stop_word }}` ...)."""
         words = self.words.get(language, {})
-        return {"stop_word": words.get(Kind.STOP, "STOP"), "start_word": words.get(Kind.START, "START"),
-                "help_word": words.get(Kind.HELP, "HELP")}
+        return {
+            "stop_word": words.get(Kind.STOP, "STOP"),
+            "start_word": words.get(Kind.START, "START"),
+            "help_word": words.get(Kind.HELP, "HELP"),
+        }
 
     def _inside(self, normalized: str) -> Finding:
         """Reasonable mode: the message as typed, then without accents."""
@@ -270,8 +273,13 @@ def compile_country(policy: Policy, code: str | None) -> CountryTable:
     for keyword_set in sets:
         folds = folding.get(keyword_set.language, False)
         for keyword in keyword_set.keywords:
-            entry = _Entry(keyword_set.kind, keyword, keyword_set.language, keyword_set.universal,
-                           keyword in keyword_set.account_wide)
+            entry = _Entry(
+                keyword_set.kind,
+                keyword,
+                keyword_set.language,
+                keyword_set.universal,
+                keyword in keyword_set.account_wide,
+            )
             key = normalize(keyword)
             entries.setdefault(key, []).append(entry)
             if folds:
@@ -290,9 +298,14 @@ def compile_country(policy: Policy, code: str | None) -> CountryTable:
 
     exact = {key: resolve(found) for key, found in entries.items()}
     folded = {fkey: exact[key] for fkey, key in folded_keys.items()}
-    lookalikes = {form: exact[key] for key, found in entries.items() if found[0].kind is Kind.STOP
-                  for entry in found if policy.confusables.get(entry.language, False)
-                  and latin_lookalikes(key) == key for form in _forms(key, folding.get(entry.language, False))}
+    lookalikes = {
+        form: exact[key]
+        for key, found in entries.items()
+        if found[0].kind is Kind.STOP
+        for entry in found
+        if policy.confusables.get(entry.language, False) and latin_lookalikes(key) == key
+        for form in _forms(key, folding.get(entry.language, False))
+    }
     phrases: dict[str, list[tuple[tuple[str, ...], Match]]] = {}
     substrings: list[tuple[str, Match]] = []
     for key, entry, how in searched:
@@ -323,8 +336,9 @@ def _forms(key: str, folds: bool) -> tuple[str, ...]:
     return tuple(dict.fromkeys((key, fold_diacritics(key)) if folds else (key,)))
 
 
-def _guards(exceptions: list[tuple[str, str]], phrases: dict[str, list[tuple[tuple[str, ...], Match]]],
-            needles: list[str]) -> dict[Occurrence, tuple[_Guard, ...]]:
+def _guards(
+    exceptions: list[tuple[str, str]], phrases: dict[str, list[tuple[tuple[str, ...], Match]]], needles: list[str]
+) -> dict[Occurrence, tuple[_Guard, ...]]:
     """For each opt-out occurrence that some exception contains, those exceptions and where in them it
     stands: at match time an occurrence is checked against its own exceptions only."""
     guards: dict[Occurrence, dict[_Guard, None]] = {}
@@ -344,8 +358,9 @@ def _guards(exceptions: list[tuple[str, str]], phrases: dict[str, list[tuple[tup
     return {occurrence: tuple(found) for occurrence, found in guards.items()}
 
 
-def _resolve(candidates: list[_Entry], languages: tuple[str, ...],
-             replies: dict[tuple[str, Kind], str | None]) -> Match:
+def _resolve(
+    candidates: list[_Entry], languages: tuple[str, ...], replies: dict[tuple[str, Kind], str | None]
+) -> Match:
     kind = candidates[0].kind
     account_wide = any(c.account_wide for c in candidates)
     for language in languages:

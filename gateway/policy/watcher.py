@@ -48,9 +48,13 @@ class PolicyState:
         if result.policy is not None:
             self.matcher, self.catalogs, self.loaded_at = Matcher(result.policy), catalogs, time.time()
             if previous != result.policy.revision:
-                log.info("policy revision %s loaded (%d warnings, %d notes%s)", result.policy.revision,
-                         len(result.warnings), len(result.notes),
-                         ": `gateway policy check` lists them" if result.notes else "")
+                log.info(
+                    "policy revision %s loaded (%d warnings, %d notes%s)",
+                    result.policy.revision,
+                    len(result.warnings),
+                    len(result.notes),
+                    ": `gateway policy check` lists them" if result.notes else "",
+                )
                 for note in result.notes:  # explained in the files themselves: no need to shout at every start
                     log.debug("policy note: %s", note)
             for warning in result.warnings:

@@ -39,7 +39,7 @@ def parse_window(text: str, source: str) -> Window:
     """`"Mon-Fri 09:00-18:00"` → a `Window`; ValueError says what is wrong, in words."""
     match = _WINDOW.match(text)
     if not match:
-        raise ValueError(f"{text!r} is not a window: write days and hours as in \"Mon-Sat 08:00-22:00\"")
+        raise ValueError(f'{text!r} is not a window: write days and hours as in "Mon-Sat 08:00-22:00"')
     days: set[int] = set()
     for part in match["days"].replace(" ", "").lower().split(","):
         first, _, last = part.partition("-")
@@ -56,8 +56,9 @@ def parse_window(text: str, source: str) -> Window:
     return Window(frozenset(days), opens, closes, " ".join(text.split()), source)
 
 
-def read_quiet_hours(file: _File, country: str,
-                     errors: list[PolicyError]) -> tuple[SendWindows | None, dict[str, SendWindows]]:
+def read_quiet_hours(
+    file: _File, country: str, errors: list[PolicyError]
+) -> tuple[SendWindows | None, dict[str, SendWindows]]:
     """A country file's `[quiet_hours]` table and its `[quiet_hours.<state>]` tables."""
     table = file.data.get("quiet_hours")
     if table is None:
@@ -72,27 +73,40 @@ def read_quiet_hours(file: _File, country: str,
         if key in _KEYS:
             continue
         if isinstance(value, dict) and key in known:
-            found = _read_windows(file, f"quiet_hours.{key}", value, country, key,
-                                  base.outside if base else Outside.HOLD, errors)
+            found = _read_windows(
+                file, f"quiet_hours.{key}", value, country, key, base.outside if base else Outside.HOLD, errors
+            )
             if found is not None:
                 states[key] = found
         else:
-            errors.append(file.error(
-                f"unknown key (expected windows, closed_on_holidays, outside, or a [quiet_hours.<state>] table "
-                f"named by a subdivision code of {country}{': ' + ', '.join(sorted(known)) if known else ''})",
-                "quiet_hours", key))
+            errors.append(
+                file.error(
+                    f"unknown key (expected windows, closed_on_holidays, outside, or a [quiet_hours.<state>] table "
+                    f"named by a subdivision code of {country}{': ' + ', '.join(sorted(known)) if known else ''})",
+                    "quiet_hours",
+                    key,
+                )
+            )
     return base, states
 
 
-def _read_windows(file: _File, section: str, table: dict[str, Any], country: str, state: str | None,
-                  inherited: Outside, errors: list[PolicyError]) -> SendWindows | None:
+def _read_windows(
+    file: _File,
+    section: str,
+    table: dict[str, Any],
+    country: str,
+    state: str | None,
+    inherited: Outside,
+    errors: list[PolicyError],
+) -> SendWindows | None:
     count = len(errors)
     source = f"{file.relative}:{file.locate.line(section)}"
     raw = table.get("windows")
     windows: list[Window] = []
     if not isinstance(raw, list) or not raw or not all(isinstance(v, str) for v in raw):
-        errors.append(file.error('must list at least one window, e.g. windows = ["Mon-Sun 08:00-21:00"]',
-                                 section, "windows"))
+        errors.append(
+            file.error('must list at least one window, e.g. windows = ["Mon-Sun 08:00-21:00"]', section, "windows")
+        )
     else:
         for text in raw:
             try:
@@ -103,15 +117,17 @@ def _read_windows(file: _File, section: str, table: dict[str, Any], country: str
     if not isinstance(closed, bool):
         errors.append(file.error("must be true or false", section, "closed_on_holidays"))
     elif closed and country not in holidays.list_supported_countries():
-        errors.append(file.error(f"the holidays package has no public holidays for {country}", section,
-                                 "closed_on_holidays"))
+        errors.append(
+            file.error(f"the holidays package has no public holidays for {country}", section, "closed_on_holidays")
+        )
     outside = table.get("outside", inherited.value)
     if outside not in tuple(Outside):
         errors.append(file.error(f"must be 'hold' or 'refuse', not {outside!r}", section, "outside"))
     if len(errors) > count:
         return None
-    return SendWindows(f"{country}-{state}" if state else country, country, state, tuple(windows), closed,
-                       Outside(outside), source)
+    return SendWindows(
+        f"{country}-{state}" if state else country, country, state, tuple(windows), closed, Outside(outside), source
+    )
 
 
 def read_alpha(file: _File, errors: list[PolicyError]) -> AlphaSupport | None:
@@ -124,8 +140,11 @@ def read_alpha(file: _File, errors: list[PolicyError]) -> AlphaSupport | None:
         return AlphaSupport.SUPPORTED if value else AlphaSupport.NOT_SUPPORTED
     if value in tuple(AlphaSupport):
         return AlphaSupport(value)
-    errors.append(file.error(f"must be 'supported', 'registration_required' or 'not_supported', not {value!r}",
-                             key="alpha_sender"))
+    errors.append(
+        file.error(
+            f"must be 'supported', 'registration_required' or 'not_supported', not {value!r}", key="alpha_sender"
+        )
+    )
     return None
 
 

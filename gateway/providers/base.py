@@ -175,9 +175,18 @@ class Provider(Protocol):
 
 def twilio_fields(sender: str, to: str, body: str, media_urls: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """The fields of Twilio's inbound webhook an app reads; the gateway fills in the sids."""
-    fields = [("MessageSid", ""), ("SmsSid", ""), ("SmsMessageSid", ""), ("AccountSid", ""), ("From", sender),
-              ("To", to), ("Body", body), ("NumMedia", str(len(media_urls))), ("SmsStatus", "received"),
-              ("ApiVersion", "2010-04-01")]
+    fields = [
+        ("MessageSid", ""),
+        ("SmsSid", ""),
+        ("SmsMessageSid", ""),
+        ("AccountSid", ""),
+        ("From", sender),
+        ("To", to),
+        ("Body", body),
+        ("NumMedia", str(len(media_urls))),
+        ("SmsStatus", "received"),
+        ("ApiVersion", "2010-04-01"),
+    ]
     return fields + [(f"MediaUrl{i}", url) for i, url in enumerate(media_urls)]
 
 
@@ -217,8 +226,9 @@ def status_of(table: Mapping[str, Status], word: str, *, provider: str, about: s
     (on the adapter's own logger), never a crash."""
     status = table.get(word.lower(), Status.UNKNOWN)
     if status is Status.UNKNOWN:
-        logging.getLogger(f"gateway.providers.{provider}").warning("%s: unknown status %r for %s", provider, word,
-                                                                   about)
+        logging.getLogger(f"gateway.providers.{provider}").warning(
+            "%s: unknown status %r for %s", provider, word, about
+        )
     return status
 
 
@@ -258,7 +268,8 @@ def map_code(table: Mapping[int, int], code: int, *, provider: str) -> int:
     mapped = table.get(code)
     if mapped is None:
         logging.getLogger(f"gateway.providers.{provider}").warning(
-            "%s: unmapped error code %s, recorded as %s", provider, code, UNKNOWN_ERROR)
+            "%s: unmapped error code %s, recorded as %s", provider, code, UNKNOWN_ERROR
+        )
         return UNKNOWN_ERROR
     return mapped
 

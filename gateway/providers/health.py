@@ -62,9 +62,13 @@ class ProviderHealth:
         if now - breaker.failing_since >= self.window:
             breaker.state, breaker.next_probe = State.UNHEALTHY, now + self.probe_interval
             breaker.since = utcnow()
-            log.warning("provider %s is unhealthy since %s: only timeouts and 5xx for %g s; routing prefers "
-                        "other providers' senders, its queued messages wait for it", provider, iso8601(breaker.since),
-                        self.window)
+            log.warning(
+                "provider %s is unhealthy since %s: only timeouts and 5xx for %g s; routing prefers "
+                "other providers' senders, its queued messages wait for it",
+                provider,
+                iso8601(breaker.since),
+                self.window,
+            )
 
     def success(self, provider: str, now: float) -> None:
         """Any answer that is not a 5xx."""
@@ -97,4 +101,3 @@ class ProviderHealth:
     def report(self) -> dict[str, dict[str, str | None]]:
         """Each provider seen so far: its state and, when unhealthy, since when (UTC, ISO 8601)."""
         return {name: {"state": b.state.value, "since": iso8601(b.since)} for name, b in sorted(self._breakers.items())}
-

@@ -22,15 +22,23 @@ from gateway.providers.base import Credentials, Provider
 S = TypeVar("S")
 
 
-def setting(default: str | float, *, send: bool = False, verify: bool = False, secret: bool = False,
-            url: bool = False, choices: tuple[str, ...] = ()) -> Any:
+def setting(
+    default: str | float,
+    *,
+    send: bool = False,
+    verify: bool = False,
+    secret: bool = False,
+    url: bool = False,
+    choices: tuple[str, ...] = (),
+) -> Any:
     """A field of a provider's settings dataclass, read from GATEWAY_<FIELD NAME IN CAPITALS>.
 
     `send`: needed to send (empty → the provider cannot). `verify`: the webhook-signing secret (one
     per provider). `secret`: kept out of `repr`. `url`: a trailing "/" is dropped. `choices`: the
     value, lower-cased, must be one of them. A float default makes it a positive number."""
-    return dataclasses.field(default=default, repr=not secret,
-                             metadata={"send": send, "verify": verify, "url": url, "choices": choices})
+    return dataclasses.field(
+        default=default, repr=not secret, metadata={"send": send, "verify": verify, "url": url, "choices": choices}
+    )
 
 
 def variable(field: dataclasses.Field[Any]) -> str:
@@ -76,6 +84,9 @@ class ProviderModule(Generic[S]):
 
     def missing_to_send(self, settings: S) -> list[str]:
         """The variables still unset that sending needs."""
-        needs = (self.needs_to_send(settings) if self.needs_to_send is not None else
-                 {variable(field): getattr(settings, field.name) for field in self.fields() if field.metadata["send"]})
+        needs = (
+            self.needs_to_send(settings)
+            if self.needs_to_send is not None
+            else {variable(field): getattr(settings, field.name) for field in self.fields() if field.metadata["send"]}
+        )
         return [name for name, value in needs.items() if not value]

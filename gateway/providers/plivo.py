@@ -105,7 +105,6 @@ ERRORS: dict[int, int] = {
 }
 
 
-
 def signed_text(url: str, body_fields: Iterable[tuple[str, str]], nonce: str) -> str:
     """What Signature V3 signs: URL, sorted query, sorted body fields, nonce (module docstring)."""
     parts = urlsplit(url)
@@ -128,7 +127,6 @@ def signed_text(url: str, body_fields: Iterable[tuple[str, str]], nonce: str) ->
 def compute_signature(url: str, body_fields: Iterable[tuple[str, str]], nonce: str, token: str) -> str:
     digest = hmac.new(token.encode("utf-8"), signed_text(url, body_fields, nonce).encode("utf-8"), hashlib.sha256)
     return base64.b64encode(digest.digest()).decode("ascii")
-
 
 
 @dataclass(frozen=True)
@@ -160,8 +158,11 @@ class PlivoProvider:
         media = tuple(fields[f"Media{i}"] for i in range(count) if f"Media{i}" in fields)
         body = fields.get("Text") or fields.get("Body") or ""
         kept = twilio_fields(e164(sender), e164(to), body, media) + [(f"plivo.{k}", v) for k, v in raw.form]
-        return [InboundMessage(provider_sid=sid, sender=e164(sender), to=e164(to), body=body, media_urls=media,
-                               raw=tuple(kept))]
+        return [
+            InboundMessage(
+                provider_sid=sid, sender=e164(sender), to=e164(to), body=body, media_urls=media, raw=tuple(kept)
+            )
+        ]
 
     def parse_status(self, raw: RawRequest) -> list[StatusEvent]:
         """One event per callback: `Status` through STATUS, `ErrorCode` through ERRORS."""
@@ -182,10 +183,17 @@ class PlivoProvider:
         if message.status_callback is not None:
             payload |= {"url": message.status_callback, "method": "POST"}
         account = quote(credentials.account_sid, safe="")
-        headers = {"Authorization": basic_auth(credentials),
-                   "Content-Type": "application/json", "Accept": "application/json"}
-        return httpx2.Request("POST", f"{credentials.base_url.rstrip('/')}/v1/Account/{account}/Message/",
-                              headers=headers, content=json.dumps(payload).encode("utf-8"))
+        headers = {
+            "Authorization": basic_auth(credentials),
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        return httpx2.Request(
+            "POST",
+            f"{credentials.base_url.rstrip('/')}/v1/Account/{account}/Message/",
+            headers=headers,
+            content=json.dumps(payload).encode("utf-8"),
+        )
 
     def read_send(self, response: httpx2.Response) -> SendResult:
         """202 → the first `message_uuid`, queued; 429 → Throttled; 5xx → Retryable; other → Rejected."""

@@ -48,8 +48,9 @@ class Reassembly:
     the timers that join an incomplete one when its wait ends: one per part stored and one per
     provider at start (a restart loses nothing). `stop` cancels the timers and the flushes running."""
 
-    def __init__(self, writer: Writer, waits: Mapping[str, float],
-                 receive: Callable[[str, InboundMessage], Awaitable[None]]) -> None:
+    def __init__(
+        self, writer: Writer, waits: Mapping[str, float], receive: Callable[[str, InboundMessage], Awaitable[None]]
+    ) -> None:
         self.writer = writer
         self.waits = dict(waits)
         self.receive = receive  # records a joined message as the webhook edge records a whole one
@@ -106,8 +107,9 @@ class Reassembly:
             except (NotFound, Forbidden) as exc:  # refused like any webhook to that number: dropped
                 log.warning("%s long message %s from %s refused: %s", provider, group[3], group[1], exc)
             except Exception:
-                log.exception("recording the long message %s from %s failed; the next flush retries", group[3],
-                              group[1])
+                log.exception(
+                    "recording the long message %s from %s failed; the next flush retries", group[3], group[1]
+                )
                 try:
                     await self.writer.run(partial(release, group=group))
                 except Exception:  # the database is gone: the group stays marked, as the log says
@@ -126,16 +128,33 @@ def hold(session: Session, provider: str, message: InboundMessage, now: datetime
         session.expunge(existing)
         existing = None
     if existing is None:
-        session.add(InboundPart(provider=provider, sender=message.sender, to=message.to, ref=part.ref,
-                                number=part.number, total=part.total, provider_sid=message.provider_sid,
-                                body=message.body, raw=json.dumps(message.raw), received_at=now))
+        session.add(
+            InboundPart(
+                provider=provider,
+                sender=message.sender,
+                to=message.to,
+                ref=part.ref,
+                number=part.number,
+                total=part.total,
+                provider_sid=message.provider_sid,
+                body=message.body,
+                raw=json.dumps(message.raw),
+                received_at=now,
+            )
+        )
         session.flush()
     rows = inbound_parts.parts(session, key)
     complete = len({row.number for row in rows}) >= part.total
     if not complete:
         if any(row.joined_at is not None for row in rows):
-            log.warning("%s part %d/%d of %s from %s came after the wait: dropped", provider, part.number,
-                        part.total, part.ref, message.sender)
+            log.warning(
+                "%s part %d/%d of %s from %s came after the wait: dropped",
+                provider,
+                part.number,
+                part.total,
+                part.ref,
+                message.sender,
+            )
         return None
     _mark_joined(session, rows, now)
     return join(rows)
@@ -148,12 +167,18 @@ def flush(session: Session, provider: str, wait: float, now: datetime) -> list[t
     groups: dict[Group, list[InboundPart]] = {}
     for row in waiting:
         groups.setdefault((row.provider, row.sender, row.to, row.ref), []).append(row)
-    due = [rows for rows in groups.values()
-           if min(row.received_at for row in rows) <= now - timedelta(seconds=wait)]
+    due = [rows for rows in groups.values() if min(row.received_at for row in rows) <= now - timedelta(seconds=wait)]
     for rows in due:
         numbers = sorted(row.number for row in rows)
-        log.warning("%s message %s from %s joined incomplete after %g s: parts %s of %d", rows[0].provider,
-                    rows[0].ref, rows[0].sender, wait, numbers, rows[0].total)
+        log.warning(
+            "%s message %s from %s joined incomplete after %g s: parts %s of %d",
+            rows[0].provider,
+            rows[0].ref,
+            rows[0].sender,
+            wait,
+            numbers,
+            rows[0].total,
+        )
         _mark_joined(session, rows, now)
     return [((rows[0].provider, rows[0].sender, rows[0].to, rows[0].ref), join(rows)) for rows in due]
 
@@ -169,10 +194,14 @@ def join(rows: list[InboundPart]) -> InboundMessage:
     first = ordered[0]
     body = "".join(row.body for row in ordered)
     parts = [[(k, v) for k, v in json.loads(row.raw) if k.startswith(f"{first.provider}.")] for row in ordered]
-    raw = [*twilio_fields(first.sender, first.to, body), ("NumSegments", str(len(ordered))),
-           (f"{first.provider}.parts", json.dumps(parts))]
-    return InboundMessage(provider_sid=first.provider_sid, sender=first.sender, to=first.to, body=body,
-                          media_urls=(), raw=tuple(raw))
+    raw = [
+        *twilio_fields(first.sender, first.to, body),
+        ("NumSegments", str(len(ordered))),
+        (f"{first.provider}.parts", json.dumps(parts)),
+    ]
+    return InboundMessage(
+        provider_sid=first.provider_sid, sender=first.sender, to=first.to, body=body, media_urls=(), raw=tuple(raw)
+    )
 
 
 def _mark_joined(session: Session, rows: list[InboundPart], now: datetime) -> None:

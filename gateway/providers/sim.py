@@ -37,9 +37,13 @@ def _credentials(settings: SimulatorSettings) -> Credentials:
 
 
 MODULE = ProviderModule[SimulatorSettings](
-    PROVIDER, _credentials,
-    needs_to_send=lambda settings: {"GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)":
-                                    settings.simulator or settings.simulator_url},
-    webhook_secret=("GATEWAY_SIMULATOR_TOKEN (or GATEWAY_SIMULATOR=true)",
-                    lambda settings: settings.simulator_token or ""),
+    PROVIDER,
+    _credentials,
+    needs_to_send=lambda settings: {
+        "GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)": settings.simulator or settings.simulator_url
+    },
+    webhook_secret=(
+        "GATEWAY_SIMULATOR_TOKEN (or GATEWAY_SIMULATOR=true)",
+        lambda settings: settings.simulator_token or "",
+    ),
 )

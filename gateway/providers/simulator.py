@@ -150,8 +150,9 @@ class Simulator:
         reply = _message_json(account, sender, to, body, media)
         if key:
             self._replies[account, key] = reply
-        self.received.append(Received(reply["sid"], sender, to, body, media, time.monotonic(), key,
-                                      request.headers.get("x-request-id")))
+        self.received.append(
+            Received(reply["sid"], sender, to, body, media, time.monotonic(), key, request.headers.get("x-request-id"))
+        )
         if callback := fields.get("StatusCallback"):
             task = asyncio.create_task(self._report(callback, reply, code))
             self._tasks.add(task)
@@ -222,11 +223,25 @@ def _message_json(account: str, sender: str, to: str, body: str, media: tuple[st
     now = format_datetime(datetime.now(UTC))  # RFC 2822, "+0000": what the SDK's parsedate expects
     uri = f"/{API_VERSION}/Accounts/{account}/Messages/{sid}.json"
     return {
-        "account_sid": account, "api_version": API_VERSION, "body": body,
-        "date_created": now, "date_sent": None, "date_updated": now,
-        "direction": "outbound-api", "error_code": None, "error_message": None,
-        "from": sender, "messaging_service_sid": None, "num_media": str(len(media)), "num_segments": "1",
-        "price": None, "price_unit": "USD", "sid": sid, "status": "queued", "to": to, "uri": uri,
+        "account_sid": account,
+        "api_version": API_VERSION,
+        "body": body,
+        "date_created": now,
+        "date_sent": None,
+        "date_updated": now,
+        "direction": "outbound-api",
+        "error_code": None,
+        "error_message": None,
+        "from": sender,
+        "messaging_service_sid": None,
+        "num_media": str(len(media)),
+        "num_segments": "1",
+        "price": None,
+        "price_unit": "USD",
+        "sid": sid,
+        "status": "queued",
+        "to": to,
+        "uri": uri,
         "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
     }
 
@@ -234,9 +249,16 @@ def _message_json(account: str, sender: str, to: str, body: str, media: tuple[st
 def _callback_fields(message: Mapping[str, Any], status: str, code: int | None) -> list[tuple[str, str]]:
     """The callback body in the order Twilio sends it; ErrorCode only for failed/undelivered."""
     sid = message["sid"]
-    fields = [("SmsSid", sid), ("SmsStatus", status), ("MessageStatus", status), ("To", message["to"]),
-              ("MessageSid", sid), ("AccountSid", message["account_sid"]), ("From", message["from"]),
-              ("ApiVersion", API_VERSION)]
+    fields = [
+        ("SmsSid", sid),
+        ("SmsStatus", status),
+        ("MessageStatus", status),
+        ("To", message["to"]),
+        ("MessageSid", sid),
+        ("AccountSid", message["account_sid"]),
+        ("From", message["from"]),
+        ("ApiVersion", API_VERSION),
+    ]
     if status in ("delivered", "undelivered"):
         fields.append(("RawDlrDoneDate", datetime.now(UTC).strftime("%y%m%d%H%M")))
     if code is not None and status in ("failed", "undelivered"):

@@ -129,7 +129,6 @@ ERRORS: dict[int, int] = {
 }
 
 
-
 def public_key(secret: str) -> Ed25519PublicKey:
     """The account's public key as the portal shows it: base64 of the 32 raw bytes."""
     try:
@@ -181,8 +180,10 @@ class TelnyxProvider:
         text = payload.get("text")
         text = text if isinstance(text, str) else ""
         kept = twilio_fields(sender, to, text, media) + [
-            ("telnyx.event_type", event), ("telnyx.autoresponse_type", str(payload.get("autoresponse_type") or "")),
-            ("telnyx.body", raw.body.decode("utf-8", errors="replace"))]
+            ("telnyx.event_type", event),
+            ("telnyx.autoresponse_type", str(payload.get("autoresponse_type") or "")),
+            ("telnyx.body", raw.body.decode("utf-8", errors="replace")),
+        ]
         return [InboundMessage(provider_sid=sid, sender=sender, to=to, body=text, media_urls=media, raw=tuple(kept))]
 
     def parse_status(self, raw: RawRequest) -> list[StatusEvent]:
@@ -197,8 +198,14 @@ class TelnyxProvider:
         errors = payload.get("errors")
         code = _code(_dict(errors[0]).get("code")) if isinstance(errors, list) and errors else None
         error = None if code is None else map_code(ERRORS, code, provider=self.name)
-        return [StatusEvent(provider_sid=sid, status=status, error_code=error,
-                            raw={"event_type": event, "status": word, "body": raw.body.decode("utf-8", "replace")})]
+        return [
+            StatusEvent(
+                provider_sid=sid,
+                status=status,
+                error_code=error,
+                raw={"event_type": event, "status": word, "body": raw.body.decode("utf-8", "replace")},
+            )
+        ]
 
     def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
         """POST /v2/messages as JSON with the API key as bearer token; the status callback is `webhook_url`."""
@@ -209,10 +216,17 @@ class TelnyxProvider:
             payload["webhook_url"] = message.status_callback
         if message.validity_period is not None:
             payload["validity_period_secs"] = message.validity_period
-        headers = {"Authorization": f"Bearer {credentials.auth_token}", "Content-Type": "application/json",
-                   "Accept": "application/json"}
-        return httpx2.Request("POST", f"{credentials.base_url.rstrip('/')}/v2/messages", headers=headers,
-                              content=json.dumps(payload).encode("utf-8"))
+        headers = {
+            "Authorization": f"Bearer {credentials.auth_token}",
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+        }
+        return httpx2.Request(
+            "POST",
+            f"{credentials.base_url.rstrip('/')}/v2/messages",
+            headers=headers,
+            content=json.dumps(payload).encode("utf-8"),
+        )
 
     def read_send(self, response: httpx2.Response) -> SendResult:
         """2xx → `data.id` and its status; 429 → Throttled; 5xx → Retryable; other → Rejected, mapped."""
@@ -231,8 +245,9 @@ class TelnyxProvider:
         text = str(first.get("detail") or first.get("title") or response.reason_phrase or status)
         raise_if_transient(response, self.name, text)
         code = _code(first.get("code"))
-        raise Rejected(status if code is None else map_code(ERRORS, code, provider=self.name),
-                       f"telnyx {code or status}: {text}")
+        raise Rejected(
+            status if code is None else map_code(ERRORS, code, provider=self.name), f"telnyx {code or status}: {text}"
+        )
 
 
 def _event(raw: RawRequest) -> tuple[str, Mapping[str, Any]]:

@@ -170,8 +170,16 @@ class TwilioProvider:
         except ValueError:
             raise MalformedWebhook("NumMedia is not a number") from None
         media = tuple(fields[f"MediaUrl{i}"] for i in range(count) if f"MediaUrl{i}" in fields)
-        return [InboundMessage(provider_sid=sid, sender=fields["From"], to=fields["To"], body=fields.get("Body", ""),
-                               media_urls=media, raw=raw.form)]
+        return [
+            InboundMessage(
+                provider_sid=sid,
+                sender=fields["From"],
+                to=fields["To"],
+                body=fields.get("Body", ""),
+                media_urls=media,
+                raw=raw.form,
+            )
+        ]
 
     def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
         """POST Messages.json, form-encoded in the SDK's field names; the gateway's sid is the idempotency
@@ -202,8 +210,9 @@ class TwilioProvider:
                 # Accepted but unreadable: retrying under the same idempotency token is the safe move.
                 raise Retryable(f"twilio answered {status} without a message sid")
             word = str(payload.get("status", ""))
-            return SendResult(provider_sid=sid, status=status_of(STATUS, word, provider=self.name,
-                                                                 about=f"new message {sid}"))
+            return SendResult(
+                provider_sid=sid, status=status_of(STATUS, word, provider=self.name, about=f"new message {sid}")
+            )
         raise_if_transient(response, self.name, _message(response))
         code = response_json(response).get("code")
         raise Rejected(code if isinstance(code, int) and not isinstance(code, bool) else status, _message(response))

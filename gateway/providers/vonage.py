@@ -128,14 +128,15 @@ SEND_ERRORS: dict[int, int] = {
 
 def signature(params: Iterable[tuple[str, str]], secret: str, method: str) -> str:
     """`sig` over every field but `sig` (module docstring), lower-case hex."""
-    signed = "".join(f"&{name}={value.replace('&', '_').replace('=', '_')}"
-                     for name, value in sorted((n, v) for n, v in params if n != "sig"))
+    signed = "".join(
+        f"&{name}={value.replace('&', '_').replace('=', '_')}"
+        for name, value in sorted((n, v) for n, v in params if n != "sig")
+    )
     if method == "md5hash":
         return hashlib.md5((signed + secret).encode("utf-8")).hexdigest()
     if method not in METHODS:
         raise WebhookRejected(f"unknown Vonage signature method {method!r}")
     return hmac.new(secret.encode("utf-8"), signed.encode("utf-8"), method).hexdigest()
-
 
 
 @dataclass(frozen=True)
@@ -173,16 +174,20 @@ class VonageProvider:
         part = None
         if fields.get("concat") == "true" or "concat-ref" in fields:
             try:
-                part = Part(ref=fields["concat-ref"], number=int(fields["concat-part"]),
-                            total=int(fields["concat-total"]))
+                part = Part(
+                    ref=fields["concat-ref"], number=int(fields["concat-part"]), total=int(fields["concat-total"])
+                )
             except (KeyError, ValueError):
                 raise MalformedWebhook("concat without a readable concat-ref, concat-part and concat-total") from None
             if not 1 <= part.number <= part.total <= 255:
                 raise MalformedWebhook(f"concat-part {part.number} of {part.total} is impossible")
         text = fields.get("text", "")
         kept = twilio_fields(e164(sender), e164(to), text) + [(f"vonage.{k}", v) for k, v in raw.form]
-        return [InboundMessage(provider_sid=sid, sender=e164(sender), to=e164(to), body=text, media_urls=(),
-                               raw=tuple(kept), part=part)]
+        return [
+            InboundMessage(
+                provider_sid=sid, sender=e164(sender), to=e164(to), body=text, media_urls=(), raw=tuple(kept), part=part
+            )
+        ]
 
     def parse_status(self, raw: RawRequest) -> list[StatusEvent]:
         """One receipt: `status` through STATUS, a non-zero `err-code` through RECEIPT_ERRORS."""
@@ -195,22 +200,38 @@ class VonageProvider:
         error = None
         if code.isdigit() and int(code) and status is not Status.DELIVERED:
             error = map_code(RECEIPT_ERRORS, int(code), provider=self.name)
-        return [StatusEvent(provider_sid=sid, status=status, error_code=error, raw=fields,
-                            reference=fields.get("client-ref") or None)]
+        return [
+            StatusEvent(
+                provider_sid=sid,
+                status=status,
+                error_code=error,
+                raw=fields,
+                reference=fields.get("client-ref") or None,
+            )
+        ]
 
     def build_send(self, message: OutboundMessage, credentials: Credentials) -> httpx2.Request:
         """POST /sms/json, form-encoded; numbers without "+"; `client-ref` is the gateway's sid."""
-        fields = [("api_key", credentials.account_sid), ("api_secret", credentials.auth_token),
-                  ("from", message.sender.removeprefix("+")), ("to", message.to.removeprefix("+")),
-                  ("text", message.body), ("type", "text" if set(message.body) <= GSM7_ALL else "unicode"),
-                  ("client-ref", message.sid)]
+        fields = [
+            ("api_key", credentials.account_sid),
+            ("api_secret", credentials.auth_token),
+            ("from", message.sender.removeprefix("+")),
+            ("to", message.to.removeprefix("+")),
+            ("text", message.body),
+            ("type", "text" if set(message.body) <= GSM7_ALL else "unicode"),
+            ("client-ref", message.sid),
+        ]
         if message.status_callback is not None:
             fields.append(("callback", message.status_callback))
         if message.validity_period is not None:
             fields.append(("ttl", str(message.validity_period * 1000)))
         headers = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-        return httpx2.Request("POST", f"{credentials.base_url.rstrip('/')}/sms/json", headers=headers,
-                              content=urlencode(fields).encode("ascii"))
+        return httpx2.Request(
+            "POST",
+            f"{credentials.base_url.rstrip('/')}/sms/json",
+            headers=headers,
+            content=urlencode(fields).encode("ascii"),
+        )
 
     def read_send(self, response: httpx2.Response) -> SendResult:
         """Vonage answers 200 even for errors: `messages[0].status` "0" is success, "1" throttled,
@@ -229,12 +250,15 @@ class VonageProvider:
                 raise Retryable("vonage answered 0 without a message-id")
             return SendResult(provider_sid=sid, status=Status.SENT)
         if code == "1":
-            raise Throttled(f"vonage throttled: {text}",
-                            parse_retry_after(response.headers.get("retry-after"), server_now(response)))
+            raise Throttled(
+                f"vonage throttled: {text}",
+                parse_retry_after(response.headers.get("retry-after"), server_now(response)),
+            )
         if code in ("", "5"):
             raise Retryable(f"vonage status {code or 'missing'}: {text}")
-        raise Rejected(map_code(SEND_ERRORS, int(code) if code.isdigit() else 0, provider=self.name),
-                       f"vonage {code}: {text}")
+        raise Rejected(
+            map_code(SEND_ERRORS, int(code) if code.isdigit() else 0, provider=self.name), f"vonage {code}: {text}"
+        )
 
 
 @dataclass(frozen=True)
@@ -252,6 +276,10 @@ def _credentials(settings: VonageSettings) -> Credentials:
 
 
 PROVIDER = VonageProvider()
-MODULE = ProviderModule(PROVIDER, _credentials, VonageSettings,
-                        configure=lambda settings: replace(PROVIDER, method=settings.vonage_signature_method),
-                        reassembly_wait=lambda settings: settings.vonage_concat_wait)
+MODULE = ProviderModule(
+    PROVIDER,
+    _credentials,
+    VonageSettings,
+    configure=lambda settings: replace(PROVIDER, method=settings.vonage_signature_method),
+    reassembly_wait=lambda settings: settings.vonage_concat_wait,
+)

@@ -225,8 +225,7 @@ def _still_routable(current: Candidate, usable: Sequence[Candidate], recipient: 
     if current.kind is SenderKind.SHORT_CODE:  # another country's short code cannot reach them
         return False
     # A number of another country gives way to a number or short code of the recipient's.
-    return not any(c.country == country and (c.kind in _NUMBERS or c.kind is SenderKind.SHORT_CODE)
-                   for c in usable)
+    return not any(c.country == country and (c.kind in _NUMBERS or c.kind is SenderKind.SHORT_CODE) for c in usable)
 
 
 def _choose_whatsapp(

@@ -10,8 +10,9 @@ from gateway.store.tables import Account
 
 def sid_named(session: Session, name: str) -> str | None:
     """The first account with this friendly name (the demo's, found again across restarts)."""
-    sid: str | None = session.execute(select(col(Account.sid)).where(col(Account.friendly_name) == name)
-                                      ).scalars().first()
+    sid: str | None = (
+        session.execute(select(col(Account.sid)).where(col(Account.friendly_name) == name)).scalars().first()
+    )
     return sid
 
 

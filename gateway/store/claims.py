@@ -24,33 +24,68 @@ _S = core_table(Sender)
 
 #: Senders with messages waiting (or claimed by a worker) whose lease is free, lapsed or ours.
 _WITH_WORK = select(_S.c.sid).where(
-    select(_M.c.seq).where(_M.c.sender_sid == _S.c.sid,
-                           _M.c.status.in_((Status.QUEUED.value, Status.SENDING.value))).exists(),
-    ~select(_L.c.sender_sid).where(_L.c.sender_sid == _S.c.sid, _L.c.owner != bindparam("owner"),
-                                   _L.c.expires_at >= bindparam("now")).exists())
-_HOLDS = (select(_L.c.acquired_at).where(_L.c.sender_sid == bindparam("sender"), _L.c.owner == bindparam("owner"),
-                                        _L.c.expires_at > bindparam("now"))
-          .with_for_update())  # a takeover waits for this claim, or this claim sees the takeover
+    select(_M.c.seq)
+    .where(_M.c.sender_sid == _S.c.sid, _M.c.status.in_((Status.QUEUED.value, Status.SENDING.value)))
+    .exists(),
+    ~select(_L.c.sender_sid)
+    .where(_L.c.sender_sid == _S.c.sid, _L.c.owner != bindparam("owner"), _L.c.expires_at >= bindparam("now"))
+    .exists(),
+)
+_HOLDS = (
+    select(_L.c.acquired_at)
+    .where(_L.c.sender_sid == bindparam("sender"), _L.c.owner == bindparam("owner"), _L.c.expires_at > bindparam("now"))
+    .with_for_update()
+)  # a takeover waits for this claim, or this claim sees the takeover
 #: Claimed messages of the sender that no send of this worker holds: a dead worker's, or ones this
 #: worker lost track of (a pacer that stopped on an error).
-_ORPHANS = BACK_TO_QUEUE.where(_M.c.sender_sid == bindparam("of_sender"),
-                               _M.c.sid.not_in(bindparam("in_flight", expanding=True)))
-_AN_ORPHAN = select(_M.c.seq).where(_M.c.sender_sid == bindparam("of_sender"), _M.c.status == Status.SENDING.value,
-                                    _M.c.sid.not_in(bindparam("in_flight", expanding=True))).limit(1)
-DUE = (select(_M.c.seq, _M.c.sid, _M.c.sender, _M.c.to, _M.c.body, _M.c.media, _M.c.provider, _M.c.expires_at,
-              _M.c.attempts, _M.c.num_segments, _M.c.priority, _M.c.request_id)
-       .where(_M.c.sender_sid == bindparam("sender"), _M.c.status == Status.QUEUED.value,
-              or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= bindparam("now")))
-       .order_by(_M.c.priority, _M.c.seq).limit(bindparam("limit"))
-       .with_for_update(skip_locked=True))  # rows an opt-out is canceling right now wait for the next round
-_MARK_SENDING = update(_M).where(_M.c.seq.in_(bindparam("seqs", expanding=True))).values(
-    status=Status.SENDING.value)
+_ORPHANS = BACK_TO_QUEUE.where(
+    _M.c.sender_sid == bindparam("of_sender"), _M.c.sid.not_in(bindparam("in_flight", expanding=True))
+)
+_AN_ORPHAN = (
+    select(_M.c.seq)
+    .where(
+        _M.c.sender_sid == bindparam("of_sender"),
+        _M.c.status == Status.SENDING.value,
+        _M.c.sid.not_in(bindparam("in_flight", expanding=True)),
+    )
+    .limit(1)
+)
+DUE = (
+    select(
+        _M.c.seq,
+        _M.c.sid,
+        _M.c.sender,
+        _M.c.to,
+        _M.c.body,
+        _M.c.media,
+        _M.c.provider,
+        _M.c.expires_at,
+        _M.c.attempts,
+        _M.c.num_segments,
+        _M.c.priority,
+        _M.c.request_id,
+    )
+    .where(
+        _M.c.sender_sid == bindparam("sender"),
+        _M.c.status == Status.QUEUED.value,
+        or_(_M.c.next_attempt_at.is_(None), _M.c.next_attempt_at <= bindparam("now")),
+    )
+    .order_by(_M.c.priority, _M.c.seq)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)  # rows an opt-out is canceling right now wait for the next round
+_MARK_SENDING = update(_M).where(_M.c.seq.in_(bindparam("seqs", expanding=True))).values(status=Status.SENDING.value)
 _UNCLAIM = BACK_TO_QUEUE.where(_M.c.seq.in_(bindparam("seqs", expanding=True)))
-_NEXT_DUE = select(func.min(_M.c.next_attempt_at)).where(_M.c.sender_sid == bindparam("sender"),
-                                                        _M.c.status == Status.QUEUED.value)
+_NEXT_DUE = select(func.min(_M.c.next_attempt_at)).where(
+    _M.c.sender_sid == bindparam("sender"), _M.c.status == Status.QUEUED.value
+)
 #: Queued messages past their validity; a row another worker is failing right now is skipped.
-_EXPIRED = (select(_M.c.sid).where(_M.c.status == Status.QUEUED.value, _M.c.expires_at <= bindparam("now"))
-            .limit(1000).with_for_update(skip_locked=True))
+_EXPIRED = (
+    select(_M.c.sid)
+    .where(_M.c.status == Status.QUEUED.value, _M.c.expires_at <= bindparam("now"))
+    .limit(1000)
+    .with_for_update(skip_locked=True)
+)
 
 
 def senders_with_work(connection: Connection, owner: str, now: datetime) -> list[str]:
@@ -63,8 +98,16 @@ class Claim(NamedTuple):
     orphans: bool  # orphans of an earlier holder wait for `adopt_after`: a later claim queues them
 
 
-def claim(session: Session, sender_sid: str, owner: str, limit: int, in_flight: frozenset[str] | None, *,
-          now: datetime, adopt_after: float) -> Claim | None:
+def claim(
+    session: Session,
+    sender_sid: str,
+    owner: str,
+    limit: int,
+    in_flight: frozenset[str] | None,
+    *,
+    now: datetime,
+    adopt_after: float,
+) -> Claim | None:
     """Claim the next due messages of a sender (None: the lease is not ours); when the batch is
     not full, also the seconds until a retry is due.  Given `in_flight` (a pacer's first claim,
     or one after a lost write), the sender's `sending` messages outside it are orphans of an

@@ -31,29 +31,50 @@ _S = core_table(OptOut)
 _C = core_table(Confirmation)
 
 _RECEIPTS = select(_R.c.provider_sid, _R.c.message_sid).where(
-    _R.c.provider == bindparam("provider"), _R.c.provider_sid.in_(bindparam("sids", expanding=True)))
+    _R.c.provider == bindparam("provider"), _R.c.provider_sid.in_(bindparam("sids", expanding=True))
+)
 _OPTED_OUT = select(_S.c.account_sid, _S.c.number, _S.c.service_sid, _S.c.channel).where(  # ix_opt_out_number
-    _S.c.number.in_(bindparam("numbers", expanding=True)), _S.c.opted_out.is_(True))
+    _S.c.number.in_(bindparam("numbers", expanding=True)), _S.c.opted_out.is_(True)
+)
 _CONFIRMED = select(_C.c.account_sid, _C.c.number, _C.c.kind, _C.c.at).where(  # ix_confirmation_number
-    _C.c.number.in_(bindparam("numbers", expanding=True)))
-_LOCKS = {"postgresql": text("SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 0) AS k "
-                              "FROM unnest(:numbers) AS n ORDER BY k) AS keys").bindparams(
-    bindparam("numbers", type_=postgresql.ARRAY(String)))}
+    _C.c.number.in_(bindparam("numbers", expanding=True))
+)
+_LOCKS = {
+    "postgresql": text(
+        "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(n, 0) AS k "
+        "FROM unnest(:numbers) AS n ORDER BY k) AS keys"
+    ).bindparams(bindparam("numbers", type_=postgresql.ARRAY(String)))
+}
 
 INSERT_RECEIPTS = insert(_R)
 _E = core_table(ConsentEvent)
 _INSERT_EVENTS = insert(_E)
 _M = core_table(Message)
 #: Built once: every send runs it, and building a statement costs more than running it.
-_OPTED_OUT_OF = select(_S.c.service_sid).where(
-    _S.c.account_sid == bindparam("account"), _S.c.number == bindparam("number"), _S.c.channel == bindparam("channel"),
-    _S.c.service_sid.in_([bindparam("scope"), bindparam("everything")]), _S.c.opted_out.is_(True)).limit(1)
+_OPTED_OUT_OF = (
+    select(_S.c.service_sid)
+    .where(
+        _S.c.account_sid == bindparam("account"),
+        _S.c.number == bindparam("number"),
+        _S.c.channel == bindparam("channel"),
+        _S.c.service_sid.in_([bindparam("scope"), bindparam("everything")]),
+        _S.c.opted_out.is_(True),
+    )
+    .limit(1)
+)
 #: The event that opted a number out of a scope: read only when a send is refused for it.
-_LAST_OPT_OUT = select(_E.c.id, _E.c.at, _E.c.source, _E.c.keyword, _E.c.inbound_message_sid, _E.c.reason,
-                       _E.c.policy_revision).where(
-    _E.c.account_sid == bindparam("account"), _E.c.number == bindparam("number"),
-    _E.c.channel == bindparam("channel"), _E.c.scope == bindparam("scope"), _E.c.opted_out.is_(True),
-).order_by(_E.c.id.desc()).limit(1)
+_LAST_OPT_OUT = (
+    select(_E.c.id, _E.c.at, _E.c.source, _E.c.keyword, _E.c.inbound_message_sid, _E.c.reason, _E.c.policy_revision)
+    .where(
+        _E.c.account_sid == bindparam("account"),
+        _E.c.number == bindparam("number"),
+        _E.c.channel == bindparam("channel"),
+        _E.c.scope == bindparam("scope"),
+        _E.c.opted_out.is_(True),
+    )
+    .order_by(_E.c.id.desc())
+    .limit(1)
+)
 #: What an opt-out cancels: the app's traffic, never the gateway's own replies (the confirmation of
 #: this very opt-out, or of a STOP a moment earlier, is the answer to it).  Read for many numbers at
 #: once; the caller checks the scope.
@@ -61,7 +82,8 @@ _PENDING = select(_M.c.sid, _M.c.account_sid, _M.c.to, _M.c.service_sid, _M.c.se
     _M.c.account_sid.in_(bindparam("accounts", expanding=True)),
     _M.c.to.in_(bindparam("addresses", expanding=True)),  # ix_message_recipient
     _M.c.status.in_((Status.QUEUED.value, Status.ACCEPTED.value, Status.SCHEDULED.value)),
-    _M.c.direction != REPLY_DIRECTION)
+    _M.c.direction != REPLY_DIRECTION,
+)
 
 
 def _state_upsert(insert: Any, *, only_changes: bool = False) -> Any:
@@ -75,7 +97,8 @@ def _state_upsert(insert: Any, *, only_changes: bool = False) -> Any:
     return statement.on_conflict_do_update(
         index_elements=[_S.c.account_sid, _S.c.service_sid, _S.c.number, _S.c.channel],
         set_={"opted_out": statement.excluded.opted_out, "date_updated": statement.excluded.date_updated},
-        where=(newer & (_S.c.opted_out != statement.excluded.opted_out)) if only_changes else newer)
+        where=(newer & (_S.c.opted_out != statement.excluded.opted_out)) if only_changes else newer,
+    )
 
 
 _STATE_UPSERTS = per_dialect(_state_upsert)
@@ -100,19 +123,22 @@ def change_state(connection: Connection, row: dict[str, Any]) -> bool:
     return connection.execute(_STATE_CHANGES[connection.dialect.name], row).first() is not None
 
 
-def opted_out_of(connection: Connection, account_sid: str, number: str, channel: str, scope: str,
-                 everything: str) -> str | None:
+def opted_out_of(
+    connection: Connection, account_sid: str, number: str, channel: str, scope: str, everything: str
+) -> str | None:
     """Which of `scope` and `everything` (the account-wide scope) the number is opted out of, if any."""
-    found: str | None = connection.execute(_OPTED_OUT_OF, {
-        "account": account_sid, "number": number, "channel": channel, "scope": scope,
-        "everything": everything}).scalar()
+    found: str | None = connection.execute(
+        _OPTED_OUT_OF,
+        {"account": account_sid, "number": number, "channel": channel, "scope": scope, "everything": everything},
+    ).scalar()
     return found
 
 
 def last_opt_out(connection: Connection, account_sid: str, number: str, channel: str, scope: str) -> AnyRow | None:
     """The consent event that opted the number out of `scope`, the latest one."""
-    return connection.execute(_LAST_OPT_OUT, {"account": account_sid, "number": number, "channel": channel,
-                                              "scope": scope}).first()
+    return connection.execute(
+        _LAST_OPT_OUT, {"account": account_sid, "number": number, "channel": channel, "scope": scope}
+    ).first()
 
 
 def pending_to(connection: Connection, accounts: list[str], addresses: list[str]) -> list[AnyRow]:
@@ -122,8 +148,9 @@ def pending_to(connection: Connection, accounts: list[str], addresses: list[str]
 
 def _confirmation_upsert(insert: Any) -> Any:
     statement = insert(_C)
-    return statement.on_conflict_do_update(index_elements=[_C.c.account_sid, _C.c.number, _C.c.kind],
-                                           set_={"at": statement.excluded.at})
+    return statement.on_conflict_do_update(
+        index_elements=[_C.c.account_sid, _C.c.number, _C.c.kind], set_={"at": statement.excluded.at}
+    )
 
 
 _CONFIRMATION_UPSERTS = per_dialect(_confirmation_upsert)
@@ -161,8 +188,9 @@ def last_confirmations(connection: Connection, numbers: list[str]) -> dict[tuple
     """(account, number, kind) → when that confirmation last went out."""
     if not numbers:
         return {}
-    return {(row.account_sid, row.number, row.kind): row.at for row in connection.execute(_CONFIRMED,
-                                                                                         {"numbers": numbers})}
+    return {
+        (row.account_sid, row.number, row.kind): row.at for row in connection.execute(_CONFIRMED, {"numbers": numbers})
+    }
 
 
 def write_confirmations(connection: Connection, rows: list[dict[str, Any]]) -> None:

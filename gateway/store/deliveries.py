@@ -28,13 +28,25 @@ def write(connection: Connection, rows: list[dict[str, Any]] | dict[str, Any]) -
 
 # -- a forwarder's claims -------------------------------------------------------------------------
 
-_FIRST_OF_EACH_KEY = (select(func.min(_D.c.id)).where(_D.c.state == "pending")
-                      .group_by(_D.c.account_sid, _D.c.ordering_key).scalar_subquery())
-_CLAIMABLE = (select(_D).where(_D.c.id.in_(_FIRST_OF_EACH_KEY), _D.c.next_attempt_at <= bindparam("now"))
-              .order_by(_D.c.id).limit(bindparam("limit")).with_for_update(skip_locked=True))
+_FIRST_OF_EACH_KEY = (
+    select(func.min(_D.c.id))
+    .where(_D.c.state == "pending")
+    .group_by(_D.c.account_sid, _D.c.ordering_key)
+    .scalar_subquery()
+)
+_CLAIMABLE = (
+    select(_D)
+    .where(_D.c.id.in_(_FIRST_OF_EACH_KEY), _D.c.next_attempt_at <= bindparam("now"))
+    .order_by(_D.c.id)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
 _RECORD = update(_D).where(_D.c.id == bindparam("ref"), _D.c.claimed_by == bindparam("owner"))
-_CLAIM = (update(_D).where(_D.c.id.in_(bindparam("ids", expanding=True)))
-          .values(claimed_by=bindparam("owner"), next_attempt_at=bindparam("until")))
+_CLAIM = (
+    update(_D)
+    .where(_D.c.id.in_(bindparam("ids", expanding=True)))
+    .values(claimed_by=bindparam("owner"), next_attempt_at=bindparam("until"))
+)
 
 
 def claim(session: Session, owner: str, claim_for: float, limit: int) -> list[Row[Any]]:
@@ -43,8 +55,9 @@ def claim(session: Session, owner: str, claim_for: float, limit: int) -> list[Ro
     connection = session.connection()
     rows = list(connection.execute(_CLAIMABLE, {"now": now, "limit": limit}).all())
     if rows:
-        connection.execute(_CLAIM, {"ids": [d.id for d in rows], "owner": owner,
-                                    "until": now + timedelta(seconds=claim_for)})
+        connection.execute(
+            _CLAIM, {"ids": [d.id for d in rows], "owner": owner, "until": now + timedelta(seconds=claim_for)}
+        )
     return rows
 
 
@@ -63,6 +76,7 @@ def unclaim(session: Session, owner: str | None) -> None:
 
 # -- dead letters ---------------------------------------------------------------------------------
 
+
 def dead(session: Session, account_sid: str | None, *, after: int | None, limit: int) -> list[Delivery]:
     """Dead letters in id order after `after`, of one account or (None) every account."""
     query = select(Delivery).where(col(Delivery.state) == "dead")
@@ -80,6 +94,12 @@ def revive(session: Session, account_sid: str | None, ids: list[int] | None, now
         statement = statement.where(col(Delivery.account_sid) == account_sid)
     if ids is not None:
         statement = statement.where(col(Delivery.id).in_(ids))
-    result = cast(CursorResult[Any], session.execute(statement.values(  # an UPDATE's result is a CursorResult
-        state="pending", attempts=0, next_attempt_at=now, date_created=now, date_updated=now, last_error=None)))
+    result = cast(
+        CursorResult[Any],
+        session.execute(
+            statement.values(  # an UPDATE's result is a CursorResult
+                state="pending", attempts=0, next_attempt_at=now, date_created=now, date_updated=now, last_error=None
+            )
+        ),
+    )
     return int(result.rowcount or 0)

@@ -23,14 +23,31 @@ _M = core_table(Message)
 _V = core_table(Service)
 
 #: Due held messages with what their gate needs (the service's geo permissions), oldest due first.
-_DUE = (select(_M.c.seq, _M.c.sid, _M.c.account_sid, _M.c.service_sid, _M.c.sender_sid, _M.c.sender, _M.c.to,
-               _M.c.num_segments, _M.c.status_callback, _M.c.request_id, _V.c.allowed_countries)
-        .select_from(_M.outerjoin(_V, _V.c.sid == _M.c.service_sid))
-        .where(_M.c.status == Status.SCHEDULED.value, _M.c.send_at <= bindparam("now"))
-        .order_by(_M.c.send_at, _M.c.seq).limit(bindparam("limit"))
-        .with_for_update(of=_M, skip_locked=True))  # another worker's claim, or a cancel, goes first
-_QUEUE = update(_M).where(_M.c.seq.in_(bindparam("seqs", expanding=True))).values(
-    status=Status.QUEUED.value, date_updated=bindparam("now"))
+_DUE = (
+    select(
+        _M.c.seq,
+        _M.c.sid,
+        _M.c.account_sid,
+        _M.c.service_sid,
+        _M.c.sender_sid,
+        _M.c.sender,
+        _M.c.to,
+        _M.c.num_segments,
+        _M.c.status_callback,
+        _M.c.request_id,
+        _V.c.allowed_countries,
+    )
+    .select_from(_M.outerjoin(_V, _V.c.sid == _M.c.service_sid))
+    .where(_M.c.status == Status.SCHEDULED.value, _M.c.send_at <= bindparam("now"))
+    .order_by(_M.c.send_at, _M.c.seq)
+    .limit(bindparam("limit"))
+    .with_for_update(of=_M, skip_locked=True)
+)  # another worker's claim, or a cancel, goes first
+_QUEUE = (
+    update(_M)
+    .where(_M.c.seq.in_(bindparam("seqs", expanding=True)))
+    .values(status=Status.QUEUED.value, date_updated=bindparam("now"))
+)
 _EVENTS = insert(core_table(MessageEvent))
 
 
@@ -42,12 +59,25 @@ def due(connection: Connection, now: datetime, limit: int) -> Sequence[Row[*tupl
 def queue(connection: Connection, rows: Sequence[Row[*tuple[Any, ...]]], now: datetime) -> None:
     """Queue claimed held messages: one UPDATE, and one insert of their `queued` events."""
     connection.execute(_QUEUE, {"seqs": [row.seq for row in rows], "now": now})
-    connection.execute(_EVENTS, [{"message_sid": row.sid, "status": Status.QUEUED.value, "error_code": None,
-                                  "source": "hold", "applied": True, "at": now} for row in rows])
+    connection.execute(
+        _EVENTS,
+        [
+            {
+                "message_sid": row.sid,
+                "status": Status.QUEUED.value,
+                "error_code": None,
+                "source": "hold",
+                "applied": True,
+                "at": now,
+            }
+            for row in rows
+        ],
+    )
 
 
-_STATUS_OF = (select(_M.c.status).where(_M.c.sid == bindparam("ref"), _M.c.account_sid == bindparam("account"))
-              .with_for_update())  # a release claiming it goes first, or waits for this cancel
+_STATUS_OF = (
+    select(_M.c.status).where(_M.c.sid == bindparam("ref"), _M.c.account_sid == bindparam("account")).with_for_update()
+)  # a release claiming it goes first, or waits for this cancel
 
 
 def status_of(connection: Connection, account_sid: str, sid: str) -> str | None:
@@ -58,6 +88,7 @@ def status_of(connection: Connection, account_sid: str, sid: str) -> str | None:
 
 def reloaded(session: Session, sid: str) -> Message:
     """Message `sid` as the transaction now has it (a canceled hold, its answer), not as cached."""
-    found: Message = session.execute(select(Message).where(col(Message.sid) == sid)
-                                     .execution_options(populate_existing=True)).scalar_one()
+    found: Message = session.execute(
+        select(Message).where(col(Message.sid) == sid).execution_options(populate_existing=True)
+    ).scalar_one()
     return found

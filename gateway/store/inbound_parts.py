@@ -20,8 +20,11 @@ def parts(session: Session, group: Group) -> list[InboundPart]:
 
 def waiting(session: Session, provider: str) -> list[InboundPart]:
     """Every part of the provider's groups not joined yet."""
-    return list(session.exec(select(InboundPart).where(col(InboundPart.provider) == provider,
-                                                       col(InboundPart.joined_at).is_(None))))
+    return list(
+        session.exec(
+            select(InboundPart).where(col(InboundPart.provider) == provider, col(InboundPart.joined_at).is_(None))
+        )
+    )
 
 
 def forget(session: Session, group: Group) -> None:
@@ -29,14 +32,16 @@ def forget(session: Session, group: Group) -> None:
 
 
 def forget_joined_before(session: Session, provider: str, moment: datetime) -> None:
-    session.execute(delete(InboundPart).where(col(InboundPart.provider) == provider,
-                                              col(InboundPart.joined_at) < moment))
+    session.execute(
+        delete(InboundPart).where(col(InboundPart.provider) == provider, col(InboundPart.joined_at) < moment)
+    )
 
 
 def mark_joined(session: Session, group: Group, now: datetime) -> None:
     """Mark the group's parts joined at `now` (those not marked already)."""
-    session.execute(update(InboundPart).where(*_in_group(group), col(InboundPart.joined_at).is_(None))
-                    .values(joined_at=now))
+    session.execute(
+        update(InboundPart).where(*_in_group(group), col(InboundPart.joined_at).is_(None)).values(joined_at=now)
+    )
 
 
 def unmark_joined(session: Session, group: Group) -> None:
@@ -46,5 +51,9 @@ def unmark_joined(session: Session, group: Group) -> None:
 def _in_group(group: Group) -> tuple[Any, ...]:
     """The conditions that select one long message's parts."""
     provider, sender, to, ref = group
-    return (col(InboundPart.provider) == provider, col(InboundPart.sender) == sender, col(InboundPart.to) == to,
-            col(InboundPart.ref) == ref)
+    return (
+        col(InboundPart.provider) == provider,
+        col(InboundPart.sender) == sender,
+        col(InboundPart.to) == to,
+        col(InboundPart.ref) == ref,
+    )

@@ -40,10 +40,17 @@ _M = core_table(Message)
 #: Claimed messages back to the queue (same idempotency key); callers narrow it down.
 BACK_TO_QUEUE = update(_M).where(_M.c.status == Status.SENDING.value).values(status=Status.QUEUED.value)
 _REQUEUE = BACK_TO_QUEUE.where(_M.c.sender_sid.in_(bindparam("senders", expanding=True)))
-_RENEW = (update(_L).where(_L.c.owner == bindparam("holder"), _L.c.sender_sid.in_(bindparam("senders", expanding=True)))
-          .values(expires_at=bindparam("expires")).returning(_L.c.sender_sid))
-_COOL = (update(_L).where(_L.c.owner == bindparam("holder"), _L.c.sender_sid.in_(bindparam("senders", expanding=True)))
-         .values(expires_at=bindparam("until")))
+_RENEW = (
+    update(_L)
+    .where(_L.c.owner == bindparam("holder"), _L.c.sender_sid.in_(bindparam("senders", expanding=True)))
+    .values(expires_at=bindparam("expires"))
+    .returning(_L.c.sender_sid)
+)
+_COOL = (
+    update(_L)
+    .where(_L.c.owner == bindparam("holder"), _L.c.sender_sid.in_(bindparam("senders", expanding=True)))
+    .values(expires_at=bindparam("until"))
+)
 #: A released lease stays ours this long: sends answered in the last second still count at the
 #: provider, and the next holder's window starts empty.
 COOLING = timedelta(seconds=1)
@@ -52,13 +59,21 @@ COOLING = timedelta(seconds=1)
 def _upsert(insert: Any) -> Any:
     """INSERT … ON CONFLICT DO UPDATE only where the lease lapsed or is ours; RETURNING what we got.
     `acquired_at` moves only when the owner changes: it dates the takeover (see `dispatch.worker.ADOPT_AFTER`)."""
-    statement = insert(_L).values(sender_sid=bindparam("sender"), owner=bindparam("owner"),
-                                  expires_at=bindparam("expires"), acquired_at=bindparam("now"))
+    statement = insert(_L).values(
+        sender_sid=bindparam("sender"),
+        owner=bindparam("owner"),
+        expires_at=bindparam("expires"),
+        acquired_at=bindparam("now"),
+    )
     return statement.on_conflict_do_update(
         index_elements=[_L.c.sender_sid],
-        set_={"owner": statement.excluded.owner, "expires_at": statement.excluded.expires_at,
-              "acquired_at": case((_L.c.owner == statement.excluded.owner, _L.c.acquired_at),
-                                  else_=statement.excluded.acquired_at)},
+        set_={
+            "owner": statement.excluded.owner,
+            "expires_at": statement.excluded.expires_at,
+            "acquired_at": case(
+                (_L.c.owner == statement.excluded.owner, _L.c.acquired_at), else_=statement.excluded.acquired_at
+            ),
+        },
         where=(_L.c.expires_at < statement.excluded.acquired_at) | (_L.c.owner == statement.excluded.owner),
     ).returning(_L.c.sender_sid)
 
@@ -72,17 +87,23 @@ def acquire(session: Session, senders: Iterable[str], *, owner: str, now: dateti
     connection = session.connection()
     statement = _UPSERTS[connection.dialect.name]
     expires = now + timedelta(seconds=ttl)
-    return [sid for sid in senders
-            if connection.execute(statement, {"sender": sid, "owner": owner, "expires": expires, "now": now})
-            .scalar() is not None]
+    return [
+        sid
+        for sid in senders
+        if connection.execute(statement, {"sender": sid, "owner": owner, "expires": expires, "now": now}).scalar()
+        is not None
+    ]
 
 
 def renew(session: Session, senders: Sequence[str], *, owner: str, now: datetime, ttl: float) -> set[str]:
     """Extend this worker's leases; returns those it still holds (a lapsed one may have moved on)."""
     if not senders:
         return set()
-    rows = session.connection().execute(_RENEW, {"holder": owner, "senders": list(senders),
-                                                 "expires": now + timedelta(seconds=ttl)}).scalars()
+    rows = (
+        session.connection()
+        .execute(_RENEW, {"holder": owner, "senders": list(senders), "expires": now + timedelta(seconds=ttl)})
+        .scalars()
+    )
     return set(rows)
 
 

@@ -33,14 +33,22 @@ PAGE = 50  # the console's page
 
 def account_message(session: Session, account_sid: str, sid: str) -> Message | None:
     """The account's message `sid`; None for another account's, as for none."""
-    found: Message | None = session.execute(select(Message).where(
-        col(Message.sid) == sid, col(Message.account_sid) == account_sid)).scalar_one_or_none()
+    found: Message | None = session.execute(
+        select(Message).where(col(Message.sid) == sid, col(Message.account_sid) == account_sid)
+    ).scalar_one_or_none()
     return found
 
 
-def message_page(session: Session, account_sid: str, *, to: str | None = None, sender: str | None = None,
-                 sent_within: Iterable[tuple[datetime | None, datetime | None]] = (), before_seq: int | None = None,
-                 limit: int) -> list[Message]:
+def message_page(
+    session: Session,
+    account_sid: str,
+    *,
+    to: str | None = None,
+    sender: str | None = None,
+    sent_within: Iterable[tuple[datetime | None, datetime | None]] = (),
+    before_seq: int | None = None,
+    limit: int,
+) -> list[Message]:
     """The account's messages newest first (by `seq`), before `before_seq`, sent within every
     (first, last) range given (inclusive; None leaves that end open).  A message's reasons (its
     Explain) are not part of Twilio's Message: a page never reads them."""
@@ -75,11 +83,26 @@ def _newest_first(connection: Connection, *, by_recipient: bool = False) -> tupl
 
 def messages_to(connection: Connection, account_sid: str, number: str, limit: int = 500) -> list[Row[Any]]:
     """Messages to the number on any channel, newest first (`ix_message_recipient`)."""
-    return list(connection.execute(
-        select(_M.c.sid, _M.c.to, _M.c.sender, _M.c.body, _M.c.status, _M.c.direction, _M.c.error_code,
-               _M.c.service_sid, _M.c.sender_sid, _M.c.date_created, _M.c.date_sent)
-        .where(_M.c.account_sid == account_sid, _M.c.to.in_([number, WHATSAPP + number]))
-        .order_by(*_newest_first(connection, by_recipient=True)).limit(limit)))
+    return list(
+        connection.execute(
+            select(
+                _M.c.sid,
+                _M.c.to,
+                _M.c.sender,
+                _M.c.body,
+                _M.c.status,
+                _M.c.direction,
+                _M.c.error_code,
+                _M.c.service_sid,
+                _M.c.sender_sid,
+                _M.c.date_created,
+                _M.c.date_sent,
+            )
+            .where(_M.c.account_sid == account_sid, _M.c.to.in_([number, WHATSAPP + number]))
+            .order_by(*_newest_first(connection, by_recipient=True))
+            .limit(limit)
+        )
+    )
 
 
 def message_bodies(connection: Connection, account_sid: str, sids: Iterable[str]) -> dict[str, str]:
@@ -87,8 +110,7 @@ def message_bodies(connection: Connection, account_sid: str, sids: Iterable[str]
     wanted = sorted({sid for sid in sids if sid})
     if not wanted:
         return {}
-    rows = connection.execute(select(_M.c.sid, _M.c.body).where(_M.c.account_sid == account_sid,
-                                                                _M.c.sid.in_(wanted)))
+    rows = connection.execute(select(_M.c.sid, _M.c.body).where(_M.c.account_sid == account_sid, _M.c.sid.in_(wanted)))
     return {row.sid: row.body for row in rows}
 
 
@@ -105,9 +127,19 @@ class MessageFilter:
 def recent_messages(session: Session, account_sid: str, chosen: MessageFilter, limit: int = PAGE) -> list[Row[Any]]:
     """The account's messages newest first, filtered; one more than `limit` says there is a next page."""
     connection = session.connection()
-    query = select(_M.c.seq, _M.c.sid, _M.c.date_created, _M.c.direction, _M.c.sender, _M.c.to, _M.c.body,
-                   _M.c.status, _M.c.error_code, _M.c.num_segments, _M.c.service_sid).where(
-        _M.c.account_sid == account_sid)
+    query = select(
+        _M.c.seq,
+        _M.c.sid,
+        _M.c.date_created,
+        _M.c.direction,
+        _M.c.sender,
+        _M.c.to,
+        _M.c.body,
+        _M.c.status,
+        _M.c.error_code,
+        _M.c.num_segments,
+        _M.c.service_sid,
+    ).where(_M.c.account_sid == account_sid)
     if chosen.status:
         query = query.where(_M.c.status == chosen.status)
     if chosen.direction:

@@ -29,18 +29,39 @@ _KEY = (_S.c.service_sid, _S.c.number, _S.c.channel)  # the stable order: the pr
 Cursor = tuple[str, str, str]  # (scope, number, channel)
 
 
-def _select_states(account_sid: str, *, after: Cursor | None = None, scope: str | None = None,
-                   number: str | None = None, channel: str | None = None, opted_out: bool | None = None,
-                   with_source: bool = False) -> Select[Any]:
+def _select_states(
+    account_sid: str,
+    *,
+    after: Cursor | None = None,
+    scope: str | None = None,
+    number: str | None = None,
+    channel: str | None = None,
+    opted_out: bool | None = None,
+    with_source: bool = False,
+) -> Select[Any]:
     """The account's opt-out rows in key order, after `after`, filtered by what is given."""
     columns: list[ColumnElement[Any]] = [_S.c.account_sid, *_KEY, _S.c.opted_out, _S.c.date_updated]
     if with_source:
-        columns.append(select(_E.c.source).where(
-            _E.c.account_sid == _S.c.account_sid, _E.c.number == _S.c.number, _E.c.scope == _S.c.service_sid,
-            _E.c.channel == _S.c.channel).order_by(_E.c.id.desc()).limit(1).scalar_subquery().label("source"))
+        columns.append(
+            select(_E.c.source)
+            .where(
+                _E.c.account_sid == _S.c.account_sid,
+                _E.c.number == _S.c.number,
+                _E.c.scope == _S.c.service_sid,
+                _E.c.channel == _S.c.channel,
+            )
+            .order_by(_E.c.id.desc())
+            .limit(1)
+            .scalar_subquery()
+            .label("source")
+        )
     query = select(*columns).where(_S.c.account_sid == account_sid)
-    for column, value in ((_S.c.service_sid, scope), (_S.c.number, number), (_S.c.channel, channel),
-                          (_S.c.opted_out, opted_out)):
+    for column, value in (
+        (_S.c.service_sid, scope),
+        (_S.c.number, number),
+        (_S.c.channel, channel),
+        (_S.c.opted_out, opted_out),
+    ):
         if value is not None:
             query = query.where(column == value)
     if after is not None:
@@ -50,8 +71,13 @@ def _select_states(account_sid: str, *, after: Cursor | None = None, scope: str 
 
 def number_events(connection: Connection, account_sid: str, number: str) -> list[Row[Any]]:
     """The number's consent events, newest first."""
-    return list(connection.execute(select(_E).where(_E.c.account_sid == account_sid, _E.c.number == number)
-                                   .order_by(_E.c.at.desc(), _E.c.id.desc())))
+    return list(
+        connection.execute(
+            select(_E)
+            .where(_E.c.account_sid == account_sid, _E.c.number == number)
+            .order_by(_E.c.at.desc(), _E.c.id.desc())
+        )
+    )
 
 
 def number_states(connection: Connection, account_sid: str, number: str) -> list[Row[Any]]:
@@ -59,18 +85,39 @@ def number_states(connection: Connection, account_sid: str, number: str) -> list
     return list(connection.execute(_select_states(account_sid, number=number)).all())
 
 
-def states_page(session: Session, account_sid: str, *, after: Cursor | None, scope: str | None,
-                number: str | None, channel: str | None, opted_out: bool | None, limit: int) -> list[Row[Any]]:
+def states_page(
+    session: Session,
+    account_sid: str,
+    *,
+    after: Cursor | None,
+    scope: str | None,
+    number: str | None,
+    channel: str | None,
+    opted_out: bool | None,
+    limit: int,
+) -> list[Row[Any]]:
     """Up to `limit` opt-out rows in key order (scope, number, channel) after `after`, filtered exactly."""
-    return list(session.connection().execute(_select_states(account_sid, after=after, scope=scope, number=number,
-                                                            channel=channel, opted_out=opted_out).limit(limit)))
+    return list(
+        session.connection().execute(
+            _select_states(
+                account_sid, after=after, scope=scope, number=number, channel=channel, opted_out=opted_out
+            ).limit(limit)
+        )
+    )
 
 
 def is_opted_out(connection: Connection, account_sid: str, scope: str, number: str, channel: str) -> bool:
     """Whether the number is opted out of this scope on this channel now."""
-    return bool(connection.execute(select(_S.c.opted_out).where(
-        _S.c.account_sid == account_sid, _S.c.service_sid == scope, _S.c.number == number,
-        _S.c.channel == channel)).scalar())
+    return bool(
+        connection.execute(
+            select(_S.c.opted_out).where(
+                _S.c.account_sid == account_sid,
+                _S.c.service_sid == scope,
+                _S.c.number == number,
+                _S.c.channel == channel,
+            )
+        ).scalar()
+    )
 
 
 def export_chunk(connection: Connection, account_sid: str, after: Cursor | None, limit: int) -> list[Row[Any]]:
@@ -95,7 +142,8 @@ def last_event_id(connection: Connection) -> int:
 
 
 _STATES_OF = select(_S.c.service_sid, _S.c.number, _S.c.channel, _S.c.opted_out, _S.c.date_updated).where(
-    _S.c.account_sid == bindparam("account"), _S.c.number.in_(bindparam("numbers", expanding=True)))
+    _S.c.account_sid == bindparam("account"), _S.c.number.in_(bindparam("numbers", expanding=True))
+)
 
 
 def states_of(connection: Connection, account_sid: str, numbers: list[str]) -> list[AnyRow]:
@@ -109,16 +157,31 @@ def _imported_opt_outs() -> Select[Any]:
     is_whatsapp = _M.c.to.startswith(WHATSAPP)
     bare = case((is_whatsapp, func.substr(_M.c.to, len(WHATSAPP) + 1)), else_=_M.c.to)
     channel = case((is_whatsapp, "whatsapp"), else_="sms")
-    still_out = exists().where(_S.c.account_sid == _E.c.account_sid, _S.c.service_sid == _E.c.scope,
-                               _S.c.number == _E.c.number, _S.c.channel == _E.c.channel,
-                               _S.c.opted_out.is_(True))
-    return (select(_E.c.number, _E.c.scope, _E.c.channel).distinct()
-            .select_from(_M.join(_E, and_(_E.c.account_sid == _M.c.account_sid, _E.c.number == bare)))
-            .where(_M.c.account_sid == bindparam("account"), _M.c.status.in_(_PENDING),
-                   _E.c.id > bindparam("watermark"), _E.c.source == "import", _E.c.channel == channel,
-                   or_(_E.c.scope == bindparam("everything"), _E.c.scope == _M.c.service_sid,
-                       and_(_M.c.service_sid.is_(None), _E.c.scope == _M.c.sender_sid)),
-                   still_out))
+    still_out = exists().where(
+        _S.c.account_sid == _E.c.account_sid,
+        _S.c.service_sid == _E.c.scope,
+        _S.c.number == _E.c.number,
+        _S.c.channel == _E.c.channel,
+        _S.c.opted_out.is_(True),
+    )
+    return (
+        select(_E.c.number, _E.c.scope, _E.c.channel)
+        .distinct()
+        .select_from(_M.join(_E, and_(_E.c.account_sid == _M.c.account_sid, _E.c.number == bare)))
+        .where(
+            _M.c.account_sid == bindparam("account"),
+            _M.c.status.in_(_PENDING),
+            _E.c.id > bindparam("watermark"),
+            _E.c.source == "import",
+            _E.c.channel == channel,
+            or_(
+                _E.c.scope == bindparam("everything"),
+                _E.c.scope == _M.c.service_sid,
+                and_(_M.c.service_sid.is_(None), _E.c.scope == _M.c.sender_sid),
+            ),
+            still_out,
+        )
+    )
 
 
 _IMPORTED_OPT_OUTS = _imported_opt_outs()
@@ -127,5 +190,8 @@ _IMPORTED_OPT_OUTS = _imported_opt_outs()
 def imported_opt_outs(connection: Connection, account_sid: str, watermark: int, everything: str) -> list[AnyRow]:
     """(number, scope, channel) that import events after `watermark` left opted out while messages
     to them still wait; `everything` is the account-wide scope."""
-    return list(connection.execute(_IMPORTED_OPT_OUTS, {"account": account_sid, "watermark": watermark,
-                                                        "everything": everything}))
+    return list(
+        connection.execute(
+            _IMPORTED_OPT_OUTS, {"account": account_sid, "watermark": watermark, "everything": everything}
+        )
+    )

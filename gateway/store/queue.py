@@ -18,10 +18,24 @@ from gateway.store.tables import AnyRow, Message, MessageEvent, core_table
 _M = core_table(Message)
 
 _INSERT = insert(_M)
-_CURRENT = (select(_M.c.sid, _M.c.status, _M.c.sender_sid, _M.c.num_segments, _M.c.status_callback,
-                   _M.c.account_sid, _M.c.service_sid, _M.c.sender, _M.c.to, _M.c.error_code,
-                   _M.c.provider_sid, _M.c.request_id).where(_M.c.sid == bindparam("ref"))
-            .with_for_update())  # processes changing one message's status take turns
+_CURRENT = (
+    select(
+        _M.c.sid,
+        _M.c.status,
+        _M.c.sender_sid,
+        _M.c.num_segments,
+        _M.c.status_callback,
+        _M.c.account_sid,
+        _M.c.service_sid,
+        _M.c.sender,
+        _M.c.to,
+        _M.c.error_code,
+        _M.c.provider_sid,
+        _M.c.request_id,
+    )
+    .where(_M.c.sid == bindparam("ref"))
+    .with_for_update()
+)  # processes changing one message's status take turns
 _REPORTED_BY_SID = select(_M.c.sid, _M.c.provider).where(_M.c.sid == bindparam("ref"))
 _REPORTED_BY_PROVIDER_SID = select(_M.c.sid, _M.c.provider).where(_M.c.provider_sid == bindparam("provider_sid"))
 _UPDATE = update(_M).where(_M.c.sid == bindparam("ref"))
@@ -41,14 +55,27 @@ def current(connection: Connection, sid: str) -> AnyRow | None:
 
 def reported(connection: Connection, reference: str | None, provider_sid: str) -> AnyRow | None:
     """(sid, provider) of the message a status report names: by our `ref`, else by the provider's id."""
-    return (connection.execute(_REPORTED_BY_SID, {"ref": reference}) if reference else
-            connection.execute(_REPORTED_BY_PROVIDER_SID, {"provider_sid": provider_sid})).first()
+    return (
+        connection.execute(_REPORTED_BY_SID, {"ref": reference})
+        if reference
+        else connection.execute(_REPORTED_BY_PROVIDER_SID, {"provider_sid": provider_sid})
+    ).first()
 
 
-def add_event(connection: Connection, sid: str, status: str, *, error_code: int | None, source: str,
-              applied: bool, at: datetime) -> None:
-    connection.execute(_EVENT, {"message_sid": sid, "status": status, "error_code": error_code,
-                                "source": source, "applied": applied, "at": at})
+def add_event(
+    connection: Connection, sid: str, status: str, *, error_code: int | None, source: str, applied: bool, at: datetime
+) -> None:
+    connection.execute(
+        _EVENT,
+        {
+            "message_sid": sid,
+            "status": status,
+            "error_code": error_code,
+            "source": source,
+            "applied": applied,
+            "at": at,
+        },
+    )
 
 
 def update_message(connection: Connection, sid: str, values: dict[str, Any]) -> None:

@@ -18,11 +18,15 @@ _M = core_table(Message)
 _S = core_table(Sender)
 _K = core_table(StickyMapping)
 
-_WAITING = (select(_M.c.sender_sid, func.count().label("messages"), func.min(_M.c.date_created).label("oldest"))
-            .where(_M.c.status.in_((Status.QUEUED.value, Status.SENDING.value)))  # ix_message_expiry
-            .group_by(_M.c.sender_sid).subquery())
+_WAITING = (
+    select(_M.c.sender_sid, func.count().label("messages"), func.min(_M.c.date_created).label("oldest"))
+    .where(_M.c.status.in_((Status.QUEUED.value, Status.SENDING.value)))  # ix_message_expiry
+    .group_by(_M.c.sender_sid)
+    .subquery()
+)
 _BY_SENDER = select(_WAITING.c.sender_sid, _WAITING.c.messages, _WAITING.c.oldest, _S.c.mps).join(
-    _S, _S.c.sid == _WAITING.c.sender_sid)
+    _S, _S.c.sid == _WAITING.c.sender_sid
+)
 
 
 def queue_by_sender(connection: Connection) -> Sequence[Row[Any, Any, Any, Any]]:
@@ -41,8 +45,11 @@ def oldest_queued(connection: Connection, sender_sid: str) -> datetime | None:
     (the first row of `ix_message_queue` per priority)."""
     heads = []
     for priority in PRIORITIES:
-        first = (select(func.min(_M.c.seq)).where(_M.c.sender_sid == sender_sid, _M.c.status == "queued",
-                                                  _M.c.priority == priority).scalar_subquery())
+        first = (
+            select(func.min(_M.c.seq))
+            .where(_M.c.sender_sid == sender_sid, _M.c.status == "queued", _M.c.priority == priority)
+            .scalar_subquery()
+        )
         row = connection.execute(select(_M.c.date_created).where(_M.c.seq == first)).first()
         if row is not None:
             heads.append(row[0])
@@ -60,12 +67,16 @@ def sent_since(connection: Connection, account_sid: str, since: datetime) -> dic
         select(_M.c.sender_sid, func.count(), func.sum(_M.c.num_segments))
         .select_from(_V.join(_M, _M.c.sid == _V.c.message_sid))
         .where(_V.c.id >= floor, _V.c.status == "sent", _V.c.at >= since, _M.c.account_sid == account_sid)
-        .group_by(_M.c.sender_sid))
+        .group_by(_M.c.sender_sid)
+    )
     return {sender_sid: (int(messages), int(segments)) for sender_sid, messages, segments in rows}
 
 
-_BACKLOG = (select(_M.c.sender_sid, func.count(), func.sum(_M.c.num_segments))
-            .where(_M.c.status.in_((Status.QUEUED.value, Status.SENDING.value))).group_by(_M.c.sender_sid))
+_BACKLOG = (
+    select(_M.c.sender_sid, func.count(), func.sum(_M.c.num_segments))
+    .where(_M.c.status.in_((Status.QUEUED.value, Status.SENDING.value)))
+    .group_by(_M.c.sender_sid)
+)
 
 
 def backlog(connection: Connection) -> Sequence[Row[Any, Any, Any]]:
@@ -73,8 +84,9 @@ def backlog(connection: Connection) -> Sequence[Row[Any, Any, Any]]:
     return connection.execute(_BACKLOG).all()
 
 
-_STICKY = select(_K.c.sender_sid, func.count()).where(_K.c.service_sid == bindparam("service")).group_by(
-    _K.c.sender_sid)
+_STICKY = (
+    select(_K.c.sender_sid, func.count()).where(_K.c.service_sid == bindparam("service")).group_by(_K.c.sender_sid)
+)
 
 
 def sticky_counts(connection: Connection, service_sid: str) -> dict[str, int]:

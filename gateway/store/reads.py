@@ -37,8 +37,7 @@ async def read(engine: Engine, fn: Callable[Concatenate[Session, P], T], *args: 
     limiter = _LIMITERS.get(loop)
     if limiter is None:  # one per loop: a limiter wakes its waiters on the loop they wait in
         limiter = _LIMITERS[loop] = CapacityLimiter(READERS)
-    return await anyio.to_thread.run_sync(functools.partial(_in_session, engine, fn, *args, **kwargs),
-                                          limiter=limiter)
+    return await anyio.to_thread.run_sync(functools.partial(_in_session, engine, fn, *args, **kwargs), limiter=limiter)
 
 
 def _in_session(engine: Engine, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:

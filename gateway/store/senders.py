@@ -26,33 +26,50 @@ ALPHA = "alpha"
 
 def numbers(session: Session, account_sid: str) -> list[Sender]:
     """The account's registered phone numbers (IncomingPhoneNumbers: sids PN…), oldest first."""
-    return list(session.execute(select(Sender).where(col(Sender.account_sid) == account_sid,
-                                                     col(Sender.sid).startswith("PN"))
-                                .order_by(col(Sender.date_created))).scalars())
+    return list(
+        session.execute(
+            select(Sender)
+            .where(col(Sender.account_sid) == account_sid, col(Sender.sid).startswith("PN"))
+            .order_by(col(Sender.date_created))
+        ).scalars()
+    )
 
 
 def services(session: Session, account_sid: str) -> list[Service]:
     """The account's Messaging Services, oldest first."""
-    return list(session.execute(select(Service).where(col(Service.account_sid) == account_sid)
-                                .order_by(col(Service.date_created))).scalars())
+    return list(
+        session.execute(
+            select(Service).where(col(Service.account_sid) == account_sid).order_by(col(Service.date_created))
+        ).scalars()
+    )
 
 
 def pool(session: Session, service_sid: str, kinds: Sequence[str]) -> list[Sender]:
     """The service's senders of these kinds, oldest first."""
-    return list(session.execute(select(Sender).where(col(Sender.service_sid) == service_sid,
-                                                     col(Sender.kind).in_(kinds))
-                                .order_by(col(Sender.date_created))).scalars())
+    return list(
+        session.execute(
+            select(Sender)
+            .where(col(Sender.service_sid) == service_sid, col(Sender.kind).in_(kinds))
+            .order_by(col(Sender.date_created))
+        ).scalars()
+    )
 
 
-def sticky_mappings(session: Session, service_sid: str, to: str | None = None,
-                    limit: int = 1000) -> list[tuple[StickyMapping, Sender]]:
+def sticky_mappings(
+    session: Session, service_sid: str, to: str | None = None, limit: int = 1000
+) -> list[tuple[StickyMapping, Sender]]:
     """The service's sticky mappings (one recipient's when `to` is given) with their senders, by recipient."""
-    query = select(StickyMapping, Sender).join(Sender, col(Sender.sid) == StickyMapping.sender_sid).where(
-        col(StickyMapping.service_sid) == service_sid)
+    query = (
+        select(StickyMapping, Sender)
+        .join(Sender, col(Sender.sid) == StickyMapping.sender_sid)
+        .where(col(StickyMapping.service_sid) == service_sid)
+    )
     if to:
         query = query.where(col(StickyMapping.recipient) == to)
-    return [(mapping, sender) for mapping, sender in session.execute(
-        query.order_by(StickyMapping.recipient).limit(limit)).all()]
+    return [
+        (mapping, sender)
+        for mapping, sender in session.execute(query.order_by(StickyMapping.recipient).limit(limit)).all()
+    ]
 
 
 @dataclass(frozen=True)
@@ -65,28 +82,47 @@ class Scope:
 def scopes(session: Session, account_sid: str) -> list[Scope]:
     """The account's Messaging Services and senders: what an opt-out can be scoped to."""
     connection = session.connection()
-    found = connection.execute(select(_SERVICE.c.sid, _SERVICE.c.friendly_name)
-                               .where(_SERVICE.c.account_sid == account_sid).order_by(_SERVICE.c.friendly_name))
-    senders = connection.execute(select(_SENDER.c.sid, _SENDER.c.address)
-                                 .where(_SENDER.c.account_sid == account_sid).order_by(_SENDER.c.address))
-    return ([Scope(row.sid, row.friendly_name, "service") for row in found]
-            + [Scope(row.sid, row.address, "sender") for row in senders])
+    found = connection.execute(
+        select(_SERVICE.c.sid, _SERVICE.c.friendly_name)
+        .where(_SERVICE.c.account_sid == account_sid)
+        .order_by(_SERVICE.c.friendly_name)
+    )
+    senders = connection.execute(
+        select(_SENDER.c.sid, _SENDER.c.address).where(_SENDER.c.account_sid == account_sid).order_by(_SENDER.c.address)
+    )
+    return [Scope(row.sid, row.friendly_name, "service") for row in found] + [
+        Scope(row.sid, row.address, "sender") for row in senders
+    ]
 
 
 def sender_countries(session: Session, account_sid: str) -> list[str]:
     """The countries of the account's senders, most senders first: where a local number likely is."""
-    rows = session.connection().execute(select(_SENDER.c.country, func.count()).where(
-        _SENDER.c.account_sid == account_sid, _SENDER.c.country.is_not(None))
-        .group_by(_SENDER.c.country).order_by(func.count().desc(), _SENDER.c.country))
+    rows = session.connection().execute(
+        select(_SENDER.c.country, func.count())
+        .where(_SENDER.c.account_sid == account_sid, _SENDER.c.country.is_not(None))
+        .group_by(_SENDER.c.country)
+        .order_by(func.count().desc(), _SENDER.c.country)
+    )
     return [row[0] for row in rows]
 
 
 def senders(session: Session, account_sid: str) -> list[Row[Any]]:
     """The account's senders by address, with what the console shows of them."""
-    return list(session.connection().execute(
-        select(_SENDER.c.sid, _SENDER.c.address, _SENDER.c.kind, _SENDER.c.country, _SENDER.c.mps,
-               _SENDER.c.service_sid, _SENDER.c.provider)
-        .where(_SENDER.c.account_sid == account_sid).order_by(_SENDER.c.address)))
+    return list(
+        session.connection().execute(
+            select(
+                _SENDER.c.sid,
+                _SENDER.c.address,
+                _SENDER.c.kind,
+                _SENDER.c.country,
+                _SENDER.c.mps,
+                _SENDER.c.service_sid,
+                _SENDER.c.provider,
+            )
+            .where(_SENDER.c.account_sid == account_sid)
+            .order_by(_SENDER.c.address)
+        )
+    )
 
 
 def first_service(session: Session, account_sid: str) -> Service | None:
@@ -102,14 +138,16 @@ def service_members(session: Session, service_sid: str) -> list[Sender]:
 def receiving(session: Session, address: str) -> list[Sender]:
     """The senders that can receive at `address`, one per provider at most (`uq_sender_receiving`):
     alphanumeric senders cannot."""
-    return list(session.execute(select(Sender).where(col(Sender.address) == address,
-                                                     col(Sender.kind) != ALPHA)).scalars())
+    return list(
+        session.execute(select(Sender).where(col(Sender.address) == address, col(Sender.kind) != ALPHA)).scalars()
+    )
 
 
 def account_sender(session: Session, account_sid: str, address: str) -> Sender | None:
     """The account's sender at `address`."""
-    found: Sender | None = session.execute(select(Sender).where(
-        col(Sender.account_sid) == account_sid, col(Sender.address) == address)).scalar_one_or_none()
+    found: Sender | None = session.execute(
+        select(Sender).where(col(Sender.account_sid) == account_sid, col(Sender.address) == address)
+    ).scalar_one_or_none()
     return found
 
 
@@ -120,9 +158,12 @@ def service(session: Session, sid: str) -> Service | None:
 
 def is_scope(session: Session, account_sid: str, sid: str) -> bool:
     """Whether `sid` is a Messaging Service or a sender of the account."""
-    return any(session.execute(select(col(table.sid)).where(col(table.sid) == sid,
-                                                            col(table.account_sid) == account_sid)).first()
-               for table in (Service, Sender))
+    return any(
+        session.execute(
+            select(col(table.sid)).where(col(table.sid) == sid, col(table.account_sid) == account_sid)
+        ).first()
+        for table in (Service, Sender)
+    )
 
 
 # -- the writer's -----------------------------------------------------------------------------------
@@ -130,39 +171,58 @@ def is_scope(session: Session, account_sid: str, sid: str) -> bool:
 
 def address_of_account(session: Session, account_sid: str, address: str) -> bool:
     """Whether the account already registered `address`."""
-    return session.execute(select(col(Sender.sid)).where(col(Sender.account_sid) == account_sid,
-                                                         col(Sender.address) == address)).first() is not None
+    return (
+        session.execute(
+            select(col(Sender.sid)).where(col(Sender.account_sid) == account_sid, col(Sender.address) == address)
+        ).first()
+        is not None
+    )
 
 
 def receiving_address_with(session: Session, address: str, provider: str) -> bool:
     """Whether a sender that receives (not an alpha sender) has `address` with `provider`, in any account."""
-    return session.execute(select(col(Sender.sid)).where(col(Sender.address) == address,
-                                                         col(Sender.provider) == provider,
-                                                         col(Sender.kind) != ALPHA)).first() is not None
+    return (
+        session.execute(
+            select(col(Sender.sid)).where(
+                col(Sender.address) == address, col(Sender.provider) == provider, col(Sender.kind) != ALPHA
+            )
+        ).first()
+        is not None
+    )
 
 
 def has_alpha(session: Session, service_sid: str) -> bool:
     """Whether the service's pool holds an alpha sender."""
-    return session.execute(select(col(Sender.sid)).where(col(Sender.service_sid) == service_sid,
-                                                         col(Sender.kind) == ALPHA)).first() is not None
+    return (
+        session.execute(
+            select(col(Sender.sid)).where(col(Sender.service_sid) == service_sid, col(Sender.kind) == ALPHA)
+        ).first()
+        is not None
+    )
 
 
 def pool_member(session: Session, service_sid: str, wanted: str) -> Sender | None:
     """The service's sender whose sid or address is `wanted`."""
-    found: Sender | None = session.execute(select(Sender).where(
-        col(Sender.service_sid) == service_sid, (col(Sender.sid) == wanted) | (col(Sender.address) == wanted))
+    found: Sender | None = session.execute(
+        select(Sender).where(
+            col(Sender.service_sid) == service_sid, (col(Sender.sid) == wanted) | (col(Sender.address) == wanted)
+        )
     ).scalar()
     return found
 
 
-def forget_sticky(session: Session, *, service_sid: str | None = None, sender_sid: str | None = None,
-                  recipient: str | None = None) -> None:
+def forget_sticky(
+    session: Session, *, service_sid: str | None = None, sender_sid: str | None = None, recipient: str | None = None
+) -> None:
     """Delete the sticky mappings of a service (of one recipient in it), or of a sender."""
     if service_sid is None and sender_sid is None:
         raise ValueError("forget_sticky needs a service or a sender: it would delete every mapping")
     statement = delete(StickyMapping)
-    for column, value in ((StickyMapping.service_sid, service_sid), (StickyMapping.sender_sid, sender_sid),
-                          (StickyMapping.recipient, recipient)):
+    for column, value in (
+        (StickyMapping.service_sid, service_sid),
+        (StickyMapping.sender_sid, sender_sid),
+        (StickyMapping.recipient, recipient),
+    ):
         if value is not None:
             statement = statement.where(col(column) == value)
     session.execute(statement)
@@ -188,13 +248,18 @@ def remove_sender(session: Session, sender: Sender) -> None:
 
 _K = core_table(StickyMapping)
 _INSERT_STICKY = insert(_K)
-_STICKY = select(_K.c.sender_sid, _K.c.pinned).where(_K.c.service_sid == bindparam("service"),
-                                                     _K.c.recipient == bindparam("to"))
+_STICKY = select(_K.c.sender_sid, _K.c.pinned).where(
+    _K.c.service_sid == bindparam("service"), _K.c.recipient == bindparam("to")
+)
 _STICKIES = select(_K.c.service_sid, _K.c.recipient, _K.c.sender_sid, _K.c.pinned).where(
     _K.c.service_sid.in_(bindparam("services", expanding=True)),
-    _K.c.recipient.in_(bindparam("recipients", expanding=True)))
-_MOVE_STICKY = update(_K).where(_K.c.service_sid == bindparam("service"), _K.c.recipient == bindparam("to")).values(
-    sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
+    _K.c.recipient.in_(bindparam("recipients", expanding=True)),
+)
+_MOVE_STICKY = (
+    update(_K)
+    .where(_K.c.service_sid == bindparam("service"), _K.c.recipient == bindparam("to"))
+    .values(sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
+)
 
 
 def sticky(connection: Connection, service_sid: str, recipient: str) -> AnyRow | None:

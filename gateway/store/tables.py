@@ -103,9 +103,17 @@ class Sender(SQLModel, table=True):
     __tablename__ = "sender"
     #: A number or short code belongs to one account per provider, so an inbound webhook finds one
     #: owner; alpha senders receive nothing, and several accounts may send under one name.
-    __table_args__ = (UniqueConstraint("account_sid", "address"),
-                      Index("uq_sender_receiving", "address", "provider", unique=True,
-                            sqlite_where=text(RECEIVING), postgresql_where=text(RECEIVING)))
+    __table_args__ = (
+        UniqueConstraint("account_sid", "address"),
+        Index(
+            "uq_sender_receiving",
+            "address",
+            "provider",
+            unique=True,
+            sqlite_where=text(RECEIVING),
+            postgresql_where=text(RECEIVING),
+        ),
+    )
 
     sid: str = Field(primary_key=True, max_length=34)  # PN…, SC…, AI…, XE… (WhatsApp)
     account_sid: str = Field(foreign_key="account.sid", index=True, max_length=34)

@@ -33,10 +33,13 @@ def _day(connection: Connection, column: Any) -> Any:
 def message_totals(connection: Connection, account_sid: str, since: datetime, until: datetime) -> list[Row[Any]]:
     """Messages accepted in [since, until) counted by day, direction, status and service, in one pass."""
     day = _day(connection, _M.c.date_created).label("day")
-    return list(connection.execute(
-        select(day, _M.c.direction, _M.c.status, _M.c.service_sid, func.count().label("count"))
-        .where(_M.c.account_sid == account_sid, _M.c.date_created >= since, _M.c.date_created < until)
-        .group_by(day, _M.c.direction, _M.c.status, _M.c.service_sid)))
+    return list(
+        connection.execute(
+            select(day, _M.c.direction, _M.c.status, _M.c.service_sid, func.count().label("count"))
+            .where(_M.c.account_sid == account_sid, _M.c.date_created >= since, _M.c.date_created < until)
+            .group_by(day, _M.c.direction, _M.c.status, _M.c.service_sid)
+        )
+    )
 
 
 _CONSENT_COLUMNS = (_E.c.opted_out, _E.c.source, _E.c.scope)
@@ -46,10 +49,13 @@ def consent_totals(connection: Connection, account_sid: str, since: datetime, un
     """Consent changes in [since, until) by day, direction of the change, source and scope (reads
     every event of the account: cache it, see `recent_consent_totals`)."""
     day = _day(connection, _E.c.at).label("day")
-    return list(connection.execute(
-        select(day, *_CONSENT_COLUMNS, func.count().label("count"))
-        .where(_E.c.account_sid == account_sid, _E.c.at >= since, _E.c.at < until)
-        .group_by(day, *_CONSENT_COLUMNS)))
+    return list(
+        connection.execute(
+            select(day, *_CONSENT_COLUMNS, func.count().label("count"))
+            .where(_E.c.account_sid == account_sid, _E.c.at >= since, _E.c.at < until)
+            .group_by(day, *_CONSENT_COLUMNS)
+        )
+    )
 
 
 def recent_consent_totals(connection: Connection, account_sid: str, since: datetime) -> list[Row[Any]]:
@@ -57,10 +63,13 @@ def recent_consent_totals(connection: Connection, account_sid: str, since: datet
     (events are appended as they happen, so the cost follows the recent events, not the table)."""
     floor = tail_floor(connection, _E, _E.c.at, since)
     day = _day(connection, _E.c.at).label("day")
-    return list(connection.execute(
-        select(day, *_CONSENT_COLUMNS, func.count().label("count"))
-        .where(_E.c.id >= floor, _E.c.account_sid == account_sid, _E.c.at >= since)
-        .group_by(day, *_CONSENT_COLUMNS)))
+    return list(
+        connection.execute(
+            select(day, *_CONSENT_COLUMNS, func.count().label("count"))
+            .where(_E.c.id >= floor, _E.c.account_sid == account_sid, _E.c.at >= since)
+            .group_by(day, *_CONSENT_COLUMNS)
+        )
+    )
 
 
 def tail_floor(connection: Connection, table: Any, moment: Any, since: datetime) -> int:
@@ -85,11 +94,21 @@ def error_totals(connection: Connection, account_sid: str, since: datetime, unti
     digits (country and, in +1, area code), each group with one recipient to tell its country by."""
     recipient = func.replace(_M.c.to, WHATSAPP, "")
     prefix = func.substr(recipient, 1, 5).label("prefix")
-    return list(connection.execute(
-        select(_M.c.error_code, _M.c.sender, prefix, func.min(recipient).label("sample"), func.count().label("count"))
-        .where(_M.c.account_sid == account_sid, _M.c.date_created >= since, _M.c.date_created < until,
-               _M.c.error_code.is_not(None), _M.c.direction != INBOUND)
-        .group_by(_M.c.error_code, _M.c.sender, prefix)))
+    return list(
+        connection.execute(
+            select(
+                _M.c.error_code, _M.c.sender, prefix, func.min(recipient).label("sample"), func.count().label("count")
+            )
+            .where(
+                _M.c.account_sid == account_sid,
+                _M.c.date_created >= since,
+                _M.c.date_created < until,
+                _M.c.error_code.is_not(None),
+                _M.c.direction != INBOUND,
+            )
+            .group_by(_M.c.error_code, _M.c.sender, prefix)
+        )
+    )
 
 
 def send_latencies(connection: Connection, account_sid: str, since: datetime, limit: int = 1000) -> list[float]:
@@ -97,5 +116,7 @@ def send_latencies(connection: Connection, account_sid: str, since: datetime, li
     rows = connection.execute(
         select(_M.c.date_created, _M.c.date_sent)
         .where(_M.c.account_sid == account_sid, _M.c.date_created >= since, _M.c.date_sent.is_not(None))
-        .order_by(_M.c.date_created.desc()).limit(limit))
+        .order_by(_M.c.date_created.desc())
+        .limit(limit)
+    )
     return [max(0.0, (sent - created).total_seconds()) for created, sent in rows]

@@ -69,8 +69,9 @@ _STOP = object()
 
 
 class Writer:
-    def __init__(self, engine: Engine, max_batch: int = 512,
-                 before_batch: Callable[[Session], None] | None = None) -> None:
+    def __init__(
+        self, engine: Engine, max_batch: int = 512, before_batch: Callable[[Session], None] | None = None
+    ) -> None:
         self.engine = engine
         self._bind = writer_engine(engine)
         self.max_batch = max_batch

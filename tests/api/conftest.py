@@ -17,10 +17,16 @@ from tests.conftest import ROOT, SECRET_KEY
 def settings(database_url: str) -> Settings:
     url = database_url
     migrate(url)
-    return Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
-                    secret_key=SECRET_KEY, twilio_account_sid="AC" + "0" * 32, twilio_auth_token="token",
-                    twilio_base_url="http://127.0.0.1:9",  # numbers register with Twilio; nothing reaches it
-                    callback_allow_networks="127.0.0.0/8")  # stand-in apps
+    return Settings(
+        database_url=url,
+        policies_dir=ROOT / "policies",
+        locales_dir=ROOT / "locales",
+        secret_key=SECRET_KEY,
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="token",
+        twilio_base_url="http://127.0.0.1:9",  # numbers register with Twilio; nothing reaches it
+        callback_allow_networks="127.0.0.0/8",
+    )  # stand-in apps
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ class Account:
         service = self.post("/v1/Services", {"FriendlyName": "Acme Dental"})
         assert service.status_code == 201, service.text
         self.service = service.json()["sid"]
-        member = self.post(f"/v1/Services/{self.service}/ShortCodes", {"ShortCode": OUR_SHORT_CODE, "CountryCode": "US"})
+        member = self.post(
+            f"/v1/Services/{self.service}/ShortCodes", {"ShortCode": OUR_SHORT_CODE, "CountryCode": "US"}
+        )
         assert member.status_code == 201, member.text
 
     def post(self, path: str, data: dict[str, str] | None = None, **kwargs: Any) -> Any:
@@ -37,8 +39,11 @@ class Account:
         """Rows in every table, to show that a refused request changed nothing."""
         engine = self.client.app.state.engine  # type: ignore[attr-defined]
         with Session(engine) as session:
-            return {table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
-                    for table in SQLModel.metadata.sorted_tables if table.name != "policy_revision"}
+            return {
+                table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
+                for table in SQLModel.metadata.sorted_tables
+                if table.name != "policy_revision"
+            }
 
 
 @pytest.fixture
@@ -60,8 +65,20 @@ def assert_still_serving(account: Account) -> None:
     assert account.send().status_code == 201
 
 
-@pytest.mark.parametrize("to", ["+1 (202) 555-0123", "00442071838750", "tel:+12025550123", "+1202555CALL",
-                                "1" * 30, "+" + "1" * 30, SQL, "whatsapp:", "whatsapp:+1 202 555 0123"])
+@pytest.mark.parametrize(
+    "to",
+    [
+        "+1 (202) 555-0123",
+        "00442071838750",
+        "tel:+12025550123",
+        "+1202555CALL",
+        "1" * 30,
+        "+" + "1" * 30,
+        SQL,
+        "whatsapp:",
+        "whatsapp:+1 202 555 0123",
+    ],
+)
 def test_a_recipient_in_an_odd_format_is_21211_and_stores_nothing(account: Account, to: str) -> None:
     """Only E.164 (optionally whatsapp:-prefixed) is a recipient; anything else is 21211 and no message."""
     before = account.rows()
@@ -81,21 +98,28 @@ def test_an_empty_recipient_is_21604(account: Account) -> None:
 def test_a_form_that_is_not_utf8_is_400_and_stores_nothing(account: Account, body: bytes) -> None:
     """Bytes that are not UTF-8, escaped or raw, are refused rather than stored as replacement characters."""
     before = account.rows()
-    response = account.post(account.messages, content=body + f"&MessagingServiceSid={account.service}".encode(),
-                            headers={"content-type": "application/x-www-form-urlencoded"})
+    response = account.post(
+        account.messages,
+        content=body + f"&MessagingServiceSid={account.service}".encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert_refused(response, 400)
     assert account.rows() == before
     assert_still_serving(account)
 
 
-@pytest.mark.parametrize(("path", "field", "extra"), [
-    ("messages", "Body", {"To": US_MOBILE}),
-    ("/v1/Services", "FriendlyName", {}),
-    ("/v1/OptOuts", "Reason", {"PhoneNumber": US_MOBILE}),
-])
+@pytest.mark.parametrize(
+    ("path", "field", "extra"),
+    [
+        ("messages", "Body", {"To": US_MOBILE}),
+        ("/v1/Services", "FriendlyName", {}),
+        ("/v1/OptOuts", "Reason", {"PhoneNumber": US_MOBILE}),
+    ],
+)
 @pytest.mark.parametrize("control", ["\x00", "\x07", "\x1b", "\x7f"])
-def test_a_control_character_in_a_field_is_400_and_stores_nothing(account: Account, path: str, field: str,
-                                                                  extra: dict[str, str], control: str) -> None:
+def test_a_control_character_in_a_field_is_400_and_stores_nothing(
+    account: Account, path: str, field: str, extra: dict[str, str], control: str
+) -> None:
     """NUL (which PostgreSQL cannot store), BEL, ESC or DEL in a text field is refused before anything is written."""
     before = account.rows()
     data = {**extra, field: f"Acme{control}Dental", "MessagingServiceSid": account.service}
@@ -111,14 +135,18 @@ def test_tabs_and_newlines_are_text(account: Account) -> None:
     assert response.json()["body"].startswith("Line one\r\nLine two")
 
 
-@pytest.mark.parametrize(("path", "field", "extra", "code"), [
-    ("messages", "Body", {"To": US_MOBILE}, 21617),
-    ("/v1/Services", "FriendlyName", {}, 21100),
-    ("/v1/OptOuts", "Reason", {"PhoneNumber": US_MOBILE}, 21100),
-    ("/v1/OptOuts", "PhoneNumber", {"Reason": "asked"}, 21100),
-])
-def test_a_10000_character_field_is_400_and_stores_nothing(account: Account, path: str, field: str,
-                                                           extra: dict[str, str], code: int) -> None:
+@pytest.mark.parametrize(
+    ("path", "field", "extra", "code"),
+    [
+        ("messages", "Body", {"To": US_MOBILE}, 21617),
+        ("/v1/Services", "FriendlyName", {}, 21100),
+        ("/v1/OptOuts", "Reason", {"PhoneNumber": US_MOBILE}, 21100),
+        ("/v1/OptOuts", "PhoneNumber", {"Reason": "asked"}, 21100),
+    ],
+)
+def test_a_10000_character_field_is_400_and_stores_nothing(
+    account: Account, path: str, field: str, extra: dict[str, str], code: int
+) -> None:
     """No field takes 10,000 characters (a Body that long is Twilio's 21617)."""
     before = account.rows()
     data = {**extra, field: "x" * 10_000, "MessagingServiceSid": account.service}
@@ -130,8 +158,11 @@ def test_a_10000_character_field_is_400_and_stores_nothing(account: Account, pat
 def test_a_body_over_1_mb_is_413_and_stores_nothing(account: Account) -> None:
     """A request body over the API's 1 MB limit is refused with 413."""
     before = account.rows()
-    response = account.post(account.messages, content=b"Body=" + b"x" * (1024 * 1024 + 1),
-                            headers={"content-type": "application/x-www-form-urlencoded"})
+    response = account.post(
+        account.messages,
+        content=b"Body=" + b"x" * (1024 * 1024 + 1),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert_refused(response, 413)
     assert account.rows() == before
     assert_still_serving(account)
@@ -146,15 +177,18 @@ def test_json_or_garbage_where_a_form_is_expected_is_400(account: Account, conte
     assert account.rows() == before
 
 
-@pytest.mark.parametrize("path", [
-    "/2010-04-01/Accounts/{account}/Messages/SM00000000000000000000000000000000.json",
-    "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/PN00000000000000000000000000000000.json",
-    "/v1/Services/MG00000000000000000000000000000000",
-    "/v1/Services/{service}/ShortCodes/SC00000000000000000000000000000000",
-    "/v1/OptOuts/+12015550123",
-    f"/2010-04-01/Accounts/{{account}}/Messages/{SQL}.json",
-    f"/v1/Services/{SQL}",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/2010-04-01/Accounts/{account}/Messages/SM00000000000000000000000000000000.json",
+        "/2010-04-01/Accounts/{account}/IncomingPhoneNumbers/PN00000000000000000000000000000000.json",
+        "/v1/Services/MG00000000000000000000000000000000",
+        "/v1/Services/{service}/ShortCodes/SC00000000000000000000000000000000",
+        "/v1/OptOuts/+12015550123",
+        f"/2010-04-01/Accounts/{{account}}/Messages/{SQL}.json",
+        f"/v1/Services/{SQL}",
+    ],
+)
 def test_an_unknown_or_sql_looking_sid_is_404(account: Account, path: str) -> None:
     """A sid that names nothing of the account, however it is written, is Twilio's 20404."""
     response = account.client.get(path.format(account=account.sid, service=account.service), auth=account.auth)
@@ -185,14 +219,26 @@ def test_replaying_a_dead_letter_id_out_of_range_is_404(account: Account, sid: s
 def test_a_message_page_token_out_of_range_reads_as_the_first_page(account: Account) -> None:
     """A PageToken carrying a number no row can have (or a Page in other digits) lists from the start."""
     assert account.send().status_code == 201
-    response = account.client.get(account.messages, params={"PageToken": "PA" + "9" * 30, "Page": "²"},
-                                  auth=account.auth)
+    response = account.client.get(
+        account.messages, params={"PageToken": "PA" + "9" * 30, "Page": "²"}, auth=account.auth
+    )
     assert response.status_code == 200, response.text
     assert len(response.json()["messages"]) == 1
 
 
-@pytest.mark.parametrize("number", ["+1 (202) 555-0142", "+1202555CALL", "+12025550142\u200b", "00442071838750",
-                                    "tel:+12025550142", "1" * 30, SQL, ""])
+@pytest.mark.parametrize(
+    "number",
+    [
+        "+1 (202) 555-0142",
+        "+1202555CALL",
+        "+12025550142\u200b",
+        "00442071838750",
+        "tel:+12025550142",
+        "1" * 30,
+        SQL,
+        "",
+    ],
+)
 def test_registering_a_number_in_an_odd_format_is_21421_and_stores_nothing(account: Account, number: str) -> None:
     """Only E.164 registers: another spelling of a number would dodge the one-owner rule and never match a
     webhook's To."""

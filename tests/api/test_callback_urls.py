@@ -64,8 +64,15 @@ def private(settings: Settings) -> Iterator[TestClient]:
 
 
 def send(account: Account, callback: str) -> Any:
-    return account.post(account.messages, {"To": US_MOBILE, "Body": "See you Tuesday",
-                                           "MessagingServiceSid": account.service, "StatusCallback": callback})
+    return account.post(
+        account.messages,
+        {
+            "To": US_MOBILE,
+            "Body": "See you Tuesday",
+            "MessagingServiceSid": account.service,
+            "StatusCallback": callback,
+        },
+    )
 
 
 @pytest.mark.parametrize("url", REFUSED.values(), ids=REFUSED.keys())
@@ -84,14 +91,21 @@ def test_a_service_inbound_url_of_each_refused_kind_is_21402_and_creates_nothing
     assert account.rows() == before
 
 
-@pytest.mark.parametrize(("field", "column", "code"), [("InboundRequestUrl", "inbound_request_url", 21402),
-                                                       ("FallbackUrl", "fallback_url", 21402),
-                                                       ("StatusCallback", "status_callback", 21609)])
-def test_a_service_update_to_cloud_metadata_is_refused_with_its_fields_code_and_changes_nothing(strict, field, column,
-                                                                                               code):
+@pytest.mark.parametrize(
+    ("field", "column", "code"),
+    [
+        ("InboundRequestUrl", "inbound_request_url", 21402),
+        ("FallbackUrl", "fallback_url", 21402),
+        ("StatusCallback", "status_callback", 21609),
+    ],
+)
+def test_a_service_update_to_cloud_metadata_is_refused_with_its_fields_code_and_changes_nothing(
+    strict, field, column, code
+):
     account = Account(strict)
-    response = account.post(f"/v1/Services/{account.service}", {"FriendlyName": "Renamed",
-                                                                field: REFUSED["cloud metadata"]})
+    response = account.post(
+        f"/v1/Services/{account.service}", {"FriendlyName": "Renamed", field: REFUSED["cloud metadata"]}
+    )
     assert_refused(response, 400, code)
     service = strict.get(f"/v1/Services/{account.service}", auth=account.auth).json()
     assert service["friendly_name"] == "Acme Dental" and service[column] is None
@@ -101,8 +115,9 @@ def test_a_service_update_to_cloud_metadata_is_refused_with_its_fields_code_and_
 def test_a_number_sms_url_of_each_refused_kind_is_21402_and_registers_nothing(strict, url):
     account = Account(strict)
     before = account.rows()
-    response = account.post(f"/2010-04-01/Accounts/{account.sid}/IncomingPhoneNumbers.json",
-                            {"PhoneNumber": "+12015550124", "SmsUrl": url})
+    response = account.post(
+        f"/2010-04-01/Accounts/{account.sid}/IncomingPhoneNumbers.json", {"PhoneNumber": "+12015550124", "SmsUrl": url}
+    )
     assert_refused(response, 400, 21402)
     assert account.rows() == before
 
@@ -110,16 +125,20 @@ def test_a_number_sms_url_of_each_refused_kind_is_21402_and_registers_nothing(st
 def test_a_notification_status_callback_to_cloud_metadata_is_21609_and_sends_nothing(strict):
     account = Account(strict)
     before = account.rows()
-    response = account.post(f"/v1/Services/{account.service}/Notifications",
-                            {"ToBinding": US_MOBILE, "Body": "Hi", "StatusCallback": REFUSED["cloud metadata"]})
+    response = account.post(
+        f"/v1/Services/{account.service}/Notifications",
+        {"ToBinding": US_MOBILE, "Body": "Hi", "StatusCallback": REFUSED["cloud metadata"]},
+    )
     assert_refused(response, 400, 21609)
     assert account.rows() == before
 
 
 def test_a_public_url_with_credentials_port_query_and_fragment_is_saved_as_given(strict):
     account = Account(strict)
-    response = account.post(f"/v1/Services/{account.service}", {"InboundRequestUrl": ACCEPTED,
-                                                                 "StatusCallback": "https://app.example.com/s"})
+    response = account.post(
+        f"/v1/Services/{account.service}",
+        {"InboundRequestUrl": ACCEPTED, "StatusCallback": "https://app.example.com/s"},
+    )
     assert response.status_code == 200, response.text
     assert response.json()["inbound_request_url"] == ACCEPTED
     assert send(account, "https://app.example.com/status").status_code == 201
@@ -127,7 +146,10 @@ def test_a_public_url_with_credentials_port_query_and_fragment_is_saved_as_given
 
 def test_the_refusal_says_why_and_names_the_setting_that_opens_networks(strict):
     body = send(Account(strict), REFUSED["private"]).json()
-    assert body["message"].startswith("Invalid 'StatusCallback' URL") and "GATEWAY_CALLBACK_ALLOW_NETWORKS" in body["message"]
+    assert (
+        body["message"].startswith("Invalid 'StatusCallback' URL")
+        and "GATEWAY_CALLBACK_ALLOW_NETWORKS" in body["message"]
+    )
 
 
 def test_a_private_address_is_accepted_once_its_network_is_allowed(private):

@@ -41,8 +41,11 @@ def exposed(settings) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
     with TestClient(create_app(settings.with_(metrics_token=TOKEN))) as client:
         response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200
-    return {family.name: {family.name + suffix for suffix in SUFFIXES[family.type]}
-            for family in text_string_to_metric_families(response.text) if family.name.startswith("gateway_")}
+    return {
+        family.name: {family.name + suffix for suffix in SUFFIXES[family.type]}
+        for family in text_string_to_metric_families(response.text)
+        if family.name.startswith("gateway_")
+    }
 
 
 def test_every_dashboard_query_names_a_series_metrics_exposes(settings):

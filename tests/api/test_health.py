@@ -43,7 +43,11 @@ def test_openapi_document_is_served(client):
 
 def test_unknown_route_is_a_twilio_shaped_404(client):
     assert client.get("/nowhere").json() == {
-        "code": 20404, "message": "Not Found", "more_info": "https://www.twilio.com/docs/errors/20404", "status": 404}
+        "code": 20404,
+        "message": "Not Found",
+        "more_info": "https://www.twilio.com/docs/errors/20404",
+        "status": 404,
+    }
 
 
 def test_wrong_method_is_a_twilio_shaped_405(client):
@@ -57,6 +61,7 @@ def test_migrations_record_the_serving_policy_revision(client, settings):
     from sqlmodel import Session, create_engine
 
     from gateway.store.tables import PolicyRevision
+
     revision = client.get("/readyz").json()["policy"]["revision"]
     engine = create_engine(settings.database_url)
     with Session(engine) as session:

@@ -53,8 +53,12 @@ def test_a_request_over_the_account_rate_limit_is_a_429_with_retry_after_in_twil
     assert [create_service(client) for _ in range(BURST)] == [201] * BURST
     refused = client.post("/v1/Services", data={"FriendlyName": "Acme Dental"})
     assert refused.status_code == 429
-    assert refused.json() == {"code": 20429, "message": refused.json()["message"],
-                              "more_info": "https://www.twilio.com/docs/errors/20429", "status": 429}
+    assert refused.json() == {
+        "code": 20429,
+        "message": refused.json()["message"],
+        "more_info": "https://www.twilio.com/docs/errors/20429",
+        "status": 429,
+    }
     assert refused.headers["Retry-After"] == "2"
 
 
@@ -92,16 +96,18 @@ def test_health_is_answered_to_a_caller_over_its_rate_limit(app):
     assert (client.get("/healthz").status_code, client.get("/readyz").status_code) == (200, 200)
 
 
-@pytest.mark.parametrize("path", ["/2010-04-01/Accounts/{sid}/Messages.json", "/v1/Services",
-                                  "/v1/OptOuts", "/v1/Policy/Test"])
+@pytest.mark.parametrize(
+    "path", ["/2010-04-01/Accounts/{sid}/Messages.json", "/v1/Services", "/v1/OptOuts", "/v1/Policy/Test"]
+)
 def test_an_api_body_over_one_megabyte_is_a_413_and_stores_nothing(settings: Settings, path: str):
     """A declared body over the API's 1 MB limit is refused (413 / 21617) before it is read."""
     app = create_app(settings.with_(workers=False))
     with TestClient(app) as client:
         account = app.state.accounts.create("big")
         client.auth = (account.sid, account.auth_token)
-        response = client.post(path.format(sid=account.sid),
-                               data={"To": US_MOBILE, "FriendlyName": "Acme", "Body": "x" * (1024 * 1024)})
+        response = client.post(
+            path.format(sid=account.sid), data={"To": US_MOBILE, "FriendlyName": "Acme", "Body": "x" * (1024 * 1024)}
+        )
         assert (response.status_code, response.json()["code"]) == (413, 21617)
         assert rows_in(app, Service, Message, OptOut) == 0
 
@@ -118,7 +124,8 @@ def test_a_chunked_api_body_growing_over_the_limit_is_a_413(settings: Settings):
     with TestClient(app) as client:
         account = app.state.accounts.create("big")
         client.auth = (account.sid, account.auth_token)
-        response = client.post("/v1/Services", content=chunks(),
-                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = client.post(
+            "/v1/Services", content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded"}
+        )
         assert (response.status_code, response.json()["code"]) == (413, 21617)
         assert services_stored(app) == 0

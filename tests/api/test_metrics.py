@@ -16,8 +16,11 @@ TOKEN = "metrics-test-token"
 def scrape(client: TestClient) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     response = client.get("/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 200
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 def test_a_rejected_policy_edit_counts_as_an_error_reload_with_its_errors(settings, tmp_path):

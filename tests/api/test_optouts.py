@@ -41,15 +41,18 @@ def opt_out(client: TestClient, number: str, **fields: str):  # type: ignore[no-
 
 
 def send(client: TestClient, account: Account, to: str):  # type: ignore[no-untyped-def]
-    return client.post(f"/2010-04-01/Accounts/{account.sid}/Messages.json",
-                       data={"From": US_SENDER, "To": to, "Body": "Your order shipped"})
+    return client.post(
+        f"/2010-04-01/Accounts/{account.sid}/Messages.json",
+        data={"From": US_SENDER, "To": to, "Body": "Your order shipped"},
+    )
 
 
 @pytest.fixture
 def sender(client: TestClient, account: Account) -> str:
     """A registered sender number, so the account can send."""
-    response = client.post(f"/2010-04-01/Accounts/{account.sid}/IncomingPhoneNumbers.json",
-                           data={"PhoneNumber": US_SENDER})
+    response = client.post(
+        f"/2010-04-01/Accounts/{account.sid}/IncomingPhoneNumbers.json", data={"PhoneNumber": US_SENDER}
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["sid"])
 
@@ -60,7 +63,11 @@ def test_post_opts_a_number_out_account_wide_and_audits_it(client):
     assert [(s["scope"], s["channel"], s["state"]) for s in record["opt_outs"]] == [("account", "sms", "opted_out")]
     [event] = record["events"]
     assert (event["kind"], event["source"], event["reason"], event["scope"]) == (
-        "opt_out", "api", "complaint by letter", "account")
+        "opt_out",
+        "api",
+        "complaint by letter",
+        "account",
+    )
     assert event["date"].endswith("Z")
 
 
@@ -118,9 +125,23 @@ def test_fetch_shows_states_and_history_newest_first(client):
     record = client.get(f"/v1/OptOuts/{FR_MOBILE}").json()
     assert [s["state"] for s in record["opt_outs"]] == ["opted_in"]
     assert [(e["kind"], e["reason"]) for e in record["events"]] == [
-        ("opt_in", "signed up again"), ("opt_out", "first complaint")]
-    assert set(record["events"][0]) == {"kind", "scope", "channel", "keyword", "language", "inbound_message_sid",
-                                        "policy_revision", "source", "reason", "match", "exception", "date"}
+        ("opt_in", "signed up again"),
+        ("opt_out", "first complaint"),
+    ]
+    assert set(record["events"][0]) == {
+        "kind",
+        "scope",
+        "channel",
+        "keyword",
+        "language",
+        "inbound_message_sid",
+        "policy_revision",
+        "source",
+        "reason",
+        "match",
+        "exception",
+        "date",
+    }
 
 
 def test_delete_opts_back_in_with_an_audited_reason(client):
@@ -152,8 +173,9 @@ def test_post_with_another_accounts_service_is_404(client, app):
     """ServiceSid must be a service or sender of the caller's account."""
     other = app.state.accounts.create("other")
     foreign = client.post("/v1/Services", data={"FriendlyName": "Theirs"}, auth=(other.sid, other.auth_token))
-    response = client.post("/v1/OptOuts", data={"PhoneNumber": FR_MOBILE, "Reason": "x",
-                                                "ServiceSid": foreign.json()["sid"]})
+    response = client.post(
+        "/v1/OptOuts", data={"PhoneNumber": FR_MOBILE, "Reason": "x", "ServiceSid": foreign.json()["sid"]}
+    )
     assert (response.status_code, response.json()["code"]) == (404, 20404)
 
 

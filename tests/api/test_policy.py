@@ -45,8 +45,9 @@ def test_policy_test_with_unknown_mode_is_a_400(staff):
 
 def test_policy_test_shows_how_sure_the_match_was_and_the_exception_it_met(staff):
     """The dental patient's reply that also revokes: a phrase, past the CANCEL MY APPOINTMENT exception."""
-    body = staff.post("/v1/Policy/Test", data={"Body": "cancel my appointment and stop texting me",
-                                                "From": US_MOBILE}).json()
+    body = staff.post(
+        "/v1/Policy/Test", data={"Body": "cancel my appointment and stop texting me", "From": US_MOBILE}
+    ).json()
     assert (body["kind"], body["match"], body["exception"]) == ("STOP", "phrase", "CANCEL MY APPOINTMENT")
 
 

@@ -38,8 +38,10 @@ def test_a_duplicate_short_code_that_slips_past_the_check_is_refused_with_21422_
 
     monkeypatch.setattr(gateway.api.services, "add_sender", unchecked)
     first, second = new_service(client), new_service(client)
-    assert client.post(f"/v1/Services/{first}/ShortCodes", data={"ShortCode": "12345", "CountryCode": "US"}
-                       ).status_code == 201
+    assert (
+        client.post(f"/v1/Services/{first}/ShortCodes", data={"ShortCode": "12345", "CountryCode": "US"}).status_code
+        == 201
+    )
     again = client.post(f"/v1/Services/{second}/ShortCodes", data={"ShortCode": "12345", "CountryCode": "US"})
     assert (again.status_code, again.json()["code"]) == (400, 21422)
     assert client.get(f"/v1/Services/{second}/ShortCodes").json()["short_codes"] == []

@@ -37,10 +37,16 @@ class FakeSettings:
 
 
 #: A provider speaking Twilio's wire format under its own name, as `sim` does.
-FAKE = ProviderModule(TwilioProvider(name="fake"),
-                      lambda settings: Credentials("", settings.fake_api_key, settings.fake_base_url), FakeSettings)
-FAKE_ENVIRONMENT = {"GATEWAY_FAKE_API_KEY": "fake-key", "GATEWAY_FAKE_WEBHOOK_SECRET": "fake-hook-secret",
-                    "GATEWAY_FAKE_BASE_URL": "http://127.0.0.1:9/"}
+FAKE = ProviderModule(
+    TwilioProvider(name="fake"),
+    lambda settings: Credentials("", settings.fake_api_key, settings.fake_base_url),
+    FakeSettings,
+)
+FAKE_ENVIRONMENT = {
+    "GATEWAY_FAKE_API_KEY": "fake-key",
+    "GATEWAY_FAKE_WEBHOOK_SECRET": "fake-hook-secret",
+    "GATEWAY_FAKE_BASE_URL": "http://127.0.0.1:9/",
+}
 
 
 @pytest.fixture
@@ -51,9 +57,14 @@ def fake(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def environment(settings: Settings, **extra: str) -> dict[str, str]:
     """The variables of a gateway on the test's database, without workers."""
-    return {"GATEWAY_DATABASE_URL": settings.database_url, "GATEWAY_POLICIES_DIR": str(ROOT / "policies"),
-            "GATEWAY_LOCALES_DIR": str(ROOT / "locales"), "GATEWAY_SECRET_KEY": SECRET_KEY,
-            "GATEWAY_WORKERS": "false", "GATEWAY_PUBLIC_URL": "http://testserver"} | extra
+    return {
+        "GATEWAY_DATABASE_URL": settings.database_url,
+        "GATEWAY_POLICIES_DIR": str(ROOT / "policies"),
+        "GATEWAY_LOCALES_DIR": str(ROOT / "locales"),
+        "GATEWAY_SECRET_KEY": SECRET_KEY,
+        "GATEWAY_WORKERS": "false",
+        "GATEWAY_PUBLIC_URL": "http://testserver",
+    } | extra
 
 
 @pytest.fixture
@@ -65,8 +76,11 @@ def gateway(fake: None, settings: Settings) -> Iterator[tuple[TestClient, tuple[
 
 
 def register(client: TestClient, auth: tuple[str, str]) -> Any:
-    return client.post(f"/2010-04-01/Accounts/{auth[0]}/IncomingPhoneNumbers.json",
-                       data={"PhoneNumber": OUR_NUMBER, "Provider": "fake"}, auth=auth)
+    return client.post(
+        f"/2010-04-01/Accounts/{auth[0]}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": OUR_NUMBER, "Provider": "fake"},
+        auth=auth,
+    )
 
 
 def signed_inbound(client: TestClient, secret: str) -> Any:
@@ -79,7 +93,10 @@ def signed_inbound(client: TestClient, secret: str) -> Any:
 def test_a_registered_modules_settings_are_read_from_its_gateway_variables(fake):
     settings: Any = load_settings(FAKE_ENVIRONMENT | {"GATEWAY_FAKE_PATIENCE": "4"})
     assert (settings.fake_api_key, settings.fake_base_url, settings.fake_patience) == (
-        "fake-key", "http://127.0.0.1:9", 4.0)
+        "fake-key",
+        "http://127.0.0.1:9",
+        4.0,
+    )
     assert settings.webhook_secrets()["fake"] == "fake-hook-secret"
     assert "fake" not in settings.unusable_providers()
     assert "fake-key" not in repr(settings)  # declared secret
@@ -151,8 +168,11 @@ def test_openapis_provider_enums_are_the_registrys_slugs():
 
 
 def test_the_readme_settings_table_has_every_provider_setting_with_its_default():
-    rows = [line.split(" | ") for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
-            if line.startswith("| `GATEWAY_")]
+    rows = [
+        line.split(" | ")
+        for line in (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| `GATEWAY_")
+    ]
     for field in (field for module in MODULES.values() for field in module.fields()):
         [row] = [row for row in rows if re.search(rf"`{variable(field)}`", row[0])]
         default = f"{field.default:g}" if isinstance(field.default, float) else field.default

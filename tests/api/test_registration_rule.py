@@ -66,8 +66,11 @@ def gateway(settings: Settings) -> Iterator[Any]:
 
 
 def register_number(client: TestClient, auth: tuple[str, str], provider: str) -> Any:
-    return client.post(f"/2010-04-01/Accounts/{auth[0]}/IncomingPhoneNumbers.json",
-                       data={"PhoneNumber": US_NUMBER, "Provider": provider}, auth=auth)
+    return client.post(
+        f"/2010-04-01/Accounts/{auth[0]}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": US_NUMBER, "Provider": provider},
+        auth=auth,
+    )
 
 
 def new_service(client: TestClient, auth: tuple[str, str]) -> str:
@@ -76,13 +79,18 @@ def new_service(client: TestClient, auth: tuple[str, str]) -> str:
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
 def test_a_number_of_a_provider_without_credentials_or_secret_is_refused_naming_every_variable(
-        gateway, settings, provider):
+    gateway, settings, provider
+):
     client, auth = gateway(configured(settings, without=provider))
     response = register_number(client, auth, provider)
     assert response.status_code == 400 and response.json()["status"] == 400
     assert all(variable in response.json()["message"] for variable in VARIABLES[provider])
-    assert client.get(f"/2010-04-01/Accounts/{auth[0]}/IncomingPhoneNumbers.json",
-                      auth=auth).json()["incoming_phone_numbers"] == []
+    assert (
+        client.get(f"/2010-04-01/Accounts/{auth[0]}/IncomingPhoneNumbers.json", auth=auth).json()[
+            "incoming_phone_numbers"
+        ]
+        == []
+    )
 
 
 @pytest.mark.parametrize("provider", sorted(PROVIDERS))
@@ -112,27 +120,35 @@ def test_the_simulator_turned_on_takes_its_numbers(gateway, settings):
 
 def test_a_short_code_of_an_unusable_provider_is_refused(gateway, settings):
     client, auth = gateway(configured(settings, without="twilio"))
-    response = client.post(f"/v1/Services/{new_service(client, auth)}/ShortCodes",
-                           data={"ShortCode": "12345", "CountryCode": "US", "Provider": "twilio"}, auth=auth)
+    response = client.post(
+        f"/v1/Services/{new_service(client, auth)}/ShortCodes",
+        data={"ShortCode": "12345", "CountryCode": "US", "Provider": "twilio"},
+        auth=auth,
+    )
     assert response.status_code == 400 and "GATEWAY_TWILIO_ACCOUNT_SID" in response.json()["message"]
 
 
 def test_an_alpha_sender_of_an_unusable_provider_is_refused(gateway, settings):
     client, auth = gateway(configured(settings, without="sim"))
-    response = client.post(f"/v1/Services/{new_service(client, auth)}/AlphaSenders",
-                           data={"AlphaSender": "AcmeDental", "Provider": "sim"}, auth=auth)
+    response = client.post(
+        f"/v1/Services/{new_service(client, auth)}/AlphaSenders",
+        data={"AlphaSender": "AcmeDental", "Provider": "sim"},
+        auth=auth,
+    )
     assert response.status_code == 400 and "GATEWAY_SIMULATOR_TOKEN" in response.json()["message"]
 
 
 def test_the_default_provider_follows_the_same_rule(gateway, settings):
     client, auth = gateway(configured(settings, without="twilio", default_provider="twilio"))
-    response = client.post(f"/2010-04-01/Accounts/{auth[0]}/IncomingPhoneNumbers.json",
-                           data={"PhoneNumber": US_NUMBER}, auth=auth)
+    response = client.post(
+        f"/2010-04-01/Accounts/{auth[0]}/IncomingPhoneNumbers.json", data={"PhoneNumber": US_NUMBER}, auth=auth
+    )
     assert response.status_code == 400 and "GATEWAY_TWILIO_AUTH_TOKEN" in response.json()["message"]
 
 
 def test_senders_left_with_a_provider_that_lost_its_secret_keep_the_gateway_ready_and_are_reported(
-        gateway, settings, caplog):
+    gateway, settings, caplog
+):
     client, auth = gateway(configured(settings))
     assert register_number(client, auth, "twilio").status_code == 201
     later, _ = gateway(configured(settings, twilio_auth_token=""))
@@ -157,4 +173,3 @@ def test_readyz_names_no_stranded_senders_when_every_provider_is_usable(gateway,
     client, auth = gateway(configured(settings))
     assert register_number(client, auth, "vonage").status_code == 201
     assert client.get("/readyz").json()["stranded_senders"] == {}
-

@@ -30,7 +30,9 @@ def test_the_simulator_is_off_unless_asked_for():
 def test_numbers_default_to_the_simulator_only_while_it_runs():
     assert load_settings({}).provider_default == "twilio"
     assert load_settings({"GATEWAY_SIMULATOR": "true"}).provider_default == "sim"
-    assert load_settings({"GATEWAY_SIMULATOR": "true", "GATEWAY_DEFAULT_PROVIDER": "twilio"}).provider_default == "twilio"
+    assert (
+        load_settings({"GATEWAY_SIMULATOR": "true", "GATEWAY_DEFAULT_PROVIDER": "twilio"}).provider_default == "twilio"
+    )
 
 
 def test_without_the_simulator_nothing_is_mounted_at_sim(sqlite_settings):
@@ -47,15 +49,19 @@ def test_the_simulator_token_is_random_per_start_unless_set(sqlite_settings):
 
 
 def test_a_simulator_listening_beyond_loopback_is_warned_about_at_start(sqlite_settings, caplog):
-    with caplog.at_level(logging.WARNING, logger="gateway"), \
-            TestClient(create_app(sqlite_settings.with_(simulator=True, host="0.0.0.0"))):
+    with (
+        caplog.at_level(logging.WARNING, logger="gateway"),
+        TestClient(create_app(sqlite_settings.with_(simulator=True, host="0.0.0.0"))),
+    ):
         pass
     assert "SIMULATOR IS ON WHILE LISTENING ON 0.0.0.0" in caplog.text
 
 
 def test_a_simulator_on_loopback_is_not_warned_about(sqlite_settings, caplog):
-    with caplog.at_level(logging.WARNING, logger="gateway"), \
-            TestClient(create_app(sqlite_settings.with_(simulator=True))):
+    with (
+        caplog.at_level(logging.WARNING, logger="gateway"),
+        TestClient(create_app(sqlite_settings.with_(simulator=True))),
+    ):
         pass
     assert "SIMULATOR IS ON" not in caplog.text
 
@@ -63,8 +69,9 @@ def test_a_simulator_on_loopback_is_not_warned_about(sqlite_settings, caplog):
 def test_a_provider_without_a_secret_is_named_at_start(sqlite_settings, caplog):
     with caplog.at_level(logging.WARNING, logger="gateway"), TestClient(create_app(sqlite_settings)):
         pass
-    assert "webhooks of provider twilio are refused: no secret configured (set GATEWAY_TWILIO_AUTH_TOKEN)" \
-        in caplog.text
+    assert (
+        "webhooks of provider twilio are refused: no secret configured (set GATEWAY_TWILIO_AUTH_TOKEN)" in caplog.text
+    )
 
 
 def test_the_webhook_body_limit_is_a_setting():

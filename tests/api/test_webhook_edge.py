@@ -18,11 +18,18 @@ def test_an_inbound_webhook_without_a_valid_policy_is_503_and_stores_nothing(tmp
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     migrate(url)
     (tmp_path / "policies").mkdir()  # no global.toml: no revision can load
-    settings = Settings(database_url=url, policies_dir=tmp_path / "policies", locales_dir=ROOT / "locales",
-                        workers=False, twilio_auth_token="provider-token", public_url="http://testserver")
+    settings = Settings(
+        database_url=url,
+        policies_dir=tmp_path / "policies",
+        locales_dir=ROOT / "locales",
+        workers=False,
+        twilio_auth_token="provider-token",
+        public_url="http://testserver",
+    )
     params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": US_MOBILE, "To": "+12015550124", "Body": "STOP"}
-    signature = RequestValidator("provider-token").compute_signature("http://testserver/webhooks/twilio/inbound",
-                                                                     params)
+    signature = RequestValidator("provider-token").compute_signature(
+        "http://testserver/webhooks/twilio/inbound", params
+    )
     with TestClient(create_app(settings)) as client:
         assert client.get("/readyz").status_code == 503
         response = client.post("/webhooks/twilio/inbound", data=params, headers={"X-Twilio-Signature": signature})

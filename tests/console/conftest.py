@@ -19,14 +19,14 @@ stack = flows.stack  # the whole gateway under uvicorn, shared with the flows
 service = test_inbound.service  # "Acme Dental" with US_SENDER in its pool
 
 
-def console(stack: Stack, path: str = "/console/", *, auth: tuple[str, str] | None = None,
-            **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
+def console(stack: Stack, path: str = "/console/", *, auth: tuple[str, str] | None = None, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
     """GET a console page signed in as the stack's account (or as `auth`)."""
     return httpx.get(f"{stack.url}{path}", auth=auth or (stack.account_sid, stack.auth_token), **kwargs)
 
 
-def post(stack: Stack, path: str, data: dict[str, str], *, auth: tuple[str, str] | None = None,
-         **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
+def post(
+    stack: Stack, path: str, data: dict[str, str], *, auth: tuple[str, str] | None = None, **kwargs
+) -> httpx.Response:  # type: ignore[no-untyped-def]
     return httpx.post(f"{stack.url}{path}", data=data, auth=auth or (stack.account_sid, stack.auth_token), **kwargs)
 
 

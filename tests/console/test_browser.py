@@ -23,9 +23,13 @@ from tests.flows.test_outbound import US_SENDER
 CHROMIUM = Path("/usr/bin/chromium")
 STEP_MS = 10_000
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=(
-    "Debian's Chromium is not installed (/usr/bin/chromium): apt-get install chromium, as .ci/run does, "
-    "to run the console's browser tests"))
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason=(
+        "Debian's Chromium is not installed (/usr/bin/chromium): apt-get install chromium, as .ci/run does, "
+        "to run the console's browser tests"
+    ),
+)
 
 
 @pytest.fixture
@@ -40,10 +44,19 @@ def browser() -> Iterator[object]:
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, timeout=30_000,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--no-first-run", "--disable-sync"],
-            env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")})
+            executable_path=str(CHROMIUM),
+            headless=True,
+            timeout=30_000,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--disable-sync",
+            ],
+            env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")},
+        )
         yield launched
         launched.close()
 
@@ -51,8 +64,11 @@ def browser() -> Iterator[object]:
 @pytest.fixture
 def signed_in(browser, stack):  # type: ignore[no-untyped-def]
     """A browser tab signed in with the account's AccountSid and AuthToken (what the Basic prompt would take)."""
-    context = browser.new_context(http_credentials={"username": stack.account_sid, "password": stack.auth_token},
-                                  base_url=stack.url, locale="en-US")
+    context = browser.new_context(
+        http_credentials={"username": stack.account_sid, "password": stack.auth_token},
+        base_url=stack.url,
+        locale="en-US",
+    )
     context.set_default_timeout(STEP_MS)
     page = context.new_page()
     yield page
@@ -67,8 +83,9 @@ def test_the_console_opens_only_after_signing_in(browser, stack):
         assert stack.account_sid not in response.text()
     finally:
         anonymous.close()
-    signed = browser.new_context(base_url=stack.url,
-                                 http_credentials={"username": stack.account_sid, "password": stack.auth_token})
+    signed = browser.new_context(
+        base_url=stack.url, http_credentials={"username": stack.account_sid, "password": stack.auth_token}
+    )
     try:
         page = signed.new_page()
         response = page.goto("/console/", timeout=STEP_MS)
@@ -116,8 +133,9 @@ def test_the_policy_tester_shows_a_french_arret_as_stop_in_french(signed_in, sta
     assert exact.locator(".kind").inner_text() == "STOP" and exact.locator(".language").inner_text() == "fr"
     assert exact.locator(".country").inner_text() == "FR"
     words = shipped.table("FR").reply_words("fr")
-    reply = Catalogs.load(ROOT / "locales").render("opt_out", "fr", {"brand": "Acme Dental", "help_contact": US_SENDER}
-                                                   | words)
+    reply = Catalogs.load(ROOT / "locales").render(
+        "opt_out", "fr", {"brand": "Acme Dental", "help_contact": US_SENDER} | words
+    )
     sent = segment(reply, smart=True)  # the service's Smart Encoding, as the confirmation goes out
     assert exact.locator(".reply").inner_text().strip("“”") == sent.text
     assert exact.locator(".encoding").inner_text() == sent.encoding
@@ -141,10 +159,16 @@ def test_every_page_renders_and_is_saved_as_a_screenshot(signed_in, stack, servi
     stop(FR_MOBILE, "Arrêt")
     sid = stack.client().messages.list(to=US_MOBILE)[0].sid
     shots = tmp_path / "screenshots"
-    pages = {"overview": "/console/", "numbers": "/console/numbers", "number": f"/console/numbers/{US_MOBILE}",
-             "tester": f"/console/tester?text=ARR%C3%8AT&from=%2B{FR_MOBILE[1:]}", "queues": "/console/queues",
-             "messages": "/console/messages", "message": f"/console/messages/{sid}",
-             "overview-fr": "/console/?lang=fr"}
+    pages = {
+        "overview": "/console/",
+        "numbers": "/console/numbers",
+        "number": f"/console/numbers/{US_MOBILE}",
+        "tester": f"/console/tester?text=ARR%C3%8AT&from=%2B{FR_MOBILE[1:]}",
+        "queues": "/console/queues",
+        "messages": "/console/messages",
+        "message": f"/console/messages/{sid}",
+        "overview-fr": "/console/?lang=fr",
+    }
     for name, path in pages.items():
         response = signed_in.goto(path)
         assert response is not None and response.status == 200, name
@@ -157,8 +181,12 @@ def test_every_page_renders_and_is_saved_as_a_screenshot(signed_in, stack, servi
 @pytest.fixture
 def narrow(browser, stack):  # type: ignore[no-untyped-def]
     """A signed-in tab 320 CSS pixels wide (WCAG 2.1, 1.4.10 Reflow), gathering the browser console's errors."""
-    context = browser.new_context(http_credentials={"username": stack.account_sid, "password": stack.auth_token},
-                                  base_url=stack.url, locale="en-US", viewport={"width": 320, "height": 640})
+    context = browser.new_context(
+        http_credentials={"username": stack.account_sid, "password": stack.auth_token},
+        base_url=stack.url,
+        locale="en-US",
+        viewport={"width": 320, "height": 640},
+    )
     context.set_default_timeout(STEP_MS)
     page = context.new_page()
     errors: list[str] = []
@@ -173,10 +201,16 @@ def _every_page(stack, stop) -> dict[str, str]:  # type: ignore[no-untyped-def]
     stop(US_MOBILE, "STOP")
     sid = stack.client().messages.list(to=US_MOBILE)[0].sid
     long_text = "Please%20stop%20sending%20me%20these%20messages%20" * 6
-    return {"overview": "/console/", "numbers": "/console/numbers", "number": f"/console/numbers/{US_MOBILE}",
-            "tester": f"/console/tester?text={long_text}&from=%2B{FR_MOBILE[1:]}", "queues": "/console/queues",
-            "messages": "/console/messages", "message": f"/console/messages/{sid}",
-            "message-fr": f"/console/messages/{sid}?lang=fr"}
+    return {
+        "overview": "/console/",
+        "numbers": "/console/numbers",
+        "number": f"/console/numbers/{US_MOBILE}",
+        "tester": f"/console/tester?text={long_text}&from=%2B{FR_MOBILE[1:]}",
+        "queues": "/console/queues",
+        "messages": "/console/messages",
+        "message": f"/console/messages/{sid}",
+        "message-fr": f"/console/messages/{sid}?lang=fr",
+    }
 
 
 def test_every_page_reflows_at_320_css_pixels(narrow, stack, service, stop):

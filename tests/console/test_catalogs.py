@@ -39,7 +39,10 @@ def test_every_console_catalog_translates_every_string():
     for path in catalogs:
         with path.open("rb") as handle:
             catalog = read_po(handle)
-        untranslated = [m.id for m in catalog if m.id and (m.fuzzy or not all(
-            m.string if isinstance(m.string, tuple) else [m.string]))]
+        untranslated = [
+            m.id
+            for m in catalog
+            if m.id and (m.fuzzy or not all(m.string if isinstance(m.string, tuple) else [m.string]))
+        ]
         assert not untranslated, f"{path}: {untranslated}"
         assert {m.id for m in catalog if m.id} == _ids(TEMPLATE), f"{path} is not updated from console.pot"

@@ -18,8 +18,16 @@ from tests.console.conftest import console, csrf, post, text
 from tests.flows.test_outbound import US_SENDER
 from tests.poll import wait_until
 
-PAGES = ["/console", "/console/", "/console/numbers", f"/console/numbers/{US_MOBILE}", "/console/tester?text=STOP",
-         "/console/queues", "/console/messages", "/console/console.css"]
+PAGES = [
+    "/console",
+    "/console/",
+    "/console/numbers",
+    f"/console/numbers/{US_MOBILE}",
+    "/console/tester?text=STOP",
+    "/console/queues",
+    "/console/messages",
+    "/console/console.css",
+]
 
 
 def test_every_console_page_asks_the_browser_for_credentials(stack, service, stop):
@@ -64,9 +72,17 @@ def test_the_confirmation_is_the_only_message_after_an_opt_out(stack, service, s
 def test_staff_opt_in_with_a_reason_is_audited_and_lets_sends_through(stack, service, stop):
     stop(US_MOBILE, "STOP")
     page = console(stack, f"/console/numbers/{US_MOBILE}")
-    answer = post(stack, f"/console/numbers/{US_MOBILE}/consent", {
-        "csrf": csrf(page), "action": "opt_in", "scope": service.sid, "channel": "sms",
-        "reason": "Customer asked by phone, ticket 4711"})
+    answer = post(
+        stack,
+        f"/console/numbers/{US_MOBILE}/consent",
+        {
+            "csrf": csrf(page),
+            "action": "opt_in",
+            "scope": service.sid,
+            "channel": "sms",
+            "reason": "Customer asked by phone, ticket 4711",
+        },
+    )
     assert answer.status_code == 303 and answer.headers["location"] == f"/console/numbers/{US_MOBILE}?done=opted_in"
     shown = text(console(stack, answer.headers["location"]))
     assert "Opted back in." in shown and "Acme Dental sms opted in" in shown
@@ -77,8 +93,11 @@ def test_staff_opt_in_with_a_reason_is_audited_and_lets_sends_through(stack, ser
 def test_staff_opt_out_of_a_number_already_opted_out_records_nothing(stack, service, stop):
     stop(US_MOBILE, "STOP")
     page = console(stack, f"/console/numbers/{US_MOBILE}")
-    answer = post(stack, f"/console/numbers/{US_MOBILE}/consent", {
-        "csrf": csrf(page), "action": "opt_out", "scope": service.sid, "channel": "sms", "reason": "Complaint"})
+    answer = post(
+        stack,
+        f"/console/numbers/{US_MOBILE}/consent",
+        {"csrf": csrf(page), "action": "opt_out", "scope": service.sid, "channel": "sms", "reason": "Complaint"},
+    )
     assert answer.headers["location"].endswith("?done=unchanged")
     assert text(console(stack, f"/console/numbers/{US_MOBILE}")).count("opt-out sms") == 1
 
@@ -86,8 +105,11 @@ def test_staff_opt_out_of_a_number_already_opted_out_records_nothing(stack, serv
 def test_a_consent_change_without_the_forms_token_changes_nothing(stack, service, stop):
     """A forged POST (the browser would add the Basic credentials) lacks the token: 403, still opted out."""
     stop(US_MOBILE, "STOP")
-    answer = post(stack, f"/console/numbers/{US_MOBILE}/consent", {
-        "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "forged"})
+    answer = post(
+        stack,
+        f"/console/numbers/{US_MOBILE}/consent",
+        {"action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "forged"},
+    )
     assert answer.status_code == 403
     assert "Acme Dental sms opted out" in text(console(stack, f"/console/numbers/{US_MOBILE}"))
 
@@ -95,9 +117,12 @@ def test_a_consent_change_without_the_forms_token_changes_nothing(stack, service
 def test_a_consent_change_posted_from_another_site_changes_nothing(stack, service, stop):
     stop(US_MOBILE, "STOP")
     token = csrf(console(stack, f"/console/numbers/{US_MOBILE}"))
-    answer = post(stack, f"/console/numbers/{US_MOBILE}/consent", {
-        "csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "x"},
-        headers={"Origin": "https://attacker.example"})
+    answer = post(
+        stack,
+        f"/console/numbers/{US_MOBILE}/consent",
+        {"csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "x"},
+        headers={"Origin": "https://attacker.example"},
+    )
     assert answer.status_code == 403
     assert "Acme Dental sms opted out" in text(console(stack, f"/console/numbers/{US_MOBILE}"))
 
@@ -107,9 +132,12 @@ def test_a_consent_change_posted_from_the_same_host_over_https_changes_nothing(s
     stop(US_MOBILE, "STOP")
     token = csrf(console(stack, f"/console/numbers/{US_MOBILE}"))
     ours = httpx.URL(stack.url)
-    answer = post(stack, f"/console/numbers/{US_MOBILE}/consent", {
-        "csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "x"},
-        headers={"Origin": f"https://{ours.host}:{ours.port}"})
+    answer = post(
+        stack,
+        f"/console/numbers/{US_MOBILE}/consent",
+        {"csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "x"},
+        headers={"Origin": f"https://{ours.host}:{ours.port}"},
+    )
     assert answer.status_code == 403
     assert "Acme Dental sms opted out" in text(console(stack, f"/console/numbers/{US_MOBILE}"))
 
@@ -118,9 +146,12 @@ def test_a_consent_change_posted_from_the_consoles_own_origin_is_applied(stack, 
     stop(US_MOBILE, "STOP")
     token = csrf(console(stack, f"/console/numbers/{US_MOBILE}"))
     ours = httpx.URL(stack.url)
-    answer = post(stack, f"/console/numbers/{US_MOBILE}/consent", {
-        "csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "called back"},
-        headers={"Origin": f"HTTP://{ours.host}:{ours.port}"})
+    answer = post(
+        stack,
+        f"/console/numbers/{US_MOBILE}/consent",
+        {"csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "called back"},
+        headers={"Origin": f"HTTP://{ours.host}:{ours.port}"},
+    )
     assert answer.status_code == 303
     assert "Acme Dental sms opted in" in text(console(stack, f"/console/numbers/{US_MOBILE}"))
 
@@ -128,16 +159,22 @@ def test_a_consent_change_posted_from_the_consoles_own_origin_is_applied(stack, 
 def test_a_consent_change_needs_a_reason(stack, service, stop):
     stop(US_MOBILE, "STOP")
     token = csrf(console(stack, f"/console/numbers/{US_MOBILE}"))
-    answer = post(stack, f"/console/numbers/{US_MOBILE}/consent", {
-        "csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "  "})
+    answer = post(
+        stack,
+        f"/console/numbers/{US_MOBILE}/consent",
+        {"csrf": token, "action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "  "},
+    )
     assert answer.status_code == 400
     assert "Acme Dental sms opted out" in text(console(stack, f"/console/numbers/{US_MOBILE}"))
 
 
 def test_get_never_changes_consent(stack, service, stop):
     stop(US_MOBILE, "STOP")
-    response = console(stack, f"/console/numbers/{US_MOBILE}/consent",
-                       params={"action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "x"})
+    response = console(
+        stack,
+        f"/console/numbers/{US_MOBILE}/consent",
+        params={"action": "opt_in", "scope": service.sid, "channel": "sms", "reason": "x"},
+    )
     assert response.status_code == 405
     assert "Acme Dental sms opted out" in text(console(stack, f"/console/numbers/{US_MOBILE}"))
 
@@ -171,7 +208,9 @@ def test_a_message_page_shows_its_event_log(stack, service, stop):
 
 def test_a_message_page_shows_why_the_gateway_sent_it(stack, service):
     """The reasons the send kept (Explain's answer at that moment): outcome, route rule, each gate's verdict."""
-    message = stack.client().messages.create(to=US_MOBILE, messaging_service_sid=service.sid, body="Your code is 123456")
+    message = stack.client().messages.create(
+        to=US_MOBILE, messaging_service_sid=service.sid, body="Your code is 123456"
+    )
     page = text(console(stack, f"/console/messages/{message.sid}"))
     why = page.split("Why", 1)[1]
     assert why.startswith(" Sent on at once:")
@@ -180,7 +219,9 @@ def test_a_message_page_shows_why_the_gateway_sent_it(stack, service):
 
 def test_an_inbound_message_page_says_no_reasons_were_kept(stack, service, stop):
     stop(US_MOBILE, "STOP")
-    [inbound] = wait_until(lambda: [m for m in stack.client().messages.list(from_=US_MOBILE) if m.direction == "inbound"])
+    [inbound] = wait_until(
+        lambda: [m for m in stack.client().messages.list(from_=US_MOBILE) if m.direction == "inbound"]
+    )
     page = text(console(stack, f"/console/messages/{inbound.sid}"))
     assert "The gateway kept no reasons for this message" in page
 
@@ -204,11 +245,21 @@ def dead_letter(stack):  # type: ignore[no-untyped-def]
     """A forward to the stand-in app that gave up (as after 24 hours of retries)."""
     now = utcnow()
     with stack.engine().begin() as connection:
-        return connection.execute(insert(Delivery.__table__).values(  # type: ignore[attr-defined]
-            kind="inbound_forward", account_sid=stack.account_sid, ordering_key=US_MOBILE,
-            url=stack.app.url("/inbound"), params=json.dumps([["From", US_MOBILE], ["Body", "Hello"]]), state="dead",
-            attempts=12, next_attempt_at=now, last_error="503 Service Unavailable", date_created=now,
-            date_updated=now)).inserted_primary_key[0]
+        return connection.execute(
+            insert(Delivery.__table__).values(  # type: ignore[attr-defined]
+                kind="inbound_forward",
+                account_sid=stack.account_sid,
+                ordering_key=US_MOBILE,
+                url=stack.app.url("/inbound"),
+                params=json.dumps([["From", US_MOBILE], ["Body", "Hello"]]),
+                state="dead",
+                attempts=12,
+                next_attempt_at=now,
+                last_error="503 Service Unavailable",
+                date_created=now,
+                date_updated=now,
+            )
+        ).inserted_primary_key[0]
 
 
 def test_replaying_a_dead_letter_delivers_it_again(stack, dead_letter):
@@ -225,8 +276,9 @@ def test_replaying_a_dead_letter_delivers_it_again(stack, dead_letter):
 def test_another_account_cannot_replay_this_accounts_dead_letter(stack, dead_letter):
     other = stack.app_state.accounts.create("other")
     token = csrf(console(stack, f"/console/numbers/{US_MOBILE}", auth=(other.sid, other.auth_token)))
-    answer = post(stack, f"/console/queues/dead-letters/{dead_letter}/replay", {"csrf": token},
-                  auth=(other.sid, other.auth_token))
+    answer = post(
+        stack, f"/console/queues/dead-letters/{dead_letter}/replay", {"csrf": token}, auth=(other.sid, other.auth_token)
+    )
     assert answer.status_code == 404
     with stack.engine().connect() as connection:
         assert connection.execute(select(Delivery.state).where(Delivery.id == dead_letter)).scalar() == "dead"

@@ -41,23 +41,41 @@ def _event(kind: str, at: str, scope: str = SERVICE, channel: str = "sms") -> di
     return {"kind": kind, "date": at, "scope": scope, "channel": channel}
 
 
-def _message(at: datetime, direction: str = "outbound-api", status: str = "delivered", to: str = US_MOBILE,
-             service_sid: str | None = SERVICE) -> SimpleNamespace:
-    return SimpleNamespace(sid="SM1", to=to, direction=direction, status=status, service_sid=service_sid,
-                           sender_sid="PN1", date_created=at, date_sent=None if status == "canceled" else at)
+def _message(
+    at: datetime,
+    direction: str = "outbound-api",
+    status: str = "delivered",
+    to: str = US_MOBILE,
+    service_sid: str | None = SERVICE,
+) -> SimpleNamespace:
+    return SimpleNamespace(
+        sid="SM1",
+        to=to,
+        direction=direction,
+        status=status,
+        service_sid=service_sid,
+        sender_sid="PN1",
+        date_created=at,
+        date_sent=None if status == "canceled" else at,
+    )
 
 
 def test_an_app_message_after_an_opt_out_is_a_violation_and_the_confirmation_is_not():
     events = [_event("opt_out", "2026-11-20T10:00:00Z")]  # newest first, as number_record lists them
-    messages = [_message(datetime(2026, 11, 20, 11, tzinfo=UTC)),
-                _message(datetime(2026, 11, 20, 10, 0, 0, 500000, tzinfo=UTC), direction="outbound-reply")]
+    messages = [
+        _message(datetime(2026, 11, 20, 11, tzinfo=UTC)),
+        _message(datetime(2026, 11, 20, 10, 0, 0, 500000, tzinfo=UTC), direction="outbound-reply"),
+    ]
     [window] = windows(events, messages)
     assert [verdict for _, verdict in window.messages] == ["reply", "sent"] and window.violations == 1
 
 
 def test_the_window_ends_when_the_number_opts_back_in_to_that_scope_and_channel():
-    events = [_event("opt_in", "2026-11-21T09:00:00Z"), _event("opt_in", "2026-11-20T12:00:00Z", channel="whatsapp"),
-              _event("opt_out", "2026-11-20T10:00:00Z")]
+    events = [
+        _event("opt_in", "2026-11-21T09:00:00Z"),
+        _event("opt_in", "2026-11-20T12:00:00Z", channel="whatsapp"),
+        _event("opt_out", "2026-11-20T10:00:00Z"),
+    ]
     messages = [_message(datetime(2026, 11, 22, tzinfo=UTC)), _message(datetime(2026, 11, 20, 15, tzinfo=UTC))]
     [window] = windows(events, messages)
     assert window.until == "2026-11-21T09:00:00Z" and len(window.messages) == 1
@@ -65,33 +83,47 @@ def test_the_window_ends_when_the_number_opts_back_in_to_that_scope_and_channel(
 
 def test_messages_of_another_service_or_canceled_ones_are_no_violation():
     events = [_event("opt_out", "2026-11-20T10:00:00Z")]
-    messages = [_message(datetime(2026, 11, 20, 11, tzinfo=UTC), service_sid="MG" + "2" * 32),
-                _message(datetime(2026, 11, 20, 11, tzinfo=UTC), status="canceled")]
+    messages = [
+        _message(datetime(2026, 11, 20, 11, tzinfo=UTC), service_sid="MG" + "2" * 32),
+        _message(datetime(2026, 11, 20, 11, tzinfo=UTC), status="canceled"),
+    ]
     [window] = windows(events, messages)
     assert [verdict for _, verdict in window.messages] == ["canceled"]
 
 
 def test_an_account_wide_opt_out_covers_every_service():
-    [window] = windows([_event("opt_out", "2026-11-20T10:00:00Z", scope="account")],
-                       [_message(datetime(2026, 11, 20, 11, tzinfo=UTC), service_sid="MG" + "2" * 32)])
+    [window] = windows(
+        [_event("opt_out", "2026-11-20T10:00:00Z", scope="account")],
+        [_message(datetime(2026, 11, 20, 11, tzinfo=UTC), service_sid="MG" + "2" * 32)],
+    )
     assert window.violations == 1
 
 
 def _rows(**counts: int) -> list[SimpleNamespace]:
-    return [SimpleNamespace(day="2026-11-23", direction="outbound-api", status=status, service_sid=SERVICE, count=n)
-            for status, n in counts.items()]
+    return [
+        SimpleNamespace(day="2026-11-23", direction="outbound-api", status=status, service_sid=SERVICE, count=n)
+        for status, n in counts.items()
+    ]
 
 
 def test_delivery_rate_counts_only_messages_that_ended():
-    overview = summarize(window_days(date(2026, 11, 23)), _rows(delivered=90, undelivered=5, failed=5, queued=50),
-                         [], [], [], {SERVICE: "Acme"})
+    overview = summarize(
+        window_days(date(2026, 11, 23)),
+        _rows(delivered=90, undelivered=5, failed=5, queued=50),
+        [],
+        [],
+        [],
+        {SERVICE: "Acme"},
+    )
     assert overview.delivery_rate == 0.9 and overview.series["outbound"][-1] == 150
     assert overview.health[0].grade == FAIR
 
 
 def test_stop_rate_is_keyword_opt_outs_over_delivered_per_service():
-    consents = [SimpleNamespace(day="2026-11-23", opted_out=True, source="keyword", scope=SERVICE, count=3),
-                SimpleNamespace(day="2026-11-23", opted_out=True, source="console", scope=SERVICE, count=9)]
+    consents = [
+        SimpleNamespace(day="2026-11-23", opted_out=True, source="keyword", scope=SERVICE, count=3),
+        SimpleNamespace(day="2026-11-23", opted_out=True, source="console", scope=SERVICE, count=9),
+    ]
     overview = summarize(window_days(date(2026, 11, 23)), _rows(delivered=100), consents, [], [], {SERVICE: "Acme"})
     [rate] = overview.stop_rates
     assert (rate.label, rate.numerator, rate.denominator, rate.value) == ("Acme", 3, 100, 0.03)
@@ -106,8 +138,10 @@ def test_health_is_as_good_as_its_worst_measured_part():
 
 
 def test_error_codes_are_grouped_by_the_recipients_country():
-    errors = [SimpleNamespace(error_code=30003, sender="+12015550124", prefix="+3361", sample=FR_MOBILE, count=4),
-              SimpleNamespace(error_code=30003, sender="+12015550124", prefix="+1201", sample=US_MOBILE, count=1)]
+    errors = [
+        SimpleNamespace(error_code=30003, sender="+12015550124", prefix="+3361", sample=FR_MOBILE, count=4),
+        SimpleNamespace(error_code=30003, sender="+12015550124", prefix="+1201", sample=US_MOBILE, count=1),
+    ]
     overview = summarize(window_days(date(2026, 11, 23)), [], [], errors, [], {})
     assert overview.errors_by_country == [(30003, "FR", 4), (30003, "US", 1)]
     assert overview.errors_by_sender == [(30003, "+12015550124", 5)]

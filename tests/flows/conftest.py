@@ -69,17 +69,28 @@ class Stack:
 
 @pytest.fixture
 def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
-    simulator = create_simulator(SimulatorConfig(auth_token=PROVIDER_TOKEN, delay=0.05,
-                                                 failures={"+447400999": 30003, "+336991": 21614}))
+    simulator = create_simulator(
+        SimulatorConfig(auth_token=PROVIDER_TOKEN, delay=0.05, failures={"+447400999": 30003, "+336991": 21614})
+    )
     with serve(simulator) as provider_url, app_server() as app:
         url = database_url
         migrate(url)
         port = free_port()
-        settings = Settings(database_url=url, policies_dir=ROOT / "policies", locales_dir=ROOT / "locales",
-                            port=port, public_url=f"http://127.0.0.1:{port}", default_provider="twilio",
-                            simulator=False, secret_key=SECRET_KEY, twilio_account_sid="AC" + "1" * 32,
-                            twilio_auth_token=PROVIDER_TOKEN, twilio_base_url=provider_url,
-                            metrics_token=METRICS_TOKEN, callback_allow_networks=STANDINS)
+        settings = Settings(
+            database_url=url,
+            policies_dir=ROOT / "policies",
+            locales_dir=ROOT / "locales",
+            port=port,
+            public_url=f"http://127.0.0.1:{port}",
+            default_provider="twilio",
+            simulator=False,
+            secret_key=SECRET_KEY,
+            twilio_account_sid="AC" + "1" * 32,
+            twilio_auth_token=PROVIDER_TOKEN,
+            twilio_base_url=provider_url,
+            metrics_token=METRICS_TOKEN,
+            callback_allow_networks=STANDINS,
+        )
         marker = request.node.get_closest_marker("gateway")
         if marker is not None:
             settings = settings.with_(**marker.kwargs)
@@ -89,6 +100,7 @@ def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
             overrides = {}
         settings = settings.with_(**overrides)
         with ExitStack() as running:
+
             def start(settings: Settings) -> Any:
                 """(Re)start the gateway: the one running stops first."""
                 running.close()
@@ -98,8 +110,17 @@ def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
 
             state = start(settings)
             account = state.accounts.create("tests")
-            stack = Stack(f"http://127.0.0.1:{port}", settings, simulator.state.sim, app, account.sid,
-                          account.auth_token, state, _start=start, _stop=running.close)
+            stack = Stack(
+                f"http://127.0.0.1:{port}",
+                settings,
+                simulator.state.sim,
+                app,
+                account.sid,
+                account.auth_token,
+                state,
+                _start=start,
+                _stop=running.close,
+            )
             yield stack
             if stack._engine is not None:
                 stack._engine.dispose()

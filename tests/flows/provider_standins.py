@@ -61,6 +61,7 @@ class StandIn:
 
 # --- Plivo -----------------------------------------------------------------------------------
 
+
 def plivo_signature(url: str, params: dict[str, str], nonce: str, token: str = PLIVO_AUTH_TOKEN) -> str:
     """X-Plivo-Signature-V3 as plivo-python's signature_v3 computes it for a POST."""
     parts = urlsplit(url)
@@ -74,8 +75,14 @@ def plivo_signature(url: str, params: dict[str, str], nonce: str, token: str = P
 
 def plivo_post(url: str, params: dict[str, str], token: str = PLIVO_AUTH_TOKEN) -> httpx.Response:
     nonce = str(secrets.randbelow(10**20))
-    return httpx.post(url, data=params, headers={"X-Plivo-Signature-V3": plivo_signature(url, params, nonce, token),
-                                                 "X-Plivo-Signature-V3-Nonce": nonce})
+    return httpx.post(
+        url,
+        data=params,
+        headers={
+            "X-Plivo-Signature-V3": plivo_signature(url, params, nonce, token),
+            "X-Plivo-Signature-V3-Nonce": nonce,
+        },
+    )
 
 
 def _plivo_app(state: StandIn) -> Starlette:
@@ -95,6 +102,7 @@ def _plivo_app(state: StandIn) -> Starlette:
 
 # --- Telnyx ----------------------------------------------------------------------------------
 
+
 @dataclass
 class TelnyxKeys:
     private: Ed25519PrivateKey = field(default_factory=Ed25519PrivateKey.generate)
@@ -103,17 +111,39 @@ class TelnyxKeys:
     def public_base64(self) -> str:
         return base64.b64encode(self.private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)).decode()
 
-    def post(self, url: str, event: str, payload: dict[str, object], *, at: float | None = None,
-             key: Ed25519PrivateKey | None = None) -> httpx.Response:
+    def post(
+        self,
+        url: str,
+        event: str,
+        payload: dict[str, object],
+        *,
+        at: float | None = None,
+        key: Ed25519PrivateKey | None = None,
+    ) -> httpx.Response:
         """POST a Telnyx webhook envelope, signed as Telnyx signs: Ed25519 over "timestamp|body"."""
-        body = json.dumps({"data": {"event_type": event, "id": str(uuid.uuid4()), "record_type": "event",
-                                    "occurred_at": "2026-12-01T17:00:00.000+00:00", "payload": payload},
-                           "meta": {"attempt": 1, "delivered_to": url}}).encode()
+        body = json.dumps(
+            {
+                "data": {
+                    "event_type": event,
+                    "id": str(uuid.uuid4()),
+                    "record_type": "event",
+                    "occurred_at": "2026-12-01T17:00:00.000+00:00",
+                    "payload": payload,
+                },
+                "meta": {"attempt": 1, "delivered_to": url},
+            }
+        ).encode()
         stamp = str(int(at if at is not None else time.time()))
         signature = (key or self.private).sign(stamp.encode() + b"|" + body)
-        return httpx.post(url, content=body, headers={"content-type": "application/json",
-                                                      "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
-                                                      "telnyx-timestamp": stamp})
+        return httpx.post(
+            url,
+            content=body,
+            headers={
+                "content-type": "application/json",
+                "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
+                "telnyx-timestamp": stamp,
+            },
+        )
 
 
 def _telnyx_app(state: StandIn) -> Starlette:
@@ -123,20 +153,40 @@ def _telnyx_app(state: StandIn) -> Starlette:
             return JSONResponse({"errors": [{"code": "10011", "title": "Service unavailable"}]}, 503)
         payload = json.loads(await request.body())
         if payload["to"] in state.refused:
-            return JSONResponse({"errors": [{"code": "40310", "title": "Invalid 'to' address",
-                                             "detail": "The 'to' address should be in E.164 format."}]}, 400)
+            return JSONResponse(
+                {
+                    "errors": [
+                        {
+                            "code": "40310",
+                            "title": "Invalid 'to' address",
+                            "detail": "The 'to' address should be in E.164 format.",
+                        }
+                    ]
+                },
+                400,
+            )
         sid = str(uuid.uuid4())
-        state.sent.append(Sent(payload["from"], payload["to"], payload["text"], payload.get("webhook_url"), sid,
-                               payload))
-        return JSONResponse({"data": {"record_type": "message", "id": sid, "direction": "outbound",
-                                      "from": {"phone_number": payload["from"]},
-                                      "to": [{"phone_number": payload["to"], "status": "queued"}],
-                                      "text": payload["text"]}})
+        state.sent.append(
+            Sent(payload["from"], payload["to"], payload["text"], payload.get("webhook_url"), sid, payload)
+        )
+        return JSONResponse(
+            {
+                "data": {
+                    "record_type": "message",
+                    "id": sid,
+                    "direction": "outbound",
+                    "from": {"phone_number": payload["from"]},
+                    "to": [{"phone_number": payload["to"], "status": "queued"}],
+                    "text": payload["text"],
+                }
+            }
+        )
 
     return Starlette(routes=[Route("/v2/messages", message, methods=["POST"])])
 
 
 # --- Vonage ----------------------------------------------------------------------------------
+
 
 def vonage_sig(params: dict[str, str], secret: str = VONAGE_SIGNATURE_SECRET, method: str = "md5hash") -> str:
     """`sig` as vonage-python-sdk's signature() computes it."""
@@ -148,8 +198,9 @@ def vonage_sig(params: dict[str, str], secret: str = VONAGE_SIGNATURE_SECRET, me
     return hasher.hexdigest()
 
 
-def vonage_signed(params: dict[str, str], *, at: float | None = None, secret: str = VONAGE_SIGNATURE_SECRET,
-                  method: str = "md5hash") -> dict[str, str]:
+def vonage_signed(
+    params: dict[str, str], *, at: float | None = None, secret: str = VONAGE_SIGNATURE_SECRET, method: str = "md5hash"
+) -> dict[str, str]:
     params = params | {"timestamp": str(int(at if at is not None else time.time())), "nonce": str(uuid.uuid4())}
     return params | {"sig": vonage_sig(params, secret, method)}
 
@@ -163,14 +214,31 @@ def _vonage_app(state: StandIn) -> Starlette:
         assert (form["api_key"], form["api_secret"]) == (VONAGE_API_KEY, VONAGE_API_SECRET)
         to = str(form["to"])
         if f"+{to}" in state.refused:
-            return JSONResponse({"message-count": "1", "messages": [
-                {"to": to, "status": "6", "error-text": "Unroutable message - rejected"}]})
+            return JSONResponse(
+                {
+                    "message-count": "1",
+                    "messages": [{"to": to, "status": "6", "error-text": "Unroutable message - rejected"}],
+                }
+            )
         sid = uuid.uuid4().hex[:16].upper()
-        state.sent.append(Sent(str(form["from"]), to, str(form["text"]), str(form.get("callback") or "") or None, sid,
-                               dict(form)))
-        return JSONResponse({"message-count": "1", "messages": [
-            {"to": to, "message-id": sid, "status": "0", "remaining-balance": "3.14", "message-price": "0.05",
-             "network": "20801"}]})
+        state.sent.append(
+            Sent(str(form["from"]), to, str(form["text"]), str(form.get("callback") or "") or None, sid, dict(form))
+        )
+        return JSONResponse(
+            {
+                "message-count": "1",
+                "messages": [
+                    {
+                        "to": to,
+                        "message-id": sid,
+                        "status": "0",
+                        "remaining-balance": "3.14",
+                        "message-price": "0.05",
+                        "network": "20801",
+                    }
+                ],
+            }
+        )
 
     return Starlette(routes=[Route("/sms/json", sms, methods=["POST"])])
 
@@ -193,8 +261,12 @@ def settings_for(provider: str, base: str, keys: TelnyxKeys | None = None) -> di
     if provider == "telnyx":
         assert keys is not None
         return {"telnyx_api_key": TELNYX_API_KEY, "telnyx_public_key": keys.public_base64, "telnyx_base_url": base}
-    return {"vonage_api_key": VONAGE_API_KEY, "vonage_api_secret": VONAGE_API_SECRET,
-            "vonage_signature_secret": VONAGE_SIGNATURE_SECRET, "vonage_base_url": base}
+    return {
+        "vonage_api_key": VONAGE_API_KEY,
+        "vonage_api_secret": VONAGE_API_SECRET,
+        "vonage_signature_secret": VONAGE_SIGNATURE_SECRET,
+        "vonage_base_url": base,
+    }
 
 
 def form_query(params: dict[str, str]) -> str:
@@ -203,9 +275,11 @@ def form_query(params: dict[str, str]) -> str:
 
 def register(stack, number: str, provider: str, mps: int = 20) -> dict:  # type: ignore[no-untyped-def]
     """Register one of our numbers with its provider (the gateway's own `Provider` field)."""
-    response = httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/IncomingPhoneNumbers.json",
-                          data={"PhoneNumber": number, "Mps": str(mps), "Provider": provider},
-                          auth=(stack.account_sid, stack.auth_token))
+    response = httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": number, "Mps": str(mps), "Provider": provider},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -213,9 +287,11 @@ def register(stack, number: str, provider: str, mps: int = 20) -> dict:  # type:
 def service_with(stack, *numbers: tuple[str, str]):  # type: ignore[no-untyped-def]
     """A messaging service whose pool holds each (number, provider), forwarding to the stand-in app."""
     client = stack.client()
-    service = client.messaging.v1.services.create(friendly_name="Acme Dental",
-                                                  inbound_request_url=stack.app.url("/inbound"),
-                                                  status_callback=stack.app.url("/status"))
+    service = client.messaging.v1.services.create(
+        friendly_name="Acme Dental",
+        inbound_request_url=stack.app.url("/inbound"),
+        status_callback=stack.app.url("/status"),
+    )
     for number, provider in numbers:
         sid = register(stack, number, provider)["sid"]
         client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=sid)
@@ -227,6 +303,7 @@ def stored_inbound(stack) -> int:  # type: ignore[no-untyped-def]
     from sqlmodel import Session, func, select
 
     from gateway.store.tables import InboundReceipt
+
     with Session(stack.engine()) as session:
         return int(session.exec(select(func.count()).select_from(InboundReceipt)).one())
 
@@ -239,6 +316,7 @@ def french_opt_out_reply(shipped, person: str, number: str) -> str:  # type: ign
     from tests.conftest import ROOT
 
     words = shipped.table(country_of(person)).reply_words("fr")
-    rendered = Catalogs.load(ROOT / "locales").render("opt_out", "fr", {"brand": "Acme Dental", "help_contact": number}
-                                                      | words)
+    rendered = Catalogs.load(ROOT / "locales").render(
+        "opt_out", "fr", {"brand": "Acme Dental", "help_contact": number} | words
+    )
     return segment(rendered, smart=True).text

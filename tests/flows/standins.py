@@ -44,8 +44,11 @@ class AppServer:
 
     def wait_for(self, predicate: Callable[[Received], object], timeout: float = 10.0) -> list[Received]:
         """Every request matching `predicate`, once at least one has arrived."""
-        return wait_until(lambda: [r for r in self.received if predicate(r)], timeout,
-                          message=lambda: f"nothing matching arrived; got {[(r.path, r.form) for r in self.received]}")
+        return wait_until(
+            lambda: [r for r in self.received if predicate(r)],
+            timeout,
+            message=lambda: f"nothing matching arrived; got {[(r.path, r.form) for r in self.received]}",
+        )
 
 
 @contextmanager
@@ -54,8 +57,16 @@ def app_server() -> Iterator[AppServer]:
 
     async def record(request: Request) -> Response:
         body = await request.body()
-        server.received.append(Received(request.url.path, str(request.url), dict(request.headers), list(parse_form(body)),
-                                        time.monotonic(), body))
+        server.received.append(
+            Received(
+                request.url.path,
+                str(request.url),
+                dict(request.headers),
+                list(parse_form(body)),
+                time.monotonic(),
+                body,
+            )
+        )
         return Response(status_code=503 if request.url.path in server.failing_paths else server.status)
 
     app = Starlette(routes=[Route("/{path:path}", record, methods=["GET", "POST"])])

@@ -30,12 +30,18 @@ from tests.poll import wait_until
 def service_for(stack: Stack, **urls: str) -> str:
     """A service with US_SENDER in its pool and these URLs, saved through the API."""
     number = _register(stack, US_SENDER, mps=20)
-    response = httpx.post(f"{stack.url}/v1/Services", data={"FriendlyName": "Acme Dental", **urls},
-                          auth=(stack.account_sid, stack.auth_token))
+    response = httpx.post(
+        f"{stack.url}/v1/Services",
+        data={"FriendlyName": "Acme Dental", **urls},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert response.status_code == 201, response.text
     sid: str = response.json()["sid"]
-    added = httpx.post(f"{stack.url}/v1/Services/{sid}/PhoneNumbers", data={"PhoneNumberSid": number["sid"]},
-                       auth=(stack.account_sid, stack.auth_token))
+    added = httpx.post(
+        f"{stack.url}/v1/Services/{sid}/PhoneNumbers",
+        data={"PhoneNumberSid": number["sid"]},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert added.status_code == 201, added.text
     return sid
 
@@ -58,8 +64,11 @@ def test_a_saved_name_that_resolves_to_loopback_is_never_connected_to(stack: Sta
     sid = service_for(stack)
     port = urlsplit(stack.app.base).port
     with Session(stack.engine()) as session:
-        session.execute(update(Service).where(col(Service.sid) == sid)
-                        .values(inbound_request_url=f"http://localhost:{port}/inbound"))
+        session.execute(
+            update(Service)
+            .where(col(Service.sid) == sid)
+            .values(inbound_request_url=f"http://localhost:{port}/inbound")
+        )
         session.commit()
     stack.restart()  # nothing the running gateway remembers of the service stands in for the row
     assert inbound(stack, US_MOBILE, "Hello?").status_code == 200

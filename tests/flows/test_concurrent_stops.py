@@ -21,8 +21,18 @@ from tests.flows.test_outbound import US_SENDER, _register
 from tests.poll import wait_until
 
 #: Ten people (phonenumbers' example mobiles and neighbours) who text STOP at one moment.
-PEOPLE = [US_MOBILE, FR_MOBILE, DE_MOBILE, ES_MOBILE, JP_MOBILE, BR_MOBILE, MX_MOBILE, GB_MOBILE,
-          "+12015550199", "+33612345699"]
+PEOPLE = [
+    US_MOBILE,
+    FR_MOBILE,
+    DE_MOBILE,
+    ES_MOBILE,
+    JP_MOBILE,
+    BR_MOBILE,
+    MX_MOBILE,
+    GB_MOBILE,
+    "+12015550199",
+    "+33612345699",
+]
 
 
 @pytest.fixture
@@ -30,8 +40,9 @@ def slow_service(stack):  # type: ignore[no-untyped-def]
     """A service whose only number sends 1 message per second, as a US long code does."""
     number = _register(stack, US_SENDER, mps=1)
     client = stack.client()
-    created = client.messaging.v1.services.create(friendly_name="Acme Dental",
-                                                  inbound_request_url=stack.app.url("/inbound"))
+    created = client.messaging.v1.services.create(
+        friendly_name="Acme Dental", inbound_request_url=stack.app.url("/inbound")
+    )
     client.messaging.v1.services(created.sid).phone_numbers.create(phone_number_sid=number["sid"])
     return created
 
@@ -104,8 +115,15 @@ def test_a_repeated_stop_records_no_second_consent_event(stack, slow_service):
 
 def test_app_messages_queued_for_the_person_are_canceled_and_the_confirmation_still_goes(stack, slow_service):
     client = stack.client()
-    sids = [client.messages.create(messaging_service_sid=slow_service.sid, to=US_MOBILE, body=f"Reminder {i}",
-                                   status_callback=stack.app.url("/status")).sid for i in range(4)]
+    sids = [
+        client.messages.create(
+            messaging_service_sid=slow_service.sid,
+            to=US_MOBILE,
+            body=f"Reminder {i}",
+            status_callback=stack.app.url("/status"),
+        ).sid
+        for i in range(4)
+    ]
     together(lambda: inbound(stack, US_MOBILE, "STOP"), lambda: inbound(stack, US_MOBILE, "STOPALL"))
     _, replies = before_a_help(stack, US_MOBILE)
     assert len([r for r in replies if not r.body.startswith("Reminder")]) == 1  # two opt-outs, one answer
@@ -121,12 +139,20 @@ def test_two_stops_in_two_gateway_processes_at_once_get_one_confirmation(stack, 
     port = free_port()
     second = create_app(stack.settings.with_(port=port, public_url=f"http://127.0.0.1:{port}", workers=False))
     with serve(second, port=port):
-        twin = type(stack)(f"http://127.0.0.1:{port}", second.state.settings, stack.provider, stack.app,
-                           stack.account_sid, stack.auth_token)
+        twin = type(stack)(
+            f"http://127.0.0.1:{port}",
+            second.state.settings,
+            stack.provider,
+            stack.app,
+            stack.account_sid,
+            stack.auth_token,
+        )
         for _ in range(3):
             person = f"+1201555{uuid.uuid4().int % 10000:04d}"
-            together(lambda person=person: inbound(stack, person, "STOP"),
-                     lambda person=person: inbound(twin, person, "STOP"))
+            together(
+                lambda person=person: inbound(stack, person, "STOP"),
+                lambda person=person: inbound(twin, person, "STOP"),
+            )
             assert len(before_a_help(stack, person)[1]) == 1
             assert len(consent_events(stack, person)) == 1
 
@@ -144,8 +170,13 @@ def _nothing_stored(stack) -> bool:  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("missing", ["From", "To", "MessageSid"])
 def test_a_signed_webhook_without_a_required_field_is_400_and_stores_nothing(stack, slow_service, missing):
-    params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": US_MOBILE, "To": US_SENDER, "Body": "STOP",
-              "NumMedia": "0"}
+    params = {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "From": US_MOBILE,
+        "To": US_SENDER,
+        "Body": "STOP",
+        "NumMedia": "0",
+    }
     del params[missing]
     response = _signed(stack, params)
     assert response.status_code == 400 and response.json()["code"] == 21100 and missing in response.json()["message"]
@@ -153,8 +184,13 @@ def test_a_signed_webhook_without_a_required_field_is_400_and_stores_nothing(sta
 
 
 def test_a_signed_webhook_over_the_size_limit_is_413_and_stores_nothing(stack, slow_service):
-    params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": US_MOBILE, "To": US_SENDER, "Body": "STOP " * 200_000,
-              "NumMedia": "0"}
+    params = {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "From": US_MOBILE,
+        "To": US_SENDER,
+        "Body": "STOP " * 200_000,
+        "NumMedia": "0",
+    }
     response = _signed(stack, params)
     assert response.status_code == 413 and response.json()["status"] == 413
     assert _nothing_stored(stack)
@@ -162,8 +198,14 @@ def test_a_signed_webhook_over_the_size_limit_is_413_and_stores_nothing(stack, s
 
 def test_a_webhook_just_under_the_size_limit_is_processed(stack, slow_service):
     """The limit is on the body, not a guess: 60 KB of fields (a long body and provider extras) pass."""
-    params = {"MessageSid": "SM" + uuid.uuid4().hex, "From": US_MOBILE, "To": US_SENDER, "Body": "Hello",
-              "NumMedia": "0", "Extra": "x" * 60_000}
+    params = {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "From": US_MOBILE,
+        "To": US_SENDER,
+        "Body": "Hello",
+        "NumMedia": "0",
+        "Extra": "x" * 60_000,
+    }
     assert _signed(stack, params).status_code == 200
 
 
@@ -176,8 +218,11 @@ def test_a_chunked_webhook_that_grows_over_the_limit_is_413_and_stores_nothing(s
         for _ in range(100):
             yield b"STOP+" * 200
 
-    response = httpx.post(url, content=chunks(), headers={"Content-Type": "application/x-www-form-urlencoded",
-                                                          "X-Twilio-Signature": "unchecked"})
+    response = httpx.post(
+        url,
+        content=chunks(),
+        headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": "unchecked"},
+    )
     assert response.status_code == 413
     assert _nothing_stored(stack)
 

@@ -25,8 +25,9 @@ def gateway_overrides(tmp_path: Path) -> dict[str, object]:
     global_toml.write_text(global_toml.read_text("utf-8").replace("confusables = true", "confusables = false"), "utf-8")
     for language_file in (policies / "languages").glob("*.toml"):
         text = language_file.read_text("utf-8")
-        language_file.write_text(re.sub(r"^(language = .*)$", r"\1\nconfusables = false", text, count=1,
-                                        flags=re.MULTILINE), "utf-8")
+        language_file.write_text(
+            re.sub(r"^(language = .*)$", r"\1\nconfusables = false", text, count=1, flags=re.MULTILINE), "utf-8"
+        )
     return {"policies_dir": policies}
 
 

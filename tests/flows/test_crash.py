@@ -36,8 +36,11 @@ from tests.postgres import new_database
 TOKEN = "bench-token"  # the harness gives the gateway this Twilio auth token
 SENDERS = [f"+1201555{n:04d}" for n in range(200, 205)]
 SENDS, STOPS, CONCURRENCY, KILLS = 2000, 500, 32, 2
-PEOPLE = [number for number in (f"+1{area}555{n:04d}" for area in range(202, 300) for n in range(100, 200))
-          if phonenumbers.is_valid_number(phonenumbers.parse(number))]
+PEOPLE = [
+    number
+    for number in (f"+1{area}555{n:04d}" for area in range(202, 300) for n in range(100, 200))
+    if phonenumbers.is_valid_number(phonenumbers.parse(number))
+]
 
 
 @dataclass
@@ -59,8 +62,11 @@ class Deployment:
 @pytest.fixture
 def deployment(request: pytest.FixtureRequest, tmp_path) -> Iterator[Deployment]:  # type: ignore[no-untyped-def]
     kind, store = request.param
-    database_url = (f"sqlite:///{tmp_path / 'gateway.db'}" if store == "sqlite"
-                    else new_database(request.getfixturevalue("postgres")))
+    database_url = (
+        f"sqlite:///{tmp_path / 'gateway.db'}"
+        if store == "sqlite"
+        else new_database(request.getfixturevalue("postgres"))
+    )
     simulator = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=0.2))
     with serve(simulator) as provider_url, app_server() as app:
         gateway = Gateway(tmp_path, provider_url, database_url, env={"GATEWAY_LEASE_TTL": "3"})
@@ -103,13 +109,20 @@ async def _load(deployment: Deployment, victim: Node, rng: random.Random) -> Out
             url = f"{gateway.url}/2010-04-01/Accounts/{gateway.account_sid}/Messages.json"
             headers: dict[str, str] = {}
         else:
-            data = {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "1" * 32, "From": person,
-                    "To": rng.choice(SENDERS), "Body": "STOP", "NumMedia": "0"}
+            data = {
+                "MessageSid": "SM" + uuid.uuid4().hex,
+                "AccountSid": "AC" + "1" * 32,
+                "From": person,
+                "To": rng.choice(SENDERS),
+                "Body": "STOP",
+                "NumMedia": "0",
+            }
             url, headers = inbound_url, {"X-Twilio-Signature": compute_signature(inbound_url, data.items(), TOKEN)}
         while True:
             try:
-                response = await client.post(url, data=data, headers=headers,
-                                             auth=(gateway.account_sid, gateway.auth_token))
+                response = await client.post(
+                    url, data=data, headers=headers, auth=(gateway.account_sid, gateway.auth_token)
+                )
             except httpx.ConnectError:  # down: the request never arrived, so sending it again is safe
                 await asyncio.sleep(0.05)
                 continue
@@ -142,19 +155,29 @@ async def _load(deployment: Deployment, victim: Node, rng: random.Random) -> Out
 
 def _drain(missing: Callable[[], str], context: str, timeout: float = 120.0) -> None:
     """Wait until `missing()` names nothing."""
-    wait_until(lambda: not missing(), timeout, interval=0.2,
-               message=lambda: f"the gateway did not drain in time: {missing()} ({context})")
+    wait_until(
+        lambda: not missing(),
+        timeout,
+        interval=0.2,
+        message=lambda: f"the gateway did not drain in time: {missing()} ({context})",
+    )
 
 
 # `gateway worker` beside `serve` needs PostgreSQL (SQLite serves one process: the worker refuses it).
-@pytest.mark.parametrize("deployment", [("gateway", "sqlite"), ("gateway", "postgresql"), ("worker", "postgresql")],
-                         ids=["sqlite-gateway", "postgresql-gateway", "postgresql-worker"], indirect=True)
+@pytest.mark.parametrize(
+    "deployment",
+    [("gateway", "sqlite"), ("gateway", "postgresql"), ("worker", "postgresql")],
+    ids=["sqlite-gateway", "postgresql-gateway", "postgresql-worker"],
+    indirect=True,
+)
 def test_kill_9_under_load_loses_nothing_and_repeats_nothing(deployment: Deployment) -> None:
     seed = random.randrange(1 << 30)
     victim = deployment.nodes[-1]
     outcome = asyncio.run(_load(deployment, victim, random.Random(seed)))
-    context = f"seed {seed}, {len(outcome.sends)} sends and {len(outcome.stops)} STOPs answered, " \
-              f"{outcome.unanswered} unanswered, logs in {deployment.gateway.directory}"
+    context = (
+        f"seed {seed}, {len(outcome.sends)} sends and {len(outcome.stops)} STOPs answered, "
+        f"{outcome.unanswered} unanswered, logs in {deployment.gateway.directory}"
+    )
     provider, app = deployment.provider, deployment.app
     assert len(outcome.sends) > SENDS // 2 and len(outcome.stops) > STOPS // 2, context
 
@@ -172,7 +195,9 @@ def test_kill_9_under_load_loses_nothing_and_repeats_nothing(deployment: Deploym
         sends = len(set(outcome.sends) - set(keys()))
         replies = len(set(outcome.stops) - {r.to for r in provider.received})
         forwards = len(set(outcome.stops) - set(forwarded()))
-        return f"{sends} sends, {replies} confirmations, {forwards} forwards missing" if sends + replies + forwards else ""
+        return (
+            f"{sends} sends, {replies} confirmations, {forwards} forwards missing" if sends + replies + forwards else ""
+        )
 
     _drain(missing, context)
     context += f", {len(provider.requests) - len(provider.received)} re-sends absorbed by the idempotency key"

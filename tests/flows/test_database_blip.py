@@ -73,14 +73,16 @@ def test_an_answer_that_came_while_the_database_was_away_is_recorded_and_not_sen
     wait_until(lambda: set(seen) == set(sids), timeout=10, message=lambda: dict(seen))
     with database_down(stack.settings.database_url):
         time.sleep(OUTAGE)  # the answers come HOLD seconds after the requests, in the middle of it
-    wait_until(lambda: set(statuses(stack, sids).values()) == {"sent"}, timeout=20,
-               message=lambda: statuses(stack, sids))
+    wait_until(
+        lambda: set(statuses(stack, sids).values()) == {"sent"}, timeout=20, message=lambda: statuses(stack, sids)
+    )
     time.sleep(HOLD + 0.5)  # long enough for a repeated request to have reached the stand-in
     assert seen == dict.fromkeys(sids, 1)
 
 
-def test_an_answer_the_database_never_took_is_reported_lost_when_the_gateway_stops(stack, requests, caplog,
-                                                                                   monkeypatch):
+def test_an_answer_the_database_never_took_is_reported_lost_when_the_gateway_stops(
+    stack, requests, caplog, monkeypatch
+):
     """Shutdown waits `STOP_WAIT` for the database, then names the answer it could not record and
     stops, instead of hanging on it; the message stays `sending` for the sender's next holder."""
     _, seen = requests
@@ -90,8 +92,7 @@ def test_an_answer_the_database_never_took_is_reported_lost_when_the_gateway_sto
     sid = send(stack, f"lost {uuid.uuid4().hex[:6]}").json()["sid"]
     wait_until(lambda: sid in seen, timeout=10, message=lambda: dict(seen))
     with database_down(stack.settings.database_url):
-        wait_until(lambda: f"did not take the outcome of {sid}" in caplog.text, timeout=10,
-                   message=lambda: caplog.text)
+        wait_until(lambda: f"did not take the outcome of {sid}" in caplog.text, timeout=10, message=lambda: caplog.text)
         started = time.monotonic()
         stack.stop()
         stopped_in = time.monotonic() - started

@@ -54,8 +54,7 @@ def database_down(url: str) -> Iterator[None]:
     admin_url = parts.set(drivername="postgresql", database="postgres").render_as_string(hide_password=False)
     with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(f'ALTER DATABASE "{parts.database}" ALLOW_CONNECTIONS false')
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
-                      (parts.database,))
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (parts.database,))
         try:
             yield
         finally:
@@ -63,9 +62,12 @@ def database_down(url: str) -> Iterator[None]:
 
 
 def send(stack, body: str) -> httpx.Response:  # type: ignore[no-untyped-def]
-    return httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
-                      data={"From": US_SENDER, "To": US_MOBILE, "Body": body},
-                      auth=(stack.account_sid, stack.auth_token), timeout=30)
+    return httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
+        data={"From": US_SENDER, "To": US_MOBILE, "Body": body},
+        auth=(stack.account_sid, stack.auth_token),
+        timeout=30,
+    )
 
 
 def delivered_bodies(stack) -> set[str]:  # type: ignore[no-untyped-def]
@@ -84,8 +86,11 @@ def test_sends_during_an_outage_get_503_and_the_ones_accepted_around_it_are_all_
     assert all(int(r.headers["Retry-After"]) > 0 for r in refused)
     after = [f"after {i} {uuid.uuid4().hex[:6]}" for i in range(2)]
     assert [send(stack, body).status_code for body in after] == [201] * 2
-    wait_until(lambda: set(before + after) <= delivered_bodies(stack), timeout=30,
-               message=lambda: sorted(delivered_bodies(stack)))
+    wait_until(
+        lambda: set(before + after) <= delivered_bodies(stack),
+        timeout=30,
+        message=lambda: sorted(delivered_bodies(stack)),
+    )
     assert not set(during) & delivered_bodies(stack)
     with Session(stack.engine()) as session:
         stored = set(session.execute(select(Message.body)).scalars())
@@ -97,8 +102,9 @@ def test_forwarding_resumes_after_an_outage(stack):
     forwarded to the app as before."""
     number = _register(stack, US_SENDER, mps=20)
     client = stack.client()
-    service = client.messaging.v1.services.create(friendly_name="Acme Dental",
-                                                  inbound_request_url=stack.app.url("/inbound"))
+    service = client.messaging.v1.services.create(
+        friendly_name="Acme Dental", inbound_request_url=stack.app.url("/inbound")
+    )
     client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=number["sid"])
     with database_down(stack.settings.database_url):
         refused = inbound(stack, US_MOBILE, "Running late during the outage")

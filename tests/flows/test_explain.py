@@ -32,15 +32,20 @@ def decisions(explanation: dict[str, Any]) -> dict[str, Any]:
     """What must not drift between an explanation and the send: the route, every gate's verdict and
     source, the encoding and the outcome's action."""
     route = explanation["route"]
-    return {"route": (route["sender"], route["sender_sid"], route["rule"], route["source"]),
-            "gates": [(g["gate"], g["verdict"], g["source"], g["code"]) for g in explanation["gates"]],
-            "encoding": explanation["encoding"], "action": explanation["outcome"]["action"]}
+    return {
+        "route": (route["sender"], route["sender_sid"], route["rule"], route["source"]),
+        "gates": [(g["gate"], g["verdict"], g["source"], g["code"]) for g in explanation["gates"]],
+        "encoding": explanation["encoding"],
+        "action": explanation["outcome"]["action"],
+    }
 
 
 def row_counts(stack) -> dict[str, int]:  # type: ignore[no-untyped-def]
     with stack.engine().connect() as connection:
-        return {name: connection.execute(select(func.count()).select_from(table)).scalar_one()
-                for name, table in SQLModel.metadata.tables.items()}
+        return {
+            name: connection.execute(select(func.count()).select_from(table)).scalar_one()
+            for name, table in SQLModel.metadata.tables.items()
+        }
 
 
 def test_explain_then_send_agree_on_sender_rule_gates_and_segments(stack):
@@ -69,8 +74,11 @@ def test_explain_then_a_marketing_send_at_night_agree_on_the_hold(clock, stack):
     before = explain(stack, **params).json()
     assert (before["outcome"]["action"], before["outcome"]["at"]) == ("hold", "2026-12-02T13:00:00Z")
 
-    sent = httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json", data=params,
-                      auth=(stack.account_sid, stack.auth_token))
+    sent = httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
+        data=params,
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert sent.status_code == 201 and sent.json()["status"] == "scheduled", sent.text
     after = stored(stack, sent.json()["sid"]).json()
     assert decisions(after) == decisions(before)
@@ -90,15 +98,22 @@ def test_explain_of_an_opted_out_number_names_the_scope_and_the_opt_out_event(st
     event = opt_out["event"]
     assert (event["source"], event["keyword"]) == ("keyword", "STOP")
     assert event["inbound_message_sid"] is not None and opt_out["source"] == f"consent event {event['id']}"
-    assert answer["outcome"] == {"action": "refuse", "at": None, "code": 21610, "gate": "opt_out",
-                                 "message": "Attempt to send to unsubscribed recipient."}
+    assert answer["outcome"] == {
+        "action": "refuse",
+        "at": None,
+        "code": 21610,
+        "gate": "opt_out",
+        "message": "Attempt to send to unsubscribed recipient.",
+    }
 
 
 def test_explain_writes_nothing(stack):
     """Explaining a first send (it would map a sticky sender) and a refused one leaves every table as it was."""
     service = make_service(stack, US_SENDER)
     before = row_counts(stack)
-    assert explain(stack, To=US_MOBILE, MessagingServiceSid=service.sid, Body=BODY).json()["route"]["rule"] == "area_code"
+    assert (
+        explain(stack, To=US_MOBILE, MessagingServiceSid=service.sid, Body=BODY).json()["route"]["rule"] == "area_code"
+    )
     assert explain(stack, To=US_MOBILE, From="+15005550006", Body=BODY).json()["outcome"]["code"] == 21606
     assert row_counts(stack) == before
 
@@ -107,8 +122,12 @@ def test_explain_of_a_region_the_service_does_not_permit_cites_its_geo_permissio
     """A French number for a US-only service is refused with 21408 by the service's GeoPermissions."""
     service = make_service(stack, US_SENDER)
     auth = (stack.account_sid, stack.auth_token)
-    assert httpx.post(f"{stack.url}/v1/Services/{service.sid}/GeoPermissions", data={"Countries": "US"},
-                      auth=auth).status_code == 200
+    assert (
+        httpx.post(
+            f"{stack.url}/v1/Services/{service.sid}/GeoPermissions", data={"Countries": "US"}, auth=auth
+        ).status_code
+        == 200
+    )
     answer = explain(stack, To=FR_MOBILE, MessagingServiceSid=service.sid, Body=BODY).json()
     [geo] = [gate for gate in answer["gates"] if gate["gate"] == "geo_permissions"]
     assert (geo["verdict"], geo["code"], geo["source"]) == ("refuse", 21408, f"service {service.sid}: GeoPermissions")
@@ -126,12 +145,13 @@ def test_explain_with_bad_input_answers_twilio_errors_and_writes_nothing(stack):
     """A missing To, an unreadable At and an unknown service are 4xx Twilio errors, as a send's would be."""
     service = make_service(stack, US_SENDER)
     before = row_counts(stack)
-    cases = [({"MessagingServiceSid": service.sid, "Body": BODY}, 400, 21604),
-             ({"To": "+1555", "MessagingServiceSid": service.sid, "Body": BODY}, 400, 21211),
-             ({"To": US_MOBILE, "MessagingServiceSid": service.sid, "Body": BODY, "At": "tomorrow"}, 400, 21100),
-             ({"To": US_MOBILE, "MessagingServiceSid": service.sid, "Body": BODY, "At": "2026-12-04T21:30"}, 400,
-              21100),
-             ({"To": US_MOBILE, "MessagingServiceSid": "MG" + "0" * 32, "Body": BODY}, 404, 20404)]
+    cases = [
+        ({"MessagingServiceSid": service.sid, "Body": BODY}, 400, 21604),
+        ({"To": "+1555", "MessagingServiceSid": service.sid, "Body": BODY}, 400, 21211),
+        ({"To": US_MOBILE, "MessagingServiceSid": service.sid, "Body": BODY, "At": "tomorrow"}, 400, 21100),
+        ({"To": US_MOBILE, "MessagingServiceSid": service.sid, "Body": BODY, "At": "2026-12-04T21:30"}, 400, 21100),
+        ({"To": US_MOBILE, "MessagingServiceSid": "MG" + "0" * 32, "Body": BODY}, 404, 20404),
+    ]
     for params, status, code in cases:
         answer = explain(stack, **params)
         assert (answer.status_code, answer.json()["code"]) == (status, code), params
@@ -145,8 +165,11 @@ def test_a_message_without_recorded_reasons_has_no_explanation(stack):
     sid = "SM" + "7" * 32
     assert inbound(stack, US_MOBILE, "Running late", sid=sid).status_code == 200
     auth = (stack.account_sid, stack.auth_token)
-    listed = wait_until(lambda: httpx.get(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
-                                          auth=auth).json()["messages"])
+    listed = wait_until(
+        lambda: httpx.get(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json", auth=auth).json()[
+            "messages"
+        ]
+    )
     answer = stored(stack, listed[0]["sid"])
     assert (answer.status_code, answer.json()["code"]) == (404, 20404)
 
@@ -167,9 +190,14 @@ def test_another_account_learns_nothing_from_explain(stack):
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body=BODY)
     other = stack.app_state.accounts.create("tenant B")
     auth = (other.sid, other.auth_token)
-    answers = [httpx.post(f"{stack.url}/v1/Messages/Explain", auth=auth,
-                          data={"To": US_MOBILE, "MessagingServiceSid": service.sid, "Body": BODY}),
-               httpx.get(f"{stack.url}/v1/Messages/{message.sid}/Explain", auth=auth)]
+    answers = [
+        httpx.post(
+            f"{stack.url}/v1/Messages/Explain",
+            auth=auth,
+            data={"To": US_MOBILE, "MessagingServiceSid": service.sid, "Body": BODY},
+        ),
+        httpx.get(f"{stack.url}/v1/Messages/{message.sid}/Explain", auth=auth),
+    ]
     for answer in answers:
         assert (answer.status_code, answer.json()["code"]) == (404, 20404)
         assert US_SENDER not in answer.text and message.sid not in answer.text and service.sid not in answer.text

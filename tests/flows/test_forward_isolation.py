@@ -27,9 +27,11 @@ B_SENDER = "+12015550125"
 # URLs httpx2 cannot request: it builds no request for a CR/LF inside, an unclosed IPv6 bracket or a
 # host that is no IDNA name, and sends none to a scheme it does not speak. The API refuses them when
 # they are saved; rows saved before that still hold them.
-MALFORMED = pytest.mark.parametrize("url", ["http://127.0.0.1/in\r\nbox", "http://[::1/x",
-                                            "http://\N{SNOWMAN}.example/inbound", "ftp://127.0.0.1/inbound"],
-                                    ids=["crlf", "bracket", "idna", "scheme"])
+MALFORMED = pytest.mark.parametrize(
+    "url",
+    ["http://127.0.0.1/in\r\nbox", "http://[::1/x", "http://\N{SNOWMAN}.example/inbound", "ftp://127.0.0.1/inbound"],
+    ids=["crlf", "bracket", "idna", "scheme"],
+)
 
 
 def service_of(stack, sender: str, url: str):  # type: ignore[no-untyped-def]
@@ -44,8 +46,11 @@ def service_of(stack, sender: str, url: str):  # type: ignore[no-untyped-def]
 def account_b(stack):  # type: ignore[no-untyped-def]
     """Another tenant of the same gateway, whose number forwards to the stand-in app's /b-inbound."""
     other = stack.app_state.accounts.create("tenant B")
-    service_of(dataclasses.replace(stack, account_sid=other.sid, auth_token=other.auth_token), B_SENDER,
-               stack.app.url("/b-inbound"))
+    service_of(
+        dataclasses.replace(stack, account_sid=other.sid, auth_token=other.auth_token),
+        B_SENDER,
+        stack.app.url("/b-inbound"),
+    )
 
 
 def dead_letters(stack) -> list[dict]:  # type: ignore[no-untyped-def]
@@ -106,8 +111,9 @@ def test_a_dead_letter_says_connect_failed_and_the_log_says_where(stack, caplog)
     inbound(stack, US_MOBILE, "Running late")
     [dead] = wait_until(lambda: dead_letters(stack))
     assert dead["last_error"] == "connect failed"
-    assert any("connect failed (ConnectError: " in r.getMessage() for r in caplog.records
-               if r.levelno == logging.WARNING)
+    assert any(
+        "connect failed (ConnectError: " in r.getMessage() for r in caplog.records if r.levelno == logging.WARNING
+    )
 
 
 @pytest.mark.gateway(http_timeout=TIMEOUT, http_connect_timeout=TIMEOUT)
@@ -125,8 +131,11 @@ def test_a_forward_that_cannot_be_signed_is_recorded_as_request_failed_with_the_
     network error: the attempt is recorded all the same, and the operator gets the traceback."""
     caplog.set_level(logging.WARNING, logger="gateway.forwarding")
     service = service_of(stack, US_SENDER, stack.app.url("/inbound"))
-    updated = httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"InboundFormat": "json",
-                         "WebhookSecret": "whsec_abc"}, auth=(stack.account_sid, stack.auth_token))
+    updated = httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}",
+        data={"InboundFormat": "json", "WebhookSecret": "whsec_abc"},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert updated.status_code == 200, updated.text
     stack.app_state.forwarder.max_age = timedelta(seconds=0)
     inbound(stack, US_MOBILE, "Running late")

@@ -24,8 +24,14 @@ def editable(tmp_path: Path) -> tuple[Settings, Path]:
     shutil.copytree(ROOT / "policies", policies)
     url = f"sqlite:///{tmp_path / 'gateway.db'}"
     migrate(url)
-    settings = Settings(database_url=url, policies_dir=policies, locales_dir=ROOT / "locales",
-                        policy_reload_interval=0.2, api_rate_limit=1e6, api_rate_burst=10**6)  # load, not limits
+    settings = Settings(
+        database_url=url,
+        policies_dir=policies,
+        locales_dir=ROOT / "locales",
+        policy_reload_interval=0.2,
+        api_rate_limit=1e6,
+        api_rate_burst=10**6,
+    )  # load, not limits
     return settings, policies
 
 
@@ -67,7 +73,10 @@ def test_a_broken_edit_keeps_the_last_good_revision_serving_and_is_reported(edit
         wait_until(lambda: httpx.get(f"{base}/readyz").json()["policy"]["errors"], RELOAD_PROMISE)
         ready = httpx.get(f"{base}/readyz").json()
         assert ready["policy"]["revision"] == revision and ready["status"] == "ready"
-        assert "languages/es.toml" in ready["policy"]["errors"][0] and "unknown reply 'ayuda'" in ready["policy"]["errors"][0]
+        assert (
+            "languages/es.toml" in ready["policy"]["errors"][0]
+            and "unknown reply 'ayuda'" in ready["policy"]["errors"][0]
+        )
         assert decide(base, auth, "AYUDA")["kind"] == "HELP"
 
 
@@ -95,12 +104,18 @@ def test_broken_edits_under_load_fail_no_request_and_the_last_good_revision_keep
         for thread in clients:
             thread.start()
         try:
-            for broken, reported in ((good[: len(good) // 2], "languages/es.toml"),
-                                     (good.replace('reply = "help"', 'reply = "ayuda"'), "unknown reply 'ayuda'")):
+            for broken, reported in (
+                (good[: len(good) // 2], "languages/es.toml"),
+                (good.replace('reply = "help"', 'reply = "ayuda"'), "unknown reply 'ayuda'"),
+            ):
                 flowing = len(answers)
                 spanish.write_text(broken)
-                wait_until(lambda reported=reported: any(reported in error for error in httpx.get(
-                    f"{base}/readyz").json()["policy"]["errors"]), RELOAD_PROMISE)
+                wait_until(
+                    lambda reported=reported: any(
+                        reported in error for error in httpx.get(f"{base}/readyz").json()["policy"]["errors"]
+                    ),
+                    RELOAD_PROMISE,
+                )
                 wait_until(lambda flowing=flowing: len(answers) > flowing + 50, 20)  # requests went on meanwhile
         finally:
             stop.set()

@@ -28,13 +28,28 @@ from tests.poll import wait_until
 CATALOGS = Catalogs.load(ROOT / "locales")
 
 
-def inbound(stack, sender: str, body: str, *, to: str = US_SENDER, sid: str | None = None,
-            token: str = PROVIDER_TOKEN, headers: dict[str, str] | None = None) -> httpx.Response:  # type: ignore[no-untyped-def]
+def inbound(
+    stack,
+    sender: str,
+    body: str,
+    *,
+    to: str = US_SENDER,
+    sid: str | None = None,
+    token: str = PROVIDER_TOKEN,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:  # type: ignore[no-untyped-def]
     """POST Twilio's inbound webhook, signed as Twilio signs it (the SDK's own algorithm)."""
     url = f"{stack.settings.public_url}/webhooks/twilio/inbound"
-    params = {"MessageSid": sid or "SM" + uuid.uuid4().hex, "AccountSid": stack.settings.twilio_account_sid,
-              "From": sender, "To": to, "Body": body, "NumMedia": "0", "ApiVersion": "2010-04-01",
-              "SmsStatus": "received"}
+    params = {
+        "MessageSid": sid or "SM" + uuid.uuid4().hex,
+        "AccountSid": stack.settings.twilio_account_sid,
+        "From": sender,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        "ApiVersion": "2010-04-01",
+        "SmsStatus": "received",
+    }
     signature = RequestValidator(token).compute_signature(url, params)
     return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature, **(headers or {})})
 
@@ -43,8 +58,11 @@ def inbound(stack, sender: str, body: str, *, to: str = US_SENDER, sid: str | No
 def service(stack):  # type: ignore[no-untyped-def]
     number = _register(stack, US_SENDER, mps=20)
     client = stack.client()
-    created = client.messaging.v1.services.create(friendly_name="Acme Dental", inbound_request_url=stack.app.url("/inbound"),
-                                                  status_callback=stack.app.url("/status"))
+    created = client.messaging.v1.services.create(
+        friendly_name="Acme Dental",
+        inbound_request_url=stack.app.url("/inbound"),
+        status_callback=stack.app.url("/status"),
+    )
     client.messaging.v1.services(created.sid).phone_numbers.create(phone_number_sid=number["sid"])
     return created
 
@@ -60,8 +78,16 @@ def forwards(stack, sender: str):  # type: ignore[no-untyped-def]
 HELP_ANSWER = "Help at"  # in the shipped English HELP reply
 
 
-def before_a_help(stack, person: str, *, word: str = "HELP", answer: str = HELP_ANSWER,  # type: ignore[no-untyped-def]
-                  send=None, replies=None, timeout: float = 20.0) -> tuple[list, list]:
+def before_a_help(
+    stack,
+    person: str,
+    *,
+    word: str = "HELP",
+    answer: str = HELP_ANSWER,  # type: ignore[no-untyped-def]
+    send=None,
+    replies=None,
+    timeout: float = 20.0,
+) -> tuple[list, list]:
     """(forwards, replies) that `person`'s earlier texts produced, read once a HELP texted now has been
     forwarded and answered. Forwards keep their order per conversation and a sender sends in order,
     so a further forward or reply, had one been queued, arrives before the HELP's: this is the positive
@@ -69,18 +95,32 @@ def before_a_help(stack, person: str, *, word: str = "HELP", answer: str = HELP_
     provider's tests pass how to `send` the HELP `word` and read the `replies` it `answer`s."""
     (send or (lambda: inbound(stack, person, word)))()
     received = replies or (lambda: confirmations(stack, person))
-    wait_until(lambda: any(r.field("Body") == word for r in forwards(stack, person))
-               and any(answer in r.body for r in received()), timeout)
+    wait_until(
+        lambda: (
+            any(r.field("Body") == word for r in forwards(stack, person)) and any(answer in r.body for r in received())
+        ),
+        timeout,
+    )
     sent, answers = forwards(stack, person), received()
-    return (sent[:next(i for i, r in enumerate(sent) if r.field("Body") == word)],
-            answers[:next(i for i, r in enumerate(answers) if answer in r.body)])
+    return (
+        sent[: next(i for i, r in enumerate(sent) if r.field("Body") == word)],
+        answers[: next(i for i, r in enumerate(answers) if answer in r.body)],
+    )
 
 
-@pytest.mark.parametrize(("person", "keyword", "language"), [
-    (US_MOBILE, "STOP", "en"), (ES_MOBILE, "Baja", "es"), (FR_MOBILE, "Arrêt", "fr"), (DE_MOBILE, "Stopp", "de"),
-    (JP_MOBILE, "配信停止", "ja")])
-def test_signed_stop_is_confirmed_in_the_keyword_language_from_the_number_written_to(stack, service, shipped, person,
-                                                                                      keyword, language):
+@pytest.mark.parametrize(
+    ("person", "keyword", "language"),
+    [
+        (US_MOBILE, "STOP", "en"),
+        (ES_MOBILE, "Baja", "es"),
+        (FR_MOBILE, "Arrêt", "fr"),
+        (DE_MOBILE, "Stopp", "de"),
+        (JP_MOBILE, "配信停止", "ja"),
+    ],
+)
+def test_signed_stop_is_confirmed_in_the_keyword_language_from_the_number_written_to(
+    stack, service, shipped, person, keyword, language
+):
     """The confirmation is the language's opt-out reply, rendered with the service's brand, as sent
     (the service's Smart Encoding applies to it like to any message)."""
     response = inbound(stack, person, keyword)
@@ -97,8 +137,9 @@ def test_the_app_receives_opt_out_type_stop_signed_for_its_validator(stack, serv
     [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
     assert forward.field("OptOutType") == "STOP" and forward.field("Body") == "STOP"
     assert forward.field("AccountSid") == stack.account_sid and forward.field("MessagingServiceSid") == service.sid
-    assert RequestValidator(stack.auth_token).validate(stack.app.url("/inbound"), dict(forward.form),
-                                                       forward.headers["x-twilio-signature"])
+    assert RequestValidator(stack.auth_token).validate(
+        stack.app.url("/inbound"), dict(forward.form), forward.headers["x-twilio-signature"]
+    )
 
 
 def test_after_stop_sends_are_refused_with_21610(stack, service):
@@ -112,8 +153,12 @@ def test_after_stop_sends_are_refused_with_21610(stack, service):
 def test_stop_cancels_what_is_still_queued_for_the_number(stack, service):
     stack.provider.throttle(50, retry_after=30)  # the provider holds everything back: messages stay queued
     client = stack.client()
-    sids = [client.messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body=f"promo {i}",
-                                   status_callback=stack.app.url("/status")).sid for i in range(3)]
+    sids = [
+        client.messages.create(
+            messaging_service_sid=service.sid, to=FR_MOBILE, body=f"promo {i}", status_callback=stack.app.url("/status")
+        ).sid
+        for i in range(3)
+    ]
     inbound(stack, FR_MOBILE, "STOP")
     wait_until(lambda: [s for s in sids if client.messages(s).fetch().status == "canceled"] == sids)
     assert client.messages(sids[-1]).fetch().error_code == 21610
@@ -189,10 +234,12 @@ def test_the_app_down_for_a_while_then_up_receives_every_forward(stack, service)
 
     wait_until(lambda: len(refused()) > len(set(refused())), timeout=20)  # down for a while: a retry was refused too
     stack.app.status = 200
-    wait_until(lambda: {r.field("Body") for r in forwards(stack, US_MOBILE)} >= {
-        "Is my appointment at 9?", "STOP", "Thanks"}, timeout=20)
+    wait_until(
+        lambda: {r.field("Body") for r in forwards(stack, US_MOBILE)} >= {"Is my appointment at 9?", "STOP", "Thanks"},
+        timeout=20,
+    )
     bodies = [r.field("Body") for r in forwards(stack, US_MOBILE)]
-    last_of_each = [b for i, b in enumerate(bodies) if b not in bodies[i + 1:]]
+    last_of_each = [b for i, b in enumerate(bodies) if b not in bodies[i + 1 :]]
     assert last_of_each == ["Is my appointment at 9?", "STOP", "Thanks"]  # order kept per conversation
 
 
@@ -206,15 +253,20 @@ def test_the_audit_trail_records_each_decision_with_its_policy_revision(stack, s
     with Session(engine) as session:
         events = session.exec(select(ConsentEvent).order_by(ConsentEvent.id)).all()
     assert [(e.opted_out, e.keyword, e.language, e.source, e.scope) for e in events] == [
-        (True, "ARRÊT", "fr", "keyword", service.sid), (False, "START", "fr", "keyword", service.sid)]
+        (True, "ARRÊT", "fr", "keyword", service.sid),
+        (False, "START", "fr", "keyword", service.sid),
+    ]
     assert {e.policy_revision for e in events} == {revision}
     assert all(e.inbound_message_sid and e.inbound_message_sid.startswith("SM") for e in events)
 
 
 def test_json_format_forward_is_signed_the_standard_webhooks_way(stack, service):
     secret = "whsec_" + base64.b64encode(b"a" * 24).decode()
-    httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"InboundFormat": "json", "WebhookSecret": secret},
-               auth=(stack.account_sid, stack.auth_token)).raise_for_status()
+    httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}",
+        data={"InboundFormat": "json", "WebhookSecret": secret},
+        auth=(stack.account_sid, stack.auth_token),
+    ).raise_for_status()
     inbound(stack, US_MOBILE, "STOP")
     [forward] = wait_until(lambda: [r for r in stack.app.received if r.path == "/inbound"])
     body = json.loads(forward.raw)
@@ -224,9 +276,11 @@ def test_json_format_forward_is_signed_the_standard_webhooks_way(stack, service)
 
 
 def test_fallback_url_receives_the_forward_when_the_primary_fails(stack, service):
-    httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"InboundRequestUrl": stack.app.url("/down"),
-                                                              "FallbackUrl": stack.app.url("/fallback")},
-               auth=(stack.account_sid, stack.auth_token)).raise_for_status()
+    httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}",
+        data={"InboundRequestUrl": stack.app.url("/down"), "FallbackUrl": stack.app.url("/fallback")},
+        auth=(stack.account_sid, stack.auth_token),
+    ).raise_for_status()
     stack.app.failing_paths.add("/down")
     inbound(stack, US_MOBILE, "Where are you located?")
     [forward] = stack.app.wait_for(lambda r: r.path == "/fallback")
@@ -235,16 +289,20 @@ def test_fallback_url_receives_the_forward_when_the_primary_fails(stack, service
 
 def test_the_numbers_own_webhook_wins_when_the_service_says_so(stack, service):
     auth = (stack.account_sid, stack.auth_token)
-    httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"UseInboundWebhookOnNumber": "true"},
-               auth=auth).raise_for_status()
+    httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}", data={"UseInboundWebhookOnNumber": "true"}, auth=auth
+    ).raise_for_status()
     engine = stack.engine()
     with Session(engine) as session:
         from gateway.store.tables import Sender
+
         sender = session.exec(select(Sender).where(Sender.address == US_SENDER)).one()
         sender.sms_url = stack.app.url("/number-hook")
         session.add(sender)
         session.commit()
-    httpx.post(f"{stack.url}/v1/Services/{service.sid}", data={"FriendlyName": "Acme Dental"}, auth=auth)  # refresh caches
+    httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}", data={"FriendlyName": "Acme Dental"}, auth=auth
+    )  # refresh caches
     inbound(stack, US_MOBILE, "hello")
     assert stack.app.wait_for(lambda r: r.path == "/number-hook")
 
@@ -267,15 +325,25 @@ def test_gateway_sim_inbound_works_against_a_make_run_gateway(tmp_path):
     env = {**os.environ, "GATEWAY_DATABASE_URL": url, "GATEWAY_PORT": str(port), "GATEWAY_SIMULATOR_DELAY": "0.05"}
     env.pop("GATEWAY_SIMULATOR_TOKEN", None)
     log = (tmp_path / "serve.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "gateway.cli", "serve", "--demo"], cwd=ROOT, env=env,
-                              stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--demo"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until(lambda: _answers(f"{base}/readyz"), timeout=30)
         token = (tmp_path / "gateway.db.sim-token").read_text()
         assert token != "simulator-token" and token not in (tmp_path / "serve.log").read_text()  # the file only
-        completed = subprocess.run([sys.executable, "-m", "gateway.cli", "sim", "inbound", "--from", US_MOBILE,
-                                    "--to", DEMO_NUMBER, "STOP"], capture_output=True, text=True, cwd=ROOT, env=env)
+        completed = subprocess.run(
+            [sys.executable, "-m", "gateway.cli", "sim", "inbound", "--from", US_MOBILE, "--to", DEMO_NUMBER, "STOP"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+        )
         assert completed.returncode == 0, completed.stderr
         engine = make_engine(url)
         with Session(engine) as session:
@@ -283,8 +351,13 @@ def test_gateway_sim_inbound_works_against_a_make_run_gateway(tmp_path):
         account = Accounts(engine, token_cipher(load_settings(env))).named(DEMO_NAME)  # the token is stored sealed
         engine.dispose()
         assert account is not None
-        replies = wait_until(lambda: httpx.get(f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json",
-                                         params={"To": US_MOBILE}, auth=(account.sid, account.auth_token)).json()["messages"])
+        replies = wait_until(
+            lambda: httpx.get(
+                f"{base}/2010-04-01/Accounts/{account.sid}/Messages.json",
+                params={"To": US_MOBILE},
+                auth=(account.sid, account.auth_token),
+            ).json()["messages"]
+        )
         assert replies[0]["direction"] == "outbound-reply"
     finally:
         server.terminate()

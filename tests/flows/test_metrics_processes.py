@@ -35,11 +35,15 @@ ROUTE = "/2010-04-01/Accounts/{account_sid}/Messages.json"
 
 def scrape(gateway: Gateway) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """One scrape on a new connection (so either API process may answer)."""
-    response = httpx.get(f"{gateway.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}",
-                                                            "Connection": "close"})
+    response = httpx.get(
+        f"{gateway.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}", "Connection": "close"}
+    )
     assert response.status_code == 200, response.text
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 def deployment(tmp_path: Path, provider_url: str, database_url: str, **env: str) -> Gateway:
@@ -49,16 +53,19 @@ def deployment(tmp_path: Path, provider_url: str, database_url: str, **env: str)
 def _send_all(gateway: Gateway) -> str:
     sender = gateway.register(SENDER, mps=50)
     for _ in range(SENDS):
-        gateway.post(f"/2010-04-01/Accounts/{gateway.account_sid}/Messages.json",
-                     {"From": SENDER, "To": US_MOBILE, "Body": "Your table is ready"})
+        gateway.post(
+            f"/2010-04-01/Accounts/{gateway.account_sid}/Messages.json",
+            {"From": SENDER, "To": US_MOBILE, "Body": "Your table is ready"},
+        )
     return str(sender["sid"])
 
 
 def test_two_api_processes_and_a_worker_process_add_up_in_every_scrape(postgres, tmp_path):
     simulator = create_simulator(SimulatorConfig(auth_token="bench-token", delay=0.05))
     with serve(simulator) as provider_url:
-        gateway = deployment(tmp_path, provider_url, new_database(postgres),
-                             GATEWAY_METRICS_DIR=str(tmp_path / "metrics"))
+        gateway = deployment(
+            tmp_path, provider_url, new_database(postgres), GATEWAY_METRICS_DIR=str(tmp_path / "metrics")
+        )
         api, worker = gateway.node(workers=False, processes=2), gateway.worker(worker_id="worker-a")
         try:
             api.start()
@@ -68,10 +75,15 @@ def test_two_api_processes_and_a_worker_process_add_up_in_every_scrape(postgres,
             wait_until(lambda: all(scrape(gateway).get(key) == SENDS for key in sent), timeout=30)
             for _ in range(8):
                 samples = scrape(gateway)
-                accepted = samples.get(("gateway_http_request_duration_seconds_count", frozenset(
-                    {("method", "POST"), ("route", ROUTE), ("status", "201")})))
-                queued = samples.get(("gateway_outbound_messages_total",
-                                      frozenset({("status", "queued"), ("error_code", "")})))
+                accepted = samples.get(
+                    (
+                        "gateway_http_request_duration_seconds_count",
+                        frozenset({("method", "POST"), ("route", ROUTE), ("status", "201")}),
+                    )
+                )
+                queued = samples.get(
+                    ("gateway_outbound_messages_total", frozenset({("status", "queued"), ("error_code", "")}))
+                )
                 assert (accepted, queued) == (SENDS, SENDS)  # counted by both API processes
                 assert samples.get(next(iter(sent))) == SENDS  # counted by the worker process
         finally:
@@ -91,8 +103,12 @@ def test_serve_makes_a_metrics_directory_for_its_run_and_removes_it_when_it_stop
             _send_all(gateway)
             made = list(temporary.glob("gateway-metrics-*"))
             assert len(made) == 1 and list(made[0].glob("*.db"))
-            assert scrape(gateway).get(("gateway_outbound_messages_total",
-                                        frozenset({("status", "queued"), ("error_code", "")}))) == SENDS
+            assert (
+                scrape(gateway).get(
+                    ("gateway_outbound_messages_total", frozenset({("status", "queued"), ("error_code", "")}))
+                )
+                == SENDS
+            )
         finally:
             api.stop()
     assert list(temporary.glob("gateway-metrics-*")) == []
@@ -100,10 +116,16 @@ def test_serve_makes_a_metrics_directory_for_its_run_and_removes_it_when_it_stop
 
 def _count_in_a_process_that_ends(directory: Path, revision: str) -> None:
     """Another process, now gone, that served `revision` and counted one inbound STOP."""
-    code = ("from gateway.observability import metrics; "
-            f"metrics.policy_loaded({revision!r}, None, 0); metrics.inbound('twilio', 'STOP', 'en')")
-    subprocess.run([sys.executable, "-c", code], env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
-                   cwd=ROOT, check=True)
+    code = (
+        "from gateway.observability import metrics; "
+        f"metrics.policy_loaded({revision!r}, None, 0); metrics.inbound('twilio', 'STOP', 'en')"
+    )
+    subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(directory)},
+        cwd=ROOT,
+        check=True,
+    )
 
 
 def test_a_dead_processs_revision_is_dropped_and_its_counts_kept(tmp_path, monkeypatch):
@@ -115,13 +137,17 @@ def test_a_dead_processs_revision_is_dropped_and_its_counts_kept(tmp_path, monke
     monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(directory))
     engine = make_engine(database)
     try:
-        samples = {(sample.name, frozenset(sample.labels.items())): sample.value
-                   for family in text_string_to_metric_families(exposition(engine).decode())
-                   for sample in family.samples}
+        samples = {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(exposition(engine).decode())
+            for sample in family.samples
+        }
     finally:
         engine.dispose()
-    inbound = ("gateway_inbound_messages_total", frozenset({("provider", "twilio"), ("kind", "STOP"),
-                                                            ("language", "en")}))
+    inbound = (
+        "gateway_inbound_messages_total",
+        frozenset({("provider", "twilio"), ("kind", "STOP"), ("language", "en")}),
+    )
     assert samples.get(inbound) == 1
     assert not [key for key in samples if key[0] == "gateway_policy_revision_info"]
 
@@ -132,9 +158,11 @@ def test_serve_clears_a_shared_metrics_directory_no_live_process_writes_to(tmp_p
     directory.mkdir()
     _count_in_a_process_that_ends(directory, "0123456789ab")
     assert list(directory.glob("*.db"))
-    code = ("from pathlib import Path; from gateway.observability.multiproc import metrics_directory; "
-            f"from gateway.settings import Settings; metrics_directory(Settings(metrics_dir=Path({str(directory)!r})), "
-            "serving=True)")
+    code = (
+        "from pathlib import Path; from gateway.observability.multiproc import metrics_directory; "
+        f"from gateway.settings import Settings; metrics_directory(Settings(metrics_dir=Path({str(directory)!r})), "
+        "serving=True)"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
     assert list(directory.glob("*.db")) == []
 

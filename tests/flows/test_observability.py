@@ -41,8 +41,11 @@ def scrape(stack) -> Samples:  # type: ignore[no-untyped-def]
     response = httpx.get(f"{stack.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
-    return {(sample.name, frozenset(sample.labels.items())): sample.value
-            for family in text_string_to_metric_families(response.text) for sample in family.samples}
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
 
 
 def value(samples: Samples, name: str, **labels: str) -> float:
@@ -64,9 +67,11 @@ def grows(stack, name: str, by: float = 1.0, **labels: str):  # type: ignore[no-
 def service(stack):  # type: ignore[no-untyped-def]
     number = _register(stack, US_SENDER, mps=20)
     client = stack.client()
-    created = client.messaging.v1.services.create(friendly_name="Acme Dental",
-                                                  inbound_request_url=stack.app.url("/inbound"),
-                                                  status_callback=stack.app.url("/status"))
+    created = client.messaging.v1.services.create(
+        friendly_name="Acme Dental",
+        inbound_request_url=stack.app.url("/inbound"),
+        status_callback=stack.app.url("/status"),
+    )
     client.messaging.v1.services(created.sid).phone_numbers.create(phone_number_sid=number["sid"])
     return {"sid": created.sid, "sender_sid": number["sid"]}
 
@@ -80,10 +85,12 @@ def gateway_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
 
 
 def send(stack, service, to: str, *, request_id: str | None = None) -> httpx.Response:  # type: ignore[no-untyped-def]
-    return httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
-                      data={"MessagingServiceSid": service["sid"], "To": to, "Body": "Your table is ready"},
-                      auth=(stack.account_sid, stack.auth_token),
-                      headers={"X-Request-Id": request_id} if request_id else {})
+    return httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
+        data={"MessagingServiceSid": service["sid"], "To": to, "Body": "Your table is ready"},
+        auth=(stack.account_sid, stack.auth_token),
+        headers={"X-Request-Id": request_id} if request_id else {},
+    )
 
 
 # /metrics: access
@@ -123,8 +130,11 @@ def test_a_start_after_a_stop_counts_an_opt_in(stack, service):
 
 def test_a_staff_opt_out_counts_with_its_source(stack, service):
     opt_outs = grows(stack, "gateway_opt_outs_total", scope="service", source="api")
-    response = httpx.post(f"{stack.url}/v1/OptOuts", auth=(stack.account_sid, stack.auth_token),
-                          data={"PhoneNumber": FR_MOBILE, "ServiceSid": service["sid"], "Reason": "asked by phone"})
+    response = httpx.post(
+        f"{stack.url}/v1/OptOuts",
+        auth=(stack.account_sid, stack.auth_token),
+        data={"PhoneNumber": FR_MOBILE, "ServiceSid": service["sid"], "Reason": "asked by phone"},
+    )
     assert response.status_code == 201, response.text
     assert opt_outs() == 1
 
@@ -183,22 +193,43 @@ def test_queue_depth_oldest_age_and_mps_are_read_per_sender_sid(stack, service):
 
 def test_http_latency_is_labelled_by_route_template_never_by_sid_or_number(stack, service):
     sid = send(stack, service, US_MOBILE).json()["sid"]
-    fetched = httpx.get(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages/{sid}.json",
-                        auth=(stack.account_sid, stack.auth_token))
+    fetched = httpx.get(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages/{sid}.json",
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert fetched.status_code == 200
     assert httpx.get(f"{stack.url}/nowhere/{sid}").status_code == 404
     console = httpx.get(f"{stack.url}/console/numbers/{US_MOBILE}")  # under a mount; no console login
     assert httpx.get(f"{stack.url}/console/nowhere/{sid}").status_code == 404  # the mount, no route in it
     text = httpx.get(f"{stack.url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}).text
     samples = scrape(stack)
-    assert value(samples, "gateway_http_request_duration_seconds_count", method="GET", status="200",
-                 route="/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json") >= 1
-    assert value(samples, "gateway_http_request_duration_seconds_count", method="GET", status="404",
-                 route="unmatched") >= 1
-    assert value(samples, "gateway_http_request_duration_seconds_count", method="GET",
-                 status=str(console.status_code), route="/console/numbers/{number}") >= 1
-    assert value(samples, "gateway_http_request_duration_seconds_count", method="GET", status="404",
-                 route="/console") >= 1
+    assert (
+        value(
+            samples,
+            "gateway_http_request_duration_seconds_count",
+            method="GET",
+            status="200",
+            route="/2010-04-01/Accounts/{account_sid}/Messages/{sid}.json",
+        )
+        >= 1
+    )
+    assert (
+        value(samples, "gateway_http_request_duration_seconds_count", method="GET", status="404", route="unmatched")
+        >= 1
+    )
+    assert (
+        value(
+            samples,
+            "gateway_http_request_duration_seconds_count",
+            method="GET",
+            status=str(console.status_code),
+            route="/console/numbers/{number}",
+        )
+        >= 1
+    )
+    assert (
+        value(samples, "gateway_http_request_duration_seconds_count", method="GET", status="404", route="/console") >= 1
+    )
     assert sid not in text and stack.account_sid not in text
     assert US_MOBILE not in text and US_SENDER not in text
 
@@ -213,8 +244,7 @@ def test_the_serving_policy_revision_is_an_info_series(stack):
 # Request ids
 
 
-def test_one_request_id_follows_an_inbound_stop_to_its_reply_the_provider_and_the_app(stack, service,
-                                                                                        gateway_logs):
+def test_one_request_id_follows_an_inbound_stop_to_its_reply_the_provider_and_the_app(stack, service, gateway_logs):
     """The webhook's X-Request-Id is on the stored message, the dispatch log line of the
     confirmation, the confirmation's request to the provider and the forward to the app."""
     request_id = f"carrier-{uuid.uuid4().hex}"
@@ -225,11 +255,15 @@ def test_one_request_id_follows_an_inbound_stop_to_its_reply_the_provider_and_th
     reply = wait_until(lambda: [r for r in stack.provider.received if r.to == US_MOBILE])[0]
     assert reply.request_id == request_id
     with Session(stack.engine()) as session:
-        rows = session.execute(select(Message.direction, Message.request_id).where(
-            (Message.to == US_MOBILE) | (Message.sender == US_MOBILE))).all()
+        rows = session.execute(
+            select(Message.direction, Message.request_id).where(
+                (Message.to == US_MOBILE) | (Message.sender == US_MOBILE)
+            )
+        ).all()
     assert sorted(rows) == [("inbound", request_id), ("outbound-reply", request_id)]
-    dispatched = wait_until(lambda: [r for r in gateway_logs.records
-                                     if r.name == "gateway.dispatch" and " sent to " in r.getMessage()])
+    dispatched = wait_until(
+        lambda: [r for r in gateway_logs.records if r.name == "gateway.dispatch" and " sent to " in r.getMessage()]
+    )
     assert dispatched[0].request_id == request_id
 
 
@@ -264,8 +298,9 @@ def test_numbers_are_masked_in_log_lines_at_info_and_above(stack, service, gatew
 
 def test_numbers_are_shown_whole_in_debug_lines(stack, service, gateway_logs):
     assert send(stack, service, US_MOBILE).status_code == 201
-    dispatched = wait_until(lambda: [r for r in gateway_logs.records
-                                     if r.name == "gateway.dispatch" and " sent to " in r.getMessage()])
+    dispatched = wait_until(
+        lambda: [r for r in gateway_logs.records if r.name == "gateway.dispatch" and " sent to " in r.getMessage()]
+    )
     assert dispatched[0].levelno == logging.DEBUG and US_MOBILE in dispatched[0].getMessage()
 
 
@@ -288,8 +323,9 @@ def json_log() -> Iterator[io.StringIO]:
 
 def test_json_log_lines_carry_the_request_id_and_masked_numbers(stack, service, json_log):
     request_id = f"lb-{uuid.uuid4().hex}"
-    assert inbound(stack, US_MOBILE, "Hello", to=UNKNOWN_NUMBER,
-                   headers={"X-Request-Id": request_id}).status_code == 404
+    assert (
+        inbound(stack, US_MOBILE, "Hello", to=UNKNOWN_NUMBER, headers={"X-Request-Id": request_id}).status_code == 404
+    )
     lines = [json.loads(line) for line in json_log.getvalue().splitlines()]
     refused = [line for line in lines if "unknown number" in line["message"]]
     assert refused[0]["request_id"] == request_id and refused[0]["level"] == "WARNING"
@@ -297,8 +333,13 @@ def test_json_log_lines_carry_the_request_id_and_masked_numbers(stack, service, 
     assert UNKNOWN_NUMBER not in json_log.getvalue()
 
 
-def sim_signed(stack, kind: str, params: dict[str, str], request_id: str,  # type: ignore[no-untyped-def]
-               query: str = "") -> tuple[str, dict[str, str], dict[str, str]]:
+def sim_signed(
+    stack,
+    kind: str,
+    params: dict[str, str],
+    request_id: str,  # type: ignore[no-untyped-def]
+    query: str = "",
+) -> tuple[str, dict[str, str], dict[str, str]]:
     """A webhook as the simulator signs it: url, form and headers (with the caller's request id)."""
     url = f"{stack.settings.public_url}/webhooks/sim/{kind}{query}"
     signature = RequestValidator(SIM_TOKEN).compute_signature(url, params)
@@ -306,9 +347,19 @@ def sim_signed(stack, kind: str, params: dict[str, str], request_id: str,  # typ
 
 
 def text_to_the_twilio_number(stack, request_id: str):  # type: ignore[no-untyped-def]
-    return sim_signed(stack, "inbound", {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32,
-                                         "From": US_MOBILE, "To": US_SENDER, "Body": "STOP", "NumMedia": "0"},
-                      request_id)
+    return sim_signed(
+        stack,
+        "inbound",
+        {
+            "MessageSid": "SM" + uuid.uuid4().hex,
+            "AccountSid": "AC" + "0" * 32,
+            "From": US_MOBILE,
+            "To": US_SENDER,
+            "Body": "STOP",
+            "NumMedia": "0",
+        },
+        request_id,
+    )
 
 
 def json_lines(stream: io.StringIO, containing: str) -> list[dict[str, str]]:
@@ -335,8 +386,9 @@ def test_inbound_refusals_written_in_one_batch_each_carry_their_own_request_id(s
     async def post_all() -> list[int]:
         async with httpx.AsyncClient() as client:
             posts = [text_to_the_twilio_number(stack, request_id) for request_id in ids]
-            answers = await asyncio.gather(*(client.post(url, data=form, headers=headers)
-                                             for url, form, headers in posts))
+            answers = await asyncio.gather(
+                *(client.post(url, data=form, headers=headers) for url, form, headers in posts)
+            )
         return [answer.status_code for answer in answers]
 
     assert asyncio.run(post_all()) == [403] * len(ids)
@@ -349,9 +401,13 @@ def test_a_status_report_refused_with_20403_is_logged_with_its_request_id(stack,
     sent = send(stack, service, GB_MOBILE).json()["sid"]
     wait_until(lambda: [r for r in stack.provider.received if r.to == GB_MOBILE])
     request_id = f"carrier-{uuid.uuid4().hex}"
-    url, form, headers = sim_signed(stack, "status", {"MessageSid": "SM" + uuid.uuid4().hex,
-                                                      "MessageStatus": "undelivered", "ErrorCode": "30003"},
-                                    request_id, query=f"?ref={sent}")
+    url, form, headers = sim_signed(
+        stack,
+        "status",
+        {"MessageSid": "SM" + uuid.uuid4().hex, "MessageStatus": "undelivered", "ErrorCode": "30003"},
+        request_id,
+        query=f"?ref={sent}",
+    )
     response = httpx.post(url, data=form, headers=headers)
     assert (response.status_code, response.json()["code"]) == (403, 20403)
     refused = json_lines(json_log, "is carried by provider twilio")
@@ -365,9 +421,9 @@ def test_a_json_log_start_with_the_simulator_is_all_json_and_names_its_token_fil
     with node:
         token = (tmp_path / "gateway.db.sim-token").read_text()
     lines = [json.loads(line) for line in node.log.read_text().splitlines()]
-    assert [line["message"] for line in lines
-            if line["message"].startswith("provider simulator on")] == [
-        f"provider simulator on at /sim; it signs with the token in {tmp_path / 'gateway.db.sim-token'}"]
+    assert [line["message"] for line in lines if line["message"].startswith("provider simulator on")] == [
+        f"provider simulator on at /sim; it signs with the token in {tmp_path / 'gateway.db.sim-token'}"
+    ]
     secrets = [token, gateway.env["GATEWAY_SECRET_KEY"], gateway.env["GATEWAY_TWILIO_AUTH_TOKEN"]]
     assert not [secret for secret in secrets if secret in node.log.read_text()]
 
@@ -406,4 +462,3 @@ def test_readyz_is_503_when_this_processs_forwarder_stopped(stack):
     response = httpx.get(f"{stack.url}/readyz")
     assert response.status_code == 503 and response.json()["workers"] == "stopped"
     assert any("forwarding worker of this process stopped" in reason for reason in response.json()["reasons"])
-

@@ -36,8 +36,11 @@ def _register(stack, number: str, mps: int | None = None) -> dict:  # type: igno
         created = stack.client().incoming_phone_numbers.create(phone_number=number)
         return {"sid": created.sid, "phone_number": created.phone_number}
     data = {"PhoneNumber": number, "Mps": str(mps)}
-    response = httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/IncomingPhoneNumbers.json",
-                          data=data, auth=(stack.account_sid, stack.auth_token))
+    response = httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/IncomingPhoneNumbers.json",
+        data=data,
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -49,7 +52,9 @@ def received_by(stack, to: str):  # type: ignore[no-untyped-def]
 def test_sdk_send_via_messaging_service_reaches_the_provider_from_the_pool(stack):
     """messages.create(messaging_service_sid=…) is accepted, then delivered from the pool's number."""
     service = make_service(stack, US_SENDER)
-    message = stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="Your cleaning is Tuesday 9:00")
+    message = stack.client().messages.create(
+        messaging_service_sid=service.sid, to=US_MOBILE, body="Your cleaning is Tuesday 9:00"
+    )
     assert message.status == "accepted" and message.sid.startswith("SM") and message.num_segments == "1"
     [sent] = wait_until(lambda: received_by(stack, US_MOBILE))
     assert (sent.sender, sent.body) == (US_SENDER, "Your cleaning is Tuesday 9:00")
@@ -72,8 +77,13 @@ def test_list_filters_by_date_sent_as_the_sdk_and_twilios_docs_write_it(stack):
     client = stack.client()
     sent = client.messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="Your cleaning is Tuesday 9:00")
     wait_until(lambda: client.messages(sent.sid).fetch().status == "delivered")
-    waiting = client.messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="n1", schedule_type="fixed",
-                                     send_at=utcnow() + timedelta(hours=1))  # never sent: no DateSent
+    waiting = client.messages.create(
+        messaging_service_sid=service.sid,
+        to=US_MOBILE,
+        body="n1",
+        schedule_type="fixed",
+        send_at=utcnow() + timedelta(hours=1),
+    )  # never sent: no DateSent
     today, hour = utcnow().date(), timedelta(hours=1)
     assert [m.sid for m in client.messages.list(date_sent=today)] == [sent.sid]
     assert [m.sid for m in client.messages.list(date_sent_after=utcnow() - hour)] == [sent.sid]
@@ -82,8 +92,11 @@ def test_list_filters_by_date_sent_as_the_sdk_and_twilios_docs_write_it(stack):
 
 
 def test_a_date_sent_that_is_no_date_is_a_400(stack):
-    response = httpx.get(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
-                         params={"DateSent": "last tuesday"}, auth=(stack.account_sid, stack.auth_token))
+    response = httpx.get(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
+        params={"DateSent": "last tuesday"},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert response.status_code == 400 and "DateSent must be a date" in response.json()["message"]
 
 
@@ -98,8 +111,16 @@ def test_opted_out_recipient_is_21610(stack):
     service = make_service(stack, US_SENDER)
     engine = stack.engine()
     with unit_of_work(engine) as session:
-        session.add(OptOut(account_sid=stack.account_sid, service_sid=service.sid, number=US_MOBILE, channel="sms",
-                           opted_out=True, date_updated=utcnow()))
+        session.add(
+            OptOut(
+                account_sid=stack.account_sid,
+                service_sid=service.sid,
+                number=US_MOBILE,
+                channel="sms",
+                opted_out=True,
+                date_updated=utcnow(),
+            )
+        )
     with pytest.raises(TwilioRestException) as error:
         stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi")
     assert error.value.code == 21610
@@ -107,8 +128,11 @@ def test_opted_out_recipient_is_21610(stack):
 
 def test_country_outside_geo_permissions_is_21408_and_listed_countries_pass(stack):
     service = make_service(stack, US_SENDER)
-    httpx.post(f"{stack.url}/v1/Services/{service.sid}/GeoPermissions", data={"Countries": "US,CA"},
-               auth=(stack.account_sid, stack.auth_token)).raise_for_status()
+    httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/GeoPermissions",
+        data={"Countries": "US,CA"},
+        auth=(stack.account_sid, stack.auth_token),
+    ).raise_for_status()
     with pytest.raises(TwilioRestException) as error:
         stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hi")
     assert error.value.code == 21408
@@ -143,7 +167,9 @@ def test_body_over_1600_characters_is_21617(stack):
 
 def test_another_accounts_service_is_not_visible(stack):
     service = make_service(stack, US_SENDER)
-    other = httpx.post(f"{stack.url}/v1/Services", data={"FriendlyName": "x"}, auth=(stack.account_sid, stack.auth_token))
+    other = httpx.post(
+        f"{stack.url}/v1/Services", data={"FriendlyName": "x"}, auth=(stack.account_sid, stack.auth_token)
+    )
     assert other.status_code == 201
     intruder = stack.app_state.accounts.create("intruder")
     response = httpx.get(f"{stack.url}/v1/Services/{service.sid}", auth=(intruder.sid, intruder.auth_token))
@@ -160,8 +186,11 @@ def test_area_code_geomatch_picks_the_same_area_code(stack):
 def test_short_code_of_the_recipients_country_wins(stack):
     service = make_service(stack, US_SENDER)
     auth = (stack.account_sid, stack.auth_token)
-    httpx.post(f"{stack.url}/v1/Services/{service.sid}/ShortCodes", data={"ShortCode": "12345", "CountryCode": "US",
-                                                                          "Provider": "twilio"}, auth=auth).raise_for_status()
+    httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/ShortCodes",
+        data={"ShortCode": "12345", "CountryCode": "US", "Provider": "twilio"},
+        auth=auth,
+    ).raise_for_status()
     stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi")
     assert wait_until(lambda: received_by(stack, US_MOBILE))[0].sender == "12345"
 
@@ -179,12 +208,15 @@ def test_sticky_sender_is_recorded_inspectable_and_resettable(stack):
     mapping = httpx.get(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).json()
     assert mapping["sender"] in (US_SENDER, NYC_SENDER)
     other = NYC_SENDER if mapping["sender"] == US_SENDER else US_SENDER
-    pinned = httpx.post(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", data={"Sender": other},
-                        auth=auth).json()
+    pinned = httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", data={"Sender": other}, auth=auth
+    ).json()
     assert pinned["sender"] == other and pinned["pinned"]
     stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="again")
     assert wait_until(lambda: [r for r in received_by(stack, GB_MOBILE) if r.body == "again"])[0].sender == other
-    assert httpx.delete(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).status_code == 204
+    assert (
+        httpx.delete(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).status_code == 204
+    )
     assert httpx.get(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).status_code == 404
 
 
@@ -213,8 +245,12 @@ def test_a_message_still_queued_when_its_validity_ends_fails_with_30036_and_a_ca
     stack.provider.throttle(10, retry_after=5)
     client = stack.client()
     callback = stack.app.url("/status")
-    sids = [client.messages.create(from_=US_SENDER, to=US_MOBILE, body=f"m{i}", validity_period=2,
-                                   status_callback=callback).sid for i in range(3)]
+    sids = [
+        client.messages.create(
+            from_=US_SENDER, to=US_MOBILE, body=f"m{i}", validity_period=2, status_callback=callback
+        ).sid
+        for i in range(3)
+    ]
     last = wait_until(lambda: [m for m in [client.messages(sids[-1]).fetch()] if m.status == "failed"], timeout=8)[0]
     assert last.error_code == 30036
     failed = stack.app.wait_for(lambda r: r.field("MessageSid") == sids[-1] and r.field("MessageStatus") == "failed")
@@ -252,8 +288,11 @@ def test_provider_permanent_error_fails_the_message_with_its_code(stack):
 def test_status_callbacks_arrive_in_order_and_signed_with_the_account_token(stack):
     service = make_service(stack, US_SENDER, mps=10)
     callback = stack.app.url("/status")
-    sid = stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi",
-                                         status_callback=callback).sid
+    sid = (
+        stack.client()
+        .messages.create(messaging_service_sid=service.sid, to=US_MOBILE, body="hi", status_callback=callback)
+        .sid
+    )
     stack.app.wait_for(lambda r: r.field("MessageStatus") == "delivered")
     calls = [r for r in stack.app.received if r.field("MessageSid") == sid]
     assert [r.field("MessageStatus") for r in calls] == ["sent", "delivered"]
@@ -274,9 +313,11 @@ def test_undelivered_report_reaches_the_app_with_the_error_code(stack):
 def test_bulk_notifications_gate_each_binding(stack):
     service = make_service(stack, US_SENDER, mps=50)
     bindings = [f'{{"binding_type":"sms","address":"{n}"}}' for n in (US_MOBILE, "+15558675310", GB_MOBILE, "nonsense")]
-    response = httpx.post(f"{stack.url}/v1/Services/{service.sid}/Notifications",
-                          data={"ToBinding": bindings, "Body": "Office closed Monday"},
-                          auth=(stack.account_sid, stack.auth_token))
+    response = httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/Notifications",
+        data={"ToBinding": bindings, "Body": "Office closed Monday"},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     body = response.json()
     assert response.status_code == 201 and (body["accepted"], body["failed"]) == (2, 2)
     assert [r["error_code"] for r in body["results"]] == [None, 21211, None, 21211]
@@ -285,9 +326,11 @@ def test_bulk_notifications_gate_each_binding(stack):
 
 def test_bulk_request_over_1_mb_is_413(stack):
     service = make_service(stack, US_SENDER)
-    response = httpx.post(f"{stack.url}/v1/Services/{service.sid}/Notifications",
-                          data={"ToBinding": [US_MOBILE] * 10, "Body": "x" * (1024 * 1024)},
-                          auth=(stack.account_sid, stack.auth_token))
+    response = httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/Notifications",
+        data={"ToBinding": [US_MOBILE] * 10, "Body": "x" * (1024 * 1024)},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert response.status_code == 413 and response.json()["code"] == 21617
 
 
@@ -297,8 +340,12 @@ def test_removing_a_sender_from_the_pool_deletes_its_sticky_mappings(stack):
     auth = (stack.account_sid, stack.auth_token)
     stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hi")
     mapping = httpx.get(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).json()
-    assert httpx.delete(f"{stack.url}/v1/Services/{service.sid}/PhoneNumbers/{mapping['sender_sid']}",
-                        auth=auth).status_code == 204
+    assert (
+        httpx.delete(
+            f"{stack.url}/v1/Services/{service.sid}/PhoneNumbers/{mapping['sender_sid']}", auth=auth
+        ).status_code
+        == 204
+    )
     assert httpx.get(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", auth=auth).status_code == 404
     with pytest.raises(TwilioRestException) as error:
         stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="again")

@@ -35,8 +35,11 @@ def telnyx():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def gateway_overrides(plivo, telnyx):  # type: ignore[no-untyped-def]
-    return settings_for("plivo", plivo.base) | settings_for("telnyx", telnyx.base, TelnyxKeys()) | {
-        "provider_failure_window": 0.5, "provider_probe_interval": 0.5}
+    return (
+        settings_for("plivo", plivo.base)
+        | settings_for("telnyx", telnyx.base, TelnyxKeys())
+        | {"provider_failure_window": 0.5, "provider_probe_interval": 0.5}
+    )
 
 
 @pytest.fixture
@@ -46,8 +49,10 @@ def service(stack):  # type: ignore[no-untyped-def]
 
 def send(stack, service, people: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
     client = stack.client()
-    return [client.messages.create(messaging_service_sid=service.sid, to=person, body="Rappel : mardi 9h").sid
-            for person in people]
+    return [
+        client.messages.create(messaging_service_sid=service.sid, to=person, body="Rappel : mardi 9h").sid
+        for person in people
+    ]
 
 
 def reached(standin_state, people: list[str]) -> list[str]:  # type: ignore[no-untyped-def]
@@ -73,7 +78,9 @@ def test_sends_fail_over_to_the_healthy_provider_and_come_back_after_recovery(st
     plivo.down = False
     wait_until(lambda: not health.unhealthy(), timeout=15)
     everyone = PEOPLE[:8]
-    assert wait_until(lambda: sorted(reached(plivo, everyone) + reached(telnyx, everyone)) == sorted(everyone), timeout=20)
+    assert wait_until(
+        lambda: sorted(reached(plivo, everyone) + reached(telnyx, everyone)) == sorted(everyone), timeout=20
+    )
     assert all(stack.client().messages(sid).fetch().status == "sent" for sid in first)
     assert reached(plivo, PEOPLE[:4]), "some of the first messages waited on the Plivo number and went out there"
 
@@ -83,8 +90,14 @@ def test_sends_fail_over_to_the_healthy_provider_and_come_back_after_recovery(st
 
 def test_a_plivo_signed_inbound_to_the_telnyx_number_is_refused_with_20403(stack, plivo, telnyx, service):
     """Plivo's secret vouches only for Plivo's numbers: 403, nothing stored, nothing forwarded."""
-    params = {"From": "33612345678", "To": TELNYX_NUMBER.lstrip("+"), "Text": "STOP", "Type": "sms",
-              "MessageUUID": "3c4e9f4a-6c1b-11ef-9a2b-0242ac110002", "MediaCount": "0"}
+    params = {
+        "From": "33612345678",
+        "To": TELNYX_NUMBER.lstrip("+"),
+        "Text": "STOP",
+        "Type": "sms",
+        "MessageUUID": "3c4e9f4a-6c1b-11ef-9a2b-0242ac110002",
+        "MediaCount": "0",
+    }
     response = plivo_post(f"{stack.settings.public_url}/webhooks/plivo/inbound", params)
     assert (response.status_code, response.json()["code"]) == (403, 20403)
     assert stored_inbound(stack) == 0 and not [r for r in stack.app.received if r.path == "/inbound"]

@@ -32,19 +32,27 @@ def test_messages_outlast_a_failing_provider_paced_and_once_and_the_expired_one_
         stack.provider.fail_next(6, status=int(fault))
     client = stack.client()
     callback = stack.app.url("/status")
-    short_lived = client.messages.create(from_=US_SENDER, to=US_MOBILE, body="Code 123456", validity_period=1,
-                                         status_callback=callback).sid
-    sids = [client.messages.create(from_=US_SENDER, to=US_MOBILE, body=body, status_callback=callback).sid
-            for body in BODIES]
+    short_lived = client.messages.create(
+        from_=US_SENDER, to=US_MOBILE, body="Code 123456", validity_period=1, status_callback=callback
+    ).sid
+    sids = [
+        client.messages.create(from_=US_SENDER, to=US_MOBILE, body=body, status_callback=callback).sid
+        for body in BODIES
+    ]
 
     def states() -> dict[str, str]:
         return {sid: client.messages(sid).fetch().status for sid in [short_lived, *sids]}
 
-    wait_until(lambda: all(status in ("sent", "delivered", "failed") for status in states().values()), timeout=40,
-               message=states)
+    wait_until(
+        lambda: all(status in ("sent", "delivered", "failed") for status in states().values()),
+        timeout=40,
+        message=states,
+    )
     expired = client.messages(short_lived).fetch()
     assert (expired.status, expired.error_code) == ("failed", 30036)
-    [report] = stack.app.wait_for(lambda r: r.field("MessageSid") == short_lived and r.field("MessageStatus") == "failed")
+    [report] = stack.app.wait_for(
+        lambda r: r.field("MessageSid") == short_lived and r.field("MessageStatus") == "failed"
+    )
     assert report.field("ErrorCode") == "30036"
     assert all(client.messages(sid).fetch().status in ("sent", "delivered") for sid in sids)
     received = [r for r in stack.provider.received if r.to == US_MOBILE]

@@ -40,14 +40,25 @@ def service(stack):  # type: ignore[no-untyped-def]
 
 def inbound(stack, text: str, *, token: str = PLIVO_AUTH_TOKEN):  # type: ignore[no-untyped-def]
     """Plivo's inbound form: numbers without "+", its own MessageIntent."""
-    params = {"From": FR_MOBILE.lstrip("+"), "To": OUR_NUMBER.lstrip("+"), "Text": text, "Type": "sms",
-              "MessageUUID": str(uuid.uuid4()), "Units": "1", "TotalRate": "0", "TotalAmount": "0",
-              "MessageIntent": "optout", "PowerpackUUID": "", "MediaCount": "0"}
+    params = {
+        "From": FR_MOBILE.lstrip("+"),
+        "To": OUR_NUMBER.lstrip("+"),
+        "Text": text,
+        "Type": "sms",
+        "MessageUUID": str(uuid.uuid4()),
+        "Units": "1",
+        "TotalRate": "0",
+        "TotalAmount": "0",
+        "MessageIntent": "optout",
+        "PowerpackUUID": "",
+        "MediaCount": "0",
+    }
     return plivo_post(f"{stack.settings.public_url}/webhooks/plivo/inbound", params, token)
 
 
-def test_signed_french_stop_opts_out_is_confirmed_through_plivo_and_forwarded_with_opt_out_type(stack, plivo, service,
-                                                                                                shipped):
+def test_signed_french_stop_opts_out_is_confirmed_through_plivo_and_forwarded_with_opt_out_type(
+    stack, plivo, service, shipped
+):
     """ARRÊT from +33 opts out; the French confirmation goes out through Plivo from the number written
     to, and the app gets the message with OptOutType STOP, as for a Twilio inbound."""
     response = inbound(stack, "ARRÊT")
@@ -68,19 +79,38 @@ def test_a_forged_plivo_webhook_is_refused_and_nothing_is_stored(stack, plivo, s
 
 def test_a_plivo_delivery_report_moves_the_message_and_the_app_callback_follows(stack, plivo, service):
     """Plivo's signed `delivered` report on the callback URL it was given makes the message delivered."""
-    message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi",
-                                             status_callback=stack.app.url("/status"))
+    message = stack.client().messages.create(
+        messaging_service_sid=service.sid,
+        to=FR_MOBILE,
+        body="Rendez-vous mardi",
+        status_callback=stack.app.url("/status"),
+    )
     [sent] = wait_until(lambda: plivo.to(FR_MOBILE))
     assert sent.sender == OUR_NUMBER and sent.callback
     wait_until(lambda: stack.client().messages(message.sid).fetch().status == "sent")
-    report = {"MessageUUID": sent.provider_sid, "To": FR_MOBILE.lstrip("+"), "From": OUR_NUMBER.lstrip("+"),
-              "Type": "sms", "Status": "delivered", "Units": "1", "TotalRate": "0.0065", "TotalAmount": "0.0065",
-              "MCC": "208", "MNC": "01", "ErrorCode": "", "Sequence": "3", "ParentMessageUUID": sent.provider_sid,
-              "PartInfo": "1 of 1"}
+    report = {
+        "MessageUUID": sent.provider_sid,
+        "To": FR_MOBILE.lstrip("+"),
+        "From": OUR_NUMBER.lstrip("+"),
+        "Type": "sms",
+        "Status": "delivered",
+        "Units": "1",
+        "TotalRate": "0.0065",
+        "TotalAmount": "0.0065",
+        "MCC": "208",
+        "MNC": "01",
+        "ErrorCode": "",
+        "Sequence": "3",
+        "ParentMessageUUID": sent.provider_sid,
+        "PartInfo": "1 of 1",
+    }
     assert plivo_post(sent.callback, report).status_code == 200
     assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
-    stack.app.wait_for(lambda r: r.path == "/status" and r.field("MessageSid") == message.sid
-                       and r.field("MessageStatus") == "delivered")
+    stack.app.wait_for(
+        lambda r: (
+            r.path == "/status" and r.field("MessageSid") == message.sid and r.field("MessageStatus") == "delivered"
+        )
+    )
 
 
 def test_plivos_invalid_destination_fails_the_message_with_21211(stack, plivo, service):
@@ -97,10 +127,22 @@ def test_a_plivo_report_with_error_code_80_stores_30003(stack, plivo, service):
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi")
     [sent] = wait_until(lambda: plivo.to(FR_MOBILE))
     wait_until(lambda: stack.client().messages(message.sid).fetch().status == "sent")
-    report = {"MessageUUID": sent.provider_sid, "To": FR_MOBILE.lstrip("+"), "From": OUR_NUMBER.lstrip("+"),
-              "Type": "sms", "Status": "undelivered", "Units": "1", "TotalRate": "0.0065", "TotalAmount": "0.0065",
-              "MCC": "208", "MNC": "01", "ErrorCode": "80", "Sequence": "3", "ParentMessageUUID": sent.provider_sid,
-              "PartInfo": "1 of 1"}
+    report = {
+        "MessageUUID": sent.provider_sid,
+        "To": FR_MOBILE.lstrip("+"),
+        "From": OUR_NUMBER.lstrip("+"),
+        "Type": "sms",
+        "Status": "undelivered",
+        "Units": "1",
+        "TotalRate": "0.0065",
+        "TotalAmount": "0.0065",
+        "MCC": "208",
+        "MNC": "01",
+        "ErrorCode": "80",
+        "Sequence": "3",
+        "ParentMessageUUID": sent.provider_sid,
+        "PartInfo": "1 of 1",
+    }
     assert plivo_post(sent.callback, report).status_code == 200
     failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "undelivered" and m)
     assert failed.error_code == 30003

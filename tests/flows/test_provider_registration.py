@@ -6,9 +6,11 @@ import httpx
 
 
 def test_a_provider_without_credentials_refuses_its_numbers_with_the_variables_to_set(stack):
-    response = httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/IncomingPhoneNumbers.json",
-                          data={"PhoneNumber": "+12015550124", "Provider": "telnyx"},
-                          auth=(stack.account_sid, stack.auth_token))
+    response = httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": "+12015550124", "Provider": "telnyx"},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert response.status_code == 400
     assert "GATEWAY_TELNYX_API_KEY" in response.json()["message"]
 

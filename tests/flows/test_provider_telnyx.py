@@ -46,15 +46,25 @@ def service(stack):  # type: ignore[no-untyped-def]
 
 
 def inbound(stack, keys: TelnyxKeys, text: str, **signing):  # type: ignore[no-untyped-def]
-    payload = {"id": str(uuid.uuid4()), "record_type": "message", "direction": "inbound", "type": "SMS",
-               "from": {"phone_number": FR_MOBILE, "carrier": "Orange", "line_type": "Wireless"},
-               "to": [{"phone_number": OUR_NUMBER, "status": "webhook_delivered"}], "text": text, "media": [],
-               "encoding": "UCS-2", "parts": 1, "autoresponse_type": "stop"}
+    payload = {
+        "id": str(uuid.uuid4()),
+        "record_type": "message",
+        "direction": "inbound",
+        "type": "SMS",
+        "from": {"phone_number": FR_MOBILE, "carrier": "Orange", "line_type": "Wireless"},
+        "to": [{"phone_number": OUR_NUMBER, "status": "webhook_delivered"}],
+        "text": text,
+        "media": [],
+        "encoding": "UCS-2",
+        "parts": 1,
+        "autoresponse_type": "stop",
+    }
     return keys.post(f"{stack.settings.public_url}/webhooks/telnyx/inbound", "message.received", payload, **signing)
 
 
-def test_signed_french_stop_opts_out_is_confirmed_through_telnyx_and_forwarded_with_opt_out_type(stack, telnyx, keys,
-                                                                                                 service, shipped):
+def test_signed_french_stop_opts_out_is_confirmed_through_telnyx_and_forwarded_with_opt_out_type(
+    stack, telnyx, keys, service, shipped
+):
     """ARRÊT from +33 opts out; the French confirmation goes out through Telnyx from the number written
     to, and the app gets the message with OptOutType STOP, as for a Twilio inbound."""
     assert inbound(stack, keys, "ARRÊT").status_code == 200
@@ -77,17 +87,31 @@ def test_a_webhook_signed_more_than_300_seconds_ago_is_refused_as_a_replay(stack
 
 
 def test_a_telnyx_finalized_report_moves_the_message_and_the_app_callback_follows(stack, telnyx, keys, service):
-    message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi",
-                                             status_callback=stack.app.url("/status"))
+    message = stack.client().messages.create(
+        messaging_service_sid=service.sid,
+        to=FR_MOBILE,
+        body="Rendez-vous mardi",
+        status_callback=stack.app.url("/status"),
+    )
     [sent] = wait_until(lambda: telnyx.to(FR_MOBILE))
     assert sent.sender == OUR_NUMBER and sent.callback and sent.fields["from"] == OUR_NUMBER
-    payload = {"id": sent.provider_sid, "record_type": "message", "direction": "outbound", "type": "SMS",
-               "from": {"phone_number": OUR_NUMBER}, "to": [{"phone_number": FR_MOBILE, "status": "delivered"}],
-               "text": "Rendez-vous mardi", "errors": []}
+    payload = {
+        "id": sent.provider_sid,
+        "record_type": "message",
+        "direction": "outbound",
+        "type": "SMS",
+        "from": {"phone_number": OUR_NUMBER},
+        "to": [{"phone_number": FR_MOBILE, "status": "delivered"}],
+        "text": "Rendez-vous mardi",
+        "errors": [],
+    }
     assert keys.post(sent.callback, "message.finalized", payload).status_code == 200
     assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
-    stack.app.wait_for(lambda r: r.path == "/status" and r.field("MessageSid") == message.sid
-                       and r.field("MessageStatus") == "delivered")
+    stack.app.wait_for(
+        lambda r: (
+            r.path == "/status" and r.field("MessageSid") == message.sid and r.field("MessageStatus") == "delivered"
+        )
+    )
 
 
 def test_telnyxs_invalid_to_address_fails_the_message_with_21211(stack, telnyx, service):
@@ -103,10 +127,16 @@ def test_a_finalized_report_with_telnyxs_invalid_destination_40012_stores_21211(
     message undelivered with 21211, as the README promises whichever provider said it."""
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi")
     [sent] = wait_until(lambda: telnyx.to(FR_MOBILE))
-    payload = {"id": sent.provider_sid, "record_type": "message", "direction": "outbound", "type": "SMS",
-               "from": {"phone_number": OUR_NUMBER}, "to": [{"phone_number": FR_MOBILE, "status": "delivery_failed"}],
-               "text": "Rendez-vous mardi",
-               "errors": [{"code": "40012", "title": "Invalid messaging destination number"}]}
+    payload = {
+        "id": sent.provider_sid,
+        "record_type": "message",
+        "direction": "outbound",
+        "type": "SMS",
+        "from": {"phone_number": OUR_NUMBER},
+        "to": [{"phone_number": FR_MOBILE, "status": "delivery_failed"}],
+        "text": "Rendez-vous mardi",
+        "errors": [{"code": "40012", "title": "Invalid messaging destination number"}],
+    }
     assert keys.post(sent.callback, "message.finalized", payload).status_code == 200
     failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "undelivered" and m)
     assert failed.error_code == 21211

@@ -23,8 +23,11 @@ def unreachable_port() -> int:
 
 @pytest.fixture
 def gateway_overrides(unreachable_port):  # type: ignore[no-untyped-def]
-    return {"twilio_base_url": f"http://127.0.0.1:{unreachable_port}", "provider_failure_window": 1.0,
-            "provider_probe_interval": 0.5}
+    return {
+        "twilio_base_url": f"http://127.0.0.1:{unreachable_port}",
+        "provider_failure_window": 1.0,
+        "provider_probe_interval": 0.5,
+    }
 
 
 def test_messages_wait_while_the_provider_is_unreachable_and_go_out_once_after_it_is_back(stack, unreachable_port):

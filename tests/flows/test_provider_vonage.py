@@ -41,9 +41,15 @@ def service(stack):  # type: ignore[no-untyped-def]
 
 
 def fields(text: str, **extra: str) -> dict[str, str]:
-    return {"msisdn": FR_MOBILE.lstrip("+"), "to": OUR_NUMBER.lstrip("+"), "messageId": uuid.uuid4().hex[:16].upper(),
-            "text": text, "type": "unicode", "keyword": text.split()[0].upper() if text.split() else "",
-            "message-timestamp": "2026-12-01 17:26:40"} | extra
+    return {
+        "msisdn": FR_MOBILE.lstrip("+"),
+        "to": OUR_NUMBER.lstrip("+"),
+        "messageId": uuid.uuid4().hex[:16].upper(),
+        "text": text,
+        "type": "unicode",
+        "keyword": text.split()[0].upper() if text.split() else "",
+        "message-timestamp": "2026-12-01 17:26:40",
+    } | extra
 
 
 def inbound(stack, params: dict[str, str], **signing) -> httpx.Response:  # type: ignore[no-untyped-def]
@@ -53,12 +59,19 @@ def inbound(stack, params: dict[str, str], **signing) -> httpx.Response:  # type
 
 def before_an_aide(stack, vonage):  # type: ignore[no-untyped-def]
     """`before_a_help` through Vonage, in French: AIDE, answered "assistance"."""
-    return before_a_help(stack, FR_MOBILE, word="AIDE", answer="assistance", send=lambda: inbound(stack, fields("AIDE")),
-                         replies=lambda: vonage.to(FR_MOBILE))
+    return before_a_help(
+        stack,
+        FR_MOBILE,
+        word="AIDE",
+        answer="assistance",
+        send=lambda: inbound(stack, fields("AIDE")),
+        replies=lambda: vonage.to(FR_MOBILE),
+    )
 
 
-def test_signed_french_stop_opts_out_is_confirmed_through_vonage_and_forwarded_with_opt_out_type(stack, vonage,
-                                                                                                 service, shipped):
+def test_signed_french_stop_opts_out_is_confirmed_through_vonage_and_forwarded_with_opt_out_type(
+    stack, vonage, service, shipped
+):
     """ARRÊT from +33 (a GET webhook) opts out; the French confirmation goes out through /sms/json
     from the number written to, and the app gets OptOutType STOP, as for a Twilio inbound."""
     assert inbound(stack, fields("ARRÊT")).status_code == 200
@@ -92,12 +105,13 @@ def test_the_hmac_sha256_signature_method_is_used_when_set(stack, vonage, servic
 
 
 def test_three_parts_out_of_order_become_one_message_and_one_decision(stack, vonage, service):
-    """"UNSUB" / "SCRI" / "BE" arrive 3, 1, 2: the keyword is matched on the joined text (no part holds
+    """ "UNSUB" / "SCRI" / "BE" arrive 3, 1, 2: the keyword is matched on the joined text (no part holds
     it), one forward, one confirmation, one receipt."""
     texts = {1: "UNSUB", 2: "SCRI", 3: "BE"}
     for number in (3, 1, 2):
-        params = fields(texts[number], concat="true", **{"concat-ref": "108", "concat-total": "3",
-                                                          "concat-part": str(number)})
+        params = fields(
+            texts[number], concat="true", **{"concat-ref": "108", "concat-total": "3", "concat-part": str(number)}
+        )
         assert inbound(stack, params).status_code == 200
     [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
     assert forward.field("Body") == "UNSUBSCRIBE" and forward.field("OptOutType") == "STOP"
@@ -109,9 +123,14 @@ def test_three_parts_out_of_order_become_one_message_and_one_decision(stack, von
 def test_the_first_parts_wait_for_the_last_before_anything_is_decided(stack, vonage, service):
     """Two of three parts in: nothing is stored yet, and the third makes one message decided on the
     joined text (no keyword), so "STOP " alone was never forwarded nor confirmed."""
+
     def part(number: int) -> dict[str, str]:
-        return fields({1: "STOP ", 2: "now", 3: " please"}[number], concat="true",
-                      **{"concat-ref": "7", "concat-total": "3", "concat-part": str(number)})
+        return fields(
+            {1: "STOP ", 2: "now", 3: " please"}[number],
+            concat="true",
+            **{"concat-ref": "7", "concat-total": "3", "concat-part": str(number)},
+        )
+
     inbound(stack, part(1))
     inbound(stack, part(2))
     assert stored_inbound(stack) == 0
@@ -129,18 +148,34 @@ def test_a_message_whose_last_part_never_comes_is_decided_on_its_parts_after_the
 
 
 def test_a_vonage_delivery_receipt_moves_the_message_and_the_app_callback_follows(stack, vonage, service):
-    message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi",
-                                             status_callback=stack.app.url("/status"))
+    message = stack.client().messages.create(
+        messaging_service_sid=service.sid,
+        to=FR_MOBILE,
+        body="Rendez-vous mardi",
+        status_callback=stack.app.url("/status"),
+    )
     [sent] = wait_until(lambda: vonage.to(FR_MOBILE))
     assert sent.callback and "?" not in sent.callback and sent.fields["client-ref"] == message.sid
-    receipt = {"msisdn": FR_MOBILE.lstrip("+"), "to": OUR_NUMBER.lstrip("+"), "network-code": "20801",
-               "messageId": sent.provider_sid, "price": "0.05", "status": "delivered", "scts": "2612011727",
-               "err-code": "0", "api-key": "a1b2c3d4", "client-ref": message.sid,
-               "message-timestamp": "2026-12-01 17:27:00"}
+    receipt = {
+        "msisdn": FR_MOBILE.lstrip("+"),
+        "to": OUR_NUMBER.lstrip("+"),
+        "network-code": "20801",
+        "messageId": sent.provider_sid,
+        "price": "0.05",
+        "status": "delivered",
+        "scts": "2612011727",
+        "err-code": "0",
+        "api-key": "a1b2c3d4",
+        "client-ref": message.sid,
+        "message-timestamp": "2026-12-01 17:27:00",
+    }
     assert httpx.get(sent.callback, params=vonage_signed(receipt)).status_code == 200
     assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
-    stack.app.wait_for(lambda r: r.path == "/status" and r.field("MessageSid") == message.sid
-                       and r.field("MessageStatus") == "delivered")
+    stack.app.wait_for(
+        lambda r: (
+            r.path == "/status" and r.field("MessageSid") == message.sid and r.field("MessageStatus") == "delivered"
+        )
+    )
 
 
 def test_vonages_unroutable_destination_fails_the_message_with_21211(stack, vonage, service):
@@ -154,9 +189,12 @@ def test_vonages_unroutable_destination_fails_the_message_with_21211(stack, vona
 def test_a_retried_last_part_changes_nothing_and_a_reused_reference_is_a_new_message(stack, vonage, service):
     """The same part again (same messageId) is one message; later parts reusing the reference with new
     ids are another message, decided on their own."""
+
     def part(text: str, number: int, sid: str) -> dict[str, str]:
-        return fields(text, concat="true", messageId=sid, **{"concat-ref": "42", "concat-total": "2",
-                                                             "concat-part": str(number)})
+        return fields(
+            text, concat="true", messageId=sid, **{"concat-ref": "42", "concat-total": "2", "concat-part": str(number)}
+        )
+
     inbound(stack, part("ST", 1, "A1"))
     inbound(stack, part("OP", 2, "A2"))
     inbound(stack, part("OP", 2, "A2"))
@@ -171,16 +209,32 @@ def test_a_retried_last_part_changes_nothing_and_a_reused_reference_is_a_new_mes
 def test_a_vonage_receipt_with_err_code_3_stores_30005_and_the_callback_carries_it(stack, vonage, service):
     """A `failed` receipt with err-code 3 (absent subscriber, permanent) leaves the message
     undelivered with 30005, and the app's status callback says so."""
-    message = stack.client().messages.create(messaging_service_sid=service.sid, to=FR_MOBILE, body="Rendez-vous mardi",
-                                             status_callback=stack.app.url("/status"))
+    message = stack.client().messages.create(
+        messaging_service_sid=service.sid,
+        to=FR_MOBILE,
+        body="Rendez-vous mardi",
+        status_callback=stack.app.url("/status"),
+    )
     [sent] = wait_until(lambda: vonage.to(FR_MOBILE))
-    receipt = {"msisdn": FR_MOBILE.lstrip("+"), "to": OUR_NUMBER.lstrip("+"), "network-code": "20801",
-               "messageId": sent.provider_sid, "price": "0.05", "status": "failed", "scts": "2612011727",
-               "err-code": "3", "api-key": "a1b2c3d4", "client-ref": message.sid,
-               "message-timestamp": "2026-12-01 17:27:00"}
+    receipt = {
+        "msisdn": FR_MOBILE.lstrip("+"),
+        "to": OUR_NUMBER.lstrip("+"),
+        "network-code": "20801",
+        "messageId": sent.provider_sid,
+        "price": "0.05",
+        "status": "failed",
+        "scts": "2612011727",
+        "err-code": "3",
+        "api-key": "a1b2c3d4",
+        "client-ref": message.sid,
+        "message-timestamp": "2026-12-01 17:27:00",
+    }
     assert httpx.get(sent.callback, params=vonage_signed(receipt)).status_code == 200
     failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "undelivered" and m)
     assert failed.error_code == 30005
-    [callback] = stack.app.wait_for(lambda r: r.path == "/status" and r.field("MessageSid") == message.sid
-                                    and r.field("MessageStatus") == "undelivered")
+    [callback] = stack.app.wait_for(
+        lambda r: (
+            r.path == "/status" and r.field("MessageSid") == message.sid and r.field("MessageStatus") == "undelivered"
+        )
+    )
     assert callback.field("ErrorCode") == "30005"

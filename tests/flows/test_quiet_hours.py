@@ -23,8 +23,11 @@ def local(text: str, zone: str) -> datetime:
 
 
 def send(stack, **params: str) -> httpx.Response:  # type: ignore[no-untyped-def]
-    return httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json", data=params,
-                      auth=(stack.account_sid, stack.auth_token))
+    return httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
+        data=params,
+        auth=(stack.account_sid, stack.auth_token),
+    )
 
 
 def set_service(stack, sid: str, **fields: str) -> httpx.Response:  # type: ignore[no-untyped-def]
@@ -59,8 +62,11 @@ def test_marketing_at_2130_in_new_york_is_held_until_0800_then_sent(clock, stack
     assert row.status == "scheduled" and row.send_at == local("2026-12-02 08:00", "America/New_York")
     assert row.hold_reason.startswith("countries/US.toml:")
     quiet = gate(reasons(stack, sid), "quiet_hours")
-    assert (quiet["verdict"], quiet["window"], quiet["until"]) == ("hold", "US: Mon-Sun 08:00-21:00",
-                                                                 "2026-12-02T13:00:00Z")
+    assert (quiet["verdict"], quiet["window"], quiet["until"]) == (
+        "hold",
+        "US: Mon-Sun 08:00-21:00",
+        "2026-12-02T13:00:00Z",
+    )
     assert quiet["local_time"] == "2026-12-01 21:30 America/New_York (Tue)"
     reminder = "Reminder: your cleaning is tomorrow at 9:00."  # transactional, behind it on the same sender
     assert send(stack, To=MANHATTAN, MessagingServiceSid=service.sid, Body=reminder).status_code == 201
@@ -134,8 +140,9 @@ def test_a_help_reply_at_2300_is_never_held(clock, stack):
 def alpha_service(stack, registered: str | None = None):  # type: ignore[no-untyped-def]
     service = make_service(stack)
     data = {"AlphaSender": "ACME"} | ({"RegisteredCountries": registered} if registered else {})
-    created = httpx.post(f"{stack.url}/v1/Services/{service.sid}/AlphaSenders", data=data,
-                         auth=(stack.account_sid, stack.auth_token))
+    created = httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/AlphaSenders", data=data, auth=(stack.account_sid, stack.auth_token)
+    )
     assert created.status_code == 201, created.text
     return service, created.json()
 
@@ -150,7 +157,10 @@ def test_an_unregistered_alpha_sender_to_the_uk_is_sent_with_a_30018_warning(sta
     assert sent.sender == "ACME"
     sender_id = gate(reasons(stack, response.json()["sid"]), "sender_id")
     assert (sender_id["verdict"], sender_id["warning_code"], sender_id["alpha_sender"]) == (
-        "warn", 30018, "registration_required")
+        "warn",
+        30018,
+        "registration_required",
+    )
     assert sender_id["source"].startswith("countries/GB.toml:")
 
 
@@ -164,15 +174,24 @@ def test_an_alpha_sender_registered_for_the_uk_passes(stack):
 def test_explain_at_2130_says_a_marketing_send_would_wait_until_0800(stack):
     """Explain with `At` answers the quiet-hours verdict, the local time and the release, writing nothing."""
     service = make_service(stack, NYC_SENDER)
-    answer = httpx.post(f"{stack.url}/v1/Messages/Explain", auth=(stack.account_sid, stack.auth_token), data={
-        "To": MANHATTAN, "MessagingServiceSid": service.sid, "Body": BODY, "TrafficType": "marketing",
-        "At": "2026-12-01T21:30:00-05:00"})
+    answer = httpx.post(
+        f"{stack.url}/v1/Messages/Explain",
+        auth=(stack.account_sid, stack.auth_token),
+        data={
+            "To": MANHATTAN,
+            "MessagingServiceSid": service.sid,
+            "Body": BODY,
+            "TrafficType": "marketing",
+            "At": "2026-12-01T21:30:00-05:00",
+        },
+    )
     assert answer.status_code == 200, answer.text
     explanation = answer.json()
     assert (explanation["outcome"]["action"], explanation["outcome"]["at"]) == ("hold", "2026-12-02T13:00:00Z")
     quiet = gate(explanation, "quiet_hours")
     assert quiet["local_time"] == "2026-12-01 21:30 America/New_York (Tue)" and quiet["source"].startswith(
-        "countries/US.toml:")
+        "countries/US.toml:"
+    )
     assert stack.client().messages.list() == []
 
 
@@ -180,8 +199,15 @@ def test_a_marketing_send_scheduled_for_2300_waits_for_0800(clock, stack):
     """Quiet hours judge an app-scheduled send at its SendAt: 23:00 in New York becomes 08:00 next day."""
     clock.set(local("2026-12-01 14:00", "America/New_York"))
     service = make_service(stack, NYC_SENDER)
-    response = send(stack, To=MANHATTAN, MessagingServiceSid=service.sid, Body=BODY, TrafficType="marketing",
-                    ScheduleType="fixed", SendAt="2026-12-01T23:00:00-05:00")
+    response = send(
+        stack,
+        To=MANHATTAN,
+        MessagingServiceSid=service.sid,
+        Body=BODY,
+        TrafficType="marketing",
+        ScheduleType="fixed",
+        SendAt="2026-12-01T23:00:00-05:00",
+    )
     assert response.status_code == 201, response.text
     row = stored(stack, response.json()["sid"])
     assert row.status == "scheduled" and row.send_at == local("2026-12-02 08:00", "America/New_York")
@@ -204,8 +230,9 @@ def test_a_bad_service_quiet_hours_window_is_a_400_that_changes_nothing(stack):
     service = make_service(stack, NYC_SENDER)
     response = set_service(stack, service.sid, QuietHours="Mon-Fri 18:00-09:00")
     assert response.status_code == 400
-    assert response.json()["message"] == ("QuietHours: 'Mon-Fri 18:00-09:00': the window must open before it "
-                                          "closes, on the same day.")
+    assert response.json()["message"] == (
+        "QuietHours: 'Mon-Fri 18:00-09:00': the window must open before it closes, on the same day."
+    )
     assert set_service(stack, service.sid).json()["quiet_hours"] is None
 
 
@@ -214,8 +241,11 @@ def test_registering_an_alpha_sender_later_applies_to_the_next_send(stack):
     service, alpha = alpha_service(stack)
     first = send(stack, To=GB_MOBILE, MessagingServiceSid=service.sid, Body="Your code is 123456")
     assert gate(reasons(stack, first.json()["sid"]), "sender_id")["verdict"] == "warn"  # routing cached the pool
-    updated = httpx.post(f"{stack.url}/v1/Services/{service.sid}/AlphaSenders/{alpha['sid']}",
-                         data={"RegisteredCountries": "GB"}, auth=(stack.account_sid, stack.auth_token))
+    updated = httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/AlphaSenders/{alpha['sid']}",
+        data={"RegisteredCountries": "GB"},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert updated.status_code == 200 and updated.json()["registered_countries"] == ["GB"]
     response = send(stack, To=GB_MOBILE, MessagingServiceSid=service.sid, Body="Your code is 123456")
     assert gate(reasons(stack, response.json()["sid"]), "sender_id")["verdict"] == "pass"
@@ -224,6 +254,9 @@ def test_registering_an_alpha_sender_later_applies_to_the_next_send(stack):
 def test_registered_countries_of_a_phone_number_member_is_a_404(stack):
     service = make_service(stack, NYC_SENDER)
     [number] = stack.client().messaging.v1.services(service.sid).phone_numbers.list()
-    response = httpx.post(f"{stack.url}/v1/Services/{service.sid}/AlphaSenders/{number.sid}",
-                          data={"RegisteredCountries": "GB"}, auth=(stack.account_sid, stack.auth_token))
+    response = httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/AlphaSenders/{number.sid}",
+        data={"RegisteredCountries": "GB"},
+        auth=(stack.account_sid, stack.auth_token),
+    )
     assert response.status_code == 404 and response.json()["code"] == 20404

@@ -52,15 +52,17 @@ def test_busiest_second_counts_a_half_open_window():
 async def _send_all(gateway: Gateway, service_sid: str, count: int = MESSAGES) -> list[str]:
     url = f"{gateway.url}/2010-04-01/Accounts/{gateway.account_sid}/Messages.json"
     async with httpx.AsyncClient(timeout=30, auth=(gateway.account_sid, gateway.auth_token)) as client:
+
         async def one(to: str) -> str:
-            response = await client.post(url, data={"MessagingServiceSid": service_sid, "To": to,
-                                                    "Body": "Your table is ready"})
+            response = await client.post(
+                url, data={"MessagingServiceSid": service_sid, "To": to, "Body": "Your table is ready"}
+            )
             assert response.status_code == 201, response.text
             return str(response.json()["sid"])
 
         sids: list[str] = []
         for start in range(0, count, 50):
-            sids += await asyncio.gather(*(one(to) for to in PEOPLE[start:min(start + 50, count)]))
+            sids += await asyncio.gather(*(one(to) for to in PEOPLE[start : min(start + 50, count)]))
         return sids
 
 
@@ -86,8 +88,12 @@ def test_two_workers_keep_every_sender_within_its_mps_and_one_finishes_after_the
                 workers[holders[0]].kill()  # mid-run, a worker pacing at least one sender
                 at_kill = len(provider.received)
                 sids = sending.result()
-            wait_until(lambda: {r.idempotency_key for r in provider.received} >= set(sids), 90, interval=0.2,
-                       message="every send reaching the provider")
+            wait_until(
+                lambda: {r.idempotency_key for r in provider.received} >= set(sids),
+                90,
+                interval=0.2,
+                message="every send reaching the provider",
+            )
         finally:
             for node in (*workers.values(), api):
                 node.stop()

@@ -43,8 +43,9 @@ def service(clock: Clock, stack):  # type: ignore[no-untyped-def]
 def schedule(stack, service, to: str, body: str, due: timedelta = DUE_IN):  # type: ignore[no-untyped-def]
     """Schedule through the SDK, `due` after the clock's now (SendAt in UTC, as Twilio asks)."""
     send_at = (stack.app_state.clock.now() + due).astimezone(UTC)
-    return stack.client().messages.create(messaging_service_sid=service.sid, to=to, body=body,
-                                          schedule_type="fixed", send_at=send_at)
+    return stack.client().messages.create(
+        messaging_service_sid=service.sid, to=to, body=body, schedule_type="fixed", send_at=send_at
+    )
 
 
 def sent(stack, body: str):  # type: ignore[no-untyped-def]
@@ -52,12 +53,17 @@ def sent(stack, body: str):  # type: ignore[no-untyped-def]
 
 
 def callbacks(stack, sid: str) -> list[str | None]:  # type: ignore[no-untyped-def]
-    return [r.field("MessageStatus") for r in stack.app.received if r.path == "/status" and r.field("MessageSid") == sid]
+    return [
+        r.field("MessageStatus") for r in stack.app.received if r.path == "/status" and r.field("MessageSid") == sid
+    ]
 
 
 def post_message(stack, **fields: str) -> httpx.Response:  # type: ignore[no-untyped-def]
-    return httpx.post(f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json", data=fields,
-                      auth=(stack.account_sid, stack.auth_token))
+    return httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/Messages.json",
+        data=fields,
+        auth=(stack.account_sid, stack.auth_token),
+    )
 
 
 def test_a_scheduled_send_waits_as_scheduled_then_goes_when_the_clock_reaches_it(clock, stack, service):
@@ -82,22 +88,32 @@ def test_a_scheduled_send_waits_as_scheduled_then_goes_when_the_clock_reaches_it
     assert callbacks(stack, message.sid)[:2] == ["queued", "sent"]
 
 
-@pytest.mark.parametrize(("changes", "code"), [
-    ({"MessagingServiceSid": None, "From": US_SENDER}, 35118),  # scheduling needs a Messaging Service
-    ({"SendAt": None}, 35111),  # ScheduleType=fixed without SendAt
-    ({"SendAt": "in an hour"}, 35115),  # not ISO 8601
-    ({"SendAt": "2026-03-11T03:30:00"}, 35115),  # no UTC offset: 03:30 where?
-    ({"SendAt": timedelta(minutes=10)}, 35115),  # sooner than the 900 s minimum
-    ({"SendAt": timedelta(days=36)}, 35115),  # beyond 35 days
-    ({"ScheduleType": "recurring"}, 35126),  # only `fixed` exists
-    ({"ScheduleType": None}, 35126),  # a SendAt without ScheduleType is not sent at once
-], ids=["no-service", "no-send-at", "not-iso", "no-offset", "too-soon", "too-far", "recurring", "no-schedule-type"])
-def test_a_schedule_outside_twilios_rules_is_refused_with_its_code_and_stores_nothing(clock, stack, service, changes,
-                                                                                      code):
+@pytest.mark.parametrize(
+    ("changes", "code"),
+    [
+        ({"MessagingServiceSid": None, "From": US_SENDER}, 35118),  # scheduling needs a Messaging Service
+        ({"SendAt": None}, 35111),  # ScheduleType=fixed without SendAt
+        ({"SendAt": "in an hour"}, 35115),  # not ISO 8601
+        ({"SendAt": "2026-03-11T03:30:00"}, 35115),  # no UTC offset: 03:30 where?
+        ({"SendAt": timedelta(minutes=10)}, 35115),  # sooner than the 900 s minimum
+        ({"SendAt": timedelta(days=36)}, 35115),  # beyond 35 days
+        ({"ScheduleType": "recurring"}, 35126),  # only `fixed` exists
+        ({"ScheduleType": None}, 35126),  # a SendAt without ScheduleType is not sent at once
+    ],
+    ids=["no-service", "no-send-at", "not-iso", "no-offset", "too-soon", "too-far", "recurring", "no-schedule-type"],
+)
+def test_a_schedule_outside_twilios_rules_is_refused_with_its_code_and_stores_nothing(
+    clock, stack, service, changes, code
+):
     """Each scheduling mistake answers 400 with Twilio's code in Twilio's JSON error shape; no message is stored."""
     now = clock.now()
-    form = {"To": US_MOBILE, "Body": "Reminder", "MessagingServiceSid": service.sid, "ScheduleType": "fixed",
-            "SendAt": (now + DUE_IN).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    form = {
+        "To": US_MOBILE,
+        "Body": "Reminder",
+        "MessagingServiceSid": service.sid,
+        "ScheduleType": "fixed",
+        "SendAt": (now + DUE_IN).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
     for name, value in changes.items():
         if value is None:
             form.pop(name)
@@ -145,8 +161,11 @@ def test_another_accounts_message_cannot_be_canceled(clock, stack, service):
     """Account B canceling account A's scheduled message gets 404, and it stays scheduled."""
     message = schedule(stack, service, US_MOBILE, "Not yours")
     other = stack.app_state.accounts.create("other")
-    response = httpx.post(f"{stack.url}/2010-04-01/Accounts/{other.sid}/Messages/{message.sid}.json",
-                          data={"Status": "canceled"}, auth=(other.sid, other.auth_token))
+    response = httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{other.sid}/Messages/{message.sid}.json",
+        data={"Status": "canceled"},
+        auth=(other.sid, other.auth_token),
+    )
     assert (response.status_code, response.json()["code"]) == (404, 20404)
     assert stack.client().messages(message.sid).fetch().status == "scheduled"
 
@@ -183,8 +202,16 @@ def test_a_recipient_opted_out_when_the_message_comes_due_is_not_sent(clock, sta
     message = schedule(stack, service, US_MOBILE, "Should not go")
     kept = schedule(stack, service, CA_MOBILE, "Goes")
     with unit_of_work(stack.engine()) as session:
-        session.add(OptOut(account_sid=stack.account_sid, service_sid=service.sid, number=US_MOBILE, channel="sms",
-                           opted_out=True, date_updated=clock.now()))
+        session.add(
+            OptOut(
+                account_sid=stack.account_sid,
+                service_sid=service.sid,
+                number=US_MOBILE,
+                channel="sms",
+                opted_out=True,
+                date_updated=clock.now(),
+            )
+        )
     clock.advance(DUE_IN)
     wait_until(lambda: sent(stack, "Goes"))
     assert not sent(stack, "Should not go")
@@ -199,8 +226,11 @@ def test_a_service_that_stops_permitting_the_country_fails_the_due_message_with_
     """Geo permissions are checked again when the message comes due: a country no longer listed fails it with 21408."""
     message = schedule(stack, service, CA_MOBILE, "To Canada")
     kept = schedule(stack, service, US_MOBILE, "To the US")
-    httpx.post(f"{stack.url}/v1/Services/{service.sid}/GeoPermissions", data={"Countries": "US"},
-               auth=(stack.account_sid, stack.auth_token)).raise_for_status()
+    httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/GeoPermissions",
+        data={"Countries": "US"},
+        auth=(stack.account_sid, stack.auth_token),
+    ).raise_for_status()
     clock.advance(DUE_IN)
     wait_until(lambda: sent(stack, "To the US"))
     assert not sent(stack, "To Canada")

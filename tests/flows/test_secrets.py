@@ -21,14 +21,21 @@ def test_an_accounts_token_is_in_no_log_line_while_it_authenticates_and_signs_a_
     auth = (account.sid, account.auth_token)
     base = f"{stack.url}/2010-04-01/Accounts/{account.sid}"
     number = httpx.post(f"{base}/IncomingPhoneNumbers.json", data={"PhoneNumber": US_SENDER}, auth=auth)
-    service = httpx.post(f"{stack.url}/v1/Services", auth=auth,
-                         data={"FriendlyName": "Acme Dental", "InboundRequestUrl": stack.app.url("/acme")})
-    httpx.post(f"{stack.url}/v1/Services/{service.json()['sid']}/PhoneNumbers", auth=auth,
-               data={"PhoneNumberSid": number.json()["sid"]}).raise_for_status()
+    service = httpx.post(
+        f"{stack.url}/v1/Services",
+        auth=auth,
+        data={"FriendlyName": "Acme Dental", "InboundRequestUrl": stack.app.url("/acme")},
+    )
+    httpx.post(
+        f"{stack.url}/v1/Services/{service.json()['sid']}/PhoneNumbers",
+        auth=auth,
+        data={"PhoneNumberSid": number.json()["sid"]},
+    ).raise_for_status()
     assert inbound(stack, US_MOBILE, "Running late, see you at 10").status_code == 200
     [forward] = stack.app.wait_for(lambda r: r.path == "/acme")
-    assert RequestValidator(account.auth_token).validate(forward.url, dict(forward.form),
-                                                         forward.headers["x-twilio-signature"])
+    assert RequestValidator(account.auth_token).validate(
+        forward.url, dict(forward.form), forward.headers["x-twilio-signature"]
+    )
     assert caplog.records  # the loggers were heard
     assert account.auth_token not in caplog.text
     assert not [r for r in caplog.records if account.auth_token in repr(r.args)]

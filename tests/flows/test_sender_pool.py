@@ -33,14 +33,17 @@ def add_number(stack, service, number: str) -> None:  # type: ignore[no-untyped-
 def add_short_code(stack, service_sid: str, code: str, country: str) -> httpx.Response:  # type: ignore[no-untyped-def]
     """The gateway creates short codes in the pool (`ShortCode`, `CountryCode`): Twilio's SDK sends a
     ShortCodeSid instead, so this goes over HTTP."""
-    return httpx.post(f"{stack.url}/v1/Services/{service_sid}/ShortCodes",
-                      data={"ShortCode": code, "CountryCode": country, "Provider": "twilio"},
-                      auth=(stack.account_sid, stack.auth_token))
+    return httpx.post(
+        f"{stack.url}/v1/Services/{service_sid}/ShortCodes",
+        data={"ShortCode": code, "CountryCode": country, "Provider": "twilio"},
+        auth=(stack.account_sid, stack.auth_token),
+    )
 
 
 def mapping(stack, service, to: str) -> dict:  # type: ignore[no-untyped-def]
-    response = httpx.get(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{to}",
-                         auth=(stack.account_sid, stack.auth_token))
+    response = httpx.get(
+        f"{stack.url}/v1/Services/{service.sid}/StickySenders/{to}", auth=(stack.account_sid, stack.auth_token)
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -86,12 +89,17 @@ def test_a_pinned_mapping_stays_when_a_number_of_the_recipients_country_joins(st
     """A mapping staff pinned to the US number keeps a British recipient there after a British number joins."""
     service = make_service(stack, SF_SENDER, sticky_sender=True)
     send(stack, service, GB_MOBILE, "first")
-    httpx.post(f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}", data={"Sender": SF_SENDER},
-               auth=(stack.account_sid, stack.auth_token)).raise_for_status()
+    httpx.post(
+        f"{stack.url}/v1/Services/{service.sid}/StickySenders/{GB_MOBILE}",
+        data={"Sender": SF_SENDER},
+        auth=(stack.account_sid, stack.auth_token),
+    ).raise_for_status()
     add_number(stack, service, GB_SENDER)
     assert send(stack, service, GB_MOBILE, "second").sender == SF_SENDER
     assert (mapping(stack, service, GB_MOBILE)["sender"], mapping(stack, service, GB_MOBILE)["pinned"]) == (
-        SF_SENDER, True)
+        SF_SENDER,
+        True,
+    )
 
 
 def test_without_a_number_of_their_country_or_a_us_number_a_recipient_gets_another_number(stack):

@@ -19,15 +19,18 @@ UNKNOWN_SID = "AC" + "d" * 32
 WRONG_TOKEN = "0" * 32
 ACCOUNT_BURST = 3  # failures as one AccountSid from one address
 ADDRESS_BURST = 5  # failures from one address, whatever the AccountSid
-LIMITS = pytest.mark.gateway(auth_failure_account_burst=ACCOUNT_BURST, auth_failure_burst=ADDRESS_BURST,
-                             auth_failure_rate=0.01)  # nothing comes back during a test
+LIMITS = pytest.mark.gateway(
+    auth_failure_account_burst=ACCOUNT_BURST, auth_failure_burst=ADDRESS_BURST, auth_failure_rate=0.01
+)  # nothing comes back during a test
 
 
 @pytest.fixture
 def from_address(stack: Stack) -> Iterator[dict[str, httpx.Client]]:
     """A client per source address, each on the gateway's URL."""
-    clients = {address: httpx.Client(base_url=stack.url, transport=httpx.HTTPTransport(local_address=address))
-               for address in (ATTACKER, OWNER)}
+    clients = {
+        address: httpx.Client(base_url=stack.url, transport=httpx.HTTPTransport(local_address=address))
+        for address in (ATTACKER, OWNER)
+    }
     yield clients
     for client in clients.values():
         client.close()
@@ -45,8 +48,12 @@ def test_wrong_tokens_from_one_address_get_429_with_retry_after_past_the_budget(
     refused = services(attacker, stack.account_sid, WRONG_TOKEN)
     assert statuses == [401] * ACCOUNT_BURST
     assert refused.status_code == 429
-    assert refused.json() == {"code": 20429, "message": refused.json()["message"],
-                              "more_info": "https://www.twilio.com/docs/errors/20429", "status": 429}
+    assert refused.json() == {
+        "code": 20429,
+        "message": refused.json()["message"],
+        "more_info": "https://www.twilio.com/docs/errors/20429",
+        "status": 429,
+    }
     assert int(refused.headers["Retry-After"]) >= 1
 
 
@@ -71,8 +78,9 @@ def test_an_address_guessing_at_many_accounts_is_stopped_by_its_own_budget(stack
     assert services(from_address[OWNER], other.sid, other.auth_token).status_code == 200
 
 
-@pytest.mark.gateway(auth_failure_account_burst=ACCOUNT_BURST, auth_failure_burst=2 * ACCOUNT_BURST,
-                     auth_failure_rate=0.01)
+@pytest.mark.gateway(
+    auth_failure_account_burst=ACCOUNT_BURST, auth_failure_burst=2 * ACCOUNT_BURST, auth_failure_rate=0.01
+)
 def test_an_unknown_account_sid_is_refused_as_a_known_one_with_a_wrong_token(stack, from_address):
     """Both answer the same 401 / 20003 until their (AccountSid, address) budget is spent, then both 429."""
     attacker = from_address[ATTACKER]
@@ -88,8 +96,9 @@ def test_an_unknown_account_sid_is_refused_as_a_known_one_with_a_wrong_token(sta
 def test_console_sign_in_failures_count_against_the_same_budget(stack, from_address):
     """Wrong console credentials spend the address's budget for the API too: the next API call is a 429."""
     attacker = from_address[ATTACKER]
-    statuses = [attacker.get("/console/", auth=(stack.account_sid, WRONG_TOKEN)).status_code
-                for _ in range(ACCOUNT_BURST)]
+    statuses = [
+        attacker.get("/console/", auth=(stack.account_sid, WRONG_TOKEN)).status_code for _ in range(ACCOUNT_BURST)
+    ]
     assert statuses == [401] * ACCOUNT_BURST
     assert services(attacker, stack.account_sid, WRONG_TOKEN).status_code == 429
     assert attacker.get("/console/", auth=(stack.account_sid, stack.auth_token)).status_code == 429

@@ -32,15 +32,23 @@ def test_a_message_the_app_cancels_itself_reports_canceled_without_an_error_code
 
 def test_a_message_the_provider_refuses_reports_failed_with_its_error_code(stack):
     _register(stack, US_SENDER, mps=10)
-    sid = stack.client().messages.create(from_=US_SENDER, to="+33699123456", body="bonjour",
-                                         status_callback=stack.app.url("/status")).sid
+    sid = (
+        stack.client()
+        .messages.create(from_=US_SENDER, to="+33699123456", body="bonjour", status_callback=stack.app.url("/status"))
+        .sid
+    )
     [callback] = wait_until(lambda: status_callbacks(stack, sid))
     assert (callback.field("MessageStatus"), callback.field("ErrorCode")) == ("failed", "21614")
 
 
 def test_a_message_the_carrier_cannot_deliver_reports_undelivered_with_its_error_code(stack):
     _register(stack, US_SENDER, mps=10)
-    sid = stack.client().messages.create(from_=US_SENDER, to="+447400999000", body="hi",
-                                         status_callback=stack.app.url("/status")).sid
-    callback = wait_until(lambda: [r for r in status_callbacks(stack, sid) if r.field("MessageStatus") == "undelivered"])[0]
+    sid = (
+        stack.client()
+        .messages.create(from_=US_SENDER, to="+447400999000", body="hi", status_callback=stack.app.url("/status"))
+        .sid
+    )
+    callback = wait_until(
+        lambda: [r for r in status_callbacks(stack, sid) if r.field("MessageStatus") == "undelivered"]
+    )[0]
     assert callback.field("ErrorCode") == "30003"

@@ -24,9 +24,13 @@ def gateway_overrides(tmp_path: Path) -> dict[str, Path]:
     us = policies / "countries" / "US.toml"
     us.write_text(us.read_text("utf-8").replace('outside = "hold"', 'outside = "refuse"'), "utf-8")
     gb = policies / "countries" / "GB.toml"
-    gb.write_text(gb.read_text("utf-8").replace('alpha_sender = "registration_required"',
-                                                'alpha_sender = "registration_required"\nunregistered_alpha = "refuse"'),
-                  "utf-8")
+    gb.write_text(
+        gb.read_text("utf-8").replace(
+            'alpha_sender = "registration_required"',
+            'alpha_sender = "registration_required"\nunregistered_alpha = "refuse"',
+        ),
+        "utf-8",
+    )
     return {"policies_dir": policies}
 
 
@@ -36,9 +40,15 @@ def test_marketing_outside_the_window_is_refused_with_30004_and_stores_nothing(c
     response = send(stack, To=MANHATTAN, MessagingServiceSid=service.sid, Body=BODY, TrafficType="marketing")
     assert response.status_code == 400
     error = response.json()
-    assert (error["code"], error["status"], error["more_info"]) == (30004, 400, "https://www.twilio.com/docs/errors/30004")
-    assert error["message"].startswith(f"Marketing messages to {MANHATTAN} may not be sent now: 2026-12-01 21:30 "
-                                       "America/New_York (Tue) is outside the send window US: Mon-Sun 08:00-21:00")
+    assert (error["code"], error["status"], error["more_info"]) == (
+        30004,
+        400,
+        "https://www.twilio.com/docs/errors/30004",
+    )
+    assert error["message"].startswith(
+        f"Marketing messages to {MANHATTAN} may not be sent now: 2026-12-01 21:30 "
+        "America/New_York (Tue) is outside the send window US: Mon-Sun 08:00-21:00"
+    )
     assert error["message"].endswith("; it opens at 2026-12-02T13:00:00Z.")
     assert stack.client().messages.list() == []
 

@@ -18,8 +18,12 @@ from tests.flows.test_outbound import US_SENDER, _register
 from tests.poll import wait_until
 
 SPEC = yaml.safe_load((ROOT / "openapi.yaml").read_text())
-OPERATIONS = [(path, method) for path, item in SPEC["paths"].items() for method, operation in item.items()
-              if method in ("get", "post", "delete") and operation.get("security")]
+OPERATIONS = [
+    (path, method)
+    for path, item in SPEC["paths"].items()
+    for method, operation in item.items()
+    if method in ("get", "post", "delete") and operation.get("security")
+]
 A_BODY = "Tenant A's private appointment reminder"
 
 
@@ -29,22 +33,34 @@ def tenant_a(stack) -> dict[str, Any]:  # type: ignore[no-untyped-def]
     mapping, opt-out and dead letter."""
     client = stack.client()
     number = _register(stack, US_SENDER, mps=50)
-    service = client.messaging.v1.services.create(friendly_name="Tenant A", sticky_sender=True,
-                                                  inbound_request_url=stack.app.url("/a-inbound"))
+    service = client.messaging.v1.services.create(
+        friendly_name="Tenant A", sticky_sender=True, inbound_request_url=stack.app.url("/a-inbound")
+    )
     client.messaging.v1.services(service.sid).phone_numbers.create(phone_number_sid=number["sid"])
     auth = (stack.account_sid, stack.auth_token)
-    members = {pool: httpx.post(f"{stack.url}/v1/Services/{service.sid}/{pool}", data=data, auth=auth).json()["sid"]
-               for pool, data in (("ShortCodes", {"ShortCode": "894546", "CountryCode": "US"}),
-                                  ("AlphaSenders", {"AlphaSender": "TenantA"}))}
+    members = {
+        pool: httpx.post(f"{stack.url}/v1/Services/{service.sid}/{pool}", data=data, auth=auth).json()["sid"]
+        for pool, data in (
+            ("ShortCodes", {"ShortCode": "894546", "CountryCode": "US"}),
+            ("AlphaSenders", {"AlphaSender": "TenantA"}),
+        )
+    }
     members["PhoneNumbers"] = number["sid"]
     message = client.messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body=A_BODY)
     stack.app_state.forwarder.max_age = timedelta(seconds=0)
     stack.app.failing_paths.add("/a-inbound")
     assert inbound(stack, US_MOBILE, "STOP").status_code == 200
     dead = wait_until(lambda: httpx.get(f"{stack.url}/v1/DeadLetters", auth=auth).json()["dead_letters"])
-    return {"AccountSid": stack.account_sid, "ServiceSid": service.sid, "MessageSid": message.sid,
-            "NumberSid": number["sid"], "members": members, "To": GB_MOBILE, "PhoneNumber": US_MOBILE,
-            "Id": str(dead[0]["id"])}
+    return {
+        "AccountSid": stack.account_sid,
+        "ServiceSid": service.sid,
+        "MessageSid": message.sid,
+        "NumberSid": number["sid"],
+        "members": members,
+        "To": GB_MOBILE,
+        "PhoneNumber": US_MOBILE,
+        "Id": str(dead[0]["id"]),
+    }
 
 
 def _url(stack, path: str, a: dict[str, Any]) -> str:  # type: ignore[no-untyped-def]
@@ -65,10 +81,20 @@ def _url(stack, path: str, a: dict[str, Any]) -> str:  # type: ignore[no-untyped
 
 def _form(a: dict[str, Any]) -> dict[str, str]:
     """Parameters that name A's resources wherever an operation takes one."""
-    return {"ServiceSid": a["ServiceSid"], "MessagingServiceSid": a["ServiceSid"], "PhoneNumberSid": a["NumberSid"],
-            "PhoneNumber": a["PhoneNumber"], "To": a["To"], "Body": "from B", "ToBinding": '{"binding_type": "sms", '
-            f'"address": "{a["To"]}"}}', "Reason": "tenant B", "FriendlyName": "B", "ShortCode": "894546",
-            "AlphaSender": "TenantA", "Sid": a["MessageSid"]}
+    return {
+        "ServiceSid": a["ServiceSid"],
+        "MessagingServiceSid": a["ServiceSid"],
+        "PhoneNumberSid": a["NumberSid"],
+        "PhoneNumber": a["PhoneNumber"],
+        "To": a["To"],
+        "Body": "from B",
+        "ToBinding": f'{{"binding_type": "sms", "address": "{a["To"]}"}}',
+        "Reason": "tenant B",
+        "FriendlyName": "B",
+        "ShortCode": "894546",
+        "AlphaSender": "TenantA",
+        "Sid": a["MessageSid"],
+    }
 
 
 def _leaks(text: str, a: dict[str, Any]) -> list[str]:
@@ -102,9 +128,16 @@ def test_account_a_keeps_everything_after_account_b_tried(stack, tenant_a):
     other = stack.app_state.accounts.create("tenant B")
     for path, method in OPERATIONS:
         if method in ("post", "delete"):
-            httpx.request(method.upper(), _url(stack, path, tenant_a), auth=(other.sid, other.auth_token),
-                          **({"data": _form(tenant_a)} if method == "post" else
-                             {"params": {"ServiceSid": tenant_a["ServiceSid"], "Reason": "B"}}))
+            httpx.request(
+                method.upper(),
+                _url(stack, path, tenant_a),
+                auth=(other.sid, other.auth_token),
+                **(
+                    {"data": _form(tenant_a)}
+                    if method == "post"
+                    else {"params": {"ServiceSid": tenant_a["ServiceSid"], "Reason": "B"}}
+                ),
+            )
     auth = (stack.account_sid, stack.auth_token)
     base = f"{stack.url}/v1/Services/{tenant_a['ServiceSid']}"
     assert httpx.get(base, auth=auth).json()["friendly_name"] == "Tenant A"

@@ -145,11 +145,13 @@ def test_an_app_that_trickles_its_answer_is_cut_off_at_the_requests_deadline(sta
 def test_a_gateway_that_never_answers_the_simulators_status_callback_is_cut_off(peer):
     """The simulator, given the gateway's timeouts, closes a status callback nobody answers."""
     settings = Settings(http_timeout=TIMEOUT, http_connect_timeout=TIMEOUT)
-    simulator = create_simulator(SimulatorConfig(auth_token="simulator-token", delay=0.0,
-                                                 timeout=http_timeout(settings)))
+    simulator = create_simulator(
+        SimulatorConfig(auth_token="simulator-token", delay=0.0, timeout=http_timeout(settings))
+    )
     with serve(simulator) as base:
-        message = OutboundMessage(sid="SM" + "1" * 32, sender=US_SENDER, to=US_MOBILE, body="hello",
-                                  status_callback=f"{peer.url}/status")
+        message = OutboundMessage(
+            sid="SM" + "1" * 32, sender=US_SENDER, to=US_MOBILE, body="hello", status_callback=f"{peer.url}/status"
+        )
         request = TWILIO.build_send(message, Credentials("AC" + "0" * 32, "simulator-token", base))
         with httpx2.Client(trust_env=False) as client:
             assert client.send(request).status_code == 201

@@ -40,8 +40,11 @@ def standins():  # type: ignore[no-untyped-def]
 
 @pytest.fixture
 def gateway_overrides(standins):  # type: ignore[no-untyped-def]
-    return (settings_for("telnyx", standins["telnyx"].base, KEYS) | settings_for("vonage", standins["vonage"].base)
-            | settings_for("plivo", standins["plivo"].base))
+    return (
+        settings_for("telnyx", standins["telnyx"].base, KEYS)
+        | settings_for("vonage", standins["vonage"].base)
+        | settings_for("plivo", standins["plivo"].base)
+    )
 
 
 @pytest.fixture
@@ -49,31 +52,73 @@ def service(stack):  # type: ignore[no-untyped-def]
     return service_with(stack, *((number, provider) for provider, number in NUMBERS.items()))
 
 
-def post(stack, provider: str, body: str, *, sender: str = FR_MOBILE, message_id: str | None = None,
-         raw_text: bytes | None = None) -> httpx.Response:  # type: ignore[no-untyped-def]
+def post(
+    stack,
+    provider: str,
+    body: str,
+    *,
+    sender: str = FR_MOBILE,
+    message_id: str | None = None,
+    raw_text: bytes | None = None,
+) -> httpx.Response:  # type: ignore[no-untyped-def]
     """An inbound message to our number of `provider`, in its format and signed its way."""
     url = f"{stack.settings.public_url}/webhooks/{provider}/inbound"
     to, sid = NUMBERS[provider], message_id or uuid.uuid4().hex
     if provider == "twilio":
-        params = {"MessageSid": "SM" + sid, "AccountSid": stack.settings.twilio_account_sid, "From": sender, "To": to,
-                  "Body": body, "NumMedia": "0"}
+        params = {
+            "MessageSid": "SM" + sid,
+            "AccountSid": stack.settings.twilio_account_sid,
+            "From": sender,
+            "To": to,
+            "Body": body,
+            "NumMedia": "0",
+        }
         signature = RequestValidator(PROVIDER_TOKEN).compute_signature(url, params)
         return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature})
     if provider == "telnyx":
-        payload = {"id": sid, "record_type": "message", "direction": "inbound", "type": "SMS",
-                   "from": {"phone_number": sender}, "to": [{"phone_number": to}], "text": body, "media": []}
+        payload = {
+            "id": sid,
+            "record_type": "message",
+            "direction": "inbound",
+            "type": "SMS",
+            "from": {"phone_number": sender},
+            "to": [{"phone_number": to}],
+            "text": body,
+            "media": [],
+        }
         if raw_text is None:
             return KEYS.post(url, "message.received", payload)
-        envelope = json.dumps({"data": {"event_type": "message.received", "id": str(uuid.uuid4()),
-                                        "record_type": "event", "payload": payload}}).encode()
+        envelope = json.dumps(
+            {
+                "data": {
+                    "event_type": "message.received",
+                    "id": str(uuid.uuid4()),
+                    "record_type": "event",
+                    "payload": payload,
+                }
+            }
+        ).encode()
         envelope = envelope.replace(json.dumps(body).encode(), b'"' + raw_text + b'"')  # bytes JSON cannot escape
         stamp = str(int(time.time()))
         signature = KEYS.private.sign(stamp.encode() + b"|" + envelope)
-        return httpx.post(url, content=envelope, headers={"content-type": "application/json", "telnyx-timestamp": stamp,
-                                                          "telnyx-signature-ed25519": base64.b64encode(signature).decode()})
+        return httpx.post(
+            url,
+            content=envelope,
+            headers={
+                "content-type": "application/json",
+                "telnyx-timestamp": stamp,
+                "telnyx-signature-ed25519": base64.b64encode(signature).decode(),
+            },
+        )
     if provider == "vonage":
-        params = {"msisdn": sender.lstrip("+"), "to": to.lstrip("+"), "messageId": sid[:16].upper(), "text": body,
-                  "type": "unicode", "message-timestamp": "2026-12-01 17:26:40"}
+        params = {
+            "msisdn": sender.lstrip("+"),
+            "to": to.lstrip("+"),
+            "messageId": sid[:16].upper(),
+            "text": body,
+            "type": "unicode",
+            "message-timestamp": "2026-12-01 17:26:40",
+        }
         return httpx.get(url, params=vonage_signed(params))
     params = {"From": sender.lstrip("+"), "To": to.lstrip("+"), "Text": body, "Type": "sms", "MessageUUID": sid}
     return plivo_post(url, params)
@@ -82,8 +127,11 @@ def post(stack, provider: str, body: str, *, sender: str = FR_MOBILE, message_id
 def rows(stack) -> dict[str, int]:  # type: ignore[no-untyped-def]
     """Rows in every table, to show that a refused webhook changed nothing."""
     with Session(stack.engine()) as session:
-        return {table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
-                for table in SQLModel.metadata.sorted_tables if table.name != "policy_revision"}
+        return {
+            table.name: session.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in SQLModel.metadata.sorted_tables
+            if table.name != "policy_revision"
+        }
 
 
 def assert_refused_and_nothing_stored(stack, send: Callable[[], httpx.Response], status: int) -> None:  # type: ignore[no-untyped-def]
@@ -128,10 +176,19 @@ def test_a_replayed_webhook_is_one_message_one_forward_and_one_confirmation(stac
     first = post(stack, provider, "STOP", message_id=message_id)
     assert first.status_code == 200, first.text
     assert post(stack, provider, "STOP", message_id=message_id).status_code == 200
-    replies = standins[provider].to if provider != "twilio" else (
-        lambda person: [r for r in stack.provider.received if r.to == person])
-    sent, answered = before_a_help(stack, FR_MOBILE, word="AIDE", answer="assistance",
-                                   send=lambda: post(stack, provider, "AIDE"), replies=lambda: replies(FR_MOBILE))
+    replies = (
+        standins[provider].to
+        if provider != "twilio"
+        else (lambda person: [r for r in stack.provider.received if r.to == person])
+    )
+    sent, answered = before_a_help(
+        stack,
+        FR_MOBILE,
+        word="AIDE",
+        answer="assistance",
+        send=lambda: post(stack, provider, "AIDE"),
+        replies=lambda: replies(FR_MOBILE),
+    )
     assert [r.field("Body") for r in sent] == ["STOP"]
     assert len(answered) == 1
     assert rows(stack)["inbound_receipt"] == 2  # the STOP once, and the AIDE
@@ -142,17 +199,28 @@ def test_a_webhook_body_over_the_limit_is_413_and_stores_nothing(stack, service,
     """Over GATEWAY_WEBHOOK_MAX_BYTES, signed or not, nothing is read further or stored."""
     url = f"{stack.settings.public_url}/webhooks/{provider}/inbound"
     oversized = b"Body=" + b"x" * stack.settings.webhook_max_bytes
-    assert_refused_and_nothing_stored(stack, lambda: httpx.post(url, content=oversized, headers={
-        "content-type": "application/x-www-form-urlencoded"}), 413)
+    assert_refused_and_nothing_stored(
+        stack,
+        lambda: httpx.post(url, content=oversized, headers={"content-type": "application/x-www-form-urlencoded"}),
+        413,
+    )
 
 
 def test_signed_json_that_does_not_parse_is_400_and_stores_nothing(stack, service):
     """Telnyx's envelope cut short, but signed: refused as malformed, not a 500."""
+
     def send() -> httpx.Response:
         envelope = b'{"data": {"event_type": "message.received", "payload": {"text": "STOP"'
         stamp = str(int(time.time()))
         signature = base64.b64encode(KEYS.private.sign(stamp.encode() + b"|" + envelope)).decode()
-        return httpx.post(f"{stack.settings.public_url}/webhooks/telnyx/inbound", content=envelope, headers={
-            "content-type": "application/json", "telnyx-timestamp": stamp, "telnyx-signature-ed25519": signature})
+        return httpx.post(
+            f"{stack.settings.public_url}/webhooks/telnyx/inbound",
+            content=envelope,
+            headers={
+                "content-type": "application/json",
+                "telnyx-timestamp": stamp,
+                "telnyx-signature-ed25519": signature,
+            },
+        )
 
     assert_refused_and_nothing_stored(stack, send, 400)

@@ -19,16 +19,30 @@ from tests.poll import wait_until
 PUBLISHED_SIM_TOKEN = "simulator-token"  # the simulator token earlier READMEs published as the default
 
 
-def post_signed(stack, provider: str, kind: str, params: dict[str, str], token: str,  # type: ignore[no-untyped-def]
-                query: str = "") -> httpx.Response:
+def post_signed(
+    stack,
+    provider: str,
+    kind: str,
+    params: dict[str, str],
+    token: str,  # type: ignore[no-untyped-def]
+    query: str = "",
+) -> httpx.Response:
     url = f"{stack.settings.public_url}/webhooks/{provider}/{kind}{query}"
     signature = RequestValidator(token).compute_signature(url, params)
     return httpx.post(url, data=params, headers={"X-Twilio-Signature": signature})
 
 
 def text_from(person: str, to: str, body: str) -> dict[str, str]:
-    return {"MessageSid": "SM" + uuid.uuid4().hex, "AccountSid": "AC" + "0" * 32, "From": person, "To": to,
-            "Body": body, "NumMedia": "0", "ApiVersion": "2010-04-01", "SmsStatus": "received"}
+    return {
+        "MessageSid": "SM" + uuid.uuid4().hex,
+        "AccountSid": "AC" + "0" * 32,
+        "From": person,
+        "To": to,
+        "Body": body,
+        "NumMedia": "0",
+        "ApiVersion": "2010-04-01",
+        "SmsStatus": "received",
+    }
 
 
 def rows(stack, model):  # type: ignore[no-untyped-def]
@@ -54,8 +68,10 @@ def test_a_simulator_signed_stop_to_a_twilio_number_is_refused_and_stores_nothin
 @pytest.mark.gateway(simulator=True, simulator_token=PUBLISHED_SIM_TOKEN)
 def test_a_simulator_signed_start_cannot_opt_a_twilio_number_back_in(stack):
     _register(stack, US_SENDER)
-    assert post_signed(stack, "twilio", "inbound", text_from(US_MOBILE, US_SENDER, "STOP"),
-                       PROVIDER_TOKEN).status_code == 200
+    assert (
+        post_signed(stack, "twilio", "inbound", text_from(US_MOBILE, US_SENDER, "STOP"), PROVIDER_TOKEN).status_code
+        == 200
+    )
     forged = post_signed(stack, "sim", "inbound", text_from(US_MOBILE, US_SENDER, "START"), PUBLISHED_SIM_TOKEN)
     assert forged.status_code == 403
     assert opted_out(stack, stack.account_sid, stack.auth_token, US_MOBILE)
@@ -104,8 +120,11 @@ def test_a_provider_without_a_secret_refuses_even_a_correct_looking_webhook(stac
 def test_a_number_registered_by_one_account_is_refused_to_another(stack):
     _register(stack, US_SENDER)
     other = stack.app_state.accounts.create("another tenant")
-    response = httpx.post(f"{stack.url}/2010-04-01/Accounts/{other.sid}/IncomingPhoneNumbers.json",
-                          data={"PhoneNumber": US_SENDER, "Provider": "twilio"}, auth=(other.sid, other.auth_token))
+    response = httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{other.sid}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": US_SENDER, "Provider": "twilio"},
+        auth=(other.sid, other.auth_token),
+    )
     assert response.status_code == 400 and response.json()["code"] == 21422
     assert "another account" in response.json()["message"]
 
@@ -113,10 +132,15 @@ def test_a_number_registered_by_one_account_is_refused_to_another(stack):
 def test_an_inbound_stop_lands_only_in_the_account_that_owns_the_number(stack):
     _register(stack, US_SENDER)
     other = stack.app_state.accounts.create("another tenant")
-    httpx.post(f"{stack.url}/2010-04-01/Accounts/{other.sid}/IncomingPhoneNumbers.json",
-               data={"PhoneNumber": US_SENDER, "Provider": "twilio"}, auth=(other.sid, other.auth_token))
-    assert post_signed(stack, "twilio", "inbound", text_from(US_MOBILE, US_SENDER, "STOP"),
-                       PROVIDER_TOKEN).status_code == 200
+    httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{other.sid}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": US_SENDER, "Provider": "twilio"},
+        auth=(other.sid, other.auth_token),
+    )
+    assert (
+        post_signed(stack, "twilio", "inbound", text_from(US_MOBILE, US_SENDER, "STOP"), PROVIDER_TOKEN).status_code
+        == 200
+    )
     assert opted_out(stack, stack.account_sid, stack.auth_token, US_MOBILE)
     assert not opted_out(stack, other.sid, other.auth_token, US_MOBILE)
     assert {m.account_sid for m in rows(stack, Message)} == {stack.account_sid}

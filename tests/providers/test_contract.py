@@ -31,12 +31,22 @@ def _twilio(slug: str, word: str, secret: str) -> RawRequest:
 
 
 def _telnyx(slug: str, word: str, secret: str) -> RawRequest:
-    body = json.dumps({"data": {"event_type": "message.finalized", "payload": {
-        "id": SID, "to": [{"phone_number": "+33612345678", "status": word}]}}}).encode()
+    body = json.dumps(
+        {
+            "data": {
+                "event_type": "message.finalized",
+                "payload": {"id": SID, "to": [{"phone_number": "+33612345678", "status": word}]},
+            }
+        }
+    ).encode()
     stamp = str(int(time.time()))
     signature = base64.b64encode(KEYS.private.sign(stamp.encode() + b"|" + body)).decode()
-    return RawRequest(URL.format(slug=slug), {"telnyx-signature-ed25519": signature, "telnyx-timestamp": stamp},
-                      body, parse_form(body))
+    return RawRequest(
+        URL.format(slug=slug),
+        {"telnyx-signature-ed25519": signature, "telnyx-timestamp": stamp},
+        body,
+        parse_form(body),
+    )
 
 
 def _vonage(slug: str, word: str, secret: str) -> RawRequest:
@@ -48,8 +58,12 @@ def _plivo(slug: str, word: str, secret: str) -> RawRequest:
     url = URL.format(slug=slug)
     params = {"MessageUUID": SID, "Status": word}
     body = urlencode(params).encode()
-    return RawRequest(url, {"x-plivo-signature-v3": plivo_signature(url, params, "n1", secret),
-                            "x-plivo-signature-v3-nonce": "n1"}, body, parse_form(body))
+    return RawRequest(
+        url,
+        {"x-plivo-signature-v3": plivo_signature(url, params, "n1", secret), "x-plivo-signature-v3-nonce": "n1"},
+        body,
+        parse_form(body),
+    )
 
 
 #: slug → (how the provider signs a status report, its secret, another secret, the word for delivered)

@@ -40,9 +40,18 @@ def form(fields: dict[str, str]) -> RawRequest:
 
 
 def telnyx_finalized(code: int) -> RawRequest:
-    body = json.dumps({"data": {"event_type": "message.finalized", "payload": {
-        "id": "40318a1e", "to": [{"phone_number": "+12015550123", "status": "delivery_failed"}],
-        "errors": [{"code": str(code), "title": "…"}]}}}).encode()
+    body = json.dumps(
+        {
+            "data": {
+                "event_type": "message.finalized",
+                "payload": {
+                    "id": "40318a1e",
+                    "to": [{"phone_number": "+12015550123", "status": "delivery_failed"}],
+                    "errors": [{"code": str(code), "title": "…"}],
+                },
+            }
+        }
+    ).encode()
     return RawRequest("https://gw.example.com/webhooks/telnyx/status", {}, body, ())
 
 
@@ -54,15 +63,15 @@ def test_a_telnyx_finalized_report_with_this_code_is_stored_as_the_tables_twilio
 
 @pytest.mark.parametrize(("code", "column"), rows("vonage-receipt"))
 def test_a_vonage_receipt_with_this_err_code_is_stored_as_the_tables_twilio_code(code, column):
-    [event] = vonage.PROVIDER.parse_status(form({"messageId": "0A000000", "status": "failed", "err-code": str(code),
-                                                 "client-ref": "SM" + "a" * 32}))
+    [event] = vonage.PROVIDER.parse_status(
+        form({"messageId": "0A000000", "status": "failed", "err-code": str(code), "client-ref": "SM" + "a" * 32})
+    )
     assert event.error_code == twilio_code(column)
 
 
 @pytest.mark.parametrize(("code", "column"), rows("vonage-send"))
 def test_a_vonage_send_answered_with_this_status_is_rejected_with_the_tables_twilio_code_or_retried(code, column):
-    response = httpx2.Response(200, json={"message-count": "1", "messages": [{"status": str(code),
-                                                                             "error-text": "…"}]})
+    response = httpx2.Response(200, json={"message-count": "1", "messages": [{"status": str(code), "error-text": "…"}]})
     with pytest.raises(Retryable if column == "retried" else Rejected) as raised:
         vonage.PROVIDER.read_send(response)
     if column != "retried":
@@ -75,8 +84,10 @@ def test_a_plivo_callback_with_this_error_code_is_stored_as_the_tables_twilio_co
     assert event.error_code == twilio_code(column)
 
 
-@pytest.mark.parametrize(("table", "mapping"), [("telnyx", telnyx.ERRORS), ("vonage-receipt", vonage.RECEIPT_ERRORS),
-                                                ("plivo", plivo.ERRORS)])
+@pytest.mark.parametrize(
+    ("table", "mapping"),
+    [("telnyx", telnyx.ERRORS), ("vonage-receipt", vonage.RECEIPT_ERRORS), ("plivo", plivo.ERRORS)],
+)
 def test_the_published_table_lists_exactly_the_codes_the_adapter_maps(table, mapping):
     assert sorted(code for code, _ in rows(table)) == sorted(mapping)
 

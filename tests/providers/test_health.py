@@ -57,8 +57,7 @@ def test_a_failed_probe_keeps_it_unhealthy_and_a_good_one_heals_it():
 
 def test_routing_prefers_a_healthy_providers_sender_within_the_tier():
     """Both US numbers are the French recipient's US-fallback tier: the healthy one wins despite more load."""
-    route = choose_sender([PLIVO_NUMBER, TELNYX_NUMBER], FRENCH, load={TELNYX_NUMBER.sid: 50},
-                          avoid=[PLIVO_NUMBER.sid])
+    route = choose_sender([PLIVO_NUMBER, TELNYX_NUMBER], FRENCH, load={TELNYX_NUMBER.sid: 50}, avoid=[PLIVO_NUMBER.sid])
     assert route.sender == TELNYX_NUMBER
 
 
@@ -69,12 +68,12 @@ def test_routing_never_leaves_the_best_tier_for_health():
 
 
 def test_a_sticky_mapping_to_an_unhealthy_provider_is_passed_over_but_not_rewritten():
-    route = choose_sender([PLIVO_NUMBER, TELNYX_NUMBER], FRENCH, sticky=PLIVO_NUMBER.sid, sticky_sender=True,
-                          avoid=[PLIVO_NUMBER.sid])
+    route = choose_sender(
+        [PLIVO_NUMBER, TELNYX_NUMBER], FRENCH, sticky=PLIVO_NUMBER.sid, sticky_sender=True, avoid=[PLIVO_NUMBER.sid]
+    )
     assert route.sender == TELNYX_NUMBER and route.new_sticky is False
 
 
 def test_a_sticky_mapping_with_no_healthy_alternative_in_its_tier_stays():
-    route = choose_sender([PLIVO_NUMBER], FRENCH, sticky=PLIVO_NUMBER.sid, sticky_sender=True,
-                          avoid=[PLIVO_NUMBER.sid])
+    route = choose_sender([PLIVO_NUMBER], FRENCH, sticky=PLIVO_NUMBER.sid, sticky_sender=True, avoid=[PLIVO_NUMBER.sid])
     assert (route.sender, route.rule, route.new_sticky) == (PLIVO_NUMBER, Rule.STICKY, False)

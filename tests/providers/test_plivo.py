@@ -27,16 +27,31 @@ from tests.flows.provider_standins import plivo_signature
 
 TOKEN = "MjA1NTk3ZTc4YzMzMTQ3NGJmOTc0"
 URL = "https://sms.example.com/webhooks/plivo/inbound"
-INBOUND = {"From": FR_MOBILE.lstrip("+"), "To": "12015550124", "Text": "STOP", "Type": "sms",
-           "MessageUUID": "3c4e9f4a-6c1b-11ef-9a2b-0242ac110002", "Units": "1", "MessageIntent": "optout",
-           "MediaCount": "0"}
+INBOUND = {
+    "From": FR_MOBILE.lstrip("+"),
+    "To": "12015550124",
+    "Text": "STOP",
+    "Type": "sms",
+    "MessageUUID": "3c4e9f4a-6c1b-11ef-9a2b-0242ac110002",
+    "Units": "1",
+    "MessageIntent": "optout",
+    "MediaCount": "0",
+}
 
 
-def signed(params: dict[str, str], url: str = URL, *, token: str = TOKEN, nonce: str = "05429567804466091622",
-           signature: str | None = None) -> RawRequest:
+def signed(
+    params: dict[str, str],
+    url: str = URL,
+    *,
+    token: str = TOKEN,
+    nonce: str = "05429567804466091622",
+    signature: str | None = None,
+) -> RawRequest:
     body = urlencode(params).encode()
-    headers = {"x-plivo-signature-v3": signature or plivo_signature(url, params, nonce, token),
-               "x-plivo-signature-v3-nonce": nonce}
+    headers = {
+        "x-plivo-signature-v3": signature or plivo_signature(url, params, nonce, token),
+        "x-plivo-signature-v3-nonce": nonce,
+    }
     return RawRequest(url, headers, body, parse_form(body))
 
 
@@ -64,8 +79,9 @@ def test_a_signature_made_with_another_token_is_refused():
 
 def test_a_changed_field_is_refused():
     raw = signed(INBOUND)
-    tampered = RawRequest(raw.public_url, raw.headers, raw.body.replace(b"STOP", b"STAR"),
-                          parse_form(raw.body.replace(b"STOP", b"STAR")))
+    tampered = RawRequest(
+        raw.public_url, raw.headers, raw.body.replace(b"STOP", b"STAR"), parse_form(raw.body.replace(b"STOP", b"STAR"))
+    )
     with pytest.raises(WebhookRejected):
         PROVIDER.verify(tampered, TOKEN)
 
@@ -73,8 +89,9 @@ def test_a_changed_field_is_refused():
 def test_a_missing_nonce_or_an_empty_token_is_refused():
     raw = signed(INBOUND)
     with pytest.raises(WebhookRejected):
-        PROVIDER.verify(RawRequest(URL, {"x-plivo-signature-v3": raw.headers["x-plivo-signature-v3"]}, raw.body,
-                                   raw.form), TOKEN)
+        PROVIDER.verify(
+            RawRequest(URL, {"x-plivo-signature-v3": raw.headers["x-plivo-signature-v3"]}, raw.body, raw.form), TOKEN
+        )
     with pytest.raises(WebhookRejected):
         PROVIDER.verify(raw, "")
 
@@ -89,8 +106,12 @@ def test_inbound_numbers_get_their_plus_and_plivos_intent_is_only_kept():
 
 
 def test_inbound_media_are_read_from_media_count():
-    params = INBOUND | {"Type": "mms", "MediaCount": "2", "Media0": "https://media.plivo.com/a.jpg",
-                        "Media1": "https://media.plivo.com/b.jpg"}
+    params = INBOUND | {
+        "Type": "mms",
+        "MediaCount": "2",
+        "Media0": "https://media.plivo.com/a.jpg",
+        "Media1": "https://media.plivo.com/b.jpg",
+    }
     [message] = PROVIDER.parse_inbound(signed(params))
     assert message.media_urls == ("https://media.plivo.com/a.jpg", "https://media.plivo.com/b.jpg")
 
@@ -100,9 +121,16 @@ def test_inbound_without_message_uuid_is_malformed():
         PROVIDER.parse_inbound(signed({k: v for k, v in INBOUND.items() if k != "MessageUUID"}))
 
 
-@pytest.mark.parametrize(("word", "status"), [("queued", Status.QUEUED), ("sent", Status.SENT),
-                                              ("delivered", Status.DELIVERED), ("undelivered", Status.UNDELIVERED),
-                                              ("failed", Status.FAILED)])
+@pytest.mark.parametrize(
+    ("word", "status"),
+    [
+        ("queued", Status.QUEUED),
+        ("sent", Status.SENT),
+        ("delivered", Status.DELIVERED),
+        ("undelivered", Status.UNDELIVERED),
+        ("failed", Status.FAILED),
+    ],
+)
 def test_each_plivo_status_maps_to_ours(word, status):
     [event] = PROVIDER.parse_status(signed({"MessageUUID": "u1", "Status": word, "Sequence": "2"}))
     assert (event.provider_sid, event.status, event.error_code) == ("u1", status, None)
@@ -123,13 +151,25 @@ def test_an_unknown_status_becomes_unknown_and_is_logged(caplog):
 
 
 def test_build_send_posts_json_to_the_account_with_basic_auth():
-    request = PROVIDER.build_send(OutboundMessage(sid="SM" + "1" * 32, sender="+12015550124", to=FR_MOBILE,
-                                                  body="Bonjour", status_callback="https://gw/webhooks/plivo/status"),
-                                  Credentials("MAXXXX", "token", "https://api.plivo.com"))
+    request = PROVIDER.build_send(
+        OutboundMessage(
+            sid="SM" + "1" * 32,
+            sender="+12015550124",
+            to=FR_MOBILE,
+            body="Bonjour",
+            status_callback="https://gw/webhooks/plivo/status",
+        ),
+        Credentials("MAXXXX", "token", "https://api.plivo.com"),
+    )
     assert request.method == "POST" and str(request.url) == "https://api.plivo.com/v1/Account/MAXXXX/Message/"
     assert request.headers["authorization"] == "Basic TUFYWFhYOnRva2Vu"
-    assert json.loads(request.content) == {"src": "+12015550124", "dst": FR_MOBILE, "text": "Bonjour",
-                                           "url": "https://gw/webhooks/plivo/status", "method": "POST"}
+    assert json.loads(request.content) == {
+        "src": "+12015550124",
+        "dst": FR_MOBILE,
+        "text": "Bonjour",
+        "url": "https://gw/webhooks/plivo/status",
+        "method": "POST",
+    }
 
 
 def test_read_send_takes_the_first_message_uuid():
@@ -164,5 +204,6 @@ def test_signatures_the_official_sdk_accepts_are_the_ones_we_accept(url):
     PROVIDER.verify(raw, TOKEN)
     assert not validate_v3_signature("POST", url, "another-nonce", TOKEN, header, params)
     with pytest.raises(WebhookRejected):
-        PROVIDER.verify(RawRequest(url, raw.headers | {"x-plivo-signature-v3-nonce": "another-nonce"}, raw.body,
-                                   raw.form), TOKEN)
+        PROVIDER.verify(
+            RawRequest(url, raw.headers | {"x-plivo-signature-v3-nonce": "another-nonce"}, raw.body, raw.form), TOKEN
+        )

@@ -9,11 +9,15 @@ from gateway.providers import configured
 from gateway.settings import load_settings
 
 ENVIRONMENT = {
-    "GATEWAY_TELNYX_API_KEY": "KEY01", "GATEWAY_TELNYX_PUBLIC_KEY": "cHVibGlj",
+    "GATEWAY_TELNYX_API_KEY": "KEY01",
+    "GATEWAY_TELNYX_PUBLIC_KEY": "cHVibGlj",
     "GATEWAY_TELNYX_BASE_URL": "http://127.0.0.1:9001/",
-    "GATEWAY_VONAGE_API_KEY": "a1b2c3d4", "GATEWAY_VONAGE_API_SECRET": "secret",
-    "GATEWAY_VONAGE_SIGNATURE_SECRET": "sig-secret", "GATEWAY_VONAGE_SIGNATURE_METHOD": "SHA256",
-    "GATEWAY_PLIVO_AUTH_ID": "MAXXXX", "GATEWAY_PLIVO_AUTH_TOKEN": "token",
+    "GATEWAY_VONAGE_API_KEY": "a1b2c3d4",
+    "GATEWAY_VONAGE_API_SECRET": "secret",
+    "GATEWAY_VONAGE_SIGNATURE_SECRET": "sig-secret",
+    "GATEWAY_VONAGE_SIGNATURE_METHOD": "SHA256",
+    "GATEWAY_PLIVO_AUTH_ID": "MAXXXX",
+    "GATEWAY_PLIVO_AUTH_TOKEN": "token",
 }
 
 
@@ -32,10 +36,13 @@ def test_webhook_secrets_are_the_telnyx_public_key_the_vonage_signature_secret_a
 
 def test_missing_credentials_name_the_variables_to_set():
     missing = load_settings({"GATEWAY_VONAGE_API_KEY": "a1b2c3d4"}).missing_credentials()
-    assert missing == {"sim": "GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)",
-                       "twilio": "GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN",
-                       "telnyx": "GATEWAY_TELNYX_API_KEY", "vonage": "GATEWAY_VONAGE_API_SECRET",
-                       "plivo": "GATEWAY_PLIVO_AUTH_ID, GATEWAY_PLIVO_AUTH_TOKEN"}
+    assert missing == {
+        "sim": "GATEWAY_SIMULATOR=true (or GATEWAY_SIMULATOR_URL)",
+        "twilio": "GATEWAY_TWILIO_ACCOUNT_SID, GATEWAY_TWILIO_AUTH_TOKEN",
+        "telnyx": "GATEWAY_TELNYX_API_KEY",
+        "vonage": "GATEWAY_VONAGE_API_SECRET",
+        "plivo": "GATEWAY_PLIVO_AUTH_ID, GATEWAY_PLIVO_AUTH_TOKEN",
+    }
     assert set(load_settings(ENVIRONMENT).missing_credentials()) == {"sim", "twilio"}
 
 

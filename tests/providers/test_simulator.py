@@ -48,7 +48,9 @@ class Callbacks:
     calls: list[tuple[dict[str, str], dict[str, str]]] = field(default_factory=list)  # (headers, form)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[dict[str, str]]:
-        wait_until(lambda: len(self.calls) >= count, timeout, message=lambda: f"expected {count} callbacks, got {self.calls}")
+        wait_until(
+            lambda: len(self.calls) >= count, timeout, message=lambda: f"expected {count} callbacks, got {self.calls}"
+        )
         return [form for _, form in self.calls]
 
 
@@ -67,14 +69,19 @@ def callbacks() -> Iterator[Callbacks]:
 
 @pytest.fixture
 def simulator() -> Iterator[tuple[Simulator, str]]:
-    app = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=DELAY,
-                                           failures={"+1555": 21211, "+33": 30003}))
+    app = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=DELAY, failures={"+1555": 21211, "+33": 30003}))
     with serve(app) as base:
         yield app.state.sim, base
 
 
-def send_via(simulator: tuple[Simulator, str], *, token: str = TOKEN, sid: str = "msg_1",
-             to: str = US_MOBILE, callback: str | None = None) -> httpx2.Response:
+def send_via(
+    simulator: tuple[Simulator, str],
+    *,
+    token: str = TOKEN,
+    sid: str = "msg_1",
+    to: str = US_MOBILE,
+    callback: str | None = None,
+) -> httpx2.Response:
     """Send through the Twilio adapter's request, as the dispatcher would."""
     _, base = simulator
     message = OutboundMessage(sid=sid, sender=SENDER, to=to, body="hello", status_callback=callback)
@@ -103,7 +110,12 @@ def test_send_is_recorded_with_its_fields(simulator: tuple[Simulator, str]) -> N
     sid = send_via(simulator, sid="msg_rec").json()["sid"]
     [received] = sim.received
     assert (received.sid, received.sender, received.to, received.body, received.idempotency_key) == (
-        sid, SENDER, US_MOBILE, "hello", "msg_rec")
+        sid,
+        SENDER,
+        US_MOBILE,
+        "hello",
+        "msg_rec",
+    )
 
 
 def test_callbacks_arrive_sent_then_delivered(simulator: tuple[Simulator, str], callbacks: Callbacks) -> None:
@@ -121,12 +133,14 @@ def test_callbacks_are_signed_with_the_auth_token(simulator: tuple[Simulator, st
     send_via(simulator, callback=callbacks.url)
     callbacks.wait_for(2)
     validator = RequestValidator(TOKEN)
-    assert all(validator.validate(callbacks.url, form, headers["x-twilio-signature"])
-               for headers, form in callbacks.calls)
+    assert all(
+        validator.validate(callbacks.url, form, headers["x-twilio-signature"]) for headers, form in callbacks.calls
+    )
 
 
-def test_idempotent_repeat_returns_the_same_message_once(simulator: tuple[Simulator, str],
-                                                         callbacks: Callbacks) -> None:
+def test_idempotent_repeat_returns_the_same_message_once(
+    simulator: tuple[Simulator, str], callbacks: Callbacks
+) -> None:
     """A repeat with the same idempotency token returns the same sid, is not recorded and not delivered twice
     (checked once a later message's callbacks, which come after any the repeat caused, are in)."""
     sim, _ = simulator
@@ -134,10 +148,14 @@ def test_idempotent_repeat_returns_the_same_message_once(simulator: tuple[Simula
     second = send_via(simulator, sid="msg_same", callback=callbacks.url).json()
     assert second == first
     later = send_via(simulator, sid="msg_later", callback=callbacks.url).json()["sid"]
-    wait_until(lambda: any(form["MessageSid"] == later and form["MessageStatus"] == "delivered"
-                           for _, form in callbacks.calls))
+    wait_until(
+        lambda: any(form["MessageSid"] == later and form["MessageStatus"] == "delivered" for _, form in callbacks.calls)
+    )
     assert [r.idempotency_key for r in sim.received] == ["msg_same", "msg_later"]
-    assert statuses([form for _, form in callbacks.calls if form["MessageSid"] == first["sid"]]) == ["sent", "delivered"]
+    assert statuses([form for _, form in callbacks.calls if form["MessageSid"] == first["sid"]]) == [
+        "sent",
+        "delivered",
+    ]
 
 
 def test_invalid_prefix_is_rejected_with_400_and_21211(simulator: tuple[Simulator, str]) -> None:
@@ -151,8 +169,7 @@ def test_invalid_prefix_is_rejected_with_400_and_21211(simulator: tuple[Simulato
     assert sim.received == []
 
 
-def test_unreachable_prefix_ends_undelivered_with_30003(simulator: tuple[Simulator, str],
-                                                          callbacks: Callbacks) -> None:
+def test_unreachable_prefix_ends_undelivered_with_30003(simulator: tuple[Simulator, str], callbacks: Callbacks) -> None:
     """A number under a 30003 prefix is accepted, then reports sent and undelivered with ErrorCode 30003."""
     assert send_via(simulator, to=FR_MOBILE, callback=callbacks.url).status_code == 201
     forms = callbacks.wait_for(2)
@@ -187,15 +204,16 @@ def test_bad_token_is_refused_with_401_and_20003(simulator: tuple[Simulator, str
     assert (response.status_code, response.json()["code"]) == (401, 20003)
 
 
-def test_callback_to_a_closed_port_is_retried_then_given_up(simulator: tuple[Simulator, str],
-                                                           caplog: pytest.LogCaptureFixture) -> None:
+def test_callback_to_a_closed_port_is_retried_then_given_up(
+    simulator: tuple[Simulator, str], caplog: pytest.LogCaptureFixture
+) -> None:
     """A callback URL that refuses connections is tried CALLBACK_ATTEMPTS times, then logged as given up."""
     caplog.set_level(logging.INFO, logger="gateway.providers.simulator")
     url = f"http://127.0.0.1:{free_port()}/status"  # nothing listens there
     assert send_via(simulator, callback=url).status_code == 201
     wait_until(lambda: "gave up" in caplog.text, 5, message=lambda: caplog.text)
     messages = [record.getMessage() for record in caplog.records]
-    first_callback = messages[:next(i for i, m in enumerate(messages) if "gave up" in m)]
+    first_callback = messages[: next(i for i, m in enumerate(messages) if "gave up" in m)]
     assert sum("attempt" in m for m in first_callback) == CALLBACK_ATTEMPTS
 
 
@@ -215,7 +233,9 @@ def test_twilio_sdk_can_send_through_the_simulator(simulator: tuple[Simulator, s
 def test_credentials_that_are_not_ascii_base64_are_refused_with_401(simulator: tuple[Simulator, str]) -> None:
     """Latin-1 bytes after `Basic ` are wrong credentials, not a 500 (the demo serves the simulator)."""
     _, base = simulator
-    response = httpx2.post(f"{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
-                           data={"From": SENDER, "To": US_MOBILE, "Body": "hi"},
-                           headers={"Authorization": b"Basic \xe9t\xe9"})
+    response = httpx2.post(
+        f"{base}/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+        data={"From": SENDER, "To": US_MOBILE, "Body": "hi"},
+        headers={"Authorization": b"Basic \xe9t\xe9"},
+    )
     assert (response.status_code, response.json()["code"]) == (401, 20003)

@@ -33,7 +33,9 @@ URL = "https://sms.example.com/webhooks/telnyx/inbound"
 
 
 def envelope(event: str, payload: dict[str, object]) -> bytes:
-    return json.dumps({"data": {"event_type": event, "id": "b301", "record_type": "event", "payload": payload}}).encode()
+    return json.dumps(
+        {"data": {"event_type": event, "id": "b301", "record_type": "event", "payload": payload}}
+    ).encode()
 
 
 def signed(body: bytes, keys: TelnyxKeys, *, at: int = NOW, key: Ed25519PrivateKey | None = None) -> RawRequest:
@@ -43,15 +45,26 @@ def signed(body: bytes, keys: TelnyxKeys, *, at: int = NOW, key: Ed25519PrivateK
 
 
 def received(text: str = "STOP", **extra: object) -> bytes:
-    return envelope("message.received", {"id": "84cc", "direction": "inbound", "type": "SMS",
-                                         "from": {"phone_number": FR_MOBILE}, "text": text, "media": [],
-                                         "to": [{"phone_number": "+12015550124", "status": "webhook_delivered"}],
-                                         **extra})
+    return envelope(
+        "message.received",
+        {
+            "id": "84cc",
+            "direction": "inbound",
+            "type": "SMS",
+            "from": {"phone_number": FR_MOBILE},
+            "text": text,
+            "media": [],
+            "to": [{"phone_number": "+12015550124", "status": "webhook_delivered"}],
+            **extra,
+        },
+    )
 
 
 def status_body(word: str, errors: list[dict[str, str]] | None = None) -> bytes:
-    return envelope("message.finalized", {"id": "40385f64", "to": [{"phone_number": FR_MOBILE, "status": word}],
-                                          "errors": errors or []})
+    return envelope(
+        "message.finalized",
+        {"id": "40385f64", "to": [{"phone_number": FR_MOBILE, "status": word}], "errors": errors or []},
+    )
 
 
 def test_a_body_signed_with_the_accounts_key_within_300_seconds_is_accepted():
@@ -94,8 +107,12 @@ def test_missing_headers_an_empty_key_or_a_key_that_is_not_one_are_refused():
 def test_inbound_reads_the_envelope_and_keeps_telnyxs_own_intent_only_as_a_field():
     keys = TelnyxKeys()
     [message] = PROVIDER.parse_inbound(signed(received("Arrêt", autoresponse_type="stop"), keys))
-    assert (message.provider_sid, message.sender, message.to, message.body) == ("84cc", FR_MOBILE, "+12015550124",
-                                                                                "Arrêt")
+    assert (message.provider_sid, message.sender, message.to, message.body) == (
+        "84cc",
+        FR_MOBILE,
+        "+12015550124",
+        "Arrêt",
+    )
     raw = dict(message.raw)
     assert raw["Body"] == "Arrêt" and raw["telnyx.autoresponse_type"] == "stop" and "telnyx.body" in raw
 
@@ -110,11 +127,18 @@ def test_a_body_without_an_envelope_is_malformed():
         PROVIDER.parse_inbound(signed(b'{"event_type": "message.received"}', TelnyxKeys()))
 
 
-@pytest.mark.parametrize(("word", "status"), [("queued", Status.QUEUED), ("sending", Status.SENDING),
-                                              ("sent", Status.SENT), ("delivered", Status.DELIVERED),
-                                              ("delivery_unconfirmed", Status.SENT),
-                                              ("sending_failed", Status.FAILED),
-                                              ("delivery_failed", Status.UNDELIVERED)])
+@pytest.mark.parametrize(
+    ("word", "status"),
+    [
+        ("queued", Status.QUEUED),
+        ("sending", Status.SENDING),
+        ("sent", Status.SENT),
+        ("delivered", Status.DELIVERED),
+        ("delivery_unconfirmed", Status.SENT),
+        ("sending_failed", Status.FAILED),
+        ("delivery_failed", Status.UNDELIVERED),
+    ],
+)
 def test_each_telnyx_status_maps_to_ours(word, status):
     [event] = PROVIDER.parse_status(signed(status_body(word), TelnyxKeys()))
     assert (event.provider_sid, event.status, event.error_code) == ("40385f64", status, None)
@@ -134,13 +158,24 @@ def test_an_unknown_status_becomes_unknown_and_is_logged(caplog):
 
 
 def test_build_send_posts_json_with_the_api_key_as_bearer():
-    request = PROVIDER.build_send(OutboundMessage(sid="SM" + "1" * 32, sender="+12015550124", to=FR_MOBILE,
-                                                  body="Bonjour", status_callback="https://gw/webhooks/telnyx/status"),
-                                  Credentials("", "KEY01", "https://api.telnyx.com"))
+    request = PROVIDER.build_send(
+        OutboundMessage(
+            sid="SM" + "1" * 32,
+            sender="+12015550124",
+            to=FR_MOBILE,
+            body="Bonjour",
+            status_callback="https://gw/webhooks/telnyx/status",
+        ),
+        Credentials("", "KEY01", "https://api.telnyx.com"),
+    )
     assert (request.method, str(request.url)) == ("POST", "https://api.telnyx.com/v2/messages")
     assert request.headers["authorization"] == "Bearer KEY01"
-    assert json.loads(request.content) == {"from": "+12015550124", "to": FR_MOBILE, "text": "Bonjour",
-                                           "webhook_url": "https://gw/webhooks/telnyx/status"}
+    assert json.loads(request.content) == {
+        "from": "+12015550124",
+        "to": FR_MOBILE,
+        "text": "Bonjour",
+        "webhook_url": "https://gw/webhooks/telnyx/status",
+    }
 
 
 def test_read_send_takes_data_id():
@@ -172,9 +207,11 @@ def test_the_official_sdk_and_our_verify_agree_on_good_forged_and_stale_webhooks
 
     keys, now = TelnyxKeys(), int(time.time())
     ours = TelnyxProvider(clock=lambda: now)
-    cases = {"good": signed(received("Arrêt"), keys, at=now),
-             "forged": signed(received(), keys, at=now, key=Ed25519PrivateKey.generate()),
-             "stale": signed(received(), keys, at=now - 400)}
+    cases = {
+        "good": signed(received("Arrêt"), keys, at=now),
+        "forged": signed(received(), keys, at=now, key=Ed25519PrivateKey.generate()),
+        "stale": signed(received(), keys, at=now - 400),
+    }
     for name, raw in cases.items():
         try:
             verify_webhook_signature(raw.body, raw.headers, keys.public_base64)

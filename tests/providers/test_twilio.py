@@ -33,7 +33,8 @@ from gateway.providers.twilio import PROVIDER, compute_signature
 
 PAYLOADS = Path(__file__).parent / "payloads" / "twilio"
 US_MOBILE = phonenumbers.format_number(
-    phonenumbers.example_number_for_type("US", phonenumbers.PhoneNumberType.MOBILE), phonenumbers.PhoneNumberFormat.E164)
+    phonenumbers.example_number_for_type("US", phonenumbers.PhoneNumberType.MOBILE), phonenumbers.PhoneNumberFormat.E164
+)
 SENDER = "+15005550006"  # Twilio's magic "valid From" test number
 TOKEN = "test-auth-token"
 ACCOUNT_SID = "AC" + "0" * 32
@@ -43,8 +44,13 @@ CREDENTIALS = Credentials(account_sid=ACCOUNT_SID, auth_token=TOKEN, base_url="h
 # Twilio's worked example (https://www.twilio.com/docs/usage/webhooks/webhooks-security). Note the
 # Caller/From number: +12349013030 gives the documented signature; +14158675310 does not.
 DOCS_URL = "https://mycompany.com/myapp.php?foo=1&bar=2"
-DOCS_PARAMS = {"CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234",
-               "From": "+12349013030", "To": "+18005551212"}
+DOCS_PARAMS = {
+    "CallSid": "CA1234567890ABCDE",
+    "Caller": "+12349013030",
+    "Digits": "1234",
+    "From": "+12349013030",
+    "To": "+18005551212",
+}
 
 
 def payload(name: str) -> bytes:
@@ -79,8 +85,10 @@ def test_documented_signature_vector_is_reproduced() -> None:
     assert compute_signature(DOCS_URL, DOCS_PARAMS, "12345") == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
 
 
-_field = st.tuples(st.sampled_from(["To", "From", "Body", "MediaUrl", "a", "B", "Z_", "é"]),
-                   st.text(alphabet=st.characters(codec="utf-8"), max_size=12))
+_field = st.tuples(
+    st.sampled_from(["To", "From", "Body", "MediaUrl", "a", "B", "Z_", "é"]),
+    st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+)
 
 
 @given(url=st.sampled_from([CALLBACK_URL, "http://127.0.0.1:8765/s?x=1&y=%2B"]), form=st.lists(_field, max_size=8))
@@ -89,12 +97,15 @@ def test_signature_agrees_with_twilio_sdk_including_repeated_keys(url: str, form
     assert compute_signature(url, form, TOKEN) == RequestValidator(TOKEN).compute_signature(url, FormData(form))
 
 
-@pytest.mark.parametrize(("signed_url", "public_url"), [
-    ("https://gateway.example.com/s", "https://gateway.example.com:443/s"),
-    ("https://gateway.example.com:443/s", "https://gateway.example.com/s"),
-    ("http://127.0.0.1:8000/s", "http://127.0.0.1:8000/s"),
-    ("http://127.0.0.1/s", "http://127.0.0.1:8000/s"),
-])
+@pytest.mark.parametrize(
+    ("signed_url", "public_url"),
+    [
+        ("https://gateway.example.com/s", "https://gateway.example.com:443/s"),
+        ("https://gateway.example.com:443/s", "https://gateway.example.com/s"),
+        ("http://127.0.0.1:8000/s", "http://127.0.0.1:8000/s"),
+        ("http://127.0.0.1/s", "http://127.0.0.1:8000/s"),
+    ],
+)
 def test_verify_accepts_the_url_with_or_without_its_port(signed_url: str, public_url: str) -> None:
     """A signature over the URL as given, without its port or with the default port verifies."""
     raw = signed(public_url, payload("status_delivered.form"), signed_url=signed_url)
@@ -105,8 +116,11 @@ def test_verify_accepts_the_url_with_or_without_its_port(signed_url: str, public
 
 def test_verify_rejects_a_signature_over_another_port() -> None:
     """A signature computed for port 8443 does not verify on the default https port."""
-    raw = signed("https://gateway.example.com/s", payload("status_delivered.form"),
-                 signed_url="https://gateway.example.com:8443/s")
+    raw = signed(
+        "https://gateway.example.com/s",
+        payload("status_delivered.form"),
+        signed_url="https://gateway.example.com:8443/s",
+    )
     with pytest.raises(WebhookRejected):
         PROVIDER.verify(raw, TOKEN)
 
@@ -149,7 +163,10 @@ def test_parse_status_reads_a_delivered_callback() -> None:
     """A captured `delivered` callback becomes one DELIVERED event with no error code."""
     [event] = PROVIDER.parse_status(unsigned(payload("status_delivered.form")))
     assert (event.provider_sid, event.status, event.error_code) == (
-        "SM5c3f0a4e2d1b4c6a9e8f7d6c5b4a3921", Status.DELIVERED, None)
+        "SM5c3f0a4e2d1b4c6a9e8f7d6c5b4a3921",
+        Status.DELIVERED,
+        None,
+    )
     assert event.raw["RawDlrDoneDate"] == "2303222338"
 
 
@@ -195,15 +212,28 @@ def test_verify_refuses_every_signature_when_no_token_is_configured() -> None:
 
 def test_build_send_posts_the_form_to_the_messages_resource() -> None:
     """The request is a form POST to Messages.json with Twilio's field names, MediaUrl repeated."""
-    request = PROVIDER.build_send(message(media_urls=("https://m.example/1.jpg", "https://m.example/2.jpg"),
-                                          status_callback=CALLBACK_URL, validity_period=600), CREDENTIALS)
+    request = PROVIDER.build_send(
+        message(
+            media_urls=("https://m.example/1.jpg", "https://m.example/2.jpg"),
+            status_callback=CALLBACK_URL,
+            validity_period=600,
+        ),
+        CREDENTIALS,
+    )
     assert (request.method, str(request.url)) == (
-        "POST", f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json")
+        "POST",
+        f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json",
+    )
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
     assert sent_fields(request) == [
-        ("To", US_MOBILE), ("From", SENDER), ("Body", "Your code is 1234"),
-        ("MediaUrl", "https://m.example/1.jpg"), ("MediaUrl", "https://m.example/2.jpg"),
-        ("StatusCallback", CALLBACK_URL), ("ValidityPeriod", "600")]
+        ("To", US_MOBILE),
+        ("From", SENDER),
+        ("Body", "Your code is 1234"),
+        ("MediaUrl", "https://m.example/1.jpg"),
+        ("MediaUrl", "https://m.example/2.jpg"),
+        ("StatusCallback", CALLBACK_URL),
+        ("ValidityPeriod", "600"),
+    ]
 
 
 def test_build_send_omits_unset_optional_fields() -> None:
@@ -260,8 +290,12 @@ def test_read_send_turns_503_into_retryable() -> None:
 
 def test_read_send_turns_400_into_rejected_with_twilio_code() -> None:
     """A 400 carries Twilio's JSON code (21211) and message into Rejected."""
-    body = {"code": 21211, "message": "The 'To' number +1555 is not a valid phone number.",
-            "more_info": "https://www.twilio.com/docs/errors/21211", "status": 400}
+    body = {
+        "code": 21211,
+        "message": "The 'To' number +1555 is not a valid phone number.",
+        "more_info": "https://www.twilio.com/docs/errors/21211",
+        "status": 400,
+    }
     with pytest.raises(Rejected) as caught:
         PROVIDER.read_send(httpx2.Response(400, json=body))
     assert (caught.value.code, caught.value.message) == (21211, body["message"])
@@ -284,4 +318,7 @@ def test_sim_is_registered_as_the_twilio_adapter_under_its_own_name() -> None:
 def test_form_keeps_blank_and_repeated_fields() -> None:
     """parse_form keeps every field, because the signature covers all of them."""
     assert parse_form(urlencode([("MediaUrl", "a"), ("MediaUrl", "b"), ("Body", "")]).encode()) == (
-        ("MediaUrl", "a"), ("MediaUrl", "b"), ("Body", ""))
+        ("MediaUrl", "a"),
+        ("MediaUrl", "b"),
+        ("Body", ""),
+    )

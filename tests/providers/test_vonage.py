@@ -30,8 +30,15 @@ NOW = 1_764_610_000
 SECRET = "vonage-signature-secret"
 PROVIDER = VonageProvider(clock=lambda: NOW)
 URL = "https://sms.example.com/webhooks/vonage/inbound"
-INBOUND = {"msisdn": FR_MOBILE.lstrip("+"), "to": "12015550124", "messageId": "1700000011A2B3C4", "text": "STOP",
-           "type": "text", "keyword": "STOP", "message-timestamp": "2026-12-01 17:26:40"}
+INBOUND = {
+    "msisdn": FR_MOBILE.lstrip("+"),
+    "to": "12015550124",
+    "messageId": "1700000011A2B3C4",
+    "text": "STOP",
+    "type": "text",
+    "keyword": "STOP",
+    "message-timestamp": "2026-12-01 17:26:40",
+}
 
 
 def get(params: dict[str, str]) -> RawRequest:
@@ -81,8 +88,12 @@ def test_no_sig_or_an_empty_secret_is_refused():
 
 def test_inbound_numbers_get_their_plus_and_the_text_is_the_body():
     [message] = PROVIDER.parse_inbound(signed(INBOUND))
-    assert (message.provider_sid, message.sender, message.to, message.body) == ("1700000011A2B3C4", FR_MOBILE,
-                                                                                "+12015550124", "STOP")
+    assert (message.provider_sid, message.sender, message.to, message.body) == (
+        "1700000011A2B3C4",
+        FR_MOBILE,
+        "+12015550124",
+        "STOP",
+    )
     assert message.part is None and dict(message.raw)["vonage.keyword"] == "STOP"
 
 
@@ -105,13 +116,28 @@ def test_an_impossible_part_number_is_malformed():
         PROVIDER.parse_inbound(signed(params))
 
 
-RECEIPT = {"msisdn": FR_MOBILE.lstrip("+"), "to": "12015550124", "messageId": "0A0000000123ABCD1",
-           "status": "delivered", "err-code": "0", "client-ref": "SM" + "a" * 32, "network-code": "20801"}
+RECEIPT = {
+    "msisdn": FR_MOBILE.lstrip("+"),
+    "to": "12015550124",
+    "messageId": "0A0000000123ABCD1",
+    "status": "delivered",
+    "err-code": "0",
+    "client-ref": "SM" + "a" * 32,
+    "network-code": "20801",
+}
 
 
-@pytest.mark.parametrize(("word", "status"), [("accepted", Status.SENT), ("buffered", Status.SENT),
-                                              ("delivered", Status.DELIVERED), ("expired", Status.UNDELIVERED),
-                                              ("failed", Status.UNDELIVERED), ("rejected", Status.FAILED)])
+@pytest.mark.parametrize(
+    ("word", "status"),
+    [
+        ("accepted", Status.SENT),
+        ("buffered", Status.SENT),
+        ("delivered", Status.DELIVERED),
+        ("expired", Status.UNDELIVERED),
+        ("failed", Status.UNDELIVERED),
+        ("rejected", Status.FAILED),
+    ],
+)
 def test_each_receipt_status_maps_to_ours(word, status):
     [event] = PROVIDER.parse_status(signed(RECEIPT | {"status": word}))
     assert (event.provider_sid, event.status, event.error_code) == ("0A0000000123ABCD1", status, None)
@@ -136,18 +162,34 @@ def test_an_unknown_receipt_status_becomes_unknown_and_is_logged(caplog):
 
 
 def test_build_send_posts_the_form_with_key_secret_callback_and_client_ref():
-    request = PROVIDER.build_send(OutboundMessage(sid="SM" + "1" * 32, sender="+12015550124", to=FR_MOBILE,
-                                                  body="Rendez-vous à 9h", status_callback="https://gw/s"),
-                                  Credentials("a1b2c3d4", "api-secret", "https://rest.nexmo.com"))
+    request = PROVIDER.build_send(
+        OutboundMessage(
+            sid="SM" + "1" * 32,
+            sender="+12015550124",
+            to=FR_MOBILE,
+            body="Rendez-vous à 9h",
+            status_callback="https://gw/s",
+        ),
+        Credentials("a1b2c3d4", "api-secret", "https://rest.nexmo.com"),
+    )
     assert (request.method, str(request.url)) == ("POST", "https://rest.nexmo.com/sms/json")
     assert dict(parse_form(request.content)) == {
-        "api_key": "a1b2c3d4", "api_secret": "api-secret", "from": "12015550124", "to": FR_MOBILE.lstrip("+"),
-        "text": "Rendez-vous à 9h", "type": "text", "client-ref": "SM" + "1" * 32, "callback": "https://gw/s"}
+        "api_key": "a1b2c3d4",
+        "api_secret": "api-secret",
+        "from": "12015550124",
+        "to": FR_MOBILE.lstrip("+"),
+        "text": "Rendez-vous à 9h",
+        "type": "text",
+        "client-ref": "SM" + "1" * 32,
+        "callback": "https://gw/s",
+    }
 
 
 def test_text_outside_gsm_is_sent_as_unicode():
-    request = PROVIDER.build_send(OutboundMessage(sid="SM1", sender="+12015550124", to=FR_MOBILE, body="配信停止"),
-                                  Credentials("k", "s", "https://rest.nexmo.com"))
+    request = PROVIDER.build_send(
+        OutboundMessage(sid="SM1", sender="+12015550124", to=FR_MOBILE, body="配信停止"),
+        Credentials("k", "s", "https://rest.nexmo.com"),
+    )
     assert dict(parse_form(request.content))["type"] == "unicode"
 
 

@@ -20,8 +20,15 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     with unit_of_work(engine) as session:
         for key in (FR_MOBILE, FR_MOBILE, DE_MOBILE, DE_MOBILE):
-            enqueue(session, kind="inbound_forward", account_sid="AC" + "0" * 32, ordering_key=key,
-                    url="http://127.0.0.1:9/app", params=[("From", key)], now=utcnow())
+            enqueue(
+                session,
+                kind="inbound_forward",
+                account_sid="AC" + "0" * 32,
+                ordering_key=key,
+                url="http://127.0.0.1:9/app",
+                params=[("From", key)],
+                now=utcnow(),
+            )
     yield engine
     engine.dispose()
 
@@ -55,8 +62,15 @@ def test_a_claim_in_progress_is_skipped_not_waited_for(postgres):
     try:
         with unit_of_work(engine) as session:
             for key in (FR_MOBILE, DE_MOBILE):
-                enqueue(session, kind="inbound_forward", account_sid="AC" + "0" * 32, ordering_key=key,
-                        url="http://127.0.0.1:9/app", params=[], now=utcnow())
+                enqueue(
+                    session,
+                    kind="inbound_forward",
+                    account_sid="AC" + "0" * 32,
+                    ordering_key=key,
+                    url="http://127.0.0.1:9/app",
+                    params=[],
+                    now=utcnow(),
+                )
         with Session(engine) as first, first.begin():
             first.connection().exec_driver_sql("SET LOCAL lock_timeout = '2s'")
             assert [d.ordering_key for d in take(first, "worker-a", 30.0, limit=10)] == [FR_MOBILE, DE_MOBILE]
@@ -72,6 +86,13 @@ def test_a_claim_in_progress_is_skipped_not_waited_for(postgres):
 def test_the_same_key_in_another_account_is_claimed_beside_it(engine):
     """Keys never span accounts: a person's forward to account B does not wait behind their forward to A."""
     with unit_of_work(engine) as session:
-        enqueue(session, kind="inbound_forward", account_sid="AC" + "1" * 32, ordering_key=FR_MOBILE,
-                url="http://127.0.0.1:9/app", params=[("From", FR_MOBILE)], now=utcnow())
+        enqueue(
+            session,
+            kind="inbound_forward",
+            account_sid="AC" + "1" * 32,
+            ordering_key=FR_MOBILE,
+            url="http://127.0.0.1:9/app",
+            params=[("From", FR_MOBILE)],
+            now=utcnow(),
+        )
     assert claim(engine, "worker-a") == [(1, FR_MOBILE), (3, DE_MOBILE), (5, FR_MOBILE)]

@@ -42,8 +42,14 @@ def hold(engine, account: str, to: str, until_in: timedelta, backlog: Backlog) -
     """Accept a send held `until_in` from now, through the send path."""
     with unit_of_work(engine) as session:
         service = session.exec(select(Service)).one()
-        request = SendRequest(account_sid=account, to=to, body="Your table is ready", service_sid=service.sid,
-                              status_callback=CALLBACK, hold=Hold(utcnow() + until_in, SCHEDULED_BY_APP))
+        request = SendRequest(
+            account_sid=account,
+            to=to,
+            body="Your table is ready",
+            service_sid=service.sid,
+            status_callback=CALLBACK,
+            hold=Hold(utcnow() + until_in, SCHEDULED_BY_APP),
+        )
         context = SubmitContext(backlog, StickyLoad(), Directory(), lambda country: True)
         [message] = send_batch(session, [(request, context, utcnow())])
     assert isinstance(message, Message)
@@ -94,8 +100,12 @@ def test_the_dispatcher_releases_what_a_clock_move_made_due_at_once(gateway, clo
         gateway["writer"].start()
         failing = httpx2.MockTransport(lambda request: httpx2.Response(503))  # sends are retried later: no matter
         async with httpx2.AsyncClient(transport=failing) as client:
-            requests = ProviderRequests(client, PROVIDERS, {"twilio": Credentials("AC1", "t", "http://p")},
-                                        lambda provider, sid: "http://gw/status")
+            requests = ProviderRequests(
+                client,
+                PROVIDERS,
+                {"twilio": Credentials("AC1", "t", "http://p")},
+                lambda provider, sid: "http://gw/status",
+            )
             dispatcher = Dispatcher(engine, gateway["writer"], Backlog(), requests, owner="keeper", sweep=3600)
             await dispatcher.start()
             try:
@@ -131,12 +141,25 @@ def on_postgres(postgres: str) -> Iterator[dict[str, Any]]:
     account = Accounts(engine, TEST_CIPHER).create("holds")
     now = utcnow()
     with unit_of_work(engine) as session:
-        service = Service(sid=new_sid("MG"), account_sid=account.sid, friendly_name="Acme Dental",
-                          date_created=now, date_updated=now)
+        service = Service(
+            sid=new_sid("MG"), account_sid=account.sid, friendly_name="Acme Dental", date_created=now, date_updated=now
+        )
         session.add(service)
         session.flush()
-        session.add(Sender(sid=new_sid("PN"), account_sid=account.sid, address=SENDER, kind="long_code", country="US",
-                           provider="twilio", mps=100, service_sid=service.sid, date_created=now, date_updated=now))
+        session.add(
+            Sender(
+                sid=new_sid("PN"),
+                account_sid=account.sid,
+                address=SENDER,
+                kind="long_code",
+                country="US",
+                provider="twilio",
+                mps=100,
+                service_sid=service.sid,
+                date_created=now,
+                date_updated=now,
+            )
+        )
     yield {"engine": engine, "account": account.sid}
     engine.dispose()
 
@@ -144,7 +167,9 @@ def on_postgres(postgres: str) -> Iterator[dict[str, Any]]:
 def test_two_workers_claim_different_due_messages(on_postgres):
     """While one worker's transaction holds its due rows, another's claim skips them and takes the rest."""
     engine = on_postgres["engine"]
-    sids = {hold(engine, on_postgres["account"], to, timedelta(hours=1), Backlog()).sid for to in (US_MOBILE, CA_MOBILE)}
+    sids = {
+        hold(engine, on_postgres["account"], to, timedelta(hours=1), Backlog()).sid for to in (US_MOBILE, CA_MOBILE)
+    }
     due = utcnow() + timedelta(hours=2)
     with engine.connect() as first, engine.connect() as second:
         with first.begin(), second.begin():
@@ -161,8 +186,12 @@ def test_an_app_message_in_flight_at_an_opt_out_is_canceled_when_it_comes_back_f
     with unit_of_work(engine) as session:
         release_due(session, utcnow() + timedelta(seconds=1), backlog)
         session.execute(update(Message).where(col(Message.sid) == message.sid).values(status="sending"))
-        record_consent(session, Consent(gateway["account"], message.service_sid or "", US_MOBILE, "sms", True, "api",
-                                        reason="asked"), now=utcnow(), backlog=backlog)
+        record_consent(
+            session,
+            Consent(gateway["account"], message.service_sid or "", US_MOBILE, "sms", True, "api", reason="asked"),
+            now=utcnow(),
+            backlog=backlog,
+        )
     with Session(engine) as session:
         assert session.exec(select(Message.status).where(Message.sid == message.sid)).one() == "sending"  # in flight
     with unit_of_work(engine) as session:

@@ -36,28 +36,60 @@ def gateway(database_url: str) -> Iterator[dict[str, Any]]:
     account = Accounts(engine, TEST_CIPHER).create("batch")
     now = utcnow()
     with unit_of_work(engine) as session:
-        service = Service(sid=new_sid("MG"), account_sid=account.sid, friendly_name="Acme Dental",
-                          inbound_request_url="http://127.0.0.1:9/app", date_created=now, date_updated=now)
+        service = Service(
+            sid=new_sid("MG"),
+            account_sid=account.sid,
+            friendly_name="Acme Dental",
+            inbound_request_url="http://127.0.0.1:9/app",
+            date_created=now,
+            date_updated=now,
+        )
         session.add(service)
         session.flush()
-        session.add(Sender(sid=new_sid("PN"), account_sid=account.sid, address=SENDER, kind="long_code", country="US",
-                           provider="twilio", mps=100, service_sid=service.sid, date_created=now, date_updated=now))
+        session.add(
+            Sender(
+                sid=new_sid("PN"),
+                account_sid=account.sid,
+                address=SENDER,
+                kind="long_code",
+                country="US",
+                provider="twilio",
+                mps=100,
+                service_sid=service.sid,
+                date_created=now,
+                date_updated=now,
+            )
+        )
     writer = Writer(engine)
     yield {"engine": engine, "writer": writer, "account": account.sid}
     writer.stop()
     engine.dispose()
 
 
-def arrival(shipped, shipped_catalogs, person: str, body: str, *, sid: str | None = None,  # type: ignore[no-untyped-def]
-            to: str = SENDER) -> Arrival:
-    message = InboundMessage(provider_sid=sid or "SM" + uuid.uuid4().hex, sender=person, to=to, body=body,
-                             media_urls=(), raw=(("From", person), ("To", to), ("Body", body)))
+def arrival(
+    shipped,
+    shipped_catalogs,
+    person: str,
+    body: str,
+    *,
+    sid: str | None = None,  # type: ignore[no-untyped-def]
+    to: str = SENDER,
+) -> Arrival:
+    message = InboundMessage(
+        provider_sid=sid or "SM" + uuid.uuid4().hex,
+        sender=person,
+        to=to,
+        body=body,
+        media_urls=(),
+        raw=(("From", person), ("To", to), ("Body", body)),
+    )
     context = SubmitContext(Backlog(), StickyLoad(), Directory(), shipped.policy.alpha_allowed)
     return Arrival("twilio", message, shipped.policy, shipped.table, shipped_catalogs, context, utcnow())
 
 
 def one_batch(writer: Writer, arrivals: list[Arrival]) -> list[Received | BaseException]:
     """Hand every arrival to the writer before its thread starts, so they are one batch."""
+
     async def run() -> list[Received | BaseException]:
         tasks = [asyncio.ensure_future(writer.run_batched(receive_batch, a)) for a in arrivals]
         await asyncio.sleep(0)  # every item is in the writer's queue
@@ -73,17 +105,22 @@ def rows(engine, model) -> list:  # type: ignore[no-untyped-def]
 
 
 def test_a_stop_then_a_start_from_one_number_in_one_batch_ends_opted_in_with_both_events(
-        gateway, shipped, shipped_catalogs):
-    results = one_batch(gateway["writer"], [arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"),
-                                            arrival(shipped, shipped_catalogs, US_MOBILE, "START")])
+    gateway, shipped, shipped_catalogs
+):
+    results = one_batch(
+        gateway["writer"],
+        [arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"), arrival(shipped, shipped_catalogs, US_MOBILE, "START")],
+    )
     assert [r.opt_out_type for r in results] == ["STOP", "START"]  # type: ignore[union-attr]
     assert [e.opted_out for e in rows(gateway["engine"], ConsentEvent)] == [True, False]
     assert [s.opted_out for s in rows(gateway["engine"], OptOut)] == [False]
 
 
 def test_both_are_confirmed_and_both_forwarded(gateway, shipped, shipped_catalogs):
-    one_batch(gateway["writer"], [arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"),
-                                  arrival(shipped, shipped_catalogs, US_MOBILE, "START")])
+    one_batch(
+        gateway["writer"],
+        [arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"), arrival(shipped, shipped_catalogs, US_MOBILE, "START")],
+    )
     replies = [m for m in rows(gateway["engine"], Message) if m.direction == "outbound-reply"]
     assert len(replies) == 2 and all(m.status == "queued" for m in replies)
     assert len(rows(gateway["engine"], Delivery)) == 2
@@ -91,8 +128,9 @@ def test_both_are_confirmed_and_both_forwarded(gateway, shipped, shipped_catalog
 
 def test_fifty_copies_of_one_webhook_in_one_batch_are_processed_once(gateway, shipped, shipped_catalogs):
     sid = "SM" + uuid.uuid4().hex
-    results = one_batch(gateway["writer"], [arrival(shipped, shipped_catalogs, FR_MOBILE, "Arrêt", sid=sid)
-                                            for _ in range(50)])
+    results = one_batch(
+        gateway["writer"], [arrival(shipped, shipped_catalogs, FR_MOBILE, "Arrêt", sid=sid) for _ in range(50)]
+    )
     assert [r.duplicate for r in results] == [False] + [True] * 49  # type: ignore[union-attr]
     assert len({r.message_sid for r in results}) == 1  # type: ignore[union-attr]
     assert len(rows(gateway["engine"], InboundReceipt)) == 1
@@ -101,10 +139,14 @@ def test_fifty_copies_of_one_webhook_in_one_batch_are_processed_once(gateway, sh
 
 
 def test_a_refused_arrival_leaves_the_others_of_its_batch_committed(gateway, shipped, shipped_catalogs):
-    results = one_batch(gateway["writer"], [
-        arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"),
-        arrival(shipped, shipped_catalogs, FR_MOBILE, "STOP", to="+12125550100"),  # nobody's number
-        arrival(shipped, shipped_catalogs, FR_MOBILE, "Arrêt")])
+    results = one_batch(
+        gateway["writer"],
+        [
+            arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"),
+            arrival(shipped, shipped_catalogs, FR_MOBILE, "STOP", to="+12125550100"),  # nobody's number
+            arrival(shipped, shipped_catalogs, FR_MOBILE, "Arrêt"),
+        ],
+    )
     assert isinstance(results[1], NotFound)
     assert {r.opt_out_type for r in (results[0], results[2])} == {"STOP"}  # type: ignore[union-attr]
     assert sorted(s.number for s in rows(gateway["engine"], OptOut)) == sorted([US_MOBILE, FR_MOBILE])
@@ -122,9 +164,11 @@ def test_a_failing_batch_runs_its_items_one_by_one_without_double_effects(gatewa
             raise RuntimeError("poisoned batch")
         return receive_batch(session, items)
 
-    arrivals = [arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"),
-                arrival(shipped, shipped_catalogs, FR_MOBILE, "poison"),
-                arrival(shipped, shipped_catalogs, FR_MOBILE, "Arrêt")]
+    arrivals = [
+        arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"),
+        arrival(shipped, shipped_catalogs, FR_MOBILE, "poison"),
+        arrival(shipped, shipped_catalogs, FR_MOBILE, "Arrêt"),
+    ]
 
     async def run() -> list[Any]:
         tasks = [asyncio.ensure_future(gateway["writer"].run_batched(fragile, a)) for a in arrivals]
@@ -141,19 +185,26 @@ def test_a_failing_batch_runs_its_items_one_by_one_without_double_effects(gatewa
 
 
 def test_a_batch_whose_transaction_fails_is_retried_job_by_job_without_double_effects(
-        gateway, shipped, shipped_catalogs):
+    gateway, shipped, shipped_catalogs
+):
     """A plain job that breaks its promise to raise only before writing fails the whole transaction;
     every job and batch item of it then runs alone, so the STOPs land once and only that job fails."""
+
     def broken(session: Session) -> None:
         raise RuntimeError("a bug after writing")
 
-    arrivals = [arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"), arrival(shipped, shipped_catalogs, FR_MOBILE, "Arrêt")]
+    arrivals = [
+        arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"),
+        arrival(shipped, shipped_catalogs, FR_MOBILE, "Arrêt"),
+    ]
 
     async def run() -> list[Any]:
         writer = gateway["writer"]
-        tasks = [asyncio.ensure_future(writer.run_batched(receive_batch, arrivals[0])),
-                 asyncio.ensure_future(writer.run(broken, clean_on_error=True)),
-                 asyncio.ensure_future(writer.run_batched(receive_batch, arrivals[1]))]
+        tasks = [
+            asyncio.ensure_future(writer.run_batched(receive_batch, arrivals[0])),
+            asyncio.ensure_future(writer.run(broken, clean_on_error=True)),
+            asyncio.ensure_future(writer.run_batched(receive_batch, arrivals[1])),
+        ]
         await asyncio.sleep(0)
         writer.start()
         return await asyncio.gather(*tasks, return_exceptions=True)
@@ -176,8 +227,9 @@ def test_an_item_that_lost_a_key_race_runs_once_more(gateway, shipped, shipped_c
         return receive_batch(session, items)
 
     async def run() -> Any:
-        task = asyncio.ensure_future(gateway["writer"].run_batched(racing, arrival(shipped, shipped_catalogs,
-                                                                                   US_MOBILE, "STOP")))
+        task = asyncio.ensure_future(
+            gateway["writer"].run_batched(racing, arrival(shipped, shipped_catalogs, US_MOBILE, "STOP"))
+        )
         await asyncio.sleep(0)
         gateway["writer"].start()
         return await task

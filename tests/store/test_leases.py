@@ -35,12 +35,30 @@ def engine(database_url: str) -> Iterator[Engine]:
     now = utcnow()
     with unit_of_work(engine) as session:
         for sid in ("PN" + "1" * 32, "PN" + "2" * 32):
-            session.add(Sender(sid=sid, account_sid=account.sid, address="+1201555" + sid[-4:], kind="long_code",
-                               country="US", mps=1, date_created=now, date_updated=now))
+            session.add(
+                Sender(
+                    sid=sid,
+                    account_sid=account.sid,
+                    address="+1201555" + sid[-4:],
+                    kind="long_code",
+                    country="US",
+                    mps=1,
+                    date_created=now,
+                    date_updated=now,
+                )
+            )
         session.flush()
         for status in ("queued", "sending", "sending"):
-            insert_message(session, sid=new_sid("SM"), account_sid=account.sid, sender_sid=SENDER, to=US_MOBILE,
-                           status=status, expires_at=now + timedelta(hours=1), date_created=now)
+            insert_message(
+                session,
+                sid=new_sid("SM"),
+                account_sid=account.sid,
+                sender_sid=SENDER,
+                to=US_MOBILE,
+                status=status,
+                expires_at=now + timedelta(hours=1),
+                date_created=now,
+            )
     yield engine
     engine.dispose()
 

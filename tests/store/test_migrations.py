@@ -27,19 +27,31 @@ def test_migrations_build_exactly_the_declared_tables(database_url):
     assert differences == []
 
 
-def test_migrate_stops_and_names_a_number_two_accounts_registered_with_one_provider(database_url, capsys,
-                                                                                     monkeypatch):
+def test_migrate_stops_and_names_a_number_two_accounts_registered_with_one_provider(database_url, capsys, monkeypatch):
     """Before numbers had one owner, two accounts could register one; the operator decides which keeps it."""
     migrate(database_url, "0004")
     engine = make_engine(database_url)
     now = datetime.now(UTC)
     with engine.begin() as connection:
         for account, sender in (("AC" + "a" * 32, "PN" + "a" * 32), ("AC" + "b" * 32, "PN" + "b" * 32)):
-            connection.execute(insert(Account.__table__), {"sid": account, "auth_token": "t" * 32,
-                                                           "friendly_name": "", "date_created": now})
-            connection.execute(insert(Sender.__table__), {
-                "sid": sender, "account_sid": account, "address": "+12015550124", "kind": "long_code",
-                "country": "US", "provider": "twilio", "mps": 1, "date_created": now, "date_updated": now})
+            connection.execute(
+                insert(Account.__table__),
+                {"sid": account, "auth_token": "t" * 32, "friendly_name": "", "date_created": now},
+            )
+            connection.execute(
+                insert(Sender.__table__),
+                {
+                    "sid": sender,
+                    "account_sid": account,
+                    "address": "+12015550124",
+                    "kind": "long_code",
+                    "country": "US",
+                    "provider": "twilio",
+                    "mps": 1,
+                    "date_created": now,
+                    "date_updated": now,
+                },
+            )
     engine.dispose()
     monkeypatch.setenv("GATEWAY_DATABASE_URL", database_url)
     assert main(["migrate"]) == 1
@@ -51,14 +63,23 @@ def test_migrate_rewrites_recorded_delivery_errors_in_the_generic_words_tenants_
     """Dead letters recorded before showed the HTTP client's words, which map the gateway's network."""
     migrate(database_url, "0014")
     engine = make_engine(database_url)
-    recorded = {"ConnectError: [Errno 111] Connection refused": "connect failed",
-                "ReadTimeout: timed out; fallback: HTTP 502": "timeout; fallback: HTTP 502",
-                "HTTP 500; fallback: RemoteProtocolError: Server disconnected": "HTTP 500; fallback: connection error",
-                "UnsupportedProtocol: Request URL has an unsupported protocol 'ftp://'.": "invalid URL",
-                "TimeoutError: ": "timeout", "HTTP 401": "HTTP 401"}
+    recorded = {
+        "ConnectError: [Errno 111] Connection refused": "connect failed",
+        "ReadTimeout: timed out; fallback: HTTP 502": "timeout; fallback: HTTP 502",
+        "HTTP 500; fallback: RemoteProtocolError: Server disconnected": "HTTP 500; fallback: connection error",
+        "UnsupportedProtocol: Request URL has an unsupported protocol 'ftp://'.": "invalid URL",
+        "TimeoutError: ": "timeout",
+        "HTTP 401": "HTTP 401",
+    }
     try:
-        row = delivery_row(kind="inbound_forward", account_sid="AC" + "a" * 32, ordering_key="+12015550124",
-                           url="http://10.0.0.5:8080/inbound", params=[], now=datetime.now(UTC))
+        row = delivery_row(
+            kind="inbound_forward",
+            account_sid="AC" + "a" * 32,
+            ordering_key="+12015550124",
+            url="http://10.0.0.5:8080/inbound",
+            params=[],
+            now=datetime.now(UTC),
+        )
         with engine.begin() as connection:
             for error in recorded:
                 connection.execute(insert(Delivery.__table__), row | {"state": "dead", "last_error": error})

@@ -36,10 +36,16 @@ def test_a_send_refused_with_21610_leaves_the_others_of_its_batch_committed(gate
     engine, account = gateway["engine"], gateway["account"]
     with unit_of_work(engine) as session:
         service = session.exec(select(Service)).one()
-        record_consent(session, Consent(account, service.sid, FR_MOBILE, "sms", True, "api", reason="asked"),
-                       now=utcnow(), backlog=Backlog())
-    requests = [SendRequest(account_sid=account, to=to, body="Your table is ready", service_sid=service.sid)
-                for to in (US_MOBILE, FR_MOBILE, DE_MOBILE)]
+        record_consent(
+            session,
+            Consent(account, service.sid, FR_MOBILE, "sms", True, "api", reason="asked"),
+            now=utcnow(),
+            backlog=Backlog(),
+        )
+    requests = [
+        SendRequest(account_sid=account, to=to, body="Your table is ready", service_sid=service.sid)
+        for to in (US_MOBILE, FR_MOBILE, DE_MOBILE)
+    ]
     results = sends(gateway["writer"], requests)
     assert isinstance(results[1], RecipientUnsubscribed) and results[1].code == 21610
     with Session(engine) as session:
@@ -50,8 +56,13 @@ def test_two_sends_to_one_new_recipient_in_one_batch_share_one_sticky_mapping(ga
     engine, account = gateway["engine"], gateway["account"]
     with Session(engine) as session:
         service = session.exec(select(Service)).one()
-    results = sends(gateway["writer"], [SendRequest(account_sid=account, to=US_MOBILE, body=f"Reminder {i}",
-                                                    service_sid=service.sid) for i in range(2)])
+    results = sends(
+        gateway["writer"],
+        [
+            SendRequest(account_sid=account, to=US_MOBILE, body=f"Reminder {i}", service_sid=service.sid)
+            for i in range(2)
+        ],
+    )
     assert len({r.sender for r in results}) == 1
     with Session(engine) as session:
         assert len(session.exec(select(StickyMapping)).all()) == 1

@@ -50,8 +50,11 @@ def prebuilt() -> dict[str, tuple[Executable, str | None]]:
             if isinstance(value, Executable):
                 entries = [(name, value, None)]
             elif isinstance(value, dict):
-                entries = [(f"{name}[{key}]", item, key if key in DIALECTS else None)
-                           for key, item in value.items() if isinstance(item, Executable)]
+                entries = [
+                    (f"{name}[{key}]", item, key if key in DIALECTS else None)
+                    for key, item in value.items()
+                    if isinstance(item, Executable)
+                ]
             else:
                 continue
             for label, statement, dialect in entries:
@@ -71,8 +74,11 @@ def cases(*dialects: str) -> list[Any]:
         for dialect in dialects or (built_for,):
             if built_for not in (None, dialect):
                 continue
-            marks = [pytest.mark.xfail(strict=True, raises=CompileError, reason=KNOWN_BROKEN[name])] \
-                if name in KNOWN_BROKEN else []
+            marks = (
+                [pytest.mark.xfail(strict=True, raises=CompileError, reason=KNOWN_BROKEN[name])]
+                if name in KNOWN_BROKEN
+                else []
+            )
             params.append(pytest.param(statement, dialect, id=f"{name}-{dialect}" if dialects else name, marks=marks))
     return params
 
@@ -110,20 +116,29 @@ def _sample(type_: Any) -> Any:
         python = type_.python_type
     except NotImplementedError:
         python = str
-    samples: dict[type, Any] = {bool: False, int: 1, float: 1.0, str: "x", bytes: b"x",
-                                datetime: datetime.now(UTC), date: date.today()}
+    samples: dict[type, Any] = {
+        bool: False,
+        int: 1,
+        float: 1.0,
+        str: "x",
+        bytes: b"x",
+        datetime: datetime.now(UTC),
+        date: date.today(),
+    }
     return samples.get(python, "x")
 
 
 def test_the_walk_finds_the_send_inbound_and_dispatch_statements() -> None:
     """The sticky remap, the inbound receipt and the pacer's claim are among the statements checked."""
-    assert {"store.senders._MOVE_STICKY", "store.consent.INSERT_RECEIPTS",
-            "store.claims._MARK_SENDING"} <= PREBUILT.keys()
+    assert {
+        "store.senders._MOVE_STICKY",
+        "store.consent.INSERT_RECEIPTS",
+        "store.claims._MARK_SENDING",
+    } <= PREBUILT.keys()
 
 
 @pytest.mark.parametrize(("statement", "dialect"), cases("sqlite", "postgresql"))
-def test_prebuilt_statement_compiles_with_the_parameters_it_is_run_with(statement: Executable,
-                                                                        dialect: str) -> None:
+def test_prebuilt_statement_compiles_with_the_parameters_it_is_run_with(statement: Executable, dialect: str) -> None:
     """Each prebuilt statement compiles for each backend as its execution compiles it."""
     assert str(compile_as_run(statement, DIALECTS[dialect]))
 

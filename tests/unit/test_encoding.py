@@ -24,7 +24,7 @@ from gateway.encoding import (
 )
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "segments.json"
-EMOJI = "\U0001F600"  # one surrogate pair: 2 UTF-16 units
+EMOJI = "\U0001f600"  # one surrogate pair: 2 UTF-16 units
 
 
 # --- GSM-7 boundaries --------------------------------------------------------------
@@ -195,7 +195,7 @@ def test_combining_marks_form_one_character_in_ucs2() -> None:
 
 def test_zwj_emoji_sequence_moves_as_one_block() -> None:
     """A ZWJ emoji sequence (rainbow flag, 6 units) is never split (calculator test vector)."""
-    flag = "\U0001F3F3\uFE0F\u200D\U0001F308"
+    flag = "\U0001f3f3\ufe0f\u200d\U0001f308"
     assert segment(flag + "1" * 64).segments == 1
     assert segment(flag + "1" * 64).characters == 65
     assert segment(flag + "1" * 65).segments == 2
@@ -224,9 +224,28 @@ _ALPHABET = st.one_of(
     st.sampled_from(sorted(GSM7_ALL)),
     st.sampled_from(sorted(GSM7_EXTENSION)),
     st.sampled_from([chr(k) for k in SMART_ENCODING_MAP]),
-    st.sampled_from(["ж", "ç", "é", "\u0301", "\u200d", EMOJI, "\U0001F44D", "\U0001F3FD",
-                     "\U0001F1EE", "\u2640", "\uFE0F", "\u1100", "\u1161", "\u11A8", "가",
-                     "\u093f", "\r", "\n"]),
+    st.sampled_from(
+        [
+            "ж",
+            "ç",
+            "é",
+            "\u0301",
+            "\u200d",
+            EMOJI,
+            "\U0001f44d",
+            "\U0001f3fd",
+            "\U0001f1ee",
+            "\u2640",
+            "\ufe0f",
+            "\u1100",
+            "\u1161",
+            "\u11a8",
+            "가",
+            "\u093f",
+            "\r",
+            "\n",
+        ]
+    ),
     st.characters(),
 )
 

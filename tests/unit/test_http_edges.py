@@ -27,8 +27,22 @@ import pytest
 
 EDGES = [Path(__file__).resolve().parents[2] / "gateway" / part for part in ("api", "console")]
 SOURCES = sorted(path for edge in EDGES for path in edge.glob("*.py"))
-BUILDERS = {"select", "insert", "update", "delete", "text", "func", "tuple_", "literal_column", "bindparam",
-            "and_", "or_", "exists", "case", "core_table"}
+BUILDERS = {
+    "select",
+    "insert",
+    "update",
+    "delete",
+    "text",
+    "func",
+    "tuple_",
+    "literal_column",
+    "bindparam",
+    "and_",
+    "or_",
+    "exists",
+    "case",
+    "core_table",
+}
 OFF_LOOP = {"read", "to_thread", "csv_chunks"}
 
 
@@ -55,9 +69,10 @@ def _loop_database_access(tree: ast.Module) -> list[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and node.attr == "engine" and id(node) not in allowed:
             found.append(f"line {node.lineno}: the engine outside a worker thread")
-        if isinstance(node, ast.Call) and (_name(node.func) == "Session"
-                                           or (isinstance(node.func, ast.Attribute)
-                                               and node.func.attr in ("connect", "begin"))):
+        if isinstance(node, ast.Call) and (
+            _name(node.func) == "Session"
+            or (isinstance(node.func, ast.Attribute) and node.func.attr in ("connect", "begin"))
+        ):
             found.append(f"line {node.lineno}: {ast.unparse(node.func)}()")
     return found
 
@@ -80,6 +95,7 @@ def test_the_rules_see_what_main_did():
         "    with Session(request.app.state.engine) as session:\n"
         "        rows = session.execute(select(Message)).all()\n"
         "    with request.app.state.engine.connect() as connection:\n"
-        "        pass\n")
+        "        pass\n"
+    )
     assert _statement_imports(before) == ["line 1: select"]
     assert len(_loop_database_access(before)) == 4

@@ -15,8 +15,15 @@ HELP = Match(Kind.HELP, "HELP", "en", "help")
 
 
 def decision(match, **overrides):
-    options = {"scope": SERVICE, "channel": "sms", "account_scope": False, "linked": False,
-               "opted_out": frozenset(), "last_confirmed": None, "now": NOW} | overrides
+    options = {
+        "scope": SERVICE,
+        "channel": "sms",
+        "account_scope": False,
+        "linked": False,
+        "opted_out": frozenset(),
+        "last_confirmed": None,
+        "now": NOW,
+    } | overrides
     return decide(match, **options)
 
 
@@ -33,13 +40,17 @@ def test_an_account_scoped_policy_makes_stop_account_wide():
 
 
 def test_linked_channels_stop_sms_and_whatsapp_together():
-    assert decision(STOP, linked=True).changes == (ConsentChange(SERVICE, "sms", True),
-                                                   ConsentChange(SERVICE, "whatsapp", True))
+    assert decision(STOP, linked=True).changes == (
+        ConsentChange(SERVICE, "sms", True),
+        ConsentChange(SERVICE, "whatsapp", True),
+    )
 
 
 def test_start_also_lifts_an_account_wide_block_so_it_is_not_in_vain():
     assert decision(START, opted_out=frozenset({(SERVICE, "sms"), ("*", "sms")})).changes == (
-        ConsentChange(SERVICE, "sms", False), ConsentChange("*", "sms", False))
+        ConsentChange(SERVICE, "sms", False),
+        ConsentChange("*", "sms", False),
+    )
 
 
 def test_start_lifts_only_the_blocks_that_exist():
@@ -63,7 +74,8 @@ def test_a_repeated_stop_after_the_window_is_confirmed_again():
 
 def test_a_stop_on_linked_channels_adds_only_the_channel_still_subscribed():
     assert decision(STOP, linked=True, opted_out=frozenset({(SERVICE, "sms")})).changes == (
-        ConsentChange(SERVICE, "whatsapp", True),)
+        ConsentChange(SERVICE, "whatsapp", True),
+    )
 
 
 def test_help_changes_nothing_and_is_confirmed():

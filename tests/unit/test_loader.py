@@ -73,21 +73,26 @@ def test_language_code_that_is_no_language(policy_tree):
 def test_missing_reply_is_an_error(policy_tree):
     broken = SPANISH.replace('[help]\nkeywords = ["AYUDA"]\nreply = "help"', '[help]\nkeywords = ["AYUDA"]')
     errors = messages(load(policy_tree, {"languages/es.toml": broken}))
-    assert errors == ["languages/es.toml:12: help: missing reply: name the confirmation this kind sends "
-                      "(e.g. reply = 'help')"]
+    assert errors == [
+        "languages/es.toml:12: help: missing reply: name the confirmation this kind sends (e.g. reply = 'help')"
+    ]
 
 
 def test_unknown_reply_id_is_an_error(policy_tree):
     broken = SPANISH.replace('reply = "help"', 'reply = "ayuda"')
-    assert "languages/es.toml:14: help.reply: unknown reply 'ayuda'" in messages(
-        load(policy_tree, {"languages/es.toml": broken}))[0]
+    assert (
+        "languages/es.toml:14: help.reply: unknown reply 'ayuda'"
+        in messages(load(policy_tree, {"languages/es.toml": broken}))[0]
+    )
 
 
 def test_reply_without_translation_for_a_declared_language(policy_tree):
     """A Spanish policy with no Spanish catalog cannot answer in Spanish."""
     errors = messages(load(policy_tree, {"languages/es.toml": SPANISH}, translated=()))
-    assert "languages/es.toml:6: opt_out.reply: reply 'opt_out' has no translation for 'es': add it to " \
-           "locales/es/LC_MESSAGES/gateway.po" in errors
+    assert (
+        "languages/es.toml:6: opt_out.reply: reply 'opt_out' has no translation for 'es': add it to "
+        "locales/es/LC_MESSAGES/gateway.po" in errors
+    )
 
 
 def test_invalid_toml_names_the_line(policy_tree):
@@ -97,14 +102,15 @@ def test_invalid_toml_names_the_line(policy_tree):
 
 
 def test_misspelt_key_is_reported_not_ignored(policy_tree):
-    broken = SPANISH.replace("keywords = [\"AYUDA\"]", "keyword = [\"AYUDA\"]")
+    broken = SPANISH.replace('keywords = ["AYUDA"]', 'keyword = ["AYUDA"]')
     assert any("help.keyword: unknown key" in e for e in messages(load(policy_tree, {"languages/es.toml": broken})))
 
 
 def test_bad_mode_is_reported(policy_tree):
     country = 'country = "US"\nlanguages = ["en"]\nmode = "fuzzy"\n'
     assert "countries/US.toml:3: mode: must be 'exact' or 'reasonable', not 'fuzzy'" in messages(
-        load(policy_tree, {"countries/US.toml": country}))
+        load(policy_tree, {"countries/US.toml": country})
+    )
 
 
 def test_country_file_name_must_be_its_code(policy_tree):
@@ -122,26 +128,42 @@ def test_reply_longer_than_one_segment_is_a_warning_naming_language_and_count(po
     policies, locales = policy_tree({"languages/es.toml": SPANISH})
     catalog = Catalog(locale="es", domain="gateway")
     for source in REPLIES.values():
-        catalog.add(source, "{{ brand }}: Вы снова подписаны. Частота сообщений варьируется. Ответьте "
-                            "{{ help_word }} для помощи или {{ stop_word }} для отказа.")
+        catalog.add(
+            source,
+            "{{ brand }}: Вы снова подписаны. Частота сообщений варьируется. Ответьте "
+            "{{ help_word }} для помощи или {{ stop_word }} для отказа.",
+        )
     with (locales / "es" / "LC_MESSAGES" / "gateway.po").open("wb") as handle:
         write_po(handle, catalog)
     result = load_policies(policies, Catalogs.load(locales))
     assert result.policy is not None
-    assert "languages/es.toml:10: opt_in.reply: reply 'opt_in' in 'es' is 2 segments (UCS-2, 119 characters" in str(result.warnings[1])
+    assert "languages/es.toml:10: opt_in.reply: reply 'opt_in' in 'es' is 2 segments (UCS-2, 119 characters" in str(
+        result.warnings[1]
+    )
 
 
 def test_bad_opt_out_scope_is_reported(policy_tree):
     country = 'country = "US"\nlanguages = ["en"]\nopt_out_scope = "everything"\n'
     assert "countries/US.toml:3: opt_out_scope: must be 'service' or 'account', not 'everything'" in messages(
-        load(policy_tree, {"countries/US.toml": country}))
+        load(policy_tree, {"countries/US.toml": country})
+    )
 
 
 def test_country_settings_override_the_global_ones(policy_tree):
-    country = 'country = "US"\nlanguages = ["en"]\nalpha_sender = false\nopt_out_scope = "account"\nlink_channels = true\n'
+    country = (
+        'country = "US"\nlanguages = ["en"]\nalpha_sender = false\nopt_out_scope = "account"\nlink_channels = true\n'
+    )
     policy = load(policy_tree, {"countries/US.toml": country}).policy
-    assert (policy.alpha_allowed("US"), policy.scope_for("US"), policy.channels_linked("US")) == (False, "account", True)
-    assert (policy.alpha_allowed("GB"), policy.scope_for("GB"), policy.channels_linked("GB")) == (True, "service", False)
+    assert (policy.alpha_allowed("US"), policy.scope_for("US"), policy.channels_linked("US")) == (
+        False,
+        "account",
+        True,
+    )
+    assert (policy.alpha_allowed("GB"), policy.scope_for("GB"), policy.channels_linked("GB")) == (
+        True,
+        "service",
+        False,
+    )
 
 
 def _with_opt_out(extra: str) -> str:
@@ -152,8 +174,10 @@ def _with_opt_out(extra: str) -> str:
 def test_exception_without_an_opt_out_word_is_an_error(policy_tree):
     """MUY BIEN contains no opt-out word, so it could never apply: the file is wrong, not the message."""
     result = load(policy_tree, {"languages/es.toml": _with_opt_out('exceptions = ["MUY BIEN"]')})
-    assert messages(result) == ["languages/es.toml:6: opt_out.exceptions: 'MUY BIEN' contains no opt-out keyword or "
-                                "phrase that is looked for inside messages, so it can never apply"]
+    assert messages(result) == [
+        "languages/es.toml:6: opt_out.exceptions: 'MUY BIEN' contains no opt-out keyword or "
+        "phrase that is looked for inside messages, so it can never apply"
+    ]
 
 
 def test_exception_that_is_itself_a_keyword_is_an_error(policy_tree):
@@ -172,15 +196,17 @@ def test_exception_around_an_exact_only_keyword_is_an_error(policy_tree):
 def test_exceptions_outside_opt_out_are_an_error(policy_tree):
     spanish = SPANISH.replace('reply = "help"', 'exceptions = ["AYUDA POR FAVOR"]\nreply = "help"')
     assert "languages/es.toml:12: help: phrases, account_wide, exact_only and exceptions are for [opt_out] only" in (
-        messages(load(policy_tree, {"languages/es.toml": spanish})))
+        messages(load(policy_tree, {"languages/es.toml": spanish}))
+    )
 
 
 def test_words_longer_than_the_audit_trail_records_are_an_error(policy_tree):
     """A consent event keeps 64 characters of the keyword or exception that decided it."""
     long = "NO QUIERO RECIBIR NINGUN MENSAJE MAS DE USTEDES NUNCA JAMAS EN LA VIDA"
     result = load(policy_tree, {"languages/es.toml": _with_opt_out(f'phrases = ["{long}"]')})
-    assert messages(result) == [f"languages/es.toml:6: opt_out.phrases: '{long}' is longer than 64 characters, the "
-                                "most the audit trail records"]
+    assert messages(result) == [
+        f"languages/es.toml:6: opt_out.phrases: '{long}' is longer than 64 characters, the most the audit trail records"
+    ]
 
 
 def _cyrillic_opt_in(policy_tree, spanish):
@@ -188,9 +214,13 @@ def _cyrillic_opt_in(policy_tree, spanish):
     policies, locales = policy_tree({"languages/es.toml": spanish})
     catalog = Catalog(locale="es", domain="gateway")
     for reply, source in REPLIES.items():
-        catalog.add(source, "{{ brand }}: Вы снова подписаны. Частота сообщений варьируется. Ответьте "
-                            "{{ help_word }} для помощи или {{ stop_word }} для отказа." if reply == "opt_in"
-                    else f"[es] {source}")
+        catalog.add(
+            source,
+            "{{ brand }}: Вы снова подписаны. Частота сообщений варьируется. Ответьте "
+            "{{ help_word }} для помощи или {{ stop_word }} для отказа."
+            if reply == "opt_in"
+            else f"[es] {source}",
+        )
     with (locales / "es" / "LC_MESSAGES" / "gateway.po").open("wb") as handle:
         write_po(handle, catalog)
     return load_policies(policies, Catalogs.load(locales))
@@ -201,9 +231,11 @@ def test_long_reply_turns_the_segment_warning_into_a_note_with_its_reason(policy
     spanish = SPANISH.replace('reply = "opt_in"', 'reply = "opt_in"\nlong_reply = "Cyrillic is UCS-2"')
     result = _cyrillic_opt_in(policy_tree, spanish)
     assert result.warnings == []
-    assert [str(n) for n in result.notes] == ["languages/es.toml:11: opt_in.long_reply: reply 'opt_in' in 'es' is 2 "
-                                              "segments (UCS-2, 119 characters with a 20-character brand): Cyrillic "
-                                              "is UCS-2"]
+    assert [str(n) for n in result.notes] == [
+        "languages/es.toml:11: opt_in.long_reply: reply 'opt_in' in 'es' is 2 "
+        "segments (UCS-2, 119 characters with a 20-character brand): Cyrillic "
+        "is UCS-2"
+    ]
 
 
 def test_a_long_reply_without_a_reason_still_warns(policy_tree):
@@ -217,15 +249,19 @@ def test_long_reply_on_a_reply_that_fits_is_a_warning(policy_tree):
     """A stale long_reply would hide a text that grows later, so it is reported."""
     spanish = SPANISH.replace('reply = "help"', 'reply = "help"\nlong_reply = "it used to be long"')
     result = load(policy_tree, {"languages/es.toml": spanish})
-    assert [str(w) for w in result.warnings] == ["languages/es.toml:15: help.long_reply: reply 'help' in 'es' fits one "
-                                                 "segment now: remove long_reply, so a longer text warns again"]
+    assert [str(w) for w in result.warnings] == [
+        "languages/es.toml:15: help.long_reply: reply 'help' in 'es' fits one "
+        "segment now: remove long_reply, so a longer text warns again"
+    ]
 
 
 def test_long_reply_in_a_country_file_is_an_error(policy_tree):
     """Country replies are not measured, so a reason there would explain nothing."""
     country = 'country = "MX"\nlanguages = ["es"]\n\n[es.opt_out]\nkeywords = ["CANCELA"]\nlong_reply = "why"\n'
-    assert "countries/MX.toml:6: es.opt_out.long_reply: is for global.toml and the language files, whose replies the " \
-           "checker measures" in messages(load(policy_tree, {"languages/es.toml": SPANISH, "countries/MX.toml": country}))
+    assert (
+        "countries/MX.toml:6: es.opt_out.long_reply: is for global.toml and the language files, whose replies the "
+        "checker measures" in messages(load(policy_tree, {"languages/es.toml": SPANISH, "countries/MX.toml": country}))
+    )
 
 
 def _shipped_with(tmp_path, name, appended):
@@ -252,6 +288,8 @@ def test_a_syntax_error_on_the_last_line_is_reported_there(tmp_path):
 
 def test_an_unknown_state_table_is_reported_at_its_header(tmp_path):
     """A `[quiet_hours.ZZ]` table is a key of `[quiet_hours]`: the error names the table's own line."""
-    result, line = _shipped_with(tmp_path, "countries/US.toml", '\n[quiet_hours.ZZ]\nwindows = ["Mon-Sun 08:00-20:00"]\n')
+    result, line = _shipped_with(
+        tmp_path, "countries/US.toml", '\n[quiet_hours.ZZ]\nwindows = ["Mon-Sun 08:00-20:00"]\n'
+    )
     [error] = result.errors
     assert (error.file, error.line, error.key) == ("countries/US.toml", line + 1, "quiet_hours.ZZ")

@@ -24,20 +24,26 @@ def matcher(policy_tree):
         result = load_policies(policies, Catalogs.load(locales))
         assert result.policy is not None, result.errors
         return Matcher(result.policy)
+
     return build
 
 
 @pytest.fixture
 def europe(matcher):
-    return matcher({
-        "languages/fr.toml": FRENCH, "languages/es.toml": SPANISH, "languages/de.toml": GERMAN,
-        "languages/hi.toml": HINDI, "languages/ja.toml": JAPANESE,
-        "countries/CA.toml": 'country = "CA"\nlanguages = ["en", "fr"]\n',
-        "countries/FR.toml": 'country = "FR"\nlanguages = ["fr"]\n\n[fr.help]\nkeywords = ["CONTACT"]\n',
-        "countries/DE.toml": 'country = "DE"\nlanguages = ["de"]\n',
-        "countries/US.toml": 'country = "US"\nlanguages = ["en", "es"]\nmode = "reasonable"\n',
-        "countries/CH.toml": 'country = "CH"\nlanguages = ["de", "fr"]\n',
-    })
+    return matcher(
+        {
+            "languages/fr.toml": FRENCH,
+            "languages/es.toml": SPANISH,
+            "languages/de.toml": GERMAN,
+            "languages/hi.toml": HINDI,
+            "languages/ja.toml": JAPANESE,
+            "countries/CA.toml": 'country = "CA"\nlanguages = ["en", "fr"]\n',
+            "countries/FR.toml": 'country = "FR"\nlanguages = ["fr"]\n\n[fr.help]\nkeywords = ["CONTACT"]\n',
+            "countries/DE.toml": 'country = "DE"\nlanguages = ["de"]\n',
+            "countries/US.toml": 'country = "US"\nlanguages = ["en", "es"]\nmode = "reasonable"\n',
+            "countries/CH.toml": 'country = "CH"\nlanguages = ["de", "fr"]\n',
+        }
+    )
 
 
 def test_global_keyword_from_a_country_without_a_file_answers_in_the_global_language(europe):
@@ -80,8 +86,12 @@ def test_country_file_adds_keywords_only_for_its_numbers(europe):
 
 def test_country_replace_drops_the_language_keywords_for_that_country(matcher):
     """`replace = true` swaps Spanish opt-outs for Mexican numbers only."""
-    m = matcher({"languages/es.toml": SPANISH,
-                 "countries/MX.toml": 'country = "MX"\nlanguages = ["es"]\n\n[es.opt_out]\nkeywords = ["CANCELAR"]\nreplace = true\n'})
+    m = matcher(
+        {
+            "languages/es.toml": SPANISH,
+            "countries/MX.toml": 'country = "MX"\nlanguages = ["es"]\n\n[es.opt_out]\nkeywords = ["CANCELAR"]\nreplace = true\n',
+        }
+    )
     assert m.match("BAJA", "MX") is None
     assert m.match("CANCELAR", "MX").kind is Kind.STOP
     assert m.match("BAJA", "ES").kind is Kind.STOP
@@ -168,9 +178,12 @@ ENGLISH_WORDS = st.from_regex(r"[A-Za-z]{1,12}", fullmatch=True)
 def test_in_exact_mode_no_other_word_matches(word):
     """Any single word that is not a keyword of the minimal policy matches nothing."""
     from gateway.policy.model import KeywordSet, Policy
-    sets = (KeywordSet(Kind.STOP, "en", ("STOP",), "opt_out", "global.toml", universal=True),
-            KeywordSet(Kind.START, "en", ("START",), "opt_in", "global.toml", universal=True),
-            KeywordSet(Kind.HELP, "en", ("HELP",), "help", "global.toml", universal=True))
+
+    sets = (
+        KeywordSet(Kind.STOP, "en", ("STOP",), "opt_out", "global.toml", universal=True),
+        KeywordSet(Kind.START, "en", ("START",), "opt_in", "global.toml", universal=True),
+        KeywordSet(Kind.HELP, "en", ("HELP",), "help", "global.toml", universal=True),
+    )
     m = Matcher(Policy("r", "en", Mode.EXACT, sets, {"en": True}))
     match = m.match(word, None)
     assert (match is not None) == (word.lower() in {"stop", "start", "help"})
@@ -179,8 +192,11 @@ def test_in_exact_mode_no_other_word_matches(word):
 def test_exact_only_keywords_are_not_searched_inside_free_text(matcher):
     """TD opts out as the whole message, but 'my TD card' in reasonable mode does not."""
     chinese = language_file("zh", '"TD", "退订"', '"订阅"', '"帮助"', fold=False).replace(
-        'reply = "opt_out"', 'exact_only = ["TD"]\nreply = "opt_out"', 1)
-    m = matcher({"languages/zh.toml": chinese, "countries/US.toml": 'country = "US"\nlanguages = ["en"]\nmode = "reasonable"\n'})
+        'reply = "opt_out"', 'exact_only = ["TD"]\nreply = "opt_out"', 1
+    )
+    m = matcher(
+        {"languages/zh.toml": chinese, "countries/US.toml": 'country = "US"\nlanguages = ["en"]\nmode = "reasonable"\n'}
+    )
     assert m.match("TD", "US").kind is Kind.STOP
     assert m.match("my TD card was declined", "US") is None
 
@@ -217,8 +233,14 @@ US_REASONABLE = 'country = "US"\nlanguages = ["en", "es"]\nmode = "reasonable"\n
 def excepting(matcher):
     spanish = SPANISH.replace('reply = "opt_out"', 'exceptions = ["PRESIÓN BAJA"]\nreply = "opt_out"', 1)
     japanese = JAPANESE.replace('reply = "opt_out"', 'exceptions = ["配信停止しないで"]\nreply = "opt_out"', 1)
-    return matcher({"global.toml": ENGLISH_EXCEPTIONS, "languages/es.toml": spanish, "languages/ja.toml": japanese,
-                    "countries/US.toml": US_REASONABLE})
+    return matcher(
+        {
+            "global.toml": ENGLISH_EXCEPTIONS,
+            "languages/es.toml": spanish,
+            "languages/ja.toml": japanese,
+            "countries/US.toml": US_REASONABLE,
+        }
+    )
 
 
 def test_an_opt_out_word_inside_an_exception_does_not_count(excepting):
@@ -231,7 +253,11 @@ def test_an_exception_neutralises_only_the_occurrence_inside_it(excepting):
     """'cancel my appointment and stop texting me' still opts out, and says which exception it met."""
     match = excepting.match("cancel my appointment and stop texting me", "US")
     assert (match.kind, match.keyword, match.found, match.exception) == (
-        Kind.STOP, "STOP TEXTING", Found.PHRASE, "CANCEL MY APPOINTMENT")
+        Kind.STOP,
+        "STOP TEXTING",
+        Found.PHRASE,
+        "CANCEL MY APPOINTMENT",
+    )
 
 
 def test_a_message_that_is_only_the_keyword_is_never_an_exception(excepting):

@@ -9,7 +9,7 @@ from gateway.policy.normalize import fold_diacritics, is_unspaced_script, latin_
 
 
 def test_case_and_surrounding_whitespace_are_ignored():
-    """ ' sToP \\n' reads as 'stop'."""
+    """' sToP \\n' reads as 'stop'."""
     assert normalize(" sToP \n") == "stop"
 
 

@@ -97,5 +97,11 @@ def test_backoff_honours_retry_after_else_doubles_up_to_the_cap():
 
 def test_default_mps_per_sender_type_and_country():
     """Twilio's defaults: long code 1 in US/CA and 10 elsewhere, toll-free 3, short code 100, alpha 10."""
-    assert [default_mps("long_code", "US"), default_mps("long_code", "CA"), default_mps("mobile", "GB"),
-            default_mps("toll_free", "US"), default_mps("short_code", "US"), default_mps("alpha", None)] == [1, 1, 10, 3, 100, 10]
+    assert [
+        default_mps("long_code", "US"),
+        default_mps("long_code", "CA"),
+        default_mps("mobile", "GB"),
+        default_mps("toll_free", "US"),
+        default_mps("short_code", "US"),
+        default_mps("alpha", None),
+    ] == [1, 1, 10, 3, 100, 10]

@@ -113,20 +113,34 @@ def recipients(draw: st.DrawFn) -> Recipient:
 
 
 @settings(max_examples=300)
-@given(st.lists(candidates(), max_size=8, unique_by=lambda c: c.sid), recipients(),
-       st.booleans(), st.booleans(), st.booleans())
+@given(
+    st.lists(candidates(), max_size=8, unique_by=lambda c: c.sid),
+    recipients(),
+    st.booleans(),
+    st.booleans(),
+    st.booleans(),
+)
 def test_routing_picks_a_member_of_the_pool_on_the_recipients_channel_or_raises_unroutable(
-        pool: list[Candidate], recipient: Recipient, alpha_allowed: bool, geomatch: bool, sticky_on: bool) -> None:
+    pool: list[Candidate], recipient: Recipient, alpha_allowed: bool, geomatch: bool, sticky_on: bool
+) -> None:
     """Whatever the pool, the chosen sender is one of its members, on the recipient's channel, and a
     short code never crosses its country; when nothing fits, Unroutable says so."""
     sticky = pool[0].sid if pool and sticky_on else None
     try:
-        route = choose_sender(pool, recipient, sticky=sticky, sticky_sender=sticky_on, area_code_geomatch=geomatch,
-                              alpha_allowed=alpha_allowed)
+        route = choose_sender(
+            pool,
+            recipient,
+            sticky=sticky,
+            sticky_sender=sticky_on,
+            area_code_geomatch=geomatch,
+            alpha_allowed=alpha_allowed,
+        )
     except Unroutable:
         usable = [c for c in pool if (c.kind is SenderKind.WHATSAPP) == (recipient.channel == "whatsapp")]
-        assert not any(c.kind in (SenderKind.LONG_CODE, SenderKind.MOBILE, SenderKind.TOLL_FREE, SenderKind.WHATSAPP)
-                       for c in usable), "a number can always reach the recipient"
+        assert not any(
+            c.kind in (SenderKind.LONG_CODE, SenderKind.MOBILE, SenderKind.TOLL_FREE, SenderKind.WHATSAPP)
+            for c in usable
+        ), "a number can always reach the recipient"
         return
     assert route.sender in pool
     assert (route.sender.kind is SenderKind.WHATSAPP) == (recipient.channel == "whatsapp")
@@ -139,10 +153,13 @@ def test_routing_picks_a_member_of_the_pool_on_the_recipients_channel_or_raises_
 # --- pacing --------------------------------------------------------------------------
 
 
-@given(st.integers(1, 100), st.lists(st.tuples(st.integers(1, 12), st.floats(0.0, 0.5), st.floats(0.0, 0.3)),
-                                     min_size=1, max_size=150))
+@given(
+    st.integers(1, 100),
+    st.lists(st.tuples(st.integers(1, 12), st.floats(0.0, 0.5), st.floats(0.0, 0.3)), min_size=1, max_size=150),
+)
 def test_a_sender_never_gets_more_segments_than_its_mps_in_any_one_second_window(
-        mps: int, sends: list[tuple[int, float, float]]) -> None:
+    mps: int, sends: list[tuple[int, float, float]]
+) -> None:
     """Sends of any size, started whenever the window says they may after any idle gap and answered after
     any latency, never put more than MPS segments into a second (a longer message goes alone)."""
     window, now, started = SlidingWindow(mps), 0.0, []
@@ -180,14 +197,17 @@ WHITESPACE = st.text(alphabet=" \t\n\r\u00a0\u3000", max_size=4)
 
 @settings(max_examples=300)
 @given(data=st.data(), country=st.sampled_from([None, "US", "FR", "DE", "ES", "BR", "JP"]))
-def test_a_keyword_means_the_same_in_any_case_with_any_surrounding_whitespace(shipped: Matcher, data: st.DataObject,
-                                                                              country: str | None) -> None:
+def test_a_keyword_means_the_same_in_any_case_with_any_surrounding_whitespace(
+    shipped: Matcher, data: st.DataObject, country: str | None
+) -> None:
     """Every keyword of the shipped policy matches the same way whatever the case of its ASCII letters,
     the whitespace around it and the whitespace between its words."""
     table = shipped.table(country)
     keyword = data.draw(st.sampled_from(sorted(table.exact)))
     flips = data.draw(st.lists(st.booleans(), min_size=len(keyword), max_size=len(keyword)))
-    cased = "".join(char.upper() if flip and char.isascii() else char for char, flip in zip(keyword, flips, strict=True))
+    cased = "".join(
+        char.upper() if flip and char.isascii() else char for char, flip in zip(keyword, flips, strict=True)
+    )
     gaps = [data.draw(WHITESPACE.filter(bool)) for _ in range(cased.count(" "))]
     words = cased.split(" ")
     spaced = words[0] + "".join(gap + word for gap, word in zip(gaps, words[1:], strict=True))

@@ -36,7 +36,10 @@ def test_marketing_at_2130_in_new_york_is_held_until_0800(shipped):
     verdict = decide(NEW_YORK, MARKETING, at("2026-12-01 21:30", "America/New_York"), shipped.policy)
     assert verdict.action is Action.HOLD
     assert verdict.release_at == at("2026-12-02 08:00", "America/New_York")
-    assert verdict.rule == f"countries/US.toml:{line_of('US', '[quiet_hours]')}" and verdict.window == "US: Mon-Sun 08:00-21:00"
+    assert (
+        verdict.rule == f"countries/US.toml:{line_of('US', '[quiet_hours]')}"
+        and verdict.window == "US: Mon-Sun 08:00-21:00"
+    )
     assert verdict.local_time == "2026-12-01 21:30 America/New_York (Tue)"
 
 
@@ -94,9 +97,18 @@ def test_a_country_without_windows_always_allows(shipped):
     assert verdict.action is Action.ALLOWED and verdict.rule is None
 
 
-@pytest.mark.parametrize(("number", "state"), [(NEW_YORK, "NY"), (MIAMI, "FL"), (TULSA, "OK"),
-                                               ("+12065550100", "WA"), ("+12025550100", None),  # Washington D.C., not WA
-                                               (US_TOLL_FREE, None), (US_MOBILE, "NJ")])
+@pytest.mark.parametrize(
+    ("number", "state"),
+    [
+        (NEW_YORK, "NY"),
+        (MIAMI, "FL"),
+        (TULSA, "OK"),
+        ("+12065550100", "WA"),
+        ("+12025550100", None),  # Washington D.C., not WA
+        (US_TOLL_FREE, None),
+        (US_MOBILE, "NJ"),
+    ],
+)
 def test_area_code_tells_the_state(number, state):
     assert subdivision_of(phonenumbers.parse(number), "US") == state
 
@@ -111,7 +123,9 @@ def test_a_window_that_never_opens_in_every_zone_refuses(shipped):
     policy = shipped.policy
     us = policy.countries["US"]
     narrow = dataclasses.replace(us.quiet_hours, windows=(parse_window("Mon-Sun 08:00-09:00", "test:1"),))
-    strict = dataclasses.replace(policy, countries={**policy.countries, "US": dataclasses.replace(us, quiet_hours=narrow)})
+    strict = dataclasses.replace(
+        policy, countries={**policy.countries, "US": dataclasses.replace(us, quiet_hours=narrow)}
+    )
     verdict = decide(US_TOLL_FREE, MARKETING, at("2026-12-01 12:00", "America/New_York"), strict)
     assert verdict.action is Action.REFUSE and verdict.release_at is None
     assert verdict.reason == f"the send window never opens in every time zone of {US_TOLL_FREE} within 14 days"

@@ -30,8 +30,11 @@ def test_the_window_includes_both_ends() -> None:
     assert scheduled(iso(NOW + MAX_SCHEDULE_AHEAD)) == NOW + MAX_SCHEDULE_AHEAD
 
 
-@pytest.mark.parametrize("send_at", [NOW + MINIMUM - timedelta(seconds=1), NOW + MAX_SCHEDULE_AHEAD + timedelta(seconds=1)],
-                         ids=["a-second-too-soon", "a-second-too-far"])
+@pytest.mark.parametrize(
+    "send_at",
+    [NOW + MINIMUM - timedelta(seconds=1), NOW + MAX_SCHEDULE_AHEAD + timedelta(seconds=1)],
+    ids=["a-second-too-soon", "a-second-too-far"],
+)
 def test_a_second_outside_the_window_is_35115(send_at: datetime) -> None:
     """One second sooner than the minimum, or later than 35 days, is refused with 35115."""
     with pytest.raises(SendAtOutOfWindow) as refused:

@@ -33,8 +33,10 @@ def test_alpha_to_the_us_is_refused_with_21612(shipped):
 
 def test_unregistered_alpha_is_refused_where_the_policy_says_refuse(shipped):
     policy = shipped.policy
-    strict = dataclasses.replace(policy, countries={**policy.countries, "GB": dataclasses.replace(
-        policy.countries["GB"], unregistered_alpha="refuse")})
+    strict = dataclasses.replace(
+        policy,
+        countries={**policy.countries, "GB": dataclasses.replace(policy.countries["GB"], unregistered_alpha="refuse")},
+    )
     verdict = decide_sender_id(strict, "GB", "alpha", "ACME", NONE)
     assert verdict.action is SenderIdAction.REFUSE and verdict.code == 30018
 

@@ -17,16 +17,25 @@ NOW = datetime(2026, 12, 1, 15, 0, tzinfo=UTC)
 
 def test_the_first_refusal_is_the_outcome_even_after_a_hold():
     """A refused gate decides the outcome, and the first refusal is the one answered."""
-    verdicts = [Verdict("quiet_hours", HOLD, "outside", "countries/US.toml:20", {"until": "2026-12-02T13:00:00Z"}),
-                Verdict("geo_permissions", "refuse", "no", "service MG1: GeoPermissions", {}, RegionNotPermitted("geo")),
-                Verdict("opt_out", "refuse", "stopped", "consent event 7", {}, RecipientUnsubscribed("opted out"))]
-    assert outcome(verdicts, NOW) == {"action": "refuse", "at": None, "code": 21408, "message": "geo",
-                                      "gate": "geo_permissions"}
+    verdicts = [
+        Verdict("quiet_hours", HOLD, "outside", "countries/US.toml:20", {"until": "2026-12-02T13:00:00Z"}),
+        Verdict("geo_permissions", "refuse", "no", "service MG1: GeoPermissions", {}, RegionNotPermitted("geo")),
+        Verdict("opt_out", "refuse", "stopped", "consent event 7", {}, RecipientUnsubscribed("opted out")),
+    ]
+    assert outcome(verdicts, NOW) == {
+        "action": "refuse",
+        "at": None,
+        "code": 21408,
+        "message": "geo",
+        "gate": "geo_permissions",
+    }
 
 
 def test_of_several_holds_the_latest_release_is_the_outcome():
-    verdicts = [Verdict("schedule", HOLD, "SendAt", "request: SendAt", {"until": "2026-12-02T01:00:00Z"}),
-                Verdict("quiet_hours", HOLD, "night", "countries/US.toml:20", {"until": "2026-12-02T13:00:00Z"})]
+    verdicts = [
+        Verdict("schedule", HOLD, "SendAt", "request: SendAt", {"until": "2026-12-02T01:00:00Z"}),
+        Verdict("quiet_hours", HOLD, "night", "countries/US.toml:20", {"until": "2026-12-02T13:00:00Z"}),
+    ]
     assert outcome(verdicts, NOW)["at"] == "2026-12-02T13:00:00Z" and outcome(verdicts, NOW)["gate"] == "quiet_hours"
 
 
@@ -60,15 +69,41 @@ def test_every_routing_rule_has_words():
 
 def test_render_puts_a_hold_first_with_its_release_and_what_the_gate_found():
     explanation = {
-        "to": US_MOBILE, "from": None, "messaging_service_sid": "MG1", "decided_at": "2026-12-02T02:30:00Z",
-        "policy_revision": "abc", "outcome": {"action": "hold", "at": "2026-12-02T13:00:00Z", "code": None,
-                                              "message": "outside 08:00-21:00", "gate": "quiet_hours"},
-        "route": {"verdict": "pass", "sender": "+12125550100", "sender_sid": "PN1", "kind": "long_code",
-                  "provider": "twilio", "rule": "country", "reason": "a number of the recipient's country",
-                  "source": "Twilio's sender selection order (gateway/routing/selection.py)", "code": None},
-        "gates": [{"gate": "quiet_hours", "verdict": "hold", "code": None, "reason": "outside 08:00-21:00",
-                   "source": "countries/US.toml:20", "local_time": "2026-12-01 21:30 America/New_York (Tue)",
-                   "window": "US: Mon-Sun 08:00-21:00", "holiday": None}],
+        "to": US_MOBILE,
+        "from": None,
+        "messaging_service_sid": "MG1",
+        "decided_at": "2026-12-02T02:30:00Z",
+        "policy_revision": "abc",
+        "outcome": {
+            "action": "hold",
+            "at": "2026-12-02T13:00:00Z",
+            "code": None,
+            "message": "outside 08:00-21:00",
+            "gate": "quiet_hours",
+        },
+        "route": {
+            "verdict": "pass",
+            "sender": "+12125550100",
+            "sender_sid": "PN1",
+            "kind": "long_code",
+            "provider": "twilio",
+            "rule": "country",
+            "reason": "a number of the recipient's country",
+            "source": "Twilio's sender selection order (gateway/routing/selection.py)",
+            "code": None,
+        },
+        "gates": [
+            {
+                "gate": "quiet_hours",
+                "verdict": "hold",
+                "code": None,
+                "reason": "outside 08:00-21:00",
+                "source": "countries/US.toml:20",
+                "local_time": "2026-12-01 21:30 America/New_York (Tue)",
+                "window": "US: Mon-Sun 08:00-21:00",
+                "holiday": None,
+            }
+        ],
         "encoding": {"encoding": "GSM-7", "segments": 1, "smart_encoded": True, "source": "service MG1: SmartEncoding"},
     }
     assert render(explanation).splitlines()[1:] == [

@@ -10,8 +10,11 @@ config = context.config
 engine = make_engine(config.get_main_option("sqlalchemy.url") or "")
 try:
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=SQLModel.metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+        context.configure(
+            connection=connection,
+            target_metadata=SQLModel.metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
         with context.begin_transaction():
             context.run_migrations()
 finally:  # a migration that stops (MigrationBlocked) must not leave a connection open

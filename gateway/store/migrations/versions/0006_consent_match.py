@@ -14,19 +14,19 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = '0006'
-down_revision = '0005'
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('consent_event', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('match', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
-        batch_op.add_column(sa.Column('exception', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
+    with op.batch_alter_table("consent_event", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("match", sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True))
+        batch_op.add_column(sa.Column("exception", sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('consent_event', schema=None) as batch_op:
-        batch_op.drop_column('exception')
-        batch_op.drop_column('match')
+    with op.batch_alter_table("consent_event", schema=None) as batch_op:
+        batch_op.drop_column("exception")
+        batch_op.drop_column("match")

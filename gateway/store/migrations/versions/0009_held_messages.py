@@ -13,21 +13,21 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = '0009'
-down_revision = '0008'
+revision = "0009"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('message') as batch:
-        batch.add_column(sa.Column('send_at', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
-        batch.add_column(sa.Column('hold_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
-    op.create_index('ix_message_due', 'message', ['status', 'send_at'], unique=False)
+    with op.batch_alter_table("message") as batch:
+        batch.add_column(sa.Column("send_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+        batch.add_column(sa.Column("hold_reason", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    op.create_index("ix_message_due", "message", ["status", "send_at"], unique=False)
 
 
 def downgrade() -> None:
-    op.drop_index('ix_message_due', table_name='message')
-    with op.batch_alter_table('message') as batch:
-        batch.drop_column('hold_reason')
-        batch.drop_column('send_at')
+    op.drop_index("ix_message_due", table_name="message")
+    with op.batch_alter_table("message") as batch:
+        batch.drop_column("hold_reason")
+        batch.drop_column("send_at")

@@ -13,17 +13,17 @@ Create Date: 2026-12-01 20:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0010'
-down_revision = '0009'
+revision = "0010"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('message') as batch:
-        batch.add_column(sa.Column('reasons', sa.LargeBinary(), nullable=True))
+    with op.batch_alter_table("message") as batch:
+        batch.add_column(sa.Column("reasons", sa.LargeBinary(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('message') as batch:
-        batch.drop_column('reasons')
+    with op.batch_alter_table("message") as batch:
+        batch.drop_column("reasons")

@@ -18,20 +18,24 @@ from alembic import context, op
 
 from gateway.store.db import MigrationBlocked
 
-revision = '0011'
-down_revision = '0010'
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-_ACCOUNT = sa.table('account', sa.column('sid', sa.String), sa.column('auth_token', sa.String))
+_ACCOUNT = sa.table("account", sa.column("sid", sa.String), sa.column("auth_token", sa.String))
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('account') as batch:
-        batch.alter_column('auth_token', existing_type=sqlmodel.sql.sqltypes.AutoString(length=64),
-                           type_=sqlmodel.sql.sqltypes.AutoString(length=255), existing_nullable=False)
-        batch.add_column(sa.Column('previous_token', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True))
-        batch.add_column(sa.Column('previous_token_expires', sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
+    with op.batch_alter_table("account") as batch:
+        batch.alter_column(
+            "auth_token",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=64),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=255),
+            existing_nullable=False,
+        )
+        batch.add_column(sa.Column("previous_token", sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True))
+        batch.add_column(sa.Column("previous_token_expires", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=True))
     connection = op.get_bind()
     accounts = connection.execute(sa.select(_ACCOUNT.c.sid, _ACCOUNT.c.auth_token)).all()
     if accounts:
@@ -47,17 +51,23 @@ def downgrade() -> None:
         cipher = _cipher(len(accounts), "to be decrypted for the older schema")
         for sid, sealed in accounts:
             connection.execute(sa.update(_ACCOUNT).where(_ACCOUNT.c.sid == sid).values(auth_token=cipher.open(sealed)))
-    with op.batch_alter_table('account') as batch:
-        batch.drop_column('previous_token_expires')
-        batch.drop_column('previous_token')
-        batch.alter_column('auth_token', existing_type=sqlmodel.sql.sqltypes.AutoString(length=255),
-                           type_=sqlmodel.sql.sqltypes.AutoString(length=64), existing_nullable=False)
+    with op.batch_alter_table("account") as batch:
+        batch.drop_column("previous_token_expires")
+        batch.drop_column("previous_token")
+        batch.alter_column(
+            "auth_token",
+            existing_type=sqlmodel.sql.sqltypes.AutoString(length=255),
+            type_=sqlmodel.sql.sqltypes.AutoString(length=64),
+            existing_nullable=False,
+        )
 
 
 def _cipher(accounts: int, purpose: str) -> Any:
     """The deployment's TokenCipher, which `gateway.store.db.migrate` was handed as a way to make it."""
     make = context.config.attributes.get("token_cipher")
     if make is None:
-        raise MigrationBlocked(f"{accounts} accounts have auth tokens {purpose}, which needs the key: run "
-                               "`gateway migrate` with GATEWAY_SECRET_KEY (or GATEWAY_SECRET_KEY_FILE) set")
+        raise MigrationBlocked(
+            f"{accounts} accounts have auth tokens {purpose}, which needs the key: run "
+            "`gateway migrate` with GATEWAY_SECRET_KEY (or GATEWAY_SECRET_KEY_FILE) set"
+        )
     return make()

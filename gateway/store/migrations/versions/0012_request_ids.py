@@ -13,21 +13,21 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = '0012'
-down_revision = '0011'
+revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('message') as batch:
-        batch.add_column(sa.Column('request_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True))
-    with op.batch_alter_table('delivery') as batch:
-        batch.add_column(sa.Column('request_id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True))
+    with op.batch_alter_table("message") as batch:
+        batch.add_column(sa.Column("request_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True))
+    with op.batch_alter_table("delivery") as batch:
+        batch.add_column(sa.Column("request_id", sqlmodel.sql.sqltypes.AutoString(length=128), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('delivery') as batch:
-        batch.drop_column('request_id')
-    with op.batch_alter_table('message') as batch:
-        batch.drop_column('request_id')
+    with op.batch_alter_table("delivery") as batch:
+        batch.drop_column("request_id")
+    with op.batch_alter_table("message") as batch:
+        batch.drop_column("request_id")

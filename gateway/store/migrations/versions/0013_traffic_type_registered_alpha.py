@@ -14,22 +14,28 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = '0013'
-down_revision = '0012'
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('service') as batch:
-        batch.add_column(sa.Column('traffic_type', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False,
-                                   server_default='transactional'))
-    with op.batch_alter_table('sender') as batch:
-        batch.add_column(sa.Column('registered_countries', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    with op.batch_alter_table("service") as batch:
+        batch.add_column(
+            sa.Column(
+                "traffic_type",
+                sqlmodel.sql.sqltypes.AutoString(length=16),
+                nullable=False,
+                server_default="transactional",
+            )
+        )
+    with op.batch_alter_table("sender") as batch:
+        batch.add_column(sa.Column("registered_countries", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('sender') as batch:
-        batch.drop_column('registered_countries')
-    with op.batch_alter_table('service') as batch:
-        batch.drop_column('traffic_type')
+    with op.batch_alter_table("sender") as batch:
+        batch.drop_column("registered_countries")
+    with op.batch_alter_table("service") as batch:
+        batch.drop_column("traffic_type")

@@ -13,17 +13,17 @@ import sqlalchemy as sa
 import sqlmodel.sql.sqltypes
 from alembic import op
 
-revision = '0014'
-down_revision = '0013'
+revision = "0014"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('service') as batch:
-        batch.add_column(sa.Column('quiet_hours', sqlmodel.sql.sqltypes.AutoString(), nullable=True))
+    with op.batch_alter_table("service") as batch:
+        batch.add_column(sa.Column("quiet_hours", sqlmodel.sql.sqltypes.AutoString(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('service') as batch:
-        batch.drop_column('quiet_hours')
+    with op.batch_alter_table("service") as batch:
+        batch.drop_column("quiet_hours")

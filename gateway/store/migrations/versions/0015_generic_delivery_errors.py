@@ -17,21 +17,37 @@ import re
 import sqlalchemy as sa
 from alembic import op
 
-revision = '0015'
-down_revision = '0014'
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
-_DELIVERY = sa.table('delivery', sa.column('id', sa.Integer), sa.column('last_error', sa.String))
+_DELIVERY = sa.table("delivery", sa.column("id", sa.Integer), sa.column("last_error", sa.String))
 _FALLBACK = "; fallback: "  # the primary URL's error, then the fallback URL's
 _GENERIC = {"connect failed", "timeout", "connection error", "invalid URL", "request failed"}
 # httpx2's exception names as the forwarder recorded them ("Name: message"), by reason.
-_BY_NAME = {"ConnectError": "connect failed", "InvalidURL": "invalid URL", "UnsupportedProtocol": "invalid URL",
-            **dict.fromkeys(("ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "TimeoutException",
-                             "TimeoutError"), "timeout"),
-            **dict.fromkeys(("ReadError", "WriteError", "CloseError", "NetworkError", "RemoteProtocolError",
-                             "LocalProtocolError", "ProtocolError", "ProxyError", "TransportError"),
-                            "connection error")}
+_BY_NAME = {
+    "ConnectError": "connect failed",
+    "InvalidURL": "invalid URL",
+    "UnsupportedProtocol": "invalid URL",
+    **dict.fromkeys(
+        ("ConnectTimeout", "ReadTimeout", "WriteTimeout", "PoolTimeout", "TimeoutException", "TimeoutError"), "timeout"
+    ),
+    **dict.fromkeys(
+        (
+            "ReadError",
+            "WriteError",
+            "CloseError",
+            "NetworkError",
+            "RemoteProtocolError",
+            "LocalProtocolError",
+            "ProtocolError",
+            "ProxyError",
+            "TransportError",
+        ),
+        "connection error",
+    ),
+}
 
 
 def _reason(error: str) -> str:
@@ -47,12 +63,15 @@ def _generic(error: str) -> str:
 
 def upgrade() -> None:
     connection = op.get_bind()
-    rows = connection.execute(sa.select(_DELIVERY.c.id, _DELIVERY.c.last_error)
-                              .where(_DELIVERY.c.last_error.is_not(None))).all()
+    rows = connection.execute(
+        sa.select(_DELIVERY.c.id, _DELIVERY.c.last_error).where(_DELIVERY.c.last_error.is_not(None))
+    ).all()
     changed = [{"ref": ref, "reason": reason} for ref, error in rows if (reason := _generic(error)) != error]
     if changed:
-        connection.execute(sa.update(_DELIVERY).where(_DELIVERY.c.id == sa.bindparam("ref"))
-                           .values(last_error=sa.bindparam("reason")), changed)
+        connection.execute(
+            sa.update(_DELIVERY).where(_DELIVERY.c.id == sa.bindparam("ref")).values(last_error=sa.bindparam("reason")),
+            changed,
+        )
 
 
 def downgrade() -> None:
