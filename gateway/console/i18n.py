@@ -51,7 +51,7 @@ WORDS = {
     "hold": N_("hold"),
     "warn": N_("warn"),
     "skip": N_("skip"),
-    "The recipient opted out.": N_("The recipient opted out."),  # orchestration.consent.cancel_pending
+    "The recipient opted out.": N_("The recipient opted out."),  # outbox.messages.cancel_opted_out
 }
 
 

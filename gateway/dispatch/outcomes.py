@@ -7,12 +7,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from gateway.compliance.optouts import OPT_OUT_CODE
 from gateway.dispatch.holds import opted_out_meanwhile
 from gateway.errors import VALIDITY_EXPIRED
 from gateway.lifecycle import Status
 from gateway.outbox.backlog import Backlog
-from gateway.outbox.messages import set_status
+from gateway.outbox.messages import cancel_opted_out, set_status
 from gateway.store import claims
 
 
@@ -65,16 +64,7 @@ def reschedule(session: Session, sid: str, delay: float, backlog: Backlog, *, no
         session.add(message)
         session.flush()
         if opted_out_meanwhile(session, message):
-            set_status(
-                session,
-                sid,
-                Status.CANCELED,
-                now=now,
-                source="opt-out",
-                backlog=backlog,
-                error_code=OPT_OUT_CODE,
-                error_message="The recipient opted out.",
-            )
+            cancel_opted_out(session, sid, now=now, backlog=backlog)
         return
     session.add(message)
 

@@ -9,11 +9,10 @@ from datetime import datetime
 from sqlmodel import Session
 
 from gateway.channels import WHATSAPP
-from gateway.compliance.optouts import ACCOUNT_WIDE, OPT_OUT_CODE, Consent, event_row, state_row
-from gateway.lifecycle import Status
+from gateway.compliance.optouts import ACCOUNT_WIDE, Consent, event_row, state_row
 from gateway.observability import metrics
 from gateway.outbox.backlog import Backlog
-from gateway.outbox.messages import set_status
+from gateway.outbox.messages import cancel_opted_out
 from gateway.store import consent as consent_rows
 
 
@@ -50,16 +49,7 @@ def cancel_pending(session: Session, opt_outs: list[tuple[Consent, datetime]], *
                 row.service_sid is None and row.sender_sid == consent.scope
             )
             if in_scope:
-                if set_status(
-                    session,
-                    row.sid,
-                    Status.CANCELED,
-                    now=now,
-                    source="opt-out",
-                    backlog=backlog,
-                    error_code=OPT_OUT_CODE,
-                    error_message="The recipient opted out.",
-                ):
+                if cancel_opted_out(session, row.sid, now=now, backlog=backlog):
                     canceled.append(row.sid)
                 break
     return canceled

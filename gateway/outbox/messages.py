@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from gateway.compliance.optouts import OPT_OUT_CODE
 from gateway.errors import Forbidden
 from gateway.lifecycle import Status, advances
 from gateway.observability import metrics
@@ -146,3 +147,18 @@ def set_status(
             request_id=row.request_id,
         )
     return applied
+
+
+def cancel_opted_out(session: Session, sid: str, *, now: datetime, backlog: Backlog) -> bool:
+    """Cancel message `sid` because its recipient opted out (21610, as Twilio's status callback
+    says it), whether it was waiting or came back from the provider for a retry."""
+    return set_status(
+        session,
+        sid,
+        Status.CANCELED,
+        now=now,
+        source="opt-out",
+        backlog=backlog,
+        error_code=OPT_OUT_CODE,
+        error_message="The recipient opted out.",
+    )
