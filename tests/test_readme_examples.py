@@ -100,6 +100,11 @@ class Context:
     number_sid: str
 
 
+#: The examples run in the reader's order against one demo gateway, so one test process takes them
+#: all (`make test` passes `--dist loadgroup`).
+pytestmark = pytest.mark.xdist_group("readme-demo")
+
+
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
     with demo_gateway(tmp_path_factory.mktemp("demo")) as demo:
@@ -126,7 +131,8 @@ service = client.messaging.v1.services(os.environ["SERVICE_SID"]).fetch()
 """
 
 
-def run_example(example: Example, context: Context) -> None:
+def run_example(example: Example, context: Context) -> tuple[str, int, str]:
+    """(the code as run, its exit status, what it printed), with the demo's URL and credentials put in."""
     demo = context.demo
     code = (
         example.code.replace("http://127.0.0.1:8080", demo.base)
@@ -148,10 +154,7 @@ def run_example(example: Example, context: Context) -> None:
         assert example.language == "sh", f"{example.where}: runnable blocks are sh or python"
         command = ["bash", "-e", "-o", "pipefail", "-c", code]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=EXAMPLE_TIMEOUT)
-    output = done.stdout + done.stderr
-    assert done.returncode == example.exit, f"{example.where}: exit {done.returncode}\n{code}\n{output}"
-    for fragment in example.expect:
-        assert fragment in output, f"{example.where}: {fragment!r} not in the output of\n{code}\n{output}"
+    return code, done.returncode, done.stdout + done.stderr
 
 
 def test_the_readmes_mark_their_examples_and_the_help_shows_some():
@@ -166,4 +169,7 @@ def test_the_readmes_mark_their_examples_and_the_help_shows_some():
     ids=lambda e: f"{e.where}:{e.code.splitlines()[0][:40]}",
 )
 def test_documented_example_does_what_the_documentation_says(example: Example, context: Context) -> None:
-    run_example(example, context)
+    code, status, output = run_example(example, context)
+    assert status == example.exit, f"{example.where}: exit {status}\n{code}\n{output}"
+    missing = [fragment for fragment in example.expect if fragment not in output]
+    assert not missing, f"{example.where}: {missing!r} not in the output of\n{code}\n{output}"

@@ -89,7 +89,9 @@ def test_a_forward_to_a_url_that_cannot_be_requested_does_not_hold_back_another_
     store_inbound_url(stack, service.sid, url)
     inbound(stack, US_MOBILE, "Running late", to=US_SENDER)
     inbound(stack, US_MOBILE, "Running late", to=B_SENDER)
-    stack.app.wait_for(lambda r: r.path == "/b-inbound" and r.field("From") == US_MOBILE)
+    [forward] = stack.app.wait_for(lambda r: r.path == "/b-inbound" and r.field("From") == US_MOBILE)
+    assert forward.field("Body") == "Running late"
+    assert not [r for r in stack.app.received if r.path == "/a-inbound"]  # A's URL was never requested
 
 
 @MALFORMED
