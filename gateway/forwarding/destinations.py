@@ -86,7 +86,7 @@ class Destinations:
     def __init__(self, allowed: Iterable[Network], own_host: str, own_port: int, public_url: str | None) -> None:
         self.allowed = tuple(allowed)
         self.own_port = own_port
-        self.public_url = public_url
+        self.public = httpx2.URL(public_url) if public_url else None  # parsed once, not per URL checked
         own = literal_address(own_host)
         self.listens_everywhere = own in _WILDCARDS
         self.own_addresses = {_plain(own)} if own is not None else self._resolved(own_host)
@@ -138,7 +138,7 @@ class Destinations:
             address = ipaddress.ip_address("127.0.0.1")  # RFC 6761: always loopback
         if address is not None and not self.allows(address, port):
             return f"its host is {REFUSED} (see GATEWAY_CALLBACK_ALLOW_NETWORKS)"
-        if self.public_url and _same_place(parsed, httpx2.URL(self.public_url)):
+        if self.public is not None and _same_place(parsed, self.public):
             return "it points at the gateway itself"
         return None
 
