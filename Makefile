@@ -30,14 +30,14 @@ test: $(VENV)/.dev
 	$(BIN)/ruff format --check gateway tests bench
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES)
 
 # The inner loop (under two minutes): lint, types, and the tests that need no server process.
 check: $(VENV)/.dev
 	$(BIN)/ruff format --check gateway tests bench
 	$(BIN)/ruff check gateway tests bench
 	$(BIN)/python -m mypy
-	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) --dist loadgroup tests/unit tests/api tests/providers tests/store
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) tests/unit tests/api tests/providers tests/store
 
 bench: $(VENV)/.dev
 	$(BIN)/python bench/match.py

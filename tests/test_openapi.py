@@ -48,9 +48,6 @@ from tests.conftest import CA_MOBILE, FR_MOBILE, GB_MOBILE, ROOT, US_MOBILE
 from tests.flows.provider_standins import TelnyxKeys
 
 MIN_REQUESTS = 5000
-#: The count is kept in this module's process: the fuzzing and the test that counts it run in one
-#: test process (`make test` passes `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("openapi-fuzzing")
 _DIRECTORY = Path(tempfile.mkdtemp(prefix="gateway-openapi-"))
 _URL = f"sqlite:///{_DIRECTORY / 'gateway.db'}"
 migrate(_URL)

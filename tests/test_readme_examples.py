@@ -100,11 +100,6 @@ class Context:
     number_sid: str
 
 
-#: The examples run in the reader's order against one demo gateway, so one test process takes them
-#: all (`make test` passes `--dist loadgroup`).
-pytestmark = pytest.mark.xdist_group("readme-demo")
-
-
 @pytest.fixture(scope="module")
 def context(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Context]:
     with demo_gateway(tmp_path_factory.mktemp("demo")) as demo:
