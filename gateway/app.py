@@ -167,7 +167,7 @@ def create_app(settings: Settings) -> Starlette:
                 await stack.enter_async_context(simulator.state.sim.running())
             if settings.workers:
                 app.state.workers = await stack.enter_async_context(
-                    runtime.workers(settings, engine, writer, core, accounts, client)
+                    runtime.workers(settings, engine, writer, core, accounts, client, webhooks.Arrivals(app))
                 )
                 app.state.forwarder = app.state.workers.forwarder
             try:

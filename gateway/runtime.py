@@ -36,6 +36,7 @@ from gateway.orchestration.core import Core
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, PROVIDERS
+from gateway.providers.base import Deliveries, Link
 from gateway.providers.health import ProviderHealth
 from gateway.settings import Settings
 from gateway.store import deliveries, leases
@@ -91,11 +92,18 @@ def http_client(settings: Settings, policy: Destinations | None = None) -> httpx
 
 @contextlib.asynccontextmanager
 async def workers(
-    settings: Settings, engine: Engine, writer: Writer, core: Core, accounts: Accounts, client: httpx2.AsyncClient
+    settings: Settings,
+    engine: Engine,
+    writer: Writer,
+    core: Core,
+    accounts: Accounts,
+    client: httpx2.AsyncClient,
+    arrivals: Deliveries | None = None,
 ) -> AsyncIterator[Workers]:
-    """Run a dispatcher (sending with `client`) and a forwarder (with a client of its own, guarded by
-    the callback destination policy) until the block ends; then they stop, finish what is in flight
-    and hand back their leases and claims."""
+    """Run a dispatcher (sending with `client`, and over the links of providers reached by a held
+    connection, SMPP, which hand what arrives to `arrivals`) and a forwarder (with a client of its
+    own, guarded by the callback destination policy) until the block ends; then they stop, finish
+    what is in flight and hand back their leases and claims, and the links close."""
     owner = worker_name(settings)
     if settings.embedded or settings.worker_id:
         earlier = None if settings.embedded else owner
@@ -112,8 +120,18 @@ async def workers(
     credentials = {name: module.credentials(settings) for name, module in MODULES.items()}
     apps = http_client(settings, destinations(settings))  # the forwarder's: apps' URLs are guarded
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
+    links: dict[str, Link] = {
+        name: module.link(settings)
+        for name, module in MODULES.items()
+        if module.link is not None and arrivals is not None and not module.missing_to_send(settings)
+    }
     requests = ProviderRequests(
-        client, PROVIDERS, credentials, lambda provider, sid: _callback(base, provider, sid), health=core.health
+        client,
+        PROVIDERS,
+        credentials,
+        lambda provider, sid: _callback(base, provider, sid),
+        health=core.health,
+        links=links,
     )
     dispatcher = Dispatcher(engine, writer, core.backlog, requests, reads, owner=owner, lease_ttl=settings.lease_ttl)
     forwarder = Forwarder(
@@ -127,6 +145,9 @@ async def workers(
         claim_for=2 * request_deadline(settings) + settings.lease_ttl,
     )  # a request and its fallback
     forwarder.start()
+    for link in links.values():
+        assert arrivals is not None
+        await link.start(arrivals)
     await dispatcher.start()
     log.info("worker %s started", owner)
     try:
@@ -134,6 +155,8 @@ async def workers(
             yield Workers(dispatcher, forwarder)
     finally:
         await dispatcher.stop()
+        for link in links.values():
+            await link.stop()
         await forwarder.stop()
         reads.shutdown(wait=True)
         await apps.aclose()

@@ -136,15 +136,18 @@ async def inbound(request: Request) -> Response:
     Parts of a long message (Vonage) are stored and answered at once; the part that completes
     its message hands on the joined message (gateway/providers/reassembly.py)."""
     messages = await _verified(request, lambda provider, raw: provider.parse_inbound(raw))
-    name = request.path_params["provider"]
-    app = request.app
+    await accept(request.app, request.path_params["provider"], messages)
+    return Response(EMPTY_TWIML, media_type="text/xml")
+
+
+async def accept(app: Starlette, name: str, messages: list[InboundMessage]) -> None:
+    """Record whole messages; hold parts of long ones until the part that completes its message."""
     whole = [message for message in messages if message.part is None]
     for message in messages:
         if message.part is not None and (joined := await app.state.reassembly.hold(name, message)) is not None:
             whole.append(joined)
     if whole:
         await receive(app, name, whole)
-    return Response(EMPTY_TWIML, media_type="text/xml")
 
 
 async def receive(app: Starlette, name: str, messages: list[InboundMessage]) -> None:
@@ -181,19 +184,42 @@ async def receive(app: Starlette, name: str, messages: list[InboundMessage]) -> 
 async def status(request: Request) -> Response:
     """A provider's delivery report: applied if it moves the message forward, logged either way."""
     events = await _verified(request, lambda provider, raw: provider.parse_status(raw))
-    name = request.path_params["provider"]
-    reference = request.query_params.get("ref")
-    backlog: Backlog = request.app.state.core.backlog
-    await request.app.state.writer.run(
-        lambda session: _apply(session, name, events, reference, backlog), clean_on_error=True
-    )
-    if request.app.state.forwarder is not None:
-        request.app.state.forwarder.notify()
+    await report(request.app, request.path_params["provider"], events, request.query_params.get("ref"))
     return Response(EMPTY_TWIML, media_type="text/xml")
 
 
-def _apply(session: Session, provider: str, events: list[StatusEvent], reference: str | None, backlog: Backlog) -> None:
-    """Apply each report to its message; all refused (nothing written) if one names another provider's message."""
+async def report(app: Starlette, name: str, events: list[StatusEvent], reference: str | None = None) -> bool:
+    """Apply status reports and wake the forwarder for the app's callbacks; False when a report's
+    message is not known."""
+    backlog: Backlog = app.state.core.backlog
+    found: bool = await app.state.writer.run(
+        lambda session: _apply(session, name, events, reference, backlog), clean_on_error=True
+    )
+    if app.state.forwarder is not None:
+        app.state.forwarder.notify()
+    return found
+
+
+class Arrivals:
+    """What a provider's held connection delivers (SMPP's deliver_sm), through the webhooks' path."""
+
+    def __init__(self, app: Starlette) -> None:
+        self.app = app
+
+    async def inbound(self, provider: str, message: InboundMessage) -> None:
+        await accept(self.app, provider, [message])
+
+    async def reports(self, provider: str, events: list[StatusEvent]) -> bool:
+        try:
+            return await report(self.app, provider, events)
+        except Forbidden as exc:  # another provider's message: logged by `reported_message`
+            log.warning("%s report refused: %s", provider, exc)
+            return True
+
+
+def _apply(session: Session, provider: str, events: list[StatusEvent], reference: str | None, backlog: Backlog) -> bool:
+    """Apply each report to its message; all refused (nothing written) if one names another provider's
+    message.  False when a report's message is not known."""
     now = utcnow()
     found = [reported_message(session, provider, event.reference or reference, event.provider_sid) for event in events]
     for event, sid in zip(events, found, strict=True):
@@ -209,3 +235,4 @@ def _apply(session: Session, provider: str, events: list[StatusEvent], reference
             error_code=event.error_code,
             provider_sid=event.provider_sid,
         )
+    return None not in found

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Row
 from gateway.observability import metrics
 from gateway.providers.base import (
     Credentials,
+    Link,
     OutboundMessage,
     Provider,
     ProviderError,
@@ -51,8 +52,10 @@ class ProviderRequests:
         credentials: Mapping[str, Credentials],
         callback_url: Callable[[str, str], str],
         health: ProviderHealth | None = None,
+        links: Mapping[str, Link] | None = None,
     ) -> None:
         self.client, self.providers, self.credentials = client, providers, credentials
+        self.links = links or {}  # providers reached over a held connection (SMPP), not HTTP
         self.callback_url = callback_url  # (provider, sid) → the status callback URL the request carries
         self.health = health  # each provider's circuit breaker, fed with every request's outcome
         self._slots = asyncio.Semaphore(IN_FLIGHT)
@@ -80,15 +83,19 @@ class ProviderRequests:
         loop = asyncio.get_running_loop()
         if self.health is not None and not self.health.allow(provider.name, loop.time()):
             raise Unhealthy(provider.name, max(paused_until, self.health.next_probe(provider.name)), loop.time())
+        link = self.links.get(provider.name)
         try:
             async with self._slots:
                 end = deadline()
                 if end - loop.time() < REQUEST_BUDGET:
                     raise Retryable("the sender's lease ends before a request could be answered")
+                started = loop.time()
+                if link is not None:
+                    async with asyncio.timeout_at(end):
+                        return await self._over_link(link, provider.name, outbound, started)
                 request = provider.build_send(outbound, self.credentials[provider.name])
                 if message.request_id:
                     request.headers["X-Request-Id"] = message.request_id
-                started = loop.time()
                 async with asyncio.timeout_at(end):
                     response = await self.client.send(request)
         except (httpx2.TransportError, TimeoutError) as exc:
@@ -104,12 +111,29 @@ class ProviderRequests:
         try:
             return provider.read_send(response)
         except ProviderError as exc:
-            metrics.provider_failed(
-                provider.name,
-                "throttled"
-                if isinstance(exc, Throttled)
-                else "server_error"
-                if isinstance(exc, Retryable)
-                else "rejected",
-            )
+            _failed(provider.name, exc)
             raise
+
+    async def _over_link(self, link: Link, name: str, outbound: OutboundMessage, started: float) -> SendResult:
+        """A send over a held connection: its refusals count as an HTTP provider's answers do, and a
+        lost connection (`Retryable`) as a transport error."""
+        loop = asyncio.get_running_loop()
+        try:
+            result = await link.send(outbound)
+        except ProviderError as exc:
+            _failed(name, exc)
+            if self.health is not None:
+                retryable = isinstance(exc, Retryable) and not isinstance(exc, Throttled)
+                (self.health.failure if retryable else self.health.success)(name, loop.time())
+            raise
+        metrics.provider_answered(name, loop.time() - started)
+        if self.health is not None:
+            self.health.success(name, loop.time())
+        return result
+
+
+def _failed(name: str, exc: ProviderError) -> None:
+    metrics.provider_failed(
+        name,
+        "throttled" if isinstance(exc, Throttled) else "server_error" if isinstance(exc, Retryable) else "rejected",
+    )

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from gateway.providers.base import Credentials, Provider
+from gateway.providers.base import Credentials, Link, Provider
 
 #: The settings a module reads: its own dataclass, which `gateway.settings.Settings` inherits, or for
 #: the simulator a protocol of the core settings it needs.  Providers sit below settings, so they
@@ -63,6 +63,14 @@ class ProviderModule(Generic[S]):
     #: variable (as shown to operators) → its value, to send; and (variable, value) of its webhook secret.
     needs_to_send: Callable[[S], Mapping[str, object]] | None = None
     webhook_secret: tuple[str, Callable[[S], str]] | None = None
+    #: For a provider reached over a connection the workers hold open instead of HTTP (SMPP): the
+    #: link, built from the settings once it can send.  Such a provider has no webhooks: what it
+    #: reports arrives over the link, which its own credentials authenticate.
+    link: Callable[[S], Link] | None = None
+
+    @property
+    def webhooks(self) -> bool:
+        return self.link is None
 
     @property
     def name(self) -> str:
