@@ -88,13 +88,12 @@ THROTTLING = frozenset({ESME_RTHROTTLED, ESME_RMSGQFUL})
 #: Permanent command_status → Twilio code (docs/provider-error-codes.md, table smpp); any other
 #: permanent one is 30008.
 ERRORS = {
-    0x0A: 21212,  # ESME_RINVSRCADR: invalid source address
+    0x0A: 21606,  # ESME_RINVSRCADR: invalid source address
     0x0B: 21211,  # ESME_RINVDSTADR: invalid destination address
-    0x48: 21212,  # ESME_RINVSRCTON
-    0x49: 21212,  # ESME_RINVSRCNPI
+    0x48: 21606,  # ESME_RINVSRCTON
+    0x49: 21606,  # ESME_RINVSRCNPI
     0x50: 21211,  # ESME_RINVDSTTON
     0x51: 21211,  # ESME_RINVDSTNPI
-    0x62: 21607,  # ESME_RINVEXPIRY: the validity period
 }
 
 # TLV tags (§5.3.2).

@@ -3,8 +3,6 @@ over the bind and reads what the SMSC delivers; a TCP relay in front of it drops
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import pytest
 
 from gateway.encoding import gsm7_text

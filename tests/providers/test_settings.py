@@ -18,6 +18,10 @@ ENVIRONMENT = {
     "GATEWAY_VONAGE_SIGNATURE_METHOD": "SHA256",
     "GATEWAY_PLIVO_AUTH_ID": "MAXXXX",
     "GATEWAY_PLIVO_AUTH_TOKEN": "token",
+    "GATEWAY_SMPP_URL": "smpps://smsc.example.net:3775/",
+    "GATEWAY_SMPP_SYSTEM_ID": "acme",
+    "GATEWAY_SMPP_PASSWORD": "pw",
+    "GATEWAY_SMPP_CONCATENATION": "SAR",
 }
 
 
@@ -26,6 +30,7 @@ def test_each_providers_variables_are_read_and_base_urls_lose_their_slash():
     assert (settings.telnyx_api_key, settings.telnyx_base_url) == ("KEY01", "http://127.0.0.1:9001")
     assert (settings.vonage_api_key, settings.vonage_signature_method) == ("a1b2c3d4", "sha256")
     assert (settings.plivo_auth_id, settings.plivo_base_url) == ("MAXXXX", "https://api.plivo.com")
+    assert (settings.smpp_url, settings.smpp_concatenation) == ("smpps://smsc.example.net:3775", "sar")
 
 
 def test_webhook_secrets_are_the_telnyx_public_key_the_vonage_signature_secret_and_the_plivo_token():
@@ -42,6 +47,7 @@ def test_missing_credentials_name_the_variables_to_set():
         "telnyx": "GATEWAY_TELNYX_API_KEY",
         "vonage": "GATEWAY_VONAGE_API_SECRET",
         "plivo": "GATEWAY_PLIVO_AUTH_ID, GATEWAY_PLIVO_AUTH_TOKEN",
+        "smpp": "GATEWAY_SMPP_URL, GATEWAY_SMPP_SYSTEM_ID, GATEWAY_SMPP_PASSWORD",
     }
     assert set(load_settings(ENVIRONMENT).missing_credentials()) == {"sim", "twilio"}
 
