@@ -40,9 +40,8 @@ from gateway.observability.http import Observed
 from gateway.orchestration.core import Core
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
-from gateway.providers import MODULES, configured
+from gateway.providers import configured
 from gateway.providers.health import ProviderHealth
-from gateway.providers.reassembly import Reassembly
 from gateway.providers.simulator import SimulatorConfig, create_simulator
 from gateway.ratelimit import RateLimiter
 from gateway.settings import Settings, load_settings
@@ -136,15 +135,8 @@ def create_app(settings: Settings) -> Starlette:
         if settings.simulator
         else None
     )
-    reassembly = Reassembly(
-        writer,
-        {
-            name: module.reassembly_wait(settings)
-            for name, module in MODULES.items()
-            if module.reassembly_wait is not None
-        },
-        lambda provider, message: webhooks.receive(app, provider, [message]),
-    )
+    arrivals = runtime.receiving(settings, writer, core)
+    reassembly = arrivals.reassembly
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -158,7 +150,11 @@ def create_app(settings: Settings) -> Starlette:
                 core.backlog.load(session)
             except SQLAlchemyError as exc:
                 log.error("could not read the queue at start: %s", exc)
-        tasks = [asyncio.create_task(_watch(app, settings.policy_reload_interval))]
+        tasks = [
+            asyncio.create_task(
+                runtime.watch_policy(policy, settings.policy_reload_interval, lambda: _remember_revision(app))
+            )
+        ]
         if not settings.embedded or not settings.workers:  # other processes change the queue too
             tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:
@@ -167,7 +163,7 @@ def create_app(settings: Settings) -> Starlette:
                 await stack.enter_async_context(simulator.state.sim.running())
             if settings.workers:
                 app.state.workers = await stack.enter_async_context(
-                    runtime.workers(settings, engine, writer, core, accounts, client, webhooks.Arrivals(app))
+                    runtime.workers(settings, engine, writer, core, accounts, client, arrivals)
                 )
                 app.state.forwarder = app.state.workers.forwarder
             try:
@@ -205,6 +201,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.recorded_revision = None
     app.state.provider_secrets = settings.webhook_secrets()
     app.state.providers = configured(settings)
+    app.state.arrivals = arrivals
     app.state.reassembly = reassembly
     return app
 
@@ -234,15 +231,6 @@ def from_environment() -> Starlette:
     settings = load_settings()
     logs.configure(settings.log_format)
     return create_app(settings)
-
-
-async def _watch(app: Starlette, interval: float) -> None:
-    state: PolicyState = app.state.policy
-    while True:
-        await asyncio.sleep(interval)
-        if await asyncio.to_thread(state.changed):
-            await asyncio.to_thread(state.reload)
-        await asyncio.to_thread(_remember_revision, app)
 
 
 def _remember_revision(app: Starlette) -> None:

@@ -18,7 +18,7 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -32,11 +32,12 @@ from gateway.dispatch.request import ProviderRequests
 from gateway.dispatch.worker import Dispatcher
 from gateway.forwarding.destinations import Destinations, GuardedTransport, destinations
 from gateway.forwarding.worker import Forwarder
+from gateway.orchestration.arrivals import Arrivals
 from gateway.orchestration.core import Core
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, PROVIDERS
-from gateway.providers.base import Deliveries, Link
+from gateway.providers.base import Link
 from gateway.providers.health import ProviderHealth
 from gateway.settings import Settings
 from gateway.store import deliveries, leases
@@ -54,6 +55,7 @@ class Workers:
 
     dispatcher: Dispatcher
     forwarder: Forwarder
+    links: dict[str, Link]  # the held connections of providers reached over one (SMPP), by provider
 
     def running(self) -> bool:
         return self.dispatcher.running() and self.forwarder.running()
@@ -98,7 +100,7 @@ async def workers(
     core: Core,
     accounts: Accounts,
     client: httpx2.AsyncClient,
-    arrivals: Deliveries | None = None,
+    arrivals: Arrivals | None = None,
 ) -> AsyncIterator[Workers]:
     """Run a dispatcher (sending with `client`, and over the links of providers reached by a held
     connection, SMPP, which hand what arrives to `arrivals`) and a forwarder (with a client of its
@@ -145,21 +147,39 @@ async def workers(
         claim_for=2 * request_deadline(settings) + settings.lease_ttl,
     )  # a request and its fallback
     forwarder.start()
-    for link in links.values():
-        assert arrivals is not None
-        await link.start(arrivals)
+    if arrivals is not None:
+        arrivals.notify = forwarder.notify
+        for link in links.values():
+            await link.start(arrivals)
     await dispatcher.start()
     log.info("worker %s started", owner)
     try:
         with core.doorbell.listening(dispatcher.notify, forwarder.notify):
-            yield Workers(dispatcher, forwarder)
+            yield Workers(dispatcher, forwarder, links)
     finally:
         await dispatcher.stop()
         for link in links.values():
             await link.stop()
+        if arrivals is not None:
+            arrivals.notify = None
         await forwarder.stop()
         reads.shutdown(wait=True)
         await apps.aclose()
+
+
+def receiving(settings: Settings, writer: Writer, core: Core) -> Arrivals:
+    """The inbound path of a process, joining the long messages of the providers that opted in."""
+    waits = {name: module.reassembly_wait(settings) for name, module in MODULES.items() if module.reassembly_wait}
+    return Arrivals(core, writer, waits)
+
+
+async def watch_policy(policy: PolicyState, interval: float, after: Callable[[], None] = lambda: None) -> None:
+    """Reload the policy when its files change, then run `after`, every `interval` seconds."""
+    while True:
+        await asyncio.sleep(interval)
+        if await asyncio.to_thread(policy.changed):
+            await asyncio.to_thread(policy.reload)
+        await asyncio.to_thread(after)
 
 
 async def recount(writer: Writer, core: Core, interval: float = 1.0) -> None:
@@ -189,7 +209,10 @@ def _webhook_secret(engine: Engine, account_sid: str, service_sid: str) -> str |
 
 
 async def run_worker(settings: Settings) -> None:
-    """`gateway worker`: dispatch and forwarding without HTTP, until SIGTERM or SIGINT."""
+    """`gateway worker`: dispatch and forwarding without HTTP, until SIGTERM or SIGINT. What arrives
+    over the connections its workers hold (SMPP) goes through the inbound path an API process
+    gives webhooks: the policy loaded and watched, the configuration caches checked in each
+    transaction (API processes change it), long messages joined."""
     engine = make_engine(settings.database_url)
     accounts = Accounts(engine, token_cipher(settings))
     writer = Writer(engine)
@@ -200,15 +223,26 @@ async def run_worker(settings: Settings) -> None:
         PolicyState(settings.policies_dir, settings.locales_dir),
         health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
     )
+    writer.before_batch = core.sync
+    arrivals = receiving(settings, writer, core)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    core.policy.reload()
     writer.start()
+    arrivals.reassembly.start()
+    watch = asyncio.create_task(watch_policy(core.policy, settings.policy_reload_interval))
     try:
-        async with http_client(settings) as client, workers(settings, engine, writer, core, accounts, client):
+        async with (
+            http_client(settings) as client,
+            workers(settings, engine, writer, core, accounts, client, arrivals),
+        ):
             await stop.wait()
             log.info("stopping: finishing sends in flight and handing back leases")
     finally:
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+        await arrivals.reassembly.stop()
         writer.stop()
         engine.dispose()

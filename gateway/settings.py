@@ -207,6 +207,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             value = value.lower()
             if value not in choices:
                 raise SettingsError(f"{variable(field)}={value!r} must be one of {', '.join(choices)}")
+        if value and (check := field.metadata["check"]) is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise SettingsError(f"{variable(field)}={value!r}: {exc}") from None
         providers[field.name] = value
     log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
     if log_format not in LOG_FORMATS:

@@ -195,6 +195,10 @@ class Link(Protocol):
 
     async def stop(self) -> None: ...
 
+    def state(self) -> str:
+        """`bound`, or `binding` while its connection is being made, at start or after a drop."""
+        ...
+
 
 def twilio_fields(sender: str, to: str, body: str, media_urls: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """The fields of Twilio's inbound webhook an app reads; the gateway fills in the sids."""

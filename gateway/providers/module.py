@@ -30,14 +30,19 @@ def setting(
     secret: bool = False,
     url: bool = False,
     choices: tuple[str, ...] = (),
+    check: Callable[[str], object] | None = None,
 ) -> Any:
     """A field of a provider's settings dataclass, read from GATEWAY_<FIELD NAME IN CAPITALS>.
 
     `send`: needed to send (empty → the provider cannot). `verify`: the webhook-signing secret (one
     per provider). `secret`: kept out of `repr`. `url`: a trailing "/" is dropped. `choices`: the
-    value, lower-cased, must be one of them. A float default makes it a positive number."""
+    value, lower-cased, must be one of them. `check`: reads a value set, raising `ValueError` with
+    what is wrong, so a bad one stops the start naming its variable instead of failing when used.
+    A float default makes it a positive number."""
     return dataclasses.field(
-        default=default, repr=not secret, metadata={"send": send, "verify": verify, "url": url, "choices": choices}
+        default=default,
+        repr=not secret,
+        metadata={"send": send, "verify": verify, "url": url, "choices": choices, "check": check},
     )
 
 

@@ -372,73 +372,97 @@ class SmppProvider:
 # --- the bind --------------------------------------------------------------------------------
 
 
+def endpoint(url: str) -> tuple[str, int, bool]:
+    """(host, port, TLS) of GATEWAY_SMPP_URL: smpp://host[:port], or smpps:// for TLS; the port
+    defaults to 2775."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or DEFAULT_PORT
+    except ValueError:
+        raise ValueError("its port is not a number from 0 to 65535") from None
+    if parts.scheme not in ("smpp", "smpps") or not parts.hostname:
+        raise ValueError("must be smpp://host:port, or smpps://host:port for TLS")
+    return parts.hostname, port, parts.scheme == "smpps"
+
+
+#: GATEWAY_SMPP_BIND → the binds held: one transceiver, or a transmitter for submit_sm and a
+#: receiver for deliver_sm (for SMSCs that offer no transceiver).
+BINDS = {"transceiver": ("TRX",), "pair": ("TX", "RX")}
+
+
 class SmppLink:
-    """One transceiver bind to the SMSC, held while the workers run: bound at `start` and re-bound
-    with backoff whenever it drops; `send` submits over it, and what the SMSC delivers is read as
-    it comes and handed to `deliveries`."""
+    """The bind (or transmitter and receiver pair of binds) to the SMSC, held while the workers
+    run: bound at `start` and each re-bound with backoff whenever it drops; `send` submits over the
+    one that transmits, and what the SMSC delivers over the one that receives is read as it comes
+    and handed to `deliveries`."""
 
     def __init__(self, settings: SmppSettings) -> None:
-        url = urlsplit(settings.smpp_url)
-        if url.scheme not in ("smpp", "smpps") or not url.hostname:
-            raise ValueError(f"GATEWAY_SMPP_URL={settings.smpp_url!r} must be smpp://host:port or smpps://host:port")
-        self.host, self.port, self.tls = url.hostname, url.port or DEFAULT_PORT, url.scheme == "smpps"
+        self.host, self.port, self.tls = endpoint(settings.smpp_url)
         self.settings = settings
-        self._smsc: smpp34.Smsc | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._smsc: smpp34.Smsc | None = None  # the bound transmitting session
+        self._bound: set[str] = set()  # the bind types bound now
+        self._tasks: list[asyncio.Task[None]] = []
         self._pending: set[asyncio.Task[None]] = set()
         self._paused_until = 0.0
         self._ref = uuid.uuid4().int & 0xFF
-        self.binds = 0  # bind count since start (re-binds after drops included)
-        self.bound = asyncio.Event()
 
     async def start(self, deliveries: Deliveries) -> None:
-        self._task = asyncio.create_task(self._hold(deliveries))
+        self._tasks = [asyncio.create_task(self._hold(kind, deliveries)) for kind in BINDS[self.settings.smpp_bind]]
 
     async def stop(self) -> None:
-        tasks = [*self._pending, *([self._task] if self._task else [])]
+        tasks = [*self._pending, *self._tasks]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _client(self) -> smpp34.Client:
+    def state(self) -> str:
+        """`bound` while every bind is; `binding` while one is being bound, at start or again."""
+        return "bound" if self._bound >= set(BINDS[self.settings.smpp_bind]) else "binding"
+
+    def _client(self, kind: str) -> smpp34.Client:
         s = self.settings
         return smpp34.Client(
             self.host,
             self.port,
             s.smpp_system_id,
             s.smpp_password,
-            bind_type="TRX",
+            bind_type=kind,
             system_type=s.smpp_system_type,
             tls=self.tls,
             window_size=int(s.smpp_window),
             connect_timeout_ms=5000,
         )
 
-    async def _hold(self, deliveries: Deliveries) -> None:
-        """Bind, read until the bind ends, bind again (waiting RECONNECT, doubling, between failures)."""
+    async def _hold(self, kind: str, deliveries: Deliveries) -> None:
+        """Bind as `kind`, read until the bind ends, bind again (waiting RECONNECT, doubling, between
+        failures)."""
         delay = RECONNECT
         while True:
-            client = self._client()
+            client = self._client(kind)
             try:
                 smsc = await client.connect()
             except smpp34.SmppError as exc:
-                log.warning("smpp: bind to %s:%s failed (%s); again in %.1fs", self.host, self.port, exc, delay)
+                log.warning(
+                    "smpp: %s bind to %s:%s failed (%s); again in %.1fs", kind, self.host, self.port, exc, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(2 * delay, RECONNECT_CAP)
                 continue
             delay = RECONNECT
-            self._smsc, self.binds = smsc, self.binds + 1
-            self.bound.set()
-            log.info("smpp: bound to %s:%s as %s", self.host, self.port, self.settings.smpp_system_id)
+            if kind != "RX":
+                self._smsc = smsc
+            self._bound.add(kind)
+            log.info("smpp: %s bound to %s:%s as %s", kind, self.host, self.port, self.settings.smpp_system_id)
             try:
                 while not isinstance(event := await smsc.next(), smpp34.Disconnected):
                     await self._arrived(event, deliveries)
             finally:
-                self._smsc = None
-                self.bound.clear()
+                if kind != "RX":
+                    self._smsc = None
+                self._bound.discard(kind)
                 with contextlib.suppress(Exception):
                     await client.stop()
-            log.warning("smpp: the bind to %s:%s ended; binding again", self.host, self.port)
+            log.warning("smpp: the %s bind to %s:%s ended; binding again", kind, self.host, self.port)
 
     async def _arrived(self, event: smpp34.DeliverSmEvent, deliveries: Deliveries) -> None:
         deliver = Deliver(
@@ -525,10 +549,11 @@ def _partial(number: int, exc: Exception) -> str:
 
 @dataclass(frozen=True)
 class SmppSettings:
-    smpp_url: str = setting("", send=True, url=True)
+    smpp_url: str = setting("", send=True, url=True, check=endpoint)
     smpp_system_id: str = setting("", send=True)
     smpp_password: str = setting("", send=True, secret=True)
     smpp_system_type: str = setting("")
+    smpp_bind: str = setting("transceiver", choices=tuple(BINDS))
     smpp_concatenation: str = setting("udh", choices=("udh", "sar"))
     smpp_window: float = setting(10.0)
     smpp_throttle_pause: float = setting(1.0)

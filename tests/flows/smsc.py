@@ -48,6 +48,7 @@ class Smsc:
     throttle: int = 0  # submit_sm answered ESME_RTHROTTLED before any is taken
     throttled: int = 0
     receipts: bool = True  # answer each receipt-requesting submit with a DELIVRD receipt
+    unanswered: list[asyncio.Future[Any]] = field(default_factory=list)  # deliver_sm to a receiver bind
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
@@ -56,11 +57,22 @@ class Smsc:
         """Push a deliver_sm to the bound ESME (a person's message, or a receipt)."""
 
         async def push() -> None:
-            [esme] = [e for e in self.sessions.values() if e.can_receive][-1:]
-            response = await esme.deliver_sm(destination, short_message, source_addr=source, **fields)
-            assert response.is_success
+            await self.push(SYSTEM_ID, destination, short_message, source_addr=source, **fields)
 
         self.run(push())
+
+    async def push(self, system_id: str, destination: str, short_message: bytes, **fields: Any) -> None:
+        """A deliver_sm over the session of `system_id` that receives: the transceiver, whose answer
+        must be success, or the receiver of a pair, whose answer is not awaited: smpp34's server
+        reads deliver_sm_resp only on transmitter and transceiver binds (src/server/state.rs), so
+        a receiver's never resolves there, though the ESME got the deliver_sm and answered it."""
+        receiving = [e for e in self.sessions.values() if e.system_id == system_id and e.can_receive][-1]
+        pair = any(e.system_id == system_id and not e.can_receive for e in self.sessions.values())
+        sent = receiving.deliver_sm(destination, short_message, **fields)
+        if pair:
+            self.unanswered.append(asyncio.ensure_future(sent))
+            return
+        assert (await sent).is_success
 
     def to(self, destination: str) -> list[Submitted]:
         return [s for s in self.submitted if s.destination_addr == destination]
@@ -101,8 +113,8 @@ async def _serve(server: smpp34.Server, smsc: Smsc) -> None:
             )
             event.accept(message_id)
             if smsc.receipts and event.registered_delivery:
-                esme = smsc.sessions[event.session_id]
-                await esme.deliver_sm(
+                await smsc.push(
+                    smsc.sessions[event.session_id].system_id,
                     event.source_addr,
                     f"id:{message_id} sub:001 dlvrd:001 submit date:2612011726 done date:2612011726 "
                     "stat:DELIVRD err:000 text:".encode(),
@@ -131,8 +143,9 @@ def smsc() -> Iterator[Smsc]:
     finally:
 
         async def stop() -> None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+            for pending in [task, *state.unanswered]:
+                pending.cancel()
+            await asyncio.gather(task, *state.unanswered, return_exceptions=True)
             await server.stop()
 
         state.run(stop())

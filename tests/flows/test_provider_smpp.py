@@ -3,11 +3,13 @@ over the bind and reads what the SMSC delivers; a TCP relay in front of it drops
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from gateway.encoding import gsm7_text
 from tests.conftest import FR_MOBILE, GB_MOBILE
 from tests.flows.provider_standins import french_opt_out_reply, register, service_with
+from tests.flows.server import free_port
 from tests.flows.smsc import PASSWORD, SYSTEM_ID, proxy, smsc
 from tests.flows.test_inbound import forwards
 from tests.poll import wait_until
@@ -55,6 +57,37 @@ def test_the_gateway_binds_as_a_transceiver_with_its_system_id(stack, center, se
     """The bind carries GATEWAY_SMPP_SYSTEM_ID and can receive (a transceiver)."""
     [(system_id, session)] = center.binds
     assert system_id == SYSTEM_ID and center.sessions[session].can_receive
+
+
+@pytest.mark.gateway(smpp_bind="pair")
+def test_a_pair_of_binds_submits_over_the_transmitter_and_receives_over_the_receiver(stack, center, service):
+    """GATEWAY_SMPP_BIND=pair: a transmitter and a receiver; the message goes over the one, its
+    receipt and a person's STOP come over the other."""
+    wait_until(lambda: len(center.binds) == 2)
+    assert sorted(center.sessions[session].can_receive for _, session in center.binds) == [False, True]
+    message = stack.client().messages.create(from_=OUR_NUMBER, to=GB_MOBILE, body="Your code is 4821")
+    wait_until(lambda: status(stack, message.sid) == "delivered")
+    center.deliver(GB_MOBILE.lstrip("+"), OUR_NUMBER.lstrip("+"), b"STOP", source_addr_ton=1, dest_addr_ton=1)
+    [forward] = wait_until(lambda: forwards(stack, GB_MOBILE))
+    assert forward.field("OptOutType") == "STOP"
+
+
+def test_readyz_shows_the_bind_and_no_webhooks_for_smpp(stack, center, service):
+    wait_until(lambda: httpx.get(f"{stack.url}/readyz").json()["links"] == {"smpp": "bound"})
+    ready = httpx.get(f"{stack.url}/readyz").json()
+    assert ready["webhooks"]["smpp"] == "none: reports and messages arrive over its bind"
+
+
+@pytest.fixture
+def nowhere():  # type: ignore[no-untyped-def]
+    """A port nothing listens on: an SMSC that is down."""
+    return free_port()
+
+
+def test_a_bind_that_cannot_be_made_reads_binding_and_the_gateway_stays_ready(stack, nowhere):
+    stack.restart(smpp_url=f"smpp://127.0.0.1:{nowhere}")
+    ready = httpx.get(f"{stack.url}/readyz")
+    assert (ready.status_code, ready.json()["links"]) == (200, {"smpp": "binding"})
 
 
 def test_a_two_segment_ucs2_message_goes_in_two_udh_parts_and_its_receipt_delivers_it(stack, center, service):

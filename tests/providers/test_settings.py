@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.errors import SettingsError
-from gateway.providers import configured
+from gateway.providers import configured, smpp
 from gateway.settings import load_settings
 
 ENVIRONMENT = {
@@ -55,6 +55,32 @@ def test_missing_credentials_name_the_variables_to_set():
 def test_an_unknown_vonage_signature_method_names_its_variable():
     with pytest.raises(SettingsError, match="GATEWAY_VONAGE_SIGNATURE_METHOD"):
         load_settings({"GATEWAY_VONAGE_SIGNATURE_METHOD": "crc32"})
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://smsc.example.net:2775", "must be smpp://host:port, or smpps://host:port for TLS"),
+        ("smpp://:2775", "must be smpp://host:port"),
+        ("smpp://smsc.example.net:27x5", "its port is not a number"),
+    ],
+)
+def test_an_smpp_url_that_is_not_one_stops_the_start_naming_its_variable(url, reason):
+    with pytest.raises(SettingsError, match=f"GATEWAY_SMPP_URL='{url}': {reason}"):
+        load_settings(ENVIRONMENT | {"GATEWAY_SMPP_URL": url})
+
+
+def test_an_smpp_url_without_a_port_is_read_and_binds_to_2775():
+    assert smpp.endpoint(load_settings(ENVIRONMENT | {"GATEWAY_SMPP_URL": "smpp://smsc.example.net"}).smpp_url) == (
+        "smsc.example.net",
+        2775,
+        False,
+    )
+
+
+def test_an_unknown_smpp_bind_names_its_variable():
+    with pytest.raises(SettingsError, match="GATEWAY_SMPP_BIND='both' must be one of transceiver, pair"):
+        load_settings(ENVIRONMENT | {"GATEWAY_SMPP_BIND": "both"})
 
 
 def test_the_vonage_adapter_checks_with_the_configured_method():
