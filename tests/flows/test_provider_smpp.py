@@ -6,13 +6,16 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from bench.harness import Gateway
 from gateway.encoding import gsm7_text
 from tests.conftest import FR_MOBILE, GB_MOBILE
 from tests.flows.provider_standins import french_opt_out_reply, register, service_with
 from tests.flows.server import free_port
 from tests.flows.smsc import PASSWORD, SYSTEM_ID, proxy, smsc
+from tests.flows.standins import app_server
 from tests.flows.test_inbound import forwards
 from tests.poll import wait_until
+from tests.postgres import new_database
 
 OUR_NUMBER = "+12015550124"
 TWO_PARTS = (
@@ -195,3 +198,40 @@ def test_the_senders_mps_holds_at_the_smsc(stack, center):
     stamps = sorted(s.at for s in center.submitted)
     worst = max(sum(1 for t in stamps if start <= t < start + 1.0) for start in stamps)
     assert worst <= 2
+
+
+def test_a_worker_only_process_holds_the_bind_and_handles_what_arrives_over_it(postgres, center, tmp_path, shipped):
+    """`gateway worker` beside an API process that runs none: the worker binds, and an ARRÊT coming
+    over its bind is confirmed (submitted over it) and forwarded, as a webhook would be."""
+    smpp = {
+        "GATEWAY_SMPP_URL": f"smpp://127.0.0.1:{center.port}",
+        "GATEWAY_SMPP_SYSTEM_ID": SYSTEM_ID,
+        "GATEWAY_SMPP_PASSWORD": PASSWORD,
+    }
+    with app_server() as app:
+        gateway = Gateway(tmp_path, database_url=new_database(postgres), env=smpp)
+        with gateway.node(workers=False), gateway.worker(worker_id="worker-1"):
+            service = gateway.post(
+                "/v1/Services", {"FriendlyName": "Acme Dental", "InboundRequestUrl": app.url("/inbound")}
+            )
+            number = gateway.post(
+                f"/2010-04-01/Accounts/{gateway.account_sid}/IncomingPhoneNumbers.json",
+                {"PhoneNumber": OUR_NUMBER, "Provider": "smpp"},
+            )
+            gateway.post(f"/v1/Services/{service['sid']}/PhoneNumbers", {"PhoneNumberSid": number["sid"]})
+            [(system_id, _)] = wait_until(lambda: center.binds)
+            center.deliver(
+                FR_MOBILE.lstrip("+"),
+                OUR_NUMBER.lstrip("+"),
+                "ARRÊT".encode("utf-16-be"),
+                source_addr_ton=1,
+                dest_addr_ton=1,
+                data_coding=8,
+            )
+            [reply] = wait_until(lambda: center.to(FR_MOBILE.lstrip("+")), timeout=20)
+            [forward] = wait_until(
+                lambda: [r for r in app.received if r.path == "/inbound" and r.field("From") == FR_MOBILE]
+            )
+    body = gsm7_text(reply.short_message) if reply.data_coding == 0 else reply.short_message.decode("utf-16-be")
+    assert body == french_opt_out_reply(shipped, FR_MOBILE, OUR_NUMBER)
+    assert (forward.field("Body"), forward.field("OptOutType")) == ("ARRÊT", "STOP")
