@@ -4,7 +4,8 @@ bind the workers hold open instead of HTTP requests and webhooks.
 The wire work (framing, sequence numbers, the window of outstanding `submit_sm`, `enquire_link`
 keep-alive, TLS) is the `smpp34` library's.  This module decides what goes in each PDU and what
 each PDU that comes back means (pure functions, tested with values), and `SmppLink` holds the bind:
-one transceiver bind per worker process, re-bound with backoff when it drops.
+one transceiver bind per process running workers, or a transmitter and a receiver
+(GATEWAY_SMPP_BIND=pair), each re-bound with backoff when it drops.
 
 Sending.  A message goes in the parts `gateway.encoding` counted when it was queued: GSM-7 as
 unpacked septets with data_coding 0 (the SMSC's default alphabet), anything else UCS-2 with
@@ -20,12 +21,18 @@ and ESME_RMSGQFUL pause the bind like a 429 (GATEWAY_SMPP_THROTTLE_PAUSE seconds
 or a lost bind is retried, anything else fails the message.  A part refused after earlier parts
 were accepted fails the message too: sending it again would repeat those parts.
 
-Receiving.  Every `deliver_sm` is acknowledged by the library; a delivery receipt (the esm_class
-receipt bit) moves its message (the `receipted_message_id` / `message_state` TLVs, else the
-`id:… stat:… err:…` text); any other is a person's message, its parts (UDH or SAR) joined by
-`providers.reassembly` before it goes through the inbound path webhooks take.  SMPP gives an MO no
-id: the gateway gives it one.  A receipt can come before the submit's answer is recorded: it is
-applied again a few times (`REPORT_RETRIES`) until its message is known.
+Receiving.  Every `deliver_sm` is acknowledged by the library before the gateway has recorded it,
+unlike a webhook, answered only once its effects are committed: smpp34 (1.5) answers
+deliver_sm_resp itself as it queues the event for `Smsc.next()` (its `ClientForwarder.on_deliver_sm`
+returns `accept()` once `try_send` succeeds, ESME_RMSGQFUL only when the queue is full), and its
+`DeliverSmEvent` has no accept/reject to answer later.  So a crash between the two loses that
+message or receipt, and a database that refuses the write logs it instead of having the SMSC
+deliver it again.  A delivery receipt (the esm_class receipt bit) moves its message (the
+`receipted_message_id` / `message_state` TLVs, else the `id:… stat:… err:…` text); any other is a
+person's message, its parts (UDH or SAR) joined by `providers.reassembly` before it goes through
+the inbound path webhooks take.  SMPP gives an MO no id: the gateway gives it one.  A receipt can
+come before the submit's answer is recorded: it is applied again a few times (`REPORT_RETRIES`)
+until its message is known.
 
 Specification: SMPP v3.4 Issue 1.2 (SMPP Developers Forum, 1999), §4.4 submit_sm, §4.6 deliver_sm,
 §5.1.3 command_status, §5.2.12 esm_class, §5.2.17 registered_delivery, §5.3.2 TLVs, Appendix B
