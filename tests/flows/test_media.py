@@ -204,3 +204,31 @@ def test_the_media_check_never_requests_the_gateway_itself(stack):
     service = _checking_service(stack)
     response = _create(stack, MessagingServiceSid=service.sid, To=US_MOBILE, MediaUrl=f"{stack.url}/metrics")
     assert (response.status_code, response.json()["code"]) == (400, 21620)
+
+
+def test_media_the_provider_refuses_as_mms_go_once_as_sms(stack):
+    """The provider answers 21621 (its sender is not enabled for MMS): the message goes again, once,
+    as the converter's SMS, its segments counted again and the conversion kept in its reasons."""
+    service = make_service(stack, US_SENDER)
+    stack.provider.sms_only.add(US_SENDER)
+    message = stack.client().messages.create(
+        messaging_service_sid=service.sid, to=US_MOBILE, body=VISIT, media_url=PICTURES
+    )
+    [sent] = wait_until(lambda: received_by(stack, US_MOBILE))
+    assert (sent.body, sent.media) == (VISIT + "\n" + "\n".join(PICTURES), ())
+    assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
+    fetched = stack.client().messages(message.sid).fetch()
+    assert (fetched.num_segments, fetched.num_media) == (str(segment(sent.body).segments), "0")
+    reasons = httpx.get(f"{stack.url}/v1/Messages/{message.sid}/Explain", auth=(stack.account_sid, stack.auth_token))
+    [media] = [gate for gate in reasons.json()["gates"] if gate["gate"] == "media"][-1:]
+    assert (media["converted"], media["because"]) == (True, "provider")
+    assert len(received_by(stack, US_MOBILE)) == 1
+
+
+def test_with_the_converter_off_a_provider_refusal_as_mms_fails_the_message(stack):
+    service = make_service(stack, US_SENDER)
+    stack.client().messaging.v1.services(service.sid).update(mms_converter=False)
+    stack.provider.sms_only.add(US_SENDER)
+    message = stack.client().messages.create(messaging_service_sid=service.sid, to=US_MOBILE, media_url=PICTURES)
+    assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "failed")
+    assert stack.client().messages(message.sid).fetch().error_code == 21621
