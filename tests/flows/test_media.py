@@ -180,7 +180,7 @@ def _checking_service(stack):  # type: ignore[no-untyped-def]
         auth=(stack.account_sid, stack.auth_token),
     )
     assert response.json()["media_check"] is True
-    return service
+    return acme
 
 
 def test_the_media_check_keeps_each_items_content_type(stack, media_server):
