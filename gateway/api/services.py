@@ -32,7 +32,7 @@ from gateway.dates import iso8601, utcnow
 from gateway.errors import AlreadyRegistered, BadRequest, NotFound, NumberInAnotherService, OneAlphaSenderPerService
 from gateway.ids import new_sid
 from gateway.routing import SenderKind
-from gateway.senders import mps_for
+from gateway.senders import mps_for, sends_mms
 from gateway.settings import Settings
 from gateway.store import senders
 from gateway.store.tables import Sender, Service
@@ -119,7 +119,7 @@ def member_json(sender: Sender, base: str) -> dict[str, Any]:
         "service_sid": sender.service_sid,
         "date_created": iso8601(sender.date_created),
         "date_updated": iso8601(sender.date_updated),
-        "capabilities": ["SMS", "MMS"] if sender.mms else ["SMS"],
+        "capabilities": ["SMS", "MMS"] if sends_mms(sender.kind, sender.mms) else ["SMS"],
         "country_code": sender.country,
         "mps": sender.mps,
         "type": sender.kind,
@@ -293,7 +293,7 @@ def _short_code(account_sid: str, form: Form, now: Any, provider: str) -> Sender
         country=country,
         provider=provider,
         mps=mps,
-        mms=bool(form.boolean("Mms", False)),  # a short code sends MMS only once registered for it
+        mms=form.boolean("Mms"),  # a short code sends MMS only once registered for it
         date_created=now,
         date_updated=now,
     )
@@ -317,7 +317,6 @@ def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now
         provider=provider,
         mps=mps_for(SenderKind.ALPHA, None, form.integer("Mps", 1, 10000)),
         registered_countries=",".join(registered) or None,
-        mms=False,
         date_created=now,
         date_updated=now,
     )

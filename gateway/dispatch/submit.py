@@ -36,6 +36,7 @@ from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.messages import insert_message
 from gateway.policy.model import Policy
+from gateway.senders import sends_mms
 from gateway.store import senders as sender_rows
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service
@@ -344,7 +345,7 @@ def _media_verdict(
         channel=recipient.channel,
         country=recipient.country,
         sender=sender.address,
-        sender_mms=sender.mms,
+        sender_mms=sends_mms(sender.kind, sender.mms),
         converter=service is not None and service.mms_converter,
         converter_source=f"service {service.sid}: MmsConverter"
         if service

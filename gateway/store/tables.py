@@ -127,7 +127,7 @@ class Sender(SQLModel, table=True):
     service_sid: str | None = Field(default=None, foreign_key="service.sid", index=True, max_length=34)
     sms_url: str | None = None  # the number's own inbound webhook
     registered_countries: str | None = None  # alpha: comma-separated ISO codes it is registered for
-    mms: bool = True  # can it send MMS (short codes and alpha senders: not unless registered so)
+    mms: bool | None = None  # can it send MMS; None: as its kind can (`senders.sends_mms`)
     date_created: datetime
     date_updated: datetime
 

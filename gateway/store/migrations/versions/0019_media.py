@@ -3,8 +3,8 @@
 `service.mms_converter` (Twilio's, on by default): media that cannot go as MMS goes as an SMS with
 a link per item.  `service.media_check` (the gateway's own, off by default): each MediaUrl's
 headers are fetched (HEAD) before the send is queued.  `sender.mms`: whether the sender can send
-MMS; senders registered before are given what their kind allows (numbers yes; short codes and
-alphanumeric senders no).
+MMS as registered; NULL (every sender registered before): as its kind can (numbers yes; short
+codes and alphanumeric senders no).
 
 Revision ID: 0019
 Revises: 0015
@@ -25,8 +25,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("mms_converter", sa.Boolean(), nullable=False, server_default=sa.true()))
         batch.add_column(sa.Column("media_check", sa.Boolean(), nullable=False, server_default=sa.false()))
     with op.batch_alter_table("sender") as batch:
-        batch.add_column(sa.Column("mms", sa.Boolean(), nullable=False, server_default=sa.true()))
-    op.execute(sa.text("UPDATE sender SET mms = false WHERE kind IN ('short_code', 'alpha')"))
+        batch.add_column(sa.Column("mms", sa.Boolean(), nullable=True))
 
 
 def downgrade() -> None:
