@@ -28,12 +28,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import runtime
 from gateway.accounts import Accounts, SignIns
-from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
+from gateway.api import dead_letters, health, media, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.api.metrics import metrics
 from gateway.console import routes as console_routes
 from gateway.dates import CLOCK
 from gateway.errors import HTTP_CODES, DatabaseUnavailable, GatewayError, InternalError, more_info
+from gateway.forwarding.destinations import destinations
 from gateway.ids import new_token
 from gateway.observability import logs
 from gateway.observability.http import Observed
@@ -80,6 +81,8 @@ def routes() -> list[Route | Mount]:
         Route(f"{ACCOUNT}/Messages.json", messages.listing, methods=["GET"]),
         Route(f"{ACCOUNT}/Messages/{{sid}}.json", messages.fetch, methods=["GET"]),
         Route(f"{ACCOUNT}/Messages/{{sid}}.json", messages.update, methods=["POST"]),
+        Route(f"{ACCOUNT}/Messages/{{sid}}/Media.json", media.listing, methods=["GET"]),
+        Route(f"{ACCOUNT}/Messages/{{sid}}/Media/{{media}}.json", media.fetch, methods=["GET"]),
         Route("/v1/Messages/Explain", messages.explain_send, methods=["POST"]),
         Route("/v1/Messages/{sid}/Explain", messages.fetch_reasons, methods=["GET"]),
         Route(f"{ACCOUNT}/IncomingPhoneNumbers.json", numbers.create, methods=["POST"]),
@@ -159,6 +162,10 @@ def create_app(settings: Settings) -> Starlette:
             tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(runtime.http_client(settings))
+            # the media check's HEAD requests go where app webhooks may go (gateway.api.media)
+            app.state.media_client = await stack.enter_async_context(
+                runtime.http_client(settings, destinations(settings))
+            )
             if simulator is not None:
                 await stack.enter_async_context(simulator.state.sim.running())
             if settings.workers:

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.api import media
 from gateway.api.common import (
     Form,
     app_url,
@@ -33,6 +34,7 @@ from gateway.dispatch import explain
 from gateway.dispatch.submit import SendRequest
 from gateway.errors import BadRequest, FromRequired, NotFound, ServiceNotFound
 from gateway.lifecycle import SCHEDULED_BY_APP, Hold, Status
+from gateway.media import unpack
 from gateway.orchestration.core import Core
 from gateway.outbox.payloads import API_VERSION
 from gateway.settings import Settings
@@ -42,7 +44,6 @@ from gateway.store.tables import Message
 
 def message_json(message: Message, *, status: str | None = None, hide_sender: bool = False) -> dict[str, Any]:
     uri = f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}"
-    media = [u for u in message.media.split("\n") if u]
     return {
         "account_sid": message.account_sid,
         "api_version": API_VERSION,
@@ -55,7 +56,7 @@ def message_json(message: Message, *, status: str | None = None, hide_sender: bo
         "error_message": message.error_message,
         "from": None if hide_sender else message.sender,
         "messaging_service_sid": message.service_sid,
-        "num_media": str(len(media)),
+        "num_media": str(len(unpack(message.media))),
         "num_segments": str(message.num_segments),
         "price": None,
         "price_unit": "USD",
@@ -106,6 +107,7 @@ def send_request(account_sid: str, form: Form, settings: Settings, now: datetime
 async def create(request: Request) -> JSONResponse:
     account_sid = authenticate(request)
     send = send_request(account_sid, await read_form(request), request.app.state.settings, utcnow())
+    send = await media.checked(request, send)
     core: Core = request.app.state.core
     message = await core.send(send)
     via_service = send.service_sid is not None and send.sender is None

@@ -32,7 +32,7 @@ from gateway.dates import iso8601, utcnow
 from gateway.errors import AlreadyRegistered, BadRequest, NotFound, NumberInAnotherService, OneAlphaSenderPerService
 from gateway.ids import new_sid
 from gateway.routing import SenderKind
-from gateway.senders import mps_for
+from gateway.senders import mps_for, sends_mms
 from gateway.settings import Settings
 from gateway.store import senders
 from gateway.store.tables import Sender, Service
@@ -51,6 +51,7 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "SmartEncoding": ("smart_encoding", "bool"),
     "ValidityPeriod": ("validity_period", "validity"),
     "UseInboundWebhookOnNumber": ("use_inbound_webhook_on_number", "bool"),
+    "MmsConverter": ("mms_converter", "bool"),
     # the gateway's own: what confirmations say, and how inbound forwards are shaped and signed
     "Brand": ("brand", "url"),
     "HelpContact": ("help_contact", "url"),
@@ -60,6 +61,8 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "TrafficType": ("traffic_type", "traffic"),
     # the service's own send windows for marketing, on top of the policy files' (";"-separated or repeated)
     "QuietHours": ("quiet_hours", "windows"),
+    # HEAD each MediaUrl before a send is queued: a Content-Type MMS carries, within 5 MB in all
+    "MediaCheck": ("media_check", "bool"),
 }
 
 
@@ -78,7 +81,7 @@ def service_json(service: Service, base: str) -> dict[str, Any]:
         "area_code_geomatch": service.area_code_geomatch,
         "smart_encoding": service.smart_encoding,
         "validity_period": service.validity_period,
-        "mms_converter": False,
+        "mms_converter": service.mms_converter,
         "fallback_to_long_code": False,
         "scan_message_content": "inherit",
         "synchronous_validation": False,
@@ -90,6 +93,7 @@ def service_json(service: Service, base: str) -> dict[str, Any]:
         "inbound_format": service.inbound_format,
         "traffic_type": service.traffic_type,
         "quiet_hours": service.quiet_hours.splitlines() if service.quiet_hours else None,
+        "media_check": service.media_check,
         "date_created": iso8601(service.date_created),
         "date_updated": iso8601(service.date_updated),
         "url": url,
@@ -115,7 +119,7 @@ def member_json(sender: Sender, base: str) -> dict[str, Any]:
         "service_sid": sender.service_sid,
         "date_created": iso8601(sender.date_created),
         "date_updated": iso8601(sender.date_updated),
-        "capabilities": ["SMS"] if sender.kind in ("short_code", "alpha") else ["SMS", "MMS"],
+        "capabilities": ["SMS", "MMS"] if sends_mms(sender.kind, sender.mms) else ["SMS"],
         "country_code": sender.country,
         "mps": sender.mps,
         "type": sender.kind,
@@ -289,6 +293,7 @@ def _short_code(account_sid: str, form: Form, now: Any, provider: str) -> Sender
         country=country,
         provider=provider,
         mps=mps,
+        mms=form.boolean("Mms"),  # a short code sends MMS only once registered for it
         date_created=now,
         date_updated=now,
     )

@@ -15,6 +15,7 @@ from typing import Any
 import httpx2
 from sqlalchemy.engine import Row
 
+from gateway import media
 from gateway.observability import metrics
 from gateway.providers.base import (
     Credentials,
@@ -76,7 +77,7 @@ class ProviderRequests:
             sender=message.sender or sender.address,
             to=message.to,
             body=message.body,
-            media_urls=tuple(u for u in message.media.split("\n") if u),
+            media_urls=media.urls(message.media),
             status_callback=self.callback_url(provider.name, message.sid),
             validity_period=max(1, int((message.expires_at - now).total_seconds())),
         )
