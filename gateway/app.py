@@ -42,6 +42,7 @@ from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, configured
 from gateway.providers.health import ProviderHealth
+from gateway.providers.outages import SharedHealth
 from gateway.providers.reassembly import Reassembly
 from gateway.providers.simulator import SimulatorConfig, create_simulator
 from gateway.ratelimit import RateLimiter
@@ -119,7 +120,9 @@ def create_app(settings: Settings) -> Starlette:
         Backlog(),
         StickyLoad(),
         policy,
-        health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
+        health=SharedHealth(
+            ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval), writer, engine
+        ),
     )
     if not settings.embedded:  # other API processes may change services and pools
         writer.before_batch = core.sync
@@ -159,6 +162,8 @@ def create_app(settings: Settings) -> Starlette:
             except SQLAlchemyError as exc:
                 log.error("could not read the queue at start: %s", exc)
         tasks = [asyncio.create_task(_watch(app, settings.policy_reload_interval))]
+        if core.health is not None:  # other processes mark and heal providers too
+            tasks.append(asyncio.create_task(core.health.watch()))
         if not settings.embedded or not settings.workers:  # other processes change the queue too
             tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:

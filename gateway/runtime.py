@@ -37,6 +37,7 @@ from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, PROVIDERS
 from gateway.providers.health import ProviderHealth
+from gateway.providers.outages import SharedHealth
 from gateway.settings import Settings
 from gateway.store import deliveries, leases
 from gateway.store.db import make_engine
@@ -175,17 +176,22 @@ async def run_worker(settings: Settings) -> None:
         Backlog(),
         StickyLoad(),
         PolicyState(settings.policies_dir, settings.locales_dir),
-        health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
+        health=SharedHealth(
+            ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval), writer, engine
+        ),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     writer.start()
+    health = asyncio.create_task(core.health.watch()) if core.health is not None else None
     try:
         async with http_client(settings) as client, workers(settings, engine, writer, core, accounts, client):
             await stop.wait()
             log.info("stopping: finishing sends in flight and handing back leases")
     finally:
+        if health is not None:
+            health.cancel()
         writer.stop()
         engine.dispose()
