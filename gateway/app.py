@@ -31,6 +31,7 @@ from gateway.accounts import Accounts, SignIns
 from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.api.metrics import metrics
+from gateway.budgets import ApiRateLimit
 from gateway.console import routes as console_routes
 from gateway.dates import CLOCK
 from gateway.errors import HTTP_CODES, DatabaseUnavailable, GatewayError, InternalError, more_info
@@ -45,7 +46,7 @@ from gateway.providers.health import ProviderHealth
 from gateway.providers.outages import SharedHealth
 from gateway.providers.reassembly import Reassembly
 from gateway.providers.simulator import SimulatorConfig, create_simulator
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Shares
 from gateway.settings import Settings, load_settings
 from gateway.store.db import UNAVAILABLE, make_engine, record_revision
 from gateway.store.writer import Writer
@@ -202,7 +203,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.writer = writer
     app.state.core = core
     app.state.accounts = accounts
-    app.state.rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+    app.state.rate_limiter = ApiRateLimit(Shares(settings.api_rate_limit, settings.api_rate_burst), writer)
     app.state.sign_ins = SignIns(
         accounts, settings.auth_failure_burst, settings.auth_failure_account_burst, settings.auth_failure_rate
     )

@@ -117,4 +117,3 @@ class ProviderHealth:
             name: {"state": (State.PROBING if o.probing else State.UNHEALTHY).value, "since": iso8601(o.since)}
             for name, o in sorted(self._outages.items())
         }
-

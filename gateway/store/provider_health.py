@@ -45,7 +45,9 @@ def mark_unhealthy(session: Session, provider: str, *, now: datetime, probe_inte
     connection = session.connection()
     statement = _MARKS[connection.dialect.name]
     next_probe = now + timedelta(seconds=probe_interval)
-    return connection.execute(statement, {"provider": provider, "now": now, "next_probe": next_probe}).first() is not None
+    return (
+        connection.execute(statement, {"provider": provider, "now": now, "next_probe": next_probe}).first() is not None
+    )
 
 
 def claim_probe(session: Session, provider: str, *, now: datetime, probe_interval: float) -> bool:
