@@ -18,6 +18,9 @@ from gateway.store.db import per_dialect
 from gateway.store.tables import RateBudget, core_table
 
 _B = core_table(RateBudget)
+#: A bucket refilled to within this of a share counts as holding it: a process told to come back
+#: when the share has refilled must not find 4.9999999 of 5.
+ROUNDING = 1e-6
 _NOW, _RATE, _BURST, _WANT = (bindparam(name, type_=Float) for name in ("now", "rate", "burst", "want"))
 
 
@@ -25,7 +28,7 @@ def _lease(insert: Any) -> Any:
     elapsed = case((_NOW > _B.c.updated, _NOW - _B.c.updated), else_=0.0)
     filled = _B.c.tokens + elapsed * _RATE
     refilled = case((filled > _BURST, _BURST), else_=filled)
-    granted = case((refilled >= _WANT, _WANT), else_=0.0)
+    granted = case((refilled >= _WANT - ROUNDING, _WANT), else_=0.0)
     statement = insert(_B).values(account_sid=bindparam("account"), tokens=_BURST - _WANT, updated=_NOW, granted=_WANT)
     return statement.on_conflict_do_update(
         index_elements=[_B.c.account_sid],
