@@ -31,6 +31,7 @@ from gateway.accounts import Accounts, SignIns
 from gateway.api import dead_letters, health, media, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.api.metrics import metrics
+from gateway.budgets import ApiRateLimit
 from gateway.console import routes as console_routes
 from gateway.dates import CLOCK
 from gateway.errors import HTTP_CODES, DatabaseUnavailable, GatewayError, InternalError, more_info
@@ -43,8 +44,9 @@ from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import configured
 from gateway.providers.health import ProviderHealth
+from gateway.providers.outages import SharedHealth
 from gateway.providers.simulator import SimulatorConfig, create_simulator
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Shares
 from gateway.settings import Settings, load_settings
 from gateway.store.db import UNAVAILABLE, make_engine, record_revision
 from gateway.store.writer import Writer
@@ -121,7 +123,9 @@ def create_app(settings: Settings) -> Starlette:
         Backlog(),
         StickyLoad(),
         policy,
-        health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
+        health=SharedHealth(
+            ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval), writer, engine
+        ),
     )
     if not settings.embedded:  # other API processes may change services and pools
         writer.before_batch = core.sync
@@ -158,6 +162,8 @@ def create_app(settings: Settings) -> Starlette:
                 runtime.watch_policy(policy, settings.policy_reload_interval, lambda: _remember_revision(app))
             )
         ]
+        if core.health is not None:  # other processes mark and heal providers too
+            tasks.append(asyncio.create_task(core.health.watch()))
         if not settings.embedded or not settings.workers:  # other processes change the queue too
             tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:
@@ -200,7 +206,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.writer = writer
     app.state.core = core
     app.state.accounts = accounts
-    app.state.rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+    app.state.rate_limiter = ApiRateLimit(Shares(settings.api_rate_limit, settings.api_rate_burst), writer)
     app.state.sign_ins = SignIns(
         accounts, settings.auth_failure_burst, settings.auth_failure_account_burst, settings.auth_failure_rate
     )

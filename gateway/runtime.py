@@ -39,6 +39,7 @@ from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, PROVIDERS
 from gateway.providers.base import Link
 from gateway.providers.health import ProviderHealth
+from gateway.providers.outages import SharedHealth
 from gateway.settings import Settings
 from gateway.store import deliveries, leases
 from gateway.store.db import make_engine
@@ -221,7 +222,9 @@ async def run_worker(settings: Settings) -> None:
         Backlog(),
         StickyLoad(),
         PolicyState(settings.policies_dir, settings.locales_dir),
-        health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
+        health=SharedHealth(
+            ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval), writer, engine
+        ),
     )
     writer.before_batch = core.sync
     arrivals = receiving(settings, writer, core)
@@ -233,6 +236,7 @@ async def run_worker(settings: Settings) -> None:
     writer.start()
     arrivals.reassembly.start()
     watch = asyncio.create_task(watch_policy(core.policy, settings.policy_reload_interval))
+    health = asyncio.create_task(core.health.watch()) if core.health is not None else None
     try:
         async with (
             http_client(settings) as client,
@@ -241,8 +245,10 @@ async def run_worker(settings: Settings) -> None:
             await stop.wait()
             log.info("stopping: finishing sends in flight and handing back leases")
     finally:
-        watch.cancel()
-        await asyncio.gather(watch, return_exceptions=True)
+        tasks = [watch] + ([health] if health is not None else [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await arrivals.reassembly.stop()
         writer.stop()
         engine.dispose()

@@ -36,6 +36,8 @@ async def readyz(request: Request) -> JSONResponse:
     missing = state.settings.missing_secrets()
     try:
         registered = await read(request, _registered)
+        if state.core.health is not None:  # every process answers with the deployment's outages
+            await state.core.health.refresh()
         database = "ok"
     except SQLAlchemyError as exc:
         database = "unreachable"

@@ -114,7 +114,7 @@ async def fetch(request: Request) -> JSONResponse:
 
 
 async def _message(request: Request) -> Message:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     sid = request.path_params["sid"]
     message = await read(request, account_message, account_sid, sid)
     if message is None:

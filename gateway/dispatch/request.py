@@ -27,7 +27,7 @@ from gateway.providers.base import (
     SendResult,
     Throttled,
 )
-from gateway.providers.health import ProviderHealth
+from gateway.providers.outages import SharedHealth
 from gateway.store.tables import Sender
 
 #: Requests to providers in flight at once, all senders together.  Measured: an async HTTP client
@@ -38,7 +38,8 @@ REQUEST_BUDGET = 1.0
 
 
 class Unhealthy(Retryable):
-    """The provider's breaker is open: its senders wait until `until` (loop time), its next probe."""
+    """The provider's breaker is open: its senders wait until `until` (loop time): its next probe, or
+    the next look at the shared health, whichever is first."""
 
     def __init__(self, provider: str, until: float, now: float) -> None:
         super().__init__(f"provider {provider} is unhealthy; waiting for its next probe", max(0.0, until - now))
@@ -52,13 +53,13 @@ class ProviderRequests:
         providers: Mapping[str, Provider],
         credentials: Mapping[str, Credentials],
         callback_url: Callable[[str, str], str],
-        health: ProviderHealth | None = None,
+        health: SharedHealth | None = None,
         links: Mapping[str, Link] | None = None,
     ) -> None:
         self.client, self.providers, self.credentials = client, providers, credentials
         self.links = links or {}  # providers reached over a held connection (SMPP), not HTTP
         self.callback_url = callback_url  # (provider, sid) → the status callback URL the request carries
-        self.health = health  # each provider's circuit breaker, fed with every request's outcome
+        self.health = health  # each provider's circuit breaker, shared by the deployment, fed with every outcome
         self._slots = asyncio.Semaphore(IN_FLIGHT)
 
     def provider_of(self, message: Row[Any], sender: Sender) -> Provider:
@@ -82,8 +83,8 @@ class ProviderRequests:
             validity_period=max(1, int((message.expires_at - now).total_seconds())),
         )
         loop = asyncio.get_running_loop()
-        if self.health is not None and not self.health.allow(provider.name, loop.time()):
-            raise Unhealthy(provider.name, max(paused_until, self.health.next_probe(provider.name)), loop.time())
+        if self.health is not None and (wait := await self.health.wait(provider.name)) is not None:
+            raise Unhealthy(provider.name, max(paused_until, loop.time() + wait), loop.time())
         link = self.links.get(provider.name)
         try:
             async with self._slots:
@@ -104,11 +105,11 @@ class ProviderRequests:
                 provider.name, "timeout" if isinstance(exc, (TimeoutError, httpx2.TimeoutException)) else "transport"
             )
             if self.health is not None:
-                self.health.failure(provider.name, loop.time())
+                await self.health.failure(provider.name)
             raise Retryable(f"{type(exc).__name__}: {exc}") from exc
         metrics.provider_answered(provider.name, loop.time() - started)
         if self.health is not None:
-            (self.health.failure if response.status_code >= 500 else self.health.success)(provider.name, loop.time())
+            await (self.health.failure if response.status_code >= 500 else self.health.success)(provider.name)
         try:
             return provider.read_send(response)
         except ProviderError as exc:
@@ -125,11 +126,11 @@ class ProviderRequests:
             _failed(name, exc)
             if self.health is not None:
                 retryable = isinstance(exc, Retryable) and not isinstance(exc, Throttled)
-                (self.health.failure if retryable else self.health.success)(name, loop.time())
+                await (self.health.failure if retryable else self.health.success)(name)
             raise
         metrics.provider_answered(name, loop.time() - started)
         if self.health is not None:
-            self.health.success(name, loop.time())
+            await self.health.success(name)
         return result
 
 

@@ -311,6 +311,33 @@ class Generation(SQLModel, table=True):
     value: int = 0
 
 
+class ProviderOutage(SQLModel, table=True):
+    """A provider every process routes around: written by the first process whose requests to it
+    did nothing but fail for the failure window, deleted by the probe that found it answering.
+    `next_probe` is the probe claim's expiry: one process moves it on and sends the one probe of
+    the interval (`probing` until that probe's answer is in)."""
+
+    __tablename__ = "provider_outage"
+
+    provider: str = Field(primary_key=True, max_length=32)
+    since: datetime
+    next_probe: datetime
+    probing: bool = False
+
+
+class RateBudget(SQLModel, table=True):
+    """An account's API rate limit as one token bucket for every process: each takes a share of it
+    (`store.rate_budgets.lease`).  `updated` is wall-clock seconds since the epoch, so the refill is
+    one expression on both backends; `granted` is what the last lease got."""
+
+    __tablename__ = "rate_budget"
+
+    account_sid: str = Field(primary_key=True, max_length=34)
+    tokens: float
+    updated: float
+    granted: float
+
+
 class InboundPart(SQLModel, table=True):
     """One part of a long inbound message that its provider does not join (Vonage), kept until all
     parts are in or the wait ends; `joined_at` marks a group already handed on as one message."""
