@@ -104,7 +104,7 @@ def send_request(account_sid: str, form: Form, settings: Settings, now: datetime
 
 
 async def create(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     send = send_request(account_sid, await read_form(request), request.app.state.settings, utcnow())
     core: Core = request.app.state.core
     message = await core.send(send)
@@ -117,7 +117,7 @@ async def create(request: Request) -> JSONResponse:
 async def update(request: Request) -> JSONResponse:
     """Cancel a scheduled message: `Status=canceled`, the only update of a message's status Twilio
     has (30409 once it is no longer scheduled); the gateway does not redact bodies (`Body`)."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     sid = request.path_params["sid"]
     form = await read_form(request)
     if form.get("Status") != Status.CANCELED.value or "Body" in form:
@@ -134,7 +134,7 @@ async def explain_send(request: Request) -> JSONResponse:
     """What a send with these parameters would do at `At` (default now) and why: the same gates,
     routing and encoding the send runs, writing nothing.  A send's syntax errors are answered as
     the send answers them; a refusal by a gate is an answer (200), naming its code."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     at = form.get("At")
     try:
@@ -154,7 +154,7 @@ async def explain_send(request: Request) -> JSONResponse:
 
 async def fetch_reasons(request: Request) -> JSONResponse:
     """The reasons a message's send recorded: what Explain answered, kept from the moment it was sent."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     sid = request.path_params["sid"]
     message = await read(request, account_message, account_sid, sid)
     if message is None or message.reasons is None:
@@ -166,7 +166,7 @@ async def fetch_reasons(request: Request) -> JSONResponse:
 
 
 async def fetch(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     return JSONResponse(message_json(await _own_message(request, account_sid, request.path_params["sid"])))
 
 
@@ -184,7 +184,7 @@ def _not_found(account_sid: str, sid: str) -> NotFound:
 
 async def listing(request: Request) -> JSONResponse:
     """Newest first, Twilio's paging: `next_page_uri` relative, with a PageToken, null on the last page."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     size, page, cursor = page_size(form), page_number(form), decode_token(form.get("PageToken"))
     filters: list[tuple[str, str]] = [

@@ -52,7 +52,7 @@ def number_json(sender: Sender) -> dict[str, Any]:
 
 
 async def create(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     address = form.get("PhoneNumber") or ""
     raw = address.removeprefix("whatsapp:")
@@ -114,12 +114,12 @@ def add_sender(session: Session, sender: Sender) -> None:
 
 
 async def fetch(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     return JSONResponse(number_json(await read(request, owned, Sender, account_sid, request.path_params["sid"])))
 
 
 async def listing(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     found = await read(request, senders.numbers, account_sid)
     uri = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers.json"
     return JSONResponse(
@@ -138,7 +138,7 @@ async def listing(request: Request) -> JSONResponse:
 
 
 async def remove(request: Request) -> Response:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     sid = request.path_params["sid"]
 
     def job(session: Session) -> None:

@@ -173,7 +173,7 @@ def owned_service(session: Session, account_sid: str, sid: str) -> Service:
 
 
 async def create(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     if not form.get("FriendlyName"):
         raise BadRequest("FriendlyName is required.")
@@ -185,20 +185,20 @@ async def create(request: Request) -> JSONResponse:
 
 
 async def listing(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     services = await read(request, senders.services, account_sid)
     base = base_url(request)
     return JSONResponse(v1_page("services", [service_json(s, base) for s in services], f"{base}/v1/Services"))
 
 
 async def fetch(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     service = await read(request, owned_service, account_sid, request.path_params["sid"])
     return JSONResponse(service_json(service, base_url(request)))
 
 
 async def update_service(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
 
     def job(session: Session) -> Service:
@@ -212,7 +212,7 @@ async def update_service(request: Request) -> JSONResponse:
 
 
 async def remove(request: Request) -> Response:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     sid = request.path_params["sid"]
 
     def job(session: Session) -> None:
@@ -242,7 +242,7 @@ async def add_member(request: Request) -> JSONResponse:
     address the account (or, for what receives, another account) already has, as for phone
     numbers.  Its check and the UNIQUE constraints agree; a constraint that still fires (another
     process won the race twice) is answered as the same refusal, never as a 500."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     pool, service_sid = _pool_name(request), request.path_params["sid"]
     provider = provider_of(form, request.app.state.settings) if pool != "PhoneNumbers" else ""
@@ -318,7 +318,7 @@ def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now
 
 
 async def list_members(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     pool, service_sid, base = _pool_name(request), request.path_params["sid"], base_url(request)
 
     def members(session: Session) -> list[Sender]:
@@ -349,7 +349,7 @@ def pool_member(session: Session, account_sid: str, service_sid: str, pool: str,
 
 
 async def fetch_member(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     member = await read(
         request,
         pool_member,
@@ -365,7 +365,7 @@ async def update_alpha(request: Request) -> JSONResponse:
     """Change the countries an alpha sender is registered for (`RegisteredCountries`, which replaces
     the list; empty: none), as registrations are granted, without taking it out of the pool (which
     would drop its sticky mappings)."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     registered = country_codes(form, "RegisteredCountries")
 
@@ -381,7 +381,7 @@ async def update_alpha(request: Request) -> JSONResponse:
 async def remove_member(request: Request) -> Response:
     """Leaving the pool deletes the sender's sticky mappings (Twilio's rule); short codes and alpha
     senders exist only in a pool, so they are deleted outright."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
 
     def job(session: Session) -> None:
         sender = _member(session, request, account_sid)
