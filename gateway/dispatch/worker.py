@@ -43,7 +43,7 @@ import logging
 import random
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.engine import Engine, Row
 from sqlmodel import Session
@@ -67,7 +67,6 @@ from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.dispatch")
 
-T = TypeVar("T")
 BATCH = 100
 IN_FLIGHT_PER_SENDER = 16
 #: A pacer keeps claimed messages only while they can go within this many seconds; longer waits
@@ -188,7 +187,7 @@ class Dispatcher:
     def holding(self) -> list[str]:
         return [
             sid for sid, pacer in self._pacers.items() if pacer.lease_until and (pacer.running() or pacer.in_flight)
-        ]
+        ]  # in flight: answers to write
 
     def taken(self, sender_sid: str, until: float) -> None:
         pacer = self._pacers.get(sender_sid)
