@@ -11,6 +11,10 @@ sealed token is opened and compared, and the answer is cached as long, so the ti
 not say whether the account exists.  (An account made by another process after someone tried
 its sid here authenticates here `CACHE_SECONDS` later.)
 
+Sign-in answers on the event loop from the cache; a miss reads the row and opens its token in a
+worker thread (`store.reads.SIGN_INS`), so a slow database holds that sign-in and nothing else
+of its process.
+
 Failed sign-ins are budgeted by `SignIns`, per client address and per AccountSid from that
 address (token buckets, `gateway.ratelimit`): past either budget the address is answered 429
 without its credentials being checked, so a right guess could not be told from a wrong one,
@@ -25,6 +29,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -36,6 +41,7 @@ from gateway.errors import AuthenticationFailed, NotFound, TooManyRequests
 from gateway.ids import new_sid, new_token
 from gateway.ratelimit import RateLimiter
 from gateway.store import accounts as rows
+from gateway.store import reads
 from gateway.store.db import unit_of_work
 from gateway.store.tables import Account
 from gateway.tokens import InvalidToken, TokenCipher
@@ -128,26 +134,46 @@ class Accounts:
 
     def token_of(self, account_sid: str) -> str | None:
         """The account's current token in clear (the forwarder signs with it); None for no such account."""
-        opened = self._open(account_sid)
-        return opened.current if opened.exists else None
+        return _current(self._open(account_sid))
 
-    def authenticate(self, authorization: str | None) -> str:
+    async def current_token(self, account_sid: str) -> str | None:
+        """`token_of` for the event loop (the console's forms are signed with it): a miss is read off it."""
+        return _current(await self._open_off_loop(account_sid))
+
+    async def authenticate(self, authorization: str | None) -> str:
         """The AccountSid of a valid `Authorization: Basic …` header, else 401/20003."""
         user, password = basic_credentials(authorization)
-        opened = self._open(user) if user.startswith("AC") else self._nobody
+        opened = await self._open_off_loop(user) if user.startswith("AC") else self._nobody
         if not opened.accepts(password, utcnow()) or not opened.exists:
             raise _refused()
         return user
 
+    async def _open_off_loop(self, account_sid: str) -> _Opened:
+        """`_open` on the event loop: the cache answers there; a miss is read in a worker thread."""
+        cached = self._cached(account_sid)
+        return cached if cached is not None else await reads.SIGN_INS.read(self.engine, self._read, account_sid)
+
     def _open(self, account_sid: str) -> _Opened:
-        """The account's tokens in clear, from the cache or its row.  No such account (or one whose
-        token no key opens) costs the same and is cached the same: see the module's docstring."""
-        opened = self._opened.get(account_sid)
-        now = time.monotonic()
-        if opened is not None and now - opened.read_at < self.cache_seconds:
-            return opened
+        cached = self._cached(account_sid)
+        if cached is not None:
+            return cached
         with Session(self.engine) as session:
-            account = session.get(Account, account_sid)
+            return self._read(session, account_sid)
+
+    def _cached(self, account_sid: str) -> _Opened | None:
+        opened = self._opened.get(account_sid)
+        return opened if opened is not None and time.monotonic() - opened.read_at < self.cache_seconds else None
+
+    def _read(self, session: Session, account_sid: str) -> _Opened:
+        """The account's tokens in clear from its row, cached.  No such account (or one whose token no
+        key opens) costs the same and is cached the same: see the module's docstring.  Requests that
+        missed together wait for a reader in turn: those that find the cache filled by then read
+        nothing."""
+        cached = self._cached(account_sid)
+        if cached is not None:
+            return cached
+        now = time.monotonic()
+        account = session.get(Account, account_sid)
         current = self._unseal(account_sid, account.auth_token if account else self._nobody_sealed, "auth token")
         if account is None or current is None:
             opened = replace(self._nobody, read_at=now)
@@ -177,6 +203,10 @@ class Accounts:
             return None
 
 
+def _current(opened: _Opened) -> str | None:
+    return opened.current if opened.exists else None
+
+
 def _refused() -> AuthenticationFailed:
     return AuthenticationFailed("Authentication Error - invalid username or password.")
 
@@ -199,24 +229,52 @@ class SignIns:
     budget comes back at `rate` failures a second.  Past either, the address is answered 429 (20429,
     `Retry-After`) before its credentials are looked at.  No budget is kept per AccountSid alone:
     whoever knows a sid could then lock its owner out.  The budgets live in the process that answers,
-    as the API rate limit's do."""
+    as the API rate limit's do; `clock` is monotonic seconds."""
 
-    def __init__(self, accounts: Accounts, burst: int, account_burst: int, rate: float) -> None:
+    def __init__(
+        self,
+        accounts: Accounts,
+        burst: int,
+        account_burst: int,
+        rate: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.accounts = accounts
         self.rate = rate
+        self.clock = clock
         self._addresses = RateLimiter(rate, burst, max_keys=BUDGETS_KEPT)
         self._pairs = RateLimiter(rate, account_burst, max_keys=BUDGETS_KEPT)
 
-    def authenticate(self, authorization: str | None, address: str, now: float) -> str:
+    async def authenticate(self, authorization: str | None, address: str) -> str:
         """The AccountSid of valid credentials; 401 for others, counted; 429 once a budget is spent.
         A request without credentials guesses nothing (a browser's first one to the console): 401,
-        uncounted."""
+        uncounted.
+
+        The budgets are looked at twice: before the credentials, which spares a spent address even
+        the read of a row, and after them, in the same step of the event loop as the failure is
+        counted, so requests whose reads were out together cannot all pass a budget that only some
+        of them fit (and a right guess made meanwhile is answered 429 as well)."""
         if not authorization:
-            return self.accounts.authenticate(authorization)
+            return await self.accounts.authenticate(authorization)
         try:
             pair = f"{basic_credentials(authorization)[0][:64]} {address}"
         except AuthenticationFailed:
             pair = f" {address}"
+        self._refuse_if_spent(address, pair)
+        try:
+            account_sid: str | None = await self.accounts.authenticate(authorization)
+        except AuthenticationFailed:
+            account_sid = None
+        self._refuse_if_spent(address, pair)
+        if account_sid is None:
+            now = self.clock()
+            self._addresses.take(address, now)
+            self._pairs.take(pair, now)
+            raise _refused()
+        return account_sid
+
+    def _refuse_if_spent(self, address: str, pair: str) -> None:
+        now = self.clock()
         wait = max(self._addresses.wait(address, now), self._pairs.wait(pair, now))
         if wait:
             raise TooManyRequests(
@@ -225,9 +283,3 @@ class SignIns:
                 "try again later.",
                 math.ceil(wait),
             )
-        try:
-            return self.accounts.authenticate(authorization)
-        except AuthenticationFailed:
-            self._addresses.take(address, now)
-            self._pairs.take(pair, now)
-            raise

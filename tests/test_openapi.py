@@ -10,15 +10,19 @@ Two kinds of run share one app and one account:
 
 Requests carry the account's credentials, and its AccountSid in the path, so the fuzzing reaches
 the handlers instead of stopping at 401 or 404.  The app runs without workers (nothing is
-dispatched); every write still goes through the writer.  Every request is counted and the last
-test asserts that the run sent at least `MIN_REQUESTS`.
+dispatched); every write still goes through the writer.  Every request is counted; each fuzzing
+test adds its count to a tally of the test session (one file for all its xdist processes, which
+may split this module between them), and the last test asserts that the tally reaches
+`MIN_REQUESTS` once every fuzzing test of the session has added to it.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +50,11 @@ from gateway.store.db import migrate
 from gateway.store.tables import Sender, Service
 from tests.conftest import CA_MOBILE, FR_MOBILE, GB_MOBILE, ROOT, US_MOBILE
 from tests.flows.provider_standins import TelnyxKeys
+from tests.poll import wait_until
 
 MIN_REQUESTS = 5000
+#: Seconds the count waits for fuzzing tests that other test processes are still running.
+TALLY_WAIT = 900.0
 _DIRECTORY = Path(tempfile.mkdtemp(prefix="gateway-openapi-"))
 _URL = f"sqlite:///{_DIRECTORY / 'gateway.db'}"
 migrate(_URL)
@@ -224,16 +231,57 @@ TestLinkedWorkflows.settings = settings(
 )
 
 
-def test_the_fuzzing_sent_at_least_5000_requests(request: pytest.FixtureRequest) -> None:
-    """The runs above sent at least MIN_REQUESTS requests (it runs after them: same module, file order)."""
-    selected = request.session.items
-    if not (
-        any(getattr(item, "originalname", None) == "test_api_conforms_to_openapi" for item in selected)
-        and any(getattr(item, "cls", None) is TestLinkedWorkflows for item in selected)
-    ):
+def _fuzzing(item: pytest.Item) -> bool:
+    return getattr(item, "originalname", None) == "test_api_conforms_to_openapi" or (
+        getattr(item, "cls", None) is TestLinkedWorkflows
+    )
+
+
+def _tally(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's tally file: xdist gives each worker a base temp folder inside the session's."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if "PYTEST_XDIST_WORKER" in os.environ else base) / "schemathesis-requests"
+
+
+@pytest.fixture(autouse=True)
+def _counted(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """A fuzzing test's requests, added to the session's tally when it ends (failed too): one line,
+    `<test name> <requests>`, appended whole.  (The name, as the node id of each operation's test is
+    the same.)"""
+    if not _fuzzing(request.node):
+        yield
+        return
+    before = sent["requests"]
+    try:
+        yield
+    finally:
+        with _tally(tmp_path_factory).open("a") as tally:
+            tally.write(f"{request.node.name} {sent['requests'] - before}\n")
+
+
+def test_the_fuzzing_sent_at_least_5000_requests(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The fuzzing runs of the session sent at least MIN_REQUESTS requests between them, in whichever
+    test processes they ran (it waits for those still running elsewhere)."""
+    selected = [item for item in request.session.items if _fuzzing(item)]
+    if {getattr(item, "cls", None) is TestLinkedWorkflows for item in selected} != {True, False}:
         pytest.skip("the fuzzing runs of this module were not selected")
-    print(f"schemathesis sent {sent['requests']} requests")
-    assert sent["requests"] >= MIN_REQUESTS
+    fuzzing = {item.name for item in selected}
+    tally = _tally(tmp_path_factory)
+
+    def counts() -> dict[str, int]:
+        lines = tally.read_text().splitlines() if tally.exists() else []
+        return {name: int(requests) for name, requests in (line.rsplit(" ", 1) for line in lines)}
+
+    wait_until(
+        lambda: fuzzing <= counts().keys(),
+        timeout=TALLY_WAIT,
+        message=lambda: f"fuzzing tests that never added to the tally: {sorted(fuzzing - counts().keys())}",
+    )
+    total = sum(counts().values())
+    print(f"schemathesis sent {total} requests")
+    assert total >= MIN_REQUESTS
 
 
 def test_every_route_is_described_in_openapi() -> None:

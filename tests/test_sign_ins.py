@@ -4,6 +4,7 @@ the two means are printed by bench/login.py."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -62,7 +63,7 @@ def work_of(engine: Engine, sid: str | None, tries: int = 3) -> tuple[int, int]:
     with statements(engine) as seen:
         for _ in range(tries):
             with pytest.raises(AuthenticationFailed):
-                accounts.authenticate(basic(account_sid, WRONG_TOKEN))
+                asyncio.run(accounts.authenticate(basic(account_sid, WRONG_TOKEN)))
     return len(seen), cipher.opened
 
 
@@ -73,16 +74,44 @@ def test_an_unknown_account_sid_costs_the_reads_and_decryptions_of_a_known_one(e
     assert unknown[1] == 1  # one row read, one token opened: the next two tries hit the cache
 
 
+class Clock:
+    """Monotonic seconds that move only when the test says."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sign_ins_of(engine: Engine, clock: Clock, burst: int = 10, account_burst: int = 2) -> SignIns:
+    accounts = Accounts(engine, CountingCipher([Fernet.generate_key().decode()], "test"))
+    return SignIns(accounts, burst=burst, account_burst=account_burst, rate=0.5, clock=clock)
+
+
 def test_a_spent_budget_comes_back_after_retry_after(engine):
     """Past its budget an address is told when to come back; then its next failure is a 401 again."""
-    sign_ins = SignIns(
-        Accounts(engine, CountingCipher([Fernet.generate_key().decode()], "test")), burst=10, account_burst=2, rate=0.5
-    )
-    for now in (0.0, 0.1):
+    clock = Clock()
+    sign_ins = sign_ins_of(engine, clock)
+    for clock.now in (0.0, 0.1):
         with pytest.raises(AuthenticationFailed):
-            sign_ins.authenticate(basic(UNKNOWN_SID, WRONG_TOKEN), ADDRESS, now)
+            asyncio.run(sign_ins.authenticate(basic(UNKNOWN_SID, WRONG_TOKEN), ADDRESS))
+    clock.now = 0.2
     with pytest.raises(TooManyRequests) as refused:
-        sign_ins.authenticate(basic(UNKNOWN_SID, WRONG_TOKEN), ADDRESS, 0.2)
+        asyncio.run(sign_ins.authenticate(basic(UNKNOWN_SID, WRONG_TOKEN), ADDRESS))
     assert refused.value.retry_after == 2
+    clock.now += refused.value.retry_after
     with pytest.raises(AuthenticationFailed):
-        sign_ins.authenticate(basic(UNKNOWN_SID, WRONG_TOKEN), ADDRESS, 0.2 + refused.value.retry_after)
+        asyncio.run(sign_ins.authenticate(basic(UNKNOWN_SID, WRONG_TOKEN), ADDRESS))
+
+
+def test_guesses_whose_reads_are_out_together_overdraw_no_budget(engine):
+    """Five wrong tokens at once, their account's row not cached: two fit the budget and are 401s, three are 429s."""
+    sign_ins = sign_ins_of(engine, Clock(), account_burst=2)
+
+    async def five_at_once() -> list[BaseException | str]:
+        guesses = [sign_ins.authenticate(basic(UNKNOWN_SID, WRONG_TOKEN), ADDRESS) for _ in range(5)]
+        return await asyncio.gather(*guesses, return_exceptions=True)
+
+    answers = [type(answer) for answer in asyncio.run(five_at_once())]
+    assert sorted(answers, key=str) == [AuthenticationFailed] * 2 + [TooManyRequests] * 3

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import stat
@@ -30,6 +31,11 @@ OLD_TOKEN = "f" * 32  # what `ids.new_token` made before tokens were sealed
 
 def basic(sid: str, token: str) -> str:
     return "Basic " + base64.b64encode(f"{sid}:{token}".encode()).decode()
+
+
+def signs_in(accounts: Accounts, sid: str, token: str) -> str:
+    """The AccountSid `accounts` lets in with these credentials (AuthenticationFailed otherwise)."""
+    return asyncio.run(accounts.authenticate(basic(sid, token)))
 
 
 def stored_token(url: str, sid: str) -> str:
@@ -153,7 +159,7 @@ def test_migrate_seals_the_tokens_stored_in_clear_before(database_url, monkeypat
     try:
         assert main(["migrate"]) == 0
         assert stored_token(database_url, sid) != OLD_TOKEN
-        assert Accounts(engine, TokenCipher([key], "test")).authenticate(basic(sid, OLD_TOKEN)) == sid
+        assert signs_in(Accounts(engine, TokenCipher([key], "test")), sid, OLD_TOKEN) == sid
     finally:
         engine.dispose()
 
@@ -189,17 +195,17 @@ def test_rotate_token_prints_a_new_token_that_authenticates_and_refuses_the_old(
     rotated = json.loads(capsys.readouterr().out)
     assert rotated["account_sid"] == issued.sid and rotated["auth_token"] != issued.auth_token
     accounts = accounts_of()
-    assert accounts.authenticate(basic(issued.sid, rotated["auth_token"])) == issued.sid
+    assert signs_in(accounts, issued.sid, rotated["auth_token"]) == issued.sid
     with pytest.raises(AuthenticationFailed):
-        accounts.authenticate(basic(issued.sid, issued.auth_token))
+        signs_in(accounts, issued.sid, issued.auth_token)
 
 
 def test_during_the_grace_period_both_tokens_authenticate(accounts_of):
     issued = accounts_of().create("Acme")
     rotated = accounts_of().rotate(issued.sid, timedelta(minutes=10))
     accounts = accounts_of()
-    assert accounts.authenticate(basic(issued.sid, issued.auth_token)) == issued.sid
-    assert accounts.authenticate(basic(issued.sid, rotated.auth_token)) == issued.sid
+    assert signs_in(accounts, issued.sid, issued.auth_token) == issued.sid
+    assert signs_in(accounts, issued.sid, rotated.auth_token) == issued.sid
     assert accounts.token_of(issued.sid) == rotated.auth_token  # forwards are signed with the new one
 
 
@@ -209,18 +215,18 @@ def test_after_the_grace_period_the_old_token_is_refused(accounts_of):
     accounts = accounts_of(cache_seconds=0.0)
     time.sleep(0.4)
     with pytest.raises(AuthenticationFailed):
-        accounts.authenticate(basic(issued.sid, issued.auth_token))
+        signs_in(accounts, issued.sid, issued.auth_token)
 
 
 def test_a_process_that_cached_the_old_token_takes_the_rotated_one_within_its_cache_time(accounts_of):
     """Another process (here another Accounts) rotates; this one's cache lapses and it reads the new token."""
     running = accounts_of(cache_seconds=0.2)
     issued = running.create("Acme")
-    assert running.authenticate(basic(issued.sid, issued.auth_token)) == issued.sid
+    assert signs_in(running, issued.sid, issued.auth_token) == issued.sid
     rotated = accounts_of().rotate(issued.sid)
     assert wait_until(lambda: running.token_of(issued.sid) == rotated.auth_token, timeout=5)
     with pytest.raises(AuthenticationFailed):
-        running.authenticate(basic(issued.sid, issued.auth_token))
+        signs_in(running, issued.sid, issued.auth_token)
 
 
 def test_a_new_key_put_first_still_opens_tokens_sealed_with_the_old_and_reencrypt_moves_them(engine):
@@ -228,17 +234,17 @@ def test_a_new_key_put_first_still_opens_tokens_sealed_with_the_old_and_reencryp
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     issued = Accounts(engine, TokenCipher([old], "old")).create("Acme")
     both = Accounts(engine, TokenCipher([new, old], "both"))
-    assert both.authenticate(basic(issued.sid, issued.auth_token)) == issued.sid
+    assert signs_in(both, issued.sid, issued.auth_token) == issued.sid
     assert both.reencrypt() == 1
     alone = Accounts(engine, TokenCipher([new], "new"))
-    assert alone.authenticate(basic(issued.sid, issued.auth_token)) == issued.sid
+    assert signs_in(alone, issued.sid, issued.auth_token) == issued.sid
 
 
 def test_a_token_sealed_with_a_key_no_longer_configured_is_refused_and_logged_without_the_token(engine, caplog):
     issued = Accounts(engine, TokenCipher([Fernet.generate_key().decode()], "gone")).create("A")
     other = Accounts(engine, TokenCipher([Fernet.generate_key().decode()], "other"))
     with pytest.raises(AuthenticationFailed):
-        other.authenticate(basic(issued.sid, issued.auth_token))
+        signs_in(other, issued.sid, issued.auth_token)
     assert "cannot be decrypted" in caplog.text and issued.auth_token not in caplog.text
 
 
@@ -247,7 +253,7 @@ def test_an_account_whose_key_was_lost_gets_a_working_token_from_rotate_token(en
     issued = Accounts(engine, TokenCipher([Fernet.generate_key().decode()], "lost")).create("A")
     accounts = Accounts(engine, TokenCipher([Fernet.generate_key().decode()], "current"), cache_seconds=0.0)
     rotated = accounts.rotate(issued.sid, timedelta(hours=1))
-    assert accounts.authenticate(basic(issued.sid, rotated.auth_token)) == issued.sid
+    assert signs_in(accounts, issued.sid, rotated.auth_token) == issued.sid
 
 
 def test_the_demo_account_prints_the_same_token_on_every_start(settings, accounts_of):
@@ -256,4 +262,4 @@ def test_the_demo_account_prints_the_same_token_on_every_start(settings, account
     assert first == again
     sid = first.split("account_sid ")[1].split()[0]
     token = first.split("auth_token  ")[1].split()[0]
-    assert accounts_of().authenticate(basic(sid, token)) == sid
+    assert signs_in(accounts_of(), sid, token) == sid

@@ -135,13 +135,12 @@ def app_url(form: Form, name: str, settings: Settings) -> str | None:
     return value
 
 
-def signed_in(request: Request) -> str:
+async def signed_in(request: Request) -> str:
     """The AccountSid of the request's Basic credentials (API and console alike); 401 otherwise,
-    429 once its client address has failed too often (`accounts.SignIns`)."""
+    429 once its client address has failed too often (`accounts.SignIns`).  Answered from the cache
+    on the event loop; a miss is read in a worker thread."""
     address = request.client.host if request.client is not None else ""
-    account_sid: str = request.app.state.sign_ins.authenticate(
-        request.headers.get("authorization"), address, time.monotonic()
-    )
+    account_sid: str = await request.app.state.sign_ins.authenticate(request.headers.get("authorization"), address)
     return account_sid
 
 
@@ -149,7 +148,7 @@ async def authenticate(request: Request) -> str:
     """The caller's AccountSid; the path's AccountSid, if any, must be the caller's (else 20404).
     Every authenticated request counts against the account's rate limit, shared by every process
     (429 beyond it; `gateway.budgets`)."""
-    account_sid = signed_in(request)
+    account_sid = await signed_in(request)
     limiter = request.app.state.rate_limiter
     wait = await limiter.take(account_sid)
     if wait:

@@ -179,13 +179,13 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
 async def _answer(request: Request, handler: Handler, languages: Languages, language: str) -> Response:
     accounts = request.app.state.accounts
     try:
-        account_sid = signed_in(request)
+        account_sid = await signed_in(request)
     except AuthenticationFailed:
         html = languages.environment(language).get_template("signin.html").render(language=language)
         return HTMLResponse(
             html, status_code=401, headers={"WWW-Authenticate": f'Basic realm="{REALM}", charset="UTF-8"'}
         )
-    current = Page(request, account_sid, accounts.token_of(account_sid) or "", language, languages)
+    current = Page(request, account_sid, await accounts.current_token(account_sid) or "", language, languages)
     if request.method == "POST":
         refusal = await _refuse_forgery(current)
         if refusal is not None:

@@ -12,14 +12,9 @@ until its next retry time or a `notify`; when its sender is idle it ends and
 lets the lease go (usable by others one second later, so that the next holder
 cannot add to its last second of sends).
 
-The keeper task finds work: senders with queued messages whose lease is free,
-lapsed or ours (every `poll` seconds, and at once for senders this process just
-queued work for); it takes their leases, starts their pacers, renews the leases
-held every third of their time to live, fails messages whose validity
-period ended, and releases held messages that came due (`dispatch.holds`): each
-second, and at once when the clock moves (`gateway.dates.Clock.on_change`).
-A pacer whose lease could not be renewed stops starting sends `LEASE_MARGIN`
-seconds before the lease lapses.
+The lease keeper (`dispatch.keeper`) finds senders with work, takes and renews
+their leases and starts their pacers; a pacer whose lease could not be renewed
+stops starting sends `LEASE_MARGIN` seconds before the lease lapses.
 
 Recovery: messages left `sending` by a dead worker are queued again by the next
 holder of their sender's lease and re-sent with the same idempotency key (the
@@ -34,8 +29,9 @@ over from another one waits `ADOPT_AFTER` seconds before queueing the other's
 `sending` messages again, the time a live holder needs to write the outcomes it
 kept through the outage.  Only a request whose answer never came is repeated.
 
-What this module leaves to others: the claims' statements (`store.claims`, `store.leases`), the
-guarded provider request (`dispatch.request`), what an outcome writes (`dispatch.outcomes`).
+What this module leaves to others: the leases (`dispatch.keeper`), the claims' statements
+(`store.claims`), the guarded provider request (`dispatch.request`), what an outcome writes
+(`dispatch.outcomes`).
 Time comes from the injected `clock`, read when a job runs.
 """
 
@@ -45,17 +41,16 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.engine import Engine, Row
 from sqlmodel import Session
 
 from gateway.dates import CLOCK, Clock
 from gateway.dispatch import outcomes
-from gateway.dispatch.holds import release_due
+from gateway.dispatch.keeper import LEASE_MARGIN, Keeper
 from gateway.dispatch.request import ProviderRequests, Unhealthy
 from gateway.errors import UNKNOWN_ERROR
 from gateway.lifecycle import Status
@@ -64,7 +59,7 @@ from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog
 from gateway.pacing import SlidingWindow, backoff
 from gateway.providers.base import Rejected, Retryable, Throttled
-from gateway.store import claims, leases
+from gateway.store import claims
 from gateway.store.db import UNAVAILABLE
 from gateway.store.tables import Sender
 from gateway.store.writer import Job, Writer
@@ -72,12 +67,8 @@ from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.dispatch")
 
-T = TypeVar("T")
 BATCH = 100
 IN_FLIGHT_PER_SENDER = 16
-#: A holder stops starting sends this long before its lease would lapse by its own clock, so its
-#: last sends are answered and out of the one-second window before anyone else can take over.
-LEASE_MARGIN = 2.0
 #: A pacer keeps claimed messages only while they can go within this many seconds; longer waits
 #: (a provider's Retry-After, a long message at a low MPS) give them back to the queue, where an
 #: opt-out still cancels them.
@@ -132,39 +123,35 @@ class Dispatcher:
     ) -> None:
         self.engine, self.writer, self.backlog, self.requests = engine, writer, backlog, requests
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
-        self.owner, self.lease_ttl, self.poll = owner, lease_ttl, poll
+        self.owner = owner
+        self.keeper = Keeper(
+            engine,
+            writer,
+            backlog,
+            self,
+            reads,
+            owner=owner,
+            lease_ttl=lease_ttl,
+            poll=poll,
+            sweep=sweep,
+            clock=clock,
+        )
         self._pacers: dict[str, _Pacer] = {}
         self._sends: set[asyncio.Task[None]] = set()
-        self._keeper: asyncio.Task[None] | None = None
-        self._wanted: set[str] = set()  # senders this process queued work for and holds no lease of
-        self._poke = asyncio.Event()
         self._clock = clock
-        self.sweep = sweep  # seconds between releases of due held messages and expiries (and at each clock move)
-        self._unsubscribe: Callable[[], None] | None = None
-        self._due = False  # held messages may have come due: release them in the keeper's next pass
-        self._stopping = False
         self._unrecorded: dict[str, str] = {}  # sid → the provider's answer, while the database cannot take it
 
     async def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._unsubscribe = self._clock.on_change(lambda: loop.call_soon_threadsafe(self._clock_moved))
-        self._keeper = asyncio.create_task(self._keep())
-
-    def _clock_moved(self) -> None:
-        """The clock jumped (tests): held messages may be due now, not at the next sweep."""
-        self._due = True
-        self._poke.set()
+        self.keeper.start()
 
     async def stop(self) -> None:
         """Stop pacing, let in-flight sends finish, and give the leases back with their claimed,
         unsent messages queued again, so that another worker takes over at once."""
-        self._stopping = True
-        if self._unsubscribe is not None:
-            self._unsubscribe()
-        tasks = [p.task for p in self._pacers.values() if p.task] + ([self._keeper] if self._keeper else [])
-        for task in tasks:
+        await self.keeper.stop()
+        pacers = [p.task for p in self._pacers.values() if p.task]
+        for task in pacers:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(*pacers, return_exceptions=True)
         if self._sends:
             await asyncio.wait(self._sends, timeout=STOP_WAIT)
         for sid, outcome in self._unrecorded.items():
@@ -177,103 +164,50 @@ class Dispatcher:
             )
         for task in self._sends:
             task.cancel()
-        try:
-            await self.writer.run(
-                lambda session: leases.release(session, None, owner=self.owner, requeue=True, now=self._clock.now())
-            )
-        except Exception as exc:  # the database is gone: the leases lapse by themselves
-            log.warning("could not release the sender leases: %s", exc)
-
-    async def _read(self, function: Callable[..., T], *args: Any) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self.reads, function, *args)
+        await self.keeper.release_all()
 
     def running(self) -> bool:
         """Whether the keeper (which finds work, renews leases, expires messages) is alive."""
-        return self._keeper is not None and not self._keeper.done()
+        return self.keeper.running()
 
     def notify(self, sender_sid: str) -> None:
-        """This process queued work for a sender: wake its pacer, or take its lease now."""
-        if self._stopping:
-            return
+        """This process queued work for a sender: wake its pacer, or have its lease taken now."""
         pacer = self._pacers.get(sender_sid)
         if pacer is not None and pacer.running():
             pacer.news.set()
             pacer.wake.set()
-            return
-        self._wanted.add(sender_sid)
-        self._poke.set()
+        else:
+            self.keeper.want(sender_sid)
 
-    async def _keep(self) -> None:
-        """Find senders with work and take their leases; renew the leases held; release held messages
-        that came due; expire old messages."""
-        loop = asyncio.get_running_loop()
-        next_renewal = next_poll = next_sweep = 0.0
-        while True:
-            await wait_event(self._poke, self.poll)
-            self._poke.clear()
-            now = loop.time()
-            try:
-                if now >= next_renewal:
-                    await self._renew(now)
-                    next_renewal = now + self.lease_ttl / 3
-                found, self._wanted = self._wanted, set()
-                if now >= next_poll:
-                    found |= set(await self._read(_with_work, self.engine, self.owner, self._clock))
-                    next_poll = now + self.poll
-                if self._due or now >= next_sweep:
-                    self._due = False
-                    released = await self.writer.run(
-                        lambda session: release_due(session, self._clock.now(), self.backlog)
-                    )
-                    found |= released.senders
-                    if released.more:  # a full batch: the next pass takes more at once
-                        self._due = True
-                        self._poke.set()
-                await self._take(found - {sid for sid, p in self._pacers.items() if p.running()}, now)
-                if now >= next_sweep:
-                    await self.writer.run(lambda session: outcomes.expire(session, self.backlog, now=self._clock.now()))
-                    next_sweep = now + self.sweep
-            except Exception as exc:  # database down: keep trying; pacers stop when their leases end
-                log.error("dispatch keeper: %s", exc)
-                await asyncio.sleep(self.poll)
+    # The keeper's view of the pacers (`keeper.Pacers`).
 
-    async def _renew(self, started: float) -> None:
-        held = [
+    def pacing(self) -> set[str]:
+        return {sid for sid, pacer in self._pacers.items() if pacer.running()}
+
+    def holding(self) -> list[str]:
+        return [
             sid for sid, pacer in self._pacers.items() if pacer.lease_until and (pacer.running() or pacer.in_flight)
         ]  # in flight: answers to write
-        if not held:
-            return
-        kept = await self.writer.run(
-            lambda session: leases.renew(session, held, owner=self.owner, now=self._clock.now(), ttl=self.lease_ttl)
-        )
-        for sid in held:
-            pacer = self._pacers[sid]
-            if sid in kept:
-                pacer.lease_until = started + self.lease_ttl - LEASE_MARGIN
-                continue
-            log.warning("the lease of sender %s lapsed and moved on: its pacer stops", sid)
-            pacer.lease_until = 0.0
-            if pacer.task is not None:
-                pacer.task.cancel()
 
-    async def _take(self, candidates: set[str], started: float) -> None:
-        if not candidates or self._stopping:
-            return
-        taken = await self.writer.run(
-            lambda session: leases.acquire(
-                session, sorted(candidates), owner=self.owner, now=self._clock.now(), ttl=self.lease_ttl
-            )
-        )
-        for sid in taken:
-            pacer = self._pacers.get(sid)
-            if pacer is None:
-                pacer = self._pacers[sid] = _Pacer()
-            pacer.lease_until = started + self.lease_ttl - LEASE_MARGIN
-            if pacer.running():
-                pacer.news.set()
-                pacer.wake.set()
-            else:
-                pacer.task = asyncio.create_task(self._run(sid))
+    def taken(self, sender_sid: str, until: float) -> None:
+        pacer = self._pacers.get(sender_sid)
+        if pacer is None:
+            pacer = self._pacers[sender_sid] = _Pacer()
+        pacer.lease_until = until
+        if pacer.running():
+            pacer.news.set()
+            pacer.wake.set()
+        else:
+            pacer.task = asyncio.create_task(self._run(sender_sid))
+
+    def renewed(self, sender_sid: str, until: float) -> None:
+        self._pacers[sender_sid].lease_until = until
+
+    def lost(self, sender_sid: str) -> None:
+        pacer = self._pacers[sender_sid]
+        pacer.lease_until = 0.0
+        if pacer.task is not None:
+            pacer.task.cancel()
 
     async def _run(self, sender_sid: str) -> None:
         pacer = self._pacers[sender_sid]
@@ -286,13 +220,13 @@ class Dispatcher:
 
     async def _pace(self, sender_sid: str, pacer: _Pacer) -> None:
         """Send what is due, in priority then arrival order; sleep until woken; end when idle."""
-        sender = await self._read(_load_sender, self.engine, sender_sid)  # at each start: MPS may have changed
+        loop = asyncio.get_running_loop()
+        sender = await loop.run_in_executor(self.reads, _load_sender, self.engine, sender_sid)  # MPS may have changed
         if sender is None:
             return
         if pacer.sender is None or pacer.sender.mps != sender.mps:
             pacer.window = SlidingWindow(sender.mps)
         pacer.sender, pacer.orphans = sender, True  # a new start: whoever held the sender before may have left some
-        loop = asyncio.get_running_loop()
         limit = min(BATCH, 2 * sender.mps)  # about two seconds of the sender's traffic
         while True:
             pacer.wake.clear()
@@ -336,11 +270,7 @@ class Dispatcher:
                 pacer.timer = loop.call_later(max(0.01, next_due), pacer.wake.set)
             elif not pacer.in_flight:
                 pacer.lease_until = 0.0
-                self.writer.submit(
-                    lambda session: leases.release(
-                        session, [sender_sid], owner=self.owner, requeue=False, now=self._clock.now()
-                    )
-                )
+                self.keeper.let_go(sender_sid)
                 return  # idle: the keeper starts a new pacer when work comes
             await pacer.wake.wait()
 
@@ -471,11 +401,6 @@ class Dispatcher:
 def _load_sender(engine: Engine, sender_sid: str) -> Sender | None:
     with Session(engine) as session:
         return session.get(Sender, sender_sid)
-
-
-def _with_work(engine: Engine, owner: str, clock: Clock) -> list[str]:
-    with engine.connect() as connection:
-        return claims.senders_with_work(connection, owner, clock.now())
 
 
 __all__ = ["Dispatcher", "UNKNOWN_ERROR"]

@@ -7,7 +7,10 @@ thread (as the writer runs every write on its own thread, `writer.py`) and await
 
 At most READERS reads of a process run at once (per event loop); the others wait for a thread
 without holding a pooled connection, so a burst of slow pages cannot take the connections the
-writer, dispatch and forwarding need (the pool keeps 5, and up to 10 more).
+writer, dispatch and forwarding need (the pool keeps 5, and up to 10 more).  Sign-in reads its
+account rows through a lane of its own (`SIGN_INS`, `accounts.Accounts`), so a sign-in whose
+cache missed never queues behind slow pages, and a flood of made-up AccountSids takes at most
+SIGN_IN_READERS connections.
 """
 
 from __future__ import annotations
@@ -26,18 +29,34 @@ from sqlmodel import Session
 P = ParamSpec("P")
 T = TypeVar("T")
 READERS = 4
-_LIMITERS: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
+SIGN_IN_READERS = 2
 
 
-async def read(engine: Engine, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
-    """`fn(session, *args, **kwargs)` in a worker thread, in a session of its own that is closed
-    (its transaction rolled back) before the result is returned; ORM objects come back detached,
-    their loaded attributes readable."""
-    loop = asyncio.get_running_loop()
-    limiter = _LIMITERS.get(loop)
-    if limiter is None:  # one per loop: a limiter wakes its waiters on the loop they wait in
-        limiter = _LIMITERS[loop] = CapacityLimiter(READERS)
-    return await anyio.to_thread.run_sync(functools.partial(_in_session, engine, fn, *args, **kwargs), limiter=limiter)
+class Readers:
+    """A lane of reads in worker threads: at most `size` at once per event loop."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._limiters: WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = WeakKeyDictionary()
+
+    async def read(
+        self, engine: Engine, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`fn(session, *args, **kwargs)` in a worker thread, in a session of its own that is closed
+        (its transaction rolled back) before the result is returned; ORM objects come back detached,
+        their loaded attributes readable."""
+        loop = asyncio.get_running_loop()
+        limiter = self._limiters.get(loop)
+        if limiter is None:  # one per loop: a limiter wakes its waiters on the loop they wait in
+            limiter = self._limiters[loop] = CapacityLimiter(self.size)
+        return await anyio.to_thread.run_sync(
+            functools.partial(_in_session, engine, fn, *args, **kwargs), limiter=limiter
+        )
+
+
+PAGES = Readers(READERS)
+SIGN_INS = Readers(SIGN_IN_READERS)
+read = PAGES.read
 
 
 def _in_session(engine: Engine, fn: Callable[Concatenate[Session, P], T], *args: P.args, **kwargs: P.kwargs) -> T:

@@ -14,8 +14,10 @@ The rules, checked on the source's syntax tree:
    generator Starlette's StreamingResponse iterates in its threadpool.  A function of a Session
    called on the loop would need a Session there, which rule 2 leaves none to be had.
 
-What the rules cannot see: objects the app hands the edges that read inside their own methods
-(`accounts.Accounts` reads an account's row when its cache misses).
+What the rules cannot see: objects the app hands the edges that read inside their own methods.
+`accounts.Accounts` reads an account's row when its cache misses, off the loop
+(`store.reads.SIGN_INS`); tests/api/test_event_loop.py holds such a read and checks that the
+loop goes on answering.
 """
 
 from __future__ import annotations
