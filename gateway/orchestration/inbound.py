@@ -247,15 +247,11 @@ def _receive_one(
 def _write(session: Session, rows: _Rows, backlog: Backlog) -> None:
     """One statement per table for the whole batch, then the cancellations its opt-outs cause."""
     connection = session.connection()
-    if rows.receipts:
-        connection.execute(consent_rows.INSERT_RECEIPTS, rows.receipts)
-    if rows.messages:
-        queue.insert_messages(connection, rows.messages)
+    consent_rows.write_receipts(connection, rows.receipts)
+    queue.insert_messages(connection, rows.messages)
     consent_rows.write_events(connection, rows.events)
-    if rows.deliveries:
-        delivery_rows.write(connection, rows.deliveries)
-    if rows.states:
-        consent_rows.upsert_states(connection, list(rows.states.values()))
+    delivery_rows.write(connection, rows.deliveries)
+    consent_rows.upsert_states(connection, list(rows.states.values()))
     consent_rows.write_confirmations(connection, list(rows.confirmations.values()))
     if rows.opt_outs:
         cancel_pending(session, rows.opt_outs, backlog=backlog)

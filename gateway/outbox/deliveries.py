@@ -40,6 +40,7 @@ def delivery_row(
         "attempts": 0,
         "next_attempt_at": now,
         "last_error": None,
+        "claimed_by": None,
         "date_created": now,
         "date_updated": now,
         "request_id": request_id,
@@ -49,4 +50,4 @@ def delivery_row(
 def enqueue(session: Session, **request: Any) -> None:
     """Queue one request (`delivery_row`'s fields); it is delivered after the transaction commits, in
     order per account and `ordering_key`."""
-    deliveries.write(session.connection(), delivery_row(**request))
+    deliveries.write(session.connection(), [delivery_row(**request)])

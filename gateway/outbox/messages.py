@@ -65,7 +65,7 @@ def insert_message(session: Session, defer: list[dict[str, Any]] | None = None, 
     for the caller's one `executemany`; returns the row."""
     row = message_row(**fields)
     if defer is None:
-        queue.insert_messages(session.connection(), row)
+        queue.insert_messages(session.connection(), [row])
     else:
         defer.append(row)
     return row

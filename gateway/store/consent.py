@@ -24,6 +24,7 @@ from sqlalchemy.engine import Connection
 
 from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.store.db import per_dialect
+from gateway.store.rows import Batch
 from gateway.store.tables import AnyRow, Confirmation, ConsentEvent, InboundReceipt, Message, OptOut, core_table
 
 _R = core_table(InboundReceipt)
@@ -47,8 +48,9 @@ _LOCKS = {
 }
 
 INSERT_RECEIPTS = insert(_R)
+_NEW_RECEIPTS = Batch(INSERT_RECEIPTS)
 _E = core_table(ConsentEvent)
-_INSERT_EVENTS = insert(_E)
+_EVENTS = Batch(insert(_E))
 _M = core_table(Message)
 #: Built once: every send runs it, and building a statement costs more than running it.
 _OPTED_OUT_OF = (
@@ -102,6 +104,7 @@ def _state_upsert(insert: Any, *, only_changes: bool = False) -> Any:
 
 
 _STATE_UPSERTS = per_dialect(_state_upsert)
+_STATES = {name: Batch(statement) for name, statement in _STATE_UPSERTS.items()}
 #: RETURNING, not rowcount, tells whether it changed: psycopg reports -1 for an upsert's rowcount.
 _STATE_CHANGES = per_dialect(lambda insert: _state_upsert(insert, only_changes=True).returning(_S.c.opted_out))
 
@@ -109,13 +112,17 @@ _STATE_CHANGES = per_dialect(lambda insert: _state_upsert(insert, only_changes=T
 def write_events(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Append consent events (`compliance.optouts.event_row`): the one writer of the audit trail,
     for keywords, the API, the console and imports alike."""
-    if rows:
-        connection.execute(_INSERT_EVENTS, rows)
+    _EVENTS.write(connection, rows)
+
+
+def write_receipts(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Record the webhooks a batch processed (provider, provider_sid → message_sid), so retries find them."""
+    _NEW_RECEIPTS.write(connection, rows)
 
 
 def upsert_states(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Write consent states (one statement, however many rows), in SQLite or PostgreSQL."""
-    connection.execute(_STATE_UPSERTS[connection.dialect.name], rows)
+    _STATES[connection.dialect.name].write(connection, rows)
 
 
 def change_state(connection: Connection, row: dict[str, Any]) -> bool:
@@ -154,6 +161,7 @@ def _confirmation_upsert(insert: Any) -> Any:
 
 
 _CONFIRMATION_UPSERTS = per_dialect(_confirmation_upsert)
+_CONFIRMATIONS = {name: Batch(statement) for name, statement in _CONFIRMATION_UPSERTS.items()}
 
 
 def lock_numbers(connection: Connection, numbers: list[str]) -> None:
@@ -195,5 +203,4 @@ def last_confirmations(connection: Connection, numbers: list[str]) -> dict[tuple
 
 def write_confirmations(connection: Connection, rows: list[dict[str, Any]]) -> None:
     """Record the confirmation slots this batch took (one row per key: the batch keeps the last)."""
-    if rows:
-        connection.execute(_CONFIRMATION_UPSERTS[connection.dialect.name], rows)
+    _CONFIRMATIONS[connection.dialect.name].write(connection, rows)

@@ -15,15 +15,17 @@ from sqlalchemy.engine import Connection, CursorResult, Row
 from sqlmodel import Session, col
 
 from gateway.store.db import utcnow
+from gateway.store.rows import Batch
 from gateway.store.tables import Delivery, core_table
 
 _D = core_table(Delivery)
 _INSERT = insert(_D)
+_REQUESTS = Batch(_INSERT)
 
 
-def write(connection: Connection, rows: list[dict[str, Any]] | dict[str, Any]) -> None:
-    """Queue requests (`outbox.deliveries.delivery_row`'s rows): one, or many with one `executemany`."""
-    connection.execute(_INSERT, rows)
+def write(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Queue requests (`outbox.deliveries.delivery_row`'s rows), however many, with one `executemany`."""
+    _REQUESTS.write(connection, rows)
 
 
 # -- a forwarder's claims -------------------------------------------------------------------------

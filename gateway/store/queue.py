@@ -13,11 +13,13 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 
+from gateway.store.rows import Batch
 from gateway.store.tables import AnyRow, Message, MessageEvent, core_table
 
 _M = core_table(Message)
 
 _INSERT = insert(_M)
+_MESSAGES = Batch(_INSERT)
 _CURRENT = (
     select(
         _M.c.sid,
@@ -43,9 +45,9 @@ _EVENT = insert(core_table(MessageEvent))
 _UPDATES: dict[frozenset[str], Any] = {}
 
 
-def insert_messages(connection: Connection, rows: list[dict[str, Any]] | dict[str, Any]) -> None:
-    """Write whole message rows (`outbox.messages.message_row`): one, or a batch with one `executemany`."""
-    connection.execute(_INSERT, rows)
+def insert_messages(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Write whole message rows (`outbox.messages.message_row`), however many, with one `executemany`."""
+    _MESSAGES.write(connection, rows)
 
 
 def current(connection: Connection, sid: str) -> AnyRow | None:

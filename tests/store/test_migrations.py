@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import zlib
 from datetime import UTC, datetime
 
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import insert, select
-from sqlmodel import SQLModel
+from sqlmodel import Session, SQLModel
 
 import gateway.store.tables  # noqa: F401 (registers the tables)
 from gateway.cli import main
 from gateway.outbox.deliveries import delivery_row
+from gateway.outbox.messages import message_row
 from gateway.store.db import make_engine, migrate
-from gateway.store.tables import Account, Delivery, Sender
+from gateway.store.tables import Account, Delivery, Message, Sender
 
 
 def test_migrations_build_exactly_the_declared_tables(database_url):
@@ -87,5 +91,46 @@ def test_migrate_rewrites_recorded_delivery_errors_in_the_generic_words_tenants_
         with engine.connect() as connection:
             shown = connection.execute(select(Delivery.__table__.c.last_error).order_by(Delivery.__table__.c.id))
             assert list(shown.scalars()) == list(recorded.values())
+    finally:
+        engine.dispose()
+
+
+def test_migrate_turns_deflated_reasons_into_the_same_json_kept_as_text(database_url):
+    """Messages kept before 0016 hold their reasons deflated; afterwards they read back unchanged."""
+    migrate(database_url, "0015")
+    engine = make_engine(database_url)
+    account = "AC" + "a" * 32
+    reasons = [
+        {"outcome": {"action": "send", "message": ["outcome.now"]}, "note": "Zustellung über Ägypten"},
+        {
+            "outcome": {"action": "refuse", "message": "Attempt to send to unsubscribed recipient."}
+        },  # English, kept before ids
+    ]
+    try:
+        now = datetime.now(UTC)
+        rows = [
+            message_row(
+                sid=f"SM{index:032d}",
+                account_sid=account,
+                to="+12015550100",
+                status="queued",
+                expires_at=now,
+                date_created=now,
+                reasons=zlib.compress(json.dumps(kept).encode()) if kept else None,
+            )
+            for index, kept in enumerate([*reasons, None])
+        ]
+        with engine.begin() as connection:
+            connection.execute(
+                insert(Account.__table__),
+                {"sid": account, "auth_token": "t" * 32, "friendly_name": "", "date_created": now},
+            )
+            connection.execute(sa.table("message", *map(sa.column, rows[0])).insert(), rows)
+        migrate(database_url)
+        engine.dispose()
+        engine = make_engine(database_url)
+        with Session(engine) as session:
+            kept = session.execute(select(Message).order_by(Message.sid)).scalars().all()
+            assert [message.reasons for message in kept] == [*reasons, None]
     finally:
         engine.dispose()

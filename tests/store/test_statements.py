@@ -106,7 +106,7 @@ def sample_parameters(statement: Executable, compiled: Compiled) -> dict[str, An
 
 
 def _sample(type_: Any) -> Any:
-    if isinstance(type_, TypeDecorator) and type_.python_type is dict:  # PackedJSON: a dict until it is bound
+    if isinstance(type_, TypeDecorator) and type_.python_type is dict:  # JSONText: a dict until it is bound
         return {}
     while isinstance(type_, TypeDecorator):  # sqlmodel's AutoString, UTCDateTime
         type_ = type_.impl_instance
