@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import math
 import re
-import time
 from collections.abc import Callable, Iterable
 from typing import Any, Concatenate, ParamSpec, TypeVar
 from urllib.parse import parse_qsl, urlencode
