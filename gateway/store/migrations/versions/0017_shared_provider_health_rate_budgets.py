@@ -1,7 +1,7 @@
 """provider outages and rate budgets: provider health and the API rate limit shared by every process
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-03 10:00:00
 """
 
@@ -10,7 +10,7 @@ import sqlmodel.sql.sqltypes
 from alembic import op
 
 revision = "0017"
-down_revision = "0015"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
