@@ -13,7 +13,6 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import parse_qsl
 
-from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,15 +22,13 @@ from gateway.errors import BadRequest, Forbidden, NotFound, PolicyUnavailable
 from gateway.observability import metrics
 from gateway.orchestration.core import Core
 from gateway.orchestration.inbound import Arrival, receive_batch
-from gateway.outbox.backlog import Backlog
-from gateway.outbox.messages import reported_message, set_status
+from gateway.outbox.messages import Report
 from gateway.policy.watcher import PolicyState
 from gateway.providers.base import (
     InboundMessage,
     MalformedWebhook,
     Provider,
     RawRequest,
-    Status,
     StatusEvent,
     WebhookRejected,
     parse_form,
@@ -181,31 +178,8 @@ async def receive(app: Starlette, name: str, messages: list[InboundMessage]) -> 
 async def status(request: Request) -> Response:
     """A provider's delivery report: applied if it moves the message forward, logged either way."""
     events = await _verified(request, lambda provider, raw: provider.parse_status(raw))
-    name = request.path_params["provider"]
-    reference = request.query_params.get("ref")
-    backlog: Backlog = request.app.state.core.backlog
-    await request.app.state.writer.run(
-        lambda session: _apply(session, name, events, reference, backlog), clean_on_error=True
-    )
+    core: Core = request.app.state.core
+    await core.report(Report(request.path_params["provider"], events, request.query_params.get("ref")))
     if request.app.state.forwarder is not None:
         request.app.state.forwarder.notify()
     return Response(EMPTY_TWIML, media_type="text/xml")
-
-
-def _apply(session: Session, provider: str, events: list[StatusEvent], reference: str | None, backlog: Backlog) -> None:
-    """Apply each report to its message; all refused (nothing written) if one names another provider's message."""
-    now = utcnow()
-    found = [reported_message(session, provider, event.reference or reference, event.provider_sid) for event in events]
-    for event, sid in zip(events, found, strict=True):
-        if sid is None or event.status is Status.UNKNOWN:
-            continue  # not ours, or a word we do not know: logged by the adapter, never a crash
-        set_status(
-            session,
-            sid,
-            event.status,
-            now=now,
-            source="provider",
-            backlog=backlog,
-            error_code=event.error_code,
-            provider_sid=event.provider_sid,
-        )

@@ -1,42 +1,34 @@
-"""What a send's outcome does to its message, as writer jobs: sent or refused (`transition`), back
-in line for a retry (`reschedule`), and the queued messages whose validity ended (`expire`)."""
+"""What a send's outcome does to its message, as writer jobs: sent or refused (`Transitions`, set
+by set), back in line for a retry (`reschedule`), and the queued messages whose validity ended
+(`expire`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from gateway.dates import Clock
 from gateway.dispatch.holds import opted_out_meanwhile
 from gateway.errors import VALIDITY_EXPIRED
 from gateway.lifecycle import Status
 from gateway.outbox.backlog import Backlog
-from gateway.outbox.messages import cancel_opted_out, set_status
+from gateway.outbox.messages import Change, cancel_opted_out, set_status, set_statuses
 from gateway.store import claims
 
 
-def transition(
-    session: Session,
-    sid: str,
-    status: Status,
-    backlog: Backlog,
-    *,
-    now: datetime,
-    error_code: int | None = None,
-    error_message: str | None = None,
-    provider_sid: str | None = None,
-) -> bool:
-    return set_status(
-        session,
-        sid,
-        status,
-        now=now,
-        source="dispatch",
-        backlog=backlog,
-        error_code=error_code,
-        error_message=error_message,
-        provider_sid=provider_sid,
-    )
+@dataclass(frozen=True, eq=False)
+class Transitions:
+    """The writer's batch handler for sends' outcomes (`sent`, or `failed` with the provider's
+    code): the outcomes of a pacer round that wait together are written with one set of
+    statements (`outbox.messages.set_statuses`).  One per dispatcher, so they group."""
+
+    backlog: Backlog
+    clock: Clock
+
+    def __call__(self, session: Session, changes: list[Change]) -> list[bool]:
+        return set_statuses(session, changes, now=self.clock.now(), backlog=self.backlog)
 
 
 def reschedule(session: Session, sid: str, delay: float, backlog: Backlog, *, now: datetime) -> None:

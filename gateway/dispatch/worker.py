@@ -45,7 +45,7 @@ import asyncio
 import functools
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -62,12 +62,13 @@ from gateway.lifecycle import Status
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog
+from gateway.outbox.messages import Change
 from gateway.pacing import SlidingWindow, backoff
 from gateway.providers.base import Rejected, Retryable, Throttled
 from gateway.store import claims, leases
 from gateway.store.db import UNAVAILABLE
 from gateway.store.tables import Sender
-from gateway.store.writer import Job, Writer
+from gateway.store.writer import Writer
 from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.dispatch")
@@ -144,6 +145,7 @@ class Dispatcher:
         self._due = False  # held messages may have come due: release them in the keeper's next pass
         self._stopping = False
         self._unrecorded: dict[str, str] = {}  # sid → the provider's answer, while the database cannot take it
+        self._outcomes = outcomes.Transitions(backlog, clock)  # one handler: a round's outcomes share a batch
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -405,16 +407,9 @@ class Dispatcher:
             await self._record(
                 message.sid,
                 f"refused with {code}",
-                lambda session: outcomes.transition(
-                    session,
-                    message.sid,
-                    Status.FAILED,
-                    self.backlog,
-                    now=self._clock.now(),
-                    error_code=code,
-                    error_message=text,
+                lambda: self.writer.run_batched(
+                    self._outcomes, Change(message.sid, Status.FAILED, "dispatch", code, text)
                 ),
-                clean=True,
             )
         except Exception:  # a bug must not lose the message: it stays queued and is retried
             log.exception("send of %s failed unexpectedly", message.sid)
@@ -423,16 +418,10 @@ class Dispatcher:
             await self._record(
                 message.sid,
                 f"accepted as {result.provider_sid}",
-                lambda session: outcomes.transition(
-                    session,
-                    message.sid,
-                    Status.SENT,
-                    self.backlog,
-                    now=self._clock.now(),
-                    provider_sid=result.provider_sid,
+                lambda: self.writer.run_batched(
+                    self._outcomes, Change(message.sid, Status.SENT, "dispatch", provider_sid=result.provider_sid)
                 ),
-                clean=True,
-            )  # status writes raise no GatewayError: no savepoint
+            )
             metrics.sent(sender.sid, message.num_segments)
             log.debug(
                 "%s sent to %s via %s as %s",
@@ -448,18 +437,20 @@ class Dispatcher:
         await self._record(
             message.sid,
             f"retry: {exc}",
-            lambda session: outcomes.reschedule(session, message.sid, delay, self.backlog, now=self._clock.now()),
+            lambda: self.writer.run(
+                lambda session: outcomes.reschedule(session, message.sid, delay, self.backlog, now=self._clock.now())
+            ),
         )
 
-    async def _record(self, sid: str, outcome: str, job: Job[object], *, clean: bool = False) -> None:
-        """Write a send's outcome, again and again while the database is unavailable: thrown away, it
-        would leave the message `sending`, to be queued and sent again, a second SMS to the person
-        when the provider had accepted the first.  The caller's message stays in its pacer's
-        `in_flight` meanwhile."""
+    async def _record(self, sid: str, outcome: str, write: Callable[[], Awaitable[object]]) -> None:
+        """Write a send's outcome (`write` hands it to the writer), again and again while the database
+        is unavailable: thrown away, it would leave the message `sending`, to be queued and sent
+        again, a second SMS to the person when the provider had accepted the first.  The caller's
+        message stays in its pacer's `in_flight` meanwhile."""
         delay = RECORD_RETRY
         while True:
             try:
-                await self.writer.run(job, clean_on_error=clean)
+                await write()
                 break
             except UNAVAILABLE as exc:
                 if sid not in self._unrecorded:

@@ -20,6 +20,7 @@ from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, pl
 from gateway.errors import GatewayError
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.doorbell import Doorbell
+from gateway.outbox.messages import Report, reported_messages, set_statuses
 from gateway.policy.watcher import PolicyState
 from gateway.providers.health import ProviderHealth
 from gateway.store import queue, senders
@@ -85,6 +86,18 @@ class Core:
         results = await self.writer.run(lambda session: send_batch(session, [(r, context, now) for r in requests]))
         self.wake(context)
         return results
+
+    async def report(self, report: Report) -> None:
+        """Apply a status webhook's reports; a webhook naming another provider's message raises
+        `Forbidden` and writes nothing.  Webhooks waiting together share one `_reports` batch."""
+        await self.writer.run_batched(self._reports, report)
+
+    def _reports(self, session: Session, reports: list[Report]) -> list[None | GatewayError]:
+        """Every report of the webhooks in the batch applied with one set of statements."""
+        found = reported_messages(session, reports)
+        changes = [change for one in found if not isinstance(one, GatewayError) for change in one]
+        set_statuses(session, changes, now=utcnow(), backlog=self.backlog)
+        return [one if isinstance(one, GatewayError) else None for one in found]
 
     def changed(self, session: Session) -> None:
         """A service, pool or sender changed: drop what routing cached, here and (through the
