@@ -120,6 +120,7 @@ def create_app(settings: Settings) -> Starlette:
         StickyLoad(),
         policy,
         health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
+        scheduled_limit=settings.scheduled_limit,
     )
     if not settings.embedded:  # other API processes may change services and pools
         writer.before_batch = core.sync

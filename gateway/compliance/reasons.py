@@ -102,6 +102,7 @@ SENTENCES: dict[str, str] = {
     "sender_id.cannot_send": N_("The 'From' %(address)s cannot send to %(country)s: %(reason)s."),
     # schedule, queue, outcome
     "schedule.at": N_("the app scheduled it for %(at)s"),
+    "schedule.limit": N_("The account already has %(waiting)s scheduled messages waiting, its limit of %(limit)s."),
     "queue.none": N_("no sender, so no queue"),
     "queue.held": N_("held: it joins its sender's queue when it comes due"),
     "queue.room": N_("%(queued)s segments queued; %(mps)s MPS sends %(capacity)s within %(validity)s s"),

@@ -26,14 +26,22 @@ from gateway.compliance.verdicts import HOLD, PASS, QUEUE, REFUSE, ROUTE, SCHEDU
 from gateway.dates import iso8601
 from gateway.dispatch.directory import Directory
 from gateway.encoding import Segmentation, segment
-from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
+from gateway.errors import (
+    FromNotOwned,
+    GatewayError,
+    NoSenderAvailable,
+    QueueOverflow,
+    ScheduledLimitReached,
+    ServiceNotFound,
+)
 from gateway.ids import new_sid
-from gateway.lifecycle import Hold, Status
+from gateway.lifecycle import SCHEDULED_LIMIT, Hold, Status
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.messages import insert_message
 from gateway.policy.model import Policy
+from gateway.store import holds as hold_rows
 from gateway.store import senders as sender_rows
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service
@@ -71,16 +79,20 @@ class StickyRow(NamedTuple):
 
 @dataclass
 class Prefetched:
-    """What a send batch read once for all its sends: opt-out states by (account, number), and
-    sticky mappings by (service, recipient), None where there is none (kept current as the
-    batch's sends map recipients)."""
+    """What a send batch read once for all its sends: opt-out states by (account, number), sticky
+    mappings by (service, recipient), None where there is none (kept current as the batch's sends
+    map recipients), and the accounts' scheduled messages."""
 
     opted_out: Mapping[tuple[str, str], set[tuple[str, str]]]
     sticky: dict[tuple[str, str], StickyRow | None]
+    #: Messages each account with a scheduled send in the batch has scheduled waiting (35125), kept
+    #: current as the batch schedules more.
+    scheduled: dict[str, int] = field(default_factory=dict)
 
 
 def prefetch(session: Session, requests: Sequence[SendRequest]) -> Prefetched:
-    """Read the opt-out states of every recipient and the sticky mappings of every routed send."""
+    """Read the opt-out states of every recipient, the sticky mappings of every routed send, and
+    the scheduled messages of every account scheduling one."""
     numbers, keys = set(), set()
     for request in requests:
         try:
@@ -97,7 +109,10 @@ def prefetch(session: Session, requests: Sequence[SendRequest]) -> Prefetched:
         for row in rows:
             if (row.service_sid, row.recipient) in sticky:
                 sticky[(row.service_sid, row.recipient)] = StickyRow(row.sender_sid, row.pinned)
-    return Prefetched(opted_out_states(connection, sorted(numbers)), sticky)
+    scheduling = sorted({request.account_sid for request in requests if request.hold is not None})
+    return Prefetched(
+        opted_out_states(connection, sorted(numbers)), sticky, hold_rows.scheduled_by_app(connection, scheduling)
+    )
 
 
 @dataclass
@@ -110,6 +125,7 @@ class SubmitContext:
     alpha_allowed: Callable[[str], bool]
     touched: set[str] = field(default_factory=set)  # senders that got work in this job
     unhealthy: frozenset[str] = frozenset()  # providers routing passes over within a tier (providers/health.py)
+    scheduled_limit: int = SCHEDULED_LIMIT  # messages an account may have scheduled waiting (35125)
     policy: Policy | None = None  # the revision in force: the settings' file:line an explanation cites
 
 
@@ -207,8 +223,8 @@ def plan_send(
     counted = segment(request.body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
     if request.hold is not None:
-        until = iso8601(request.hold.until)
-        verdicts.append(Verdict(SCHEDULE, HOLD, Reason("schedule.at", at=until), request.hold.reason, {"until": until}))
+        waiting = prefetched.scheduled.get(request.account_sid, 0) if prefetched is not None else None
+        verdicts.append(_schedule_verdict(request.hold, waiting, context.scheduled_limit))
     if sender is None:
         verdicts.append(_NO_QUEUE)
     elif any(v.verdict == HOLD for v in verdicts):
@@ -283,6 +299,8 @@ def enqueue_send(
         request_id=request.request_id,
     )
     message = Message.model_construct(**row)  # no validation: every value was just checked
+    if request.hold is not None and prefetched is not None:
+        prefetched.scheduled[request.account_sid] = prefetched.scheduled.get(request.account_sid, 0) + 1
     metrics.status_changed(session, row["status"], None)
     if hold is None:
         context.backlog.add(sender.sid, counted.segments)
@@ -330,6 +348,17 @@ _NO_SCOPE = Verdict("opt_out", SKIP, Reason("opt_out.no_scope"), "routing refuse
 _PINNED = Reason("route.pinned")
 _NO_QUEUE = Verdict(QUEUE, SKIP, Reason("queue.none"), "routing refused")
 _HELD_QUEUE = Verdict(QUEUE, SKIP, Reason("queue.held"), "hold")
+
+
+def _schedule_verdict(hold: Hold, waiting: int | None, limit: int) -> Verdict:
+    """The app's `SendAt` holds the send, unless the account has `limit` scheduled messages waiting
+    already (35125; `waiting` None: not counted, a send the app did not schedule)."""
+    if waiting is not None and waiting >= limit:
+        error = ScheduledLimitReached(Reason("schedule.limit", waiting=waiting, limit=limit))
+        facts = {"scheduled_waiting": waiting, "limit": limit}
+        return Verdict(SCHEDULE, REFUSE, error.message, "GATEWAY_SCHEDULED_LIMIT", facts, error)
+    until = iso8601(hold.until)
+    return Verdict(SCHEDULE, HOLD, Reason("schedule.at", at=until), hold.reason, {"until": until})
 
 
 def _queue_verdict(sender: Sender, segments: int, validity: int, backlog: Backlog) -> Verdict:

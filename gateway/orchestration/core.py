@@ -18,6 +18,7 @@ from gateway.dispatch import holds
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, plan_send, prefetch
 from gateway.errors import GatewayError
+from gateway.lifecycle import SCHEDULED_LIMIT
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.doorbell import Doorbell
 from gateway.outbox.messages import Report, reported_messages, set_statuses
@@ -38,6 +39,7 @@ class Core:
     doorbell: Doorbell = field(default_factory=Doorbell)  # the workers of this process listen, while they run
     seen: int | None = None  # the config generation the caches belong to
     health: ProviderHealth | None = None  # fed by the dispatcher; routing avoids unhealthy providers
+    scheduled_limit: int = SCHEDULED_LIMIT  # messages an account may have scheduled waiting (35125)
 
     def context(self) -> SubmitContext:
         matcher = self.policy.matcher
@@ -48,6 +50,7 @@ class Core:
             matcher.policy.alpha_allowed if matcher else (lambda country: True),
             unhealthy=self.health.unhealthy() if self.health is not None else frozenset(),
             policy=matcher.policy if matcher else None,
+            scheduled_limit=self.scheduled_limit,
         )
 
     async def send(self, request: SendRequest) -> Message:

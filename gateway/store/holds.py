@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlmodel import Session, col
 
-from gateway.lifecycle import Status
+from gateway.lifecycle import SCHEDULED_BY_APP, Status
 from gateway.store.tables import Message, MessageEvent, Service, core_table
 
 _M = core_table(Message)
@@ -73,6 +73,25 @@ def queue(connection: Connection, rows: Sequence[Row[*tuple[Any, ...]]], now: da
             for row in rows
         ],
     )
+
+
+#: Each account's messages the app scheduled that still wait (`ix_message_due` finds the `scheduled` ones).
+_SCHEDULED_BY_APP = (
+    select(_M.c.account_sid, func.count())
+    .where(
+        _M.c.status == Status.SCHEDULED.value,
+        _M.c.hold_reason == SCHEDULED_BY_APP,
+        _M.c.account_sid.in_(bindparam("accounts", expanding=True)),
+    )
+    .group_by(_M.c.account_sid)
+)
+
+
+def scheduled_by_app(connection: Connection, accounts: list[str]) -> dict[str, int]:
+    """How many messages each account scheduled (`SendAt`) are waiting: what Twilio's 35125 limits."""
+    if not accounts:
+        return {}
+    return {account: int(count) for account, count in connection.execute(_SCHEDULED_BY_APP, {"accounts": accounts})}
 
 
 _STATUS_OF = (
