@@ -238,12 +238,7 @@ def from_environment() -> Starlette:
 
 
 async def _watch(app: Starlette, interval: float) -> None:
-    state: PolicyState = app.state.policy
-    while True:
-        await asyncio.sleep(interval)
-        if await asyncio.to_thread(state.changed):
-            await asyncio.to_thread(state.reload)
-        await asyncio.to_thread(_remember_revision, app)
+    await runtime.follow_policy(app.state.policy, interval, lambda: _remember_revision(app))
 
 
 def _remember_revision(app: Starlette) -> None:

@@ -18,7 +18,7 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -115,7 +115,16 @@ async def workers(
     requests = ProviderRequests(
         client, PROVIDERS, credentials, lambda provider, sid: _callback(base, provider, sid), health=core.health
     )
-    dispatcher = Dispatcher(engine, writer, core.backlog, requests, reads, owner=owner, lease_ttl=settings.lease_ttl)
+    dispatcher = Dispatcher(
+        engine,
+        writer,
+        core.backlog,
+        requests,
+        reads,
+        owner=owner,
+        lease_ttl=settings.lease_ttl,
+        policy=lambda: core.policy.matcher.policy if core.policy.matcher is not None else None,
+    )
     forwarder = Forwarder(
         writer,
         accounts.token_of,
@@ -165,6 +174,16 @@ def _webhook_secret(engine: Engine, account_sid: str, service_sid: str) -> str |
     return service.webhook_secret if service is not None and service.account_sid == account_sid else None
 
 
+async def follow_policy(state: PolicyState, interval: float, after: Callable[[], None] = lambda: None) -> None:
+    """Reload the policy files when they change (every `interval` seconds), then run `after`, each in
+    a thread: `serve` for its sends and webhooks, `gateway worker` for the held messages it releases."""
+    while True:
+        await asyncio.sleep(interval)
+        if await asyncio.to_thread(state.changed):
+            await asyncio.to_thread(state.reload)
+        await asyncio.to_thread(after)
+
+
 async def run_worker(settings: Settings) -> None:
     """`gateway worker`: dispatch and forwarding without HTTP, until SIGTERM or SIGINT."""
     engine = make_engine(settings.database_url)
@@ -181,11 +200,14 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    core.policy.reload()  # held messages are released by the revision in force
+    following = asyncio.create_task(follow_policy(core.policy, settings.policy_reload_interval))
     writer.start()
     try:
         async with http_client(settings) as client, workers(settings, engine, writer, core, accounts, client):
             await stop.wait()
             log.info("stopping: finishing sends in flight and handing back leases")
     finally:
+        following.cancel()
         writer.stop()
         engine.dispose()

@@ -162,12 +162,20 @@ def render(kept: Any, gettext: Callable[[str], str] | None = None) -> str:
 
 
 def readable(reasons: Mapping[str, Any], gettext: Callable[[str], str] | None = None) -> dict[str, Any]:
-    """A message's kept reasons with every reason a sentence (the route's, each gate's, the outcome's)."""
-    outcome = reasons["outcome"]
+    """A message's kept reasons with every reason a sentence (the route's, each gate's, the outcome's,
+    and those of each release of a held message)."""
+    said = {**_decision(reasons, gettext), "route": _said(reasons["route"], gettext)}
+    if "releases" in reasons:
+        said["releases"] = [_decision(release, gettext) for release in reasons["releases"]]
+    return said
+
+
+def _decision(decision: Mapping[str, Any], gettext: Callable[[str], str] | None) -> dict[str, Any]:
+    """A decision's gates and outcome with their reasons as sentences."""
+    outcome = decision["outcome"]
     return {
-        **reasons,
-        "route": _said(reasons["route"], gettext),
-        "gates": [_said(gate, gettext) for gate in reasons["gates"]],
+        **decision,
+        "gates": [_said(gate, gettext) for gate in decision["gates"]],
         "outcome": {**outcome, "message": render(outcome["message"], gettext)},
     }
 

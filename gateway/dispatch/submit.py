@@ -22,7 +22,19 @@ from gateway.compliance.optouts import opt_out_verdict, scope_of
 from gateway.compliance.quiet_hours import TrafficType, quiet_hours_verdict, service_windows
 from gateway.compliance.reasons import Reason
 from gateway.compliance.sender_id import alpha_usable, registered_countries, sender_id_verdict
-from gateway.compliance.verdicts import HOLD, PASS, QUEUE, REFUSE, ROUTE, SCHEDULE, SKIP, Verdict, outcome, refusal
+from gateway.compliance.verdicts import (
+    HOLD,
+    PASS,
+    QUEUE,
+    REFUSE,
+    ROUTE,
+    SCHEDULE,
+    SKIP,
+    Verdict,
+    holding,
+    outcome,
+    refusal,
+)
 from gateway.dates import iso8601
 from gateway.dispatch.directory import Directory
 from gateway.encoding import Segmentation, segment
@@ -168,11 +180,8 @@ class Plan:
     def hold(self) -> Hold | None:
         """Until when the send waits, if a gate held it: the latest of the holding verdicts, whose
         source (the app's SendAt, or the rule) is recorded on the message as what held it."""
-        held = [v for v in self.verdicts if v.verdict == HOLD]
-        if not held:
-            return None
-        last = max(held, key=lambda v: v.facts["until"])
-        return Hold(datetime.fromisoformat(last.facts["until"]), last.source)
+        last = holding(self.verdicts)
+        return Hold(datetime.fromisoformat(last.facts["until"]), last.source) if last is not None else None
 
 
 def plan_send(
@@ -316,9 +325,8 @@ def _policy_verdicts(
     policy: Policy,
     now: datetime,
 ) -> list[Verdict]:
-    """Quiet hours for the send's TrafficType (the request's, else the service's, else transactional)
-    at the moment it would go (an app-scheduled send: its SendAt), and the sender-ID rules of the
-    recipient's country for the sender routing chose."""
+    """The policy's verdicts for the send's TrafficType (the request's, else the service's, else
+    transactional) at the moment it would go (an app-scheduled send: its SendAt)."""
     if request.traffic_type is not None:
         traffic, source = request.traffic_type, "request: TrafficType"
     elif service is not None:
@@ -326,20 +334,36 @@ def _policy_verdicts(
     else:
         traffic, source = TrafficType.TRANSACTIONAL, "default: TrafficType transactional"
     at = request.hold.until if request.hold is not None else now  # a scheduled send is judged when it goes
-    own = service_windows(service.sid, service.quiet_hours) if service is not None and service.quiet_hours else None
-    verdicts = [
-        quiet_hours_verdict(recipient.number, traffic, source, at, policy, reply=request.reply_to_inbound, own=own)
-    ]
+    return policy_verdicts(
+        policy,
+        recipient,
+        (traffic, source),
+        at,
+        reply=request.reply_to_inbound,
+        service=(service.sid, service.quiet_hours) if service is not None else None,
+        sender=(sender.kind, sender.address, sender.registered_countries) if sender is not None else None,
+    )
+
+
+def policy_verdicts(
+    policy: Policy,
+    recipient: Address,
+    traffic: tuple[TrafficType, str],
+    at: datetime,
+    *,
+    reply: bool,
+    service: tuple[str, str | None] | None,
+    sender: tuple[str, str, str | None] | None,
+) -> list[Verdict]:
+    """Quiet hours for `traffic` (and where its value came from) at `at`, with the service's own
+    windows (its sid and `QuietHours`), and the sender-ID rules of the recipient's country for the
+    sender (its kind, address and `registered_countries`): what a send is judged by, and a held
+    message again when it comes due (`dispatch.holds`), with the policy then in force."""
+    own = service_windows(service[0], service[1]) if service is not None and service[1] else None
+    verdicts = [quiet_hours_verdict(recipient.number, traffic[0], traffic[1], at, policy, reply=reply, own=own)]
     if sender is not None:
-        verdicts.append(
-            sender_id_verdict(
-                policy,
-                recipient.country,
-                sender.kind,
-                sender.address,
-                registered_countries(sender.registered_countries),
-            )
-        )
+        kind, address, registered = sender
+        verdicts.append(sender_id_verdict(policy, recipient.country, kind, address, registered_countries(registered)))
     return verdicts
 
 

@@ -64,6 +64,7 @@ from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog
 from gateway.outbox.messages import Change
 from gateway.pacing import SlidingWindow, backoff
+from gateway.policy.model import Policy
 from gateway.providers.base import Rejected, Retryable, Throttled
 from gateway.store import claims, leases
 from gateway.store.db import UNAVAILABLE
@@ -130,6 +131,7 @@ class Dispatcher:
         poll: float = 0.25,
         clock: Clock = CLOCK,
         sweep: float = 1.0,
+        policy: Callable[[], Policy | None] = lambda: None,
     ) -> None:
         self.engine, self.writer, self.backlog, self.requests = engine, writer, backlog, requests
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
@@ -141,6 +143,7 @@ class Dispatcher:
         self._poke = asyncio.Event()
         self._clock = clock
         self.sweep = sweep  # seconds between releases of due held messages and expiries (and at each clock move)
+        self.policy = policy  # the revision in force, which held messages are judged by again when they come due
         self._unsubscribe: Callable[[], None] | None = None
         self._due = False  # held messages may have come due: release them in the keeper's next pass
         self._stopping = False
@@ -225,7 +228,7 @@ class Dispatcher:
                 if self._due or now >= next_sweep:
                     self._due = False
                     released = await self.writer.run(
-                        lambda session: release_due(session, self._clock.now(), self.backlog)
+                        lambda session: release_due(session, self._clock.now(), self.backlog, self.policy())
                     )
                     found |= released.senders
                     if released.more:  # a full batch: the next pass takes more at once
