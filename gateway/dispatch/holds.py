@@ -8,10 +8,14 @@ chosen; nothing is kept in memory, so holds survive restarts and any worker rele
 Every dispatcher keeper pass (each second, and at once when the clock moves) calls
 `release_due`: it claims the due rows (`store.holds.due`), passes each through the gate's
 checks whose answer can change while a message waits (the recipient's opt-out in the
-message's scope, the service's geo permissions), fails the refused ones with the gate's code
-and a status callback each, and queues the rest set by set: one UPDATE, one insert of their
-events and one of their `queued` status callbacks (the callback Twilio sends when a scheduled
-message is queued).  An opt-out cancels held messages at once (`orchestration.consent.
+message's scope, the service's geo permissions) and the policy's (quiet hours, sender-ID
+rules) with the revision in force now, which may not be the one the message was accepted
+under.  It fails the refused ones with the gate's code and a status callback each, holds
+longer the ones the policy holds (a holiday or narrower window added meanwhile), and queues
+the rest, set by set: one `executemany` of updates, one insert of their events and one of
+their `queued` status callbacks (the callback Twilio sends when a scheduled message is
+queued).  Each message's reasons get the release's decision (`releases`), after the one it
+was accepted with.  An opt-out cancels held messages at once (`orchestration.consent.
 cancel_pending`); the gate here catches a change that reached the database another way.
 """
 

@@ -179,10 +179,11 @@ def set_statuses(session: Session, changes: Sequence[Change], *, now: datetime, 
     callbacks: list[dict[str, Any]] = []
     applied_ones: list[bool] = []
     for change in changes:
-        row, now_is = rows.get(change.sid), state.get(change.sid)
-        if row is None or now_is is None:
+        now_is = state.get(change.sid)
+        if now_is is None:  # no such message
             applied_ones.append(False)
             continue
+        row = rows[change.sid]
         previous = now_is["status"]
         applied = advances(Status(previous), change.status)
         applied_ones.append(applied)
