@@ -410,8 +410,16 @@ class Dispatcher:
             await self._record(
                 message.sid,
                 f"refused with {code}",
-                lambda: self.writer.run_batched(
-                    self._outcomes, Change(message.sid, Status.FAILED, "dispatch", code, text)
+                lambda: (
+                    self.writer.run(
+                        lambda session: outcomes.refused(
+                            session, message.sid, code, text, self.backlog, now=self._clock.now()
+                        )
+                    )
+                    if outcomes.may_convert(code, message.media)
+                    else self.writer.run_batched(
+                        self._outcomes, Change(message.sid, Status.FAILED, "dispatch", code, text)
+                    )
                 ),
             )
         except Exception:  # a bug must not lose the message: it stays queued and is retried

@@ -21,9 +21,9 @@ from gateway.errors import GatewayError
 from gateway.lifecycle import SCHEDULED_LIMIT
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.doorbell import Doorbell
-from gateway.outbox.messages import Report, reported_messages, set_statuses
+from gateway.outbox.messages import Report, Reported, reported_messages, set_statuses
 from gateway.policy.watcher import PolicyState
-from gateway.providers.health import ProviderHealth
+from gateway.providers.outages import SharedHealth
 from gateway.store import queue, senders
 from gateway.store.tables import Message
 from gateway.store.writer import Writer
@@ -38,7 +38,7 @@ class Core:
     directory: Directory = field(default_factory=Directory)
     doorbell: Doorbell = field(default_factory=Doorbell)  # the workers of this process listen, while they run
     seen: int | None = None  # the config generation the caches belong to
-    health: ProviderHealth | None = None  # fed by the dispatcher; routing avoids unhealthy providers
+    health: SharedHealth | None = None  # fed by dispatch, read from the database; routing avoids unhealthy providers
     scheduled_limit: int = SCHEDULED_LIMIT  # messages an account may have scheduled waiting (35125)
 
     def context(self) -> SubmitContext:
@@ -90,17 +90,19 @@ class Core:
         self.wake(context)
         return results
 
-    async def report(self, report: Report) -> None:
-        """Apply a status webhook's reports; a webhook naming another provider's message raises
-        `Forbidden` and writes nothing.  Webhooks waiting together share one `_reports` batch."""
-        await self.writer.run_batched(self._reports, report)
+    async def report(self, report: Report) -> bool:
+        """Apply a status webhook's reports; False when one names no message of ours.  A webhook
+        naming another provider's message raises `Forbidden` and writes nothing.  Webhooks waiting
+        together share one `_reports` batch."""
+        known: bool = await self.writer.run_batched(self._reports, report)
+        return known
 
-    def _reports(self, session: Session, reports: list[Report]) -> list[None | GatewayError]:
+    def _reports(self, session: Session, reports: list[Report]) -> list[bool | GatewayError]:
         """Every report of the webhooks in the batch applied with one set of statements."""
         found = reported_messages(session, reports)
-        changes = [change for one in found if not isinstance(one, GatewayError) for change in one]
+        changes = [change for one in found if isinstance(one, Reported) for change in one.changes]
         set_statuses(session, changes, now=utcnow(), backlog=self.backlog)
-        return [one if isinstance(one, GatewayError) else None for one in found]
+        return [one.known if isinstance(one, Reported) else one for one in found]
 
     def changed(self, session: Session) -> None:
         """A service, pool or sender changed: drop what routing cached, here and (through the

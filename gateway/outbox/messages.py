@@ -98,7 +98,15 @@ class Report:
     reference: str | None
 
 
-def reported_messages(session: Session, reports: Sequence[Report]) -> list[list[Change] | Forbidden]:
+@dataclass(frozen=True)
+class Reported:
+    """What a webhook's reports ask for, and whether each named a message of ours."""
+
+    changes: list[Change]
+    known: bool
+
+
+def reported_messages(session: Session, reports: Sequence[Report]) -> list[Reported | Forbidden]:
     """The changes each webhook's reports ask for, finding each message by the `ref` the gateway put
     on the callback URL, else by the provider's id, with one read for all of them; reports about
     messages that are not ours, or in a status word we do not know, ask for nothing.  A webhook
@@ -111,9 +119,10 @@ def reported_messages(session: Session, reports: Sequence[Report]) -> list[list[
         event.provider_sid for report in reports for event in report.events if not (event.reference or report.reference)
     }
     by_sid, by_provider_sid = queue.reported(session.connection(), references, by_provider)
-    results: list[list[Change] | Forbidden] = []
+    results: list[Reported | Forbidden] = []
     for report in reports:
         changes: list[Change] = []
+        known = True
         for event in report.events:
             reference = event.reference or report.reference
             row = by_sid.get(reference) if reference else by_provider_sid.get(event.provider_sid)
@@ -130,6 +139,7 @@ def reported_messages(session: Session, reports: Sequence[Report]) -> list[list[
                     )
                 )
                 break
+            known = known and row is not None
             if row is not None and event.status is not Status.UNKNOWN:
                 changes.append(
                     Change(
@@ -137,7 +147,7 @@ def reported_messages(session: Session, reports: Sequence[Report]) -> list[list[
                     )
                 )
         else:
-            results.append(changes)
+            results.append(Reported(changes, known))
     return results
 
 
