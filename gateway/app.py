@@ -126,6 +126,7 @@ def create_app(settings: Settings) -> Starlette:
         health=SharedHealth(
             ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval), writer, engine
         ),
+        scheduled_limit=settings.scheduled_limit,
     )
     if not settings.embedded:  # other API processes may change services and pools
         writer.before_batch = core.sync

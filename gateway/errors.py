@@ -15,7 +15,8 @@ Exception
 │   │   ├── OutsideSendWindow 30004 (marketing outside quiet hours, where the policy refuses)
 │   │   ├── AlphaNotSupported 21612 · SenderIdNotRegistered 30018 (alpha sender IDs, by country)
 │   │   ├── SendAtMissing 35111 · SendAtOutOfWindow 35115 · ScheduleNeedsService 35118
-│   │   └── ScheduleTypeUnsupported 35126 · NotCancelable 30409 (no longer scheduled)
+│   │   ├── ScheduleTypeUnsupported 35126 · ScheduledLimitReached 35125 (GATEWAY_SCHEDULED_LIMIT)
+│   │   └── NotCancelable 30409 (no longer scheduled)
 │   ├── AuthenticationFailed                401 / 20003
 │   ├── Forbidden                           403 / 20403
 │   ├── NotFound                            404 / 20404
@@ -235,6 +236,12 @@ class ScheduleNeedsService(BadRequest):
 
 class ScheduleTypeUnsupported(BadRequest):
     code = 35126
+
+
+class ScheduledLimitReached(BadRequest):
+    """The account has as many messages scheduled by `SendAt` waiting as it may (Twilio: 500,000)."""
+
+    code = 35125
 
 
 class NotCancelable(BadRequest):

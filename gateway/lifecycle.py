@@ -58,6 +58,9 @@ PENDING = frozenset({Status.ACCEPTED, Status.SCHEDULED, Status.QUEUED})
 REPLY_DIRECTION = "outbound-reply"
 #: How far ahead a message may be scheduled (Twilio: E/35115, 35 days).
 MAX_SCHEDULE_AHEAD = timedelta(days=35)
+#: Messages scheduled by `SendAt` an account may have waiting (Twilio: E/35125, a soft limit);
+#: `GATEWAY_SCHEDULED_LIMIT` changes it.
+SCHEDULED_LIMIT = 500_000
 #: `Hold.reason` of a message the app scheduled (`ScheduleType=fixed`, `SendAt`).
 SCHEDULED_BY_APP = "request: SendAt"
 

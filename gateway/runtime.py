@@ -136,7 +136,16 @@ async def workers(
         health=core.health,
         links=links,
     )
-    dispatcher = Dispatcher(engine, writer, core.backlog, requests, reads, owner=owner, lease_ttl=settings.lease_ttl)
+    dispatcher = Dispatcher(
+        engine,
+        writer,
+        core.backlog,
+        requests,
+        reads,
+        owner=owner,
+        lease_ttl=settings.lease_ttl,
+        policy=lambda: core.policy.matcher.policy if core.policy.matcher is not None else None,
+    )
     forwarder = Forwarder(
         writer,
         accounts.token_of,

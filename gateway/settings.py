@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from gateway.errors import SettingsError
-from gateway.lifecycle import MAX_SCHEDULE_AHEAD
+from gateway.lifecycle import MAX_SCHEDULE_AHEAD, SCHEDULED_LIMIT
 from gateway.providers import MODULES, ProviderSettings
 from gateway.providers.module import variable
 from gateway.shipped import shipped
@@ -52,6 +52,7 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
     lease_ttl: float = 10.0  # seconds a dead worker's senders stay with it before another takes them
     worker_id: str | None = None  # a stable name lets a restarted worker resume its own leases at once
     schedule_min_seconds: int = 900  # SendAt must be at least this far ahead (Twilio's pages say 900 or 300)
+    scheduled_limit: int = SCHEDULED_LIMIT  # messages scheduled by SendAt an account may have waiting (35125)
     metrics_token: str | None = None  # the bearer token /metrics asks for; /metrics is off without one
     metrics_dir: Path | None = None  # where the processes of one machine share their metrics (see observability)
     log_format: str = "text"  # text | json
@@ -254,6 +255,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         lease_ttl=number("LEASE_TTL", float, defaults.lease_ttl),
         worker_id=get("WORKER_ID"),
         schedule_min_seconds=int(number("SCHEDULE_MIN_SECONDS", int, defaults.schedule_min_seconds)),
+        scheduled_limit=int(number("SCHEDULED_LIMIT", int, defaults.scheduled_limit)),
         metrics_token=get("METRICS_TOKEN"),
         metrics_dir=Path(metrics_dir) if (metrics_dir := get("METRICS_DIR")) else None,
         log_format=log_format,

@@ -109,6 +109,7 @@ SENTENCES: dict[str, str] = {
     "media.refused": N_("The message has media, but %(why)s, and the MMS Converter is off."),
     # schedule, queue, outcome
     "schedule.at": N_("the app scheduled it for %(at)s"),
+    "schedule.limit": N_("The account already has %(waiting)s scheduled messages waiting, its limit of %(limit)s."),
     "queue.none": N_("no sender, so no queue"),
     "queue.held": N_("held: it joins its sender's queue when it comes due"),
     "queue.room": N_("%(queued)s segments queued; %(mps)s MPS sends %(capacity)s within %(validity)s s"),
@@ -168,12 +169,20 @@ def render(kept: Any, gettext: Callable[[str], str] | None = None) -> str:
 
 
 def readable(reasons: Mapping[str, Any], gettext: Callable[[str], str] | None = None) -> dict[str, Any]:
-    """A message's kept reasons with every reason a sentence (the route's, each gate's, the outcome's)."""
-    outcome = reasons["outcome"]
+    """A message's kept reasons with every reason a sentence (the route's, each gate's, the outcome's,
+    and those of each release of a held message)."""
+    said = {**_decision(reasons, gettext), "route": _said(reasons["route"], gettext)}
+    if "releases" in reasons:
+        said["releases"] = [_decision(release, gettext) for release in reasons["releases"]]
+    return said
+
+
+def _decision(decision: Mapping[str, Any], gettext: Callable[[str], str] | None) -> dict[str, Any]:
+    """A decision's gates and outcome with their reasons as sentences."""
+    outcome = decision["outcome"]
     return {
-        **reasons,
-        "route": _said(reasons["route"], gettext),
-        "gates": [_said(gate, gettext) for gate in reasons["gates"]],
+        **decision,
+        "gates": [_said(gate, gettext) for gate in decision["gates"]],
         "outcome": {**outcome, "message": render(outcome["message"], gettext)},
     }
 

@@ -68,6 +68,12 @@ def refusal(verdicts: Sequence[Verdict]) -> Verdict | None:
     return next((v for v in verdicts if v.verdict == REFUSE), None)
 
 
+def holding(verdicts: Sequence[Verdict]) -> Verdict | None:
+    """The holding verdict that holds longest: the send waits until its `until`, and its source
+    (the app's SendAt, or the rule) is what held it."""
+    return max((v for v in verdicts if v.verdict == HOLD), key=lambda v: str(v.facts["until"]), default=None)
+
+
 def outcome(verdicts: Sequence[Verdict], now: datetime) -> dict[str, Any]:
     """When the send goes out: refused with a code, held until a time, or now; its `message` is
     kept as the verdicts' reasons are (`compliance.reasons.stored`)."""
@@ -81,9 +87,8 @@ def outcome(verdicts: Sequence[Verdict], now: datetime) -> dict[str, Any]:
             "message": stored(refused.error.message),
             "gate": refused.gate,
         }
-    held = [v for v in verdicts if v.verdict == HOLD]
-    if held:
-        last = max(held, key=lambda v: v.facts["until"])
+    last = holding(verdicts)
+    if last is not None:
         return {
             "action": "hold",
             "at": last.facts["until"],

@@ -56,13 +56,7 @@ def render(explanation: dict[str, Any]) -> str:
         f"{title} to {explanation['to']} via {via}, decided {explanation['decided_at']} "
         f"(policy revision {explanation['policy_revision'] or 'none'})"
     )
-    outcome = explanation["outcome"]
-    if outcome["action"] == "refuse":
-        lines.append(f"outcome: refused with {outcome['code']} by {outcome['gate']}: {outcome['message']}")
-    elif outcome["action"] == "hold":
-        lines.append(f"outcome: held until {outcome['at']} by {outcome['gate']}: {outcome['message']}")
-    else:
-        lines.append(f"outcome: goes out now ({outcome['at']})")
+    lines.append(_outcome(explanation["outcome"]))
     route = explanation["route"]
     if route["verdict"] == "refuse":
         lines.append(f"route: none, refused with {route['code']}: {route['reason']}")
@@ -73,19 +67,38 @@ def render(explanation: dict[str, Any]) -> str:
         )
     lines.append(f"  source: {route['source']}")
     lines.append("gates:")
-    width = max(len(gate["gate"]) for gate in explanation["gates"])
-    for gate in explanation["gates"]:
-        code = f" {gate['code']}" if gate["code"] is not None else ""
-        lines.append(f"  {gate['gate']:<{width}}  {gate['verdict']}{code}: {gate['reason']}")
-        lines.append(f"  {'':<{width}}  source: {gate['source']}")
-        for name, value in gate.items():  # what the gate found: scope and event, local time and window…
-            if name not in _SHOWN and value is not None:
-                shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
-                lines.append(f"  {'':<{width}}  {name}: {shown}")
+    lines += _gates(explanation["gates"])
     encoding = explanation["encoding"]
     segments = "segment" if encoding["segments"] == 1 else "segments"
     lines.append(
         f"encoding: {encoding['encoding']}, {encoding['segments']} {segments} "
         f"(smart encoding {'on' if encoding['smart_encoded'] else 'off'}: {encoding['source']})"
     )
+    for release in explanation.get("releases", ()):  # a held message, each time it came due
+        lines.append(f"released {release['decided_at']} (policy revision {release['policy_revision'] or 'none'})")
+        lines.append("  " + _outcome(release["outcome"]))
+        lines += ["  " + line for line in _gates(release["gates"])]
     return "\n".join(lines) + "\n"
+
+
+def _outcome(outcome: dict[str, Any]) -> str:
+    if outcome["action"] == "refuse":
+        return f"outcome: refused with {outcome['code']} by {outcome['gate']}: {outcome['message']}"
+    if outcome["action"] == "hold":
+        return f"outcome: held until {outcome['at']} by {outcome['gate']}: {outcome['message']}"
+    return f"outcome: goes out now ({outcome['at']})"
+
+
+def _gates(gates: list[dict[str, Any]]) -> list[str]:
+    """Each gate's verdict, reason and source, then what it found (scope and event, local time and window…)."""
+    lines = []
+    width = max((len(gate["gate"]) for gate in gates), default=0)
+    for gate in gates:
+        code = f" {gate['code']}" if gate["code"] is not None else ""
+        lines.append(f"  {gate['gate']:<{width}}  {gate['verdict']}{code}: {gate['reason']}")
+        lines.append(f"  {'':<{width}}  source: {gate['source']}")
+        for name, value in gate.items():
+            if name not in _SHOWN and value is not None:
+                shown = json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+                lines.append(f"  {'':<{width}}  {name}: {shown}")
+    return lines

@@ -8,10 +8,14 @@ chosen; nothing is kept in memory, so holds survive restarts and any worker rele
 Every dispatcher keeper pass (each second, and at once when the clock moves) calls
 `release_due`: it claims the due rows (`store.holds.due`), passes each through the gate's
 checks whose answer can change while a message waits (the recipient's opt-out in the
-message's scope, the service's geo permissions), fails the refused ones with the gate's code
-and a status callback each, and queues the rest set by set: one UPDATE, one insert of their
-events and one of their `queued` status callbacks (the callback Twilio sends when a scheduled
-message is queued).  An opt-out cancels held messages at once (`orchestration.consent.
+message's scope, the service's geo permissions) and the policy's (quiet hours, sender-ID
+rules) with the revision in force now, which may not be the one the message was accepted
+under.  It fails the refused ones with the gate's code and a status callback each, holds
+longer the ones the policy holds (a holiday or narrower window added meanwhile), and queues
+the rest, set by set: one `executemany` of updates, one insert of their events and one of
+their `queued` status callbacks (the callback Twilio sends when a scheduled message is
+queued).  Each message's reasons get the release's decision (`releases`), after the one it
+was accepted with.  An opt-out cancels held messages at once (`orchestration.consent.
 cancel_pending`); the gate here catches a change that reached the database another way.
 """
 
@@ -28,14 +32,18 @@ from sqlmodel import Session
 from gateway.channels import WHATSAPP
 from gateway.compliance.gates import parse_recipient, region_verdict
 from gateway.compliance.optouts import opt_out_verdict, scope_of
-from gateway.compliance.verdicts import refusal
+from gateway.compliance.quiet_hours import QUIET_HOURS, TrafficType
+from gateway.compliance.verdicts import REFUSE, VALID_NUMBER, Verdict, holding, outcome, refusal
+from gateway.dates import iso8601
+from gateway.dispatch.submit import policy_verdicts
 from gateway.errors import GatewayError, NotCancelable
 from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.observability import metrics
 from gateway.outbox.backlog import Backlog
 from gateway.outbox.deliveries import delivery_row
-from gateway.outbox.messages import set_status
+from gateway.outbox.messages import Change, set_status, set_statuses
 from gateway.outbox.payloads import status_callback_params
+from gateway.policy.model import Policy
 from gateway.store import deliveries as delivery_rows
 from gateway.store import holds
 from gateway.store.consent import opted_out_states
@@ -52,30 +60,70 @@ class Released:
 
 
 def regate(
-    session: Session, row: Row[Any], opted_out: Mapping[tuple[str, str], set[tuple[str, str]]]
-) -> GatewayError | None:
-    """The gate again for a held message now due: None to send it, else the refusal.  It runs the
-    checks of `dispatch.submit` whose answer can change while a message waits; `opted_out` is what
-    `release_due` read for all its numbers at once, so a subscribed recipient costs no statement."""
+    session: Session,
+    row: Row[Any],
+    opted_out: Mapping[tuple[str, str], set[tuple[str, str]]],
+    policy: Policy | None,
+    now: datetime,
+) -> list[Verdict]:
+    """The gate again for a held message now due, as verdicts: the checks of `dispatch.submit` whose
+    answer can change while a message waits (the service's geo permissions, the recipient's
+    opt-out) and, with `policy` (the revision in force now, not the one it was accepted under),
+    quiet hours at `now` for the message's TrafficType and the sender-ID rules for its sender.
+    `opted_out` is what `release_due` read for all its numbers at once, so a subscribed recipient
+    costs no statement."""
     try:
         recipient = parse_recipient(row.to)
     except GatewayError as invalid:  # numbering metadata changed since: fail it rather than retry forever
-        return invalid
+        return [Verdict(VALID_NUMBER, REFUSE, invalid.message, "phonenumbers metadata", {}, invalid)]
     allowed = frozenset(row.allowed_countries.split(",")) if row.allowed_countries else None
-    refused = refusal(
-        [
-            region_verdict(
-                recipient.country,
-                allowed,
-                reply_to_inbound=False,
-                source=f"service {row.service_sid}: GeoPermissions"
-                if row.service_sid
-                else "no Messaging Service: every country is permitted",
-            ),
-            opt_out_verdict(session, row.account_sid, scope_of(row.service_sid, row.sender_sid), recipient, opted_out),
-        ]
-    )
-    return refused.error if refused is not None else None
+    verdicts = [
+        region_verdict(
+            recipient.country,
+            allowed,
+            reply_to_inbound=False,
+            source=f"service {row.service_sid}: GeoPermissions"
+            if row.service_sid
+            else "no Messaging Service: every country is permitted",
+        ),
+        opt_out_verdict(session, row.account_sid, scope_of(row.service_sid, row.sender_sid), recipient, opted_out),
+    ]
+    if policy is not None:
+        verdicts += policy_verdicts(
+            policy,
+            recipient,
+            _traffic(row),
+            now,
+            reply=False,
+            service=(row.service_sid, row.quiet_hours) if row.service_sid else None,
+            sender=(row.sender_kind, row.sender, row.registered_countries) if row.sender_kind else None,
+        )
+    return verdicts
+
+
+def _traffic(row: Row[Any]) -> tuple[TrafficType, str]:
+    """The TrafficType the message was accepted with (its quiet-hours verdict keeps it, with where it
+    came from), else its service's, else transactional."""
+    for gate in (row.reasons or {}).get("gates", ()):
+        if gate.get("gate") == QUIET_HOURS and gate.get("traffic_type_source"):
+            return TrafficType(gate["traffic_type"]), gate["traffic_type_source"]
+    if row.service_sid and row.traffic_type:
+        return TrafficType(row.traffic_type), f"service {row.service_sid}: TrafficType"
+    return TrafficType.TRANSACTIONAL, "default: TrafficType transactional"
+
+
+def released(reasons: dict[str, Any] | None, verdicts: list[Verdict], policy: Policy | None, now: datetime) -> Any:
+    """The message's reasons with this release's decision added after the ones before (its
+    acceptance's stays as it was): Explain shows both."""
+    if reasons is None:  # a message accepted before reasons were kept
+        return None
+    decision = {
+        "decided_at": iso8601(now),
+        "policy_revision": policy.revision if policy is not None else None,
+        "gates": [verdict.as_json() for verdict in verdicts],
+        "outcome": outcome(verdicts, now),
+    }
+    return {**reasons, "releases": [*reasons.get("releases", ()), decision]}
 
 
 def opted_out_meanwhile(session: Session, message: Message) -> bool:
@@ -93,32 +141,41 @@ def opted_out_meanwhile(session: Session, message: Message) -> bool:
     return opt_out_verdict(session, message.account_sid, scope, recipient).error is not None
 
 
-def release_due(session: Session, now: datetime, backlog: Backlog, limit: int = BATCH) -> Released:
-    """Queue the held messages due at `now` that the gate still lets through; fail the others."""
+def release_due(
+    session: Session, now: datetime, backlog: Backlog, policy: Policy | None = None, limit: int = BATCH
+) -> Released:
+    """Judge the held messages due at `now` again by `policy` (the revision in force): queue the ones
+    it lets through, hold longer the ones it holds (a new holiday, a narrower window), fail the ones
+    it refuses with the code a send would get now and a status callback.  Each message's reasons
+    record the decision."""
     connection = session.connection()
     rows = holds.due(connection, now, limit)
     if not rows:
         return Released(frozenset(), False)
     numbers = sorted({row.to.removeprefix(WHATSAPP) for row in rows})
     opted_out = opted_out_states(connection, numbers)
-    going = []
+    going, again, failing = [], [], []
+    reasons: dict[int, Any] = {}  # seq → the reasons with this release's decision
     for row in rows:
-        refused = regate(session, row, opted_out)
-        if refused is None:
-            going.append(row)
+        verdicts = regate(session, row, opted_out, policy, now)
+        reasons[row.seq] = released(row.reasons, verdicts, policy, now)
+        refused, held = refusal(verdicts), holding(verdicts)
+        if refused is not None:
+            assert refused.error is not None
+            failing.append((row.seq, Change(row.sid, Status.FAILED, "hold", refused.error.code, refused.error.message)))
+        elif held is not None:  # the policy in force holds it longer
+            until = datetime.fromisoformat(held.facts["until"])
+            expires = row.expires_at + (until - row.send_at)  # the same validity, from the new due time
+            hold = {"ref": row.seq, "until": until, "reason": held.source, "expires": expires, "now": now}
+            again.append(hold | {"reasons": reasons[row.seq]})
         else:
-            set_status(
-                session,
-                row.sid,
-                Status.FAILED,
-                now=now,
-                source="hold",
-                backlog=backlog,
-                error_code=refused.code,
-                error_message=refused.message,
-            )
+            going.append(row)
+    holds.hold_again(connection, again)
+    if failing:
+        holds.record_reasons(connection, {seq: reasons[seq] for seq, _ in failing})
+        set_statuses(session, [change for _, change in failing], now=now, backlog=backlog)
     if going:
-        holds.queue(connection, going, now)
+        holds.queue(connection, going, now, reasons)
         callbacks = [
             delivery_row(
                 kind="status_callback",

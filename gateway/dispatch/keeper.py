@@ -29,6 +29,7 @@ from gateway.dates import Clock
 from gateway.dispatch import outcomes
 from gateway.dispatch.holds import release_due
 from gateway.outbox.backlog import Backlog
+from gateway.policy.model import Policy
 from gateway.store import claims, leases
 from gateway.store.writer import Writer
 from gateway.waiting import wait_event
@@ -79,11 +80,13 @@ class Keeper:
         poll: float,
         sweep: float,
         clock: Clock,
+        policy: Callable[[], Policy | None],
     ) -> None:
         self.engine, self.writer, self.backlog, self.pacers, self.reads = engine, writer, backlog, pacers, reads
         self.owner, self.lease_ttl, self.poll = owner, lease_ttl, poll
         self.sweep = sweep  # seconds between releases of due held messages and expiries (and at each clock move)
         self._clock = clock
+        self.policy = policy  # the revision in force, which held messages are judged by again when they come due
         self._task: asyncio.Task[None] | None = None
         self._wanted: set[str] = set()  # senders this process queued work for and holds no lease of
         self._poke = asyncio.Event()
@@ -158,7 +161,7 @@ class Keeper:
                 if self._due or now >= next_sweep:
                     self._due = False
                     released = await self.writer.run(
-                        lambda session: release_due(session, self._clock.now(), self.backlog)
+                        lambda session: release_due(session, self._clock.now(), self.backlog, self.policy())
                     )
                     found |= released.senders
                     if released.more:  # a full batch: the next pass takes more at once

@@ -1,48 +1,46 @@
-"""What a send's outcome does to its message, as writer jobs: sent or refused (`transition`,
-`refused`), back in line for a retry (`reschedule`), and the queued messages whose validity ended
+"""What a send's outcome does to its message, as writer jobs: sent or refused (`Transitions`, set
+by set), refused as MMS where the MMS Converter may send it again (`refused`), back in line for a
+retry (`reschedule`), and the queued messages whose validity ended
 (`expire`)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
 from gateway.compliance.mms import converted_verdict
 from gateway.compliance.reasons import Reason
+from gateway.dates import Clock
 from gateway.dispatch.holds import opted_out_meanwhile
 from gateway.encoding import segment
 from gateway.errors import VALIDITY_EXPIRED
 from gateway.lifecycle import Status
 from gateway.media import MMS_REFUSED, converted_body, urls
 from gateway.outbox.backlog import Backlog
-from gateway.outbox.messages import cancel_opted_out, set_status
+from gateway.outbox.messages import Change, cancel_opted_out, set_status, set_statuses
 from gateway.store import claims
 from gateway.store.tables import Service
 
 
-def transition(
-    session: Session,
-    sid: str,
-    status: Status,
-    backlog: Backlog,
-    *,
-    now: datetime,
-    error_code: int | None = None,
-    error_message: str | None = None,
-    provider_sid: str | None = None,
-) -> bool:
-    return set_status(
-        session,
-        sid,
-        status,
-        now=now,
-        source="dispatch",
-        backlog=backlog,
-        error_code=error_code,
-        error_message=error_message,
-        provider_sid=provider_sid,
-    )
+@dataclass(frozen=True, eq=False)
+class Transitions:
+    """The writer's batch handler for sends' outcomes (`sent`, or `failed` with the provider's
+    code): the outcomes of a pacer round that wait together are written with one set of
+    statements (`outbox.messages.set_statuses`).  One per dispatcher, so they group."""
+
+    backlog: Backlog
+    clock: Clock
+
+    def __call__(self, session: Session, changes: list[Change]) -> list[bool]:
+        return set_statuses(session, changes, now=self.clock.now(), backlog=self.backlog)
+
+
+def may_convert(code: int, media: str) -> bool:
+    """Whether the provider's refusal `code` of a message with `media` may be one the MMS Converter
+    answers (`refused`); every other refusal is a plain `failed` outcome, written set by set."""
+    return code in MMS_REFUSED and bool(media)
 
 
 def refused(session: Session, sid: str, code: int, text: str, backlog: Backlog, *, now: datetime) -> None:
@@ -52,8 +50,17 @@ def refused(session: Session, sid: str, code: int, text: str, backlog: Backlog, 
     in its reasons.  It is converted once: the SMS carries no media to refuse."""
     message = claims.message(session, sid)
     service = session.get(Service, message.service_sid) if message.service_sid else None
-    if code not in MMS_REFUSED or not message.media or service is None or not service.mms_converter:
-        transition(session, sid, Status.FAILED, backlog, now=now, error_code=code, error_message=text)
+    if not may_convert(code, message.media) or service is None or not service.mms_converter:
+        set_status(
+            session,
+            sid,
+            Status.FAILED,
+            now=now,
+            source="dispatch",
+            backlog=backlog,
+            error_code=code,
+            error_message=text,
+        )
         return
     counted = segment(converted_body(message.body, urls(message.media)), smart=False)  # the body is as sent
     if message.sender_sid is not None:

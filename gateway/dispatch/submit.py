@@ -23,13 +23,32 @@ from gateway.compliance.optouts import opt_out_verdict, scope_of
 from gateway.compliance.quiet_hours import TrafficType, quiet_hours_verdict, service_windows
 from gateway.compliance.reasons import Reason
 from gateway.compliance.sender_id import alpha_usable, registered_countries, sender_id_verdict
-from gateway.compliance.verdicts import HOLD, PASS, QUEUE, REFUSE, ROUTE, SCHEDULE, SKIP, Verdict, outcome, refusal
+from gateway.compliance.verdicts import (
+    HOLD,
+    PASS,
+    QUEUE,
+    REFUSE,
+    ROUTE,
+    SCHEDULE,
+    SKIP,
+    Verdict,
+    holding,
+    outcome,
+    refusal,
+)
 from gateway.dates import iso8601
 from gateway.dispatch.directory import Directory
 from gateway.encoding import Segmentation, segment
-from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
+from gateway.errors import (
+    FromNotOwned,
+    GatewayError,
+    NoSenderAvailable,
+    QueueOverflow,
+    ScheduledLimitReached,
+    ServiceNotFound,
+)
 from gateway.ids import new_sid
-from gateway.lifecycle import Hold, Status
+from gateway.lifecycle import SCHEDULED_LIMIT, Hold, Status
 from gateway.media import converted_body, pack
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
@@ -37,6 +56,7 @@ from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.messages import insert_message
 from gateway.policy.model import Policy
 from gateway.senders import sends_mms
+from gateway.store import holds as hold_rows
 from gateway.store import senders as sender_rows
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service
@@ -75,16 +95,20 @@ class StickyRow(NamedTuple):
 
 @dataclass
 class Prefetched:
-    """What a send batch read once for all its sends: opt-out states by (account, number), and
-    sticky mappings by (service, recipient), None where there is none (kept current as the
-    batch's sends map recipients)."""
+    """What a send batch read once for all its sends: opt-out states by (account, number), sticky
+    mappings by (service, recipient), None where there is none (kept current as the batch's sends
+    map recipients), and the accounts' scheduled messages."""
 
     opted_out: Mapping[tuple[str, str], set[tuple[str, str]]]
     sticky: dict[tuple[str, str], StickyRow | None]
+    #: Messages each account with a scheduled send in the batch has scheduled waiting (35125), kept
+    #: current as the batch schedules more.
+    scheduled: dict[str, int] = field(default_factory=dict)
 
 
 def prefetch(session: Session, requests: Sequence[SendRequest]) -> Prefetched:
-    """Read the opt-out states of every recipient and the sticky mappings of every routed send."""
+    """Read the opt-out states of every recipient, the sticky mappings of every routed send, and
+    the scheduled messages of every account scheduling one."""
     numbers, keys = set(), set()
     for request in requests:
         try:
@@ -101,7 +125,10 @@ def prefetch(session: Session, requests: Sequence[SendRequest]) -> Prefetched:
         for row in rows:
             if (row.service_sid, row.recipient) in sticky:
                 sticky[(row.service_sid, row.recipient)] = StickyRow(row.sender_sid, row.pinned)
-    return Prefetched(opted_out_states(connection, sorted(numbers)), sticky)
+    scheduling = sorted({request.account_sid for request in requests if request.hold is not None})
+    return Prefetched(
+        opted_out_states(connection, sorted(numbers)), sticky, hold_rows.scheduled_by_app(connection, scheduling)
+    )
 
 
 @dataclass
@@ -114,6 +141,7 @@ class SubmitContext:
     alpha_allowed: Callable[[str], bool]
     touched: set[str] = field(default_factory=set)  # senders that got work in this job
     unhealthy: frozenset[str] = frozenset()  # providers routing passes over within a tier (providers/health.py)
+    scheduled_limit: int = SCHEDULED_LIMIT  # messages an account may have scheduled waiting (35125)
     policy: Policy | None = None  # the revision in force: the settings' file:line an explanation cites
 
 
@@ -157,11 +185,8 @@ class Plan:
     def hold(self) -> Hold | None:
         """Until when the send waits, if a gate held it: the latest of the holding verdicts, whose
         source (the app's SendAt, or the rule) is recorded on the message as what held it."""
-        held = [v for v in self.verdicts if v.verdict == HOLD]
-        if not held:
-            return None
-        last = max(held, key=lambda v: v.facts["until"])
-        return Hold(datetime.fromisoformat(last.facts["until"]), last.source)
+        last = holding(self.verdicts)
+        return Hold(datetime.fromisoformat(last.facts["until"]), last.source) if last is not None else None
 
 
 def plan_send(
@@ -218,8 +243,8 @@ def plan_send(
     counted = segment(body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
     if request.hold is not None:
-        until = iso8601(request.hold.until)
-        verdicts.append(Verdict(SCHEDULE, HOLD, Reason("schedule.at", at=until), request.hold.reason, {"until": until}))
+        waiting = prefetched.scheduled.get(request.account_sid, 0) if prefetched is not None else None
+        verdicts.append(_schedule_verdict(request.hold, waiting, context.scheduled_limit))
     if sender is None:
         verdicts.append(_NO_QUEUE)
     elif any(v.verdict == HOLD for v in verdicts):
@@ -295,6 +320,8 @@ def enqueue_send(
         request_id=request.request_id,
     )
     message = Message.model_construct(**row)  # no validation: every value was just checked
+    if request.hold is not None and prefetched is not None:
+        prefetched.scheduled[request.account_sid] = prefetched.scheduled.get(request.account_sid, 0) + 1
     metrics.status_changed(session, row["status"], None)
     if hold is None:
         context.backlog.add(sender.sid, counted.segments)
@@ -310,9 +337,8 @@ def _policy_verdicts(
     policy: Policy,
     now: datetime,
 ) -> list[Verdict]:
-    """Quiet hours for the send's TrafficType (the request's, else the service's, else transactional)
-    at the moment it would go (an app-scheduled send: its SendAt), and the sender-ID rules of the
-    recipient's country for the sender routing chose."""
+    """The policy's verdicts for the send's TrafficType (the request's, else the service's, else
+    transactional) at the moment it would go (an app-scheduled send: its SendAt)."""
     if request.traffic_type is not None:
         traffic, source = request.traffic_type, "request: TrafficType"
     elif service is not None:
@@ -320,20 +346,36 @@ def _policy_verdicts(
     else:
         traffic, source = TrafficType.TRANSACTIONAL, "default: TrafficType transactional"
     at = request.hold.until if request.hold is not None else now  # a scheduled send is judged when it goes
-    own = service_windows(service.sid, service.quiet_hours) if service is not None and service.quiet_hours else None
-    verdicts = [
-        quiet_hours_verdict(recipient.number, traffic, source, at, policy, reply=request.reply_to_inbound, own=own)
-    ]
+    return policy_verdicts(
+        policy,
+        recipient,
+        (traffic, source),
+        at,
+        reply=request.reply_to_inbound,
+        service=(service.sid, service.quiet_hours) if service is not None else None,
+        sender=(sender.kind, sender.address, sender.registered_countries) if sender is not None else None,
+    )
+
+
+def policy_verdicts(
+    policy: Policy,
+    recipient: Address,
+    traffic: tuple[TrafficType, str],
+    at: datetime,
+    *,
+    reply: bool,
+    service: tuple[str, str | None] | None,
+    sender: tuple[str, str, str | None] | None,
+) -> list[Verdict]:
+    """Quiet hours for `traffic` (and where its value came from) at `at`, with the service's own
+    windows (its sid and `QuietHours`), and the sender-ID rules of the recipient's country for the
+    sender (its kind, address and `registered_countries`): what a send is judged by, and a held
+    message again when it comes due (`dispatch.holds`), with the policy then in force."""
+    own = service_windows(service[0], service[1]) if service is not None and service[1] else None
+    verdicts = [quiet_hours_verdict(recipient.number, traffic[0], traffic[1], at, policy, reply=reply, own=own)]
     if sender is not None:
-        verdicts.append(
-            sender_id_verdict(
-                policy,
-                recipient.country,
-                sender.kind,
-                sender.address,
-                registered_countries(sender.registered_countries),
-            )
-        )
+        kind, address, registered = sender
+        verdicts.append(sender_id_verdict(policy, recipient.country, kind, address, registered_countries(registered)))
     return verdicts
 
 
@@ -359,6 +401,17 @@ _NO_SCOPE = Verdict("opt_out", SKIP, Reason("opt_out.no_scope"), "routing refuse
 _PINNED = Reason("route.pinned")
 _NO_QUEUE = Verdict(QUEUE, SKIP, Reason("queue.none"), "routing refused")
 _HELD_QUEUE = Verdict(QUEUE, SKIP, Reason("queue.held"), "hold")
+
+
+def _schedule_verdict(hold: Hold, waiting: int | None, limit: int) -> Verdict:
+    """The app's `SendAt` holds the send, unless the account has `limit` scheduled messages waiting
+    already (35125; `waiting` None: not counted, a send the app did not schedule)."""
+    if waiting is not None and waiting >= limit:
+        error = ScheduledLimitReached(Reason("schedule.limit", waiting=waiting, limit=limit))
+        facts = {"scheduled_waiting": waiting, "limit": limit}
+        return Verdict(SCHEDULE, REFUSE, error.message, "GATEWAY_SCHEDULED_LIMIT", facts, error)
+    until = iso8601(hold.until)
+    return Verdict(SCHEDULE, HOLD, Reason("schedule.at", at=until), hold.reason, {"until": until})
 
 
 def _queue_verdict(sender: Sender, segments: int, validity: int, backlog: Backlog) -> Verdict:

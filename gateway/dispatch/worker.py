@@ -41,6 +41,7 @@ import asyncio
 import functools
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,12 +58,14 @@ from gateway.lifecycle import Status
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog
+from gateway.outbox.messages import Change
 from gateway.pacing import SlidingWindow, backoff
+from gateway.policy.model import Policy
 from gateway.providers.base import Rejected, Retryable, Throttled
 from gateway.store import claims
 from gateway.store.db import UNAVAILABLE
 from gateway.store.tables import Sender
-from gateway.store.writer import Job, Writer
+from gateway.store.writer import Writer
 from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.dispatch")
@@ -120,6 +123,7 @@ class Dispatcher:
         poll: float = 0.25,
         clock: Clock = CLOCK,
         sweep: float = 1.0,
+        policy: Callable[[], Policy | None] = lambda: None,
     ) -> None:
         self.engine, self.writer, self.backlog, self.requests = engine, writer, backlog, requests
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
@@ -135,11 +139,13 @@ class Dispatcher:
             poll=poll,
             sweep=sweep,
             clock=clock,
+            policy=policy,
         )
         self._pacers: dict[str, _Pacer] = {}
         self._sends: set[asyncio.Task[None]] = set()
         self._clock = clock
         self._unrecorded: dict[str, str] = {}  # sid → the provider's answer, while the database cannot take it
+        self._outcomes = outcomes.Transitions(backlog, clock)  # one handler: a round's outcomes share a batch
 
     async def start(self) -> None:
         self.keeper.start()
@@ -335,8 +341,17 @@ class Dispatcher:
             await self._record(
                 message.sid,
                 f"refused with {code}",
-                lambda session: outcomes.refused(session, message.sid, code, text, self.backlog, now=self._clock.now()),
-                clean=True,
+                lambda: (
+                    self.writer.run(
+                        lambda session: outcomes.refused(
+                            session, message.sid, code, text, self.backlog, now=self._clock.now()
+                        )
+                    )
+                    if outcomes.may_convert(code, message.media)
+                    else self.writer.run_batched(
+                        self._outcomes, Change(message.sid, Status.FAILED, "dispatch", code, text)
+                    )
+                ),
             )
         except Exception:  # a bug must not lose the message: it stays queued and is retried
             log.exception("send of %s failed unexpectedly", message.sid)
@@ -345,16 +360,10 @@ class Dispatcher:
             await self._record(
                 message.sid,
                 f"accepted as {result.provider_sid}",
-                lambda session: outcomes.transition(
-                    session,
-                    message.sid,
-                    Status.SENT,
-                    self.backlog,
-                    now=self._clock.now(),
-                    provider_sid=result.provider_sid,
+                lambda: self.writer.run_batched(
+                    self._outcomes, Change(message.sid, Status.SENT, "dispatch", provider_sid=result.provider_sid)
                 ),
-                clean=True,
-            )  # status writes raise no GatewayError: no savepoint
+            )
             metrics.sent(sender.sid, message.num_segments)
             log.debug(
                 "%s sent to %s via %s as %s",
@@ -370,18 +379,20 @@ class Dispatcher:
         await self._record(
             message.sid,
             f"retry: {exc}",
-            lambda session: outcomes.reschedule(session, message.sid, delay, self.backlog, now=self._clock.now()),
+            lambda: self.writer.run(
+                lambda session: outcomes.reschedule(session, message.sid, delay, self.backlog, now=self._clock.now())
+            ),
         )
 
-    async def _record(self, sid: str, outcome: str, job: Job[object], *, clean: bool = False) -> None:
-        """Write a send's outcome, again and again while the database is unavailable: thrown away, it
-        would leave the message `sending`, to be queued and sent again, a second SMS to the person
-        when the provider had accepted the first.  The caller's message stays in its pacer's
-        `in_flight` meanwhile."""
+    async def _record(self, sid: str, outcome: str, write: Callable[[], Awaitable[object]]) -> None:
+        """Write a send's outcome (`write` hands it to the writer), again and again while the database
+        is unavailable: thrown away, it would leave the message `sending`, to be queued and sent
+        again, a second SMS to the person when the provider had accepted the first.  The caller's
+        message stays in its pacer's `in_flight` meanwhile."""
         delay = RECORD_RETRY
         while True:
             try:
-                await self.writer.run(job, clean_on_error=clean)
+                await write()
                 break
             except UNAVAILABLE as exc:
                 if sid not in self._unrecorded:

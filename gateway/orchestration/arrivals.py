@@ -12,15 +12,12 @@ import asyncio
 import logging
 from collections.abc import Callable, Mapping
 
-from sqlmodel import Session
-
 from gateway.errors import Forbidden, NotFound, PolicyUnavailable
 from gateway.observability import metrics
 from gateway.orchestration.core import Core
 from gateway.orchestration.inbound import Arrival, receive_batch
-from gateway.outbox.backlog import Backlog
-from gateway.outbox.messages import reported_message, set_status
-from gateway.providers.base import InboundMessage, Status, StatusEvent
+from gateway.outbox.messages import Report
+from gateway.providers.base import InboundMessage, StatusEvent
 from gateway.providers.reassembly import Reassembly
 from gateway.store.db import utcnow
 from gateway.store.writer import Writer
@@ -76,14 +73,12 @@ class Arrivals:
 
     async def report(self, name: str, events: list[StatusEvent], reference: str | None = None) -> bool:
         """Apply status reports and wake the forwarder for the app's callbacks; False when a report's
-        message is not known."""
-        backlog = self.core.backlog
-        found: bool = await self.writer.run(
-            lambda session: _apply(session, name, events, reference, backlog), clean_on_error=True
-        )
+        message is not known.  A webhook naming another provider's message raises `Forbidden` and
+        writes nothing."""
+        known = await self.core.report(Report(name, events, reference))
         if self.notify is not None:
             self.notify()
-        return found
+        return known
 
     # `providers.base.Deliveries`: what a held connection hands on.
 
@@ -93,27 +88,6 @@ class Arrivals:
     async def reports(self, provider: str, events: list[StatusEvent]) -> bool:
         try:
             return await self.report(provider, events)
-        except Forbidden as exc:  # another provider's message: logged by `reported_message`
+        except Forbidden as exc:  # another provider's message: logged by `reported_messages`
             log.warning("%s report refused: %s", provider, exc)
             return True
-
-
-def _apply(session: Session, provider: str, events: list[StatusEvent], reference: str | None, backlog: Backlog) -> bool:
-    """Apply each report to its message; all refused (nothing written) if one names another provider's
-    message.  False when a report's message is not known."""
-    now = utcnow()
-    found = [reported_message(session, provider, event.reference or reference, event.provider_sid) for event in events]
-    for event, sid in zip(events, found, strict=True):
-        if sid is None or event.status is Status.UNKNOWN:
-            continue  # not ours, or a word we do not know: logged by the adapter, never a crash
-        set_status(
-            session,
-            sid,
-            event.status,
-            now=now,
-            source="provider",
-            backlog=backlog,
-            error_code=event.error_code,
-            provider_sid=event.provider_sid,
-        )
-    return None not in found

@@ -18,8 +18,10 @@ from gateway.dispatch import holds
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, plan_send, prefetch
 from gateway.errors import GatewayError
+from gateway.lifecycle import SCHEDULED_LIMIT
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.doorbell import Doorbell
+from gateway.outbox.messages import Report, Reported, reported_messages, set_statuses
 from gateway.policy.watcher import PolicyState
 from gateway.providers.outages import SharedHealth
 from gateway.store import queue, senders
@@ -37,6 +39,7 @@ class Core:
     doorbell: Doorbell = field(default_factory=Doorbell)  # the workers of this process listen, while they run
     seen: int | None = None  # the config generation the caches belong to
     health: SharedHealth | None = None  # fed by dispatch, read from the database; routing avoids unhealthy providers
+    scheduled_limit: int = SCHEDULED_LIMIT  # messages an account may have scheduled waiting (35125)
 
     def context(self) -> SubmitContext:
         matcher = self.policy.matcher
@@ -47,6 +50,7 @@ class Core:
             matcher.policy.alpha_allowed if matcher else (lambda country: True),
             unhealthy=self.health.unhealthy() if self.health is not None else frozenset(),
             policy=matcher.policy if matcher else None,
+            scheduled_limit=self.scheduled_limit,
         )
 
     async def send(self, request: SendRequest) -> Message:
@@ -85,6 +89,20 @@ class Core:
         results = await self.writer.run(lambda session: send_batch(session, [(r, context, now) for r in requests]))
         self.wake(context)
         return results
+
+    async def report(self, report: Report) -> bool:
+        """Apply a status webhook's reports; False when one names no message of ours.  A webhook
+        naming another provider's message raises `Forbidden` and writes nothing.  Webhooks waiting
+        together share one `_reports` batch."""
+        known: bool = await self.writer.run_batched(self._reports, report)
+        return known
+
+    def _reports(self, session: Session, reports: list[Report]) -> list[bool | GatewayError]:
+        """Every report of the webhooks in the batch applied with one set of statements."""
+        found = reported_messages(session, reports)
+        changes = [change for one in found if isinstance(one, Reported) for change in one.changes]
+        set_statuses(session, changes, now=utcnow(), backlog=self.backlog)
+        return [one.known if isinstance(one, Reported) else one for one in found]
 
     def changed(self, session: Session) -> None:
         """A service, pool or sender changed: drop what routing cached, here and (through the

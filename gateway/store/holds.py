@@ -12,17 +12,19 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlmodel import Session, col
 
-from gateway.lifecycle import Status
-from gateway.store.tables import Message, MessageEvent, Service, core_table
+from gateway.lifecycle import SCHEDULED_BY_APP, Status
+from gateway.store.tables import Message, MessageEvent, Sender, Service, core_table
 
 _M = core_table(Message)
 _V = core_table(Service)
+_S = core_table(Sender)
 
-#: Due held messages with what their gate needs (the service's geo permissions), oldest due first.
+#: Due held messages with what their gate needs (the service's geo permissions, traffic type and
+#: quiet hours, the sender's kind and registrations, the reasons it was accepted for), oldest due first.
 _DUE = (
     select(
         _M.c.seq,
@@ -35,9 +37,16 @@ _DUE = (
         _M.c.num_segments,
         _M.c.status_callback,
         _M.c.request_id,
+        _M.c.send_at,
+        _M.c.expires_at,
+        _M.c.reasons,
         _V.c.allowed_countries,
+        _V.c.traffic_type,
+        _V.c.quiet_hours,
+        _S.c.kind.label("sender_kind"),
+        _S.c.registered_countries,
     )
-    .select_from(_M.outerjoin(_V, _V.c.sid == _M.c.service_sid))
+    .select_from(_M.outerjoin(_V, _V.c.sid == _M.c.service_sid).outerjoin(_S, _S.c.sid == _M.c.sender_sid))
     .where(_M.c.status == Status.SCHEDULED.value, _M.c.send_at <= bindparam("now"))
     .order_by(_M.c.send_at, _M.c.seq)
     .limit(bindparam("limit"))
@@ -45,9 +54,21 @@ _DUE = (
 )  # another worker's claim, or a cancel, goes first
 _QUEUE = (
     update(_M)
-    .where(_M.c.seq.in_(bindparam("seqs", expanding=True)))
-    .values(status=Status.QUEUED.value, date_updated=bindparam("now"))
+    .where(_M.c.seq == bindparam("ref"))
+    .values(status=Status.QUEUED.value, date_updated=bindparam("now"), reasons=bindparam("reasons"))
 )
+_HOLD_AGAIN = (
+    update(_M)
+    .where(_M.c.seq == bindparam("ref"))
+    .values(
+        send_at=bindparam("until"),
+        hold_reason=bindparam("reason"),
+        expires_at=bindparam("expires"),
+        date_updated=bindparam("now"),
+        reasons=bindparam("reasons"),
+    )
+)
+_REASONS = update(_M).where(_M.c.seq == bindparam("ref")).values(reasons=bindparam("reasons"))
 _EVENTS = insert(core_table(MessageEvent))
 
 
@@ -56,9 +77,12 @@ def due(connection: Connection, now: datetime, limit: int) -> Sequence[Row[*tupl
     return connection.execute(_DUE, {"now": now, "limit": limit}).all()
 
 
-def queue(connection: Connection, rows: Sequence[Row[*tuple[Any, ...]]], now: datetime) -> None:
-    """Queue claimed held messages: one UPDATE, and one insert of their `queued` events."""
-    connection.execute(_QUEUE, {"seqs": [row.seq for row in rows], "now": now})
+def queue(
+    connection: Connection, rows: Sequence[Row[*tuple[Any, ...]]], now: datetime, reasons: dict[int, Any]
+) -> None:
+    """Queue claimed held messages with the reasons their release added (by seq): one `executemany`
+    of updates, and one insert of their `queued` events."""
+    connection.execute(_QUEUE, [{"ref": row.seq, "now": now, "reasons": reasons[row.seq]} for row in rows])
     connection.execute(
         _EVENTS,
         [
@@ -73,6 +97,38 @@ def queue(connection: Connection, rows: Sequence[Row[*tuple[Any, ...]]], now: da
             for row in rows
         ],
     )
+
+
+#: Each account's messages the app scheduled that still wait (`ix_message_due` finds the `scheduled` ones).
+_SCHEDULED_BY_APP = (
+    select(_M.c.account_sid, func.count())
+    .where(
+        _M.c.status == Status.SCHEDULED.value,
+        _M.c.hold_reason == SCHEDULED_BY_APP,
+        _M.c.account_sid.in_(bindparam("accounts", expanding=True)),
+    )
+    .group_by(_M.c.account_sid)
+)
+
+
+def scheduled_by_app(connection: Connection, accounts: list[str]) -> dict[str, int]:
+    """How many messages each account scheduled (`SendAt`) are waiting: what Twilio's 35125 limits."""
+    if not accounts:
+        return {}
+    return {account: int(count) for account, count in connection.execute(_SCHEDULED_BY_APP, {"accounts": accounts})}
+
+
+def hold_again(connection: Connection, holds: list[dict[str, Any]]) -> None:
+    """Keep claimed held messages `scheduled` until later: `ref` (seq), `until`, `reason`, `expires`,
+    `now` and `reasons` for each, one `executemany`."""
+    if holds:
+        connection.execute(_HOLD_AGAIN, holds)
+
+
+def record_reasons(connection: Connection, reasons: dict[int, Any]) -> None:
+    """Write messages' reasons (by seq), one `executemany`."""
+    if reasons:
+        connection.execute(_REASONS, [{"ref": seq, "reasons": kept} for seq, kept in reasons.items()])
 
 
 _STATUS_OF = (

@@ -247,3 +247,26 @@ def test_scheduled_messages_survive_a_restart_and_go_once(clock, stack, service)
     clock.advance(DUE_IN)
     wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
     assert len(sent(stack, "Survives the restart")) == 1
+
+
+@pytest.mark.gateway(scheduled_limit=2)
+def test_an_account_with_its_limit_of_scheduled_messages_waiting_is_refused_35125(clock, stack, service):
+    """With GATEWAY_SCHEDULED_LIMIT=2, a third SendAt answers 400 with 35125 and stores nothing; a send now still
+    goes, and once a scheduled message is canceled the account may schedule one more."""
+    first = schedule(stack, service, US_MOBILE, "First reminder")
+    schedule(stack, service, CA_MOBILE, "Second reminder")
+    form = {
+        "To": US_MOBILE,
+        "Body": "Third reminder",
+        "MessagingServiceSid": service.sid,
+        "ScheduleType": "fixed",
+        "SendAt": (clock.now() + DUE_IN).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    refused = post_message(stack, **form)
+    assert refused.status_code == 400
+    assert (refused.json()["code"], refused.json()["status"]) == (35125, 400)
+    assert post_message(stack, To=US_MOBILE, Body="Right away", MessagingServiceSid=service.sid).status_code == 201
+    assert len(stack.client().messages.list()) == 3
+
+    stack.client().messages(first.sid).update(status="canceled")
+    assert post_message(stack, **form).json()["status"] == "scheduled"
