@@ -64,6 +64,7 @@ from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog
 from gateway.pacing import SlidingWindow, backoff
 from gateway.providers.base import Rejected, Retryable, Throttled
+from gateway.routing import SenderKind
 from gateway.store import claims, leases
 from gateway.store.db import UNAVAILABLE
 from gateway.store.tables import Sender
@@ -401,6 +402,19 @@ class Dispatcher:
             await self._retry(message, exc)
         except Rejected as rejected:
             code, text = rejected.code, rejected.message
+            if rejected.short_code_refused and sender.kind == SenderKind.SHORT_CODE:
+                rerouted = await self._record(
+                    message.sid,
+                    f"rerouted after {code}",
+                    lambda session: outcomes.reroute(session, message.sid, code, self.backlog, now=self._clock.now()),
+                    clean=True,
+                )
+                if rerouted is not None:
+                    log.info(
+                        "%s: the carrier takes no short codes (%s); rerouted to sender %s", message.sid, code, rerouted
+                    )
+                    self.notify(rerouted)
+                    return
             log.info("%s failed: the provider refused it with %s", message.sid, code)
             await self._record(
                 message.sid,
@@ -451,7 +465,7 @@ class Dispatcher:
             lambda session: outcomes.reschedule(session, message.sid, delay, self.backlog, now=self._clock.now()),
         )
 
-    async def _record(self, sid: str, outcome: str, job: Job[object], *, clean: bool = False) -> None:
+    async def _record(self, sid: str, outcome: str, job: Job[T], *, clean: bool = False) -> T:
         """Write a send's outcome, again and again while the database is unavailable: thrown away, it
         would leave the message `sending`, to be queued and sent again, a second SMS to the person
         when the provider had accepted the first.  The caller's message stays in its pacer's
@@ -459,7 +473,7 @@ class Dispatcher:
         delay = RECORD_RETRY
         while True:
             try:
-                await self.writer.run(job, clean_on_error=clean)
+                result = await self.writer.run(job, clean_on_error=clean)
                 break
             except UNAVAILABLE as exc:
                 if sid not in self._unrecorded:
@@ -474,6 +488,7 @@ class Dispatcher:
             delay = min(2 * delay, RECORD_RETRY_CAP)
         if self._unrecorded.pop(sid, None) is not None:
             log.warning("the outcome of %s (%s) is recorded after the database came back", sid, outcome)
+        return result
 
 
 def _load_sender(engine: Engine, sender_sid: str) -> Sender | None:
