@@ -29,11 +29,13 @@ from gateway.encoding import Segmentation, segment
 from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
 from gateway.lifecycle import Hold, Status
+from gateway.links import LinkDefaults, ShortLink, domain_for, shorten
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.messages import insert_message
 from gateway.policy.model import Policy
+from gateway.store import links as link_rows
 from gateway.store import senders as sender_rows
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service
@@ -60,6 +62,7 @@ class SendRequest:
     direction: str = "outbound-api"
     hold: Hold | None = None  # the app scheduled it (SendAt): stored `scheduled` until then
     traffic_type: TrafficType | None = None  # marketing | transactional; None: the service's TrafficType
+    shorten_urls: bool = False  # ShortenUrls: each http(s) link becomes a short link of the service's domain
     #: The HTTP request that asked for it: by default the one being served (`observability.logs`).
     request_id: str | None = field(default_factory=REQUEST_ID.get)
 
@@ -111,6 +114,7 @@ class SubmitContext:
     touched: set[str] = field(default_factory=set)  # senders that got work in this job
     unhealthy: frozenset[str] = frozenset()  # providers routing passes over within a tier (providers/health.py)
     policy: Policy | None = None  # the revision in force: the settings' file:line an explanation cites
+    links: LinkDefaults | None = None  # the gateway's link domain and lifetime (ShortenUrls); None: links kept
 
 
 @dataclass
@@ -125,12 +129,13 @@ class Plan:
     sender: Sender | None  # None when routing refused
     remember: bool  # record (or move) the sticky mapping recipient → sender
     previous: str | None  # the sender the sticky mapping names now
-    counted: Segmentation
+    counted: Segmentation  # of the body as sent: after shortening
     smart: tuple[bool, str]  # SmartEncoded, and where that choice came from
     validity: int
     verdicts: list[Verdict]
     now: datetime
     policy_revision: str | None
+    links: tuple[ShortLink, ...] = ()  # the short links the body carries instead of the app's
 
     def reasons(self) -> dict[str, Any]:
         """The explanation as JSON: what Explain answers and what the message row keeps."""
@@ -145,6 +150,7 @@ class Plan:
                 "segments": self.counted.segments,
                 "smart_encoded": self.smart[0],
                 "source": self.smart[1],
+                **({"shortened_links": len(self.links)} if self.links else {}),
             },
             "outcome": outcome(self.verdicts, self.now),
         }
@@ -204,7 +210,10 @@ def plan_send(
             bool(service and service.smart_encoding),
             (f"service {service.sid}: SmartEncoding" if service else "default: SmartEncoding off"),
         )
-    counted = segment(request.body, smart=smart)
+    body, links = request.body, tuple[ShortLink, ...]()
+    if request.shorten_urls and service is not None and context.links is not None:
+        body, links = shorten(body, domain_for(context.links, service.link_domain, service.disable_https))
+    counted = segment(body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
     if request.hold is not None:
         until = iso8601(request.hold.until)
@@ -228,6 +237,7 @@ def plan_send(
         verdicts,
         now,
         context.policy.revision if context.policy is not None else None,
+        links,
     )
 
 
@@ -283,6 +293,24 @@ def enqueue_send(
         request_id=request.request_id,
     )
     message = Message.model_construct(**row)  # no validation: every value was just checked
+    if plan.links and service is not None and context.links is not None:
+        expires_at = now + context.links.lifetime
+        link_rows.add(
+            session.connection(),
+            [
+                {
+                    "code": link.code,
+                    "account_sid": request.account_sid,
+                    "service_sid": service.sid,
+                    "message_sid": message.sid,
+                    "url": link.url,
+                    "shortened": link.shortened,
+                    "date_created": now,
+                    "expires_at": expires_at,
+                }
+                for link in plan.links
+            ],
+        )
     metrics.status_changed(session, row["status"], None)
     if hold is None:
         context.backlog.add(sender.sid, counted.segments)

@@ -18,6 +18,7 @@ from gateway.dispatch import holds
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, plan_send, prefetch
 from gateway.errors import GatewayError
+from gateway.links import LinkDefaults
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.doorbell import Doorbell
 from gateway.policy.watcher import PolicyState
@@ -37,6 +38,7 @@ class Core:
     doorbell: Doorbell = field(default_factory=Doorbell)  # the workers of this process listen, while they run
     seen: int | None = None  # the config generation the caches belong to
     health: ProviderHealth | None = None  # fed by the dispatcher; routing avoids unhealthy providers
+    links: LinkDefaults | None = None  # the gateway's short-link domain and lifetime (ShortenUrls)
 
     def context(self) -> SubmitContext:
         matcher = self.policy.matcher
@@ -47,6 +49,7 @@ class Core:
             matcher.policy.alpha_allowed if matcher else (lambda country: True),
             unhealthy=self.health.unhealthy() if self.health is not None else frozenset(),
             policy=matcher.policy if matcher else None,
+            links=self.links,
         )
 
     async def send(self, request: SendRequest) -> Message:
