@@ -168,9 +168,9 @@ def delivery_attempt(kind: str, status: int | None, seconds: float) -> None:
     DELIVERY_DURATION.labels(kind).observe(seconds)
 
 
-def link_clicked(session: Session, kind: str) -> None:
-    """Count a short link's click once it is recorded."""
-    after_commit(session, LINK_CLICKS.labels(kind).inc)
+def link_clicked(session: Session, kind: str, count: int = 1) -> None:
+    """Count clicks on short links once they are recorded."""
+    after_commit(session, lambda: LINK_CLICKS.labels(kind).inc(count))
 
 
 def dead_letter(session: Session, kind: str) -> None:

@@ -1,9 +1,10 @@
 """Clicks on short links: recorded, classified and sent to the service's click callback.
 
 The redirect answers before its click is written: a click is on the path of every person who taps a
-link, and the group commit would add its wait to each redirect.  So `Clicks.record` hands the click
-to the writer (`run_batched`: every click waiting goes in one transaction, with their click events
-in the durable forwarding queue) and returns; once that committed, it rings the forwarder.  A
+link, and the group commit would add its wait to each redirect.  So `Clicks.record` only appends the
+click to a list; one task hands the list to the writer (every click waiting goes in one transaction,
+with their click events in the durable forwarding queue), then rings the forwarder, and goes on
+while clicks came in meanwhile.  A click costs the event loop an append, not a task and a future.  A
 process that dies between the redirect and the commit loses those clicks (a fraction of a second of
 them), never a message.  A click changes nothing else: consent in particular is never touched.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -38,11 +40,11 @@ class Click:
     at: datetime
 
 
-def record_clicks(session: Session, clicks: list[Click]) -> list[None]:
+def record_clicks(session: Session, clicks: list[Click]) -> None:
     """Each click's row, and its event for the service's click callback URL when it has one."""
     connection = session.connection()
     found = link_rows.clicked(connection, [click.code for click in clicks])
-    rows, events = [], []
+    rows, events, kinds = [], [], Counter[str]()
     for click in clicks:
         link = found.get(click.code)
         if link is None:  # the link was deleted since the redirect read it
@@ -58,7 +60,7 @@ def record_clicks(session: Session, clicks: list[Click]) -> list[None]:
                 "kind": kind,
             }
         )
-        metrics.link_clicked(session, kind)
+        kinds[kind] += 1
         if link.click_callback_url:
             params = click_event_params(
                 message_sid=link.message_sid,
@@ -88,7 +90,8 @@ def record_clicks(session: Session, clicks: list[Click]) -> list[None]:
         link_rows.add_clicks(connection, rows)
     if events:
         deliveries.write(connection, events)
-    return [None] * len(clicks)
+    for kind, count in kinds.items():
+        metrics.link_clicked(session, kind, count)
 
 
 class Clicks:
@@ -96,21 +99,25 @@ class Clicks:
 
     def __init__(self, writer: Writer, doorbell: Doorbell) -> None:
         self.writer, self.doorbell = writer, doorbell
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: list[Click] = []
+        self._writing: asyncio.Task[None] | None = None
 
     def record(self, click: Click) -> None:
-        task = asyncio.create_task(self._record(click))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._waiting.append(click)
+        if self._writing is None or self._writing.done():
+            self._writing = asyncio.create_task(self._write())
 
-    async def _record(self, click: Click) -> None:
-        try:
-            await self.writer.run_batched(record_clicks, click)
-        except Exception:  # the database is down: this click is lost, the redirect was answered
-            log.exception("the click on %s was not recorded", click.code)
-            return
-        self.doorbell.ring()
+    async def _write(self) -> None:
+        while self._waiting:
+            clicks, self._waiting = self._waiting, []
+            try:
+                await self.writer.run(lambda session: record_clicks(session, clicks))
+            except Exception:  # the database is down: these clicks are lost, their redirects answered
+                log.exception("%d clicks on short links were not recorded", len(clicks))
+                continue
+            self.doorbell.ring()
 
     async def stop(self) -> None:
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        """Write the clicks still waiting (at shutdown, before the writer stops)."""
+        if self._writing is not None:
+            await asyncio.gather(self._writing, return_exceptions=True)
