@@ -12,6 +12,7 @@ them), never a message.  A click changes nothing else: consent in particular is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from dataclasses import dataclass
@@ -111,7 +112,7 @@ class Clicks:
         while self._waiting:
             clicks, self._waiting = self._waiting, []
             try:
-                await self.writer.run(lambda session: record_clicks(session, clicks))
+                await self.writer.run(functools.partial(record_clicks, clicks=clicks))
             except Exception:  # the database is down: these clicks are lost, their redirects answered
                 log.exception("%d clicks on short links were not recorded", len(clicks))
                 continue
