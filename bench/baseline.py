@@ -1,10 +1,11 @@
-"""The baseline the benchmarks divide by: a bare Starlette handler that reads a form and answers JSON."""
+"""The baselines the benchmarks divide by: a bare Starlette handler that reads a form and answers JSON
+(POST), and one that answers a redirect (GET, for the short links' redirect)."""
 
 from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, RedirectResponse
 from starlette.routing import Route
 
 
@@ -13,4 +14,10 @@ async def accept(request: Request) -> JSONResponse:
     return JSONResponse({"received": len(form)}, status_code=201)
 
 
-app = Starlette(routes=[Route("/{path:path}", accept, methods=["POST"])])
+async def redirect(request: Request) -> RedirectResponse:
+    return RedirectResponse("https://shop.example.com/offers/spring-sale", status_code=302)
+
+
+app = Starlette(
+    routes=[Route("/{path:path}", accept, methods=["POST"]), Route("/{path:path}", redirect, methods=["GET"])]
+)

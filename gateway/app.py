@@ -28,8 +28,21 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import runtime
 from gateway.accounts import Accounts, SignIns
-from gateway.api import dead_letters, health, media, messages, notifications, numbers, optouts, pool, services, webhooks
+from gateway.api import (
+    dead_letters,
+    health,
+    links,
+    media,
+    messages,
+    notifications,
+    numbers,
+    optouts,
+    pool,
+    services,
+    webhooks,
+)
 from gateway.api import policy as policy_api
+from gateway.api.links import Targets
 from gateway.api.metrics import metrics
 from gateway.budgets import ApiRateLimit
 from gateway.console import routes as console_routes
@@ -37,8 +50,10 @@ from gateway.dates import CLOCK
 from gateway.errors import HTTP_CODES, DatabaseUnavailable, GatewayError, InternalError, more_info
 from gateway.forwarding.destinations import destinations
 from gateway.ids import new_token
+from gateway.links import link_defaults
 from gateway.observability import logs
 from gateway.observability.http import Observed
+from gateway.orchestration.clicks import Clicks
 from gateway.orchestration.core import Core
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
@@ -108,6 +123,7 @@ def routes() -> list[Route | Mount]:
         Route("/v1/DeadLetters", dead_letters.listing, methods=["GET"]),
         Route("/v1/DeadLetters/Replay", dead_letters.replay_all, methods=["POST"]),
         Route("/v1/DeadLetters/{id}/Replay", dead_letters.replay_one, methods=["POST"]),
+        Route("/l/{code}", links.redirect, methods=["GET", "HEAD"]),
         *console_routes(),  # /console: the compliance console (HTML; gateway/console)
     ]
 
@@ -127,7 +143,11 @@ def create_app(settings: Settings) -> Starlette:
             ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval), writer, engine
         ),
         scheduled_limit=settings.scheduled_limit,
+        links=link_defaults(
+            settings.link_domain, settings.public_url or settings.local_url, settings.link_lifetime_days
+        ),
     )
+    clicks = Clicks(writer, core.doorbell)
     if not settings.embedded:  # other API processes may change services and pools
         writer.before_batch = core.sync
     accounts = Accounts(engine, token_cipher(settings))
@@ -187,6 +207,7 @@ def create_app(settings: Settings) -> Starlette:
                     task.cancel()
                 await asyncio.gather(*tasks, return_exceptions=True)
                 await reassembly.stop()
+                await clicks.stop()
         writer.stop()
         engine.dispose()
 
@@ -206,6 +227,8 @@ def create_app(settings: Settings) -> Starlette:
     app.state.policy = policy
     app.state.writer = writer
     app.state.core = core
+    app.state.clicks = clicks
+    app.state.link_targets = Targets()
     app.state.accounts = accounts
     app.state.rate_limiter = ApiRateLimit(Shares(settings.api_rate_limit, settings.api_rate_burst), writer)
     app.state.sign_ins = SignIns(

@@ -57,6 +57,10 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
     metrics_dir: Path | None = None  # where the processes of one machine share their metrics (see observability)
     log_format: str = "text"  # text | json
     callback_allow_networks: str = ""  # CIDR networks app callbacks may reach beyond public addresses: "10.0.0.0/8,…"
+    link_domain: str | None = (
+        None  # short links' domain (host[/path]) for services naming none; default: public URL + /l
+    )
+    link_lifetime_days: float = 90.0  # how long a short link redirects; then to its service's LinkFallbackUrl
 
     @property
     def embedded(self) -> bool:
@@ -260,6 +264,8 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         metrics_dir=Path(metrics_dir) if (metrics_dir := get("METRICS_DIR")) else None,
         log_format=log_format,
         callback_allow_networks=get("CALLBACK_ALLOW_NETWORKS") or "",
+        link_domain=_link_domain(get("LINK_DOMAIN")),
+        link_lifetime_days=number("LINK_LIFETIME_DAYS", float, defaults.link_lifetime_days),
     )
     if settings.lease_ttl < MIN_LEASE_TTL:
         raise SettingsError(
@@ -276,6 +282,17 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     settings.failures()  # a bad table stops the start, naming the variable
     settings.callback_networks()  # and so does a bad network
     return settings
+
+
+def _link_domain(value: str | None) -> str | None:
+    """GATEWAY_LINK_DOMAIN: a host with an optional port and path, written without a scheme (links
+    are https, or without a scheme where a service sets DisableHttps)."""
+    if value is None:
+        return None
+    domain = value.strip().rstrip("/")
+    if "://" in domain or not domain or any(c.isspace() for c in domain):
+        raise SettingsError(f"GATEWAY_LINK_DOMAIN={value!r} must be a host and optional path, without a scheme")
+    return domain
 
 
 def settings_type() -> type[Settings]:

@@ -40,6 +40,7 @@ URL_FIELDS: dict[str, type[BadRequest]] = {
     "InboundRequestUrl": InvalidUrl,
     "FallbackUrl": InvalidUrl,
     "SmsUrl": InvalidUrl,
+    "ClickCallbackUrl": InvalidStatusCallback,
 }
 
 

@@ -78,6 +78,9 @@ def send_request(account_sid: str, form: Form, settings: Settings, now: datetime
     if sender is None and service_sid is None:
         raise FromRequired("A 'From' phone number or a 'MessagingServiceSid' is required.")
     body = form.get("Body") or ""
+    shorten_urls = bool(form.boolean("ShortenUrls"))
+    if shorten_urls and service_sid is None:
+        raise BadRequest("ShortenUrls requires a MessagingServiceSid: link shortening is a Messaging Service feature.")
     media = tuple(form.getlist("MediaUrl"))
     check_content(body, media)
     validity = form.integer("ValidityPeriod", -(2**31), 2**31)
@@ -100,6 +103,7 @@ def send_request(account_sid: str, form: Form, settings: Settings, now: datetime
         validity_period=validity,
         smart_encoded=form.boolean("SmartEncoded"),
         traffic_type=traffic_type(form),
+        shorten_urls=shorten_urls,
         hold=Hold(send_at, SCHEDULED_BY_APP) if send_at is not None else None,
     )
 

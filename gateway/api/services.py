@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -63,6 +64,12 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "QuietHours": ("quiet_hours", "windows"),
     # HEAD each MediaUrl before a send is queued: a Content-Type MMS carries, within 5 MB in all
     "MediaCheck": ("media_check", "bool"),
+    # link shortening (ShortenUrls): the branded domain, where expired links go, links without
+    # https:// (Twilio's DisableHttps), and where click events are posted
+    "LinkShorteningDomain": ("link_domain", "domain"),
+    "LinkFallbackUrl": ("link_fallback_url", "link"),
+    "DisableHttps": ("disable_https", "bool"),
+    "ClickCallbackUrl": ("click_callback_url", "callback"),
 }
 
 
@@ -94,6 +101,10 @@ def service_json(service: Service, base: str) -> dict[str, Any]:
         "traffic_type": service.traffic_type,
         "quiet_hours": service.quiet_hours.splitlines() if service.quiet_hours else None,
         "media_check": service.media_check,
+        "link_shortening_domain": service.link_domain,
+        "link_fallback_url": service.link_fallback_url,
+        "disable_https": service.disable_https,
+        "click_callback_url": service.click_callback_url,
         "date_created": iso8601(service.date_created),
         "date_updated": iso8601(service.date_updated),
         "url": url,
@@ -150,6 +161,10 @@ def _apply(service: Service, form: Form, settings: Settings) -> None:
             value = app_url(form, name, settings)
         elif kind == "url":
             value = value or None
+        elif kind == "domain":
+            value = _link_domain(value)
+        elif kind == "link":
+            value = _absolute_link(name, value)
         elif kind == "format" and value not in ("twilio", "json"):
             raise BadRequest("InboundFormat must be twilio or json.")
         elif kind == "traffic":
@@ -159,6 +174,27 @@ def _apply(service: Service, form: Form, settings: Settings) -> None:
         elif kind == "text" and (not value or len(value) > 64):
             raise BadRequest("FriendlyName is required and at most 64 characters.")
         setattr(service, column, value)
+
+
+def _link_domain(value: str | None) -> str | None:
+    """A host with an optional port and path, without a scheme (`go.acme.com`); empty: the gateway's."""
+    domain = (value or "").strip().rstrip("/")
+    if not domain:
+        return None
+    host = domain.split("/", 1)[0]
+    if "://" in domain or any(c.isspace() for c in domain) or not re.fullmatch(r"[A-Za-z0-9.-]+(:\d{1,5})?", host):
+        raise BadRequest("LinkShorteningDomain must be a host and optional path without a scheme, e.g. go.acme.com.")
+    return domain
+
+
+def _absolute_link(name: str, value: str | None) -> str | None:
+    """Where people are sent: an absolute http(s) URL (the gateway never requests it itself)."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 4000:
+        raise BadRequest(f"{name} must be an absolute http or https URL.")
+    return value
 
 
 def _windows(service_sid: str, values: list[str]) -> str | None:

@@ -51,6 +51,10 @@ SENTENCES: dict[str, str] = {
     "route.pinned": N_("staff pinned this recipient to this sender; routing never moves it"),
     "route.no_alpha": N_("%(rule)s; alphanumeric senders may not reach %(country)s numbers (%(source)s)"),
     "route.not_owned": N_("The 'From' number %(sender)s is not a sender of %(where)s."),
+    "route.reroute": N_(
+        "the recipient's carrier takes no short codes (error %(code)s from %(short_code)s): sent again "
+        "from %(rule)s (Short Code Reroute)"
+    ),
     "route.no_whatsapp": N_("no WhatsApp sender in the pool"),
     "route.unreachable": N_(
         "no sender in the pool can reach %(country)s numbers: no usable alpha sender, no "

@@ -1,7 +1,7 @@
 """What a send's outcome does to its message, as writer jobs: sent or refused (`Transitions`, set
 by set), refused as MMS where the MMS Converter may send it again (`refused`), back in line for a
-retry (`reschedule`), and the queued messages whose validity ended
-(`expire`)."""
+retry (`reschedule`), routed again over a long code when the carrier takes no short codes
+(`reroute`), and the queued messages whose validity ended (`expire`)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,14 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from gateway import routing
+from gateway.compliance.gates import parse_recipient
 from gateway.compliance.mms import converted_verdict
 from gateway.compliance.reasons import Reason
+from gateway.compliance.verdicts import PASS, Verdict
 from gateway.dates import Clock
 from gateway.dispatch.holds import opted_out_meanwhile
+from gateway.dispatch.submit import candidate
 from gateway.encoding import segment
 from gateway.errors import VALIDITY_EXPIRED
 from gateway.lifecycle import Status
@@ -21,7 +25,11 @@ from gateway.media import MMS_REFUSED, converted_body, urls
 from gateway.outbox.backlog import Backlog
 from gateway.outbox.messages import Change, cancel_opted_out, set_status, set_statuses
 from gateway.store import claims
+from gateway.store.senders import service_members
 from gateway.store.tables import Service
+
+#: The gate a rerouted message's reasons gain (`reroute`), after the ones its send recorded.
+REROUTE = "short_code_reroute"
 
 
 @dataclass(frozen=True, eq=False)
@@ -116,6 +124,51 @@ def reschedule(session: Session, sid: str, delay: float, backlog: Backlog, *, no
             cancel_opted_out(session, sid, now=now, backlog=backlog)
         return
     session.add(message)
+
+
+def reroute(session: Session, sid: str, code: int, backlog: Backlog, *, now: datetime) -> str | None:
+    """Short Code Reroute: the provider refused `sid`, sent from a short code, because the recipient's
+    carrier takes no short codes (`code`, the provider's answer).  As Twilio's Messaging Service
+    does, the message goes back in line on a phone number of its pool (`routing.choose_long_code`),
+    its reasons gaining why; the sender's sid is returned.  None, and nothing written, when the
+    message has no Messaging Service or the pool no number that can reach the recipient: the
+    caller then fails it with `code`."""
+    message = claims.message(session, sid)
+    service = session.get(Service, message.service_sid) if message.service_sid else None
+    if service is None or message.status != Status.SENDING.value:
+        return None
+    if message.reasons is not None and message.reasons["route"].get("rule") == "from":
+        return None  # the app named the short code (From): no sender selection, so no reroute
+    pool = {s.sid: s for s in service_members(session, service.sid)}
+    recipient = parse_recipient(message.to)
+    try:
+        route = routing.choose_long_code(
+            [candidate(s.sid, s.address, s.kind, s.country) for s in pool.values()],
+            routing.Recipient(recipient.address, recipient.country, recipient.area_code),
+            area_code_geomatch=service.area_code_geomatch,
+            load=backlog.segments,
+        )
+    except routing.Unroutable:
+        return None
+    sender = pool[route.sender.sid]
+    if message.reasons is not None:
+        verdict = Verdict(
+            REROUTE,
+            PASS,
+            Reason("route.reroute", short_code=message.sender, code=code, rule=routing.WHY[route.rule]),
+            f"provider {message.provider}: error {code} for short code {message.sender}",
+            {"sender": sender.address, "sender_sid": sender.sid, "kind": sender.kind, "provider": sender.provider},
+        )
+        message.reasons = {**message.reasons, "gates": [*message.reasons["gates"], verdict.as_json()]}
+    if message.sender_sid is not None:
+        backlog.remove(message.sender_sid, message.num_segments)
+    backlog.add(sender.sid, message.num_segments)
+    message.sender_sid, message.sender, message.provider = sender.sid, sender.address, sender.provider
+    message.status = Status.QUEUED.value  # not a lifecycle move: back in line, on another sender
+    message.date_updated = now
+    session.add(message)
+    session.flush()
+    return sender.sid
 
 
 def expire(session: Session, backlog: Backlog, *, now: datetime) -> None:

@@ -49,6 +49,7 @@ from gateway.errors import (
 )
 from gateway.ids import new_sid
 from gateway.lifecycle import SCHEDULED_LIMIT, Hold, Status
+from gateway.links import LinkDefaults, ShortLink, domain_for, shorten
 from gateway.media import converted_body, pack
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
@@ -57,6 +58,7 @@ from gateway.outbox.messages import insert_message
 from gateway.policy.model import Policy
 from gateway.senders import sends_mms
 from gateway.store import holds as hold_rows
+from gateway.store import links as link_rows
 from gateway.store import senders as sender_rows
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service
@@ -84,6 +86,7 @@ class SendRequest:
     direction: str = "outbound-api"
     hold: Hold | None = None  # the app scheduled it (SendAt): stored `scheduled` until then
     traffic_type: TrafficType | None = None  # marketing | transactional; None: the service's TrafficType
+    shorten_urls: bool = False  # ShortenUrls: each http(s) link becomes a short link of the service's domain
     #: The HTTP request that asked for it: by default the one being served (`observability.logs`).
     request_id: str | None = field(default_factory=REQUEST_ID.get)
 
@@ -143,6 +146,7 @@ class SubmitContext:
     unhealthy: frozenset[str] = frozenset()  # providers routing passes over within a tier (providers/health.py)
     scheduled_limit: int = SCHEDULED_LIMIT  # messages an account may have scheduled waiting (35125)
     policy: Policy | None = None  # the revision in force: the settings' file:line an explanation cites
+    links: LinkDefaults | None = None  # the gateway's link domain and lifetime (ShortenUrls); None: links kept
 
 
 @dataclass
@@ -157,13 +161,16 @@ class Plan:
     sender: Sender | None  # None when routing refused
     remember: bool  # record (or move) the sticky mapping recipient → sender
     previous: str | None  # the sender the sticky mapping names now
-    counted: Segmentation  # of the body as sent: the MMS Converter's, links included, when it converts
+    counted: (
+        Segmentation  # of the body as sent: the MMS Converter's, links included, when it converts, after shortening
+    )
     converted: bool  # the media go as links in an SMS (compliance.mms)
     smart: tuple[bool, str]  # SmartEncoded, and where that choice came from
     validity: int
     verdicts: list[Verdict]
     now: datetime
     policy_revision: str | None
+    links: tuple[ShortLink, ...] = ()  # the short links the body carries instead of the app's
 
     def reasons(self) -> dict[str, Any]:
         """The explanation as JSON: what Explain answers and what the message row keeps."""
@@ -178,6 +185,7 @@ class Plan:
                 "segments": self.counted.segments,
                 "smart_encoded": self.smart[0],
                 "source": self.smart[1],
+                **({"shortened_links": len(self.links)} if self.links else {}),
             },
             "outcome": outcome(self.verdicts, self.now),
         }
@@ -240,6 +248,9 @@ def plan_send(
             (f"service {service.sid}: SmartEncoding" if service else "default: SmartEncoding off"),
         )
     body = converted_body(request.body, request.media_urls) if converted else request.body
+    links = tuple[ShortLink, ...]()
+    if request.shorten_urls and service is not None and context.links is not None:
+        body, links = shorten(body, domain_for(context.links, service.link_domain, service.disable_https))
     counted = segment(body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
     if request.hold is not None:
@@ -265,6 +276,7 @@ def plan_send(
         verdicts,
         now,
         context.policy.revision if context.policy is not None else None,
+        links,
     )
 
 
@@ -322,6 +334,24 @@ def enqueue_send(
     message = Message.model_construct(**row)  # no validation: every value was just checked
     if request.hold is not None and prefetched is not None:
         prefetched.scheduled[request.account_sid] = prefetched.scheduled.get(request.account_sid, 0) + 1
+    if plan.links and service is not None and context.links is not None:
+        expires_at = now + context.links.lifetime
+        link_rows.add(
+            session.connection(),
+            [
+                {
+                    "code": link.code,
+                    "account_sid": request.account_sid,
+                    "service_sid": service.sid,
+                    "message_sid": message.sid,
+                    "url": link.url,
+                    "shortened": link.shortened,
+                    "date_created": now,
+                    "expires_at": expires_at,
+                }
+                for link in plan.links
+            ],
+        )
     metrics.status_changed(session, row["status"], None)
     if hold is None:
         context.backlog.add(sender.sid, counted.segments)

@@ -44,7 +44,7 @@ import random
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy.engine import Engine, Row
 from sqlmodel import Session
@@ -62,6 +62,7 @@ from gateway.outbox.messages import Change
 from gateway.pacing import SlidingWindow, backoff
 from gateway.policy.model import Policy
 from gateway.providers.base import Rejected, Retryable, Throttled
+from gateway.routing import SenderKind
 from gateway.store import claims
 from gateway.store.db import UNAVAILABLE
 from gateway.store.tables import Sender
@@ -69,6 +70,8 @@ from gateway.store.writer import Writer
 from gateway.waiting import wait_event
 
 log = logging.getLogger("gateway.dispatch")
+
+T = TypeVar("T")
 
 BATCH = 100
 IN_FLIGHT_PER_SENDER = 16
@@ -337,6 +340,23 @@ class Dispatcher:
             await self._retry(message, exc)
         except Rejected as rejected:
             code, text = rejected.code, rejected.message
+            if rejected.short_code_refused and sender.kind == SenderKind.SHORT_CODE:
+                rerouted = await self._record(
+                    message.sid,
+                    f"rerouted after {code}",
+                    lambda: self.writer.run(
+                        lambda session: outcomes.reroute(
+                            session, message.sid, code, self.backlog, now=self._clock.now()
+                        ),
+                        clean_on_error=True,
+                    ),
+                )
+                if rerouted is not None:
+                    log.info(
+                        "%s: the carrier takes no short codes (%s); rerouted to sender %s", message.sid, code, rerouted
+                    )
+                    self.notify(rerouted)
+                    return
             log.info("%s failed: the provider refused it with %s", message.sid, code)
             await self._record(
                 message.sid,
@@ -384,7 +404,7 @@ class Dispatcher:
             ),
         )
 
-    async def _record(self, sid: str, outcome: str, write: Callable[[], Awaitable[object]]) -> None:
+    async def _record(self, sid: str, outcome: str, write: Callable[[], Awaitable[T]]) -> T:
         """Write a send's outcome (`write` hands it to the writer), again and again while the database
         is unavailable: thrown away, it would leave the message `sending`, to be queued and sent
         again, a second SMS to the person when the provider had accepted the first.  The caller's
@@ -392,7 +412,7 @@ class Dispatcher:
         delay = RECORD_RETRY
         while True:
             try:
-                await write()
+                result = await write()
                 break
             except UNAVAILABLE as exc:
                 if sid not in self._unrecorded:
@@ -407,6 +427,7 @@ class Dispatcher:
             delay = min(2 * delay, RECORD_RETRY_CAP)
         if self._unrecorded.pop(sid, None) is not None:
             log.warning("the outcome of %s (%s) is recorded after the database came back", sid, outcome)
+        return result
 
 
 def _load_sender(engine: Engine, sender_sid: str) -> Sender | None:

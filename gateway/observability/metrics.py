@@ -101,6 +101,12 @@ DELIVERY_ATTEMPTS = Counter(
 DELIVERY_DURATION = Histogram(
     "gateway_app_delivery_duration_seconds", "Requests to apps, by kind.", ["kind"], buckets=_REMOTE
 )
+LINK_CLICKS = Counter(
+    "gateway_link_clicks_total",
+    "Requests for short links (ShortenUrls), by kind: human, or preview (a link previewer or scanner: "
+    "its user agent, a HEAD request, or within a second of the delivery report).",
+    ["kind"],
+)
 DEAD_LETTERS = Counter("gateway_app_dead_letters_total", "App deliveries given up (dead letters), by kind.", ["kind"])
 POLICY_RELOADS = Counter(
     "gateway_policy_reloads_total",
@@ -160,6 +166,11 @@ def delivery_attempt(kind: str, status: int | None, seconds: float) -> None:
     )
     DELIVERY_ATTEMPTS.labels(kind, result).inc()
     DELIVERY_DURATION.labels(kind).observe(seconds)
+
+
+def link_clicked(session: Session, kind: str, count: int = 1) -> None:
+    """Count clicks on short links once they are recorded."""
+    after_commit(session, lambda: LINK_CLICKS.labels(kind).inc(count))
 
 
 def dead_letter(session: Session, kind: str) -> None:

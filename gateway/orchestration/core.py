@@ -19,6 +19,7 @@ from gateway.dispatch.directory import Directory
 from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, plan_send, prefetch
 from gateway.errors import GatewayError
 from gateway.lifecycle import SCHEDULED_LIMIT
+from gateway.links import LinkDefaults
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.doorbell import Doorbell
 from gateway.outbox.messages import Report, Reported, reported_messages, set_statuses
@@ -40,6 +41,7 @@ class Core:
     seen: int | None = None  # the config generation the caches belong to
     health: SharedHealth | None = None  # fed by dispatch, read from the database; routing avoids unhealthy providers
     scheduled_limit: int = SCHEDULED_LIMIT  # messages an account may have scheduled waiting (35125)
+    links: LinkDefaults | None = None  # the gateway's short-link domain and lifetime (ShortenUrls)
 
     def context(self) -> SubmitContext:
         matcher = self.policy.matcher
@@ -51,6 +53,7 @@ class Core:
             unhealthy=self.health.unhealthy() if self.health is not None else frozenset(),
             policy=matcher.policy if matcher else None,
             scheduled_limit=self.scheduled_limit,
+            links=self.links,
         )
 
     async def send(self, request: SendRequest) -> Message:

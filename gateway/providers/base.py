@@ -8,7 +8,8 @@ with its one shared client and hands the response to `read_send`.
     ProviderError                 read_send could not get a message accepted
     ├── Retryable(retry_after)    transport error or 5xx: try again later, same idempotency key
     │   └── Throttled             429: wait retry_after (from Retry-After) before trying again
-    └── Rejected(code, message)   other 4xx: permanent, carries the provider's own code
+    └── Rejected(code, message)   other 4xx: permanent, carries the provider's own code;
+                                  `short_code_refused` when the destination's carrier takes no short codes
     WebhookRejected               forged or unsigned webhook: the edge answers 403
     MalformedWebhook              signed, but not a webhook we can read: the edge answers 400
 
@@ -126,12 +127,17 @@ class Throttled(Retryable):
 
 
 class Rejected(ProviderError):
-    """Any other 4xx: permanent for this message; `code` is the provider's (or the HTTP status)."""
+    """Any other 4xx: permanent for this message; `code` is the provider's (or the HTTP status).
 
-    def __init__(self, code: int, message: str) -> None:
+    `short_code_refused`: the provider said the destination's carrier cannot take messages from
+    short codes (each adapter knows its own code for it); the dispatcher then sends the message
+    again from a long code of its Messaging Service (Short Code Reroute)."""
+
+    def __init__(self, code: int, message: str, *, short_code_refused: bool = False) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        self.short_code_refused = short_code_refused
 
 
 class WebhookRejected(Exception):

@@ -9,6 +9,8 @@ the longest prefix in `SimulatorConfig.failures` names a Twilio error code.
     30003, 30005, 30006, 30007        201 queued → callback sent → callback undelivered (ErrorCode)
     other 30xxx                       201 queued → callback failed (ErrorCode)
     no matching prefix                201 queued → callback sent → callback delivered
+    a `no_short_codes` prefix         from a short code: 400 with 21612 (the carrier takes no short
+                                      codes); from a number: as above
 
 Callbacks are `delay` seconds apart and retried a few times on connection errors (not on HTTP
 errors, as Twilio). Tests steer it through `app.state.sim` (`throttle`, `fail_next`) and read
@@ -52,6 +54,7 @@ _REJECTIONS = {
     21408: "Permission to send an SMS has not been enabled for the region indicated by the 'To' number: {to}.",
     21610: "Attempt to send to unsubscribed recipient",
     21614: "'To' number is not a valid mobile number",
+    21612: "The 'To' phone number: {to}, is not currently reachable using the 'From' phone number via SMS.",
 }
 
 
@@ -60,6 +63,7 @@ class SimulatorConfig:
     auth_token: str = "simulator-token"
     delay: float = 0.05  # seconds between accepting and each status callback
     failures: Mapping[str, int] = field(default_factory=dict)  # To prefix → Twilio error code
+    no_short_codes: tuple[str, ...] = ()  # To prefixes whose carrier refuses messages from short codes
     #: The callbacks' timeouts (the gateway gives its GATEWAY_HTTP_* ones).
     timeout: httpx2.Timeout = field(default_factory=lambda: httpx2.Timeout(5.0))
 
@@ -146,6 +150,8 @@ class Simulator:
         if media and sender in self.sms_only:
             return _error(BadRequest(f"The 'From' number {sender} is not enabled for MMS.", code=21621))
         code = self._failure_for(to)
+        if sender.isdigit() and any(to.startswith(prefix) for prefix in self.config.no_short_codes):
+            code = 21612
         if code is not None and code < 30000:
             text = _REJECTIONS.get(code, "Simulated rejection of {to}").format(to=to)
             return _error(BadRequest(text, code=code))

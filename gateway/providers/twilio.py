@@ -61,6 +61,11 @@ log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "x-twilio-signature"
 IDEMPOTENCY_HEADER = "I-Twilio-Idempotency-Token"
+#: A send's answer saying the destination's carrier takes no short codes: 21612, "The 'To' phone
+#: number is not currently reachable using the 'From' phone number via SMS"
+#: (https://www.twilio.com/docs/api/errors/21612).  From a short code it is Short Code Reroute's
+#: cue; 30006 (landline or unreachable carrier) comes later, in a status report, and is never rerouted.
+SHORT_CODE_REFUSED = frozenset({21612})
 
 #: Twilio's `MessageStatus` words (https://www.twilio.com/docs/messaging/api/message-resource#message-status-values).
 #: `receiving` and the deprecated `partially_delivered` are left out on purpose: neither describes
@@ -215,7 +220,8 @@ class TwilioProvider:
             )
         raise_if_transient(response, self.name, _message(response))
         code = response_json(response).get("code")
-        raise Rejected(code if isinstance(code, int) and not isinstance(code, bool) else status, _message(response))
+        code = code if isinstance(code, int) and not isinstance(code, bool) else status
+        raise Rejected(code, _message(response), short_code_refused=code in SHORT_CODE_REFUSED)
 
 
 def _error_code(fields: Mapping[str, str]) -> int | None:

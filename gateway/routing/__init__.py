@@ -9,6 +9,7 @@ from gateway.routing.selection import (
     SenderKind,
     Unroutable,
     area_code,
+    choose_long_code,
     choose_sender,
     overlays,
 )
@@ -22,6 +23,7 @@ __all__ = [
     "Rule",
     "SenderKind",
     "area_code",
+    "choose_long_code",
     "choose_sender",
     "overlays",
 ]

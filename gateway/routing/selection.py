@@ -37,6 +37,10 @@ traffic fails over to another provider's sender of the same tier and never to a 
 a sticky mapping to such a sender is passed over without being rewritten (the recipient goes
 back to it once its provider recovers).  Pinned mappings never reach this function.
 
+Short Code Reroute: when the provider answers a send from a short code that the recipient's
+carrier takes no short codes, the message is routed again over the pool's phone numbers only
+(``choose_long_code``: the same tiers from Area Code Geomatch down), and sent once from there.
+
 Everything here is pure: the caller gathers the pool, the sticky mapping and the load,
 and records ``Route.new_sticky`` itself.
 """
@@ -210,6 +214,25 @@ def choose_sender(
     if passed_over and sender.sid == sticky:  # no healthy alternative in its tier: it stays the route
         return Route(sender, Rule.STICKY, new_sticky=False)
     return Route(sender, rule, new_sticky=sticky_sender and not passed_over)
+
+
+def choose_long_code(
+    pool: Sequence[Candidate],
+    recipient: Recipient,
+    *,
+    area_code_geomatch: bool = False,
+    load: Mapping[str, int] | None = None,
+    avoid: Collection[str] = (),
+) -> Route:
+    """The phone number of ``pool`` for a recipient whose carrier refused the short code (Short Code
+    Reroute): short codes and alpha senders are left out, every other rule holds; no sticky mapping
+    is read or written (the recipient's mapping stays with the short code).  Raises ``Unroutable``
+    when the pool has no phone number that can reach them."""
+    numbers = [c for c in pool if c.kind in _NUMBERS]
+    route = choose_sender(
+        numbers, recipient, area_code_geomatch=area_code_geomatch, alpha_allowed=False, load=load, avoid=avoid
+    )
+    return Route(route.sender, route.rule, new_sticky=False)
 
 
 def _still_routable(current: Candidate, usable: Sequence[Candidate], recipient: Recipient, alpha_allowed: bool) -> bool:

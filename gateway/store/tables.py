@@ -94,6 +94,12 @@ class Service(SQLModel, table=True):
     quiet_hours: str | None = None  # the service's own send windows for marketing, one per line
     mms_converter: bool = True  # media that cannot go as MMS goes as SMS with links (gateway.media)
     media_check: bool = False  # HEAD each MediaUrl before queueing: type and size (gateway.media)
+    # Link shortening (`ShortenUrls`): the branded domain (None: the gateway's), where an expired
+    # link goes, whether links are written without https://, and where click events are posted.
+    link_domain: str | None = None
+    link_fallback_url: str | None = None
+    disable_https: bool = False
+    click_callback_url: str | None = None
     date_created: datetime
     date_updated: datetime
 
@@ -288,6 +294,35 @@ class Delivery(SQLModel, table=True):
     date_created: datetime
     date_updated: datetime
     request_id: str | None = Field(default=None, max_length=128)  # sent along as X-Request-Id
+
+
+class Link(SQLModel, table=True):
+    """A short link of a sent message (`ShortenUrls`): its code, the app's link, until when it redirects."""
+
+    __tablename__ = "link"
+
+    code: str = Field(primary_key=True, max_length=16)
+    account_sid: str = Field(max_length=34)
+    service_sid: str = Field(max_length=34)
+    message_sid: str = Field(index=True, max_length=34)
+    url: str
+    shortened: str  # as the body says it
+    date_created: datetime
+    expires_at: datetime
+
+
+class LinkClick(SQLModel, table=True):
+    """Every request for a short link: when, by what, and whether it looked like a person."""
+
+    __tablename__ = "link_click"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, max_length=16)
+    message_sid: str = Field(index=True, max_length=34)
+    at: datetime
+    method: str = Field(max_length=8)
+    user_agent: str | None = None
+    kind: str = Field(max_length=8)  # human | preview (`gateway.links.click_kind`)
 
 
 class SenderLease(SQLModel, table=True):

@@ -21,7 +21,9 @@ from tests.flows.standins import AppServer, app_server
 
 PROVIDER_TOKEN = "provider-secret-token"
 METRICS_TOKEN = "metrics-scraper-token"
-STANDINS = "127.0.0.0/8"  # the stand-in apps' network, which the callback policy refuses by default
+STANDINS = "127.0.0.0/8"
+NO_SHORT_CODES = "+1312555014"  # the stand-in Twilio refuses sends from short codes to these (21612)
+SHORT_CODE_UNREACHABLE = "+1312555015"  # sends to these are reported undelivered (30006) after `sent`  # the stand-in apps' network, which the callback policy refuses by default
 
 
 @dataclass
@@ -70,7 +72,12 @@ class Stack:
 @pytest.fixture
 def stack(request: pytest.FixtureRequest, database_url: str) -> Iterator[Stack]:
     simulator = create_simulator(
-        SimulatorConfig(auth_token=PROVIDER_TOKEN, delay=0.05, failures={"+447400999": 30003, "+336991": 21614})
+        SimulatorConfig(
+            auth_token=PROVIDER_TOKEN,
+            delay=0.05,
+            failures={"+447400999": 30003, "+336991": 21614, SHORT_CODE_UNREACHABLE: 30006},
+            no_short_codes=(NO_SHORT_CODES,),
+        )
     )
     with serve(simulator) as provider_url, app_server() as app:
         url = database_url

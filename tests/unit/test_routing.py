@@ -19,6 +19,7 @@ from gateway.routing import (
     SenderKind,
     Unroutable,
     area_code,
+    choose_long_code,
     choose_sender,
     overlays,
 )
@@ -174,6 +175,18 @@ def test_no_sender_message_names_the_country() -> None:
     """The 21703 message says which country the pool cannot reach."""
     with pytest.raises(Unroutable, match="can reach GB numbers"):
         choose_sender([US_SC], TO_GB)
+
+
+def test_short_code_reroute_passes_over_short_codes_and_alpha_senders() -> None:
+    """A reroute goes to the pool's phone numbers only, by the same tiers, and writes no sticky mapping."""
+    route = choose_long_code([US_SC, ALPHA, US_212, US_201], TO_US_201, area_code_geomatch=True)
+    assert route == Route(US_201, Rule.AREA_CODE, new_sticky=False)
+
+
+def test_short_code_reroute_without_a_phone_number_in_the_pool_is_unroutable() -> None:
+    """A pool of a short code and an alpha sender has nothing to reroute to."""
+    with pytest.raises(Unroutable):
+        choose_long_code([US_SC, ALPHA], TO_US_201)
 
 
 def test_area_code_is_read_from_addresses_when_not_given() -> None:

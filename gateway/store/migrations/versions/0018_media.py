@@ -6,7 +6,7 @@ headers are fetched (HEAD) before the send is queued.  `sender.mms`: whether the
 MMS as registered; NULL (every sender registered before): as its kind can (numbers yes; short
 codes and alphanumeric senders no).
 
-Revision ID: 0019
+Revision ID: 0018
 Revises: 0017
 Create Date: 2026-12-03 10:00:00
 """
@@ -14,7 +14,7 @@ Create Date: 2026-12-03 10:00:00
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019"
+revision = "0018"
 down_revision = "0017"
 branch_labels = None
 depends_on = None
