@@ -128,7 +128,7 @@ def create_app(settings: Settings) -> Starlette:
         policy,
         health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
     )
-    if not settings.embedded:  # other API processes may change services and pools
+    if not settings.alone:  # other processes may change services and pools
         writer.before_batch = core.sync
     accounts = Accounts(engine, token_cipher(settings))
     simulator = (
@@ -166,7 +166,7 @@ def create_app(settings: Settings) -> Starlette:
             except SQLAlchemyError as exc:
                 log.error("could not read the queue at start: %s", exc)
         tasks = [asyncio.create_task(_watch(app, settings.policy_reload_interval))]
-        if not settings.embedded or not settings.workers:  # other processes change the queue too
+        if not settings.alone or not settings.workers:  # other processes change the queue too
             tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(runtime.http_client(settings))
@@ -237,10 +237,11 @@ def _warn_about_webhooks(settings: Settings) -> None:
 
 def from_environment() -> Starlette:
     """The app as `uvicorn --factory` builds it in each process of `gateway serve --workers N`
-    (a fresh interpreter: its logging is set up here, as `serve` set up its own)."""
+    (a fresh interpreter: its logging is set up here, as `serve` set up its own), sharing the
+    database with the other processes, on SQLite too."""
     settings = load_settings()
     logs.configure(settings.log_format)
-    return create_app(settings)
+    return create_app(settings.with_(shared=True))
 
 
 async def _watch(app: Starlette, interval: float) -> None:

@@ -56,11 +56,18 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
     metrics_dir: Path | None = None  # where the processes of one machine share their metrics (see observability)
     log_format: str = "text"  # text | json
     callback_allow_networks: str = ""  # CIDR networks app callbacks may reach beyond public addresses: "10.0.0.0/8,…"
+    shared: bool = False  # one of `serve --workers N`'s processes: others write the database too (not a variable)
 
     @property
     def embedded(self) -> bool:
-        """SQLite: one machine, and one process running workers."""
+        """SQLite: one machine (one `gateway serve`, with one or several processes)."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def alone(self) -> bool:
+        """SQLite in one process: nothing else changes the database, so the caches and queue counts
+        need no checking, and what an earlier life left claimed is taken back at start."""
+        return self.embedded and not self.shared
 
     @property
     def local_url(self) -> str:

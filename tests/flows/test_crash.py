@@ -163,7 +163,7 @@ def _drain(missing: Callable[[], str], context: str, timeout: float = 120.0) -> 
     )
 
 
-# `gateway worker` beside `serve` needs PostgreSQL (SQLite serves one process: the worker refuses it).
+# `gateway worker` beside `serve` needs PostgreSQL (on SQLite the worker refuses: `serve`'s processes dispatch).
 @pytest.mark.parametrize(
     "deployment",
     [("gateway", "sqlite"), ("gateway", "postgresql"), ("worker", "postgresql")],
