@@ -198,8 +198,8 @@ class Gateway:
         return self.directory / f"{kind}-{self._names}.log"
 
     @contextmanager
-    def running(self, workers: bool = True) -> Iterator[Node]:
-        with self.node(workers=workers) as node:
+    def running(self, workers: bool = True, processes: int = 1) -> Iterator[Node]:
+        with self.node(workers=workers, processes=processes) as node:
             yield node
 
     def post(self, path: str, data: dict[str, Any]) -> dict[str, Any]:
