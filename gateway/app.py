@@ -113,14 +113,7 @@ def create_app(settings: Settings) -> Starlette:
         settings = settings.with_(simulator_token=secrets.token_urlsafe(18))
     engine = make_engine(settings.database_url)
     policy = PolicyState(settings.policies_dir, settings.locales_dir)
-    import os
-
-    if os.environ.get("CORES_PROTO"):
-        from gateway.store.procwriter_proto import ProcWriter
-
-        writer = ProcWriter(engine, settings)
-    else:
-        writer = Writer(engine)
+    writer = Writer(engine)
     core = Core(
         writer,
         Backlog(),
