@@ -28,23 +28,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway import runtime
 from gateway.accounts import Accounts, SignIns
-from gateway.api import dead_letters, health, messages, notifications, numbers, optouts, pool, services, webhooks
+from gateway.api import dead_letters, health, media, messages, notifications, numbers, optouts, pool, services, webhooks
 from gateway.api import policy as policy_api
 from gateway.api.metrics import metrics
+from gateway.budgets import ApiRateLimit
 from gateway.console import routes as console_routes
 from gateway.dates import CLOCK
 from gateway.errors import HTTP_CODES, DatabaseUnavailable, GatewayError, InternalError, more_info
+from gateway.forwarding.destinations import destinations
 from gateway.ids import new_token
 from gateway.observability import logs
 from gateway.observability.http import Observed
 from gateway.orchestration.core import Core
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
-from gateway.providers import MODULES, configured
+from gateway.providers import configured
 from gateway.providers.health import ProviderHealth
-from gateway.providers.reassembly import Reassembly
+from gateway.providers.outages import SharedHealth
 from gateway.providers.simulator import SimulatorConfig, create_simulator
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import Shares
 from gateway.settings import Settings, load_settings
 from gateway.store.db import UNAVAILABLE, make_engine, record_revision
 from gateway.store.writer import Writer
@@ -81,6 +83,8 @@ def routes() -> list[Route | Mount]:
         Route(f"{ACCOUNT}/Messages.json", messages.listing, methods=["GET"]),
         Route(f"{ACCOUNT}/Messages/{{sid}}.json", messages.fetch, methods=["GET"]),
         Route(f"{ACCOUNT}/Messages/{{sid}}.json", messages.update, methods=["POST"]),
+        Route(f"{ACCOUNT}/Messages/{{sid}}/Media.json", media.listing, methods=["GET"]),
+        Route(f"{ACCOUNT}/Messages/{{sid}}/Media/{{media}}.json", media.fetch, methods=["GET"]),
         Route("/v1/Messages/Explain", messages.explain_send, methods=["POST"]),
         Route("/v1/Messages/{sid}/Explain", messages.fetch_reasons, methods=["GET"]),
         Route(f"{ACCOUNT}/IncomingPhoneNumbers.json", numbers.create, methods=["POST"]),
@@ -119,7 +123,9 @@ def create_app(settings: Settings) -> Starlette:
         Backlog(),
         StickyLoad(),
         policy,
-        health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
+        health=SharedHealth(
+            ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval), writer, engine
+        ),
     )
     if not settings.alone:  # other processes may change services and pools
         writer.before_batch = core.sync
@@ -136,15 +142,8 @@ def create_app(settings: Settings) -> Starlette:
         if settings.simulator
         else None
     )
-    reassembly = Reassembly(
-        writer,
-        {
-            name: module.reassembly_wait(settings)
-            for name, module in MODULES.items()
-            if module.reassembly_wait is not None
-        },
-        lambda provider, message: webhooks.receive(app, provider, [message]),
-    )
+    arrivals = runtime.receiving(settings, writer, core)
+    reassembly = arrivals.reassembly
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -158,16 +157,26 @@ def create_app(settings: Settings) -> Starlette:
                 core.backlog.load(session)
             except SQLAlchemyError as exc:
                 log.error("could not read the queue at start: %s", exc)
-        tasks = [asyncio.create_task(_watch(app, settings.policy_reload_interval))]
+        tasks = [
+            asyncio.create_task(
+                runtime.watch_policy(policy, settings.policy_reload_interval, lambda: _remember_revision(app))
+            )
+        ]
+        if core.health is not None:  # other processes mark and heal providers too
+            tasks.append(asyncio.create_task(core.health.watch()))
         if not settings.alone or not settings.workers:  # other processes change the queue too
             tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(runtime.http_client(settings))
+            # the media check's HEAD requests go where app webhooks may go (gateway.api.media)
+            app.state.media_client = await stack.enter_async_context(
+                runtime.http_client(settings, destinations(settings))
+            )
             if simulator is not None:
                 await stack.enter_async_context(simulator.state.sim.running())
             if settings.workers:
                 app.state.workers = await stack.enter_async_context(
-                    runtime.workers(settings, engine, writer, core, accounts, client)
+                    runtime.workers(settings, engine, writer, core, accounts, client, arrivals)
                 )
                 app.state.forwarder = app.state.workers.forwarder
             try:
@@ -197,7 +206,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.writer = writer
     app.state.core = core
     app.state.accounts = accounts
-    app.state.rate_limiter = RateLimiter(settings.api_rate_limit, settings.api_rate_burst)
+    app.state.rate_limiter = ApiRateLimit(Shares(settings.api_rate_limit, settings.api_rate_burst), writer)
     app.state.sign_ins = SignIns(
         accounts, settings.auth_failure_burst, settings.auth_failure_account_burst, settings.auth_failure_rate
     )
@@ -205,6 +214,7 @@ def create_app(settings: Settings) -> Starlette:
     app.state.recorded_revision = None
     app.state.provider_secrets = settings.webhook_secrets()
     app.state.providers = configured(settings)
+    app.state.arrivals = arrivals
     app.state.reassembly = reassembly
     return app
 
@@ -235,15 +245,6 @@ def from_environment() -> Starlette:
     settings = load_settings()
     logs.configure(settings.log_format)
     return create_app(settings.with_(shared=True))
-
-
-async def _watch(app: Starlette, interval: float) -> None:
-    state: PolicyState = app.state.policy
-    while True:
-        await asyncio.sleep(interval)
-        if await asyncio.to_thread(state.changed):
-            await asyncio.to_thread(state.reload)
-        await asyncio.to_thread(_remember_revision, app)
 
 
 def _remember_revision(app: Starlette) -> None:

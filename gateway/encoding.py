@@ -46,7 +46,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-__all__ = ["Segmentation", "segment", "smart_encode", "is_gsm7"]
+__all__ = ["Segmentation", "segment", "smart_encode", "is_gsm7", "split", "gsm7_bytes", "gsm7_text"]
 
 GSM7 = "GSM-7"
 UCS2 = "UCS-2"
@@ -58,13 +58,29 @@ UCS2 = "UCS-2"
 #: Characters costing one septet.  Note ``$`` ``@`` ``_`` are in the basic table (at
 #: unusual code points) while the grave accent ` is not GSM at all, and ``Ç`` is GSM but
 #: ``ç`` is not.  Form feed is not here: it is an extension character.
-GSM7_BASIC: frozenset[str] = frozenset(
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+#: The basic table in code order (a character's septet is its index); 0x1B is the escape to the
+#: extension table, no character of its own.
+GSM7_CODES = (
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
     "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
+GSM7_BASIC: frozenset[str] = frozenset(GSM7_CODES) - {"\x1b"}
 
-#: Characters costing two septets (ESC 0x1B + code).  Still GSM-7, never split.
-GSM7_EXTENSION: frozenset[str] = frozenset("\f^{}\\[~]|€")
+#: Characters costing two septets (ESC 0x1B + code), by their code in the extension table.
+#: Still GSM-7, never split.
+GSM7_EXTENSION_CODES = {
+    "\f": 0x0A,
+    "^": 0x14,
+    "{": 0x28,
+    "}": 0x29,
+    "\\": 0x2F,
+    "[": 0x3C,
+    "~": 0x3D,
+    "]": 0x3E,
+    "|": 0x40,
+    "€": 0x65,
+}
+GSM7_EXTENSION: frozenset[str] = frozenset(GSM7_EXTENSION_CODES)
 
 GSM7_ALL: frozenset[str] = GSM7_BASIC | GSM7_EXTENSION
 
@@ -382,7 +398,12 @@ _UCS2_SLOW_RE = _build_slow_ucs2_re()
 
 
 def _walk(sizes: list[int]) -> int:
-    """Count segments exactly as ``SegmentedMessage._buildSegments`` does.
+    """Count segments exactly as ``SegmentedMessage._buildSegments`` does (see `_pack`)."""
+    return len(_pack(sizes))
+
+
+def _pack(sizes: list[int]) -> list[int]:
+    """How many items each segment holds, as ``SegmentedMessage._buildSegments`` packs them.
 
     ``sizes`` are item sizes in bits.  Segment 1 starts without a header; on the first
     overflow it gets a 48-bit header and gives back whole trailing items (to the new
@@ -391,13 +412,13 @@ def _walk(sizes: list[int]) -> int:
     a fresh segment, possibly leaving the previous one holding only its header, which
     is what the calculator does.
     """
-    segments = 1
+    counts = [0]
     first: list[int] = []  # item sizes in segment 1 while it has no header
     header_added = False
     used = 0
     for size in sizes:
         if _SEGMENT_BITS - used < size:
-            segments += 1
+            counts.append(0)
             if not header_added:
                 total = sum(first) + _UDH_BITS
                 moved = 0
@@ -405,14 +426,17 @@ def _walk(sizes: list[int]) -> int:
                     last = first.pop()
                     total -= last
                     moved += last
+                    counts[0] -= 1
+                    counts[1] += 1
                 header_added = True
                 used = _UDH_BITS + moved
             else:
                 used = _UDH_BITS
         used += size
+        counts[-1] += 1
         if not header_added:
             first.append(size)
-    return segments
+    return counts
 
 
 def _arith(units: int, single: int, multi: int) -> int:
@@ -508,3 +532,49 @@ def segment(text: str, smart: bool = False) -> Segmentation:
     else:
         segments = _walk([_UCS2_UNIT * u for u in widths])
     return Segmentation(UCS2, segments, len(graphemes), text)
+
+
+def split(text: str) -> tuple[str, list[str]]:
+    """The encoding and the parts a sender sends `text` in (already smart-encoded, as stored):
+    the parts `segment` counted, cut where the calculator cuts, never inside a character or a
+    grapheme, so a message goes in exactly the segments it was billed for."""
+    if is_gsm7(text):
+        encoding, items = GSM7, list(text)
+    else:
+        encoding, items = UCS2, _graphemes(text)
+    parts, start = [], 0
+    for count in _pack(_item_sizes(text, encoding)):
+        parts.append("".join(items[start : start + count]))
+        start += count
+    return encoding, parts
+
+
+_GSM7_SEPTET = {c: code for code, c in enumerate(GSM7_CODES) if c != "\x1b"}
+_GSM7_EXTENDED = {code: c for c, code in GSM7_EXTENSION_CODES.items()}
+
+
+def gsm7_bytes(text: str) -> bytes:
+    """GSM-7 text as unpacked septets, one per octet (SMPP's data_coding 0); extension characters
+    as ESC and their code."""
+    out = bytearray()
+    for c in text:
+        if c in GSM7_EXTENSION_CODES:
+            out += bytes((0x1B, GSM7_EXTENSION_CODES[c]))
+        else:
+            out.append(_GSM7_SEPTET[c])
+    return bytes(out)
+
+
+def gsm7_text(data: bytes) -> str:
+    """Unpacked GSM-7 septets as text; an escape without a known code reads as a space, as 3GPP TS
+    23.038 asks of a receiver, and a septet above 0x7F as U+FFFD."""
+    out, escaped = [], False
+    for octet in data:
+        if escaped:
+            out.append(_GSM7_EXTENDED.get(octet, " "))
+            escaped = False
+        elif octet == 0x1B:
+            escaped = True
+        else:
+            out.append(GSM7_CODES[octet] if octet < 0x80 else "\ufffd")
+    return "".join(out)

@@ -5,6 +5,8 @@ Exception
 │   ├── BadRequest                          400 / 21100 (a parameter is wrong)
 │   │   ├── ToRequired 21604 · FromRequired 21603 · InvalidTo 21211 · InvalidFrom 21212
 │   │   ├── FromNotOwned 21606 · BodyRequired 21602 · BodyTooLong 21617 · InvalidMediaUrl 21620
+│   │   ├── TooManyMedia 21623 · MmsNotEnabled 21621 · MmsUnreachable 21612 (no MMS Converter to fall back on)
+│   │   ├── MediaTypeNotAccepted 12300 · MediaTooLarge 11751 · MediaUnreachable 63019 (the HEAD check)
 │   │   ├── InvalidUrl 21402 (InboundRequestUrl, FallbackUrl, SmsUrl) · InvalidStatusCallback 21609
 │   │   ├── InvalidValidityPeriod 21624 · RegionNotPermitted 21408 · RecipientUnsubscribed 21610
 │   │   ├── QueueOverflow 21611 · ServiceNotFound 21701 · NoSenderAvailable 21703
@@ -113,6 +115,40 @@ class BodyTooLong(BadRequest):
 
 class InvalidMediaUrl(BadRequest):
     code = 21620
+
+
+class TooManyMedia(BadRequest):
+    code = 21623
+
+
+class MmsNotEnabled(BadRequest):
+    """Media from a sender that cannot send MMS, with no MMS Converter to send it as SMS instead."""
+
+    code = 21621
+
+
+class MmsUnreachable(BadRequest):
+    """Media to a country the policy says takes no MMS, with no MMS Converter to send it as SMS instead."""
+
+    code = 21612
+
+
+class MediaTypeNotAccepted(BadRequest):
+    """The media check found a Content-Type no MMS carries."""
+
+    code = 12300
+
+
+class MediaTooLarge(BadRequest):
+    """The media check found more bytes than the channel takes (5 MB for MMS, all media together)."""
+
+    code = 11751
+
+
+class MediaUnreachable(BadRequest):
+    """The media check could not fetch the media's headers (no answer, or not a 2xx)."""
+
+    code = 63019
 
 
 class InvalidUrl(BadRequest):

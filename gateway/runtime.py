@@ -20,7 +20,7 @@ import os
 import secrets
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -34,11 +34,14 @@ from gateway.dispatch.request import ProviderRequests
 from gateway.dispatch.worker import Dispatcher
 from gateway.forwarding.destinations import Destinations, GuardedTransport, destinations
 from gateway.forwarding.worker import Forwarder
+from gateway.orchestration.arrivals import Arrivals
 from gateway.orchestration.core import Core
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.policy.watcher import PolicyState
 from gateway.providers import MODULES, PROVIDERS
+from gateway.providers.base import Link
 from gateway.providers.health import ProviderHealth
+from gateway.providers.outages import SharedHealth
 from gateway.settings import Settings
 from gateway.store import deliveries, leases
 from gateway.store.db import make_engine, unit_of_work, writer_engine
@@ -55,6 +58,7 @@ class Workers:
 
     dispatcher: Dispatcher
     forwarder: Forwarder
+    links: dict[str, Link]  # the held connections of providers reached over one (SMPP), by provider
 
     def running(self) -> bool:
         return self.dispatcher.running() and self.forwarder.running()
@@ -93,11 +97,18 @@ def http_client(settings: Settings, policy: Destinations | None = None) -> httpx
 
 @contextlib.asynccontextmanager
 async def workers(
-    settings: Settings, engine: Engine, writer: Writer, core: Core, accounts: Accounts, client: httpx2.AsyncClient
+    settings: Settings,
+    engine: Engine,
+    writer: Writer,
+    core: Core,
+    accounts: Accounts,
+    client: httpx2.AsyncClient,
+    arrivals: Arrivals | None = None,
 ) -> AsyncIterator[Workers]:
-    """Run a dispatcher (sending with `client`) and a forwarder (with a client of its own, guarded by
-    the callback destination policy) until the block ends; then they stop, finish what is in flight
-    and hand back their leases and claims."""
+    """Run a dispatcher (sending with `client`, and over the links of providers reached by a held
+    connection, SMPP, which hand what arrives to `arrivals`) and a forwarder (with a client of its
+    own, guarded by the callback destination policy) until the block ends; then they stop, finish
+    what is in flight and hand back their leases and claims, and the links close."""
     owner = worker_name(settings)
     if settings.alone or settings.worker_id:
         earlier = None if settings.alone else owner
@@ -109,8 +120,18 @@ async def workers(
     credentials = {name: module.credentials(settings) for name, module in MODULES.items()}
     apps = http_client(settings, destinations(settings))  # the forwarder's: apps' URLs are guarded
     reads = ThreadPoolExecutor(max_workers=4, thread_name_prefix="gateway-read")
+    links: dict[str, Link] = {
+        name: module.link(settings)
+        for name, module in MODULES.items()
+        if module.link is not None and arrivals is not None and not module.missing_to_send(settings)
+    }
     requests = ProviderRequests(
-        client, PROVIDERS, credentials, lambda provider, sid: _callback(base, provider, sid), health=core.health
+        client,
+        PROVIDERS,
+        credentials,
+        lambda provider, sid: _callback(base, provider, sid),
+        health=core.health,
+        links=links,
     )
     dispatcher = Dispatcher(engine, writer, core.backlog, requests, reads, owner=owner, lease_ttl=settings.lease_ttl)
     forwarder = Forwarder(
@@ -124,13 +145,21 @@ async def workers(
         claim_for=2 * request_deadline(settings) + settings.lease_ttl,
     )  # a request and its fallback
     forwarder.start()
+    if arrivals is not None:
+        arrivals.notify = forwarder.notify
+        for link in links.values():
+            await link.start(arrivals)
     await dispatcher.start()
     log.info("worker %s started", owner)
     try:
         with core.doorbell.listening(dispatcher.notify, forwarder.notify):
-            yield Workers(dispatcher, forwarder)
+            yield Workers(dispatcher, forwarder, links)
     finally:
         await dispatcher.stop()
+        for link in links.values():
+            await link.stop()
+        if arrivals is not None:
+            arrivals.notify = None
         await forwarder.stop()
         reads.shutdown(wait=True)
         await apps.aclose()
@@ -151,6 +180,21 @@ def _take_back(session: Session, owner: str | None) -> None:
     """What `owner`'s earlier life (None: anyone) left claimed goes back to the queue and outbox."""
     leases.release_everything(session, owner=owner)
     deliveries.unclaim(session, owner)
+
+
+def receiving(settings: Settings, writer: Writer, core: Core) -> Arrivals:
+    """The inbound path of a process, joining the long messages of the providers that opted in."""
+    waits = {name: module.reassembly_wait(settings) for name, module in MODULES.items() if module.reassembly_wait}
+    return Arrivals(core, writer, waits)
+
+
+async def watch_policy(policy: PolicyState, interval: float, after: Callable[[], None] = lambda: None) -> None:
+    """Reload the policy when its files change, then run `after`, every `interval` seconds."""
+    while True:
+        await asyncio.sleep(interval)
+        if await asyncio.to_thread(policy.changed):
+            await asyncio.to_thread(policy.reload)
+        await asyncio.to_thread(after)
 
 
 async def recount(writer: Writer, core: Core, interval: float = 1.0) -> None:
@@ -180,7 +224,10 @@ def _webhook_secret(engine: Engine, account_sid: str, service_sid: str) -> str |
 
 
 async def run_worker(settings: Settings) -> None:
-    """`gateway worker`: dispatch and forwarding without HTTP, until SIGTERM or SIGINT."""
+    """`gateway worker`: dispatch and forwarding without HTTP, until SIGTERM or SIGINT. What arrives
+    over the connections its workers hold (SMPP) goes through the inbound path an API process
+    gives webhooks: the policy loaded and watched, the configuration caches checked in each
+    transaction (API processes change it), long messages joined."""
     engine = make_engine(settings.database_url)
     accounts = Accounts(engine, token_cipher(settings))
     writer = Writer(engine)
@@ -189,17 +236,33 @@ async def run_worker(settings: Settings) -> None:
         Backlog(),
         StickyLoad(),
         PolicyState(settings.policies_dir, settings.locales_dir),
-        health=ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval),
+        health=SharedHealth(
+            ProviderHealth(settings.provider_failure_window, settings.provider_probe_interval), writer, engine
+        ),
     )
+    writer.before_batch = core.sync
+    arrivals = receiving(settings, writer, core)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    core.policy.reload()
     writer.start()
+    arrivals.reassembly.start()
+    watch = asyncio.create_task(watch_policy(core.policy, settings.policy_reload_interval))
+    health = asyncio.create_task(core.health.watch()) if core.health is not None else None
     try:
-        async with http_client(settings) as client, workers(settings, engine, writer, core, accounts, client):
+        async with (
+            http_client(settings) as client,
+            workers(settings, engine, writer, core, accounts, client, arrivals),
+        ):
             await stop.wait()
             log.info("stopping: finishing sends in flight and handing back leases")
     finally:
+        tasks = [watch] + ([health] if health is not None else [])
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await arrivals.reassembly.stop()
         writer.stop()
         engine.dispose()

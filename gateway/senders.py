@@ -22,5 +22,11 @@ def classify_number(address: str) -> tuple[SenderKind, str | None]:
     return _TYPES.get(phonenumbers.number_type(parsed), SenderKind.LONG_CODE), country
 
 
+def sends_mms(kind: str, mms: bool | None) -> bool:
+    """Whether a sender can send MMS: as registered (`Mms`), else as its kind can (numbers yes; short
+    codes only once registered for MMS, and alphanumeric senders never)."""
+    return mms if mms is not None else kind not in (SenderKind.SHORT_CODE, SenderKind.ALPHA)
+
+
 def mps_for(kind: SenderKind, country: str | None, requested: int | None) -> int:
     return requested if requested is not None else default_mps(kind.value, country)

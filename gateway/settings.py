@@ -92,12 +92,13 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
 
     def webhook_secrets(self) -> dict[str, str]:
         """Each provider's webhook-signing secret; a provider without one has its webhooks refused."""
-        secrets = {name: module.secret(self)[1] for name, module in MODULES.items()}
+        secrets = {name: module.secret(self)[1] for name, module in MODULES.items() if module.webhooks}
         return {name: secret for name, secret in secrets.items() if secret}
 
     def missing_secrets(self) -> dict[str, str]:
-        """Provider → the variable that would enable its webhooks, for those without a secret."""
-        needed = {name: module.secret(self) for name, module in MODULES.items()}
+        """Provider → the variable that would enable its webhooks, for those without a secret (a
+        provider with a link has no webhooks: its reports arrive over the link)."""
+        needed = {name: module.secret(self) for name, module in MODULES.items() if module.webhooks}
         return {name: variable for name, (variable, secret) in needed.items() if not secret}
 
     def missing_credentials(self) -> dict[str, str]:
@@ -213,6 +214,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             value = value.lower()
             if value not in choices:
                 raise SettingsError(f"{variable(field)}={value!r} must be one of {', '.join(choices)}")
+        if value and (check := field.metadata["check"]) is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                raise SettingsError(f"{variable(field)}={value!r}: {exc}") from None
         providers[field.name] = value
     log_format = (get("LOG_FORMAT") or defaults.log_format).lower()
     if log_format not in LOG_FORMATS:

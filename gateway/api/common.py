@@ -145,12 +145,13 @@ def signed_in(request: Request) -> str:
     return account_sid
 
 
-def authenticate(request: Request) -> str:
+async def authenticate(request: Request) -> str:
     """The caller's AccountSid; the path's AccountSid, if any, must be the caller's (else 20404).
-    Every authenticated request counts against the account's rate limit (429 beyond it)."""
+    Every authenticated request counts against the account's rate limit, shared by every process
+    (429 beyond it; `gateway.budgets`)."""
     account_sid = signed_in(request)
     limiter = request.app.state.rate_limiter
-    wait = limiter.take(account_sid, time.monotonic())
+    wait = await limiter.take(account_sid)
     if wait:
         raise TooManyRequests(
             f"Too Many Requests: this account may make {limiter.rate:g} API requests per second "

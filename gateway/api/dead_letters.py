@@ -11,7 +11,7 @@ from gateway.forwarding.dead_letters import dead_letter_json, list_dead, replay
 
 
 async def listing(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     size = page_size(form)
     rows = await read(request, list_dead, account_sid, after=int_or_none(form.get("After")), limit=size + 1)
@@ -27,7 +27,7 @@ async def listing(request: Request) -> JSONResponse:
 
 
 async def replay_one(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     raw = request.path_params["id"]
     number = int_or_none(raw)
     ids = [number] if number is not None else []
@@ -40,7 +40,7 @@ async def replay_one(request: Request) -> JSONResponse:
 
 
 async def replay_all(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     await read_form(request)
     count = await request.app.state.writer.run(lambda session: replay(session, account_sid, None))
     if request.app.state.forwarder is not None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from gateway.api.common import read
-from gateway.providers import PROVIDERS
+from gateway.providers import MODULES, PROVIDERS
 from gateway.store.db import ping, senders_by_provider
 
 log = logging.getLogger("gateway.api.health")
@@ -36,6 +36,8 @@ async def readyz(request: Request) -> JSONResponse:
     missing = state.settings.missing_secrets()
     try:
         registered = await read(request, _registered)
+        if state.core.health is not None:  # every process answers with the deployment's outages
+            await state.core.health.refresh()
         database = "ok"
     except SQLAlchemyError as exc:
         database = "unreachable"
@@ -64,9 +66,9 @@ async def readyz(request: Request) -> JSONResponse:
         "reasons": reasons,
         "database": database,
         "workers": workers,
-        "webhooks": {
-            name: "refused: no secret configured" if name in missing else "verified" for name in sorted(PROVIDERS)
-        },
+        "webhooks": {name: _webhooks(name, missing) for name in sorted(PROVIDERS)},
+        # Not a reason to be unready either: while a bind is made again its messages wait queued.
+        "links": _links(state),
         "stranded_senders": stranded,
         # Not a reason to be unready: the gateway still takes messages, routes them to healthy
         # providers and holds the others' until they recover.
@@ -100,6 +102,23 @@ def _log_stranded(state: Any, stranded: dict[str, dict[str, Any]]) -> None:
             name,
             report["set"],
         )
+
+
+def _webhooks(name: str, missing: dict[str, str]) -> str:
+    if not MODULES[name].webhooks:
+        return "none: reports and messages arrive over its bind"
+    return "refused: no secret configured" if name in missing else "verified"
+
+
+def _links(state: Any) -> dict[str, str]:
+    """Each held-connection provider's bind as this process holds it: `bound`, `binding` (at start
+    or again after a drop), or `not held` (its workers are off here, or it cannot send)."""
+    held = state.workers.links if state.workers is not None else {}
+    return {
+        name: held[name].state() if name in held else "not held"
+        for name, module in sorted(MODULES.items())
+        if module.link is not None
+    }
 
 
 def _workers(state: Any) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.api import media
 from gateway.api.common import (
     Form,
     app_url,
@@ -33,6 +34,7 @@ from gateway.dispatch import explain
 from gateway.dispatch.submit import SendRequest
 from gateway.errors import BadRequest, FromRequired, NotFound, ServiceNotFound
 from gateway.lifecycle import SCHEDULED_BY_APP, Hold, Status
+from gateway.media import unpack
 from gateway.orchestration.core import Core
 from gateway.outbox.payloads import API_VERSION
 from gateway.settings import Settings
@@ -42,7 +44,6 @@ from gateway.store.tables import Message
 
 def message_json(message: Message, *, status: str | None = None, hide_sender: bool = False) -> dict[str, Any]:
     uri = f"/{API_VERSION}/Accounts/{message.account_sid}/Messages/{message.sid}"
-    media = [u for u in message.media.split("\n") if u]
     return {
         "account_sid": message.account_sid,
         "api_version": API_VERSION,
@@ -55,7 +56,7 @@ def message_json(message: Message, *, status: str | None = None, hide_sender: bo
         "error_message": message.error_message,
         "from": None if hide_sender else message.sender,
         "messaging_service_sid": message.service_sid,
-        "num_media": str(len(media)),
+        "num_media": str(len(unpack(message.media))),
         "num_segments": str(message.num_segments),
         "price": None,
         "price_unit": "USD",
@@ -104,8 +105,9 @@ def send_request(account_sid: str, form: Form, settings: Settings, now: datetime
 
 
 async def create(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     send = send_request(account_sid, await read_form(request), request.app.state.settings, utcnow())
+    send = await media.checked(request, send)
     core: Core = request.app.state.core
     message = await core.send(send)
     via_service = send.service_sid is not None and send.sender is None
@@ -117,7 +119,7 @@ async def create(request: Request) -> JSONResponse:
 async def update(request: Request) -> JSONResponse:
     """Cancel a scheduled message: `Status=canceled`, the only update of a message's status Twilio
     has (30409 once it is no longer scheduled); the gateway does not redact bodies (`Body`)."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     sid = request.path_params["sid"]
     form = await read_form(request)
     if form.get("Status") != Status.CANCELED.value or "Body" in form:
@@ -134,7 +136,7 @@ async def explain_send(request: Request) -> JSONResponse:
     """What a send with these parameters would do at `At` (default now) and why: the same gates,
     routing and encoding the send runs, writing nothing.  A send's syntax errors are answered as
     the send answers them; a refusal by a gate is an answer (200), naming its code."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     at = form.get("At")
     try:
@@ -154,7 +156,7 @@ async def explain_send(request: Request) -> JSONResponse:
 
 async def fetch_reasons(request: Request) -> JSONResponse:
     """The reasons a message's send recorded: what Explain answered, kept from the moment it was sent."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     sid = request.path_params["sid"]
     message = await read(request, account_message, account_sid, sid)
     if message is None or message.reasons is None:
@@ -166,7 +168,7 @@ async def fetch_reasons(request: Request) -> JSONResponse:
 
 
 async def fetch(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     return JSONResponse(message_json(await _own_message(request, account_sid, request.path_params["sid"])))
 
 
@@ -184,7 +186,7 @@ def _not_found(account_sid: str, sid: str) -> NotFound:
 
 async def listing(request: Request) -> JSONResponse:
     """Newest first, Twilio's paging: `next_page_uri` relative, with a PageToken, null on the last page."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     size, page, cursor = page_size(form), page_number(form), decode_token(form.get("PageToken"))
     filters: list[tuple[str, str]] = [

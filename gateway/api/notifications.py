@@ -38,7 +38,7 @@ def _address(binding: str) -> str:
 
 
 async def create(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     service_sid = request.path_params["sid"]
     await read(request, owned, Service, account_sid, service_sid)  # another account's service is not there at all

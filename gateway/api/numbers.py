@@ -1,8 +1,8 @@
 """The sender registry: Twilio's IncomingPhoneNumbers resource (2010-04-01).
 
 Besides Twilio's fields it takes `Provider` (which provider sends for the
-number) and `Mps` (its throughput, segments per second; Twilio's default for
-its type when omitted).
+number), `Mps` (its throughput, segments per second; Twilio's default for
+its type when omitted) and `Mms` (whether it can send MMS; default true).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gateway.ids import new_sid
 from gateway.outbox.payloads import API_VERSION
 from gateway.providers import PROVIDERS
 from gateway.routing import SenderKind
-from gateway.senders import classify_number, mps_for
+from gateway.senders import classify_number, mps_for, sends_mms
 from gateway.settings import Settings
 from gateway.store import senders
 from gateway.store.db import utcnow
@@ -35,7 +35,7 @@ def number_json(sender: Sender) -> dict[str, Any]:
         "account_sid": sender.account_sid,
         "friendly_name": sender.address,
         "phone_number": sender.address,
-        "capabilities": {"sms": True, "mms": sender.kind != "alpha", "voice": False, "fax": False},
+        "capabilities": {"sms": True, "mms": sends_mms(sender.kind, sender.mms), "voice": False, "fax": False},
         "sms_url": sender.sms_url,
         "sms_method": "POST",
         "status": "in-use",
@@ -52,7 +52,7 @@ def number_json(sender: Sender) -> dict[str, Any]:
 
 
 async def create(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     address = form.get("PhoneNumber") or ""
     raw = address.removeprefix("whatsapp:")
@@ -76,6 +76,7 @@ async def create(request: Request) -> JSONResponse:
         provider=provider,
         mps=mps_for(kind, country, form.integer("Mps", 1, 10000)),
         sms_url=app_url(form, "SmsUrl", request.app.state.settings),
+        mms=form.boolean("Mms"),
         date_created=now,
         date_updated=now,
     )
@@ -114,12 +115,12 @@ def add_sender(session: Session, sender: Sender) -> None:
 
 
 async def fetch(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     return JSONResponse(number_json(await read(request, owned, Sender, account_sid, request.path_params["sid"])))
 
 
 async def listing(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     found = await read(request, senders.numbers, account_sid)
     uri = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers.json"
     return JSONResponse(
@@ -138,7 +139,7 @@ async def listing(request: Request) -> JSONResponse:
 
 
 async def remove(request: Request) -> Response:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     sid = request.path_params["sid"]
 
     def job(session: Session) -> None:

@@ -118,7 +118,7 @@ def _reason(form: Form) -> str:
 
 async def listing(request: Request) -> JSONResponse:
     """Opt-out rows in key order (scope, number, channel), keyset-paged; filters are exact."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     size, page, after = page_size(form), page_number(form), decode_cursor(form.get("PageToken"))
     filters: list[tuple[str, str | None]] = []
@@ -175,7 +175,7 @@ async def listing(request: Request) -> JSONResponse:
 
 
 async def fetch(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     address = _address(request.path_params["number"])
     record = await read(request, number_record, account_sid, address.number, base_url(request))
     if record is None:
@@ -185,14 +185,14 @@ async def fetch(request: Request) -> JSONResponse:
 
 async def create(request: Request) -> JSONResponse:
     """Opt a number out for staff (a complaint, a letter): audited with source "api" and the reason."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     return await _change(request, account_sid, form, form.get("PhoneNumber"), opted_out=True, status=201)
 
 
 async def remove(request: Request) -> JSONResponse:
     """Opt a number back in for staff; 404 unless it was opted out in that scope and channel."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = Form(request.query_params.multi_items())
     return await _change(request, account_sid, form, request.path_params["number"], opted_out=False, status=200)
 
@@ -222,7 +222,7 @@ async def _change(
 
 async def export(request: Request) -> StreamingResponse:
     """The account's opt-outs as CSV, streamed a chunk of rows at a time (`transfer.csv_chunks`)."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     return StreamingResponse(
         csv_chunks(request.app.state.engine, account_sid),
         media_type="text/csv",

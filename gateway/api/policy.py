@@ -21,7 +21,7 @@ DEMO_VARIABLES = {"brand": "Example", "help_contact": "help.example.com"}
 
 
 async def show(request: Request) -> JSONResponse:
-    authenticate(request)
+    await authenticate(request)
     state: PolicyState = request.app.state.policy
     matcher = state.matcher
     return JSONResponse(
@@ -38,7 +38,7 @@ async def show(request: Request) -> JSONResponse:
 
 
 async def test(request: Request) -> JSONResponse:
-    authenticate(request)
+    await authenticate(request)
     form = await read_form(request)
     body = form.get("Body")
     if body is None:

@@ -29,12 +29,12 @@ def _geo_json(service: Service) -> dict[str, Any]:
 
 
 async def geo_fetch(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     return JSONResponse(_geo_json(await read(request, owned_service, account_sid, request.path_params["sid"])))
 
 
 async def geo_update(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     codes = country_codes(form, "Countries")
 
@@ -60,7 +60,7 @@ def _sticky_json(mapping: StickyMapping, sender: Sender | None) -> dict[str, Any
 
 
 async def sticky_list(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     service_sid = request.path_params["sid"]
     to = request.query_params.get("To")
 
@@ -78,7 +78,7 @@ async def sticky_list(request: Request) -> JSONResponse:
 
 
 async def sticky_fetch(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
 
     def mapping(session: Session) -> tuple[StickyMapping, Sender | None]:
@@ -93,7 +93,7 @@ async def sticky_fetch(request: Request) -> JSONResponse:
 
 async def sticky_pin(request: Request) -> JSONResponse:
     """Pin `To` to `Sender` (a pool member's address or sid): routing will not move it."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
     wanted = form.get("Sender") or ""
@@ -115,7 +115,7 @@ async def sticky_pin(request: Request) -> JSONResponse:
 
 
 async def sticky_reset(request: Request) -> Response:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     service_sid, to = request.path_params["sid"], unquote(request.path_params["to"])
 
     def job(session: Session) -> None:

@@ -32,7 +32,7 @@ from gateway.dates import iso8601, utcnow
 from gateway.errors import AlreadyRegistered, BadRequest, NotFound, NumberInAnotherService, OneAlphaSenderPerService
 from gateway.ids import new_sid
 from gateway.routing import SenderKind
-from gateway.senders import mps_for
+from gateway.senders import mps_for, sends_mms
 from gateway.settings import Settings
 from gateway.store import senders
 from gateway.store.tables import Sender, Service
@@ -51,6 +51,7 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "SmartEncoding": ("smart_encoding", "bool"),
     "ValidityPeriod": ("validity_period", "validity"),
     "UseInboundWebhookOnNumber": ("use_inbound_webhook_on_number", "bool"),
+    "MmsConverter": ("mms_converter", "bool"),
     # the gateway's own: what confirmations say, and how inbound forwards are shaped and signed
     "Brand": ("brand", "url"),
     "HelpContact": ("help_contact", "url"),
@@ -60,6 +61,8 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "TrafficType": ("traffic_type", "traffic"),
     # the service's own send windows for marketing, on top of the policy files' (";"-separated or repeated)
     "QuietHours": ("quiet_hours", "windows"),
+    # HEAD each MediaUrl before a send is queued: a Content-Type MMS carries, within 5 MB in all
+    "MediaCheck": ("media_check", "bool"),
 }
 
 
@@ -78,7 +81,7 @@ def service_json(service: Service, base: str) -> dict[str, Any]:
         "area_code_geomatch": service.area_code_geomatch,
         "smart_encoding": service.smart_encoding,
         "validity_period": service.validity_period,
-        "mms_converter": False,
+        "mms_converter": service.mms_converter,
         "fallback_to_long_code": False,
         "scan_message_content": "inherit",
         "synchronous_validation": False,
@@ -90,6 +93,7 @@ def service_json(service: Service, base: str) -> dict[str, Any]:
         "inbound_format": service.inbound_format,
         "traffic_type": service.traffic_type,
         "quiet_hours": service.quiet_hours.splitlines() if service.quiet_hours else None,
+        "media_check": service.media_check,
         "date_created": iso8601(service.date_created),
         "date_updated": iso8601(service.date_updated),
         "url": url,
@@ -115,7 +119,7 @@ def member_json(sender: Sender, base: str) -> dict[str, Any]:
         "service_sid": sender.service_sid,
         "date_created": iso8601(sender.date_created),
         "date_updated": iso8601(sender.date_updated),
-        "capabilities": ["SMS"] if sender.kind in ("short_code", "alpha") else ["SMS", "MMS"],
+        "capabilities": ["SMS", "MMS"] if sends_mms(sender.kind, sender.mms) else ["SMS"],
         "country_code": sender.country,
         "mps": sender.mps,
         "type": sender.kind,
@@ -173,7 +177,7 @@ def owned_service(session: Session, account_sid: str, sid: str) -> Service:
 
 
 async def create(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     if not form.get("FriendlyName"):
         raise BadRequest("FriendlyName is required.")
@@ -185,20 +189,20 @@ async def create(request: Request) -> JSONResponse:
 
 
 async def listing(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     services = await read(request, senders.services, account_sid)
     base = base_url(request)
     return JSONResponse(v1_page("services", [service_json(s, base) for s in services], f"{base}/v1/Services"))
 
 
 async def fetch(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     service = await read(request, owned_service, account_sid, request.path_params["sid"])
     return JSONResponse(service_json(service, base_url(request)))
 
 
 async def update_service(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
 
     def job(session: Session) -> Service:
@@ -212,7 +216,7 @@ async def update_service(request: Request) -> JSONResponse:
 
 
 async def remove(request: Request) -> Response:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     sid = request.path_params["sid"]
 
     def job(session: Session) -> None:
@@ -242,7 +246,7 @@ async def add_member(request: Request) -> JSONResponse:
     address the account (or, for what receives, another account) already has, as for phone
     numbers.  Its check and the UNIQUE constraints agree; a constraint that still fires (another
     process won the race twice) is answered as the same refusal, never as a 500."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     pool, service_sid = _pool_name(request), request.path_params["sid"]
     provider = provider_of(form, request.app.state.settings) if pool != "PhoneNumbers" else ""
@@ -289,6 +293,7 @@ def _short_code(account_sid: str, form: Form, now: Any, provider: str) -> Sender
         country=country,
         provider=provider,
         mps=mps,
+        mms=form.boolean("Mms"),  # a short code sends MMS only once registered for it
         date_created=now,
         date_updated=now,
     )
@@ -318,7 +323,7 @@ def _alpha(session: Session, account_sid: str, service_sid: str, form: Form, now
 
 
 async def list_members(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     pool, service_sid, base = _pool_name(request), request.path_params["sid"], base_url(request)
 
     def members(session: Session) -> list[Sender]:
@@ -349,7 +354,7 @@ def pool_member(session: Session, account_sid: str, service_sid: str, pool: str,
 
 
 async def fetch_member(request: Request) -> JSONResponse:
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     member = await read(
         request,
         pool_member,
@@ -365,7 +370,7 @@ async def update_alpha(request: Request) -> JSONResponse:
     """Change the countries an alpha sender is registered for (`RegisteredCountries`, which replaces
     the list; empty: none), as registrations are granted, without taking it out of the pool (which
     would drop its sticky mappings)."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
     form = await read_form(request)
     registered = country_codes(form, "RegisteredCountries")
 
@@ -381,7 +386,7 @@ async def update_alpha(request: Request) -> JSONResponse:
 async def remove_member(request: Request) -> Response:
     """Leaving the pool deletes the sender's sticky mappings (Twilio's rule); short codes and alpha
     senders exist only in a pool, so they are deleted outright."""
-    account_sid = authenticate(request)
+    account_sid = await authenticate(request)
 
     def job(session: Session) -> None:
         sender = _member(session, request, account_sid)

@@ -7,36 +7,26 @@ recorded the provider's id), else by the provider's message id.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import parse_qsl
 
-from sqlmodel import Session
-from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.api.common import CONTROL, MAX_FIELD, read_body
-from gateway.errors import BadRequest, Forbidden, NotFound, PolicyUnavailable
-from gateway.observability import metrics
-from gateway.orchestration.core import Core
-from gateway.orchestration.inbound import Arrival, receive_batch
-from gateway.outbox.backlog import Backlog
-from gateway.outbox.messages import reported_message, set_status
-from gateway.policy.watcher import PolicyState
+from gateway.errors import BadRequest, Forbidden, NotFound
+from gateway.orchestration.arrivals import Arrivals
 from gateway.providers.base import (
     InboundMessage,
     MalformedWebhook,
     Provider,
     RawRequest,
-    Status,
     StatusEvent,
     WebhookRejected,
     parse_form,
 )
-from gateway.store.db import utcnow
 
 log = logging.getLogger("gateway.webhooks")
 T = TypeVar("T", InboundMessage, StatusEvent)  # what a webhook parses to
@@ -136,76 +126,14 @@ async def inbound(request: Request) -> Response:
     Parts of a long message (Vonage) are stored and answered at once; the part that completes
     its message hands on the joined message (gateway/providers/reassembly.py)."""
     messages = await _verified(request, lambda provider, raw: provider.parse_inbound(raw))
-    name = request.path_params["provider"]
-    app = request.app
-    whole = [message for message in messages if message.part is None]
-    for message in messages:
-        if message.part is not None and (joined := await app.state.reassembly.hold(name, message)) is not None:
-            whole.append(joined)
-    if whole:
-        await receive(app, name, whole)
+    arrivals: Arrivals = request.app.state.arrivals
+    await arrivals.accept(request.path_params["provider"], messages)
     return Response(EMPTY_TWIML, media_type="text/xml")
-
-
-async def receive(app: Starlette, name: str, messages: list[InboundMessage]) -> None:
-    """Record whole messages and all they cause, one inbound batch of the writer for each."""
-    state: PolicyState = app.state.policy
-    core: Core = app.state.core
-    matcher, catalogs = state.matcher, state.catalogs
-    if matcher is None or catalogs is None:
-        raise PolicyUnavailable("No valid policy revision is loaded.")
-    context = core.context()
-    now = utcnow()
-    writer = app.state.writer
-    arrivals = [Arrival(name, message, matcher.policy, matcher.table, catalogs, context, now) for message in messages]
-    try:  # each message joins the writer's next inbound batch (one set of statements for all waiting)
-        if len(arrivals) == 1:  # nearly always: awaited directly, without gather's task (9 µs)
-            results = [await writer.run_batched(receive_batch, arrivals[0])]
-        else:
-            results = await asyncio.gather(*(writer.run_batched(receive_batch, arrival) for arrival in arrivals))
-    except NotFound:
-        log.warning("%s inbound message to an unknown number %s refused", name, messages[0].to if messages else "?")
-        raise
-    core.wake(context)
-    for result in results:
-        if not result.duplicate:
-            metrics.inbound(name, result.opt_out_type, result.language)
-        log.info(
-            "inbound %s%s%s",
-            result.message_sid,
-            f" {result.opt_out_type}" if result.opt_out_type else "",
-            " (retry, already processed)" if result.duplicate else "",
-        )
 
 
 async def status(request: Request) -> Response:
     """A provider's delivery report: applied if it moves the message forward, logged either way."""
     events = await _verified(request, lambda provider, raw: provider.parse_status(raw))
-    name = request.path_params["provider"]
-    reference = request.query_params.get("ref")
-    backlog: Backlog = request.app.state.core.backlog
-    await request.app.state.writer.run(
-        lambda session: _apply(session, name, events, reference, backlog), clean_on_error=True
-    )
-    if request.app.state.forwarder is not None:
-        request.app.state.forwarder.notify()
+    arrivals: Arrivals = request.app.state.arrivals
+    await arrivals.report(request.path_params["provider"], events, request.query_params.get("ref"))
     return Response(EMPTY_TWIML, media_type="text/xml")
-
-
-def _apply(session: Session, provider: str, events: list[StatusEvent], reference: str | None, backlog: Backlog) -> None:
-    """Apply each report to its message; all refused (nothing written) if one names another provider's message."""
-    now = utcnow()
-    found = [reported_message(session, provider, event.reference or reference, event.provider_sid) for event in events]
-    for event, sid in zip(events, found, strict=True):
-        if sid is None or event.status is Status.UNKNOWN:
-            continue  # not ours, or a word we do not know: logged by the adapter, never a crash
-        set_status(
-            session,
-            sid,
-            event.status,
-            now=now,
-            source="provider",
-            backlog=backlog,
-            error_code=event.error_code,
-            provider_sid=event.provider_sid,
-        )

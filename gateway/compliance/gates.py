@@ -10,7 +10,6 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 import phonenumbers
 
@@ -22,7 +21,6 @@ from gateway.errors import (
     BodyRequired,
     BodyTooLong,
     InvalidFrom,
-    InvalidMediaUrl,
     InvalidTo,
     InvalidValidityPeriod,
     RegionNotPermitted,
@@ -33,9 +31,9 @@ from gateway.errors import (
     ToRequired,
 )
 from gateway.lifecycle import MAX_SCHEDULE_AHEAD
+from gateway.media import check_urls
 
 MAX_BODY = 1600
-MAX_MEDIA = 10
 MAX_VALIDITY = 36000
 #: Twilio's alphanumeric sender rule (1-11 of A-Z a-z 0-9 space - + _ &, not digits only) and short codes.
 ALPHA_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 \-+_&]{1,11}$")
@@ -105,17 +103,13 @@ def check_sender_syntax(sender: str) -> str:
 
 
 def check_content(body: str, media_urls: tuple[str, ...]) -> None:
-    """A body or media is required (21602); bodies stop at 1,600 characters (21617)."""
+    """A body or media is required (21602); bodies stop at 1,600 characters (21617); media as
+    `media.check_urls` says (21623, 21620)."""
     if not body and not media_urls:
         raise BodyRequired("Message body is required.")
     if len(body) > MAX_BODY:
         raise BodyTooLong(f"The concatenated message body exceeds the {MAX_BODY} character limit.")
-    if len(media_urls) > MAX_MEDIA:
-        raise InvalidMediaUrl(f"At most {MAX_MEDIA} MediaUrl values are allowed.")
-    for url in media_urls:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise InvalidMediaUrl(f"The media URL {url} is not a valid http(s) URL.")
+    check_urls(media_urls)
 
 
 def check_validity(seconds: int | None) -> None:

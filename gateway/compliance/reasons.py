@@ -100,6 +100,13 @@ SENTENCES: dict[str, str] = {
     ),
     "sender_id.sent_anyway": N_("%(reason)s; sent, as Twilio does, and the carrier may reject it"),
     "sender_id.cannot_send": N_("The 'From' %(address)s cannot send to %(country)s: %(reason)s."),
+    # media (compliance.mms)
+    "media.mms": N_("%(count)s media items go as MMS"),
+    "media.converted": N_("%(why)s: the MMS Converter sends it as SMS with a link to each media item"),
+    "media.sender_no_mms": N_("the sender %(sender)s cannot send MMS"),
+    "media.country_no_mms": N_("%(country)s numbers take no MMS"),
+    "media.provider_refused": N_("the provider refused it as MMS (error %(code)s)"),
+    "media.refused": N_("The message has media, but %(why)s, and the MMS Converter is off."),
     # schedule, queue, outcome
     "schedule.at": N_("the app scheduled it for %(at)s"),
     "queue.none": N_("no sender, so no queue"),

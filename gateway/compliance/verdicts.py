@@ -29,6 +29,7 @@ VALID_NUMBER = "valid_number"
 ROUTE = "route"
 GEO_PERMISSIONS = "geo_permissions"
 OPT_OUT = "opt_out"
+MEDIA = "media"  # MMS, or the MMS Converter's SMS with links (compliance.mms)
 SCHEDULE = "schedule"  # the app's SendAt holds the send
 QUEUE = "queue"
 

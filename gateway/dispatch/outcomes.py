@@ -1,5 +1,6 @@
-"""What a send's outcome does to its message, as writer jobs: sent or refused (`transition`), back
-in line for a retry (`reschedule`), and the queued messages whose validity ended (`expire`)."""
+"""What a send's outcome does to its message, as writer jobs: sent or refused (`transition`,
+`refused`), back in line for a retry (`reschedule`), and the queued messages whose validity ended
+(`expire`)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from gateway.compliance.mms import converted_verdict
+from gateway.compliance.reasons import Reason
 from gateway.dispatch.holds import opted_out_meanwhile
+from gateway.encoding import segment
 from gateway.errors import VALIDITY_EXPIRED
 from gateway.lifecycle import Status
+from gateway.media import MMS_REFUSED, converted_body, urls
 from gateway.outbox.backlog import Backlog
 from gateway.outbox.messages import cancel_opted_out, set_status
 from gateway.store import claims
+from gateway.store.tables import Service
 
 
 def transition(
@@ -37,6 +43,42 @@ def transition(
         error_message=error_message,
         provider_sid=provider_sid,
     )
+
+
+def refused(session: Session, sid: str, code: int, text: str, backlog: Backlog, *, now: datetime) -> None:
+    """The provider refused `sid` for good (`failed` with its code), unless it refused it as MMS
+    (`media.MMS_REFUSED`) and the message's service has the MMS Converter on: then the message goes
+    back in line at once as the converter's SMS, its segments counted again, the conversion kept
+    in its reasons.  It is converted once: the SMS carries no media to refuse."""
+    message = claims.message(session, sid)
+    service = session.get(Service, message.service_sid) if message.service_sid else None
+    if code not in MMS_REFUSED or not message.media or service is None or not service.mms_converter:
+        transition(session, sid, Status.FAILED, backlog, now=now, error_code=code, error_message=text)
+        return
+    counted = segment(converted_body(message.body, urls(message.media)), smart=False)  # the body is as sent
+    if message.sender_sid is not None:
+        backlog.add(message.sender_sid, counted.segments - message.num_segments)
+    verdict = converted_verdict(
+        Reason("media.provider_refused", code=code), f"service {service.sid}: MmsConverter", because="provider"
+    )
+    if message.reasons is not None:
+        gates = [*message.reasons["gates"], verdict.as_json()]
+        message.reasons = {
+            **message.reasons,
+            "gates": gates,
+            "encoding": {**message.reasons["encoding"], "segments": counted.segments, "encoding": counted.encoding},
+        }
+    message.body, message.media, message.num_segments, message.encoding = (
+        counted.text,
+        "",
+        counted.segments,
+        counted.encoding,
+    )
+    message.status, message.next_attempt_at = Status.QUEUED.value, now  # not a lifecycle move: back in line
+    session.add(message)
+    session.flush()
+    if opted_out_meanwhile(session, message):
+        cancel_opted_out(session, sid, now=now, backlog=backlog)
 
 
 def reschedule(session: Session, sid: str, delay: float, backlog: Backlog, *, now: datetime) -> None:

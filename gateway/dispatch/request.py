@@ -15,9 +15,11 @@ from typing import Any
 import httpx2
 from sqlalchemy.engine import Row
 
+from gateway import media
 from gateway.observability import metrics
 from gateway.providers.base import (
     Credentials,
+    Link,
     OutboundMessage,
     Provider,
     ProviderError,
@@ -25,7 +27,7 @@ from gateway.providers.base import (
     SendResult,
     Throttled,
 )
-from gateway.providers.health import ProviderHealth
+from gateway.providers.outages import SharedHealth
 from gateway.store.tables import Sender
 
 #: Requests to providers in flight at once, all senders together.  Measured: an async HTTP client
@@ -36,7 +38,8 @@ REQUEST_BUDGET = 1.0
 
 
 class Unhealthy(Retryable):
-    """The provider's breaker is open: its senders wait until `until` (loop time), its next probe."""
+    """The provider's breaker is open: its senders wait until `until` (loop time): its next probe, or
+    the next look at the shared health, whichever is first."""
 
     def __init__(self, provider: str, until: float, now: float) -> None:
         super().__init__(f"provider {provider} is unhealthy; waiting for its next probe", max(0.0, until - now))
@@ -50,11 +53,13 @@ class ProviderRequests:
         providers: Mapping[str, Provider],
         credentials: Mapping[str, Credentials],
         callback_url: Callable[[str, str], str],
-        health: ProviderHealth | None = None,
+        health: SharedHealth | None = None,
+        links: Mapping[str, Link] | None = None,
     ) -> None:
         self.client, self.providers, self.credentials = client, providers, credentials
+        self.links = links or {}  # providers reached over a held connection (SMPP), not HTTP
         self.callback_url = callback_url  # (provider, sid) → the status callback URL the request carries
-        self.health = health  # each provider's circuit breaker, fed with every request's outcome
+        self.health = health  # each provider's circuit breaker, shared by the deployment, fed with every outcome
         self._slots = asyncio.Semaphore(IN_FLIGHT)
 
     def provider_of(self, message: Row[Any], sender: Sender) -> Provider:
@@ -73,22 +78,26 @@ class ProviderRequests:
             sender=message.sender or sender.address,
             to=message.to,
             body=message.body,
-            media_urls=tuple(u for u in message.media.split("\n") if u),
+            media_urls=media.urls(message.media),
             status_callback=self.callback_url(provider.name, message.sid),
             validity_period=max(1, int((message.expires_at - now).total_seconds())),
         )
         loop = asyncio.get_running_loop()
-        if self.health is not None and not self.health.allow(provider.name, loop.time()):
-            raise Unhealthy(provider.name, max(paused_until, self.health.next_probe(provider.name)), loop.time())
+        if self.health is not None and (wait := await self.health.wait(provider.name)) is not None:
+            raise Unhealthy(provider.name, max(paused_until, loop.time() + wait), loop.time())
+        link = self.links.get(provider.name)
         try:
             async with self._slots:
                 end = deadline()
                 if end - loop.time() < REQUEST_BUDGET:
                     raise Retryable("the sender's lease ends before a request could be answered")
+                started = loop.time()
+                if link is not None:
+                    async with asyncio.timeout_at(end):
+                        return await self._over_link(link, provider.name, outbound, started)
                 request = provider.build_send(outbound, self.credentials[provider.name])
                 if message.request_id:
                     request.headers["X-Request-Id"] = message.request_id
-                started = loop.time()
                 async with asyncio.timeout_at(end):
                     response = await self.client.send(request)
         except (httpx2.TransportError, TimeoutError) as exc:
@@ -96,20 +105,37 @@ class ProviderRequests:
                 provider.name, "timeout" if isinstance(exc, (TimeoutError, httpx2.TimeoutException)) else "transport"
             )
             if self.health is not None:
-                self.health.failure(provider.name, loop.time())
+                await self.health.failure(provider.name)
             raise Retryable(f"{type(exc).__name__}: {exc}") from exc
         metrics.provider_answered(provider.name, loop.time() - started)
         if self.health is not None:
-            (self.health.failure if response.status_code >= 500 else self.health.success)(provider.name, loop.time())
+            await (self.health.failure if response.status_code >= 500 else self.health.success)(provider.name)
         try:
             return provider.read_send(response)
         except ProviderError as exc:
-            metrics.provider_failed(
-                provider.name,
-                "throttled"
-                if isinstance(exc, Throttled)
-                else "server_error"
-                if isinstance(exc, Retryable)
-                else "rejected",
-            )
+            _failed(provider.name, exc)
             raise
+
+    async def _over_link(self, link: Link, name: str, outbound: OutboundMessage, started: float) -> SendResult:
+        """A send over a held connection: its refusals count as an HTTP provider's answers do, and a
+        lost connection (`Retryable`) as a transport error."""
+        loop = asyncio.get_running_loop()
+        try:
+            result = await link.send(outbound)
+        except ProviderError as exc:
+            _failed(name, exc)
+            if self.health is not None:
+                retryable = isinstance(exc, Retryable) and not isinstance(exc, Throttled)
+                await (self.health.failure if retryable else self.health.success)(name)
+            raise
+        metrics.provider_answered(name, loop.time() - started)
+        if self.health is not None:
+            await self.health.success(name)
+        return result
+
+
+def _failed(name: str, exc: ProviderError) -> None:
+    metrics.provider_failed(
+        name,
+        "throttled" if isinstance(exc, Throttled) else "server_error" if isinstance(exc, Retryable) else "rejected",
+    )

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from gateway import routing
 from gateway.compliance.gates import Address, number_verdict, parse_recipient, region_verdict
+from gateway.compliance.mms import media_verdict
 from gateway.compliance.optouts import opt_out_verdict, scope_of
 from gateway.compliance.quiet_hours import TrafficType, quiet_hours_verdict, service_windows
 from gateway.compliance.reasons import Reason
@@ -29,11 +30,13 @@ from gateway.encoding import Segmentation, segment
 from gateway.errors import FromNotOwned, GatewayError, NoSenderAvailable, QueueOverflow, ServiceNotFound
 from gateway.ids import new_sid
 from gateway.lifecycle import Hold, Status
+from gateway.media import converted_body, pack
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.messages import insert_message
 from gateway.policy.model import Policy
+from gateway.senders import sends_mms
 from gateway.store import senders as sender_rows
 from gateway.store.consent import opted_out_states
 from gateway.store.tables import Message, Sender, Service
@@ -51,6 +54,7 @@ class SendRequest:
     sender: str | None = None  # From, normalized
     service_sid: str | None = None
     media_urls: tuple[str, ...] = ()
+    media_types: tuple[str, ...] = ()  # each item's Content-Type, when the media check read them
     status_callback: str | None = None
     validity_period: int | None = None
     smart_encoded: bool | None = None
@@ -125,7 +129,8 @@ class Plan:
     sender: Sender | None  # None when routing refused
     remember: bool  # record (or move) the sticky mapping recipient → sender
     previous: str | None  # the sender the sticky mapping names now
-    counted: Segmentation
+    counted: Segmentation  # of the body as sent: the MMS Converter's, links included, when it converts
+    converted: bool  # the media go as links in an SMS (compliance.mms)
     smart: tuple[bool, str]  # SmartEncoded, and where that choice came from
     validity: int
     verdicts: list[Verdict]
@@ -197,6 +202,11 @@ def plan_send(
         )
     if context.policy is not None:
         verdicts += _policy_verdicts(request, recipient, service, sender, context.policy, now)
+    converted = False
+    if request.media_urls and sender is not None:
+        media = _media_verdict(request, recipient, service, sender, context.policy)
+        verdicts.append(media)
+        converted = bool(media.facts["converted"])
     if request.smart_encoded is not None:
         smart, smart_source = request.smart_encoded, "request: SmartEncoded"
     else:
@@ -204,7 +214,8 @@ def plan_send(
             bool(service and service.smart_encoding),
             (f"service {service.sid}: SmartEncoding" if service else "default: SmartEncoding off"),
         )
-    counted = segment(request.body, smart=smart)
+    body = converted_body(request.body, request.media_urls) if converted else request.body
+    counted = segment(body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
     if request.hold is not None:
         until = iso8601(request.hold.until)
@@ -223,6 +234,7 @@ def plan_send(
         remember,
         previous,
         counted,
+        converted,
         (smart, smart_source),
         validity,
         verdicts,
@@ -268,7 +280,7 @@ def enqueue_send(
         sender=sender.address,
         to=recipient.address,
         body=counted.text,
-        media="\n".join(request.media_urls),
+        media="" if plan.converted else pack(request.media_urls, request.media_types),
         status=(Status.SCHEDULED if hold else Status.QUEUED).value,
         priority=request.priority,
         num_segments=counted.segments,
@@ -323,6 +335,23 @@ def _policy_verdicts(
             )
         )
     return verdicts
+
+
+def _media_verdict(
+    request: SendRequest, recipient: Address, service: Service | None, sender: Sender, policy: Policy | None
+) -> Verdict:
+    return media_verdict(
+        count=len(request.media_urls),
+        channel=recipient.channel,
+        country=recipient.country,
+        sender=sender.address,
+        sender_mms=sends_mms(sender.kind, sender.mms),
+        converter=service is not None and service.mms_converter,
+        converter_source=f"service {service.sid}: MmsConverter"
+        if service
+        else "no Messaging Service: no MMS Converter",
+        policy=policy,
+    )
 
 
 _CONFIRMATION_GOES = Verdict("opt_out", SKIP, Reason("opt_out.confirmation"), "gateway: STOP confirmation")

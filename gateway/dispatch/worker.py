@@ -405,15 +405,7 @@ class Dispatcher:
             await self._record(
                 message.sid,
                 f"refused with {code}",
-                lambda session: outcomes.transition(
-                    session,
-                    message.sid,
-                    Status.FAILED,
-                    self.backlog,
-                    now=self._clock.now(),
-                    error_code=code,
-                    error_message=text,
-                ),
+                lambda session: outcomes.refused(session, message.sid, code, text, self.backlog, now=self._clock.now()),
                 clean=True,
             )
         except Exception:  # a bug must not lose the message: it stays queued and is retried

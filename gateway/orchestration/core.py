@@ -21,7 +21,7 @@ from gateway.errors import GatewayError
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.doorbell import Doorbell
 from gateway.policy.watcher import PolicyState
-from gateway.providers.health import ProviderHealth
+from gateway.providers.outages import SharedHealth
 from gateway.store import queue, senders
 from gateway.store.tables import Message
 from gateway.store.writer import Writer
@@ -36,7 +36,7 @@ class Core:
     directory: Directory = field(default_factory=Directory)
     doorbell: Doorbell = field(default_factory=Doorbell)  # the workers of this process listen, while they run
     seen: int | None = None  # the config generation the caches belong to
-    health: ProviderHealth | None = None  # fed by the dispatcher; routing avoids unhealthy providers
+    health: SharedHealth | None = None  # fed by dispatch, read from the database; routing avoids unhealthy providers
 
     def context(self) -> SubmitContext:
         matcher = self.policy.matcher

@@ -28,6 +28,7 @@ from gateway.errors import Forbidden, GatewayError, NotFound
 from gateway.ids import new_sid
 from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.locales import Catalogs
+from gateway.media import pack
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID, for_request
 from gateway.orchestration.consent import cancel_pending
@@ -188,7 +189,7 @@ def _receive_one(
             sender=person.address if person else inbound.sender,
             to=sender.address,
             body=inbound.body,
-            media="\n".join(inbound.media_urls),
+            media=pack(inbound.media_urls),
             status=Status.RECEIVED.value,
             priority=0,
             opt_out_type=kind,

@@ -40,6 +40,7 @@ _TOP_KEYS = {
         "opt_out_scope",
         "link_channels",
         "unregistered_alpha",
+        "mms",
     },
     "language": {"language", "fold_diacritics", "confusables"},
     "country": {
@@ -51,6 +52,7 @@ _TOP_KEYS = {
         "link_channels",
         "unregistered_alpha",
         "quiet_hours",
+        "mms",
     },
 }
 _SET_KEYS = {"keywords", "reply", "phrases", "account_wide", "exact_only", "exceptions", "long_reply", "replace"}
@@ -193,6 +195,7 @@ def load_policies(directory: Path, catalogs: Catalogs) -> LoadResult:
         unregistered_alpha=read_unregistered(global_file, errors) or "warn",
         opt_out_scope=_read_scope(global_file, errors) or "service",
         link_channels=_read_bool(global_file, "link_channels", False, errors),
+        mms=_read_bool(global_file, "mms", True, errors),
         lines=_setting_lines([global_file, *country_files]),
     )
     by_file = {f.relative: f for f in [global_file, *language_files, *country_files]}
@@ -390,7 +393,7 @@ def _read_country(file: _File, known: set[str], errors: list[PolicyError]) -> Co
             errors.append(
                 file.error(
                     f"{hint} (expected country, languages, mode, alpha_sender, unregistered_alpha, "
-                    f"opt_out_scope, link_channels, [quiet_hours] or [<language>.<kind>] sections "
+                    f"opt_out_scope, link_channels, mms, [quiet_hours] or [<language>.<kind>] sections "
                     f"for a known language)",
                     key=key,
                 )
@@ -431,6 +434,7 @@ def _read_country(file: _File, known: set[str], errors: list[PolicyError]) -> Co
         read_unregistered(file, errors),
         quiet_hours,
         state_hours,
+        _read_bool(file, "mms", True, errors) if "mms" in file.data else None,
     )
 
 

@@ -123,6 +123,7 @@ class CountryPolicy:
     unregistered_alpha: str | None = None  # warn | refuse: an alpha sender not registered for the country
     quiet_hours: SendWindows | None = None  # the country's marketing send windows
     state_hours: dict[str, SendWindows] = field(default_factory=dict)  # subdivision code → stricter windows
+    mms: bool | None = None  # do these numbers take MMS (else the MMS Converter sends SMS with links)
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,7 @@ class Policy:
     opt_out_scope: str = "service"  # Twilio's: an opt-out covers the service the person wrote to
     link_channels: bool = False
     unregistered_alpha: str = "warn"  # Twilio's: the carrier may reject it, the API does not
+    mms: bool = True
     lines: dict[tuple[str, str], int] = field(default_factory=dict)  # (file, top-level key) → its line
 
     def _setting(self, country: str | None, name: str) -> object:
@@ -171,6 +173,10 @@ class Policy:
     def scope_for(self, country: str | None) -> str:
         """`service` or `account`: how far a STOP from `country` reaches (STOPALL: always account)."""
         return str(self._setting(country, "opt_out_scope"))
+
+    def mms_allowed(self, country: str) -> bool:
+        """Whether numbers of `country` take MMS; media to them otherwise goes through the MMS Converter."""
+        return bool(self._setting(country, "mms"))
 
     def channels_linked(self, country: str | None) -> bool:
         return bool(self._setting(country, "link_channels"))

@@ -8,7 +8,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.providers import plivo, sim, telnyx, twilio, vonage
+from gateway.providers import plivo, sim, smpp, telnyx, twilio, vonage
 from gateway.providers.base import Provider
 from gateway.providers.module import ProviderModule
 
@@ -18,11 +18,14 @@ MODULES: dict[str, ProviderModule[Any]] = {
     "telnyx": telnyx.MODULE,
     "vonage": vonage.MODULE,
     "plivo": plivo.MODULE,
+    "smpp": smpp.MODULE,
 }
 
 
 @dataclass(frozen=True)
-class ProviderSettings(twilio.TwilioSettings, telnyx.TelnyxSettings, vonage.VonageSettings, plivo.PlivoSettings):
+class ProviderSettings(
+    twilio.TwilioSettings, telnyx.TelnyxSettings, vonage.VonageSettings, plivo.PlivoSettings, smpp.SmppSettings
+):
     """Every registered module's settings class, inherited by `gateway.settings.Settings`: its provider
     fields are typed and stay constructor keywords (`Settings(twilio_auth_token=...)`). A test holds
     this list equal to the modules' (a module missing here still works: `load_settings` adds it)."""

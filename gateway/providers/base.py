@@ -173,6 +173,33 @@ class Provider(Protocol):
         ...
 
 
+class Deliveries(Protocol):
+    """What the gateway does with what arrives over a link: the same as with webhooks."""
+
+    async def inbound(self, provider: str, message: InboundMessage) -> None:
+        """Record a person's message (or one part of a long one) and all it causes."""
+        ...
+
+    async def reports(self, provider: str, events: list[StatusEvent]) -> bool:
+        """Apply status reports; False when a report's message is not known (yet)."""
+        ...
+
+
+class Link(Protocol):
+    """A provider reached over a connection the workers hold open (SMPP) instead of HTTP requests
+    and webhooks: `send` raises the `ProviderError` kinds as `read_send` does."""
+
+    async def start(self, deliveries: Deliveries) -> None: ...
+
+    async def send(self, message: OutboundMessage) -> SendResult: ...
+
+    async def stop(self) -> None: ...
+
+    def state(self) -> str:
+        """`bound`, or `binding` while its connection is being made, at start or after a drop."""
+        ...
+
+
 def twilio_fields(sender: str, to: str, body: str, media_urls: tuple[str, ...] = ()) -> list[tuple[str, str]]:
     """The fields of Twilio's inbound webhook an app reads; the gateway fills in the sids."""
     fields = [

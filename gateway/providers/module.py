@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from gateway.providers.base import Credentials, Provider
+from gateway.providers.base import Credentials, Link, Provider
 
 #: The settings a module reads: its own dataclass, which `gateway.settings.Settings` inherits, or for
 #: the simulator a protocol of the core settings it needs.  Providers sit below settings, so they
@@ -30,14 +30,19 @@ def setting(
     secret: bool = False,
     url: bool = False,
     choices: tuple[str, ...] = (),
+    check: Callable[[str], object] | None = None,
 ) -> Any:
     """A field of a provider's settings dataclass, read from GATEWAY_<FIELD NAME IN CAPITALS>.
 
     `send`: needed to send (empty → the provider cannot). `verify`: the webhook-signing secret (one
     per provider). `secret`: kept out of `repr`. `url`: a trailing "/" is dropped. `choices`: the
-    value, lower-cased, must be one of them. A float default makes it a positive number."""
+    value, lower-cased, must be one of them. `check`: reads a value set, raising `ValueError` with
+    what is wrong, so a bad one stops the start naming its variable instead of failing when used.
+    A float default makes it a positive number."""
     return dataclasses.field(
-        default=default, repr=not secret, metadata={"send": send, "verify": verify, "url": url, "choices": choices}
+        default=default,
+        repr=not secret,
+        metadata={"send": send, "verify": verify, "url": url, "choices": choices, "check": check},
     )
 
 
@@ -63,6 +68,14 @@ class ProviderModule(Generic[S]):
     #: variable (as shown to operators) → its value, to send; and (variable, value) of its webhook secret.
     needs_to_send: Callable[[S], Mapping[str, object]] | None = None
     webhook_secret: tuple[str, Callable[[S], str]] | None = None
+    #: For a provider reached over a connection the workers hold open instead of HTTP (SMPP): the
+    #: link, built from the settings once it can send.  Such a provider has no webhooks: what it
+    #: reports arrives over the link, which its own credentials authenticate.
+    link: Callable[[S], Link] | None = None
+
+    @property
+    def webhooks(self) -> bool:
+        return self.link is None
 
     @property
     def name(self) -> str:

@@ -90,6 +90,7 @@ class Simulator:
         self._replies: dict[tuple[str, str], dict[str, Any]] = {}  # (AccountSid, token) → message JSON
         self._throttled, self._retry_after = 0, 0.0
         self._failing, self._fail_status = 0, 503
+        self.sms_only: set[str] = set()  # senders not enabled for MMS: media from them is refused (21621)
         self._client: httpx2.AsyncClient | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -142,6 +143,8 @@ class Simulator:
             return _error(BadRequest("A 'To' phone number is required.", code=21604))
         if not body and not media:
             return _error(BadRequest("Message body is required.", code=21602))
+        if media and sender in self.sms_only:
+            return _error(BadRequest(f"The 'From' number {sender} is not enabled for MMS.", code=21621))
         code = self._failure_for(to)
         if code is not None and code < 30000:
             text = _REJECTIONS.get(code, "Simulated rejection of {to}").format(to=to)

@@ -90,6 +90,8 @@ class Service(SQLModel, table=True):
     webhook_secret: str | None = None  # Standard Webhooks secret (whsec_…) for the json format
     traffic_type: str = Field(default="transactional", max_length=16)  # TrafficType of sends that name none
     quiet_hours: str | None = None  # the service's own send windows for marketing, one per line
+    mms_converter: bool = True  # media that cannot go as MMS goes as SMS with links (gateway.media)
+    media_check: bool = False  # HEAD each MediaUrl before queueing: type and size (gateway.media)
     date_created: datetime
     date_updated: datetime
 
@@ -125,6 +127,7 @@ class Sender(SQLModel, table=True):
     service_sid: str | None = Field(default=None, foreign_key="service.sid", index=True, max_length=34)
     sms_url: str | None = None  # the number's own inbound webhook
     registered_countries: str | None = None  # alpha: comma-separated ISO codes it is registered for
+    mms: bool | None = None  # can it send MMS; None: as its kind can (`senders.sends_mms`)
     date_created: datetime
     date_updated: datetime
 
@@ -220,7 +223,7 @@ class Message(SQLModel, table=True):
     sender: str | None = Field(default=None, max_length=64)  # "from"
     to: str = Field(max_length=64)
     body: str = ""
-    media: str = ""  # newline-separated media URLs
+    media: str = ""  # one item a line: URL, and a tab and its Content-Type when known (gateway.media)
     status: str = Field(max_length=16)
     priority: int = 1  # 0: replies and confirmations, 1: bulk
     num_segments: int = 1
@@ -306,6 +309,33 @@ class Generation(SQLModel, table=True):
 
     name: str = Field(primary_key=True, max_length=32)
     value: int = 0
+
+
+class ProviderOutage(SQLModel, table=True):
+    """A provider every process routes around: written by the first process whose requests to it
+    did nothing but fail for the failure window, deleted by the probe that found it answering.
+    `next_probe` is the probe claim's expiry: one process moves it on and sends the one probe of
+    the interval (`probing` until that probe's answer is in)."""
+
+    __tablename__ = "provider_outage"
+
+    provider: str = Field(primary_key=True, max_length=32)
+    since: datetime
+    next_probe: datetime
+    probing: bool = False
+
+
+class RateBudget(SQLModel, table=True):
+    """An account's API rate limit as one token bucket for every process: each takes a share of it
+    (`store.rate_budgets.lease`).  `updated` is wall-clock seconds since the epoch, so the refill is
+    one expression on both backends; `granted` is what the last lease got."""
+
+    __tablename__ = "rate_budget"
+
+    account_sid: str = Field(primary_key=True, max_length=34)
+    tokens: float
+    updated: float
+    granted: float
 
 
 class InboundPart(SQLModel, table=True):

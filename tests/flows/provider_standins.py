@@ -54,6 +54,11 @@ class StandIn:
     refused: set[str] = field(default_factory=set)  # destinations (E.164) the provider calls invalid
     down: bool = False  # answer 503 to every send
     requests: int = 0
+    arrivals: list[tuple[float, bool]] = field(default_factory=list)  # (monotonic time, while down) per request
+
+    def requested(self) -> None:
+        self.requests += 1
+        self.arrivals.append((time.monotonic(), self.down))
 
     def to(self, number: str) -> list[Sent]:
         return [s for s in self.sent if s.to.lstrip("+") == number.lstrip("+")]
@@ -87,7 +92,7 @@ def plivo_post(url: str, params: dict[str, str], token: str = PLIVO_AUTH_TOKEN) 
 
 def _plivo_app(state: StandIn) -> Starlette:
     async def message(request: Request) -> Response:
-        state.requests += 1
+        state.requested()
         if state.down:
             return JSONResponse({"api_id": str(uuid.uuid4()), "error": "service unavailable"}, 503)
         payload = json.loads(await request.body())
@@ -148,7 +153,7 @@ class TelnyxKeys:
 
 def _telnyx_app(state: StandIn) -> Starlette:
     async def message(request: Request) -> Response:
-        state.requests += 1
+        state.requested()
         if state.down:
             return JSONResponse({"errors": [{"code": "10011", "title": "Service unavailable"}]}, 503)
         payload = json.loads(await request.body())
@@ -207,7 +212,7 @@ def vonage_signed(
 
 def _vonage_app(state: StandIn) -> Starlette:
     async def sms(request: Request) -> Response:
-        state.requests += 1
+        state.requested()
         if state.down:
             return Response("Service Unavailable", 503)
         form = dict(parse_form(await request.body()))

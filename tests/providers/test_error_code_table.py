@@ -10,7 +10,7 @@ import re
 import httpx2
 import pytest
 
-from gateway.providers import plivo, telnyx, vonage
+from gateway.providers import plivo, smpp, telnyx, vonage
 from gateway.providers.base import RawRequest, Rejected, Retryable, parse_form
 from tests.conftest import ROOT
 
@@ -84,9 +84,21 @@ def test_a_plivo_callback_with_this_error_code_is_stored_as_the_tables_twilio_co
     assert event.error_code == twilio_code(column)
 
 
+@pytest.mark.parametrize(("code", "column"), rows("smpp"))
+def test_an_smpp_submit_refused_with_this_command_status_fails_with_the_tables_twilio_code(code, column):
+    with pytest.raises(Rejected) as refused:
+        smpp.read_submit(code, None, pause=1.0)
+    assert refused.value.code == twilio_code(column)
+
+
 @pytest.mark.parametrize(
     ("table", "mapping"),
-    [("telnyx", telnyx.ERRORS), ("vonage-receipt", vonage.RECEIPT_ERRORS), ("plivo", plivo.ERRORS)],
+    [
+        ("telnyx", telnyx.ERRORS),
+        ("vonage-receipt", vonage.RECEIPT_ERRORS),
+        ("plivo", plivo.ERRORS),
+        ("smpp", smpp.ERRORS),
+    ],
 )
 def test_the_published_table_lists_exactly_the_codes_the_adapter_maps(table, mapping):
     assert sorted(code for code, _ in rows(table)) == sorted(mapping)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.ratelimit import RateLimiter
+from gateway.ratelimit import RateLimiter, Shares
 
 ACCOUNT_A = "AC" + "a" * 32
 ACCOUNT_B = "AC" + "b" * 32
@@ -65,3 +65,33 @@ def test_at_the_cap_refilled_buckets_go_before_any_spent_one():
         limiter.take(key, now=10.0)
     limiter.take("new", now=10.0)
     assert set(limiter._buckets) == {"a", "b", "c", "new"}
+
+
+def test_a_process_without_a_share_is_told_to_lease_one():
+    assert Shares(rate=50.0, burst=50).take(ACCOUNT_A, 0.0) is None
+
+
+def test_a_share_is_a_tenth_of_a_second_of_the_rate_and_spent_without_asking_again():
+    shares = Shares(rate=50.0, burst=50)
+    shares.leased(ACCOUNT_A, shares.want, 45.0, 0.0)
+    assert shares.want == 5.0
+    assert [shares.take(ACCOUNT_A, 0.01) for _ in range(6)] == [0.0] * 5 + [None]
+
+
+def test_a_share_is_at_least_one_request_and_at_most_the_burst():
+    assert (Shares(rate=0.5, burst=3).want, Shares(rate=1000.0, burst=20).want) == (1.0, 20.0)
+
+
+def test_a_short_bucket_refuses_locally_until_a_whole_share_has_refilled():
+    """The bucket had 2 of the 5 asked: refused for the 3 tokens' refill, 3 / 50 s, without asking again."""
+    shares = Shares(rate=50.0, burst=50)
+    shares.leased(ACCOUNT_A, 0.0, 2.0, 10.0)
+    assert shares.take(ACCOUNT_A, 10.0) == pytest.approx(0.06)
+    assert shares.take(ACCOUNT_A, 10.06) is None
+
+
+def test_the_unspent_part_of_a_share_is_dropped_after_its_lifetime():
+    """Tokens kept back could otherwise join a later full bucket and pass the burst."""
+    shares = Shares(rate=50.0, burst=50)
+    shares.leased(ACCOUNT_A, 5.0, 45.0, 0.0)
+    assert shares.take(ACCOUNT_A, 1.0) is None

@@ -1,0 +1,210 @@
+"""Scale-out without per-process blind spots (PostgreSQL): `gateway serve --workers 2` (API only)
+and two `gateway worker` processes share provider health and each account's API rate limit.
+
+Requests go to the shared port on a new connection each, so both API processes take their part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlmodel import Session
+
+from bench.harness import Gateway
+from gateway.store.db import make_engine
+from gateway.store.tables import Message, ProviderOutage, Sender
+from tests.flows.provider_standins import (
+    PLIVO_AUTH_ID,
+    PLIVO_AUTH_TOKEN,
+    TELNYX_API_KEY,
+    StandIn,
+    TelnyxKeys,
+    standin,
+)
+from tests.poll import wait_until
+from tests.postgres import new_database
+
+WINDOW, PROBE_INTERVAL = 2.0, 2.0
+PLIVO_NUMBERS = ["+12015550124", "+12015550125", "+12015550126"]
+TELNYX_NUMBER = "+12125550100"  # all US long codes: one tier for a French recipient (US fallback)
+RATE = 50
+SECONDS = 10
+
+
+def person(n: int) -> str:
+    return f"+336123{n:05d}"
+
+
+@pytest.fixture
+def plivo() -> Iterator[StandIn]:
+    with standin("plivo") as state:
+        yield state
+
+
+@pytest.fixture
+def telnyx() -> Iterator[StandIn]:
+    with standin("telnyx") as state:
+        yield state
+
+
+def fresh(method: str, url: str, auth: tuple[str, str] | None = None, **kwargs: object) -> httpx.Response:
+    """One request on its own connection: the kernel hands it to either API process."""
+    with httpx.Client(auth=auth, timeout=30) as client:
+        return client.request(method, url, **kwargs)  # type: ignore[arg-type]
+
+
+class Sending:
+    """Sends to a new French recipient every 0.1 s from a thread, noting when each was accepted."""
+
+    def __init__(self, gateway: Gateway, service_sid: str) -> None:
+        self.gateway, self.service_sid = gateway, service_sid
+        self.accepted: list[tuple[float, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        url = f"{self.gateway.url}/2010-04-01/Accounts/{self.gateway.account_sid}/Messages.json"
+        n = 0
+        while not self._stop.wait(0.1):
+            n += 1
+            data = {"MessagingServiceSid": self.service_sid, "To": person(n), "Body": "Rappel : mardi 9h"}
+            response = fresh("POST", url, (self.gateway.account_sid, self.gateway.auth_token), data=data)
+            assert response.status_code == 201, response.text
+            self.accepted.append((time.monotonic(), response.json()["sid"]))
+
+    def __enter__(self) -> Sending:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+
+def senders_of(database: str, sids: list[str]) -> dict[str, str]:
+    engine = make_engine(database)
+    try:
+        with Session(engine) as session:
+            rows = session.execute(
+                select(Message.sid, Sender.address)
+                .join(Sender, Sender.sid == Message.sender_sid)  # type: ignore[arg-type]
+                .where(Message.sid.in_(sids))  # type: ignore[attr-defined]
+            ).all()
+    finally:
+        engine.dispose()
+    return {sid: sender for sid, sender in rows}
+
+
+def delivered(*standins: StandIn) -> Counter[str]:
+    """Sends the providers accepted, by recipient (each message has its own)."""
+    return Counter(sent.to for state in standins for sent in state.sent)
+
+
+def outage_recorded(database: str) -> bool:
+    engine = make_engine(database)
+    try:
+        with Session(engine) as session:
+            return session.get(ProviderOutage, "plivo") is not None
+    finally:
+        engine.dispose()
+
+
+def test_every_process_routes_around_an_unhealthy_provider_probes_it_once_per_interval_and_uses_it_again(
+    postgres, tmp_path, plivo, telnyx
+):
+    """Plivo answers 503: within the window plus 2 s every API process routes new sends to the Telnyx
+    number and every /readyz says so; while it stays down it gets one request per probe interval from
+    the whole deployment; once it answers, new sends go to it again, and every message is accepted by
+    a provider exactly once."""
+    keys = TelnyxKeys()
+    env = {
+        "GATEWAY_PLIVO_AUTH_ID": PLIVO_AUTH_ID,
+        "GATEWAY_PLIVO_AUTH_TOKEN": PLIVO_AUTH_TOKEN,
+        "GATEWAY_PLIVO_BASE_URL": plivo.base,
+        "GATEWAY_TELNYX_API_KEY": TELNYX_API_KEY,
+        "GATEWAY_TELNYX_PUBLIC_KEY": keys.public_base64,
+        "GATEWAY_TELNYX_BASE_URL": telnyx.base,
+        "GATEWAY_PROVIDER_FAILURE_WINDOW": str(WINDOW),
+        "GATEWAY_PROVIDER_PROBE_INTERVAL": str(PROBE_INTERVAL),
+    }
+    gateway = Gateway(tmp_path, None, new_database(postgres), env=env)
+    api = gateway.node(workers=False, processes=2)
+    workers = [gateway.worker(worker_id=name) for name in ("worker-a", "worker-b")]
+    try:
+        api.start()
+        service = gateway.post("/v1/Services", {"FriendlyName": "Cabinet", "StickySender": "false"})
+        numbers = [(number, "plivo") for number in PLIVO_NUMBERS] + [(TELNYX_NUMBER, "telnyx")]
+        for number, provider in numbers:
+            sid = gateway.post(
+                f"/2010-04-01/Accounts/{gateway.account_sid}/IncomingPhoneNumbers.json",
+                {"PhoneNumber": number, "Mps": "10", "Provider": provider},
+            )["sid"]
+            gateway.post(f"/v1/Services/{service['sid']}/PhoneNumbers", {"PhoneNumberSid": sid})
+        for worker in workers:
+            worker.start()
+        plivo.down = True
+        with Sending(gateway, service["sid"]) as sending:
+            wait_until(lambda: plivo.arrivals, 20, message="a send to Plivo")
+            first_failure = plivo.arrivals[0][0]
+            wait_until(lambda: outage_recorded(gateway.database), 20, message="the outage recorded")
+            routed_around = first_failure + WINDOW + 2.0
+            wait_until(lambda: time.monotonic() > routed_around + 3 * PROBE_INTERVAL, 30)
+            ready = [fresh("GET", f"{gateway.url}/readyz").json()["providers"]["plivo"] for _ in range(6)]
+            plivo.down = False
+            back = time.monotonic()
+            wait_until(lambda: not outage_recorded(gateway.database), 20, message="the outage ended")
+            wait_until(lambda: time.monotonic() > back + PROBE_INTERVAL + 2.0, 10)
+            healed = time.monotonic()
+            wait_until(lambda: sum(1 for at, _ in sending.accepted if at > healed) >= 12, 20)
+        sids = [sid for _, sid in sending.accepted]
+        wait_until(lambda: len(delivered(plivo, telnyx)) >= len(sids), 60, message="every message sent")
+    finally:
+        for node in (*workers, api):
+            node.stop()
+
+    by_sid = senders_of(gateway.database, sids)
+    after_window = [by_sid[sid] for at, sid in sending.accepted if routed_around < at < back]
+    assert after_window and set(after_window) == {TELNYX_NUMBER}
+    assert all(report["state"] in ("unhealthy", "probing") and report["since"] for report in ready)
+    probes = [at for at, down in plivo.arrivals if down and routed_around < at]
+    assert 1 <= len(probes) <= (back - routed_around) / PROBE_INTERVAL + 1
+    assert set(PLIVO_NUMBERS) & {by_sid[sid] for at, sid in sending.accepted if at > healed}
+    assert max(delivered(plivo, telnyx).values()) == 1
+
+
+async def _hammer(gateway: Gateway, seconds: float) -> list[tuple[float, int]]:
+    """Requests from 16 clients for `seconds`, each on a new connection: (when answered, status)."""
+    url = f"{gateway.url}/v1/Services"
+    answers: list[tuple[float, int]] = []
+    end = time.monotonic() + seconds
+    limits = httpx.Limits(max_keepalive_connections=0)
+    async with httpx.AsyncClient(auth=(gateway.account_sid, gateway.auth_token), timeout=30, limits=limits) as client:
+
+        async def one_client() -> None:
+            while time.monotonic() < end:
+                response = await client.get(url)
+                answers.append((time.monotonic(), response.status_code))
+
+        await asyncio.gather(*(one_client() for _ in range(16)))
+    return answers
+
+
+def test_an_accounts_rate_limit_holds_across_two_api_processes(postgres, tmp_path):
+    """Limited to 50 requests a second (burst 50), an account hammering both API processes gets
+    50 ± 5 accepted a second over 10 s, after its first second's burst."""
+    env = {"GATEWAY_API_RATE_LIMIT": str(RATE), "GATEWAY_API_RATE_BURST": str(RATE)}
+    gateway = Gateway(tmp_path, None, new_database(postgres), env=env)
+    with gateway.node(workers=False, processes=2):
+        start = time.monotonic()
+        answers = asyncio.run(_hammer(gateway, SECONDS + 1))
+    measured = [status for at, status in answers if start + 1 <= at < start + 1 + SECONDS]
+    accepted = measured.count(200)
+    assert measured.count(429) > accepted, "the clients did not ask for more than the limit"
+    assert RATE * SECONDS * 0.9 <= accepted <= RATE * SECONDS * 1.1
