@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -86,8 +87,13 @@ class Node:
     def start(self, timeout: float = 30.0) -> None:
         mark = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as output:
-            self.proc = subprocess.Popen(
-                self.args, env={**os.environ, **self.env}, cwd=ROOT, stdout=output, stderr=output
+            self.proc = subprocess.Popen(  # a session of its own: `kill` reaches `serve --workers N`'s processes
+                self.args,
+                env={**os.environ, **self.env},
+                cwd=ROOT,
+                stdout=output,
+                stderr=output,
+                start_new_session=True,
             )
         if self.ready_url is not None:
             wait_http(self.ready_url, timeout)
@@ -99,9 +105,9 @@ class Node:
             time.sleep(0.05)
 
     def kill(self) -> None:
-        """kill -9: no shutdown code runs."""
+        """kill -9, of every process it started too: no shutdown code runs."""
         assert self.proc is not None
-        self.proc.kill()
+        os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
 
     def stop(self) -> None:
@@ -192,8 +198,8 @@ class Gateway:
         return self.directory / f"{kind}-{self._names}.log"
 
     @contextmanager
-    def running(self, workers: bool = True) -> Iterator[Node]:
-        with self.node(workers=workers) as node:
+    def running(self, workers: bool = True, processes: int = 1) -> Iterator[Node]:
+        with self.node(workers=workers, processes=processes) as node:
             yield node
 
     def post(self, path: str, data: dict[str, Any]) -> dict[str, Any]:

@@ -1,13 +1,14 @@
 """Inbound benchmark: a bare Starlette form POST against the inbound STOP webhook, end to end.
 
-    .venv/bin/python bench/inbound.py [--seconds 5] [--connections 64]
+    .venv/bin/python bench/inbound.py [--seconds 5] [--connections 64] [--processes 1]
 
 The webhook path per request: Twilio signature check on the public URL, form parse, keyword
 match, idempotency receipt, inbound message row, consent event and opt-out state, the
 confirmation gated, routed and queued through the dispatch core, and the app's forward in the
 outbox, all committed before the answer.  Every request is a new person texting STOP, signed
 in advance so the generator spends its time sending.  Workers are off: this measures the
-webhook, not the sends it causes.
+webhook, not the sends it causes.  `--processes N` serves with `gateway serve --workers N`
+(SQLite: N processes on one file).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
 
     gateway = Gateway(temp_dir())
@@ -67,7 +69,7 @@ def main() -> None:
             )
         )
     print(base.line("baseline: bare Starlette form POST"))
-    with gateway.running(workers=False):
+    with gateway.running(workers=False, processes=args.processes):
         service = gateway.post("/v1/Services", {"FriendlyName": "Acme", "InboundRequestUrl": "http://127.0.0.1:9/app"})
         number = gateway.register(SENDER, 10000)
         gateway.post(f"/v1/Services/{service['sid']}/PhoneNumbers", {"PhoneNumberSid": number["sid"]})

@@ -1,6 +1,6 @@
 """Outbound benchmark: send API, dispatch throughput, and pacing precision, in one run.
 
-    .venv/bin/python bench/send.py [--seconds 5] [--senders 1000] [--per-sender 20]
+    .venv/bin/python bench/send.py [--seconds 5] [--senders 1000] [--per-sender 20] [--processes 1]
 
 1. A bare Starlette POST handler that reads a Twilio-sized form (the baseline).
 2. The send API (`POST Messages.json` through a Messaging Service: auth, gate, routing with
@@ -11,8 +11,9 @@
    one-second count of any sender at the provider relative to its MPS, and the share of
    its MPS each achieved while backlogged.
 
-Everything runs on this machine: the load generator, the gateway (one process) and the
-stand-in share its cores, so read the ratios.
+Everything runs on this machine: the load generator, the gateway (one process, or for the send
+API `--processes N` of `gateway serve --workers N`) and the stand-in share its cores, so read the
+ratios.
 """
 
 from __future__ import annotations
@@ -58,13 +59,13 @@ def auth_header(gateway: Gateway) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
 
 
-def measure_api(seconds: float) -> tuple[float, float]:
+def measure_api(seconds: float, processes: int = 1) -> tuple[float, float]:
     with baseline() as port:
         body = send_body("MG" + "0" * 32, 0)
         base = asyncio.run(hammer("127.0.0.1", port, lambda i: post("/x", body), duration=seconds))
     print(base.line("baseline: bare Starlette form POST"))
     gateway = Gateway(temp_dir())
-    with gateway.running(workers=False):
+    with gateway.running(workers=False, processes=processes):
         service = gateway.post("/v1/Services", {"FriendlyName": "bench"})["sid"]
         for number in us_numbers(10):
             sid = gateway.register(number, 10000)["sid"]
@@ -163,8 +164,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--senders", type=int, default=1000)
     parser.add_argument("--per-sender", type=int, default=20)
+    parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
-    measure_api(args.seconds)
+    measure_api(args.seconds, args.processes)
     measure_dispatch(args.senders, args.per_sender)
 
 

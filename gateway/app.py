@@ -148,7 +148,7 @@ def create_app(settings: Settings) -> Starlette:
         ),
     )
     clicks = Clicks(writer, core.doorbell)
-    if not settings.embedded:  # other API processes may change services and pools
+    if not settings.alone:  # other processes may change services and pools
         writer.before_batch = core.sync
     accounts = Accounts(engine, token_cipher(settings))
     simulator = (
@@ -185,7 +185,7 @@ def create_app(settings: Settings) -> Starlette:
         ]
         if core.health is not None:  # other processes mark and heal providers too
             tasks.append(asyncio.create_task(core.health.watch()))
-        if not settings.embedded or not settings.workers:  # other processes change the queue too
+        if not settings.alone or not settings.workers:  # other processes change the queue too
             tasks.append(asyncio.create_task(runtime.recount(writer, core)))
         async with contextlib.AsyncExitStack() as stack:
             client = await stack.enter_async_context(runtime.http_client(settings))
@@ -264,10 +264,11 @@ def _warn_about_webhooks(settings: Settings) -> None:
 
 def from_environment() -> Starlette:
     """The app as `uvicorn --factory` builds it in each process of `gateway serve --workers N`
-    (a fresh interpreter: its logging is set up here, as `serve` set up its own)."""
+    (a fresh interpreter: its logging is set up here, as `serve` set up its own), sharing the
+    database with the other processes, on SQLite too."""
     settings = load_settings()
     logs.configure(settings.log_format)
-    return create_app(settings)
+    return create_app(settings.with_(shared=True))
 
 
 def _remember_revision(app: Starlette) -> None:

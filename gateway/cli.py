@@ -29,7 +29,8 @@ from gateway.store.db import MigrationBlocked
 from gateway.tokens import token_cipher
 
 log = logging.getLogger("gateway.cli")
-ONE_PROCESS = "needs PostgreSQL (GATEWAY_DATABASE_URL=postgresql+psycopg://...); SQLite serves one process"
+#: `serve --workers N` runs, by default, one process per core, up to this many.
+MAX_DEFAULT_PROCESSES = 4
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -69,10 +70,9 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=1,
         metavar="N",
-        help="HTTP processes on one port (PostgreSQL only when N > 1); each also runs dispatch and "
-        "forwarding unless GATEWAY_WORKERS=false",
+        help=f"HTTP processes on one port (default: one per core, at most {MAX_DEFAULT_PROCESSES}; 1 with "
+        "GATEWAY_WORKER_ID); each also runs dispatch and forwarding unless GATEWAY_WORKERS=false",
     )
     serve.set_defaults(handler=_serve)
 
@@ -187,13 +187,11 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     settings = settings.with_(host=args.host or settings.host, port=args.port or settings.port)
-    if args.workers < 1:
+    processes = args.workers if args.workers is not None else default_processes(settings)
+    if processes < 1:
         print("gateway: --workers must be at least 1", file=sys.stderr)
         return 2
-    if args.workers > 1 and settings.embedded:
-        print(f"gateway: --workers N > 1 {ONE_PROCESS}", file=sys.stderr)
-        return 2
-    if args.workers > 1 and settings.workers and settings.worker_id:
+    if processes > 1 and settings.workers and settings.worker_id:
         print(
             "gateway: GATEWAY_WORKER_ID names one worker; with --workers N > 1 every process would share it "
             "(leave it unset, or run `gateway worker` processes with a name each)",
@@ -209,6 +207,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from gateway.app import create_app  # imports prometheus_client: only now that its directory is chosen
 
     _migrate_database(settings)
+    if processes > 1 and settings.embedded and settings.workers:
+        from gateway.runtime import take_back_everything
+
+        take_back_everything(settings)
     if args.demo:
         settings = settings.with_(simulator=True)
     if settings.simulator:
@@ -229,7 +231,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "log_config": None,
     }  # uvicorn's lines through the gateway's
     log.info("Listening on %s", settings.local_url)  # a log line: JSON under GATEWAY_LOG_FORMAT=json
-    if args.workers == 1:
+    if processes == 1:
         uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run(sockets=[listener])
         return 0
     # Each process builds its app from the environment: pass the command line's choices on.
@@ -245,10 +247,21 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     from uvicorn.supervisors import Multiprocess
 
     Multiprocess(
-        uvicorn.Config("gateway.app:from_environment", factory=True, workers=args.workers, **options),
+        uvicorn.Config("gateway.app:from_environment", factory=True, workers=processes, **options),
         sockets=[listener],
     ).run()
     return 0
+
+
+def default_processes(settings: Settings) -> int:
+    """One process per core this process may run on, so that HTTP and the writes of one process
+    no longer take turns on one core (on SQLite too: the processes queue for its write lock, see
+    `store.db.WriteLock`); one when GATEWAY_WORKER_ID names the worker."""
+    import os
+
+    if settings.worker_id:
+        return 1
+    return max(1, min(len(os.sched_getaffinity(0)), MAX_DEFAULT_PROCESSES))
 
 
 def _providers(args: argparse.Namespace, settings: Settings) -> int:
@@ -307,7 +320,8 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
 
     if settings.embedded:
         print(
-            f"gateway: `gateway worker` {ONE_PROCESS} (`gateway serve` runs dispatch and forwarding itself)",
+            "gateway: `gateway worker` needs PostgreSQL (GATEWAY_DATABASE_URL=postgresql+psycopg://...); "
+            "on SQLite the processes of `gateway serve [--workers N]` run dispatch and forwarding themselves",
             file=sys.stderr,
         )
         return 2

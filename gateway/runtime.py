@@ -2,11 +2,13 @@
 
 `gateway serve` runs them beside the HTTP API (unless GATEWAY_WORKERS=false);
 `gateway worker` runs only them.  Any number of processes may run them on one
-PostgreSQL database: senders are shared out through leases and the outbox
-through claims (see `store.leases`, `forwarding.worker`).  On SQLite one
-process runs workers, so at its start whatever an earlier life of it left
-claimed is taken back at once; on PostgreSQL that happens only for a worker
-with a stable `GATEWAY_WORKER_ID` (others wait for the leases to lapse).
+database: senders are shared out through leases and the outbox through claims
+(see `store.leases`, `forwarding.worker`).  On SQLite only the processes of one
+`gateway serve` do, so whatever an earlier life left claimed is taken back at
+once when it starts: by its process alone, or by `serve --workers N` before its
+processes start (`take_back_everything`).  On PostgreSQL that happens only for
+a worker with a stable `GATEWAY_WORKER_ID`; others, and a process of `serve
+--workers N` restarted alone, wait for the leases to lapse.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from gateway.providers.health import ProviderHealth
 from gateway.providers.outages import SharedHealth
 from gateway.settings import Settings
 from gateway.store import deliveries, leases
-from gateway.store.db import make_engine
+from gateway.store.db import make_engine, unit_of_work, writer_engine
 from gateway.store.tables import Service
 from gateway.store.writer import Writer
 from gateway.tokens import token_cipher
@@ -108,15 +110,10 @@ async def workers(
     own, guarded by the callback destination policy) until the block ends; then they stop, finish
     what is in flight and hand back their leases and claims, and the links close."""
     owner = worker_name(settings)
-    if settings.embedded or settings.worker_id:
-        earlier = None if settings.embedded else owner
-
-        def take_back(session: Session) -> None:
-            leases.release_everything(session, owner=earlier)
-            deliveries.unclaim(session, earlier)
-
+    if settings.alone or settings.worker_id:
+        earlier = None if settings.alone else owner
         try:
-            await writer.run(take_back)
+            await writer.run(lambda session: _take_back(session, earlier))
         except Exception as exc:  # database down: the earlier leases and claims lapse by themselves
             log.error("could not take back what an earlier run left claimed: %s", exc)
     base = settings.public_url or settings.local_url
@@ -175,6 +172,23 @@ async def workers(
         await forwarder.stop()
         reads.shutdown(wait=True)
         await apps.aclose()
+
+
+def take_back_everything(settings: Settings) -> None:
+    """SQLite, before `serve --workers N` starts its processes: no process of an earlier run is
+    left to finish what it claimed, and none of this run has claimed anything yet."""
+    engine = make_engine(settings.database_url)
+    try:
+        with unit_of_work(writer_engine(engine)) as session:
+            _take_back(session, None)
+    finally:
+        engine.dispose()
+
+
+def _take_back(session: Session, owner: str | None) -> None:
+    """What `owner`'s earlier life (None: anyone) left claimed goes back to the queue and outbox."""
+    leases.release_everything(session, owner=owner)
+    deliveries.unclaim(session, owner)
 
 
 def receiving(settings: Settings, writer: Writer, core: Core) -> Arrivals:

@@ -61,11 +61,18 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
         None  # short links' domain (host[/path]) for services naming none; default: public URL + /l
     )
     link_lifetime_days: float = 90.0  # how long a short link redirects; then to its service's LinkFallbackUrl
+    shared: bool = False  # one of `serve --workers N`'s processes: others write the database too (not a variable)
 
     @property
     def embedded(self) -> bool:
-        """SQLite: one machine, and one process running workers."""
+        """SQLite: one machine (one `gateway serve`, with one or several processes)."""
         return self.database_url.startswith("sqlite")
+
+    @property
+    def alone(self) -> bool:
+        """SQLite in one process: nothing else changes the database, so the caches and queue counts
+        need no checking, and what an earlier life left claimed is taken back at start."""
+        return self.embedded and not self.shared
 
     @property
     def local_url(self) -> str:

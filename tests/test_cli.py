@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 
 import pytest
 
-from gateway.cli import main
+from gateway.cli import default_processes, main
+from gateway.settings import Settings
 from tests.conftest import FR_MOBILE, ROOT, US_MOBILE
 
 
@@ -127,11 +129,20 @@ def test_shipped_regression_file_passes_with_expect(capsys):
     assert code == 0, err
 
 
-def test_serve_with_several_processes_refuses_sqlite(capsys, monkeypatch, tmp_path):
-    monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'gateway.db'}")
-    code, _, err = run(capsys, "serve", "--workers", "2")
-    assert code == 2 and "needs PostgreSQL" in err
-    assert not (tmp_path / "gateway.db").exists()  # refused before touching anything
+def test_serve_runs_one_process_per_core_by_default(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert default_processes(Settings()) == 2
+
+
+def test_serve_runs_at_most_four_processes_by_default(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(16)))
+    assert default_processes(Settings()) == 4
+
+
+def test_serve_runs_one_process_by_default_when_the_worker_is_named(monkeypatch):
+    """GATEWAY_WORKER_ID names one worker: several processes would share the name."""
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    assert default_processes(Settings(worker_id="worker-a")) == 1
 
 
 def test_a_lease_shorter_than_the_stop_margin_is_refused(capsys, monkeypatch):
@@ -169,10 +180,10 @@ def test_version_prints_the_installed_version(capsys):
 
 
 def test_worker_refuses_sqlite_naming_postgresql(capsys, monkeypatch, tmp_path):
-    """SQLite serves one process: `gateway serve` runs dispatch and forwarding itself."""
+    """On SQLite `gateway serve`'s processes run dispatch and forwarding themselves."""
     monkeypatch.setenv("GATEWAY_DATABASE_URL", f"sqlite:///{tmp_path / 'gateway.db'}")
     code, _, err = run(capsys, "worker")
-    assert code == 2 and "`gateway worker` needs PostgreSQL" in err and "SQLite serves one process" in err
+    assert code == 2 and "`gateway worker` needs PostgreSQL" in err and "`gateway serve [--workers N]`" in err
     assert not (tmp_path / "gateway.db").exists()  # refused before touching anything
 
 

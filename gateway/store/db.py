@@ -1,14 +1,17 @@
 """Engine, sessions and migrations.
 
 SQLite runs in WAL mode with synchronous=NORMAL: durable across process
-crashes, and one fsync per checkpoint rather than per commit.  PostgreSQL
-needs nothing special.  Migrations run through Alembic with a configuration
+crashes, and one fsync per checkpoint rather than per commit.  The processes
+of `serve --workers N` take turns at its one write lock through `WriteLock`.
+PostgreSQL needs nothing special.  Migrations run through Alembic with a configuration
 built here, so `gateway migrate` works from any directory.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -72,6 +75,45 @@ def per_dialect(build: Callable[[Callable[..., Any]], T]) -> dict[str, T]:
 def writer_engine(engine: Engine) -> Engine:
     """The engine for transactions that write (the group-commit writer, bulk imports)."""
     return engine.execution_options(writer=True)
+
+
+class WriteLock:
+    """The queue for an SQLite file's write lock, shared by every process writing it.
+
+    SQLite lets one transaction write at a time; one that finds the lock taken sleeps in its busy
+    handler for growing steps (1 ms, 2 ms, 5 ms … 100 ms) and looks again, so with two processes
+    writing all the time each commit waits for the other's and then for the rest of its own sleep.
+    A writer that first queues on an flock(2) of a file beside the database wakes the moment the
+    other lets go.  Only a queue: BEGIN IMMEDIATE still takes the lock itself, so a writer outside
+    it (a bulk import, another tool) is merely waited for, as before.  `path` None (PostgreSQL,
+    which locks rows; in-memory SQLite, one process): nothing to queue for."""
+
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self._descriptor: int | None = None
+
+    def __enter__(self) -> None:
+        if self.path is None:
+            return
+        if self._descriptor is None:
+            self._descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._descriptor, fcntl.LOCK_EX)  # waits without the GIL
+
+    def __exit__(self, *exc: object) -> None:
+        if self._descriptor is not None:
+            fcntl.flock(self._descriptor, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        if self._descriptor is not None:
+            os.close(self._descriptor)
+            self._descriptor = None
+
+
+def write_lock(engine: Engine) -> WriteLock:
+    """The `WriteLock` a writer of `engine` holds around each transaction."""
+    database = engine.url.database
+    on_file = engine.dialect.name == "sqlite" and database not in (None, "", ":memory:")
+    return WriteLock(f"{database}.write-lock" if on_file else None)
 
 
 class MigrationBlocked(RuntimeError):

@@ -69,7 +69,7 @@ def record(connection: Connection, delivery_id: int, owner: str, values: dict[st
 
 
 def unclaim(session: Session, owner: str | None) -> None:
-    """Hand back `owner`'s claims (None: everyone's, at the start of SQLite's only worker), due now."""
+    """Hand back `owner`'s claims (None: everyone's, as an SQLite `gateway serve` starts), due now."""
     claimed = update(_D).where(_D.c.state == "pending", _D.c.claimed_by.is_not(None))
     if owner is not None:
         claimed = claimed.where(_D.c.claimed_by == owner)

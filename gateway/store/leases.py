@@ -121,8 +121,8 @@ def release(session: Session, senders: Sequence[str] | None, *, owner: str, requ
 
 
 def release_everything(session: Session, *, owner: str | None) -> None:
-    """At start: drop the leases of `owner`'s earlier life (None: of everyone, when the database
-    is SQLite and this is the only worker process), queueing their claimed messages again."""
+    """At start: drop the leases of `owner`'s earlier life (None: of everyone, as an SQLite
+    `gateway serve` starts), queueing their claimed messages again."""
     connection = session.connection()
     if owner is None:
         connection.execute(BACK_TO_QUEUE)

@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from gateway.errors import GatewayError
-from gateway.store.db import UNAVAILABLE, writer_engine
+from gateway.store.db import UNAVAILABLE, write_lock, writer_engine
 
 log = logging.getLogger("gateway.store")
 
@@ -74,6 +74,7 @@ class Writer:
     ) -> None:
         self.engine = engine
         self._bind = writer_engine(engine)
+        self._lock = write_lock(engine)  # SQLite: taken in turns with the other processes' writers
         self.max_batch = max_batch
         self.before_batch = before_batch  # runs first in each transaction (a cache check)
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -93,6 +94,7 @@ class Writer:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+        self._lock.close()
 
     async def run(self, job: Job[T], *, clean_on_error: bool = False) -> T:
         """Run `job` in the next transaction; return its result once committed.
@@ -139,7 +141,7 @@ class Writer:
     def _commit(self, batch: list[_Pending]) -> None:
         outcomes: list[tuple[bool, Any]] = []
         try:
-            with Session(self._bind, expire_on_commit=False) as session, session.begin():
+            with self._lock, Session(self._bind, expire_on_commit=False) as session, session.begin():
                 session.connection()  # BEGIN now: a database down or locked fails the batch once, not per job
                 if self.before_batch is not None:
                     self.before_batch(session)

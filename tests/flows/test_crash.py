@@ -72,6 +72,8 @@ def deployment(request: pytest.FixtureRequest, tmp_path) -> Iterator[Deployment]
         gateway = Gateway(tmp_path, provider_url, database_url, env={"GATEWAY_LEASE_TTL": "3"})
         if kind == "gateway":
             nodes = [gateway.node(worker_id="gateway-1")]
+        elif kind == "processes":  # `serve --workers 2`, killed with both its processes
+            nodes = [gateway.node(processes=2)]
         else:
             nodes = [gateway.node(workers=False), gateway.worker(worker_id="worker-1")]
         try:
@@ -163,11 +165,11 @@ def _drain(missing: Callable[[], str], context: str, timeout: float = 120.0) -> 
     )
 
 
-# `gateway worker` beside `serve` needs PostgreSQL (SQLite serves one process: the worker refuses it).
+# `gateway worker` beside `serve` needs PostgreSQL (on SQLite the worker refuses: `serve`'s processes dispatch).
 @pytest.mark.parametrize(
     "deployment",
-    [("gateway", "sqlite"), ("gateway", "postgresql"), ("worker", "postgresql")],
-    ids=["sqlite-gateway", "postgresql-gateway", "postgresql-worker"],
+    [("gateway", "sqlite"), ("processes", "sqlite"), ("gateway", "postgresql"), ("worker", "postgresql")],
+    ids=["sqlite-gateway", "sqlite-2-processes", "postgresql-gateway", "postgresql-worker"],
     indirect=True,
 )
 def test_kill_9_under_load_loses_nothing_and_repeats_nothing(deployment: Deployment) -> None:

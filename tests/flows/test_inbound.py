@@ -334,7 +334,7 @@ def test_gateway_sim_inbound_works_against_a_make_run_gateway(tmp_path):
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until(lambda: _answers(f"{base}/readyz"), timeout=30)
+        wait_until(lambda: _answers(f"{base}/readyz"), timeout=60)  # one process per core, each importing the gateway
         token = (tmp_path / "gateway.db.sim-token").read_text()
         assert token != "simulator-token" and token not in (tmp_path / "serve.log").read_text()  # the file only
         completed = subprocess.run(

@@ -1,5 +1,6 @@
-"""Scale-out: two API processes and two workers share senders without breaking MPS (PostgreSQL);
-a worker's graceful stop hands its work back (both backends).
+"""Scale-out: two API processes and two workers share senders without breaking MPS (PostgreSQL),
+as do the two processes of `gateway serve --workers 2` on one SQLite file; a worker's graceful
+stop hands its work back (both backends).
 
 `gateway serve --workers 2` (API only) and two `gateway worker` processes on one database; the
 stand-in Twilio (in this process) timestamps every send request it gets, repeats included.
@@ -17,7 +18,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from bench.harness import Gateway
-from gateway.providers.simulator import SimulatorConfig, create_simulator
+from gateway.providers.simulator import Simulator, SimulatorConfig, create_simulator
 from gateway.store.db import make_engine, utcnow
 from gateway.store.tables import Message, SenderLease
 from tests.flows.server import serve
@@ -98,8 +99,35 @@ def test_two_workers_keep_every_sender_within_its_mps_and_one_finishes_after_the
             for node in (*workers.values(), api):
                 node.stop()
 
+    _assert_sent_once_within_mps(provider, sids)
+    assert 0 < at_kill < MESSAGES, "the kill was not mid-run"
+
+
+def test_two_serve_processes_on_one_sqlite_file_send_every_message_once_within_each_senders_mps(tmp_path):
+    """`gateway serve --workers 2` on SQLite: both processes take sends and dispatch, sharing the
+    senders through leases as on PostgreSQL."""
+    simulator = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=0.2))
+    provider = simulator.state.sim
+    with serve(simulator) as provider_url:
+        gateway = Gateway(tmp_path, provider_url)
+        with gateway.node(processes=2):
+            service = gateway.post("/v1/Services", {"FriendlyName": "Bistro", "StickySender": "false"})
+            for number in SENDERS:
+                sender = gateway.register(number, mps=MPS)
+                gateway.post(f"/v1/Services/{service['sid']}/PhoneNumbers", {"PhoneNumberSid": sender["sid"]})
+            sids = asyncio.run(_send_all(gateway, service["sid"]))
+            wait_until(
+                lambda: {r.idempotency_key for r in provider.received} >= set(sids),
+                90,
+                interval=0.2,
+                message="every send reaching the provider",
+            )
+    _assert_sent_once_within_mps(provider, sids)
+
+
+def _assert_sent_once_within_mps(provider: Simulator, sids: list[str]) -> None:
     keys = Counter(r.idempotency_key for r in provider.received)
-    assert set(keys) == set(sids), f"{len(set(sids) - set(keys))} of {MESSAGES} never reached the provider"
+    assert set(keys) == set(sids), f"{len(set(sids) - set(keys))} of {len(sids)} never reached the provider"
     assert max(keys.values()) == 1
     by_sender: defaultdict[str, list[float]] = defaultdict(list)
     for sender, at in provider.requests:
@@ -107,13 +135,12 @@ def test_two_workers_keep_every_sender_within_its_mps_and_one_finishes_after_the
     assert set(by_sender) == set(SENDERS)
     worst = {sender: busiest_second(times) for sender, times in by_sender.items()}
     assert all(requests <= MPS for requests in worst.values()), worst
-    assert 0 < at_kill < MESSAGES, "the kill was not mid-run"
 
 
 def test_a_stopped_worker_hands_back_its_senders_and_claims(postgres, tmp_path):
     """SIGTERM: sends in flight finish, claimed messages go back to the queue, the lease cools for a
     second instead of lapsing after GATEWAY_LEASE_TTL, so the next worker need not wait.  On
-    PostgreSQL: `gateway worker` beside `serve` refuses SQLite, which serves one process."""
+    PostgreSQL: `gateway worker` beside `serve` refuses SQLite."""
     database_url = new_database(postgres)
     simulator = create_simulator(SimulatorConfig(auth_token=TOKEN, delay=0.2))
     provider = simulator.state.sim

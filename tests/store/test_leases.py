@@ -18,6 +18,8 @@ from gateway.accounts import Accounts
 from gateway.dispatch.worker import ADOPT_AFTER
 from gateway.ids import new_sid
 from gateway.outbox.messages import insert_message
+from gateway.runtime import take_back_everything
+from gateway.settings import Settings
 from gateway.store import leases
 from gateway.store.claims import claim as claim_due
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
@@ -176,3 +178,12 @@ def test_a_restarted_worker_takes_back_at_once_what_its_earlier_life_held(engine
     with unit_of_work(engine) as session:
         leases.release_everything(session, owner="worker-a")
     assert acquire(engine, "worker-c", SENDER, OTHER) == [SENDER]
+
+
+def test_serve_starting_its_processes_takes_back_every_lease_and_claimed_message(engine, database_url):
+    """`serve --workers N` on SQLite, before its processes start: nothing of an earlier run is alive."""
+    acquire(engine, "worker-a", SENDER)
+    acquire(engine, "worker-b", OTHER)
+    take_back_everything(Settings(database_url=database_url))
+    assert statuses(engine) == ["queued", "queued", "queued"]
+    assert acquire(engine, "worker-c", SENDER, OTHER) == [SENDER, OTHER]

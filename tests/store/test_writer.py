@@ -1,8 +1,11 @@
-"""The group-commit writer when the database is unavailable: the batch fails once, each caller is told."""
+"""The group-commit writer when the database is unavailable: the batch fails once, each caller is told;
+on SQLite it holds the file's write lock queue (`store.db.WriteLock`) for its transactions, and only then."""
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -48,3 +51,36 @@ def test_a_batch_that_finds_the_database_locked_fails_once_not_once_per_job(tmp_
         engine.dispose()
     assert all(isinstance(outcome, OperationalError) for outcome in outcomes)
     assert took < 3 * BUSY_TIMEOUT
+
+
+def _taken(path: Path) -> bool:
+    """Whether another writer holds the write lock file `path` (asked without waiting, from a
+    descriptor of our own, as another process would)."""
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(descriptor)
+    return False
+
+
+def test_an_sqlite_writer_holds_the_write_lock_queue_while_its_transaction_runs_and_then_lets_go(tmp_path: Path):
+    url = f"sqlite:///{tmp_path / 'gateway.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    writer = Writer(engine)
+    lock_file = tmp_path / "gateway.db.write-lock"
+
+    async def run() -> bool:
+        writer.start()
+        return await writer.run(lambda session: _taken(lock_file))
+
+    try:
+        held_inside = asyncio.run(run())
+    finally:
+        writer.stop()
+        engine.dispose()
+    assert held_inside
+    assert not _taken(lock_file)
