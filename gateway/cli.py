@@ -206,6 +206,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     metrics_directory(settings, serving=True)
     from gateway.app import create_app  # imports prometheus_client: only now that its directory is chosen
 
+    from gateway.store.db import ServeLocked, serve_lock
+
+    try:
+        serve_lock(settings.database_url)  # held until this process ends
+    except ServeLocked as exc:
+        print(f"gateway: {exc}", file=sys.stderr)
+        return 1
     _migrate_database(settings)
     if processes > 1 and settings.embedded and settings.workers:
         from gateway.runtime import take_back_everything

@@ -116,6 +116,33 @@ def write_lock(engine: Engine) -> WriteLock:
     return WriteLock(f"{database}.write-lock" if on_file else None)
 
 
+def serve_lock(database_url: str) -> int | None:
+    """Hold, for this process's lifetime, the claim that it is the one `gateway serve` of an SQLite
+    file: `serve` takes back at start every lease and claimed message (no other process could be
+    holding them), so a second `serve` on the same file would take the first one's work and send
+    it again.  Returns the open descriptor (kept open: the claim ends with the process, kill -9
+    included); None for PostgreSQL and in-memory SQLite, where nothing is taken back.  Raises
+    `ServeLocked` when another process holds the file."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    path = f"{url.database}.serve-lock"
+    descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        raise ServeLocked(
+            f"another `gateway serve` is using the database {url.database} (it holds {path}): "
+            "one serve per SQLite file (run more processes with `serve --workers N`, or use PostgreSQL)"
+        ) from None
+    return descriptor
+
+
+class ServeLocked(RuntimeError):
+    """Another `gateway serve` holds the SQLite file (`serve_lock`)."""
+
+
 class MigrationBlocked(RuntimeError):
     """A migration found data it must not decide about; the message says what the operator must do."""
 
