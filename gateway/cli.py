@@ -205,7 +205,6 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     metrics_directory(settings, serving=True)
     from gateway.app import create_app  # imports prometheus_client: only now that its directory is chosen
-
     from gateway.store.db import ServeLocked, serve_lock
 
     try:
