@@ -26,6 +26,7 @@ CONFIGURED: dict[str, dict[str, Any]] = {
     "telnyx": {"telnyx_api_key": "KEY", "telnyx_public_key": TelnyxKeys().public_base64},
     "vonage": {"vonage_api_key": "key", "vonage_api_secret": "secret", "vonage_signature_secret": "secret"},
     "plivo": {"plivo_auth_id": "MA", "plivo_auth_token": "token"},
+    "smpp": {"smpp_url": "smpp://127.0.0.1:9", "smpp_system_id": "gateway", "smpp_password": "secret"},
 }
 UNSET: dict[str, dict[str, Any]] = {
     "sim": {"simulator_url": None, "simulator_token": None},
@@ -33,6 +34,7 @@ UNSET: dict[str, dict[str, Any]] = {
     "telnyx": {"telnyx_api_key": "", "telnyx_public_key": ""},
     "vonage": {"vonage_api_key": "", "vonage_api_secret": "", "vonage_signature_secret": ""},
     "plivo": {"plivo_auth_id": "", "plivo_auth_token": ""},
+    "smpp": {"smpp_url": "", "smpp_system_id": "", "smpp_password": ""},
 }
 #: What the 400 names for a provider with nothing set.
 VARIABLES = {
@@ -41,6 +43,7 @@ VARIABLES = {
     "telnyx": ["GATEWAY_TELNYX_API_KEY", "GATEWAY_TELNYX_PUBLIC_KEY"],
     "vonage": ["GATEWAY_VONAGE_API_KEY", "GATEWAY_VONAGE_API_SECRET", "GATEWAY_VONAGE_SIGNATURE_SECRET"],
     "plivo": ["GATEWAY_PLIVO_AUTH_ID", "GATEWAY_PLIVO_AUTH_TOKEN"],
+    "smpp": ["GATEWAY_SMPP_URL", "GATEWAY_SMPP_SYSTEM_ID", "GATEWAY_SMPP_PASSWORD"],
 }
 
 

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway.media import media_sid
 from tests.conftest import GB_MOBILE, ROOT, US_MOBILE
 from tests.flows.test_inbound import inbound
 from tests.flows.test_outbound import US_SENDER, _register
@@ -29,7 +30,7 @@ A_BODY = "Tenant A's private appointment reminder"
 
 @pytest.fixture
 def tenant_a(stack) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """Account A with one of everything the API can address: message, service, pool members, sticky
+    """Account A with one of everything the API can address: message (with a media item), service, pool members, sticky
     mapping, opt-out and dead letter."""
     client = stack.client()
     number = _register(stack, US_SENDER, mps=50)
@@ -46,7 +47,9 @@ def tenant_a(stack) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         )
     }
     members["PhoneNumbers"] = number["sid"]
-    message = client.messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body=A_BODY)
+    message = client.messages.create(
+        messaging_service_sid=service.sid, to=GB_MOBILE, body=A_BODY, media_url=["https://example.com/a.jpg"]
+    )
     stack.app_state.forwarder.max_age = timedelta(seconds=0)
     stack.app.failing_paths.add("/a-inbound")
     assert inbound(stack, US_MOBILE, "STOP").status_code == 200
@@ -55,6 +58,7 @@ def tenant_a(stack) -> dict[str, Any]:  # type: ignore[no-untyped-def]
         "AccountSid": stack.account_sid,
         "ServiceSid": service.sid,
         "MessageSid": message.sid,
+        "MediaSid": media_sid(message.sid, 0),
         "NumberSid": number["sid"],
         "members": members,
         "To": GB_MOBILE,
