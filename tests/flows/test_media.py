@@ -242,7 +242,7 @@ def test_with_the_converter_off_a_provider_refusal_as_mms_fails_the_message(stac
 
 def test_inbound_media_fields_reach_the_app_unchanged(stack, service):  # noqa: F811
     """NumMedia, MediaUrl{N} and MediaContentType{N} of Twilio's webhook are forwarded as received,
-    and the inbound message's Media subresource lists the items."""
+    and the inbound message's Media subresource lists the items with their types."""
     url = f"{stack.settings.public_url}/webhooks/twilio/inbound"
     media = {
         "NumMedia": "2",
@@ -264,4 +264,5 @@ def test_inbound_media_fields_reach_the_app_unchanged(stack, service):  # noqa: 
     [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
     assert {name: forward.field(name) for name in media} == media
     [message] = stack.client().messages.list(to=US_SENDER)
-    assert [m.parent_sid for m in stack.client().messages(message.sid).media.list()] == [message.sid] * 2
+    items = stack.client().messages(message.sid).media.list()
+    assert [(m.parent_sid, m.content_type) for m in items] == [(message.sid, "image/jpeg"), (message.sid, "video/mp4")]
