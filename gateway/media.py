@@ -25,6 +25,10 @@ from gateway.errors import InvalidMediaUrl, MediaTooLarge, MediaTypeNotAccepted,
 MAX_MEDIA = 10
 #: MMS carries at most this many bytes of media, all items together (Twilio, error 11751).
 MMS_LIMIT = 5 * 1024 * 1024
+#: Twilio takes 5 MB for the images it resizes for carriers (jpeg, png, gif) but 500 KB for any other
+#: item (its Message resource's MediaUrl); no source names the code, so it is the size code, 11751.
+OTHER_ITEM_LIMIT = 500 * 1024
+RESIZED_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/gif"})
 #: Provider refusals (in Twilio's codes, which each adapter maps its own to) meaning "not as MMS":
 #: 21621 the sender is not enabled for MMS (Telnyx 40308), 30011 the destination takes no MMS.
 MMS_REFUSED = frozenset({21621, 30011})
@@ -60,13 +64,19 @@ def check_urls(urls: Sequence[str]) -> None:
 
 def judge_heads(answers: Sequence[tuple[str, str | None, int | None]]) -> tuple[str, ...]:
     """The Content-Type of each item from its HEAD answer `(url, content_type, content_length)`:
-    a type MMS carries (12300 otherwise), all lengths together within `MMS_LIMIT` (11751)."""
+    a type MMS carries (12300 otherwise), an item other than a resized image within
+    `OTHER_ITEM_LIMIT`, all lengths together within `MMS_LIMIT` (11751 for either)."""
     types = []
-    for url, content_type, _ in answers:
+    for url, content_type, length in answers:
         kind = (content_type or "").split(";")[0].strip().lower()
         if kind not in ACCEPTED_TYPES:
             raise MediaTypeNotAccepted(
                 f"The media at {url} has Content-Type {content_type!r}, which MMS does not carry."
+            )
+        if kind not in RESIZED_TYPES and (length or 0) > OTHER_ITEM_LIMIT:
+            raise MediaTooLarge(
+                f"The media at {url} ({kind}) is {length} bytes; MMS carries at most {OTHER_ITEM_LIMIT} bytes "
+                "of an item that is not a JPEG, PNG or GIF image."
             )
         types.append(kind)
     total = sum(length or 0 for _, _, length in answers)
