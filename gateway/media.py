@@ -8,8 +8,8 @@ A valid media URL holds no whitespace (`check_urls`), so neither separator can o
 The MMS Converter (Twilio's, on by default per Messaging Service): media that cannot go as MMS
 (the sender cannot send it, the recipient's country takes none, the provider refused it as such)
 goes as an SMS carrying one link per item after the body, one a line, as Telnyx's converter
-writes them.  Each link comes from `link_for_media`: the media URL itself for now, the seam
-through which link shortening will pass them.
+writes them: the media URLs themselves.  A send with `ShortenUrls` has them shortened like any
+other link of its body, since shortening runs on the converted body (`dispatch.submit.plan_send`).
 """
 
 from __future__ import annotations
@@ -104,12 +104,6 @@ def media_sid(message_sid: str, index: int) -> str:
     return "ME" + hashlib.sha256(f"{message_sid}/{index}".encode()).hexdigest()[:32]
 
 
-def link_for_media(url: str) -> str:
-    """The link the MMS Converter writes for one media item: the URL itself, until link
-    shortening offers a short one (the seam it will go through)."""
-    return url
-
-
 def converted_body(body: str, media_urls: Iterable[str]) -> str:
     """The MMS Converter's SMS: the body, then one link per media item, one a line."""
-    return "\n".join([*([body] if body else []), *(link_for_media(url) for url in media_urls)])
+    return "\n".join([*([body] if body else []), *media_urls])

@@ -145,6 +145,20 @@ def test_media_from_a_sender_that_cannot_send_mms_goes_as_sms(stack):
     assert (sent.body, sent.media) == (PICTURES[0], ())
 
 
+def test_the_converters_links_are_shortened_like_any_other_when_the_send_shortens_urls(stack):
+    """Conversion comes before shortening: with ShortenUrls each media item's line is a short link
+    that redirects to the item, and the segments are counted on the body as sent."""
+    acme = make_service(stack, US_SENDER)
+    message = stack.client().messages.create(
+        messaging_service_sid=acme.sid, to=GB_MOBILE, body=VISIT, media_url=PICTURES[:2], shorten_urls=True
+    )
+    [sent] = wait_until(lambda: received_by(stack, GB_MOBILE))
+    first_line, *links = sent.body.split("\n")
+    assert first_line == VISIT and len(links) == 2 and all(link.startswith(f"{stack.url}/l/") for link in links)
+    assert [httpx.get(link).headers["location"] for link in links] == PICTURES[:2]
+    assert message.num_segments == str(segment(sent.body).segments)
+
+
 def test_with_the_converter_off_media_to_an_sms_only_country_is_refused_with_21612(stack):
     acme = make_service(stack, US_SENDER)
     stack.client().messaging.v1.services(acme.sid).update(mms_converter=False)
