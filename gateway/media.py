@@ -8,8 +8,8 @@ A valid media URL holds no whitespace (`check_urls`), so neither separator can o
 The MMS Converter (Twilio's, on by default per Messaging Service): media that cannot go as MMS
 (the sender cannot send it, the recipient's country takes none, the provider refused it as such)
 goes as an SMS carrying one link per item after the body, one a line, as Telnyx's converter
-writes them.  Each link comes from `link_for_media`: the media URL itself for now, the seam
-through which link shortening will pass them.
+writes them: the media URLs themselves.  A send with `ShortenUrls` has them shortened like any
+other link of its body, since shortening runs on the converted body (`dispatch.submit.plan_send`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,10 @@ from gateway.errors import InvalidMediaUrl, MediaTooLarge, MediaTypeNotAccepted,
 MAX_MEDIA = 10
 #: MMS carries at most this many bytes of media, all items together (Twilio, error 11751).
 MMS_LIMIT = 5 * 1024 * 1024
+#: Twilio takes 5 MB for the images it resizes for carriers (jpeg, png, gif) but 500 KB for any other
+#: item (its Message resource's MediaUrl); no source names the code, so it is the size code, 11751.
+OTHER_ITEM_LIMIT = 500 * 1024
+RESIZED_TYPES = frozenset({"image/jpeg", "image/jpg", "image/png", "image/gif"})
 #: Provider refusals (in Twilio's codes, which each adapter maps its own to) meaning "not as MMS":
 #: 21621 the sender is not enabled for MMS (Telnyx 40308), 30011 the destination takes no MMS.
 MMS_REFUSED = frozenset({21621, 30011})
@@ -60,13 +64,19 @@ def check_urls(urls: Sequence[str]) -> None:
 
 def judge_heads(answers: Sequence[tuple[str, str | None, int | None]]) -> tuple[str, ...]:
     """The Content-Type of each item from its HEAD answer `(url, content_type, content_length)`:
-    a type MMS carries (12300 otherwise), all lengths together within `MMS_LIMIT` (11751)."""
+    a type MMS carries (12300 otherwise), an item other than a resized image within
+    `OTHER_ITEM_LIMIT`, all lengths together within `MMS_LIMIT` (11751 for either)."""
     types = []
-    for url, content_type, _ in answers:
+    for url, content_type, length in answers:
         kind = (content_type or "").split(";")[0].strip().lower()
         if kind not in ACCEPTED_TYPES:
             raise MediaTypeNotAccepted(
                 f"The media at {url} has Content-Type {content_type!r}, which MMS does not carry."
+            )
+        if kind not in RESIZED_TYPES and (length or 0) > OTHER_ITEM_LIMIT:
+            raise MediaTooLarge(
+                f"The media at {url} ({kind}) is {length} bytes; MMS carries at most {OTHER_ITEM_LIMIT} bytes "
+                "of an item that is not a JPEG, PNG or GIF image."
             )
         types.append(kind)
     total = sum(length or 0 for _, _, length in answers)
@@ -94,12 +104,6 @@ def media_sid(message_sid: str, index: int) -> str:
     return "ME" + hashlib.sha256(f"{message_sid}/{index}".encode()).hexdigest()[:32]
 
 
-def link_for_media(url: str) -> str:
-    """The link the MMS Converter writes for one media item: the URL itself, until link
-    shortening offers a short one (the seam it will go through)."""
-    return url
-
-
 def converted_body(body: str, media_urls: Iterable[str]) -> str:
     """The MMS Converter's SMS: the body, then one link per media item, one a line."""
-    return "\n".join([*([body] if body else []), *(link_for_media(url) for url in media_urls)])
+    return "\n".join([*([body] if body else []), *media_urls])

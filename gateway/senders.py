@@ -5,6 +5,7 @@ from __future__ import annotations
 import phonenumbers
 
 from gateway.pacing import default_mps
+from gateway.providers import MODULES
 from gateway.routing import SenderKind
 
 _TYPES = {
@@ -22,9 +23,13 @@ def classify_number(address: str) -> tuple[SenderKind, str | None]:
     return _TYPES.get(phonenumbers.number_type(parsed), SenderKind.LONG_CODE), country
 
 
-def sends_mms(kind: str, mms: bool | None) -> bool:
-    """Whether a sender can send MMS: as registered (`Mms`), else as its kind can (numbers yes; short
-    codes only once registered for MMS, and alphanumeric senders never)."""
+def sends_mms(kind: str, mms: bool | None, provider: str) -> bool:
+    """Whether a sender can send MMS: never through a provider whose API the gateway sends with
+    carries no media (`ProviderModule.sends_media`); else as registered (`Mms`), else as its kind
+    can (numbers yes; short codes only once registered for MMS, and alphanumeric senders never)."""
+    module = MODULES.get(provider)
+    if module is not None and not module.sends_media:
+        return False
     return mms if mms is not None else kind not in (SenderKind.SHORT_CODE, SenderKind.ALPHA)
 
 

@@ -2,11 +2,12 @@
 
 The media check (a Messaging Service's `MediaCheck`, off by default) asks each MediaUrl's server
 for its headers (HEAD) before the send is queued, as Twilio fetches media before it sends: a
-Content-Type MMS carries (12300) and all items within 5 MB (11751, as far as the servers state
-their lengths).  The requests go out as the app webhooks do, through the callback destination
-policy (`forwarding.destinations`): an account cannot make the gateway reach into its own
-network by naming a media URL there (21620).  They run together, bounded by one request's
-deadline; a server that does not answer in time, or not with a 2xx, fails the send (63019).
+Content-Type MMS carries (12300), all items within 5 MB and each but a JPEG, PNG or GIF within
+500 KB (11751, as far as the servers state their lengths).  The requests go out as the app
+webhooks do, through the callback destination policy (`forwarding.destinations`): an account
+cannot make the gateway reach into its own network by naming a media URL there (21620).  They
+run together, bounded by one request's deadline; a server that does not answer in time, or not
+with a 2xx, fails the send (63019).
 """
 
 from __future__ import annotations

@@ -35,7 +35,12 @@ def number_json(sender: Sender) -> dict[str, Any]:
         "account_sid": sender.account_sid,
         "friendly_name": sender.address,
         "phone_number": sender.address,
-        "capabilities": {"sms": True, "mms": sends_mms(sender.kind, sender.mms), "voice": False, "fax": False},
+        "capabilities": {
+            "sms": True,
+            "mms": sends_mms(sender.kind, sender.mms, sender.provider),
+            "voice": False,
+            "fax": False,
+        },
         "sms_url": sender.sms_url,
         "sms_method": "POST",
         "status": "in-use",

@@ -130,7 +130,7 @@ def member_json(sender: Sender, base: str) -> dict[str, Any]:
         "service_sid": sender.service_sid,
         "date_created": iso8601(sender.date_created),
         "date_updated": iso8601(sender.date_updated),
-        "capabilities": ["SMS", "MMS"] if sends_mms(sender.kind, sender.mms) else ["SMS"],
+        "capabilities": ["SMS", "MMS"] if sends_mms(sender.kind, sender.mms, sender.provider) else ["SMS"],
         "country_code": sender.country,
         "mps": sender.mps,
         "type": sender.kind,

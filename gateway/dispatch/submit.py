@@ -417,7 +417,7 @@ def _media_verdict(
         channel=recipient.channel,
         country=recipient.country,
         sender=sender.address,
-        sender_mms=sends_mms(sender.kind, sender.mms),
+        sender_mms=sends_mms(sender.kind, sender.mms, sender.provider),
         converter=service is not None and service.mms_converter,
         converter_source=f"service {service.sid}: MmsConverter"
         if service

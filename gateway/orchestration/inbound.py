@@ -189,7 +189,7 @@ def _receive_one(
             sender=person.address if person else inbound.sender,
             to=sender.address,
             body=inbound.body,
-            media=pack(inbound.media_urls),
+            media=pack(inbound.media_urls, inbound.media_types),
             status=Status.RECEIVED.value,
             priority=0,
             opt_out_type=kind,

@@ -82,6 +82,9 @@ class InboundMessage:
     media_urls: tuple[str, ...]
     raw: tuple[tuple[str, str], ...]
     part: Part | None = None
+    #: Each item's Content-Type as the provider stated it, in `media_urls`' order, None where it
+    #: does not (Plivo's webhook names none); `()` when no item's type is known.
+    media_types: tuple[str | None, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -206,8 +209,13 @@ class Link(Protocol):
         ...
 
 
-def twilio_fields(sender: str, to: str, body: str, media_urls: tuple[str, ...] = ()) -> list[tuple[str, str]]:
-    """The fields of Twilio's inbound webhook an app reads; the gateway fills in the sids."""
+def twilio_fields(
+    sender: str, to: str, body: str, media_urls: tuple[str, ...] = (), media_types: tuple[str | None, ...] = ()
+) -> list[tuple[str, str]]:
+    """The fields of Twilio's inbound webhook an app reads; the gateway fills in the sids.
+
+    Twilio sends `MediaContentType{N}` with every `MediaUrl{N}`, and apps index it without a
+    fallback: it is written for each item, empty where the provider did not state the type."""
     fields = [
         ("MessageSid", ""),
         ("SmsSid", ""),
@@ -220,7 +228,10 @@ def twilio_fields(sender: str, to: str, body: str, media_urls: tuple[str, ...] =
         ("SmsStatus", "received"),
         ("ApiVersion", "2010-04-01"),
     ]
-    return fields + [(f"MediaUrl{i}", url) for i, url in enumerate(media_urls)]
+    kinds = media_types or (None,) * len(media_urls)
+    for i, (url, kind) in enumerate(zip(media_urls, kinds, strict=True)):
+        fields += [(f"MediaContentType{i}", kind or ""), (f"MediaUrl{i}", url)]
+    return fields
 
 
 def parse_form(body: bytes) -> tuple[tuple[str, str], ...]:

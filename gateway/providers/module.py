@@ -72,6 +72,10 @@ class ProviderModule(Generic[S]):
     #: link, built from the settings once it can send.  Such a provider has no webhooks: what it
     #: reports arrives over the link, which its own credentials authenticate.
     link: Callable[[S], Link] | None = None
+    #: Whether the API the gateway sends with carries media.  Where it does not (Vonage's SMS API,
+    #: SMPP), the provider's senders send no MMS, whatever they were registered with: a send with
+    #: media goes through the MMS Converter (or is refused with 21621) instead of losing its media.
+    sends_media: bool = True
 
     @property
     def webhooks(self) -> bool:

@@ -146,7 +146,8 @@ class PlivoProvider:
             raise WebhookRejected("X-Plivo-Signature-V3 does not match")
 
     def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
-        """`MessageUUID`, `From`, `To`, `Text` (`Body` for MMS and WhatsApp), `Media0`…; all kept in `raw`."""
+        """`MessageUUID`, `From`, `To`, `Text` (`Body` for MMS and WhatsApp), `MediaCount`, `Media1`…; all
+        kept in `raw`.  Plivo states no media item's Content-Type: the app gets `MediaContentType{N}` empty."""
         fields = dict(raw.form)
         sid, sender, to = fields.get("MessageUUID"), fields.get("From"), fields.get("To")
         if not sid or not sender or not to:
@@ -155,7 +156,8 @@ class PlivoProvider:
             count = int(fields.get("MediaCount") or 0)
         except ValueError:
             raise MalformedWebhook("MediaCount is not a number") from None
-        media = tuple(fields[f"Media{i}"] for i in range(count) if f"Media{i}" in fields)
+        # Plivo's reference numbers the items from 1 (`Media1`…), its support article from 0: either reads.
+        media = tuple(fields[f"Media{i}"] for i in range(count + 1) if f"Media{i}" in fields)[:count]
         body = fields.get("Text") or fields.get("Body") or ""
         kept = twilio_fields(e164(sender), e164(to), body, media) + [(f"plivo.{k}", v) for k, v in raw.form]
         return [

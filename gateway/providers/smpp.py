@@ -573,5 +573,10 @@ def _credentials(settings: SmppSettings) -> Credentials:
 
 PROVIDER = SmppProvider()
 MODULE = ProviderModule(
-    PROVIDER, _credentials, SmppSettings, reassembly_wait=lambda settings: settings.smpp_concat_wait, link=SmppLink
+    PROVIDER,
+    _credentials,
+    SmppSettings,
+    reassembly_wait=lambda settings: settings.smpp_concat_wait,
+    link=SmppLink,
+    sends_media=False,  # submit_sm carries text
 )

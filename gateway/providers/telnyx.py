@@ -162,8 +162,8 @@ class TelnyxProvider:
             raise WebhookRejected("telnyx-signature-ed25519 does not match") from None
 
     def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
-        """`message.received`: payload `id`, `from.phone_number`, `to[0].phone_number`, `text`, `media[].url`;
-        any other event is ignored (no message)."""
+        """`message.received`: payload `id`, `from.phone_number`, `to[0].phone_number`, `text`, `media[]`
+        (`url`, `content_type`); any other event is ignored (no message)."""
         event, payload = _event(raw)
         if event != "message.received":
             # A messaging profile sends all its events to its one webhook URL; outbound messages name
@@ -176,15 +176,22 @@ class TelnyxProvider:
         to = _dict(recipients[0]).get("phone_number") if isinstance(recipients, list) and recipients else None
         if not isinstance(sid, str) or not isinstance(sender, str) or not isinstance(to, str) or not sid:
             raise MalformedWebhook("message.received without id, from or to")
-        media = tuple(url for item in payload.get("media") or [] if isinstance(url := _dict(item).get("url"), str))
+        items = [_dict(item) for item in payload.get("media") or []]
+        items = [item for item in items if isinstance(item.get("url"), str)]
+        media = tuple(str(item["url"]) for item in items)
+        types = tuple(kind if isinstance(kind := item.get("content_type"), str) and kind else None for item in items)
         text = payload.get("text")
         text = text if isinstance(text, str) else ""
-        kept = twilio_fields(sender, to, text, media) + [
+        kept = twilio_fields(sender, to, text, media, types) + [
             ("telnyx.event_type", event),
             ("telnyx.autoresponse_type", str(payload.get("autoresponse_type") or "")),
             ("telnyx.body", raw.body.decode("utf-8", errors="replace")),
         ]
-        return [InboundMessage(provider_sid=sid, sender=sender, to=to, body=text, media_urls=media, raw=tuple(kept))]
+        return [
+            InboundMessage(
+                provider_sid=sid, sender=sender, to=to, body=text, media_urls=media, media_types=types, raw=tuple(kept)
+            )
+        ]
 
     def parse_status(self, raw: RawRequest) -> list[StatusEvent]:
         """`message.sent` / `message.finalized`: one event, the first recipient's status, the first error."""

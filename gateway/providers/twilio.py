@@ -165,7 +165,8 @@ class TwilioProvider:
 
     def parse_inbound(self, raw: RawRequest) -> list[InboundMessage]:
         """Twilio's inbound-message webhook (https://www.twilio.com/docs/messaging/guides/webhook-request):
-        `MessageSid`, `From`, `To`, `Body`, `NumMedia`, `MediaUrl0`…; every other field is kept in `raw`."""
+        `MessageSid`, `From`, `To`, `Body`, `NumMedia`, `MediaUrl0`, `MediaContentType0`…; every other field
+        is kept in `raw`."""
         fields = dict(raw.form)
         sid = fields.get("MessageSid") or fields.get("SmsMessageSid") or fields.get("SmsSid")
         if not sid or not fields.get("From") or not fields.get("To"):
@@ -174,7 +175,9 @@ class TwilioProvider:
             count = int(fields.get("NumMedia") or 0)
         except ValueError:
             raise MalformedWebhook("NumMedia is not a number") from None
-        media = tuple(fields[f"MediaUrl{i}"] for i in range(count) if f"MediaUrl{i}" in fields)
+        present = [i for i in range(count) if f"MediaUrl{i}" in fields]
+        media = tuple(fields[f"MediaUrl{i}"] for i in present)
+        types = tuple(fields.get(f"MediaContentType{i}") or None for i in present)
         return [
             InboundMessage(
                 provider_sid=sid,
@@ -182,6 +185,7 @@ class TwilioProvider:
                 to=fields["To"],
                 body=fields.get("Body", ""),
                 media_urls=media,
+                media_types=types,
                 raw=raw.form,
             )
         ]

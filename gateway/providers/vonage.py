@@ -282,4 +282,5 @@ MODULE = ProviderModule(
     VonageSettings,
     configure=lambda settings: replace(PROVIDER, method=settings.vonage_signature_method),
     reassembly_wait=lambda settings: settings.vonage_concat_wait,
+    sends_media=False,  # /sms/json takes text or binary only; MMS is the Messages API's
 )

@@ -145,6 +145,20 @@ def test_media_from_a_sender_that_cannot_send_mms_goes_as_sms(stack):
     assert (sent.body, sent.media) == (PICTURES[0], ())
 
 
+def test_the_converters_links_are_shortened_like_any_other_when_the_send_shortens_urls(stack):
+    """Conversion comes before shortening: with ShortenUrls each media item's line is a short link
+    that redirects to the item, and the segments are counted on the body as sent."""
+    acme = make_service(stack, US_SENDER)
+    message = stack.client().messages.create(
+        messaging_service_sid=acme.sid, to=GB_MOBILE, body=VISIT, media_url=PICTURES[:2], shorten_urls=True
+    )
+    [sent] = wait_until(lambda: received_by(stack, GB_MOBILE))
+    first_line, *links = sent.body.split("\n")
+    assert first_line == VISIT and len(links) == 2 and all(link.startswith(f"{stack.url}/l/") for link in links)
+    assert [httpx.get(link).headers["location"] for link in links] == PICTURES[:2]
+    assert message.num_segments == str(segment(sent.body).segments)
+
+
 def test_with_the_converter_off_media_to_an_sms_only_country_is_refused_with_21612(stack):
     acme = make_service(stack, US_SENDER)
     stack.client().messaging.v1.services(acme.sid).update(mms_converter=False)
@@ -155,7 +169,13 @@ def test_with_the_converter_off_media_to_an_sms_only_country_is_refused_with_216
 
 # --- the media check --------------------------------------------------------------------------
 
-TYPES = {"/x-ray.jpg": ("image/jpeg", 200_000), "/huge.mp4": ("video/mp4", 6_000_000), "/page.html": ("text/html", 10)}
+TYPES = {
+    "/x-ray.jpg": ("image/jpeg", 200_000),
+    "/scan.png": ("image/png", 4_000_000),
+    "/huge.mp4": ("video/mp4", 6_000_000),
+    "/clip.mp4": ("video/mp4", 600_000),
+    "/page.html": ("text/html", 10),
+}
 
 
 @pytest.fixture
@@ -194,12 +214,22 @@ def test_the_media_check_keeps_each_items_content_type(stack, media_server):
 
 
 @pytest.mark.parametrize(
-    ("path", "code"), [("/page.html", 12300), ("/huge.mp4", 11751), ("/missing.png", 63019)], ids=str
+    ("path", "code"),
+    [("/page.html", 12300), ("/huge.mp4", 11751), ("/clip.mp4", 11751), ("/missing.png", 63019)],
+    ids=str,
 )
 def test_the_media_check_refuses_what_mms_cannot_carry(stack, media_server, path, code):
     acme = _checking_service(stack)
     response = _create(stack, MessagingServiceSid=acme.sid, To=US_MOBILE, MediaUrl=f"{media_server}{path}")
     assert (response.status_code, response.json()["code"]) == (400, code)
+
+
+def test_the_media_check_takes_an_image_over_500_kb_that_is_refused_for_other_types(stack, media_server):
+    """The 500 KB limit of one item is for types Twilio does not resize: a 4 MB PNG goes (a 600 KB
+    video is refused with 11751 above)."""
+    acme = _checking_service(stack)
+    response = _create(stack, MessagingServiceSid=acme.sid, To=US_MOBILE, MediaUrl=f"{media_server}/scan.png")
+    assert (response.status_code, response.json()["num_media"]) == (201, "1")
 
 
 def test_the_media_check_never_requests_the_gateway_itself(stack):
@@ -242,7 +272,7 @@ def test_with_the_converter_off_a_provider_refusal_as_mms_fails_the_message(stac
 
 def test_inbound_media_fields_reach_the_app_unchanged(stack, service):  # noqa: F811
     """NumMedia, MediaUrl{N} and MediaContentType{N} of Twilio's webhook are forwarded as received,
-    and the inbound message's Media subresource lists the items."""
+    and the inbound message's Media subresource lists the items with their types."""
     url = f"{stack.settings.public_url}/webhooks/twilio/inbound"
     media = {
         "NumMedia": "2",
@@ -264,4 +294,5 @@ def test_inbound_media_fields_reach_the_app_unchanged(stack, service):  # noqa: 
     [forward] = wait_until(lambda: forwards(stack, US_MOBILE))
     assert {name: forward.field(name) for name in media} == media
     [message] = stack.client().messages.list(to=US_SENDER)
-    assert [m.parent_sid for m in stack.client().messages(message.sid).media.list()] == [message.sid] * 2
+    items = stack.client().messages(message.sid).media.list()
+    assert [(m.parent_sid, m.content_type) for m in items] == [(message.sid, "image/jpeg"), (message.sid, "video/mp4")]

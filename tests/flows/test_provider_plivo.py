@@ -38,7 +38,7 @@ def service(stack):  # type: ignore[no-untyped-def]
     return service_with(stack, (OUR_NUMBER, "plivo"))
 
 
-def inbound(stack, text: str, *, token: str = PLIVO_AUTH_TOKEN):  # type: ignore[no-untyped-def]
+def inbound(stack, text: str, *, token: str = PLIVO_AUTH_TOKEN, **extra: str):  # type: ignore[no-untyped-def]
     """Plivo's inbound form: numbers without "+", its own MessageIntent."""
     params = {
         "From": FR_MOBILE.lstrip("+"),
@@ -52,6 +52,7 @@ def inbound(stack, text: str, *, token: str = PLIVO_AUTH_TOKEN):  # type: ignore
         "MessageIntent": "optout",
         "PowerpackUUID": "",
         "MediaCount": "0",
+        **extra,
     }
     return plivo_post(f"{stack.settings.public_url}/webhooks/plivo/inbound", params, token)
 
@@ -68,6 +69,27 @@ def test_signed_french_stop_opts_out_is_confirmed_through_plivo_and_forwarded_wi
     [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
     assert forward.field("OptOutType") == "STOP" and forward.field("Body") == "ARRÊT"
     assert forward.field("To") == OUR_NUMBER
+
+
+def test_inbound_mms_reaches_the_app_with_twilios_media_fields(stack, plivo, service):
+    """Plivo's `MediaCount` and `Media1`… become NumMedia and MediaUrl{N} from 0; Plivo states no
+    item's type, so each MediaContentType{N} is there, empty, as an app written for Twilio reads it."""
+    front = "https://media.plivo.com/Account/MAXXXXXXXXXXXXXXXXXX/Message/8c0f3c1e/Media/1f4e2a6b"
+    back = "https://media.plivo.com/Account/MAXXXXXXXXXXXXXXXXXX/Message/8c0f3c1e/Media/93d0c7aa"
+    response = inbound(
+        stack, "", Type="mms", Body="my insurance card", MessageIntent="", MediaCount="2", Media1=front, Media2=back
+    )
+    assert response.status_code == 200
+    [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
+    expected = {
+        "Body": "my insurance card",
+        "NumMedia": "2",
+        "MediaUrl0": front,
+        "MediaContentType0": "",
+        "MediaUrl1": back,
+        "MediaContentType1": "",
+    }
+    assert {name: forward.field(name) for name in expected} == expected
 
 
 def test_a_forged_plivo_webhook_is_refused_and_nothing_is_stored(stack, plivo, service):

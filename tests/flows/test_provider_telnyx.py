@@ -45,16 +45,16 @@ def service(stack):  # type: ignore[no-untyped-def]
     return service_with(stack, (OUR_NUMBER, "telnyx"))
 
 
-def inbound(stack, keys: TelnyxKeys, text: str, **signing):  # type: ignore[no-untyped-def]
+def inbound(stack, keys: TelnyxKeys, text: str, media=(), **signing):  # type: ignore[no-untyped-def]
     payload = {
         "id": str(uuid.uuid4()),
         "record_type": "message",
         "direction": "inbound",
-        "type": "SMS",
+        "type": "MMS" if media else "SMS",
         "from": {"phone_number": FR_MOBILE, "carrier": "Orange", "line_type": "Wireless"},
         "to": [{"phone_number": OUR_NUMBER, "status": "webhook_delivered"}],
         "text": text,
-        "media": [],
+        "media": list(media),
         "encoding": "UCS-2",
         "parts": 1,
         "autoresponse_type": "stop",
@@ -73,6 +73,38 @@ def test_signed_french_stop_opts_out_is_confirmed_through_telnyx_and_forwarded_w
     [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
     assert forward.field("OptOutType") == "STOP" and forward.field("Body") == "ARRÊT"
     assert forward.field("telnyx.autoresponse_type") == "stop"
+
+
+def test_inbound_mms_reaches_the_app_with_twilios_media_fields_and_keeps_each_items_type(stack, telnyx, keys, service):
+    """Telnyx's `media[]` (`url`, `content_type`) becomes NumMedia, MediaUrl{N} and MediaContentType{N}
+    as Twilio writes them, and the message's Media subresource shows each item's type."""
+    media = [
+        {
+            "url": "https://media.telnyx.com/mms/6f0c5d1e/card-front.jpg",
+            "content_type": "image/jpeg",
+            "hash_sha256": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+            "size": 183_406,
+        },
+        {
+            "url": "https://media.telnyx.com/mms/6f0c5d1e/card-back.png",
+            "content_type": "image/png",
+            "hash_sha256": "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752",
+            "size": 240_112,
+        },
+    ]
+    assert inbound(stack, keys, "my insurance card", media).status_code == 200
+    [forward] = wait_until(lambda: forwards(stack, FR_MOBILE))
+    expected = {
+        "NumMedia": "2",
+        "MediaUrl0": media[0]["url"],
+        "MediaContentType0": "image/jpeg",
+        "MediaUrl1": media[1]["url"],
+        "MediaContentType1": "image/png",
+    }
+    assert {name: forward.field(name) for name in expected} == expected
+    [message] = stack.client().messages.list(to=OUR_NUMBER)
+    items = stack.client().messages(message.sid).media.list()
+    assert [item.content_type for item in items] == ["image/jpeg", "image/png"]
 
 
 def test_a_webhook_signed_with_another_key_is_refused_and_nothing_is_stored(stack, telnyx, keys, service):

@@ -9,6 +9,7 @@ import uuid
 import httpx
 import pytest
 
+from gateway.encoding import segment
 from tests.conftest import FR_MOBILE, GB_MOBILE
 from tests.flows.provider_standins import (
     french_opt_out_reply,
@@ -184,6 +185,27 @@ def test_vonages_unroutable_destination_fails_the_message_with_21211(stack, vona
     message = stack.client().messages.create(messaging_service_sid=service.sid, to=GB_MOBILE, body="hello")
     failed = wait_until(lambda: (m := stack.client().messages(message.sid).fetch()).status == "failed" and m)
     assert failed.error_code == 21211
+
+
+def test_media_through_a_vonage_sender_go_as_the_converters_sms(stack, vonage, service):
+    """/sms/json carries no media: the MMS Converter sends the body with a link per item, so no item
+    is lost, and the segments counted are those of that body."""
+    pictures = ["https://media.example/visit/0.jpg", "https://media.example/visit/1.jpg"]
+    message = stack.client().messages.create(
+        messaging_service_sid=service.sid, to=FR_MOBILE, body="Vos radios", media_url=pictures
+    )
+    [sent] = wait_until(lambda: vonage.to(FR_MOBILE))
+    assert sent.body == "Vos radios\n" + "\n".join(pictures)
+    assert (message.num_media, message.num_segments) == ("0", str(segment(sent.body).segments))
+
+
+def test_a_vonage_number_registered_with_mms_shows_no_mms_capability(stack, vonage):
+    response = httpx.post(
+        f"{stack.url}/2010-04-01/Accounts/{stack.account_sid}/IncomingPhoneNumbers.json",
+        data={"PhoneNumber": OUR_NUMBER, "Provider": "vonage", "Mms": "true"},
+        auth=(stack.account_sid, stack.auth_token),
+    )
+    assert response.json()["capabilities"]["mms"] is False
 
 
 def test_a_retried_last_part_changes_nothing_and_a_reused_reference_is_a_new_message(stack, vonage, service):

@@ -116,6 +116,20 @@ def test_inbound_media_are_read_from_media_count():
     assert message.media_urls == ("https://media.plivo.com/a.jpg", "https://media.plivo.com/b.jpg")
 
 
+def test_inbound_media_numbered_from_one_as_plivos_reference_writes_them_are_all_read():
+    """Plivo's reference numbers the items `Media1`…`Media{MediaCount}`; the app still gets them from 0."""
+    params = INBOUND | {
+        "Type": "mms",
+        "MediaCount": "2",
+        "Media1": "https://m.example/a",
+        "Media2": "https://m.example/b",
+    }
+    [message] = PROVIDER.parse_inbound(signed(params))
+    assert message.media_urls == ("https://m.example/a", "https://m.example/b")
+    raw = dict(message.raw)
+    assert (raw["MediaUrl0"], raw["MediaUrl1"], raw["MediaContentType0"]) == (*message.media_urls, "")
+
+
 def test_inbound_without_message_uuid_is_malformed():
     with pytest.raises(MalformedWebhook):
         PROVIDER.parse_inbound(signed({k: v for k, v in INBOUND.items() if k != "MessageUUID"}))

@@ -117,6 +117,19 @@ def test_inbound_reads_the_envelope_and_keeps_telnyxs_own_intent_only_as_a_field
     assert raw["Body"] == "Arrêt" and raw["telnyx.autoresponse_type"] == "stop" and "telnyx.body" in raw
 
 
+def test_inbound_media_items_give_their_url_and_content_type_and_an_item_without_url_is_skipped():
+    media = [
+        {"url": "https://media.telnyx.com/a.jpg", "content_type": "image/jpeg", "size": 1200},
+        {"content_type": "image/png"},
+        {"url": "https://media.telnyx.com/b.vcf"},
+    ]
+    [message] = PROVIDER.parse_inbound(signed(received("", type="MMS", media=media), TelnyxKeys()))
+    assert message.media_urls == ("https://media.telnyx.com/a.jpg", "https://media.telnyx.com/b.vcf")
+    assert message.media_types == ("image/jpeg", None)
+    raw = dict(message.raw)
+    assert (raw["NumMedia"], raw["MediaContentType0"], raw["MediaContentType1"]) == ("2", "image/jpeg", "")
+
+
 def test_another_event_on_the_inbound_url_is_no_message():
     """A messaging profile's stray message.finalized on the inbound URL is answered, not retried forever."""
     assert PROVIDER.parse_inbound(signed(status_body("delivered"), TelnyxKeys())) == []
