@@ -230,7 +230,9 @@ def create_app(settings: Settings) -> Starlette:
     app.state.clicks = clicks
     app.state.link_targets = Targets()
     app.state.accounts = accounts
-    app.state.rate_limiter = ApiRateLimit(Shares(settings.api_rate_limit, settings.api_rate_burst), writer)
+    app.state.rate_limiter = ApiRateLimit(
+        Shares(settings.api_rate_limit, settings.api_rate_burst), writer, settings.api_processes
+    )
     app.state.sign_ins = SignIns(
         accounts, settings.auth_failure_burst, settings.auth_failure_account_burst, settings.auth_failure_rate
     )

@@ -242,7 +242,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     # Each process builds its app from the environment: pass the command line's choices on.
     os.environ.update(
-        GATEWAY_HOST=settings.host, GATEWAY_PORT=str(settings.port), GATEWAY_SIMULATOR=str(settings.simulator).lower()
+        GATEWAY_HOST=settings.host,
+        GATEWAY_PORT=str(settings.port),
+        GATEWAY_SIMULATOR=str(settings.simulator).lower(),
+        GATEWAY_API_PROCESSES=str(args.workers),
     )
     if settings.simulator_token:
         os.environ["GATEWAY_SIMULATOR_TOKEN"] = settings.simulator_token

@@ -45,6 +45,7 @@ from gateway.providers.outages import SharedHealth
 from gateway.settings import Settings
 from gateway.store import deliveries, leases
 from gateway.store.db import make_engine, unit_of_work, writer_engine
+from gateway.store.reads import PAGES
 from gateway.store.tables import Service
 from gateway.store.writer import Writer
 from gateway.tokens import token_cipher
@@ -145,9 +146,9 @@ async def workers(
     )
     forwarder = Forwarder(
         writer,
-        accounts.token_of,
+        accounts.current_token,
         apps,
-        secret_of=lambda account_sid, service_sid: _webhook_secret(engine, account_sid, service_sid),
+        secret_of=lambda account_sid, service_sid: PAGES.read(engine, _webhook_secret, account_sid, service_sid),
         owner=owner,
         deadline=request_deadline(settings),
         max_age=timedelta(seconds=settings.forward_retry_horizon),
@@ -225,10 +226,9 @@ def _callback(base: str, provider: str, sid: str) -> str:
     return f"{base}/webhooks/{provider}/status?ref={sid}"
 
 
-def _webhook_secret(engine: Engine, account_sid: str, service_sid: str) -> str | None:
+def _webhook_secret(session: Session, account_sid: str, service_sid: str) -> str | None:
     """The Standard Webhooks secret of a service (JSON-format forwards)."""
-    with Session(engine) as session:
-        service = session.get(Service, service_sid)
+    service = session.get(Service, service_sid)
     return service.webhook_secret if service is not None and service.account_sid == account_sid else None
 
 

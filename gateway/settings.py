@@ -39,8 +39,11 @@ class Settings(ProviderSettings):  # each provider's fields are declared by its 
     provider_probe_interval: float = 5.0  # seconds between half-open probes of an unhealthy provider
     simulator_url: str | None = None  # where the sim provider sends; default: this gateway's /sim
     webhook_max_bytes: int = 65536  # provider webhook bodies above this are answered 413
-    api_rate_limit: float = 1000.0  # API requests per second per account, in each process (429 beyond)
+    api_rate_limit: float = 1000.0  # API requests per second per account, all processes together (429 beyond)
     api_rate_burst: int = 2000  # API requests an account may make at once before the rate applies
+    api_processes: int = (
+        1  # the processes of this `serve` (`--workers N` sets it): each one's part of the rate limit alone
+    )
     auth_failure_burst: int = 20  # failed sign-ins one client address may make before 429
     auth_failure_account_burst: int = 5  # failed sign-ins as one AccountSid from one address before 429
     auth_failure_rate: float = 0.1  # failed sign-ins a second given back to those budgets
@@ -255,6 +258,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         webhook_max_bytes=int(number("WEBHOOK_MAX_BYTES", int, defaults.webhook_max_bytes)),
         api_rate_limit=number("API_RATE_LIMIT", float, defaults.api_rate_limit),
         api_rate_burst=int(number("API_RATE_BURST", int, defaults.api_rate_burst)),
+        api_processes=int(number("API_PROCESSES", int, defaults.api_processes)),
         auth_failure_burst=int(number("AUTH_FAILURE_BURST", int, defaults.auth_failure_burst)),
         auth_failure_account_burst=int(number("AUTH_FAILURE_ACCOUNT_BURST", int, defaults.auth_failure_account_burst)),
         auth_failure_rate=number("AUTH_FAILURE_RATE", float, defaults.auth_failure_rate),

@@ -96,11 +96,13 @@ def refused(session: Session, sid: str, code: int, text: str, backlog: Backlog, 
         cancel_opted_out(session, sid, now=now, backlog=backlog)
 
 
-def reschedule(session: Session, sid: str, delay: float, backlog: Backlog, *, now: datetime) -> None:
+def reschedule(
+    session: Session, sid: str, delay: float, backlog: Backlog, *, now: datetime, attempted: bool = True
+) -> None:
     """Try `sid` again in `delay` seconds, unless its validity ends first (30036) or its recipient
-    opted out while it was in flight (21610)."""
+    opted out while it was in flight (21610).  `attempted`: a request was made (the backoff counts those)."""
     message = claims.message(session, sid)
-    message.attempts += 1
+    message.attempts += attempted
     message.next_attempt_at = now + timedelta(seconds=delay)
     if message.next_attempt_at >= message.expires_at:
         session.add(message)

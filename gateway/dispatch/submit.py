@@ -100,13 +100,21 @@ class StickyRow(NamedTuple):
 class Prefetched:
     """What a send batch read once for all its sends: opt-out states by (account, number), sticky
     mappings by (service, recipient), None where there is none (kept current as the batch's sends
-    map recipients), and the accounts' scheduled messages."""
+    map recipients), and the accounts' scheduled messages.  The mappings the batch's sends made
+    wait in `remembered` for the batch's one write (`write_remembered`)."""
 
     opted_out: Mapping[tuple[str, str], set[tuple[str, str]]]
     sticky: dict[tuple[str, str], StickyRow | None]
     #: Messages each account with a scheduled send in the batch has scheduled waiting (35125), kept
     #: current as the batch schedules more.
     scheduled: dict[str, int] = field(default_factory=dict)
+    remembered: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+
+def write_remembered(session: Session, prefetched: Prefetched) -> None:
+    """The sticky mappings the batch's sends made, in one statement (a recipient mapped twice: the last)."""
+    if prefetched.remembered:
+        sender_rows.remember_stickies(session.connection(), list(prefetched.remembered.values()))
 
 
 def prefetch(session: Session, requests: Sequence[SendRequest]) -> Prefetched:
@@ -303,9 +311,12 @@ def enqueue_send(
 
     # Writes from here on.
     if plan.remember and service is not None:
-        _remember(session, service.sid, recipient.address, sender.sid, plan.previous, context, now)
-        if prefetched is not None:
+        mapping = _remember(session, service.sid, recipient.address, sender.sid, plan.previous, context, now)
+        if prefetched is None:
+            sender_rows.remember_stickies(session.connection(), [mapping])
+        else:  # written with the batch's other mappings (`write_remembered`)
             prefetched.sticky[(service.sid, recipient.address)] = StickyRow(sender.sid, False)
+            prefetched.remembered[(service.sid, recipient.address)] = mapping
     row = insert_message(
         session,
         defer,
@@ -606,21 +617,20 @@ def _remember(
     previous: str | None,
     context: SubmitContext,
     now: datetime,
-) -> None:
+) -> dict[str, Any]:
+    """Count the recipient against its new sender (and no longer its previous one); the mapping's row
+    (`store.senders.remember_stickies` adds or moves it)."""
     counts = context.sticky.of(session, service_sid)
-    values = {
+    if previous is not None:
+        counts[previous] -= 1
+    counts[sender_sid] += 1
+    return {
         "service_sid": service_sid,
         "recipient": recipient,
         "sender_sid": sender_sid,
         "pinned": False,
         "date_updated": now,
     }
-    if previous is None:
-        sender_rows.add_sticky(session.connection(), values)
-    else:
-        counts[previous] -= 1
-        sender_rows.move_sticky(session.connection(), service_sid, recipient, sender_sid, now)
-    counts[sender_sid] += 1
 
 
 @lru_cache(maxsize=4096)

@@ -394,13 +394,19 @@ class Dispatcher:
             )
 
     async def _retry(self, message: Row[Any], exc: Retryable) -> None:
+        """Back off by the requests the message made: a wait for an unhealthy provider's next probe
+        made none, so a message that waited out an outage and then failed once is not held for the
+        backoff's cap after the provider recovered."""
         delay = backoff(message.attempts + 1, exc.retry_after, jitter=random.uniform(0, 0.5))
+        attempted = not isinstance(exc, Unhealthy)
         log.info("retrying %s in %.1fs: %s", message.sid, delay, exc)
         await self._record(
             message.sid,
             f"retry: {exc}",
             lambda: self.writer.run(
-                lambda session: outcomes.reschedule(session, message.sid, delay, self.backlog, now=self._clock.now())
+                lambda session: outcomes.reschedule(
+                    session, message.sid, delay, self.backlog, now=self._clock.now(), attempted=attempted
+                )
             ),
         )
 

@@ -28,7 +28,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -65,11 +65,11 @@ class Forwarder:
     def __init__(
         self,
         writer: Writer,
-        token_of: Callable[[str], str | None],
+        token_of: Callable[[str], Awaitable[str | None]],
         client: httpx2.AsyncClient,
         *,
         owner: str,
-        secret_of: Callable[[str, str], str | None] = lambda a, u: None,
+        secret_of: Callable[[str, str], Awaitable[str | None]] | None = None,
         max_age: timedelta = timedelta(hours=24),
         max_backoff: float = 3600.0,
         deadline: float = 25.0,
@@ -150,7 +150,7 @@ class Forwarder:
         is its outcome, so every attempt is recorded and its key moves on."""
         started = time.perf_counter()
         try:
-            request = self._build(delivery, url, method)
+            request = self._build(delivery, url, method, await self._key(delivery))
             async with asyncio.timeout(self.deadline):
                 response = await self.client.send(request)
         except Exception as exc:
@@ -171,7 +171,18 @@ class Forwarder:
             return True, False, None
         return False, response.status_code >= 500 or response.status_code in RETRYABLE, f"HTTP {response.status_code}"
 
-    def _build(self, delivery: Row[Any], url: str, method: str) -> httpx2.Request:
+    async def _key(self, delivery: Row[Any]) -> str:
+        """What signs the request: the service's Standard Webhooks secret (JSON), else the account's
+        auth token.  Both are awaited: a cache miss reads the database in a worker thread, never on
+        the event loop that every other delivery and send of this process shares."""
+        if delivery.format == "json":
+            if self.secret_of is None:
+                return ""
+            service_sid = dict(json.loads(delivery.params)).get("MessagingServiceSid", "")
+            return await self.secret_of(delivery.account_sid, service_sid) or ""
+        return await self.token_of(delivery.account_sid) or ""
+
+    def _build(self, delivery: Row[Any], url: str, method: str, key: str) -> httpx2.Request:
         params = [(str(k), str(v)) for k, v in json.loads(delivery.params)]
         headers = {"User-Agent": "optout-gateway", "I-Twilio-Idempotency-Token": f"delivery-{delivery.id}"}
         if delivery.request_id:
@@ -181,16 +192,14 @@ class Forwarder:
                 {"type": delivery.kind, "timestamp": iso8601(delivery.date_created), "data": dict(params)},
                 ensure_ascii=False,
             ).encode()
-            secret = self.secret_of(delivery.account_sid, dict(params).get("MessagingServiceSid", "")) or ""
-            headers |= standard_webhook_headers(secret, f"msg_{delivery.id}", int(time.time()), body)
+            headers |= standard_webhook_headers(key, f"msg_{delivery.id}", int(time.time()), body)
             headers["Content-Type"] = "application/json"
             return httpx2.Request("POST", url, content=body, headers=headers)
-        token = self.token_of(delivery.account_sid) or ""
         if method == "GET":
             full = f"{url}{'&' if '?' in url else '?'}{urlencode(params)}"
-            headers["X-Twilio-Signature"] = compute_signature(full, (), token)
+            headers["X-Twilio-Signature"] = compute_signature(full, (), key)
             return httpx2.Request("GET", full, headers=headers)
-        headers["X-Twilio-Signature"] = compute_signature(url, params, token)
+        headers["X-Twilio-Signature"] = compute_signature(url, params, key)
         headers["Content-Type"] = "application/x-www-form-urlencoded"
         return httpx2.Request("POST", url, content=urlencode(params), headers=headers)
 

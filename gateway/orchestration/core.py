@@ -16,7 +16,7 @@ from sqlmodel import Session
 from gateway.dates import utcnow
 from gateway.dispatch import holds
 from gateway.dispatch.directory import Directory
-from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, plan_send, prefetch
+from gateway.dispatch.submit import SendRequest, SubmitContext, enqueue_send, plan_send, prefetch, write_remembered
 from gateway.errors import GatewayError
 from gateway.lifecycle import SCHEDULED_LIMIT
 from gateway.links import LinkDefaults
@@ -148,6 +148,7 @@ def send_batch(
             results.append(enqueue_send(session, request, context, now, defer=rows, prefetched=prefetched))
         except GatewayError as exc:
             results.append(exc)
+    write_remembered(session, prefetched)
     if rows:
         queue.insert_messages(session.connection(), rows)
     return results

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlmodel import Session, col
 
+from gateway.store.db import per_dialect
+from gateway.store.rows import Batch
 from gateway.store.tables import AnyRow, Generation, Sender, Service, StickyMapping, core_table
 
 _SENDER = core_table(Sender)
@@ -247,7 +248,6 @@ def remove_sender(session: Session, sender: Sender) -> None:
 # (tests/store/test_statements.py compiles and runs every prebuilt statement on both backends).
 
 _K = core_table(StickyMapping)
-_INSERT_STICKY = insert(_K)
 _STICKY = select(_K.c.sender_sid, _K.c.pinned).where(
     _K.c.service_sid == bindparam("service"), _K.c.recipient == bindparam("to")
 )
@@ -255,11 +255,18 @@ _STICKIES = select(_K.c.service_sid, _K.c.recipient, _K.c.sender_sid, _K.c.pinne
     _K.c.service_sid.in_(bindparam("services", expanding=True)),
     _K.c.recipient.in_(bindparam("recipients", expanding=True)),
 )
-_MOVE_STICKY = (
-    update(_K)
-    .where(_K.c.service_sid == bindparam("service"), _K.c.recipient == bindparam("to"))
-    .values(sender_sid=bindparam("sender"), pinned=False, date_updated=bindparam("now"))
-)
+
+
+def _sticky_upsert(insert: Any) -> Any:
+    statement = insert(_K)
+    return statement.on_conflict_do_update(
+        index_elements=[_K.c.service_sid, _K.c.recipient],
+        set_={name: statement.excluded[name] for name in ("sender_sid", "pinned", "date_updated")},
+    )
+
+
+_STICKY_UPSERTS = per_dialect(_sticky_upsert)
+_REMEMBER = {name: Batch(statement) for name, statement in _STICKY_UPSERTS.items()}
 
 
 def sticky(connection: Connection, service_sid: str, recipient: str) -> AnyRow | None:
@@ -272,13 +279,11 @@ def stickies(connection: Connection, services: list[str], recipients: list[str])
     return list(connection.execute(_STICKIES, {"services": services, "recipients": recipients}))
 
 
-def add_sticky(connection: Connection, row: dict[str, Any]) -> None:
-    connection.execute(_INSERT_STICKY, row)
-
-
-def move_sticky(connection: Connection, service_sid: str, recipient: str, sender_sid: str, now: datetime) -> None:
-    """Point the service's mapping for `recipient` at `sender_sid`, unpinned."""
-    connection.execute(_MOVE_STICKY, {"service": service_sid, "to": recipient, "sender": sender_sid, "now": now})
+def remember_stickies(connection: Connection, rows: list[dict[str, Any]]) -> None:
+    """Point each row's (service, recipient) at its sender, as the row says (unpinned): a mapping not
+    there is added, one there is moved.  A send batch's mappings go in one `executemany`; one row
+    per key (PostgreSQL refuses to upsert a row twice in one statement: the batch keeps the last)."""
+    _REMEMBER[connection.dialect.name].write(connection, rows)
 
 
 # -- the configuration's generation: bumped by every change above, read by every process's caches --

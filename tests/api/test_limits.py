@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlmodel import Session
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
@@ -129,3 +129,15 @@ def test_a_chunked_api_body_growing_over_the_limit_is_a_413(settings: Settings):
         )
         assert (response.status_code, response.json()["code"]) == (413, 21617)
         assert services_stored(app) == 0
+
+
+def test_while_the_rate_table_cannot_be_written_a_process_admits_its_part_of_the_limit_alone(settings):
+    """One of three processes (burst 3): with its leases failing it answers the account's first request
+    and refuses the next with 429, not 503 for all of them."""
+    app = create_app(settings.with_(workers=False, api_rate_limit=RATE, api_rate_burst=BURST, api_processes=3))
+    with TestClient(app):
+        client = client_of(app, "busy")
+        with app.state.engine.begin() as connection:
+            connection.execute(text("DROP TABLE rate_budget"))
+        answers = [client.get("/v1/Services").status_code for _ in range(3)]
+    assert answers == [200, 429, 429]

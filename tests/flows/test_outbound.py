@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import httpx
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 
@@ -300,6 +305,40 @@ def test_status_callbacks_arrive_in_order_and_signed_with_the_account_token(stac
     for call in calls:
         assert validator.validate(callback, dict(call.form), call.headers["x-twilio-signature"])
         assert call.field("MessagingServiceSid") == service.sid and call.field("AccountSid") == stack.account_sid
+
+
+@contextmanager
+def account_reads_on_a_loop() -> Iterator[list[bool]]:
+    """For every statement that reads the account table, in any engine of this process: whether it
+    ran on a thread that runs an event loop (where it would hold every request of its process)."""
+    seen: list[bool] = []
+
+    def note(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]
+        if "FROM account" in statement:
+            try:
+                asyncio.get_running_loop()
+                seen.append(True)
+            except RuntimeError:
+                seen.append(False)
+
+    event.listen(Engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(Engine, "before_cursor_execute", note)
+
+
+def test_a_callback_signed_after_the_token_cache_lapsed_reads_the_account_off_the_event_loop(stack):
+    service = make_service(stack, US_SENDER, mps=10)
+    callback = stack.app.url("/status")
+    stack.app_state.accounts.cache_seconds = 0.0  # every token lookup reads the account
+    with account_reads_on_a_loop() as reads:
+        stack.client().messages.create(
+            messaging_service_sid=service.sid, to=US_MOBILE, body="hi", status_callback=callback
+        )
+        (call,) = stack.app.wait_for(lambda r: r.field("MessageStatus") == "delivered")
+    assert RequestValidator(stack.auth_token).validate(callback, dict(call.form), call.headers["x-twilio-signature"])
+    assert reads and not any(reads)
 
 
 def test_undelivered_report_reaches_the_app_with_the_error_code(stack):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from gateway.compliance.optouts import Consent
@@ -66,3 +67,27 @@ def test_two_sends_to_one_new_recipient_in_one_batch_share_one_sticky_mapping(ga
     assert len({r.sender for r in results}) == 1
     with Session(engine) as session:
         assert len(session.exec(select(StickyMapping)).all()) == 1
+
+
+def test_a_batchs_new_sticky_mappings_are_written_with_one_statement(gateway):  # noqa: F811
+    engine, account = gateway["engine"], gateway["account"]
+    with Session(engine) as session:
+        service = session.exec(select(Service)).one()
+    people = [f"+1201555{1000 + i}" for i in range(10)]
+    inserts: list[str] = []
+
+    def note(conn, cursor, statement: str, *args: object) -> None:  # type: ignore[no-untyped-def]
+        if "INTO sticky_mapping" in statement:
+            inserts.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        sends(
+            gateway["writer"],
+            [SendRequest(account_sid=account, to=to, body="Reminder", service_sid=service.sid) for to in people],
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert len(inserts) == 1
+    with Session(engine) as session:
+        assert sorted(m.recipient for m in session.exec(select(StickyMapping)).all()) == people

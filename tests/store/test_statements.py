@@ -131,7 +131,7 @@ def _sample(type_: Any) -> Any:
 def test_the_walk_finds_the_send_inbound_and_dispatch_statements() -> None:
     """The sticky remap, the inbound receipt and the pacer's claim are among the statements checked."""
     assert {
-        "store.senders._MOVE_STICKY",
+        "store.senders._STICKY_UPSERTS[postgresql]",
         "store.consent.INSERT_RECEIPTS",
         "store.claims._MARK_SENDING",
     } <= PREBUILT.keys()
