@@ -245,7 +245,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         GATEWAY_HOST=settings.host,
         GATEWAY_PORT=str(settings.port),
         GATEWAY_SIMULATOR=str(settings.simulator).lower(),
-        GATEWAY_API_PROCESSES=str(args.workers),
+        GATEWAY_API_PROCESSES=str(processes),
     )
     if settings.simulator_token:
         os.environ["GATEWAY_SIMULATOR_TOKEN"] = settings.simulator_token

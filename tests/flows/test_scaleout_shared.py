@@ -234,7 +234,10 @@ def test_every_process_routes_around_an_unhealthy_provider_probes_it_once_per_in
     after_window = [by_sid[sid] for at, sid in sending.accepted if routed_around < at < back]
     assert after_window and set(after_window) == {TELNYX_NUMBER}
     assert all(report["state"] in ("unhealthy", "probing") and report["since"] for report in ready)
-    assert pacing_plivo == {"worker-a", "worker-b"}  # leases they renewed: each would probe on its own
+    # Leases they renewed (each would probe on its own).  Both workers start with Plivo senders
+    # (`PLIVO_HOLDERS`), but a pacer left without work gives its lease back, so by now one worker
+    # may hold them all: the deployment-wide probe rule below holds either way.
+    assert pacing_plivo and pacing_plivo <= {"worker-a", "worker-b"}
     probes = [at for at, down in plivo.arrivals if down and routed_around < at]
     assert 1 <= len(probes) <= (back - routed_around) / PROBE_INTERVAL + 1
     assert set(PLIVO_NUMBERS) & {by_sid[sid] for at, sid in sending.accepted if at > healed}
