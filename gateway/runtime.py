@@ -43,7 +43,7 @@ from gateway.providers.base import Link
 from gateway.providers.health import ProviderHealth
 from gateway.providers.outages import SharedHealth
 from gateway.settings import Settings
-from gateway.store import deliveries, leases
+from gateway.store import deliveries, leases, reads
 from gateway.store.db import make_engine, unit_of_work, writer_engine
 from gateway.store.reads import PAGES
 from gateway.store.tables import Service
@@ -199,12 +199,13 @@ def receiving(settings: Settings, writer: Writer, core: Core) -> Arrivals:
 
 
 async def watch_policy(policy: PolicyState, interval: float, after: Callable[[], None] = lambda: None) -> None:
-    """Reload the policy when its files change, then run `after`, every `interval` seconds."""
+    """Reload the policy when its files change, then run `after` (it may write the database: stopped,
+    this waits for it, `reads.in_thread`), every `interval` seconds."""
     while True:
         await asyncio.sleep(interval)
         if await asyncio.to_thread(policy.changed):
             await asyncio.to_thread(policy.reload)
-        await asyncio.to_thread(after)
+        await reads.in_thread(after)
 
 
 async def recount(writer: Writer, core: Core, interval: float = 1.0) -> None:

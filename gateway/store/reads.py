@@ -11,6 +11,11 @@ writer, dispatch and forwarding need (the pool keeps 5, and up to 10 more).  Sig
 account rows through a lane of its own (`SIGN_INS`, `accounts.Accounts`), so a sign-in whose
 cache missed never queues behind slow pages, and a flood of made-up AccountSids takes at most
 SIGN_IN_READERS connections.
+
+A read cancelled while its thread runs (a task the lifespan stops, a request given up) still
+ends only once the thread has finished and given its connection back (`in_thread`): a thread
+cannot be stopped, and one still holding a connection when the lifespan calls `engine.dispose()`
+would return it to the discarded pool, open until garbage collection.
 """
 
 from __future__ import annotations
@@ -49,9 +54,20 @@ class Readers:
         limiter = self._limiters.get(loop)
         if limiter is None:  # one per loop: a limiter wakes its waiters on the loop they wait in
             limiter = self._limiters[loop] = CapacityLimiter(self.size)
-        return await anyio.to_thread.run_sync(
-            functools.partial(_in_session, engine, fn, *args, **kwargs), limiter=limiter
-        )
+        return await in_thread(functools.partial(_in_session, engine, fn, *args, **kwargs), limiter)
+
+
+async def in_thread(call: Callable[[], T], limiter: CapacityLimiter | None = None) -> T:
+    """`call()` in a worker thread.  Cancelled, this waits for the thread's call to finish before
+    raising: asyncio's cancellation abandons a thread's work (anyio's wait for it holds only against
+    anyio's own cancel scopes), and a caller gone while its thread still uses a pooled connection
+    let the lifespan's `engine.dispose()` leave that connection open (psycopg's ResourceWarning)."""
+    work = asyncio.ensure_future(anyio.to_thread.run_sync(call, limiter=limiter))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        await asyncio.wait([work])
+        raise
 
 
 PAGES = Readers(READERS)
