@@ -143,6 +143,7 @@ async def workers(
         owner=owner,
         lease_ttl=settings.lease_ttl,
         policy=lambda: core.policy.matcher.policy if core.policy.matcher is not None else None,
+        links=core.links,
     )
     forwarder = Forwarder(
         writer,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlmodel import Session
 
@@ -17,10 +18,11 @@ from gateway.compliance.reasons import Reason
 from gateway.compliance.verdicts import PASS, Verdict
 from gateway.dates import Clock
 from gateway.dispatch.holds import opted_out_meanwhile
-from gateway.dispatch.submit import candidate
+from gateway.dispatch.submit import candidate, shorten_for, write_links
 from gateway.encoding import segment
 from gateway.errors import VALIDITY_EXPIRED
 from gateway.lifecycle import Status
+from gateway.links import LinkDefaults, ShortLink
 from gateway.media import MMS_REFUSED, converted_body, urls
 from gateway.outbox.backlog import Backlog
 from gateway.outbox.messages import Change, cancel_opted_out, set_status, set_statuses
@@ -51,11 +53,23 @@ def may_convert(code: int, media: str) -> bool:
     return code in MMS_REFUSED and bool(media)
 
 
-def refused(session: Session, sid: str, code: int, text: str, backlog: Backlog, *, now: datetime) -> None:
+def refused(
+    session: Session,
+    sid: str,
+    code: int,
+    text: str,
+    backlog: Backlog,
+    *,
+    now: datetime,
+    links: LinkDefaults | None = None,
+) -> None:
     """The provider refused `sid` for good (`failed` with its code), unless it refused it as MMS
     (`media.MMS_REFUSED`) and the message's service has the MMS Converter on: then the message goes
     back in line at once as the converter's SMS, its segments counted again, the conversion kept
-    in its reasons.  It is converted once: the SMS carries no media to refuse."""
+    in its reasons.  It is converted once: the SMS carries no media to refuse.  When the send asked
+    for ShortenUrls, the media links it gains are shortened as `plan_send` shortens a body (`links`,
+    the gateway's link defaults), and their short links written in this transaction; the body's
+    own links were shortened when it was queued, so only the added ones are."""
     message = claims.message(session, sid)
     service = session.get(Service, message.service_sid) if message.service_sid else None
     if not may_convert(code, message.media) or service is None or not service.mms_converter:
@@ -70,7 +84,10 @@ def refused(session: Session, sid: str, code: int, text: str, backlog: Backlog, 
             error_message=text,
         )
         return
-    counted = segment(converted_body(message.body, urls(message.media)), smart=False)  # the body is as sent
+    added, made = converted_body("", urls(message.media)), tuple[ShortLink, ...]()
+    if message.shorten_urls and links is not None:
+        added, made = shorten_for(added, service, links)
+    counted = segment(converted_body(message.body, [added]), smart=False)  # the body is as sent
     if message.sender_sid is not None:
         backlog.add(message.sender_sid, counted.segments - message.num_segments)
     verdict = converted_verdict(
@@ -81,7 +98,12 @@ def refused(session: Session, sid: str, code: int, text: str, backlog: Backlog, 
         message.reasons = {
             **message.reasons,
             "gates": gates,
-            "encoding": {**message.reasons["encoding"], "segments": counted.segments, "encoding": counted.encoding},
+            "encoding": {
+                **message.reasons["encoding"],
+                "segments": counted.segments,
+                "encoding": counted.encoding,
+                **_shortened(message.reasons["encoding"], made),
+            },
         }
     message.body, message.media, message.num_segments, message.encoding = (
         counted.text,
@@ -92,8 +114,15 @@ def refused(session: Session, sid: str, code: int, text: str, backlog: Backlog, 
     message.status, message.next_attempt_at = Status.QUEUED.value, now  # not a lifecycle move: back in line
     session.add(message)
     session.flush()
+    if made and links is not None:
+        write_links(session, made, links, message, now=now)
     if opted_out_meanwhile(session, message):
         cancel_opted_out(session, sid, now=now, backlog=backlog)
+
+
+def _shortened(encoding: dict[str, Any], made: tuple[ShortLink, ...]) -> dict[str, int]:
+    """The reasons' count of short links after the converter's were added (none added: unchanged)."""
+    return {"shortened_links": encoding.get("shortened_links", 0) + len(made)} if made else {}
 
 
 def reschedule(

@@ -258,7 +258,7 @@ def plan_send(
     body = converted_body(request.body, request.media_urls) if converted else request.body
     links = tuple[ShortLink, ...]()
     if request.shorten_urls and service is not None and context.links is not None:
-        body, links = shorten(body, domain_for(context.links, service.link_domain, service.disable_https))
+        body, links = shorten_for(body, service, context.links)
     counted = segment(body, smart=smart)
     validity = request.validity_period or (service.validity_period if service else DEFAULT_VALIDITY)
     if request.hold is not None:
@@ -341,33 +341,49 @@ def enqueue_send(
         date_created=now,
         reasons=plan.reasons(),
         request_id=request.request_id,
+        shorten_urls=request.shorten_urls,
     )
     message = Message.model_construct(**row)  # no validation: every value was just checked
     if request.hold is not None and prefetched is not None:
         prefetched.scheduled[request.account_sid] = prefetched.scheduled.get(request.account_sid, 0) + 1
     if plan.links and service is not None and context.links is not None:
-        expires_at = now + context.links.lifetime
-        link_rows.add(
-            session.connection(),
-            [
-                {
-                    "code": link.code,
-                    "account_sid": request.account_sid,
-                    "service_sid": service.sid,
-                    "message_sid": message.sid,
-                    "url": link.url,
-                    "shortened": link.shortened,
-                    "date_created": now,
-                    "expires_at": expires_at,
-                }
-                for link in plan.links
-            ],
-        )
+        write_links(session, plan.links, context.links, message, now=now)
     metrics.status_changed(session, row["status"], None)
     if hold is None:
         context.backlog.add(sender.sid, counted.segments)
         context.touched.add(sender.sid)
     return message
+
+
+def shorten_for(text: str, service: Service, defaults: LinkDefaults) -> tuple[str, tuple[ShortLink, ...]]:
+    """`text` with its links shortened on the service's domain (`ShortenUrls`): a send's body,
+    and the links the MMS Converter adds when the provider refuses the MMS (`outcomes.refused`)."""
+    return shorten(text, domain_for(defaults, service.link_domain, service.disable_https))
+
+
+def write_links(
+    session: Session, links: tuple[ShortLink, ...], defaults: LinkDefaults, message: Message, *, now: datetime
+) -> None:
+    """The short links `message`'s body carries, in the caller's transaction (so no link exists
+    for a message that was not written); they redirect for the links' lifetime from `now`."""
+    assert message.service_sid is not None  # shortening is a Messaging Service feature
+    expires_at = now + defaults.lifetime
+    link_rows.add(
+        session.connection(),
+        [
+            {
+                "code": link.code,
+                "account_sid": message.account_sid,
+                "service_sid": message.service_sid,
+                "message_sid": message.sid,
+                "url": link.url,
+                "shortened": link.shortened,
+                "date_created": now,
+                "expires_at": expires_at,
+            }
+            for link in links
+        ],
+    )
 
 
 def _policy_verdicts(

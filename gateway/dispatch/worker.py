@@ -55,6 +55,7 @@ from gateway.dispatch.keeper import LEASE_MARGIN, Keeper
 from gateway.dispatch.request import ProviderRequests, Unhealthy
 from gateway.errors import UNKNOWN_ERROR
 from gateway.lifecycle import Status
+from gateway.links import LinkDefaults
 from gateway.observability import metrics
 from gateway.observability.logs import REQUEST_ID
 from gateway.outbox.backlog import Backlog
@@ -127,8 +128,10 @@ class Dispatcher:
         clock: Clock = CLOCK,
         sweep: float = 1.0,
         policy: Callable[[], Policy | None] = lambda: None,
+        links: LinkDefaults | None = None,
     ) -> None:
         self.engine, self.writer, self.backlog, self.requests = engine, writer, backlog, requests
+        self.links = links  # the gateway's short-link defaults: the MMS Converter's SMS shortens its links too
         self.reads = reads  # the app's read threads, joined at shutdown before the engine closes
         self.owner = owner
         self.keeper = Keeper(
@@ -364,7 +367,7 @@ class Dispatcher:
                 lambda: (
                     self.writer.run(
                         lambda session: outcomes.refused(
-                            session, message.sid, code, text, self.backlog, now=self._clock.now()
+                            session, message.sid, code, text, self.backlog, now=self._clock.now(), links=self.links
                         )
                     )
                     if outcomes.may_convert(code, message.media)

@@ -55,6 +55,7 @@ _MESSAGE_DEFAULTS: dict[str, Any] = {
     "date_sent": None,
     "reasons": None,
     "request_id": None,
+    "shorten_urls": None,
 }
 
 

@@ -254,6 +254,7 @@ class Message(SQLModel, table=True):
     # encoding, the outcome (`dispatch.submit.Plan.reasons`); served at /v1/Messages/{Sid}/Explain.
     reasons: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONText))
     request_id: str | None = Field(default=None, max_length=128)  # the HTTP request that caused it (X-Request-Id)
+    shorten_urls: bool | None = None  # the send asked for ShortenUrls (the MMS Converter's later SMS shortens too)
 
 
 class MessageEvent(SQLModel, table=True):
