@@ -258,6 +258,24 @@ def test_media_the_provider_refuses_as_mms_go_once_as_sms(stack):
     assert len(received_by(stack, US_MOBILE)) == 1
 
 
+def test_media_the_provider_refuses_as_mms_go_as_sms_with_short_links_when_the_send_shortens_urls(stack):
+    """ShortenUrls is kept on the message: the converter's SMS after the provider's 21621 carries a
+    short link per item, each redirecting (302) to the item, its segments counted on that body."""
+    acme = make_service(stack, US_SENDER)
+    stack.provider.sms_only.add(US_SENDER)
+    message = stack.client().messages.create(
+        messaging_service_sid=acme.sid, to=US_MOBILE, body=VISIT, media_url=PICTURES[:2], shorten_urls=True
+    )
+    [sent] = wait_until(lambda: received_by(stack, US_MOBILE))
+    first_line, *links = sent.body.split("\n")
+    assert sent.media == () and first_line == VISIT
+    assert len(links) == 2 and all(link.startswith(f"{stack.url}/l/") for link in links)
+    redirects = [httpx.get(link) for link in links]
+    assert [(r.status_code, r.headers["location"]) for r in redirects] == [(302, url) for url in PICTURES[:2]]
+    assert wait_until(lambda: stack.client().messages(message.sid).fetch().status == "delivered")
+    assert stack.client().messages(message.sid).fetch().num_segments == str(segment(sent.body).segments)
+
+
 def test_with_the_converter_off_a_provider_refusal_as_mms_fails_the_message(stack):
     acme = make_service(stack, US_SENDER)
     stack.client().messaging.v1.services(acme.sid).update(mms_converter=False)
