@@ -9,7 +9,8 @@ The MMS Converter (Twilio's, on by default per Messaging Service): media that ca
 (the sender cannot send it, the recipient's country takes none, the provider refused it as such)
 goes as an SMS carrying one link per item after the body, one a line, as Telnyx's converter
 writes them: the media URLs themselves.  A send with `ShortenUrls` has them shortened like any
-other link of its body, since shortening runs on the converted body (`dispatch.submit.plan_send`).
+other link of its body, since shortening runs on the converted body (`dispatch.submit.plan_send`),
+or, when the provider refused the MMS, on the links the SMS gains (`dispatch.outcomes.refused`).
 """
 
 from __future__ import annotations
