@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
+import httpx
+
 from bench.harness import PYTHON, ROOT, Gateway, free_port
 
 
@@ -33,5 +35,8 @@ def test_the_file_is_free_again_once_its_serve_was_killed(tmp_path) -> None:
     first = gateway.node(workers=True)
     first.start()
     first.kill()  # kill -9: no shutdown code runs; the claim ends with the process
-    with gateway.node(workers=True):
-        pass
+    second = gateway.node(workers=True)
+    with second:
+        assert second.proc is not None and second.proc.poll() is None  # not refused: it serves
+        assert httpx.get(f"{gateway.url}/healthz").status_code == 200
+    assert "another `gateway serve`" not in second.log.read_text()
