@@ -22,18 +22,16 @@ from sqlalchemy import update
 from sqlalchemy.engine import Engine
 
 from bench.harness import temp_dir
-from gateway.accounts import Accounts
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.submit import SendRequest, SubmitContext
-from gateway.ids import new_sid
 from gateway.lifecycle import Status
 from gateway.orchestration.core import send_batch
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.outbox.messages import Change, set_status, set_statuses
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow, writer_engine
-from gateway.store.tables import Message, Sender, Service, core_table
-from tests.conftest import TEST_CIPHER
+from gateway.store.tables import Message, core_table
 from tests.postgres import binaries, new_database, postgres_server
+from tests.store.seed import account_with_service
 
 _M = core_table(Message)
 
@@ -41,29 +39,8 @@ _M = core_table(Message)
 def setup(url: str) -> tuple[Engine, str, str]:
     migrate(url)
     engine = make_engine(url)
-    account = Accounts(engine, TEST_CIPHER).create("bench")
-    now = utcnow()
-    with unit_of_work(engine) as session:
-        service = Service(
-            sid=new_sid("MG"), account_sid=account.sid, friendly_name="bench", date_created=now, date_updated=now
-        )
-        session.add(service)
-        session.flush()
-        session.add(
-            Sender(
-                sid=new_sid("PN"),
-                account_sid=account.sid,
-                address="+12015550124",
-                kind="long_code",
-                country="US",
-                provider="twilio",
-                mps=10000,
-                service_sid=service.sid,
-                date_created=now,
-                date_updated=now,
-            )
-        )
-    return engine, account.sid, service.sid
+    account, service = account_with_service(engine, "bench", mps=10000)
+    return engine, account, service
 
 
 def queue(engine: Engine, account: str, service: str, count: int) -> list[str]:

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from gateway.accounts import Accounts
 from gateway.compliance.optouts import Consent
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.holds import release_due
@@ -20,7 +19,6 @@ from gateway.dispatch.outcomes import reschedule
 from gateway.dispatch.request import ProviderRequests
 from gateway.dispatch.submit import SendRequest, SubmitContext
 from gateway.dispatch.worker import Dispatcher
-from gateway.ids import new_sid
 from gateway.lifecycle import SCHEDULED_BY_APP, Hold
 from gateway.orchestration.consent import record_consent
 from gateway.orchestration.core import send_batch
@@ -29,11 +27,12 @@ from gateway.providers import PROVIDERS
 from gateway.providers.base import Credentials
 from gateway.store import holds
 from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
-from gateway.store.tables import Delivery, Message, MessageEvent, Sender, Service
-from tests.conftest import CA_MOBILE, TEST_CIPHER, US_MOBILE
+from gateway.store.tables import Delivery, Message, MessageEvent, Service
+from tests.conftest import CA_MOBILE, US_MOBILE
 from tests.poll import wait_until
 from tests.postgres import new_database
-from tests.store.test_inbound_batch import SENDER, gateway  # noqa: F401  (the fixture)
+from tests.store.seed import account_with_service
+from tests.store.test_inbound_batch import gateway  # noqa: F401  (the fixture)
 
 CALLBACK = "http://127.0.0.1:9/status"
 
@@ -138,29 +137,8 @@ def on_postgres(postgres: str) -> Iterator[dict[str, Any]]:
     url = new_database(postgres)
     migrate(url)
     engine = make_engine(url)
-    account = Accounts(engine, TEST_CIPHER).create("holds")
-    now = utcnow()
-    with unit_of_work(engine) as session:
-        service = Service(
-            sid=new_sid("MG"), account_sid=account.sid, friendly_name="Acme Dental", date_created=now, date_updated=now
-        )
-        session.add(service)
-        session.flush()
-        session.add(
-            Sender(
-                sid=new_sid("PN"),
-                account_sid=account.sid,
-                address=SENDER,
-                kind="long_code",
-                country="US",
-                provider="twilio",
-                mps=100,
-                service_sid=service.sid,
-                date_created=now,
-                date_updated=now,
-            )
-        )
-    yield {"engine": engine, "account": account.sid}
+    account, _ = account_with_service(engine, "holds")
+    yield {"engine": engine, "account": account}
     engine.dispose()
 
 

@@ -12,20 +12,17 @@ from typing import Any
 import pytest
 from sqlmodel import Session, select
 
-from gateway.accounts import Accounts
 from gateway.dispatch.directory import Directory
 from gateway.dispatch.submit import SubmitContext
 from gateway.errors import NotFound
-from gateway.ids import new_sid
 from gateway.orchestration.inbound import Arrival, Received, receive_batch
 from gateway.outbox.backlog import Backlog, StickyLoad
 from gateway.providers.base import InboundMessage
-from gateway.store.db import make_engine, migrate, unit_of_work, utcnow
-from gateway.store.tables import ConsentEvent, Delivery, InboundReceipt, Message, OptOut, Sender, Service
+from gateway.store.db import make_engine, migrate, utcnow
+from gateway.store.tables import ConsentEvent, Delivery, InboundReceipt, Message, OptOut, Sender
 from gateway.store.writer import Writer
-from tests.conftest import FR_MOBILE, TEST_CIPHER, US_MOBILE
-
-SENDER = "+12015550124"
+from tests.conftest import FR_MOBILE, US_MOBILE
+from tests.store.seed import SENDER, account_with_service
 
 
 @pytest.fixture
@@ -33,35 +30,9 @@ def gateway(database_url: str) -> Iterator[dict[str, Any]]:
     """An account with a service whose one number receives, and a writer not yet started."""
     migrate(database_url)
     engine = make_engine(database_url)
-    account = Accounts(engine, TEST_CIPHER).create("batch")
-    now = utcnow()
-    with unit_of_work(engine) as session:
-        service = Service(
-            sid=new_sid("MG"),
-            account_sid=account.sid,
-            friendly_name="Acme Dental",
-            inbound_request_url="http://127.0.0.1:9/app",
-            date_created=now,
-            date_updated=now,
-        )
-        session.add(service)
-        session.flush()
-        session.add(
-            Sender(
-                sid=new_sid("PN"),
-                account_sid=account.sid,
-                address=SENDER,
-                kind="long_code",
-                country="US",
-                provider="twilio",
-                mps=100,
-                service_sid=service.sid,
-                date_created=now,
-                date_updated=now,
-            )
-        )
+    account, _ = account_with_service(engine, "batch", inbound_request_url="http://127.0.0.1:9/app")
     writer = Writer(engine)
-    yield {"engine": engine, "writer": writer, "account": account.sid}
+    yield {"engine": engine, "writer": writer, "account": account}
     writer.stop()
     engine.dispose()
 
