@@ -40,9 +40,7 @@ from gateway.errors import GatewayError, NotCancelable
 from gateway.lifecycle import REPLY_DIRECTION, Status
 from gateway.observability import metrics
 from gateway.outbox.backlog import Backlog
-from gateway.outbox.deliveries import delivery_row
-from gateway.outbox.messages import Change, set_status, set_statuses
-from gateway.outbox.payloads import status_callback_params
+from gateway.outbox.messages import Change, set_status, set_statuses, status_callback_row
 from gateway.policy.model import Policy
 from gateway.store import deliveries as delivery_rows
 from gateway.store import holds
@@ -176,27 +174,7 @@ def release_due(
         set_statuses(session, [change for _, change in failing], now=now, backlog=backlog)
     if going:
         holds.queue(connection, going, now, reasons)
-        callbacks = [
-            delivery_row(
-                kind="status_callback",
-                account_sid=row.account_sid,
-                ordering_key=row.sid,
-                url=row.status_callback,
-                now=now,
-                request_id=row.request_id,
-                params=status_callback_params(
-                    message_sid=row.sid,
-                    account_sid=row.account_sid,
-                    service_sid=row.service_sid,
-                    sender=row.sender,
-                    to=row.to,
-                    status=Status.QUEUED,
-                    error_code=None,
-                ),
-            )
-            for row in going
-            if row.status_callback
-        ]
+        callbacks = [status_callback_row(row, Status.QUEUED, None, now) for row in going if row.status_callback]
         if callbacks:
             delivery_rows.write(connection, callbacks)
         for row in going:

@@ -224,7 +224,7 @@ def set_statuses(session: Session, changes: Sequence[Change], *, now: datetime, 
             backlog.remove(row.sender_sid, row.num_segments)
         metrics.status_changed(session, change.status.value, change.error_code)
         if row.status_callback:
-            callbacks.append(_callback(row, change.status, now_is["error_code"], now))
+            callbacks.append(status_callback_row(row, change.status, now_is["error_code"], now))
     queue.add_events(connection, events)
     queue.update_messages(connection, {sid: values for sid, values in updates.items() if values})
     if callbacks:
@@ -232,7 +232,7 @@ def set_statuses(session: Session, changes: Sequence[Change], *, now: datetime, 
     return applied_ones
 
 
-def _callback(row: AnyRow, status: Status, error_code: int | None, now: datetime) -> dict[str, Any]:
+def status_callback_row(row: AnyRow, status: Status, error_code: int | None, now: datetime) -> dict[str, Any]:
     """The app's status callback for message `row` reaching `status`."""
     return delivery_row(
         kind="status_callback",
